@@ -1,0 +1,78 @@
+import { BALLOT_IDS } from "./ballot.ts";
+import { ApusError } from "./errors.ts";
+import type { Prng } from "./prng.ts";
+
+/** Largest cluster the core accepts: votes are tracked in a 32-bit mask. */
+export const REPLICA_COUNT_MAX = 31;
+
+export interface CoreConfig {
+  /** This replica, 1..replicaCount. */
+  readonly id: number;
+  readonly replicaCount: number;
+  /** Election timeout lower bound; the actual timeout is drawn from [electionTicks, 2*electionTicks). */
+  readonly electionTicks: number;
+  /** A leader sends a heartbeat every heartbeatTicks. Must be well below electionTicks. */
+  readonly heartbeatTicks: number;
+  /** An unacknowledged Accept is resent after this many ticks. */
+  readonly retransmitTicks: number;
+  /** Slots a leader may have in flight (proposed, not yet chosen). */
+  readonly windowSlots: number;
+  /** Commands per slot. */
+  readonly batchCommandsMax: number;
+  /** Command bytes per slot (a single larger command still gets a slot of its own). */
+  readonly batchBytesMax: number;
+  /** Commands a leader queues while the window is full; propose() refuses beyond it. */
+  readonly proposalQueueMax: number;
+  /** Chosen entries per catch-up message (Chosen, or the chosen part of a Promise). */
+  readonly catchupEntriesMax: number;
+  /** Command bytes per catch-up message. */
+  readonly catchupBytesMax: number;
+  readonly prng: Prng;
+}
+
+export type CoreOptions = Pick<CoreConfig, "id" | "replicaCount" | "prng"> & Partial<CoreConfig>;
+
+export const CORE_DEFAULTS = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  retransmitTicks: 2,
+  windowSlots: 32,
+  batchCommandsMax: 1024,
+  batchBytesMax: 256 * 1024,
+  proposalQueueMax: 64 * 1024,
+  catchupEntriesMax: 64,
+  catchupBytesMax: 1024 * 1024,
+} as const;
+
+function positiveInt(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ApusError("ERR_INVALID_CONFIG", `${name} must be a positive integer, got ${value}`);
+  }
+}
+
+/** Fill defaults and check every setting and the relations between them, naming the setting. */
+export function resolveCoreConfig(options: CoreOptions): CoreConfig {
+  const config: CoreConfig = { ...CORE_DEFAULTS, ...options };
+  for (const [name, value] of Object.entries(config)) {
+    if (name !== "prng") positiveInt(name, value as number);
+  }
+  if (config.replicaCount > REPLICA_COUNT_MAX || config.replicaCount >= BALLOT_IDS) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `replicaCount is ${config.replicaCount}; at most ${REPLICA_COUNT_MAX} replicas are supported`,
+    );
+  }
+  if (config.id > config.replicaCount) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `id is ${config.id} but there are ${config.replicaCount} replicas; ids run from 1 to ${config.replicaCount}`,
+    );
+  }
+  if (config.heartbeatTicks * 2 > config.electionTicks) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `heartbeatTicks (${config.heartbeatTicks}) must be at most half of electionTicks (${config.electionTicks}), or followers time out between heartbeats`,
+    );
+  }
+  return config;
+}

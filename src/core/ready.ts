@@ -1,0 +1,43 @@
+import type { Ballot } from "./ballot.ts";
+import type { AcceptedEntry, ChosenEntry, Message, Slot, Snapshot } from "./types.ts";
+
+/** Acceptor state that must be on stable storage before `Ready.messages` are sent. */
+export interface PersistBatch {
+  /** New promised ballot, or null when unchanged. */
+  readonly promised: Ballot | null;
+  /** Votes cast (or chosen values learned) since the last batch, in the order made. */
+  readonly accepted: readonly AcceptedEntry[];
+  /** A snapshot that replaces every slot up to its slot (installed or compacted), or null. */
+  readonly snapshot: Snapshot | null;
+  /** Highest contiguous chosen slot, a recovery hint; null when unchanged. Written after `accepted`. */
+  readonly chosenSlot: Slot | null;
+}
+
+/**
+ * Everything the core wants done, as data (etcd-raft's Ready). The caller, in this order:
+ * 1. sends `messagesNow` (they do not depend on `persist`);
+ * 2. makes `persist` durable;
+ * 3. sends `messages`;
+ * 4. installs `snapshot` into the state machine, then applies `chosen` in slot order;
+ * 5. calls `advance()`.
+ */
+export interface Ready {
+  readonly persist: PersistBatch | null;
+  /** Leader traffic that needs no new durable state: may go out before or during the persist. */
+  readonly messagesNow: readonly Message[];
+  /** Replies that reveal promises or votes: send only AFTER `persist` is durable. */
+  readonly messages: readonly Message[];
+  /** Replace the state machine with this image before applying `chosen`. */
+  readonly snapshot: Snapshot | null;
+  /** Newly chosen entries, contiguous, in slot order. Apply each exactly once. */
+  readonly chosen: readonly ChosenEntry[];
+}
+
+/** What a caller gives the core after a crash: exactly what it made durable from PersistBatches. */
+export interface DurableState {
+  readonly promised: Ballot;
+  /** Latest vote per slot above `snapshot`'s slot. */
+  readonly accepted: readonly AcceptedEntry[];
+  readonly snapshot: Snapshot | null;
+  readonly chosenSlot: Slot;
+}

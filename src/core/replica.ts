@@ -1,0 +1,912 @@
+import { BALLOT_NONE, type Ballot, ballotOf, ballotRound } from "./ballot.ts";
+import { type CoreConfig, type CoreOptions, resolveCoreConfig } from "./config.ts";
+import { assert } from "./errors.ts";
+import { type LogEntry, SlotLog } from "./log.ts";
+import type { DurableState, PersistBatch, Ready } from "./ready.ts";
+import {
+  type Accept,
+  type Accepted,
+  type AcceptedEntry,
+  type Batch,
+  type Chosen,
+  type ChosenEntry,
+  type Heartbeat,
+  type HeartbeatReply,
+  type InstallSnapshot,
+  type Message,
+  MessageType,
+  NOOP,
+  type Prepare,
+  type Probe,
+  type ProbeReply,
+  type PromiseMessage,
+  type Slot,
+  type Snapshot,
+} from "./types.ts";
+
+export type Role = "follower" | "candidate" | "leader";
+export type ProposeResult = "queued" | "not-leader" | "queue-full";
+
+/** What the leader knows of one peer. */
+interface PeerProgress {
+  /** Highest contiguous chosen slot the peer reported to this leader. */
+  chosenSlot: Slot;
+  /** Tick of the last reply from the peer (check-quorum). */
+  heardTick: number;
+  /** The peer has replied at least once in this leadership (so chosenSlot means something). */
+  replied: boolean;
+}
+
+/** A slot the leader proposed and has not yet seen chosen. */
+interface InFlight {
+  /** Bit (1 << id) per replica whose vote for the slot under the current ballot is durable. */
+  votes: number;
+  sentTick: number;
+}
+
+function popcount(mask: number): number {
+  let count = 0;
+  for (let m = mask; m !== 0; m &= m - 1) count++;
+  return count;
+}
+
+function commandBytes(batch: Batch): number {
+  let bytes = 0;
+  for (const command of batch.commands) bytes += command.byteLength;
+  return bytes;
+}
+
+/**
+ * One Multi-Paxos replica: acceptor, learner and (when elected) leader, with no I/O.
+ * Time enters as tick(), messages as step(), commands as propose(); the output is ready().
+ * See README "The core" for the protocol; invariants are asserted and never turned off.
+ */
+export class Replica {
+  readonly config: CoreConfig;
+  readonly id: number;
+  /** Logical time: ticks since this incarnation started. */
+  private now = 0;
+  private roleValue: Role = "follower";
+
+  // ---- acceptor and learner state -------------------------------------------------------------
+  /** Highest ballot promised. Durable. Invariant: never decreases. */
+  private promised: Ballot = BALLOT_NONE;
+  protected readonly log = new SlotLog();
+  /** Highest slot such that every slot <= it is known chosen. Invariant: compacted <= applied <= chosen. */
+  private chosenSlot: Slot = 0;
+  /** Highest slot handed to the caller in Ready.chosen (or covered by a snapshot handed out). */
+  private appliedSlot: Slot = 0;
+  /** Latest snapshot (installed or compacted into), for catching up peers. */
+  private snapshot: Snapshot | null = null;
+  /** Highest round seen in any ballot; a new campaign uses the next one. */
+  private roundMax = 0;
+
+  // ---- what this replica knows of the leader --------------------------------------------------
+  private leaderId = 0;
+  private leaderBallot: Ballot = BALLOT_NONE;
+  /** Commit point announced by leaderBallot's leader. */
+  private leaderCommitSlot: Slot = 0;
+  private leaderHeardTick = Number.NEGATIVE_INFINITY;
+  private electionElapsed = 0;
+  private electionTimeout = 0;
+
+  // ---- candidate ------------------------------------------------------------------------------
+  /** Ballot this replica campaigns with or leads in; BALLOT_NONE as a plain follower. */
+  private ballot: Ballot = BALLOT_NONE;
+  private phase: "probe" | "prepare" = "probe";
+  private probeBallot: Ballot = BALLOT_NONE;
+  private probeGrants = 0;
+  private prepareFromSlot: Slot = 0;
+  private promiseVotes = 0;
+  private promiseMore = false;
+  private selfPromiseDurable = false;
+  /** Highest-ballot vote per unchosen slot, merged from promises. */
+  private readonly recovered = new Map<Slot, AcceptedEntry>();
+
+  // ---- leader ---------------------------------------------------------------------------------
+  private nextSlot: Slot = 1;
+  private readonly inFlight = new Map<Slot, InFlight>();
+  private queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private queueStampMs = 0;
+  private readonly peers: PeerProgress[] = [];
+  private heartbeatElapsed = 0;
+  /** chosenSlot when the previous heartbeat went out: a peer still below it needs catch-up. */
+  private commitMark: Slot = 0;
+
+  // ---- output being accumulated for the next Ready --------------------------------------------
+  private persistPromised: Ballot | null = null;
+  private persistAccepted: AcceptedEntry[] = [];
+  private persistSnapshot: Snapshot | null = null;
+  private persistChosenSlot = false;
+  private install: Snapshot | null = null;
+  private outNow: Message[] = [];
+  private outAfter: Message[] = [];
+  /** Own votes in the batch being accumulated: [slot, ballot] pairs. Counted once durable. */
+  private selfVotes: number[] = [];
+  private selfPromise: Ballot = BALLOT_NONE;
+  /** Own votes in the batch handed out by ready() and not yet advance()d. */
+  private selfVotesPending: number[] = [];
+  private selfPromisePending: Ballot = BALLOT_NONE;
+  private readyOutstanding = false;
+
+  constructor(options: CoreOptions, durable?: DurableState) {
+    this.config = resolveCoreConfig(options);
+    this.id = this.config.id;
+    for (let id = 0; id <= this.config.replicaCount; id++) {
+      this.peers.push({ chosenSlot: 0, heardTick: 0, replied: false });
+    }
+    if (durable !== undefined) this.restore(durable);
+    this.resetElectionTimer();
+  }
+
+  // ---- public interface -----------------------------------------------------------------------
+
+  get role(): Role {
+    return this.roleValue;
+  }
+
+  /** Majority of the configured replicas. A protected hook so a test can plant a wrong quorum. */
+  protected quorumSize(): number {
+    return Math.floor(this.config.replicaCount / 2) + 1;
+  }
+
+  /** A read-only view for /status, logs and tests. */
+  status() {
+    return {
+      id: this.id,
+      role: this.roleValue,
+      ballot: this.ballot,
+      promised: this.promised,
+      leaderId: this.roleValue === "leader" ? this.id : this.leaderId,
+      chosenSlot: this.chosenSlot,
+      appliedSlot: this.appliedSlot,
+      compactedSlot: this.log.compactedSlot,
+      lastSlot: this.log.lastSlot,
+      inFlightSlots: this.inFlight.size,
+      queuedCommands: this.queue.length - this.queueHead,
+      peers: this.peers
+        .slice(1)
+        .map((p, i) => ({ id: i + 1, chosenSlot: p.chosenSlot, heardTick: p.heardTick })),
+    };
+  }
+
+  tick(): void {
+    this.now++;
+    if (this.roleValue === "leader") {
+      this.tickLeader();
+      return;
+    }
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) this.onElectionTimeout();
+  }
+
+  /** Queue a client command at the leader. It is batched into a slot at the next ready(). */
+  propose(command: Uint8Array, stampMs = 0): ProposeResult {
+    if (this.roleValue !== "leader") return "not-leader";
+    if (this.queue.length - this.queueHead >= this.config.proposalQueueMax) return "queue-full";
+    this.queue.push(command);
+    if (stampMs > this.queueStampMs) this.queueStampMs = stampMs;
+    return "queued";
+  }
+
+  /** Leader known to this replica (itself when leading), or 0. */
+  get knownLeader(): number {
+    return this.roleValue === "leader" ? this.id : this.leaderId;
+  }
+
+  step(message: Message): void {
+    if (message.to !== this.id || message.from === this.id) return;
+    if (message.from < 1 || message.from > this.config.replicaCount) return;
+    const round = ballotRound(message.ballot);
+    if (round > this.roundMax) this.roundMax = round;
+    switch (message.type) {
+      case MessageType.Probe:
+        return this.onProbe(message);
+      case MessageType.ProbeReply:
+        return this.onProbeReply(message);
+      case MessageType.Prepare:
+        return this.onPrepare(message);
+      case MessageType.Promise:
+        return this.onPromise(message);
+      case MessageType.Nack:
+        return this.onNack(message.ballot);
+      case MessageType.Accept:
+        return this.onAccept(message);
+      case MessageType.Accepted:
+        return this.onAccepted(message);
+      case MessageType.Heartbeat:
+        return this.onHeartbeat(message);
+      case MessageType.HeartbeatReply:
+        return this.onHeartbeatReply(message);
+      case MessageType.Chosen:
+        return this.onChosen(message);
+      case MessageType.InstallSnapshot:
+        return this.onInstallSnapshot(message);
+    }
+  }
+
+  hasReady(): boolean {
+    return (
+      this.persistPromised !== null ||
+      this.persistAccepted.length > 0 ||
+      this.persistSnapshot !== null ||
+      this.persistChosenSlot ||
+      this.install !== null ||
+      this.outNow.length > 0 ||
+      this.outAfter.length > 0 ||
+      this.chosenSlot > this.appliedSlot ||
+      this.canFormBatch()
+    );
+  }
+
+  /** Hand out everything pending. Call advance() once it is done, before the next ready(). */
+  ready(): Ready {
+    assert(!this.readyOutstanding, "ready() called again before advance()");
+    this.formBatches();
+    const persist = this.takePersist();
+    const chosen: ChosenEntry[] = [];
+    for (let slot = this.appliedSlot + 1; slot <= this.chosenSlot; slot++) {
+      const entry = this.log.get(slot);
+      assert(entry?.chosen === true, "chosen prefix has a hole");
+      chosen.push({ slot, batch: entry.batch });
+    }
+    this.appliedSlot = this.chosenSlot;
+    const ready: Ready = {
+      persist,
+      messagesNow: this.outNow,
+      messages: this.outAfter,
+      snapshot: this.install,
+      chosen,
+    };
+    this.outNow = [];
+    this.outAfter = [];
+    this.install = null;
+    this.selfVotesPending = this.selfVotes;
+    this.selfVotes = [];
+    this.selfPromisePending = this.selfPromise;
+    this.selfPromise = BALLOT_NONE;
+    this.readyOutstanding = true;
+    return ready;
+  }
+
+  /** The last Ready is done: its persist is durable, so this replica's own votes now count. */
+  advance(): void {
+    assert(this.readyOutstanding, "advance() without ready()");
+    this.readyOutstanding = false;
+    const votes = this.selfVotesPending;
+    this.selfVotesPending = [];
+    for (let i = 0; i < votes.length; i += 2) {
+      if (this.roleValue === "leader" && votes[i + 1] === this.ballot)
+        this.recordVote(votes[i]!, this.id);
+    }
+    const promise = this.selfPromisePending;
+    this.selfPromisePending = BALLOT_NONE;
+    if (promise !== BALLOT_NONE && this.isPreparing(promise)) {
+      this.selfPromiseDurable = true;
+      this.countOwnPromise();
+    }
+  }
+
+  /**
+   * The caller saved a snapshot of the state machine through `snapshot.slot` (<= applied):
+   * drop that prefix of the log. Far-behind peers are then sent the snapshot instead.
+   */
+  compact(snapshot: Snapshot): void {
+    assert(snapshot.slot <= this.appliedSlot, "compact beyond the applied slot");
+    if (snapshot.slot <= this.log.compactedSlot) return;
+    this.log.compact(snapshot.slot);
+    this.snapshot = snapshot;
+    this.persistSnapshot = snapshot;
+  }
+
+  // ---- election -------------------------------------------------------------------------------
+
+  private resetElectionTimer(): void {
+    const base = this.config.electionTicks;
+    this.electionElapsed = 0;
+    this.electionTimeout = base + this.config.prng.nextInt(base);
+  }
+
+  /** A leader with contact to a majority, or a follower that heard one recently, refuses to be deposed. */
+  private leaseHeld(candidate: number): boolean {
+    if (this.roleValue === "leader") return this.quorumActive();
+    return (
+      this.leaderId !== 0 &&
+      this.leaderId !== candidate &&
+      this.now - this.leaderHeardTick < this.config.electionTicks
+    );
+  }
+
+  private onElectionTimeout(): void {
+    this.becomeFollower();
+    this.leaderId = 0;
+    this.roleValue = "candidate";
+    this.phase = "probe";
+    this.probeBallot = ballotOf(this.roundMax + 1, this.id);
+    this.probeGrants = 1 << this.id;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer !== this.id)
+        this.outNow.push({
+          type: MessageType.Probe,
+          from: this.id,
+          to: peer,
+          ballot: this.probeBallot,
+        });
+    }
+    if (popcount(this.probeGrants) >= this.quorumSize()) this.beginPhase1();
+  }
+
+  private onProbe(m: Probe): void {
+    const granted = m.ballot > this.promised && !this.leaseHeld(m.from);
+    // A refusal carries our promise, so a prober behind on rounds learns the round to beat.
+    const ballot = granted ? m.ballot : this.promised;
+    const reply: ProbeReply = {
+      type: MessageType.ProbeReply,
+      from: this.id,
+      to: m.from,
+      ballot,
+      granted,
+    };
+    this.outNow.push(reply);
+  }
+
+  private onProbeReply(m: ProbeReply): void {
+    if (this.roleValue !== "candidate" || this.phase !== "probe") return;
+    if (!m.granted || m.ballot !== this.probeBallot) return;
+    this.probeGrants |= 1 << m.from;
+    if (popcount(this.probeGrants) >= this.quorumSize()) this.beginPhase1();
+  }
+
+  /** Phase 1a for every slot above our chosen prefix. Protected: a test plants a leader that skips it. */
+  protected beginPhase1(): void {
+    this.roleValue = "candidate";
+    this.phase = "prepare";
+    this.ballot = ballotOf(Math.max(this.roundMax, ballotRound(this.promised)) + 1, this.id);
+    this.roundMax = ballotRound(this.ballot);
+    this.promise(this.ballot);
+    this.selfPromise = this.ballot;
+    this.selfPromiseDurable = false;
+    this.resetElectionTimer();
+    this.sendPrepares();
+  }
+
+  private sendPrepares(): void {
+    this.prepareFromSlot = this.chosenSlot + 1;
+    this.promiseVotes = 0;
+    this.promiseMore = false;
+    this.recovered.clear();
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer === this.id) continue;
+      const prepare: Prepare = {
+        type: MessageType.Prepare,
+        from: this.id,
+        to: peer,
+        ballot: this.ballot,
+        fromSlot: this.prepareFromSlot,
+      };
+      this.outAfter.push(prepare);
+    }
+    if (this.selfPromiseDurable) this.countOwnPromise();
+  }
+
+  private isPreparing(ballot: Ballot): boolean {
+    return this.roleValue === "candidate" && this.phase === "prepare" && this.ballot === ballot;
+  }
+
+  private onPrepare(m: Prepare): void {
+    if (m.ballot < this.promised) return this.nack(m.from);
+    if (m.ballot > this.promised) {
+      if (this.leaseHeld(m.from)) return; // check-quorum / pre-vote: a live leader is not deposed
+      this.promise(m.ballot);
+      this.becomeFollower();
+      this.resetElectionTimer();
+    }
+    this.outAfter.push(this.promiseFor(m));
+  }
+
+  /** Phase 1b: our votes from m.fromSlot; the chosen part is cut at the catch-up limits. */
+  private promiseFor(m: Prepare): PromiseMessage {
+    let from = m.fromSlot;
+    let snapshot: Snapshot | null = null;
+    if (from <= this.log.compactedSlot) {
+      snapshot = this.snapshot;
+      from = this.log.compactedSlot + 1;
+    }
+    const entries: AcceptedEntry[] = [];
+    const cut = this.chosenPrefixCut(from);
+    for (let slot = from; slot <= cut; slot++) entries.push(this.voteAt(slot));
+    const more = cut < this.chosenSlot;
+    if (!more) {
+      for (let slot = Math.max(from, this.chosenSlot + 1); slot <= this.log.lastSlot; slot++) {
+        const entry = this.log.get(slot);
+        if (entry !== undefined) entries.push({ slot, ballot: entry.ballot, batch: entry.batch });
+      }
+    }
+    return {
+      type: MessageType.Promise,
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      fromSlot: m.fromSlot,
+      chosenSlot: this.chosenSlot,
+      entries,
+      more,
+      snapshot,
+    };
+  }
+
+  /** Last slot of the chosen run starting at `from` that fits one catch-up message. */
+  private chosenPrefixCut(from: Slot): Slot {
+    let bytes = 0;
+    let slot = from;
+    for (; slot <= this.chosenSlot; slot++) {
+      if (slot - from >= this.config.catchupEntriesMax) break;
+      bytes += commandBytes(this.log.get(slot)!.batch);
+      if (bytes > this.config.catchupBytesMax && slot > from) break;
+    }
+    return slot - 1;
+  }
+
+  private voteAt(slot: Slot): AcceptedEntry {
+    const entry = this.log.get(slot);
+    assert(entry !== undefined, "vote missing in chosen prefix");
+    return { slot, ballot: entry.ballot, batch: entry.batch };
+  }
+
+  private onPromise(m: PromiseMessage): void {
+    if (!this.isPreparing(m.ballot) || m.fromSlot !== this.prepareFromSlot) return;
+    if ((this.promiseVotes & (1 << m.from)) !== 0) return;
+    if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
+    for (const entry of m.entries) {
+      if (entry.slot <= this.chosenSlot) continue;
+      if (entry.slot <= m.chosenSlot) this.learnChosen(entry.slot, entry.batch, entry.ballot);
+      else this.mergeRecovered(entry);
+    }
+    this.advanceChosen();
+    if (m.more) this.promiseMore = true;
+    this.promiseVotes |= 1 << m.from;
+    this.checkPhase1Done();
+  }
+
+  private countOwnPromise(): void {
+    for (let slot = this.chosenSlot + 1; slot <= this.log.lastSlot; slot++) {
+      const entry = this.log.get(slot);
+      if (entry !== undefined && !entry.chosen)
+        this.mergeRecovered({ slot, ballot: entry.ballot, batch: entry.batch });
+    }
+    this.promiseVotes |= 1 << this.id;
+    this.checkPhase1Done();
+  }
+
+  private mergeRecovered(vote: AcceptedEntry): void {
+    const held = this.recovered.get(vote.slot);
+    if (held === undefined || vote.ballot > held.ballot) this.recovered.set(vote.slot, vote);
+  }
+
+  private checkPhase1Done(): void {
+    if (popcount(this.promiseVotes) < this.quorumSize()) return;
+    if (this.promiseMore) {
+      this.sendPrepares(); // some promise was cut: ask again from our new chosen prefix
+      return;
+    }
+    this.becomeLeader();
+  }
+
+  protected becomeLeader(): void {
+    assert(this.promised === this.ballot, "leader must hold its own promise");
+    this.roleValue = "leader";
+    this.leaderId = this.id;
+    this.leaderBallot = this.ballot;
+    this.inFlight.clear();
+    for (const peer of this.peers) {
+      peer.heardTick = this.now;
+      peer.replied = false;
+      peer.chosenSlot = 0;
+    }
+    let top = Math.max(this.chosenSlot, this.log.lastSlot);
+    for (const slot of this.recovered.keys()) top = Math.max(top, slot);
+    this.nextSlot = this.chosenSlot + 1;
+    // Re-propose what may have been chosen; fill holes with no-ops (Paxos Made Simple, §3).
+    for (let slot = this.chosenSlot + 1; slot <= top; slot++) {
+      if (this.log.get(slot)?.chosen !== true)
+        this.proposeInSlot(slot, this.recovered.get(slot)?.batch ?? NOOP);
+    }
+    this.nextSlot = top + 1;
+    this.recovered.clear();
+    this.commitMark = this.chosenSlot;
+    this.broadcastHeartbeat();
+  }
+
+  private onNack(ballot: Ballot): void {
+    const proposing =
+      this.roleValue === "leader" || (this.roleValue === "candidate" && this.phase === "prepare");
+    if (proposing && ballot > this.ballot) {
+      this.becomeFollower();
+      this.resetElectionTimer();
+    }
+  }
+
+  private nack(to: number): void {
+    this.outNow.push({ type: MessageType.Nack, from: this.id, to, ballot: this.promised });
+  }
+
+  private promise(ballot: Ballot): void {
+    assert(ballot > this.promised, "promise must rise");
+    this.promised = ballot;
+    this.persistPromised = ballot;
+  }
+
+  private becomeFollower(): void {
+    if (this.roleValue === "leader") {
+      this.inFlight.clear();
+      this.queue = [];
+      this.queueHead = 0;
+      this.leaderId = 0;
+    }
+    this.roleValue = "follower";
+    this.ballot = BALLOT_NONE;
+    this.recovered.clear();
+  }
+
+  /**
+   * A message from the leader of `ballot` (>= our promise). Adopt it: raise the promise, step down
+   * if we were campaigning or leading with less, and restart the election timer.
+   */
+  private followLeader(from: number, ballot: Ballot): void {
+    if (ballot > this.promised) this.promise(ballot);
+    if (this.roleValue !== "follower") this.becomeFollower();
+    if (this.leaderBallot !== ballot) {
+      this.leaderBallot = ballot;
+      this.leaderCommitSlot = 0;
+    }
+    this.leaderId = from;
+    this.leaderHeardTick = this.now;
+    this.electionElapsed = 0;
+  }
+
+  // ---- phase 2, acceptor side -----------------------------------------------------------------
+
+  /** A protected hook so a test can plant an acceptor that takes stale ballots. */
+  protected acceptable(ballot: Ballot): boolean {
+    return ballot >= this.promised;
+  }
+
+  private onAccept(m: Accept): void {
+    if (!this.acceptable(m.ballot)) return this.nack(m.from);
+    this.followLeader(m.from, m.ballot);
+    if (m.slot > this.log.compactedSlot) {
+      const held = this.log.get(m.slot);
+      if (held === undefined || (!held.chosen && held.ballot !== m.ballot)) {
+        this.log.set(m.slot, { ballot: m.ballot, batch: m.batch, chosen: false });
+        this.persistAccepted.push({ slot: m.slot, ballot: m.ballot, batch: m.batch });
+      }
+    }
+    this.learnCommit(m.commitSlot);
+    const reply: Accepted = {
+      type: MessageType.Accepted,
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      slot: m.slot,
+      chosenSlot: this.chosenSlot,
+    };
+    this.outAfter.push(reply);
+  }
+
+  private onHeartbeat(m: Heartbeat): void {
+    if (!this.acceptable(m.ballot)) return this.nack(m.from);
+    this.followLeader(m.from, m.ballot);
+    this.learnCommit(m.commitSlot);
+    this.replyHeartbeat(m.from, m.ballot);
+  }
+
+  private replyHeartbeat(to: number, ballot: Ballot): void {
+    const reply: HeartbeatReply = {
+      type: MessageType.HeartbeatReply,
+      from: this.id,
+      to,
+      ballot,
+      chosenSlot: this.chosenSlot,
+    };
+    this.outAfter.push(reply);
+  }
+
+  private onChosen(m: Chosen): void {
+    if (!this.acceptable(m.ballot)) return this.nack(m.from);
+    this.followLeader(m.from, m.ballot);
+    for (const entry of m.entries) this.learnChosen(entry.slot, entry.batch, m.ballot);
+    this.learnCommit(m.commitSlot);
+    this.replyHeartbeat(m.from, m.ballot);
+  }
+
+  private onInstallSnapshot(m: InstallSnapshot): void {
+    if (!this.acceptable(m.ballot)) return this.nack(m.from);
+    this.followLeader(m.from, m.ballot);
+    if (m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
+    this.advanceChosen();
+    this.replyHeartbeat(m.from, m.ballot);
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    assert(snapshot.slot > this.chosenSlot, "snapshot behind the chosen prefix");
+    this.log.compact(snapshot.slot);
+    this.snapshot = snapshot;
+    this.chosenSlot = snapshot.slot;
+    this.appliedSlot = snapshot.slot;
+    this.install = snapshot;
+    this.persistSnapshot = snapshot;
+    this.persistChosenSlot = true;
+  }
+
+  // ---- learning -------------------------------------------------------------------------------
+
+  /**
+   * `batch` is chosen in `slot`. Recorded as a vote under `ballot`, which is at least the ballot it
+   * was chosen in; that is safe, since every proposal above that ballot carries the same batch.
+   */
+  private learnChosen(slot: Slot, batch: Batch, ballot: Ballot): void {
+    if (slot <= this.log.compactedSlot) return;
+    const held = this.log.get(slot);
+    if (held?.chosen === true) return;
+    this.log.set(slot, { ballot, batch, chosen: true });
+    this.persistAccepted.push({ slot, ballot, batch });
+    const flight = this.inFlight.get(slot);
+    if (flight !== undefined) this.inFlight.delete(slot);
+  }
+
+  private learnCommit(commitSlot: Slot): void {
+    if (commitSlot > this.leaderCommitSlot) this.leaderCommitSlot = commitSlot;
+    this.advanceChosen();
+  }
+
+  /**
+   * A follower's vote is known chosen when the current leader says its slot is committed and the
+   * vote is in that leader's ballot: a leader proposes one batch per slot per ballot.
+   * Protected: a test plants a follower that skips the ballot check.
+   */
+  protected committedByLeader(slot: Slot, entry: LogEntry): boolean {
+    return (
+      this.roleValue !== "leader" &&
+      entry.ballot === this.leaderBallot &&
+      slot <= this.leaderCommitSlot
+    );
+  }
+
+  private advanceChosen(): void {
+    const start = this.chosenSlot;
+    for (;;) {
+      const slot = this.chosenSlot + 1;
+      const entry = this.log.get(slot);
+      if (entry === undefined) break;
+      if (!entry.chosen) {
+        if (!this.committedByLeader(slot, entry)) break;
+        entry.chosen = true;
+      }
+      this.chosenSlot = slot;
+    }
+    if (this.chosenSlot !== start) this.persistChosenSlot = true;
+  }
+
+  // ---- leader ---------------------------------------------------------------------------------
+
+  private tickLeader(): void {
+    if (!this.quorumActive()) {
+      this.becomeFollower(); // check-quorum: a leader cut off from a majority steps down
+      this.resetElectionTimer();
+      return;
+    }
+    this.heartbeatElapsed++;
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) this.broadcastHeartbeat();
+    this.retransmit();
+  }
+
+  private quorumActive(): boolean {
+    let active = 1;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer !== this.id && this.now - this.peers[peer]!.heardTick < this.config.electionTicks)
+        active++;
+    }
+    return active >= this.quorumSize();
+  }
+
+  private broadcastHeartbeat(): void {
+    this.heartbeatElapsed = 0;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer === this.id) continue;
+      const progress = this.peers[peer]!;
+      if (progress.replied && progress.chosenSlot < this.commitMark) this.sendCatchup(peer);
+      const heartbeat: Heartbeat = {
+        type: MessageType.Heartbeat,
+        from: this.id,
+        to: peer,
+        ballot: this.ballot,
+        commitSlot: this.chosenSlot,
+      };
+      this.outNow.push(heartbeat);
+    }
+    this.commitMark = this.chosenSlot;
+  }
+
+  private retransmit(): void {
+    for (const [slot, flight] of this.inFlight) {
+      if (this.now - flight.sentTick < this.config.retransmitTicks) continue;
+      flight.sentTick = this.now;
+      const batch = this.log.get(slot)!.batch;
+      for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+        if (peer !== this.id && (flight.votes & (1 << peer)) === 0)
+          this.sendAccept(peer, slot, batch);
+      }
+    }
+  }
+
+  /** Send chosen entries (or the snapshot) to a peer that fell behind. */
+  private sendCatchup(peer: number): void {
+    const from = this.peers[peer]!.chosenSlot + 1;
+    if (from <= this.log.compactedSlot) {
+      assert(this.snapshot !== null, "compacted without a snapshot");
+      const message: InstallSnapshot = {
+        type: MessageType.InstallSnapshot,
+        from: this.id,
+        to: peer,
+        ballot: this.ballot,
+        snapshot: this.snapshot,
+      };
+      this.outNow.push(message);
+      return;
+    }
+    const cut = this.chosenPrefixCut(from);
+    const entries: ChosenEntry[] = [];
+    for (let slot = from; slot <= cut; slot++)
+      entries.push({ slot, batch: this.log.get(slot)!.batch });
+    const message: Chosen = {
+      type: MessageType.Chosen,
+      from: this.id,
+      to: peer,
+      ballot: this.ballot,
+      entries,
+      commitSlot: this.chosenSlot,
+    };
+    this.outNow.push(message);
+  }
+
+  private peerHeard(peer: number, chosenSlot: Slot): boolean {
+    const progress = this.peers[peer]!;
+    progress.heardTick = this.now;
+    progress.replied = true;
+    if (chosenSlot <= progress.chosenSlot) return false;
+    progress.chosenSlot = chosenSlot;
+    return true;
+  }
+
+  private onAccepted(m: Accepted): void {
+    if (this.roleValue !== "leader" || m.ballot !== this.ballot) return;
+    this.peerHeard(m.from, m.chosenSlot);
+    this.recordVote(m.slot, m.from);
+  }
+
+  private onHeartbeatReply(m: HeartbeatReply): void {
+    if (this.roleValue !== "leader" || m.ballot !== this.ballot) return;
+    const progressed = this.peerHeard(m.from, m.chosenSlot);
+    // Catching up over several messages: send the next part as soon as the last one landed.
+    if (progressed && m.chosenSlot < this.commitMark) this.sendCatchup(m.from);
+  }
+
+  private recordVote(slot: Slot, voter: number): void {
+    const flight = this.inFlight.get(slot);
+    if (flight === undefined) return;
+    flight.votes |= 1 << voter;
+    if (popcount(flight.votes) < this.quorumSize()) return;
+    this.inFlight.delete(slot);
+    this.log.get(slot)!.chosen = true;
+    this.advanceChosen();
+  }
+
+  private canFormBatch(): boolean {
+    return (
+      this.roleValue === "leader" &&
+      this.queueHead < this.queue.length &&
+      this.inFlight.size < this.config.windowSlots
+    );
+  }
+
+  /** Everything queued goes out now, one batch per slot, as far as the window allows. */
+  private formBatches(): void {
+    while (this.canFormBatch()) {
+      const commands: Uint8Array[] = [];
+      let bytes = 0;
+      while (this.queueHead < this.queue.length && commands.length < this.config.batchCommandsMax) {
+        const command = this.queue[this.queueHead]!;
+        if (commands.length > 0 && bytes + command.byteLength > this.config.batchBytesMax) break;
+        commands.push(command);
+        bytes += command.byteLength;
+        this.queueHead++;
+      }
+      this.proposeInSlot(this.nextSlot++, { stampMs: this.queueStampMs, commands });
+    }
+    if (this.queueHead === this.queue.length && this.queueHead > 0) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+  }
+
+  /** Phase 2a: vote for our own proposal (counted once durable) and send it to every peer. */
+  private proposeInSlot(slot: Slot, batch: Batch): void {
+    assert(this.roleValue === "leader" && this.promised === this.ballot, "only a leader proposes");
+    assert(slot > this.chosenSlot, "proposing into the chosen prefix");
+    this.log.set(slot, { ballot: this.ballot, batch, chosen: false });
+    this.persistAccepted.push({ slot, ballot: this.ballot, batch });
+    this.selfVotes.push(slot, this.ballot);
+    this.inFlight.set(slot, { votes: 0, sentTick: this.now });
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer !== this.id) this.sendAccept(peer, slot, batch);
+    }
+  }
+
+  private sendAccept(peer: number, slot: Slot, batch: Batch): void {
+    const accept: Accept = {
+      type: MessageType.Accept,
+      from: this.id,
+      to: peer,
+      ballot: this.ballot,
+      slot,
+      batch,
+      commitSlot: this.chosenSlot,
+    };
+    this.outNow.push(accept);
+  }
+
+  // ---- durability -----------------------------------------------------------------------------
+
+  private takePersist(): PersistBatch | null {
+    if (
+      this.persistPromised === null &&
+      this.persistAccepted.length === 0 &&
+      this.persistSnapshot === null &&
+      !this.persistChosenSlot
+    ) {
+      return null;
+    }
+    const batch: PersistBatch = {
+      promised: this.persistPromised,
+      accepted: this.persistAccepted,
+      snapshot: this.persistSnapshot,
+      chosenSlot: this.persistChosenSlot ? this.chosenSlot : null,
+    };
+    this.persistPromised = null;
+    this.persistAccepted = [];
+    this.persistSnapshot = null;
+    this.persistChosenSlot = false;
+    return batch;
+  }
+
+  /** Rebuild from durable state after a crash: a follower that re-applies its chosen prefix. */
+  private restore(durable: DurableState): void {
+    this.promised = durable.promised;
+    this.roundMax = ballotRound(durable.promised);
+    if (durable.snapshot !== null) {
+      this.log.compact(durable.snapshot.slot);
+      this.snapshot = durable.snapshot;
+      this.chosenSlot = durable.snapshot.slot;
+      this.appliedSlot = durable.snapshot.slot;
+      this.install = durable.snapshot;
+    }
+    for (const vote of durable.accepted) {
+      if (vote.slot <= this.log.compactedSlot) continue;
+      assert(
+        vote.ballot <= this.promised || this.promised === BALLOT_NONE,
+        "vote above the promise",
+      );
+      this.log.set(vote.slot, {
+        ballot: vote.ballot,
+        batch: vote.batch,
+        chosen: vote.slot <= durable.chosenSlot,
+      });
+      this.roundMax = Math.max(this.roundMax, ballotRound(vote.ballot));
+    }
+    for (let slot = this.chosenSlot + 1; slot <= durable.chosenSlot; slot++) {
+      assert(this.log.get(slot) !== undefined, "durable chosen prefix has a hole");
+      this.chosenSlot = slot;
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import type { Ballot } from "./ballot.ts";
+
+/** A log position. Slots start at 1; 0 means "none" (before the first slot). */
+export type Slot = number;
+
+/**
+ * What one slot decides: a batch of client commands, stamped with the proposing leader's clock
+ * (the state machine's only notion of time). A batch with no commands is a no-op, used to fill
+ * holes found in Phase 1.
+ */
+export interface Batch {
+  /** Leader's wall clock in ms when it formed the batch; opaque to the core. */
+  readonly stampMs: number;
+  readonly commands: readonly Uint8Array[];
+}
+
+export const NOOP: Batch = Object.freeze({
+  stampMs: 0,
+  commands: Object.freeze([]) as readonly Uint8Array[],
+});
+
+/** An acceptor's vote: `batch` accepted in `slot` under `ballot`. */
+export interface AcceptedEntry {
+  readonly slot: Slot;
+  readonly ballot: Ballot;
+  readonly batch: Batch;
+}
+
+/** A decided slot, handed to the state machine in slot order. */
+export interface ChosenEntry {
+  readonly slot: Slot;
+  readonly batch: Batch;
+}
+
+/** The state machine's image of every slot up to `slot`. The core treats `data` as opaque. */
+export interface Snapshot {
+  readonly slot: Slot;
+  readonly data: Uint8Array;
+}
+
+export const MessageType = {
+  Prepare: 1,
+  Promise: 2,
+  Nack: 3,
+  Accept: 4,
+  Accepted: 5,
+  Heartbeat: 6,
+  HeartbeatReply: 7,
+  Chosen: 8,
+  InstallSnapshot: 9,
+  Probe: 10,
+  ProbeReply: 11,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+interface Envelope {
+  readonly from: number;
+  readonly to: number;
+  /** The sender's ballot: the one it leads or campaigns with, or its promise when replying. */
+  readonly ballot: Ballot;
+}
+
+/** Phase 1a: "promise not to accept below `ballot`; tell me what you accepted from `fromSlot`". */
+export interface Prepare extends Envelope {
+  readonly type: typeof MessageType.Prepare;
+  readonly fromSlot: Slot;
+}
+
+/**
+ * Phase 1b. `entries` are the acceptor's votes for slots >= the Prepare's fromSlot, in slot order;
+ * those at or below `chosenSlot` are known chosen. `more` says the list was cut at the message
+ * limit: the candidate must prepare again from where it stopped. `snapshot` is sent when the
+ * candidate is behind the acceptor's compacted prefix.
+ */
+export interface PromiseMessage extends Envelope {
+  readonly type: typeof MessageType.Promise;
+  /** The Prepare's fromSlot this answers (a promise to an older Prepare is ignored). */
+  readonly fromSlot: Slot;
+  readonly chosenSlot: Slot;
+  readonly entries: readonly AcceptedEntry[];
+  readonly more: boolean;
+  readonly snapshot: Snapshot | null;
+}
+
+/** "I have promised `ballot`, higher than yours": a stale proposer steps down. */
+export interface Nack extends Envelope {
+  readonly type: typeof MessageType.Nack;
+}
+
+/** Phase 2a, with the leader's commit point piggybacked. */
+export interface Accept extends Envelope {
+  readonly type: typeof MessageType.Accept;
+  readonly slot: Slot;
+  readonly batch: Batch;
+  /** Every slot <= commitSlot is chosen (as the leader knows it). */
+  readonly commitSlot: Slot;
+}
+
+/** Phase 2b. Carries the acceptor's chosen prefix so the leader can track its progress. */
+export interface Accepted extends Envelope {
+  readonly type: typeof MessageType.Accepted;
+  readonly slot: Slot;
+  readonly chosenSlot: Slot;
+}
+
+export interface Heartbeat extends Envelope {
+  readonly type: typeof MessageType.Heartbeat;
+  readonly commitSlot: Slot;
+}
+
+export interface HeartbeatReply extends Envelope {
+  readonly type: typeof MessageType.HeartbeatReply;
+  readonly chosenSlot: Slot;
+}
+
+/** Catch-up: chosen values for a follower that missed them (contiguous, in slot order). */
+export interface Chosen extends Envelope {
+  readonly type: typeof MessageType.Chosen;
+  readonly entries: readonly ChosenEntry[];
+  readonly commitSlot: Slot;
+}
+
+/** Catch-up for a follower behind the leader's compacted prefix. */
+export interface InstallSnapshot extends Envelope {
+  readonly type: typeof MessageType.InstallSnapshot;
+  readonly snapshot: Snapshot;
+}
+
+/**
+ * Pre-vote: "would you promise `ballot`?" A replica that timed out asks before it raises its
+ * promise, so a partitioned replica cannot return with a high ballot and depose a live leader.
+ * Nothing is persisted for a probe.
+ */
+export interface Probe extends Envelope {
+  readonly type: typeof MessageType.Probe;
+}
+
+export interface ProbeReply extends Envelope {
+  readonly type: typeof MessageType.ProbeReply;
+  readonly granted: boolean;
+}
+
+export type Message =
+  | Prepare
+  | PromiseMessage
+  | Nack
+  | Accept
+  | Accepted
+  | Heartbeat
+  | HeartbeatReply
+  | Chosen
+  | InstallSnapshot
+  | Probe
+  | ProbeReply;

@@ -1,0 +1,423 @@
+import type { ErrorCode } from "./errors.ts";
+import {
+  type AcceptedEntry,
+  type Batch,
+  type ChosenEntry,
+  type Message,
+  MessageType,
+  type Snapshot,
+} from "./types.ts";
+
+/**
+ * Binary encoding of core messages. Little-endian throughout; every variable part carries an
+ * explicit length or count that decode checks against the bytes actually left BEFORE it allocates,
+ * so hostile input can neither throw an unexpected exception nor make us allocate by its say-so.
+ *
+ *   header   u8 version | u8 type | u8 from | u8 to | u64 ballot            (HEADER_SIZE bytes)
+ *   u64      a safe integer as two u32 (low, high); high must be < 2^21
+ *   batch    u64 stampMs | u32 commandCount | commandCount × (u32 length | bytes)
+ *   snapshot u64 slot | u32 length | bytes
+ *   Prepare        u64 fromSlot
+ *   Promise        u64 fromSlot | u64 chosenSlot | u8 flags (1 more, 2 snapshot) | [snapshot]
+ *                  | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
+ *   Nack, Probe    (header only)
+ *   ProbeReply     u8 granted
+ *   Accept         u64 slot | u64 commitSlot | batch
+ *   Accepted       u64 slot | u64 chosenSlot
+ *   Heartbeat      u64 commitSlot
+ *   HeartbeatReply u64 chosenSlot
+ *   Chosen         u64 commitSlot | u32 entryCount | entryCount × (u64 slot | batch)
+ *   InstallSnapshot snapshot
+ *
+ * Decoded commands and snapshot data are views into the input buffer (no copy): the caller must
+ * not reuse that buffer while the message is alive.
+ */
+export const WIRE_VERSION = 1;
+export const HEADER_SIZE = 12;
+const U64_SIZE = 8;
+const U32_SIZE = 4;
+const BATCH_HEADER_SIZE = U64_SIZE + U32_SIZE;
+const TWO_32 = 4294967296;
+/** High word limit that keeps a u64 a safe integer (2^53 = 2^21 * 2^32). */
+const HIGH_WORD_LIMIT = 2097152;
+
+/** Limits on what decode accepts, independent of the byte count (which bounds everything else). */
+export const WIRE_LIMITS = {
+  /** Commands in one batch. */
+  batchCommandsMax: 1 << 20,
+  /** Entries in one Promise or Chosen message. */
+  entriesMax: 1 << 20,
+  /** Replica ids are one byte. */
+  replicaIdMax: 255,
+} as const;
+
+export type WireErrorCode = Extract<ErrorCode, `ERR_WIRE_${string}`>;
+
+export type DecodeResult =
+  | { readonly ok: true; readonly message: Message }
+  | { readonly ok: false; readonly code: WireErrorCode; readonly reason: string };
+
+// ---- encode -----------------------------------------------------------------------------------
+
+function batchSize(batch: Batch): number {
+  let size = BATCH_HEADER_SIZE;
+  for (const command of batch.commands) size += U32_SIZE + command.byteLength;
+  return size;
+}
+
+function snapshotSize(snapshot: Snapshot): number {
+  return U64_SIZE + U32_SIZE + snapshot.data.byteLength;
+}
+
+function bodySize(message: Message): number {
+  switch (message.type) {
+    case MessageType.Prepare:
+    case MessageType.Heartbeat:
+    case MessageType.HeartbeatReply:
+      return U64_SIZE;
+    case MessageType.Promise: {
+      let size = 2 * U64_SIZE + 1 + U32_SIZE;
+      if (message.snapshot !== null) size += snapshotSize(message.snapshot);
+      for (const entry of message.entries) size += 2 * U64_SIZE + batchSize(entry.batch);
+      return size;
+    }
+    case MessageType.Nack:
+    case MessageType.Probe:
+      return 0;
+    case MessageType.ProbeReply:
+      return 1;
+    case MessageType.Accept:
+      return 2 * U64_SIZE + batchSize(message.batch);
+    case MessageType.Accepted:
+      return 2 * U64_SIZE;
+    case MessageType.Chosen: {
+      let size = U64_SIZE + U32_SIZE;
+      for (const entry of message.entries) size += U64_SIZE + batchSize(entry.batch);
+      return size;
+    }
+    case MessageType.InstallSnapshot:
+      return snapshotSize(message.snapshot);
+  }
+}
+
+class Writer {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  offset = 0;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  u8(value: number): void {
+    this.view.setUint8(this.offset, value);
+    this.offset += 1;
+  }
+
+  u32(value: number): void {
+    this.view.setUint32(this.offset, value, true);
+    this.offset += U32_SIZE;
+  }
+
+  u64(value: number): void {
+    this.view.setUint32(this.offset, value % TWO_32, true);
+    this.view.setUint32(this.offset + U32_SIZE, Math.floor(value / TWO_32), true);
+    this.offset += U64_SIZE;
+  }
+
+  raw(data: Uint8Array): void {
+    this.bytes.set(data, this.offset);
+    this.offset += data.byteLength;
+  }
+
+  batch(batch: Batch): void {
+    this.u64(batch.stampMs);
+    this.u32(batch.commands.length);
+    for (const command of batch.commands) {
+      this.u32(command.byteLength);
+      this.raw(command);
+    }
+  }
+
+  snapshot(snapshot: Snapshot): void {
+    this.u64(snapshot.slot);
+    this.u32(snapshot.data.byteLength);
+    this.raw(snapshot.data);
+  }
+}
+
+/** Size in bytes of `message` once encoded. */
+export function encodedSize(message: Message): number {
+  return HEADER_SIZE + bodySize(message);
+}
+
+export function encodeMessage(message: Message): Uint8Array {
+  const w = new Writer(encodedSize(message));
+  w.u8(WIRE_VERSION);
+  w.u8(message.type);
+  w.u8(message.from);
+  w.u8(message.to);
+  w.u64(message.ballot);
+  switch (message.type) {
+    case MessageType.Prepare:
+      w.u64(message.fromSlot);
+      break;
+    case MessageType.Promise:
+      w.u64(message.fromSlot);
+      w.u64(message.chosenSlot);
+      w.u8((message.more ? 1 : 0) | (message.snapshot !== null ? 2 : 0));
+      if (message.snapshot !== null) w.snapshot(message.snapshot);
+      w.u32(message.entries.length);
+      for (const entry of message.entries) {
+        w.u64(entry.slot);
+        w.u64(entry.ballot);
+        w.batch(entry.batch);
+      }
+      break;
+    case MessageType.Nack:
+    case MessageType.Probe:
+      break;
+    case MessageType.ProbeReply:
+      w.u8(message.granted ? 1 : 0);
+      break;
+    case MessageType.Accept:
+      w.u64(message.slot);
+      w.u64(message.commitSlot);
+      w.batch(message.batch);
+      break;
+    case MessageType.Accepted:
+      w.u64(message.slot);
+      w.u64(message.chosenSlot);
+      break;
+    case MessageType.Heartbeat:
+      w.u64(message.commitSlot);
+      break;
+    case MessageType.HeartbeatReply:
+      w.u64(message.chosenSlot);
+      break;
+    case MessageType.Chosen:
+      w.u64(message.commitSlot);
+      w.u32(message.entries.length);
+      for (const entry of message.entries) {
+        w.u64(entry.slot);
+        w.batch(entry.batch);
+      }
+      break;
+    case MessageType.InstallSnapshot:
+      w.snapshot(message.snapshot);
+      break;
+  }
+  return w.bytes;
+}
+
+// ---- decode -----------------------------------------------------------------------------------
+
+/** Thrown only inside this module and always turned into a DecodeResult. */
+class WireDecodeError {
+  readonly code: WireErrorCode;
+  readonly reason: string;
+  constructor(code: WireErrorCode, reason: string) {
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+class Reader {
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  offset = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get remaining(): number {
+    return this.bytes.byteLength - this.offset;
+  }
+
+  need(size: number, what: string): void {
+    if (size > this.remaining) {
+      throw new WireDecodeError(
+        "ERR_WIRE_TRUNCATED",
+        `${what} needs ${size} bytes at offset ${this.offset}, ${this.remaining} left`,
+      );
+    }
+  }
+
+  u8(what: string): number {
+    this.need(1, what);
+    const value = this.view.getUint8(this.offset);
+    this.offset += 1;
+    return value;
+  }
+
+  u32(what: string): number {
+    this.need(U32_SIZE, what);
+    const value = this.view.getUint32(this.offset, true);
+    this.offset += U32_SIZE;
+    return value;
+  }
+
+  u64(what: string): number {
+    this.need(U64_SIZE, what);
+    const low = this.view.getUint32(this.offset, true);
+    const high = this.view.getUint32(this.offset + U32_SIZE, true);
+    if (high >= HIGH_WORD_LIMIT)
+      throw new WireDecodeError("ERR_WIRE_FIELD", `${what} is not a safe integer`);
+    this.offset += U64_SIZE;
+    return high * TWO_32 + low;
+  }
+
+  slot(what: string): number {
+    const slot = this.u64(what);
+    if (slot < 1) throw new WireDecodeError("ERR_WIRE_FIELD", `${what} must be >= 1`);
+    return slot;
+  }
+
+  raw(length: number, what: string): Uint8Array {
+    this.need(length, what);
+    const data = this.bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return data;
+  }
+
+  /** A count of items each at least `itemSize` bytes: checked against the bytes left. */
+  count(itemSize: number, max: number, what: string): number {
+    const count = this.u32(what);
+    if (count > max) throw new WireDecodeError("ERR_WIRE_LIMIT", `${what} ${count} exceeds ${max}`);
+    this.need(count * itemSize, what);
+    return count;
+  }
+
+  batch(): Batch {
+    const stampMs = this.u64("batch stamp");
+    const count = this.count(U32_SIZE, WIRE_LIMITS.batchCommandsMax, "command count");
+    const commands: Uint8Array[] = new Array(count);
+    for (let i = 0; i < count; i++) commands[i] = this.raw(this.u32("command length"), "command");
+    return { stampMs, commands };
+  }
+
+  snapshot(): Snapshot {
+    const slot = this.slot("snapshot slot");
+    const data = this.raw(this.u32("snapshot length"), "snapshot data");
+    return { slot, data };
+  }
+}
+
+function replicaId(value: number, what: string): number {
+  if (value < 1 || value > WIRE_LIMITS.replicaIdMax) {
+    throw new WireDecodeError("ERR_WIRE_FIELD", `${what} ${value} is not a replica id`);
+  }
+  return value;
+}
+
+function decodeBody(r: Reader, type: number, from: number, to: number, ballot: number): Message {
+  switch (type) {
+    case MessageType.Prepare:
+      return { type: MessageType.Prepare, from, to, ballot, fromSlot: r.slot("fromSlot") };
+    case MessageType.Promise: {
+      const fromSlot = r.slot("fromSlot");
+      const chosenSlot = r.u64("chosenSlot");
+      const flags = r.u8("flags");
+      if (flags > 3) throw new WireDecodeError("ERR_WIRE_FIELD", `unknown promise flags ${flags}`);
+      const snapshot = (flags & 2) !== 0 ? r.snapshot() : null;
+      const count = r.count(
+        2 * U64_SIZE + BATCH_HEADER_SIZE,
+        WIRE_LIMITS.entriesMax,
+        "entry count",
+      );
+      const entries: AcceptedEntry[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        entries[i] = {
+          slot: r.slot("entry slot"),
+          ballot: r.u64("entry ballot"),
+          batch: r.batch(),
+        };
+      }
+      return {
+        type: MessageType.Promise,
+        from,
+        to,
+        ballot,
+        fromSlot,
+        chosenSlot,
+        entries,
+        more: (flags & 1) !== 0,
+        snapshot,
+      };
+    }
+    case MessageType.Nack:
+      return { type: MessageType.Nack, from, to, ballot };
+    case MessageType.Probe:
+      return { type: MessageType.Probe, from, to, ballot };
+    case MessageType.ProbeReply: {
+      const granted = r.u8("granted");
+      if (granted > 1) throw new WireDecodeError("ERR_WIRE_FIELD", "granted must be 0 or 1");
+      return { type: MessageType.ProbeReply, from, to, ballot, granted: granted === 1 };
+    }
+    case MessageType.Accept: {
+      const slot = r.slot("slot");
+      const commitSlot = r.u64("commitSlot");
+      return { type: MessageType.Accept, from, to, ballot, slot, commitSlot, batch: r.batch() };
+    }
+    case MessageType.Accepted:
+      return {
+        type: MessageType.Accepted,
+        from,
+        to,
+        ballot,
+        slot: r.slot("slot"),
+        chosenSlot: r.u64("chosenSlot"),
+      };
+    case MessageType.Heartbeat:
+      return { type: MessageType.Heartbeat, from, to, ballot, commitSlot: r.u64("commitSlot") };
+    case MessageType.HeartbeatReply:
+      return {
+        type: MessageType.HeartbeatReply,
+        from,
+        to,
+        ballot,
+        chosenSlot: r.u64("chosenSlot"),
+      };
+    case MessageType.Chosen: {
+      const commitSlot = r.u64("commitSlot");
+      const count = r.count(U64_SIZE + BATCH_HEADER_SIZE, WIRE_LIMITS.entriesMax, "entry count");
+      const entries: ChosenEntry[] = new Array(count);
+      for (let i = 0; i < count; i++) entries[i] = { slot: r.slot("entry slot"), batch: r.batch() };
+      return { type: MessageType.Chosen, from, to, ballot, commitSlot, entries };
+    }
+    case MessageType.InstallSnapshot:
+      return { type: MessageType.InstallSnapshot, from, to, ballot, snapshot: r.snapshot() };
+    default:
+      throw new WireDecodeError("ERR_WIRE_TYPE", `unknown message type ${type}`);
+  }
+}
+
+/** Decode untrusted bytes. Never throws for bad input: a malformed message is a typed error. */
+export function decodeMessage(bytes: Uint8Array): DecodeResult {
+  try {
+    const r = new Reader(bytes);
+    const version = r.u8("version");
+    if (version !== WIRE_VERSION) {
+      throw new WireDecodeError(
+        "ERR_WIRE_VERSION",
+        `wire version ${version}, expected ${WIRE_VERSION}`,
+      );
+    }
+    const type = r.u8("type");
+    const from = replicaId(r.u8("from"), "from");
+    const to = replicaId(r.u8("to"), "to");
+    const ballot = r.u64("ballot");
+    const message = decodeBody(r, type, from, to, ballot);
+    if (r.remaining !== 0) {
+      throw new WireDecodeError("ERR_WIRE_TRAILING", `${r.remaining} bytes after the message`);
+    }
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof WireDecodeError)
+      return { ok: false, code: error.code, reason: error.reason };
+    throw error;
+  }
+}
