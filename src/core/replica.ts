@@ -35,7 +35,14 @@ interface PeerProgress {
   heardTick: number;
   /** The peer has replied at least once in this leadership (so chosenSlot means something). */
   replied: boolean;
+  /** Highest slot sent to the peer in catch-up. Invariant: catchupSlot <= our chosenSlot. */
+  catchupSlot: Slot;
+  /** Tick the peer's chosenSlot last rose: catch-up with no progress for a while is resent. */
+  progressTick: number;
 }
+
+/** Catch-up messages a leader keeps in flight to one peer. */
+const CATCHUP_PIPELINE = 4;
 
 /** A slot the leader proposed and has not yet seen chosen. */
 interface InFlight {
@@ -85,7 +92,7 @@ export class Replica {
   private leaderId = 0;
   private leaderBallot: Ballot = BALLOT_NONE;
   /** Commit point announced by leaderBallot's leader. */
-  private leaderCommitSlot: Slot = 0;
+  protected leaderCommitSlot: Slot = 0;
   private leaderHeardTick = Number.NEGATIVE_INFINITY;
   private electionElapsed = 0;
   private electionTimeout = 0;
@@ -134,7 +141,13 @@ export class Replica {
     this.config = resolveCoreConfig(options);
     this.id = this.config.id;
     for (let id = 0; id <= this.config.replicaCount; id++) {
-      this.peers.push({ chosenSlot: 0, heardTick: 0, replied: false });
+      this.peers.push({
+        chosenSlot: 0,
+        heardTick: 0,
+        replied: false,
+        catchupSlot: 0,
+        progressTick: 0,
+      });
     }
     if (durable !== undefined) this.restore(durable);
     this.resetElectionTimer();
@@ -198,8 +211,9 @@ export class Replica {
   step(message: Message): void {
     if (message.to !== this.id || message.from === this.id) return;
     if (message.from < 1 || message.from > this.config.replicaCount) return;
+    // A probe's ballot is only a question: counting its round would let probes inflate rounds.
     const round = ballotRound(message.ballot);
-    if (round > this.roundMax) this.roundMax = round;
+    if (round > this.roundMax && message.type !== MessageType.Probe) this.roundMax = round;
     switch (message.type) {
       case MessageType.Probe:
         return this.onProbe(message);
@@ -325,6 +339,7 @@ export class Replica {
     this.phase = "probe";
     this.probeBallot = ballotOf(this.roundMax + 1, this.id);
     this.probeGrants = 1 << this.id;
+    this.resetElectionTimer();
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer !== this.id)
         this.outNow.push({
@@ -503,6 +518,8 @@ export class Replica {
       peer.heardTick = this.now;
       peer.replied = false;
       peer.chosenSlot = 0;
+      peer.catchupSlot = 0;
+      peer.progressTick = this.now;
     }
     let top = Math.max(this.chosenSlot, this.log.lastSlot);
     for (const slot of this.recovered.keys()) top = Math.max(top, slot);
@@ -715,7 +732,14 @@ export class Replica {
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer === this.id) continue;
       const progress = this.peers[peer]!;
-      if (progress.replied && progress.chosenSlot < this.commitMark) this.sendCatchup(peer);
+      if (progress.replied && progress.chosenSlot < this.commitMark) {
+        // Nothing landed for a retransmit interval: what we sent was lost, start again from the peer.
+        if (this.now - progress.progressTick >= this.config.retransmitTicks) {
+          progress.catchupSlot = progress.chosenSlot;
+          progress.progressTick = this.now;
+        }
+        this.sendCatchup(peer);
+      }
       const heartbeat: Heartbeat = {
         type: MessageType.Heartbeat,
         from: this.id,
@@ -728,7 +752,8 @@ export class Replica {
     this.commitMark = this.chosenSlot;
   }
 
-  private retransmit(): void {
+  /** Resend Accepts not yet voted for. Protected: a test plants a leader that never does. */
+  protected retransmit(): void {
     for (const [slot, flight] of this.inFlight) {
       if (this.now - flight.sentTick < this.config.retransmitTicks) continue;
       flight.sentTick = this.now;
@@ -740,10 +765,15 @@ export class Replica {
     }
   }
 
-  /** Send chosen entries (or the snapshot) to a peer that fell behind. */
+  /**
+   * Send a peer that fell behind what it lacks: the snapshot if it is behind our compacted prefix,
+   * else chosen entries, keeping up to CATCHUP_PIPELINE messages in flight.
+   */
   private sendCatchup(peer: number): void {
-    const from = this.peers[peer]!.chosenSlot + 1;
-    if (from <= this.log.compactedSlot) {
+    const progress = this.peers[peer]!;
+    if (progress.catchupSlot < progress.chosenSlot) progress.catchupSlot = progress.chosenSlot;
+    if (progress.chosenSlot < this.log.compactedSlot) {
+      if (progress.catchupSlot >= this.log.compactedSlot) return; // snapshot already on its way
       assert(this.snapshot !== null, "compacted without a snapshot");
       const message: InstallSnapshot = {
         type: MessageType.InstallSnapshot,
@@ -753,21 +783,27 @@ export class Replica {
         snapshot: this.snapshot,
       };
       this.outNow.push(message);
+      progress.catchupSlot = this.snapshot.slot;
       return;
     }
-    const cut = this.chosenPrefixCut(from);
-    const entries: ChosenEntry[] = [];
-    for (let slot = from; slot <= cut; slot++)
-      entries.push({ slot, batch: this.log.get(slot)!.batch });
-    const message: Chosen = {
-      type: MessageType.Chosen,
-      from: this.id,
-      to: peer,
-      ballot: this.ballot,
-      entries,
-      commitSlot: this.chosenSlot,
-    };
-    this.outNow.push(message);
+    const limit = progress.chosenSlot + CATCHUP_PIPELINE * this.config.catchupEntriesMax;
+    while (progress.catchupSlot < this.chosenSlot && progress.catchupSlot < limit) {
+      const from = progress.catchupSlot + 1;
+      const cut = this.chosenPrefixCut(from);
+      const entries: ChosenEntry[] = [];
+      for (let slot = from; slot <= cut; slot++)
+        entries.push({ slot, batch: this.log.get(slot)!.batch });
+      const message: Chosen = {
+        type: MessageType.Chosen,
+        from: this.id,
+        to: peer,
+        ballot: this.ballot,
+        entries,
+        commitSlot: this.chosenSlot,
+      };
+      this.outNow.push(message);
+      progress.catchupSlot = cut;
+    }
   }
 
   private peerHeard(peer: number, chosenSlot: Slot): boolean {
@@ -776,6 +812,7 @@ export class Replica {
     progress.replied = true;
     if (chosenSlot <= progress.chosenSlot) return false;
     progress.chosenSlot = chosenSlot;
+    progress.progressTick = this.now;
     return true;
   }
 

@@ -1,0 +1,83 @@
+import { SeededPrng } from "../core/index.ts";
+import type { PlantedBug } from "./planted-bugs.ts";
+import type { NetworkFaults } from "./sim-network.ts";
+
+/** Everything one simulated run does, derived from its seed alone so that a seed replays it. */
+export interface Scenario {
+  readonly seed: number;
+  readonly replicaCount: number;
+  /** Ticks with faults on; then faults stop, partitions heal and crashed replicas restart. */
+  readonly faultTicks: number;
+  readonly faults: NetworkFaults;
+  /** Per-tick probability that one running replica crashes (0: no crashes). */
+  readonly crashRate: number;
+  /** Per-tick probability that the network splits in two (0: no partitions). */
+  readonly partitionRate: number;
+  /** Per-ready probability that a crash strikes after messagesNow but before the persist. */
+  readonly tornPersistRate: number;
+  readonly clients: number;
+  /** Client re-proposes a command not acknowledged within this many ticks. */
+  readonly clientRetryTicks: number;
+  readonly electionTicks: number;
+  readonly windowSlots: number;
+  readonly catchupEntriesMax: number;
+  /** Take a snapshot and compact every this many applied slots (0: never). */
+  readonly compactEverySlots: number;
+  readonly bug: PlantedBug | undefined;
+}
+
+/**
+ * After faults stop, every pending proposal must be acknowledged within this many ticks.
+ * Budget: an election (timeout < 2E, probe and prepare round trips), a client retry (4E),
+ * catch-up of a restarted replica, with slack for split votes at N=9.
+ */
+export function livenessTicksMax(s: Scenario): number {
+  return 40 * s.electionTicks + 4 * s.faults.delayTicksMax * s.replicaCount;
+}
+
+const CLUSTER_SIZES = [1, 3, 3, 3, 5, 5, 5, 7, 7, 9, 9] as const;
+
+function pick<T>(prng: SeededPrng, options: readonly T[]): T {
+  return options[prng.nextInt(options.length)]!;
+}
+
+export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: number): Scenario {
+  const prng = new SeededPrng(seed ^ 0x5eed);
+  const drawn = pick(prng, CLUSTER_SIZES); // always drawn, so an override changes nothing else
+  const n = replicaCount ?? drawn;
+  const electionTicks = 10;
+  const delayTicksMax = pick(prng, [1, 2, 3, 5]);
+  return {
+    seed,
+    replicaCount: n,
+    faultTicks: 300 + prng.nextInt(400),
+    faults: {
+      dropRate: pick(prng, [0, 0.02, 0.1, 0.25]),
+      duplicateRate: pick(prng, [0, 0.02, 0.1]),
+      delayTicksMin: 1,
+      delayTicksMax,
+      lateRate: pick(prng, [0, 0, 0.01, 0.05]),
+      lateTicksMax: 4 * electionTicks,
+    },
+    crashRate: pick(prng, [0, 0.005, 0.02]),
+    partitionRate: pick(prng, [0, 0.005, 0.02]),
+    tornPersistRate: pick(prng, [0, 0.002]),
+    clients: 1 + prng.nextInt(6),
+    clientRetryTicks: 4 * electionTicks,
+    electionTicks,
+    windowSlots: pick(prng, [1, 4, 32]),
+    catchupEntriesMax: pick(prng, [1, 4, 64]),
+    compactEverySlots: pick(prng, [0, 8, 64]),
+    bug,
+  };
+}
+
+export function describeScenario(s: Scenario): string {
+  const f = s.faults;
+  return (
+    `seed=${s.seed} N=${s.replicaCount} ticks=${s.faultTicks} drop=${f.dropRate} dup=${f.duplicateRate} ` +
+    `delay=${f.delayTicksMin}-${f.delayTicksMax} late=${f.lateRate} crash=${s.crashRate} partition=${s.partitionRate} ` +
+    `torn=${s.tornPersistRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
+    `compact=${s.compactEverySlots}${s.bug ? ` bug=${s.bug}` : ""}`
+  );
+}
