@@ -8,7 +8,7 @@ import {
   Replica,
   SeededPrng,
 } from "../../src/core/index.ts";
-import { Cluster, text, words } from "./harness.ts";
+import { Cluster, text } from "./harness.ts";
 
 const isType = (type: number) => (m: Message) => m.type === type;
 
