@@ -25,7 +25,13 @@ class InstantCluster {
   constructor(size: number) {
     for (let id = 1; id <= size; id++) {
       this.nodes.push(
-        new Replica({ id, replicaCount: size, prng: new SeededPrng(id), windowSlots: 64, batchCommandsMax: 4096 }),
+        new Replica({
+          id,
+          replicaCount: size,
+          prng: new SeededPrng(id),
+          windowSlots: 64,
+          batchCommandsMax: 4096,
+        }),
       );
     }
     // Tick everyone until some replica wins the election.
@@ -134,7 +140,12 @@ async function main(): Promise<void> {
     if (result.state !== "completed") throw new Error(`${task.name}: ${result.state}`);
     const row = rows.find((r) => r.name === task.name)!;
     const perOpUs = result.latency.p50 * 1000;
-    table.push({ name: task.name, perOpUs, unit: (row.perOp / perOpUs) * 1e6, unitName: row.unitName });
+    table.push({
+      name: task.name,
+      perOpUs,
+      unit: (row.perOp / perOpUs) * 1e6,
+      unitName: row.unitName,
+    });
   }
   const header = "| benchmark | median per op | throughput |\n|---|---:|---:|\n";
   const lines = table.map((r) => {

@@ -23,7 +23,9 @@ function main(argv: string[]): number {
       strict: true,
     }));
   } catch (error) {
-    process.stderr.write(`apus-smr: ${(error as Error).message}\nRun with --help to see the options.\n`);
+    process.stderr.write(
+      `apus-smr: ${(error as Error).message}\nRun with --help to see the options.\n`,
+    );
     return 2;
   }
   if (values.version) {

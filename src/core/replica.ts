@@ -1,4 +1,4 @@
-import { BALLOT_NONE, type Ballot, ballotOf, ballotRound } from "./ballot.ts";
+import { BALLOT_NONE, type Ballot, ballotOf, ballotReplica, ballotRound } from "./ballot.ts";
 import { type CoreConfig, type CoreOptions, resolveCoreConfig } from "./config.ts";
 import { assert } from "./errors.ts";
 import { type LogEntry, SlotLog } from "./log.ts";
@@ -208,9 +208,14 @@ export class Replica {
     return this.roleValue === "leader" ? this.id : this.leaderId;
   }
 
+  /** Messages step() refused as malformed or misaddressed (for the runtime's metrics). */
+  droppedMessages = 0;
+
   step(message: Message): void {
-    if (message.to !== this.id || message.from === this.id) return;
-    if (message.from < 1 || message.from > this.config.replicaCount) return;
+    if (!this.wellFormed(message)) {
+      this.droppedMessages++;
+      return;
+    }
     // A probe's ballot is only a question: counting its round would let probes inflate rounds.
     const round = ballotRound(message.ballot);
     if (round > this.roundMax && message.type !== MessageType.Probe) this.roundMax = round;
@@ -237,6 +242,26 @@ export class Replica {
         return this.onChosen(message);
       case MessageType.InstallSnapshot:
         return this.onInstallSnapshot(message);
+    }
+  }
+
+  /**
+   * Addressed to us from a peer, and a proposer's message carries a ballot of the sender's own:
+   * no replica can speak for another's ballot.
+   */
+  private wellFormed(m: Message): boolean {
+    if (m.to !== this.id || m.from === this.id || m.from < 1 || m.from > this.config.replicaCount)
+      return false;
+    switch (m.type) {
+      case MessageType.Probe:
+      case MessageType.Prepare:
+      case MessageType.Accept:
+      case MessageType.Heartbeat:
+      case MessageType.Chosen:
+      case MessageType.InstallSnapshot:
+        return ballotRound(m.ballot) >= 1 && ballotReplica(m.ballot) === m.from;
+      default:
+        return true;
     }
   }
 

@@ -295,3 +295,36 @@ describe("configuration", () => {
     expect(() => c.node(1).ready()).toThrow(/advance/);
   });
 });
+
+describe("hostile or misaddressed messages", () => {
+  it("drops a message whose ballot belongs to another replica, or that is not for us", () => {
+    const c = new Cluster(3);
+    c.elect(1);
+    const node = c.node(2);
+    const before = node.status();
+    // Replica 3 claims to lead with replica 1's ballot.
+    node.step({
+      type: MessageType.Heartbeat,
+      from: 3,
+      to: 2,
+      ballot: ballotOf(90, 1),
+      commitSlot: 0,
+    });
+    node.step({
+      type: MessageType.Heartbeat,
+      from: 1,
+      to: 3,
+      ballot: ballotOf(90, 1),
+      commitSlot: 0,
+    });
+    node.step({
+      type: MessageType.Heartbeat,
+      from: 7,
+      to: 2,
+      ballot: ballotOf(90, 7),
+      commitSlot: 0,
+    });
+    expect(node.droppedMessages).toBe(3);
+    expect(node.status().promised).toBe(before.promised);
+  });
+});
