@@ -7,7 +7,17 @@ export type ErrorCode =
   | "ERR_WIRE_TYPE"
   | "ERR_WIRE_FIELD"
   | "ERR_WIRE_LIMIT"
-  | "ERR_WIRE_TRAILING";
+  | "ERR_WIRE_TRAILING"
+  // runtime (src/storage, src/transport, src/ring, src/app, src/runtime)
+  | "ERR_WAL_CORRUPT"
+  | "ERR_WAL_LOCKED"
+  | "ERR_WAL_MISMATCH"
+  | "ERR_WAL_IO"
+  | "ERR_TRANSPORT"
+  | "ERR_RING"
+  | "ERR_RESP_PROTOCOL"
+  | "ERR_NO_LEADER"
+  | "ERR_TIMEOUT";
 
 export class ApusError extends Error {
   readonly code: ErrorCode;
