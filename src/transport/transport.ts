@@ -1,0 +1,228 @@
+import { ApusError } from "../core/errors.ts";
+
+/**
+ * Peer transports: how the consensus thread of one replica exchanges messages with its peers.
+ * The transport carries opaque bytes (the core's `encodeMessage` output on channel 0, forwarded
+ * client requests on channel 1); it authenticates every frame with an HMAC over the cluster
+ * secret and drops, counting by reason, anything it cannot trust. It never throws for network
+ * conditions: a peer that is down, a lost datagram or a hostile packet are normal operation,
+ * and Paxos retransmits.
+ */
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TransportOptions {
+  /** This replica, 1..peers.length. */
+  readonly id: number;
+  /** Index 0 = replica 1; peers[id-1] is where we bind. */
+  readonly peers: readonly PeerAddress[];
+  /** u32; frames of another cluster are dropped ("cluster"). */
+  readonly clusterId: number;
+  /** HMAC-SHA256 key shared by the cluster; at least SECRET_BYTES_MIN bytes. */
+  readonly secret: Uint8Array;
+  /**
+   * Largest payload accepted or sent, in bytes (MESSAGE_BYTES_MAX_DEFAULT = 16 MiB is the usual
+   * setting). A larger send() is dropped and counted "oversize".
+   */
+  readonly messageBytesMax: number;
+  /**
+   * UDP only: bytes per datagram (the whole frame: header, body and tag). The default,
+   * UDP_DATAGRAM_BYTES_DEFAULT (65000), suits loopback and LANs that carry IP fragments; use 1400
+   * on WAN paths with a 1500-byte MTU (1500 - 20 IPv4 - 8 UDP = 1472, less room for IPv6 and
+   * tunnels), so no datagram relies on IP fragmentation. macOS limits loopback datagrams to
+   * 9216 bytes unless `sysctl net.inet.udp.maxdgram` is raised.
+   */
+  readonly datagramBytesMax?: number;
+  /**
+   * Called for every dropped frame, message or partial message. `from` is the remote address
+   * ("127.0.0.1:7002") for inbound drops, or "peer N" for drops of our own sends and of
+   * partial messages that timed out.
+   */
+  readonly onDrop?: (reason: DropReason, from: string) => void;
+}
+
+export type DropReason =
+  /** The HMAC tag does not match (wrong secret, corrupted or forged frame). */
+  | "auth"
+  /** Too short, bad magic or version, unknown flags, or a body that does not parse. */
+  | "malformed"
+  /** Well formed but of another clusterId. */
+  | "cluster"
+  /** A send() or a claimed length above messageBytesMax. */
+  | "oversize"
+  /** Authenticated, but `from` is not 1..peers.length or `to` is not this replica. */
+  | "unknown-peer"
+  /** A partial message dropped: timed out, evicted by the per-peer limit, or inconsistent. */
+  | "reassembly"
+  /** The socket refused a datagram or frame, or the transport is closed. */
+  | "send-error"
+  /** The per-peer send queue is at its byte limit (a peer that is down or slow). */
+  | "queue-full";
+
+export const DROP_REASONS: readonly DropReason[] = [
+  "auth",
+  "malformed",
+  "cluster",
+  "oversize",
+  "unknown-peer",
+  "reassembly",
+  "send-error",
+  "queue-full",
+];
+
+export interface TransportStats {
+  /** Messages accepted by send() and queued for the wire. */
+  readonly messagesSent: number;
+  /** Messages delivered to onMessage. */
+  readonly messagesReceived: number;
+  /** Bytes handed to the socket (frames with headers and tags; TCP length prefixes included). */
+  readonly bytesSent: number;
+  /** Bytes read from the socket, dropped ones included. */
+  readonly bytesReceived: number;
+  /** Datagrams (UDP) or frames (TCP) handed to the socket. */
+  readonly datagramsSent: number;
+  readonly dropped: Readonly<Record<DropReason, number>>;
+}
+
+export interface Transport {
+  /**
+   * Queue a message for peer `to` (1..peers.length) on `channel` (0..255; the runtime uses 0 for
+   * core messages, 1 for client requests forwarded to the leader). The payload is copied before
+   * send() returns: the caller may reuse its buffer at once. Never throws for network
+   * conditions; an invalid `to` or `channel` is a programmer error and asserts.
+   */
+  send(to: number, channel: number, payload: Uint8Array): void;
+  /**
+   * Put everything queued on the wire: small messages to the same peer are coalesced into one
+   * datagram/frame write. The runtime calls this once per event-loop turn of work.
+   */
+  flush(): void;
+  /**
+   * Set before start(). Called for each authenticated, complete message. `payload` may be a view
+   * valid only during the call (copy it to keep it). The UDP and TCP transports hand out views
+   * of buffers they never reuse, so for them a view stays valid afterwards, but it keeps the
+   * whole datagram or frame alive; a shared-memory transport may not give that guarantee.
+   */
+  onMessage: (from: number, channel: number, payload: Uint8Array) => void;
+  /** Bind/listen. Rejects with ApusError("ERR_TRANSPORT") naming the address and what to do. */
+  start(): Promise<void>;
+  /** Release sockets and timers; queued messages are discarded. Idempotent. */
+  close(): Promise<void>;
+  stats(): TransportStats;
+}
+
+export const MESSAGE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
+/** Upper bound on messageBytesMax: reassembly and TCP frames allocate up to this per message. */
+export const MESSAGE_BYTES_MAX_LIMIT = 256 * 1024 * 1024;
+/** A shorter HMAC key is a configuration mistake (`openssl rand -hex 32` makes a good one). */
+export const SECRET_BYTES_MIN = 16;
+/** Replica ids are one byte on the wire. */
+export const PEERS_MAX = 255;
+const U32_MAX = 0xffff_ffff;
+
+function invalid(message: string): ApusError {
+  return new ApusError("ERR_INVALID_CONFIG", message);
+}
+
+/** Validate options once, at the edge, naming the option. */
+export function validateTransportOptions(options: TransportOptions): void {
+  const { id, peers, clusterId, secret, messageBytesMax } = options;
+  if (peers.length < 1 || peers.length > PEERS_MAX) {
+    throw invalid(`peers lists ${peers.length} replicas; a cluster has 1 to ${PEERS_MAX}`);
+  }
+  if (!Number.isInteger(id) || id < 1 || id > peers.length) {
+    throw invalid(
+      `peers lists ${peers.length} replicas but id is ${id}; ids run from 1 to ${peers.length}`,
+    );
+  }
+  peers.forEach((peer, index) => {
+    if (typeof peer.host !== "string" || peer.host.length === 0) {
+      throw invalid(`peers[${index}] (replica ${index + 1}) has an empty host`);
+    }
+    if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) {
+      throw invalid(`peers[${index}] (replica ${index + 1}) has port ${peer.port}; use 1..65535`);
+    }
+  });
+  if (!Number.isInteger(clusterId) || clusterId < 0 || clusterId > U32_MAX) {
+    throw invalid(`clusterId ${clusterId} is not a u32 (0..${U32_MAX})`);
+  }
+  if (secret.byteLength < SECRET_BYTES_MIN) {
+    throw invalid(
+      `secret is ${secret.byteLength} bytes; use at least ${SECRET_BYTES_MIN} (e.g. openssl rand -hex 32)`,
+    );
+  }
+  if (
+    !Number.isInteger(messageBytesMax) ||
+    messageBytesMax < 1 ||
+    messageBytesMax > MESSAGE_BYTES_MAX_LIMIT
+  ) {
+    throw invalid(
+      `messageBytesMax ${messageBytesMax} is out of range; use 1..${MESSAGE_BYTES_MAX_LIMIT}`,
+    );
+  }
+}
+
+/** Mutable counters behind TransportStats. */
+export class StatsCounter {
+  messagesSent = 0;
+  messagesReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  datagramsSent = 0;
+  readonly dropped: Record<DropReason, number> = {
+    auth: 0,
+    malformed: 0,
+    cluster: 0,
+    oversize: 0,
+    "unknown-peer": 0,
+    reassembly: 0,
+    "send-error": 0,
+    "queue-full": 0,
+  };
+
+  snapshot(): TransportStats {
+    return {
+      messagesSent: this.messagesSent,
+      messagesReceived: this.messagesReceived,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      datagramsSent: this.datagramsSent,
+      dropped: { ...this.dropped },
+    };
+  }
+}
+
+/** Address string for drop reports about our own sends and partial messages. */
+export function peerLabel(id: number): string {
+  return `peer ${id}`;
+}
+
+/** The bind error, turned into what the operator should do about it. */
+export function bindError(kind: "udp" | "tcp", peer: PeerAddress, cause: unknown): ApusError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${kind} ${peer.host}:${peer.port}`;
+  let advice: string;
+  switch (code) {
+    case "EADDRINUSE":
+      advice =
+        "address in use: another replica or process is bound there; stop it or change this replica's entry in --peers";
+      break;
+    case "EADDRNOTAVAIL":
+      advice =
+        "address not available on this machine: this replica's entry in --peers must be a local address";
+      break;
+    case "EACCES":
+      advice = "permission denied: ports below 1024 need privileges; pick a higher port";
+      break;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      advice = "host name does not resolve; check --peers";
+      break;
+    default:
+      advice = `${code ?? String(cause)}; check this replica's entry in --peers`;
+  }
+  return new ApusError("ERR_TRANSPORT", `cannot bind ${where}: ${advice}`, { cause });
+}

@@ -1,0 +1,343 @@
+import dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { ApusError, assert } from "../core/errors.ts";
+import {
+  CHANNEL_MAX,
+  checkRecords,
+  FRAGMENT_COUNT_MAX,
+  FRAGMENT_HEADER_BYTES,
+  FRAME_OVERHEAD_BYTES,
+  FrameAuthenticator,
+  FrameBuilder,
+  type FrameContext,
+  type FrameHeaderFields,
+  forEachRecord,
+  openFrame,
+  RECORD_HEADER_BYTES,
+  readFragment,
+  sealFragments,
+} from "./frame.ts";
+import { REASSEMBLY_SWEEP_MS, Reassembler } from "./reassembly.ts";
+import {
+  bindError,
+  type DropReason,
+  peerLabel,
+  StatsCounter,
+  type Transport,
+  type TransportOptions,
+  type TransportStats,
+  validateTransportOptions,
+} from "./transport.ts";
+
+/** Loopback-safe default: under the 65507-byte IPv4 UDP payload limit. */
+export const UDP_DATAGRAM_BYTES_DEFAULT = 65000;
+/** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
+export const UDP_DATAGRAM_BYTES_LIMIT = 65507;
+/** Smallest datagramBytesMax accepted: leaves room for a useful fragment. */
+export const UDP_DATAGRAM_BYTES_MIN = 512;
+/** Requested SO_RCVBUF / SO_SNDBUF; the kernel may cap it (Linux: net.core.rmem_max). */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Bytes queued for one peer and not yet handed to the socket; beyond, sends drop "queue-full". */
+export const UDP_SEND_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Bytes handed to the socket per peer per event-loop turn. The rest waits for setImmediate, so a
+ * burst of fragments does not overrun the receiver's socket buffer (there is no flow control
+ * beyond this: a lost fragment loses the message, and Paxos retransmits).
+ */
+export const UDP_BURST_BYTES_MAX = 512 * 1024;
+
+interface UdpPeer {
+  readonly id: number;
+  /** Resolved IP address (set by start()). */
+  address: string;
+  readonly port: number;
+  readonly builder: FrameBuilder;
+  readonly header: FrameHeaderFields;
+  /** Sealed datagrams not yet handed to the socket, oldest first from queueHead. */
+  queue: Buffer[];
+  queueHead: number;
+  /** Invariant: queuedBytes = sum of byteLength of queue[queueHead..]. */
+  queuedBytes: number;
+  /** Next fragmented-message id (u32, wraps). */
+  nextMessageId: number;
+}
+
+/**
+ * The default transport: one dgram socket bound at peers[id-1]. Small messages to one peer are
+ * coalesced into one datagram per flush(); a message too big for one datagram is split into
+ * fragments and reassembled by the receiver within the limits of reassembly.ts.
+ */
+export class UdpTransport implements Transport {
+  onMessage: (from: number, channel: number, payload: Uint8Array) => void = () => {
+    throw new ApusError("ERR_ASSERTION", "UdpTransport.onMessage must be set before start()");
+  };
+
+  private readonly options: TransportOptions;
+  private readonly datagramBytesMax: number;
+  private readonly authenticator: FrameAuthenticator;
+  private readonly context: FrameContext;
+  private readonly peers: UdpPeer[] = [];
+  private readonly reassembler: Reassembler;
+  private readonly counters = new StatsCounter();
+  private socket: dgram.Socket | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private drainImmediate: NodeJS.Immediate | null = null;
+  private closed = false;
+  private readonly onSent = (error: Error | null): void => {
+    if (error !== null) this.drop("send-error", "socket");
+  };
+
+  constructor(options: TransportOptions) {
+    validateTransportOptions(options);
+    this.options = options;
+    this.datagramBytesMax = validateDatagramBytesMax(options);
+    this.authenticator = new FrameAuthenticator(options.secret);
+    this.context = {
+      authenticator: this.authenticator,
+      clusterId: options.clusterId,
+      id: options.id,
+      peerCount: options.peers.length,
+      messageBytesMax: options.messageBytesMax,
+    };
+    options.peers.forEach((peer, index) => {
+      const header = { flags: 0, clusterId: options.clusterId, from: options.id, to: index + 1 };
+      this.peers.push({
+        id: index + 1,
+        address: peer.host,
+        port: peer.port,
+        builder: new FrameBuilder(this.datagramBytesMax, 0, header),
+        header,
+        queue: [],
+        queueHead: 0,
+        queuedBytes: 0,
+        nextMessageId: 0,
+      });
+    });
+    this.reassembler = new Reassembler(options.peers.length, (from) =>
+      this.drop("reassembly", peerLabel(from)),
+    );
+  }
+
+  async start(): Promise<void> {
+    assert(this.socket === null && !this.closed, "UdpTransport.start() called twice");
+    const self = this.options.peers[this.options.id - 1]!;
+    const family = await resolvePeers(this.peers, self, this.options.id);
+    const socket = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4" });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", (error) => {
+        socket.close();
+        reject(bindError("udp", self, error));
+      });
+      socket.bind({ address: this.peers[this.options.id - 1]!.address, port: self.port }, () => {
+        socket.removeAllListeners("error");
+        resolve();
+      });
+    });
+    setSocketBuffers(socket);
+    socket.on("error", () => this.drop("send-error", "socket"));
+    socket.on("message", (datagram, remote) => this.onDatagram(datagram, remote));
+    this.socket = socket;
+    this.sweepTimer = setInterval(
+      () => this.reassembler.sweep(performance.now()),
+      REASSEMBLY_SWEEP_MS,
+    );
+    this.sweepTimer.unref();
+  }
+
+  send(to: number, channel: number, payload: Uint8Array): void {
+    const peer = this.peers[to - 1];
+    assert(peer !== undefined && Number.isInteger(to), `send to ${to}: no such replica`);
+    assert(Number.isInteger(channel) && channel >= 0 && channel <= CHANNEL_MAX, "bad channel");
+    if (this.closed) return this.drop("send-error", peerLabel(to));
+    if (payload.byteLength > this.options.messageBytesMax) {
+      return this.drop("oversize", peerLabel(to));
+    }
+    const queued = peer.queuedBytes + peer.builder.pendingBytes;
+    if (queued + payload.byteLength > UDP_SEND_QUEUE_BYTES_MAX) {
+      return this.drop("queue-full", peerLabel(to));
+    }
+    this.counters.messagesSent++;
+    if (RECORD_HEADER_BYTES + payload.byteLength + FRAME_OVERHEAD_BYTES <= this.datagramBytesMax) {
+      if (!peer.builder.fits(payload.byteLength))
+        this.enqueue(peer, peer.builder.seal(this.authenticator));
+      peer.builder.append(channel, payload);
+      return;
+    }
+    // Too big for one datagram: keep send order, then fragment.
+    if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+    const messageId = peer.nextMessageId;
+    peer.nextMessageId = (peer.nextMessageId + 1) >>> 0;
+    const fragments = sealFragments(
+      this.authenticator,
+      peer.header,
+      this.datagramBytesMax,
+      channel,
+      messageId,
+      payload,
+    );
+    for (const fragment of fragments) this.enqueue(peer, fragment);
+  }
+
+  flush(): void {
+    for (const peer of this.peers) {
+      if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+    }
+    this.drain();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.drainImmediate !== null) clearImmediate(this.drainImmediate);
+    for (const peer of this.peers) {
+      peer.queue = [];
+      peer.queueHead = 0;
+      peer.queuedBytes = 0;
+    }
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  stats(): TransportStats {
+    return this.counters.snapshot();
+  }
+
+  /** Partial messages awaiting fragments (for tests and /status). */
+  get partialMessageCount(): number {
+    return this.reassembler.partialCount;
+  }
+
+  private enqueue(peer: UdpPeer, datagram: Buffer): void {
+    peer.queue.push(datagram);
+    peer.queuedBytes += datagram.byteLength;
+  }
+
+  /** Hand each peer's queue to the socket, at most UDP_BURST_BYTES_MAX per peer per turn. */
+  private drain(): void {
+    this.drainImmediate = null;
+    const socket = this.socket;
+    if (socket === null) return; // before start(): stays queued
+    let more = false;
+    for (const peer of this.peers) {
+      let burstBytes = 0;
+      while (peer.queueHead < peer.queue.length && burstBytes < UDP_BURST_BYTES_MAX) {
+        const datagram = peer.queue[peer.queueHead]!;
+        peer.queueHead++;
+        peer.queuedBytes -= datagram.byteLength;
+        burstBytes += datagram.byteLength;
+        this.counters.datagramsSent++;
+        this.counters.bytesSent += datagram.byteLength;
+        socket.send(datagram, peer.port, peer.address, this.onSent);
+      }
+      if (peer.queueHead === peer.queue.length) {
+        peer.queue = [];
+        peer.queueHead = 0;
+        assert(peer.queuedBytes === 0, "queuedBytes out of step with the queue");
+      } else {
+        more = true;
+      }
+    }
+    if (more && this.drainImmediate === null)
+      this.drainImmediate = setImmediate(() => this.drain());
+  }
+
+  private onDatagram(datagram: Buffer, remote: dgram.RemoteInfo): void {
+    this.counters.bytesReceived += datagram.byteLength;
+    const opened = openFrame(datagram, this.context);
+    if (!opened.ok) return this.drop(opened.reason, `${remote.address}:${remote.port}`);
+    const { from, fragment, body } = opened.frame;
+    if (fragment) return this.onFragment(from, body, remote);
+    const problem = checkRecords(body, this.options.messageBytesMax);
+    if (problem !== null) return this.drop(problem, `${remote.address}:${remote.port}`);
+    this.counters.messagesReceived += forEachRecord(body, (channel, payload) =>
+      this.onMessage(from, channel, payload),
+    );
+  }
+
+  private onFragment(from: number, body: Buffer, remote: dgram.RemoteInfo): void {
+    const fragment = readFragment(body, this.options.messageBytesMax);
+    if (typeof fragment === "string")
+      return this.drop(fragment, `${remote.address}:${remote.port}`);
+    const result = this.reassembler.add(from, fragment, performance.now());
+    if (result.kind === "drop") return this.drop(result.reason, `${remote.address}:${remote.port}`);
+    if (result.kind === "complete") {
+      this.counters.messagesReceived++;
+      this.onMessage(from, result.channel, result.payload);
+    }
+  }
+
+  private drop(reason: DropReason, from: string): void {
+    this.counters.dropped[reason]++;
+    this.options.onDrop?.(reason, from);
+  }
+}
+
+function validateDatagramBytesMax(options: TransportOptions): number {
+  const bytes = options.datagramBytesMax ?? UDP_DATAGRAM_BYTES_DEFAULT;
+  if (
+    !Number.isInteger(bytes) ||
+    bytes < UDP_DATAGRAM_BYTES_MIN ||
+    bytes > UDP_DATAGRAM_BYTES_LIMIT
+  ) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `datagramBytesMax ${bytes} is out of range; use ${UDP_DATAGRAM_BYTES_MIN}..${UDP_DATAGRAM_BYTES_LIMIT} (1400 for WAN paths with a 1500-byte MTU)`,
+    );
+  }
+  const chunkCapacity = bytes - FRAME_OVERHEAD_BYTES - FRAGMENT_HEADER_BYTES;
+  const fragmentsNeeded = Math.ceil(options.messageBytesMax / chunkCapacity);
+  if (fragmentsNeeded > FRAGMENT_COUNT_MAX) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `messageBytesMax ${options.messageBytesMax} needs ${fragmentsNeeded} fragments of ${chunkCapacity} bytes at datagramBytesMax ${bytes}; at most ${FRAGMENT_COUNT_MAX} are allowed: raise datagramBytesMax or lower messageBytesMax`,
+    );
+  }
+  return bytes;
+}
+
+/** Resolve every peer's host once; returns our own address family. */
+async function resolvePeers(
+  peers: UdpPeer[],
+  self: { host: string; port: number },
+  selfId: number,
+): Promise<4 | 6> {
+  let family: 4 | 6 = 4;
+  for (const peer of peers) {
+    const host = peer.address;
+    let resolved: { address: string; family: number };
+    if (isIP(host) !== 0) {
+      resolved = { address: host, family: isIP(host) };
+    } else {
+      try {
+        resolved = await lookup(host);
+      } catch (cause) {
+        if (peer.id === selfId) throw bindError("udp", self, cause);
+        throw new ApusError(
+          "ERR_TRANSPORT",
+          `cannot resolve replica ${peer.id}'s host ${host}: ${(cause as Error).message}; check --peers`,
+          { cause },
+        );
+      }
+    }
+    peer.address = resolved.address;
+    if (peer.id === selfId) family = resolved.family === 6 ? 6 : 4;
+  }
+  return family;
+}
+
+/** Ask for large socket buffers; the kernel may cap them, and failure is tolerated. */
+function setSocketBuffers(socket: dgram.Socket): void {
+  try {
+    socket.setRecvBufferSize(UDP_SOCKET_BUFFER_BYTES);
+  } catch {
+    // Capped or refused: the default buffer still works, with more loss under bursts.
+  }
+  try {
+    socket.setSendBufferSize(UDP_SOCKET_BUFFER_BYTES);
+  } catch {
+    // As above.
+  }
+}

@@ -1,0 +1,286 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  checkRecords,
+  FRAGMENT_HEADER_BYTES,
+  FRAME_BYTES_MIN,
+  FRAME_OVERHEAD_BYTES,
+  FrameAuthenticator,
+  FrameBuilder,
+  type FrameContext,
+  FrameReader,
+  forEachRecord,
+  HEADER_BYTES,
+  openFrame,
+  Reassembler,
+  readFragment,
+  sealFragments,
+  sealSingle,
+  TAG_BYTES,
+  writeHeader,
+} from "../../src/transport/index.ts";
+import { CLUSTER_ID, pattern, SECRET, string, text } from "./helpers.ts";
+
+const auth = new FrameAuthenticator(SECRET);
+const header = { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 };
+const context: FrameContext = {
+  authenticator: auth,
+  clusterId: CLUSTER_ID,
+  id: 2,
+  peerCount: 3,
+  messageBytesMax: 1 << 20,
+};
+
+function records(frame: Buffer): string[] {
+  const opened = openFrame(frame, context);
+  if (!opened.ok) throw new Error(`dropped: ${opened.reason}`);
+  expect(checkRecords(opened.frame.body, context.messageBytesMax)).toBeNull();
+  const out: string[] = [];
+  forEachRecord(opened.frame.body, (channel, payload) => out.push(`${channel}:${string(payload)}`));
+  return out;
+}
+
+/** A signed frame around an arbitrary body (to test what happens after authentication). */
+function signedFrame(body: Uint8Array, fields = header): Buffer {
+  const frame = Buffer.alloc(FRAME_OVERHEAD_BYTES + body.byteLength);
+  writeHeader(frame, fields);
+  frame.set(body, HEADER_BYTES);
+  auth.sign(frame);
+  return frame;
+}
+
+describe("frame: coalesced records", () => {
+  it("FrameBuilder coalesces records into one signed frame that openFrame accepts", () => {
+    const builder = new FrameBuilder(1000, 0, header);
+    builder.append(0, text("prepare"));
+    builder.append(1, text("client"));
+    builder.append(0, new Uint8Array(0));
+    expect(records(builder.seal(auth))).toEqual(["0:prepare", "1:client", "0:"]);
+    expect(builder.empty).toBe(true);
+  });
+
+  it("the HMAC matches node's createHmac, truncated to 16 bytes", async () => {
+    const { createHmac } = await import("node:crypto");
+    const frame = sealSingle(auth, header, 0, 0, text("abc"));
+    const expected = createHmac("sha256", SECRET)
+      .update(frame.subarray(0, frame.byteLength - TAG_BYTES))
+      .digest()
+      .subarray(0, TAG_BYTES);
+    expect(frame.subarray(frame.byteLength - TAG_BYTES).equals(expected)).toBe(true);
+  });
+
+  it("every single-bit flip anywhere in a frame makes it dropped, never delivered", () => {
+    const frame = sealSingle(auth, header, 0, 1, text("hello"));
+    for (let byte = 0; byte < frame.byteLength; byte++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const copy = Buffer.from(frame);
+        copy[byte]! ^= 1 << bit;
+        const opened = openFrame(copy, context);
+        expect(opened.ok).toBe(false);
+      }
+    }
+  });
+
+  it("checks run in order: length, magic, version, cluster, then the tag, then from/to", () => {
+    const good = sealSingle(auth, header, 0, 0, text("x"));
+    const reason = (frame: Buffer) => {
+      const opened = openFrame(frame, context);
+      return opened.ok ? "ok" : opened.reason;
+    };
+    expect(reason(good)).toBe("ok");
+    expect(reason(good.subarray(0, FRAME_BYTES_MIN - 1))).toBe("malformed");
+    expect(reason(sealSingle(auth, { ...header, clusterId: 7 }, 0, 0, text("x")))).toBe("cluster");
+    expect(
+      reason(
+        sealSingle(new FrameAuthenticator(text("other-secret-123456")), header, 0, 0, text("x")),
+      ),
+    ).toBe("auth");
+    expect(reason(sealSingle(auth, { ...header, from: 0 }, 0, 0, text("x")))).toBe("unknown-peer");
+    expect(reason(sealSingle(auth, { ...header, from: 4 }, 0, 0, text("x")))).toBe("unknown-peer");
+    expect(reason(sealSingle(auth, { ...header, to: 3 }, 0, 0, text("x")))).toBe("unknown-peer");
+    expect(reason(signedFrame(new Uint8Array(5), { ...header, flags: 0x80 }))).toBe("malformed");
+  });
+
+  it("an authenticated body whose records do not parse is rejected whole", () => {
+    const bad = (body: number[]) => {
+      const opened = openFrame(signedFrame(Uint8Array.from(body)), context);
+      expect(opened.ok).toBe(true);
+      if (!opened.ok) return "";
+      return checkRecords(opened.frame.body, context.messageBytesMax);
+    };
+    expect(bad([0, 1, 0, 0, 0, 65, 0])).toBe("malformed"); // trailing partial record header
+    expect(bad([0, 9, 0, 0, 0, 65])).toBe("malformed"); // length beyond the body
+    expect(bad([0, 0xff, 0xff, 0xff, 0xff])).toBe("oversize"); // claims 4 GiB
+  });
+
+  it("openFrame never throws on arbitrary bytes and never accepts an unsigned frame", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, plausible) => {
+        const frame = Buffer.from(bytes);
+        if (plausible && frame.byteLength >= HEADER_BYTES) {
+          // Give it a valid fixed header so that the tag check is what stops it.
+          writeHeader(frame, header);
+        }
+        expect(openFrame(frame, context).ok).toBe(false);
+      }),
+    );
+  });
+});
+
+describe("frame: fragments", () => {
+  it("sealFragments splits so that readFragment and the reassembler rebuild the message", () => {
+    const message = pattern(10_000, 5);
+    const frames = sealFragments(auth, header, 1400, 1, 42, message);
+    expect(frames.length).toBe(
+      Math.ceil(10_000 / (1400 - FRAME_OVERHEAD_BYTES - FRAGMENT_HEADER_BYTES)),
+    );
+    for (const frame of frames) expect(frame.byteLength).toBeLessThanOrEqual(1400);
+    const reassembler = new Reassembler(3, () => {
+      throw new Error("no eviction expected");
+    });
+    let result: ReturnType<Reassembler["add"]> | undefined;
+    for (const frame of frames.reverse()) {
+      const opened = openFrame(frame, context);
+      if (!opened.ok) throw new Error(opened.reason);
+      expect(opened.frame.fragment).toBe(true);
+      const fragment = readFragment(opened.frame.body, context.messageBytesMax);
+      if (typeof fragment === "string") throw new Error(fragment);
+      result = reassembler.add(1, fragment, 0);
+    }
+    expect(result?.kind).toBe("complete");
+    if (result?.kind === "complete") {
+      expect(result.channel).toBe(1);
+      expect(Buffer.from(message).equals(result.payload)).toBe(true);
+    }
+    expect(reassembler.partialCount).toBe(0);
+  });
+
+  it("readFragment checks claimed lengths and geometry before anything is allocated", () => {
+    const body = (
+      channel: number,
+      id: number,
+      index: number,
+      count: number,
+      length: number,
+      chunk: number,
+    ) => {
+      const b = Buffer.alloc(FRAGMENT_HEADER_BYTES + chunk);
+      b.writeUInt8(channel, 0);
+      b.writeUInt32LE(id, 1);
+      b.writeUInt16LE(index, 5);
+      b.writeUInt16LE(count, 7);
+      b.writeUInt32LE(length, 9);
+      return b;
+    };
+    const max = 1000;
+    expect(typeof readFragment(body(0, 1, 0, 2, 100, 50), max)).toBe("object");
+    expect(readFragment(body(0, 1, 0, 2, 0xffff_ffff, 50), max)).toBe("oversize");
+    expect(readFragment(body(0, 1, 2, 2, 100, 50), max)).toBe("malformed"); // index >= count
+    expect(readFragment(body(0, 1, 0, 0, 100, 50), max)).toBe("malformed"); // count 0
+    expect(readFragment(body(0, 1, 0, 2, 100, 49), max)).toBe("malformed"); // wrong chunk size
+    expect(readFragment(body(0, 1, 1, 3, 2, 1), max)).toBe("malformed"); // more fragments than bytes
+    expect(readFragment(Buffer.alloc(FRAGMENT_HEADER_BYTES), max)).toBe("malformed"); // no chunk
+  });
+});
+
+describe("Reassembler limits", () => {
+  const fragment = (id: number, index: number, count: number, length: number) => {
+    const size = Math.ceil(length / count);
+    const chunkLength = Math.min(size, length - index * size);
+    return {
+      channel: 0,
+      messageId: id,
+      fragmentIndex: index,
+      fragmentCount: count,
+      messageLength: length,
+      chunk: Buffer.alloc(chunkLength, index),
+    };
+  };
+
+  it("drops a partial message after its timeout, counted once", () => {
+    const evicted: number[] = [];
+    const reassembler = new Reassembler(3, (from) => evicted.push(from), 2000, 4);
+    expect(reassembler.add(2, fragment(7, 0, 2, 10), 1000).kind).toBe("partial");
+    reassembler.sweep(2999);
+    expect(evicted).toEqual([]);
+    reassembler.sweep(3000);
+    expect(evicted).toEqual([2]);
+    expect(reassembler.partialCount).toBe(0);
+    // A late fragment starts a new partial, which times out in its turn.
+    expect(reassembler.add(2, fragment(7, 1, 2, 10), 3001).kind).toBe("partial");
+  });
+
+  it("evicts the oldest partial of a peer beyond the per-peer limit; other peers unaffected", () => {
+    const evicted: number[] = [];
+    const reassembler = new Reassembler(3, (from) => evicted.push(from), 2000, 2);
+    reassembler.add(1, fragment(1, 0, 2, 10), 0);
+    reassembler.add(1, fragment(2, 0, 2, 10), 0);
+    reassembler.add(3, fragment(1, 0, 2, 10), 0);
+    expect(evicted).toEqual([]);
+    reassembler.add(1, fragment(3, 0, 2, 10), 0); // evicts message 1 of peer 1
+    expect(evicted).toEqual([1]);
+    expect(reassembler.add(1, fragment(1, 1, 2, 10), 0).kind).toBe("partial"); // evicted: restarts
+    expect(reassembler.add(3, fragment(1, 1, 2, 10), 0).kind).toBe("complete");
+    expect(reassembler.add(1, fragment(3, 1, 2, 10), 0).kind).toBe("complete");
+  });
+
+  it("ignores duplicate fragments and drops fragments inconsistent with their message", () => {
+    const reassembler = new Reassembler(1, () => {}, 2000, 4);
+    expect(reassembler.add(1, fragment(5, 0, 3, 30), 0).kind).toBe("partial");
+    expect(reassembler.add(1, fragment(5, 0, 3, 30), 0).kind).toBe("partial");
+    expect(reassembler.add(1, fragment(5, 1, 3, 31), 0)).toEqual({
+      kind: "drop",
+      reason: "malformed",
+    });
+    expect(reassembler.add(1, fragment(5, 1, 3, 30), 0).kind).toBe("partial");
+    const done = reassembler.add(1, fragment(5, 2, 3, 30), 0);
+    expect(done.kind).toBe("complete");
+    if (done.kind === "complete") {
+      expect([...done.payload]).toEqual([
+        ...Array(10).fill(0),
+        ...Array(10).fill(1),
+        ...Array(10).fill(2),
+      ]);
+    }
+  });
+});
+
+describe("FrameReader (TCP stream)", () => {
+  it("reassembles frames fed one byte at a time and several per chunk", () => {
+    const frames = [
+      sealSingle(auth, header, 4, 0, text("one")),
+      sealSingle(auth, header, 4, 1, pattern(5000, 1)),
+      sealSingle(auth, header, 4, 0, text("three")),
+    ];
+    const stream = Buffer.concat(frames);
+    const reader = new FrameReader(1 << 20);
+    const out: Buffer[] = [];
+    for (let i = 0; i < stream.byteLength; i++) {
+      reader.push(stream.subarray(i, i + 1));
+      for (let f = reader.next(); f !== null; f = reader.next()) {
+        if (typeof f === "string") throw new Error(f);
+        out.push(f);
+      }
+    }
+    expect(out.map((f, i) => f.equals(frames[i]!.subarray(4)))).toEqual([true, true, true]);
+    const whole = new FrameReader(1 << 20);
+    whole.push(stream);
+    const all = [whole.next(), whole.next(), whole.next(), whole.next()];
+    expect(all.slice(0, 3).every((f) => Buffer.isBuffer(f))).toBe(true);
+    expect(all[3]).toBeNull();
+  });
+
+  it("rejects claimed lengths out of range before waiting for the bytes", () => {
+    const claim = (length: number) => {
+      const reader = new FrameReader(1000);
+      const prefix = Buffer.alloc(4);
+      prefix.writeUInt32LE(length, 0);
+      reader.push(prefix);
+      return reader.next();
+    };
+    expect(claim(1001)).toBe("oversize");
+    expect(claim(0xffff_ffff)).toBe("oversize");
+    expect(claim(FRAME_BYTES_MIN - 1)).toBe("malformed");
+    expect(claim(1000)).toBeNull(); // plausible: waits for the bytes
+  });
+});

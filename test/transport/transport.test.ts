@@ -1,0 +1,261 @@
+import dgram from "node:dgram";
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  FrameAuthenticator,
+  LENGTH_PREFIX_BYTES,
+  sealSingle,
+  type TransportKind,
+} from "../../src/transport/index.ts";
+import {
+  baseOptions,
+  CLUSTER_ID,
+  closeAll,
+  MIB,
+  makeNode,
+  type Node,
+  pattern,
+  SECRET,
+  sameBytes,
+  startCluster,
+  string,
+  text,
+  waitFor,
+} from "./helpers.ts";
+
+/** Behaviour both transports share: the Transport contract. */
+describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
+  let nodes: Node[] = [];
+  afterEach(async () => {
+    await closeAll(nodes);
+    nodes = [];
+  });
+
+  it("three transports exchange messages both ways on channels 0 and 1", async () => {
+    nodes = await startCluster(kind, 3);
+    for (const [index, node] of nodes.entries()) {
+      const from = index + 1;
+      for (let to = 1; to <= 3; to++) {
+        if (to === from) continue;
+        node.transport.send(to, 0, text(`core ${from}->${to}`));
+        node.transport.send(to, 1, text(`client ${from}->${to}`));
+      }
+      node.transport.flush();
+    }
+    await waitFor(() => nodes.every((n) => n.received.length === 4), "4 messages at each replica");
+    for (const [index, node] of nodes.entries()) {
+      const to = index + 1;
+      const seen = node.received.map((m) => `${m.from}:${m.channel}:${string(m.payload)}`).sort();
+      const expected = [1, 2, 3]
+        .filter((from) => from !== to)
+        .flatMap((from) => [`${from}:0:core ${from}->${to}`, `${from}:1:client ${from}->${to}`])
+        .sort();
+      expect(seen).toEqual(expected);
+      expect(node.drops).toEqual([]);
+    }
+    const stats = nodes[0]!.transport.stats();
+    expect(stats.messagesSent).toBe(4);
+    expect(stats.messagesReceived).toBe(4);
+    expect(stats.bytesSent).toBeGreaterThan(0);
+    expect(stats.bytesReceived).toBeGreaterThan(0);
+  });
+
+  it("coalesces many small messages to one peer into few datagrams/frames, in order", async () => {
+    nodes = await startCluster(kind, 2);
+    const [a, b] = nodes as [Node, Node];
+    const count = 1000;
+    for (let i = 0; i < count; i++) a.transport.send(2, 0, text(`m${i}`));
+    a.transport.flush();
+    await waitFor(() => b.received.length === count, `${count} messages`);
+    expect(b.received.map((m) => string(m.payload))).toEqual(
+      Array.from({ length: count }, (_, i) => `m${i}`),
+    );
+    // ~10 bytes per record: all of them fit in one datagram (65000 B) or one frame (256 KiB).
+    expect(a.transport.stats().datagramsSent).toBe(1);
+    expect(a.transport.stats().messagesSent).toBe(count);
+  });
+
+  it("delivers a 1 MiB message intact", async () => {
+    nodes = await startCluster(kind, 2);
+    const [a, b] = nodes as [Node, Node];
+    const big = pattern(MIB, 7);
+    a.transport.send(2, 0, big);
+    a.transport.send(2, 1, text("after"));
+    a.transport.flush();
+    await waitFor(() => b.received.length === 2, "1 MiB message and the one after");
+    const delivered = b.received.find((m) => m.channel === 0)!;
+    expect(delivered.payload.byteLength).toBe(MIB);
+    expect(sameBytes(delivered.payload, big)).toBe(true);
+    expect(b.drops).toEqual([]);
+  });
+
+  it("delivers a 16 MiB message when messageBytesMax allows it", async () => {
+    nodes = await startCluster(kind, 2);
+    const [a, b] = nodes as [Node, Node];
+    const huge = pattern(16 * MIB, 11);
+    a.transport.send(2, 0, huge);
+    a.transport.flush();
+    await waitFor(() => b.received.length === 1, "16 MiB message", 30_000);
+    expect(sameBytes(b.received[0]!.payload, huge)).toBe(true);
+  });
+
+  it("drops a send above messageBytesMax, counted 'oversize'", async () => {
+    nodes = await startCluster(kind, 2, (o) => ({ ...o, messageBytesMax: 1000 }));
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, new Uint8Array(1001));
+    a.transport.send(2, 0, text("fits"));
+    a.transport.flush();
+    await waitFor(() => b.received.length === 1, "the message that fits");
+    expect(a.transport.stats().dropped.oversize).toBe(1);
+    expect(a.drops).toEqual([{ reason: "oversize", from: "peer 2" }]);
+  });
+
+  it("drops frames signed with another secret, counted 'auth'", async () => {
+    nodes = await startCluster(kind, 2, (o) =>
+      o.id === 1 ? { ...o, secret: text("another-secret-0123456789") } : o,
+    );
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, text("forged"));
+    a.transport.flush();
+    await waitFor(() => b.transport.stats().dropped.auth >= 1, "an auth drop");
+    expect(b.received).toEqual([]);
+    expect(b.drops[0]!.reason).toBe("auth");
+  });
+
+  it("drops frames of another cluster, counted 'cluster'", async () => {
+    nodes = await startCluster(kind, 2, (o) =>
+      o.id === 1 ? { ...o, clusterId: CLUSTER_ID + 1 } : o,
+    );
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, text("wrong cluster"));
+    a.transport.flush();
+    await waitFor(() => b.transport.stats().dropped.cluster >= 1, "a cluster drop");
+    expect(b.received).toEqual([]);
+  });
+
+  it("drops a correctly signed frame from an unknown replica id, counted 'unknown-peer'", async () => {
+    nodes = await startCluster(kind, 2);
+    const b = nodes[1]!;
+    const forged = sealSingle(
+      new FrameAuthenticator(SECRET),
+      { flags: 0, clusterId: CLUSTER_ID, from: 9, to: 2 },
+      kind === "tcp" ? LENGTH_PREFIX_BYTES : 0,
+      0,
+      text("from nowhere"),
+    );
+    const { port } = b.address;
+    await sendRaw(kind, port, [forged]);
+    await waitFor(() => b.transport.stats().dropped["unknown-peer"] >= 1, "an unknown-peer drop");
+    expect(b.received).toEqual([]);
+    // Service continues.
+    nodes[0]!.transport.send(2, 0, text("still here"));
+    nodes[0]!.transport.flush();
+    await waitFor(() => b.received.length === 1, "a good message after the forged one");
+  });
+
+  it("survives garbage and truncated input, counts it, and keeps serving", async () => {
+    nodes = await startCluster(kind, 2);
+    const [a, b] = nodes as [Node, Node];
+    const { port } = b.address;
+    const good = sealSingle(
+      new FrameAuthenticator(SECRET),
+      { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 },
+      0,
+      0,
+      text("x"),
+    );
+    const garbage = [
+      Buffer.from([]),
+      Buffer.from([1, 2, 3]),
+      Buffer.from(pattern(100, 3)),
+      good.subarray(0, good.byteLength - 1), // truncated: tag no longer matches
+      good.subarray(0, 20), // shorter than any frame
+    ];
+    if (kind === "udp") {
+      await sendRaw("udp", port, garbage);
+      await waitFor(() => sumDrops(b) >= garbage.length - 1, "garbage counted");
+    } else {
+      // Each connection is closed at its first bad frame: one connection per piece of garbage.
+      for (const piece of garbage.slice(1)) {
+        const prefixed = Buffer.concat([u32(piece.byteLength), piece]);
+        await sendRaw("tcp", port, [prefixed]);
+      }
+      await sendRaw("tcp", port, [u32(0xffff_ffff)]); // absurd claimed length
+      await waitFor(() => sumDrops(b) >= garbage.length, "garbage counted");
+      expect(b.transport.stats().dropped.oversize).toBe(1);
+    }
+    expect(b.received).toEqual([]);
+    a.transport.send(2, 0, text("still here"));
+    a.transport.flush();
+    await waitFor(() => b.received.length === 1, "a good message after the garbage");
+  });
+
+  it("close() releases its port: a new transport binds the same address", async () => {
+    nodes = await startCluster(kind, 2);
+    const { options } = nodes[1]!;
+    await nodes[1]!.transport.close();
+    const again = makeNode(kind, baseOptions(2, options.peers));
+    nodes.push(again);
+    await again.transport.start();
+    nodes[0]!.transport.send(2, 0, text("to the new one"));
+    nodes[0]!.transport.flush();
+    await waitFor(() => again.received.length === 1, "a message to the rebound transport");
+  });
+
+  it("start() on a taken address rejects with ERR_TRANSPORT naming it and the fix", async () => {
+    nodes = await startCluster(kind, 2);
+    const { options } = nodes[1]!;
+    const clash = makeNode(kind, baseOptions(2, options.peers));
+    const { port } = options.peers[1]!;
+    await expect(clash.transport.start()).rejects.toMatchObject({
+      code: "ERR_TRANSPORT",
+      message: expect.stringMatching(
+        new RegExp(`^cannot bind ${kind} 127\\.0\\.0\\.1:${port}: address in use`),
+      ),
+    });
+    await clash.transport.close();
+  });
+
+  it("rejects invalid options naming the option", () => {
+    const peers = [{ host: "127.0.0.1", port: 7001 }];
+    expect(() => makeNode(kind, { ...baseOptions(2, peers) })).toThrow(/ids run from 1 to 1/);
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), secret: text("short") })).toThrow(
+      /secret is 5 bytes/,
+    );
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), clusterId: -1 })).toThrow(/clusterId/);
+  });
+});
+
+function u32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(value >>> 0, 0);
+  return bytes;
+}
+
+function sumDrops(node: Node): number {
+  return Object.values(node.transport.stats().dropped).reduce((a, b) => a + b, 0);
+}
+
+/** Send raw bytes as a stranger: datagrams from a fresh socket, or one TCP connection. */
+async function sendRaw(kind: TransportKind, port: number, pieces: Buffer[]): Promise<void> {
+  if (kind === "udp") {
+    const socket = dgram.createSocket("udp4");
+    for (const piece of pieces) {
+      await new Promise<void>((resolve) => socket.send(piece, port, "127.0.0.1", () => resolve()));
+    }
+    socket.close();
+    return;
+  }
+  const socket = net.createConnection({ host: "127.0.0.1", port });
+  socket.on("error", () => {});
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  for (const piece of pieces) socket.write(piece);
+  // The transport closes a connection that sends garbage; wait for that (or for our end).
+  await new Promise<void>((resolve) => {
+    socket.once("close", () => resolve());
+    socket.resume();
+    setTimeout(() => {
+      socket.destroy();
+    }, 5000).unref();
+  });
+}
