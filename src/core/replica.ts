@@ -120,6 +120,8 @@ export class Replica {
   private heartbeatElapsed = 0;
   /** chosenSlot when the previous heartbeat went out: a peer still below it needs catch-up. */
   private commitMark: Slot = 0;
+  /** Highest commit point sent to every peer (on an Accept or a heartbeat). */
+  private commitSent: Slot = 0;
 
   // ---- output being accumulated for the next Ready --------------------------------------------
   private persistPromised: Ballot | null = null;
@@ -275,7 +277,8 @@ export class Replica {
       this.outNow.length > 0 ||
       this.outAfter.length > 0 ||
       this.chosenSlot > this.appliedSlot ||
-      this.canFormBatch()
+      this.canFormBatch() ||
+      (this.roleValue === "leader" && this.chosenSlot > this.commitSent)
     );
   }
 
@@ -283,6 +286,7 @@ export class Replica {
   ready(): Ready {
     assert(!this.readyOutstanding, "ready() called again before advance()");
     this.formBatches();
+    this.announceCommit();
     const persist = this.takePersist();
     const chosen: ChosenEntry[] = [];
     for (let slot = this.appliedSlot + 1; slot <= this.chosenSlot; slot++) {
@@ -765,16 +769,10 @@ export class Replica {
         }
         this.sendCatchup(peer);
       }
-      const heartbeat: Heartbeat = {
-        type: MessageType.Heartbeat,
-        from: this.id,
-        to: peer,
-        ballot: this.ballot,
-        commitSlot: this.chosenSlot,
-      };
-      this.outNow.push(heartbeat);
+      this.outNow.push(this.heartbeatTo(peer));
     }
     this.commitMark = this.chosenSlot;
+    this.commitSent = this.chosenSlot;
   }
 
   /** Resend Accepts not yet voted for. Protected: a test plants a leader that never does. */
@@ -903,6 +901,30 @@ export class Replica {
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer !== this.id) this.sendAccept(peer, slot, batch);
     }
+    this.commitSent = this.chosenSlot;
+  }
+
+  /**
+   * Tell followers at once when the commit point moved and no Accept carried it: a follower
+   * answers its own clients from its own copy of the state machine, so without this an idle
+   * cluster would make them wait up to a heartbeat interval to learn their request committed.
+   */
+  private announceCommit(): void {
+    if (this.roleValue !== "leader" || this.chosenSlot <= this.commitSent) return;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer !== this.id) this.outNow.push(this.heartbeatTo(peer));
+    }
+    this.commitSent = this.chosenSlot;
+  }
+
+  private heartbeatTo(peer: number): Heartbeat {
+    return {
+      type: MessageType.Heartbeat,
+      from: this.id,
+      to: peer,
+      ballot: this.ballot,
+      commitSlot: this.chosenSlot,
+    };
   }
 
   private sendAccept(peer: number, slot: Slot, batch: Batch): void {
