@@ -1,0 +1,499 @@
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { parseArgs } from "node:util";
+import { ApusError } from "../core/errors.ts";
+
+/**
+ * Every setting of a replica, in one table: the flag, the JSON key in --config, the default, the
+ * help line. Flags win over the file; the file wins over defaults. Checked once, here, at the
+ * edge: a bad value stops the process with one line that names the setting.
+ */
+export interface ReplicaConfig {
+  readonly id: number;
+  readonly peers: readonly PeerAddress[];
+  readonly clientHost: string;
+  readonly clientPort: number;
+  readonly adminHost: string;
+  /** 0 turns the admin HTTP server off. */
+  readonly adminPort: number;
+  readonly workers: number;
+  readonly dataDir: string;
+  readonly durability: "fsync" | "memory";
+  readonly batchMaxBytes: number;
+  readonly batchMaxCommands: number;
+  readonly window: number;
+  readonly heartbeatMs: number;
+  readonly electionTimeoutMs: number;
+  readonly transport: "udp" | "tcp";
+  readonly secretFile: string | null;
+  readonly clusterId: number;
+  readonly requestTimeoutMs: number;
+  readonly maxRequestBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxClients: number;
+  readonly pendingRequestsMax: number;
+  /** Busy-poll of an empty ring before a thread parks on its doorbell, µs. */
+  readonly ringSpinMicros: number;
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  readonly logFormat: "json" | "pretty";
+}
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+type Kind = "int" | "size" | "string" | "peers" | "choice";
+
+interface Setting {
+  readonly key: keyof ReplicaConfig;
+  readonly flag: string;
+  readonly kind: Kind;
+  readonly choices?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** Shown in --help; a function when it depends on other settings or the machine. */
+  readonly defaultText: string;
+  readonly help: string;
+}
+
+/** Connection workers by default: leave one core to the consensus worker, at most 4. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: "id",
+    flag: "id",
+    kind: "int",
+    min: 1,
+    max: 31,
+    defaultText: "(required)",
+    help: "this replica's id, 1..N, its position in --peers",
+  },
+  {
+    key: "peers",
+    flag: "peers",
+    kind: "peers",
+    defaultText: "(required)",
+    help: "every replica's peer (transport) address host:port, comma-separated, in id order",
+  },
+  {
+    key: "clientHost",
+    flag: "client-host",
+    kind: "string",
+    defaultText: "127.0.0.1",
+    help: "address clients connect to (0.0.0.0 for every interface)",
+  },
+  {
+    key: "clientPort",
+    flag: "client-port",
+    kind: "int",
+    min: 1,
+    max: 65535,
+    defaultText: "6379",
+    help: "Redis-protocol port for clients",
+  },
+  {
+    key: "adminHost",
+    flag: "admin-host",
+    kind: "string",
+    defaultText: "127.0.0.1",
+    help: "address of the admin HTTP server (/metrics, /status)",
+  },
+  {
+    key: "adminPort",
+    flag: "admin-port",
+    kind: "int",
+    min: 0,
+    max: 65535,
+    defaultText: "0 (off)",
+    help: "port of the admin HTTP server",
+  },
+  {
+    key: "workers",
+    flag: "workers",
+    kind: "int",
+    min: 1,
+    max: 64,
+    defaultText: `${defaultWorkers()} (cores - 1, at most 4)`,
+    help: "connection worker threads sharing the client port (needs Node >= 22.12)",
+  },
+  {
+    key: "dataDir",
+    flag: "data-dir",
+    kind: "string",
+    defaultText: "./data/replica-<id>",
+    help: "directory of the write-ahead log",
+  },
+  {
+    key: "durability",
+    flag: "durability",
+    kind: "choice",
+    choices: ["fsync", "memory"],
+    defaultText: "fsync",
+    help: "fsync: survives the loss of every replica at once; memory: no disk, survives only minority failures",
+  },
+  {
+    key: "batchMaxBytes",
+    flag: "batch-max-bytes",
+    kind: "size",
+    min: 1,
+    max: 64 * MIB,
+    defaultText: "256k",
+    help: "command bytes per consensus slot (one larger command still gets a slot)",
+  },
+  {
+    key: "batchMaxCommands",
+    flag: "batch-max-commands",
+    kind: "int",
+    min: 1,
+    max: 1 << 20,
+    defaultText: "1024",
+    help: "client requests per consensus slot (1 turns batching off)",
+  },
+  {
+    key: "window",
+    flag: "window",
+    kind: "int",
+    min: 1,
+    max: 4096,
+    defaultText: "32",
+    help: "consensus slots in flight at once (pipelining)",
+  },
+  {
+    key: "heartbeatMs",
+    flag: "heartbeat-ms",
+    kind: "int",
+    min: 1,
+    max: 60_000,
+    defaultText: "50",
+    help: "leader heartbeat interval",
+  },
+  {
+    key: "electionTimeoutMs",
+    flag: "election-timeout-ms",
+    kind: "int",
+    min: 2,
+    max: 600_000,
+    defaultText: "500",
+    help: "a follower that hears no leader for [T, 2T) starts an election",
+  },
+  {
+    key: "transport",
+    flag: "transport",
+    kind: "choice",
+    choices: ["udp", "tcp"],
+    defaultText: "udp",
+    help: "peer transport",
+  },
+  {
+    key: "secretFile",
+    flag: "secret-file",
+    kind: "string",
+    defaultText: "(none: a built-in development key, with a warning)",
+    help: "file holding the cluster key that authenticates peer packets (HMAC)",
+  },
+  {
+    key: "clusterId",
+    flag: "cluster-id",
+    kind: "int",
+    min: 0,
+    max: 0xffff_ffff,
+    defaultText: "1",
+    help: "packets and data dirs of another cluster id are refused",
+  },
+  {
+    key: "requestTimeoutMs",
+    flag: "request-timeout-ms",
+    kind: "int",
+    min: 1,
+    max: 3_600_000,
+    defaultText: "5000",
+    help: "a request not committed within this time (e.g. no leader) fails with an error",
+  },
+  {
+    key: "maxRequestBytes",
+    flag: "max-request-bytes",
+    kind: "size",
+    min: 1 * KIB,
+    max: 256 * MIB,
+    defaultText: "16m",
+    help: "largest client request (one command with all its arguments)",
+  },
+  {
+    key: "maxValueBytes",
+    flag: "max-value-bytes",
+    kind: "size",
+    min: 1,
+    max: 256 * MIB,
+    defaultText: "8m",
+    help: "largest value the embedded store keeps",
+  },
+  {
+    key: "maxClients",
+    flag: "max-clients",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    defaultText: "10000",
+    help: "client connections per replica; more are refused with an error",
+  },
+  {
+    key: "pendingRequestsMax",
+    flag: "max-pending",
+    kind: "int",
+    min: 1,
+    max: 10_000_000,
+    defaultText: "100000",
+    help: "requests waiting for consensus at this replica; beyond it requests fail at once",
+  },
+  {
+    key: "ringSpinMicros",
+    flag: "ring-spin-us",
+    kind: "int",
+    min: 0,
+    max: 1000,
+    defaultText: "20",
+    help: "the consensus worker busy-polls its empty request rings this long before sleeping (0: sleep at once; more burns CPU, saves a ~50 µs wake-up)",
+  },
+  {
+    key: "logLevel",
+    flag: "log-level",
+    kind: "choice",
+    choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
+    defaultText: "info",
+    help: "log level",
+  },
+  {
+    key: "logFormat",
+    flag: "log-format",
+    kind: "choice",
+    choices: ["json", "pretty"],
+    defaultText: "json",
+    help: "json lines, or pretty (readable, for a terminal)",
+  },
+];
+
+const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
+  clientHost: "127.0.0.1",
+  clientPort: 6379,
+  adminHost: "127.0.0.1",
+  adminPort: 0,
+  durability: "fsync",
+  batchMaxBytes: 256 * KIB,
+  batchMaxCommands: 1024,
+  window: 32,
+  heartbeatMs: 50,
+  electionTimeoutMs: 500,
+  transport: "udp",
+  secretFile: null,
+  clusterId: 1,
+  requestTimeoutMs: 5000,
+  maxRequestBytes: 16 * MIB,
+  maxValueBytes: 8 * MIB,
+  maxClients: 10_000,
+  pendingRequestsMax: 100_000,
+  ringSpinMicros: 20,
+  logLevel: "info",
+  logFormat: "json",
+};
+
+function invalid(flag: string, message: string): ApusError {
+  return new ApusError("ERR_INVALID_CONFIG", `--${flag}: ${message}`);
+}
+
+/** "256k", "16m", "1g" or plain bytes. */
+export function parseSize(text: string): number | null {
+  const match = /^(\d+)([kmg]?)b?$/i.exec(text.trim());
+  if (match === null) return null;
+  const scale = { "": 1, k: KIB, m: MIB, g: 1024 * MIB }[match[2]!.toLowerCase()] ?? 1;
+  const value = Number(match[1]) * scale;
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+export function parsePeers(text: string): PeerAddress[] | null {
+  const peers: PeerAddress[] = [];
+  for (const part of text.split(",")) {
+    const match = /^\s*(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
+    if (match === null) return null;
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) return null;
+    peers.push({ host: match[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  return peers;
+}
+
+function convert(setting: Setting, raw: unknown): unknown {
+  const { flag } = setting;
+  const text = typeof raw === "number" ? String(raw) : raw;
+  if (typeof text !== "string") throw invalid(flag, `expected a value, got ${JSON.stringify(raw)}`);
+  switch (setting.kind) {
+    case "string":
+      if (text.length === 0) throw invalid(flag, "must not be empty");
+      return text;
+    case "choice":
+      if (!setting.choices!.includes(text))
+        throw invalid(flag, `must be one of ${setting.choices!.join(", ")}, got "${text}"`);
+      return text;
+    case "peers": {
+      const peers = parsePeers(text);
+      if (peers === null)
+        throw invalid(
+          flag,
+          `expected host:port,host:port,... (one per replica, in id order), got "${text}"`,
+        );
+      return peers;
+    }
+    case "int":
+    case "size": {
+      const value =
+        setting.kind === "size" ? parseSize(text) : /^\d+$/.test(text) ? Number(text) : null;
+      const unit = setting.kind === "size" ? " (bytes, or with a k/m/g suffix)" : "";
+      if (value === null || !Number.isSafeInteger(value))
+        throw invalid(flag, `expected a whole number${unit}, got "${text}"`);
+      if (setting.min !== undefined && value < setting.min)
+        throw invalid(flag, `must be at least ${setting.min}, got ${value}`);
+      if (setting.max !== undefined && value > setting.max)
+        throw invalid(flag, `must be at most ${setting.max}, got ${value}`);
+      return value;
+    }
+  }
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw invalid("config", `cannot read ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw invalid("config", `${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw invalid("config", `${path} must hold a JSON object of settings`);
+  return parsed as Record<string, unknown>;
+}
+
+export type ParsedArgs =
+  | { readonly action: "help" }
+  | { readonly action: "version" }
+  | { readonly action: "run"; readonly config: ReplicaConfig };
+
+/** Parse argv (and --config FILE). Throws ApusError("ERR_INVALID_CONFIG") naming the setting. */
+export function parseReplicaArgs(argv: readonly string[]): ParsedArgs {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+    version: { type: "boolean" },
+    config: { type: "string" },
+  };
+  for (const setting of SETTINGS) options[setting.flag] = { type: "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new ApusError("ERR_INVALID_CONFIG", (error as Error).message);
+  }
+  if (values.help === true) return { action: "help" };
+  if (values.version === true) return { action: "version" };
+
+  const chosen: Record<string, unknown> = {};
+  if (typeof values.config === "string") {
+    const file = readConfigFile(values.config);
+    for (const [key, raw] of Object.entries(file)) {
+      const setting = SETTINGS.find((s) => s.key === key || s.flag === key);
+      if (setting === undefined)
+        throw invalid("config", `unknown setting "${key}" in ${values.config}; see --help`);
+      chosen[setting.key] =
+        setting.kind === "peers" && Array.isArray(raw)
+          ? convert(setting, raw.join(","))
+          : convert(setting, raw);
+    }
+  }
+  for (const setting of SETTINGS) {
+    const raw = values[setting.flag];
+    if (typeof raw === "string") chosen[setting.key] = convert(setting, raw);
+  }
+  return { action: "run", config: finish(chosen) };
+}
+
+/** Fill defaults and check the relations between settings. */
+export function finish(chosen: Record<string, unknown>): ReplicaConfig {
+  if (chosen.peers === undefined)
+    throw invalid(
+      "peers",
+      "required: every replica's host:port, in id order (e.g. 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)",
+    );
+  if (chosen.id === undefined)
+    throw invalid("id", "required: this replica's position in --peers, from 1");
+  const peers = chosen.peers as PeerAddress[];
+  const id = chosen.id as number;
+  if (id > peers.length)
+    throw invalid(
+      "id",
+      `is ${id} but --peers lists ${peers.length} replica${peers.length === 1 ? "" : "s"}; ids run from 1 to ${peers.length}`,
+    );
+  if (peers.length > 31)
+    throw invalid("peers", `lists ${peers.length} replicas; at most 31 are supported`);
+  const seen = new Set<string>();
+  for (const peer of peers) {
+    const key = `${peer.host}:${peer.port}`;
+    if (seen.has(key))
+      throw invalid("peers", `lists ${key} twice; every replica needs its own address`);
+    seen.add(key);
+  }
+  const config: ReplicaConfig = {
+    ...DEFAULTS,
+    workers: defaultWorkers(),
+    dataDir: `./data/replica-${id}`,
+    ...chosen,
+  } as ReplicaConfig;
+  if (config.heartbeatMs * 2 > config.electionTimeoutMs)
+    throw invalid(
+      "heartbeat-ms",
+      `(${config.heartbeatMs}) must be at most half of --election-timeout-ms (${config.electionTimeoutMs}), or followers time out between heartbeats`,
+    );
+  if (config.maxValueBytes > config.maxRequestBytes)
+    throw invalid(
+      "max-value-bytes",
+      `(${config.maxValueBytes}) cannot exceed --max-request-bytes (${config.maxRequestBytes}): a value arrives inside a request`,
+    );
+  if (config.clientPort === config.adminPort && config.clientHost === config.adminHost)
+    throw invalid("admin-port", `is the same as --client-port (${config.clientPort})`);
+  return config;
+}
+
+export function helpText(version: string): string {
+  const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 4;
+  const lines = SETTINGS.map((s) => {
+    const head = `  --${s.flag}`.padEnd(width + 4);
+    return `${head}${s.help}\n${" ".repeat(width + 4)}default: ${s.defaultText}`;
+  });
+  return `apus-smr ${version}: one replica of a Multi-Paxos replicated Redis-protocol store
+
+Usage: node dist/replica.js --id I --peers H:P,H:P,H:P [options]
+
+A replica serves Redis clients on --client-port; every command, reads included, is ordered
+through Multi-Paxos among the replicas listed in --peers before it runs. Start one process per
+replica with the same --peers and its own --id. For a local three-replica cluster: npm start.
+
+Options (also accepted as a JSON object in --config FILE, by flag name or camelCase key;
+flags win over the file):
+  --config FILE
+                  JSON file of settings
+${lines.join("\n")}
+  --help          show this text
+  --version       print the version
+
+Sizes take k, m or g suffixes (256k, 16m). Stop with SIGTERM or SIGINT: the replica stops
+accepting clients, fails what is still waiting with an error, flushes its log and exits 0.
+`;
+}

@@ -1,0 +1,154 @@
+import * as hdr from "hdr-histogram-js";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { LatencySummary } from "./thread-contracts.ts";
+
+/** Seconds; fine at the low end, where a healthy consensus round lives (50 µs .. 5 ms). */
+const LATENCY_BUCKETS_S = [
+  0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+  0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/** Metrics of the consensus worker, on a registry of its own (the main thread aggregates). */
+export class ConsensusMetrics {
+  readonly registry = new Registry();
+  readonly proposals = new Counter({
+    name: "apus_proposals_total",
+    help: "Client requests proposed by this replica as leader (each may hold pipelined commands)",
+    registers: [this.registry],
+  });
+  readonly forwarded = new Counter({
+    name: "apus_forwarded_total",
+    help: "Client requests this follower forwarded to the leader",
+    registers: [this.registry],
+  });
+  readonly appliedCommands = new Counter({
+    name: "apus_applied_commands_total",
+    help: "Client commands applied to the state machine",
+    registers: [this.registry],
+  });
+  readonly chosenSlots = new Counter({
+    name: "apus_chosen_slots_total",
+    help: "Consensus slots learned chosen and applied",
+    registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: "apus_batch_requests",
+    help: "Client requests per chosen slot",
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly consensusLatency = new Histogram({
+    name: "apus_consensus_latency_seconds",
+    help: "At the leader: a request taken from its ring until its slot is chosen and applied",
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly requestLatency = new Histogram({
+    name: "apus_request_latency_seconds",
+    help: "Any replica: a request taken from its ring until its reply is handed back",
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly requestErrors = new Counter({
+    name: "apus_request_errors_total",
+    help: "Requests answered with an error before reaching the log, by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly elections = new Counter({
+    name: "apus_leader_changes_total",
+    help: "Times this replica saw the leader change (including becoming leader)",
+    registers: [this.registry],
+  });
+  readonly becameLeader = new Counter({
+    name: "apus_became_leader_total",
+    help: "Times this replica became leader",
+    registers: [this.registry],
+  });
+  readonly messagesSent = new Counter({
+    name: "apus_peer_messages_sent_total",
+    help: "Core messages sent to peers, by type",
+    labelNames: ["type"],
+    registers: [this.registry],
+  });
+  readonly retransmits = new Counter({
+    name: "apus_accept_retransmits_total",
+    help: "Accept messages sent again for a slot already sent to that peer",
+    registers: [this.registry],
+  });
+  readonly droppedPackets = new Counter({
+    name: "apus_dropped_packets_total",
+    help: "Peer packets or messages dropped, by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly fsyncLatency = new Histogram({
+    name: "apus_wal_fsync_seconds",
+    help: "WAL write + fdatasync per group commit",
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly fsyncBytes = new Counter({
+    name: "apus_wal_bytes_total",
+    help: "Bytes written to the WAL",
+    registers: [this.registry],
+  });
+  readonly role = new Gauge({
+    name: "apus_role",
+    help: "1 for this replica's current role",
+    labelNames: ["role"],
+    registers: [this.registry],
+  });
+  readonly commitIndex = new Gauge({
+    name: "apus_commit_index",
+    help: "Highest slot known chosen",
+    registers: [this.registry],
+  });
+  readonly pendingRequests = new Gauge({
+    name: "apus_pending_requests",
+    help: "Requests waiting for consensus at this replica",
+    registers: [this.registry],
+  });
+  readonly ringRequestBytes = new Gauge({
+    name: "apus_ring_request_bytes",
+    help: "Bytes waiting in the request rings (connection workers to consensus worker)",
+    registers: [this.registry],
+  });
+  readonly replyOverflow = new Gauge({
+    name: "apus_reply_overflow_records",
+    help: "Reply records waiting for space in a full reply ring",
+    registers: [this.registry],
+  });
+  readonly keys = new Gauge({
+    name: "apus_store_keys",
+    help: "Keys in the embedded store",
+    registers: [this.registry],
+  });
+
+  /** Exact quantiles for /status and benchmarks (a Prometheus histogram has only buckets). */
+  private readonly consensusHdr = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
+
+  observeConsensus(micros: number): void {
+    this.consensusLatency.observe(micros / 1e6);
+    this.consensusHdr.recordValue(Math.max(1, Math.min(60_000_000, Math.round(micros))));
+  }
+
+  latency(reset: boolean): LatencySummary {
+    const h = this.consensusHdr;
+    const summary: LatencySummary = {
+      count: h.totalCount,
+      p50Us: h.getValueAtPercentile(50),
+      p90Us: h.getValueAtPercentile(90),
+      p99Us: h.getValueAtPercentile(99),
+      maxUs: h.maxValue,
+    };
+    if (reset) h.reset();
+    return summary;
+  }
+}

@@ -1,0 +1,516 @@
+import { randomInt } from "node:crypto";
+import type { Logger } from "pino";
+import { formatBallot } from "../core/ballot.ts";
+import { SeededPrng } from "../core/prng.ts";
+import type { Ready } from "../core/ready.ts";
+import { Replica } from "../core/replica.ts";
+import type { Message } from "../core/types.ts";
+import { decodeMessage, encodeMessage } from "../core/wire.ts";
+import { DoorbellWaiter } from "../ring/doorbell.ts";
+import { FrameRingReader } from "../ring/frame-ring.ts";
+import type { Storage } from "../storage/storage.ts";
+import type { Transport } from "../transport/transport.ts";
+import type { ReplicaConfig } from "./config.ts";
+import type { ConsensusMetrics } from "./consensus-metrics.ts";
+import { coreTiming } from "./core-timing.ts";
+import { ReplyRouter } from "./reply-router.ts";
+import { type PendingRequest, RequestTable } from "./request-table.ts";
+import { errorReply, StateMachine } from "./state-machine.ts";
+import {
+  type LatencySummary,
+  LOG_HEADER_BYTES,
+  LOG_INCARNATION,
+  LOG_KIND,
+  LOG_KIND_CLIENT,
+  LOG_ORIGIN,
+  LOG_REQUEST_ID,
+  REQUEST_CONN_ID,
+  REQUEST_PREFIX_BYTES,
+  REQUEST_SEQ,
+  type ReplicaStatus,
+  type WorkerRings,
+} from "./thread-contracts.ts";
+
+/** Transport channels. */
+export const CHANNEL_CORE = 0;
+/** A follower's client request, sent to the leader to propose (the bytes of one log command). */
+export const CHANNEL_FORWARD = 1;
+
+const MESSAGE_TYPE_NAMES = [
+  "",
+  "prepare",
+  "promise",
+  "nack",
+  "accept",
+  "accepted",
+  "heartbeat",
+  "heartbeat_reply",
+  "chosen",
+  "install_snapshot",
+  "probe",
+  "probe_reply",
+];
+
+/** Request records taken from the rings per drain, so sockets and timers get their turn. */
+const DRAIN_RECORDS_MAX = 4096;
+/** How often waiting requests are checked against their deadline. */
+const EXPIRE_INTERVAL_MS = 50;
+
+export interface ConsensusNodeOptions {
+  readonly config: ReplicaConfig;
+  readonly incarnation: number;
+  readonly rings: readonly WorkerRings[];
+  readonly consensusBell: SharedArrayBuffer;
+  readonly storage: Storage;
+  /** Created first, so the transport's drop counter can feed it. */
+  readonly metrics: ConsensusMetrics;
+  readonly transport: Transport;
+  readonly logger: Logger;
+  /** Busy-poll of the request rings before parking, µs. */
+  readonly ringSpinMicros: number;
+}
+
+/**
+ * The consensus worker's work: owns the Paxos core, the peer transport, the WAL and the state
+ * machine; takes client requests from the connection workers' rings, proposes them (or forwards
+ * them to the leader), and routes each reply back to the ring of the worker that owns the client.
+ */
+export class ConsensusNode {
+  readonly metrics: ConsensusMetrics;
+  private readonly config: ReplicaConfig;
+  private readonly core: Replica;
+  private readonly storage: Storage;
+  private readonly transport: Transport;
+  private readonly log: Logger;
+  private readonly machine: StateMachine;
+  private readonly requests: RequestTable;
+  private readonly replies: ReplyRouter;
+  private readonly readers: FrameRingReader[];
+  private readonly waiter: DoorbellWaiter;
+  private readonly incarnation: number;
+  private readonly tickMs: number;
+  private readonly startedMs = performance.now();
+  private ticks = 0;
+  private timers: NodeJS.Timeout[] = [];
+  /** A Ready's persist is being made durable; the next ready() waits for it (group commit). */
+  private persisting = false;
+  private pumpScheduled = false;
+  private stopping = false;
+  private knownLeader = 0;
+  private lastRole = "follower";
+
+  constructor(options: ConsensusNodeOptions) {
+    this.config = options.config;
+    this.metrics = options.metrics;
+    this.storage = options.storage;
+    this.transport = options.transport;
+    this.log = options.logger;
+    this.incarnation = options.incarnation;
+    const timing = coreTiming(this.config);
+    this.tickMs = timing.tickMs;
+    this.core = new Replica(
+      {
+        id: this.config.id,
+        replicaCount: this.config.peers.length,
+        prng: new SeededPrng(randomInt(1, 2 ** 31)),
+        electionTicks: timing.electionTicks,
+        heartbeatTicks: timing.heartbeatTicks,
+        retransmitTicks: timing.retransmitTicks,
+        windowSlots: this.config.window,
+        batchCommandsMax: this.config.batchMaxCommands,
+        batchBytesMax: this.config.batchMaxBytes,
+      },
+      this.storage.recovered,
+    );
+    this.machine = new StateMachine({
+      replicaId: this.config.id,
+      incarnation: this.incarnation,
+      maxValueBytes: this.config.maxValueBytes,
+      info: () => this.replicationInfo(),
+    });
+    this.requests = new RequestTable(this.config.pendingRequestsMax, this.config.requestTimeoutMs);
+    this.replies = new ReplyRouter(options.rings);
+    this.readers = options.rings.map((r) => new FrameRingReader(r.requests));
+    this.waiter = new DoorbellWaiter(options.consensusBell, { spinMicros: options.ringSpinMicros });
+    this.transport.onMessage = (from, channel, payload) =>
+      this.onPeerMessage(from, channel, payload);
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.timers.push(setInterval(() => this.onTick(), this.tickMs));
+    this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
+    const recovered = this.storage.recovered;
+    this.log.info(
+      {
+        promised: formatBallot(recovered.promised),
+        votes: recovered.accepted.length,
+        chosenSlot: recovered.chosenSlot,
+        snapshotSlot: recovered.snapshot?.slot ?? 0,
+      },
+      "consensus worker started; replaying the durable log",
+    );
+    this.schedulePump(); // re-apply the recovered chosen prefix
+    void this.ringLoop();
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------------
+
+  private onTick(): void {
+    this.ticks++;
+    this.core.tick();
+    this.schedulePump();
+  }
+
+  private onPeerMessage(from: number, channel: number, payload: Uint8Array): void {
+    if (channel === CHANNEL_CORE) {
+      // Decoded batches are views of the buffer: copy, since the transport may reuse it.
+      const decoded = decodeMessage(payload.slice());
+      if (!decoded.ok) {
+        this.metrics.droppedPackets.inc({ reason: "decode" });
+        return;
+      }
+      if (decoded.message.from !== from) {
+        this.metrics.droppedPackets.inc({ reason: "sender-mismatch" });
+        return;
+      }
+      const before = this.core.droppedMessages;
+      this.core.step(decoded.message);
+      if (this.core.droppedMessages !== before)
+        this.metrics.droppedPackets.inc({ reason: "core-refused" });
+      this.schedulePump();
+      return;
+    }
+    if (channel === CHANNEL_FORWARD) {
+      this.onForward(payload.slice());
+      return;
+    }
+    this.metrics.droppedPackets.inc({ reason: "channel" });
+  }
+
+  /** A follower's client request: propose it if we lead; else drop it (its origin times it out). */
+  private onForward(command: Uint8Array): void {
+    if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
+      this.metrics.droppedPackets.inc({ reason: "forward-malformed" });
+      return;
+    }
+    if (this.core.role !== "leader") {
+      this.metrics.droppedPackets.inc({ reason: "forward-not-leader" });
+      return;
+    }
+    if (this.core.propose(command, Date.now()) !== "queued") {
+      this.metrics.droppedPackets.inc({ reason: "forward-queue-full" });
+      return;
+    }
+    this.metrics.proposals.inc();
+    this.schedulePump();
+  }
+
+  /** Wait for request records (spin briefly, then park on the doorbell), take them, repeat. */
+  private async ringLoop(): Promise<void> {
+    const hasWork = () => this.readers.some((r) => r.hasRecords);
+    while (!this.stopping) {
+      if (!(await this.waiter.waitForWork(hasWork))) return;
+      let taken = 0;
+      for (let worker = 0; worker < this.readers.length; worker++) {
+        taken += this.readers[worker]!.drain(
+          (record) => this.onRequestRecord(worker, record),
+          DRAIN_RECORDS_MAX,
+        );
+      }
+      if (taken > 0) this.schedulePump();
+      // Let sockets and timers run before the next drain.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private onRequestRecord(worker: number, record: Uint8Array): void {
+    const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    const connId = view.getUint32(REQUEST_CONN_ID, true);
+    const seq = view.getUint32(REQUEST_SEQ, true);
+    // The log command is the record less its ring prefix: one copy, out of the ring.
+    const command = record.slice(REQUEST_PREFIX_BYTES);
+    const commandCount =
+      command.byteLength >= LOG_HEADER_BYTES + 4
+        ? new DataView(command.buffer).getUint32(LOG_HEADER_BYTES, true)
+        : 0;
+    if (this.stopping) {
+      this.replies.send(
+        worker,
+        connId,
+        seq,
+        errorReply("SHUTDOWN replica is shutting down", commandCount),
+      );
+      return;
+    }
+    if (this.requests.full) {
+      this.metrics.requestErrors.inc({ reason: "pending-full" });
+      this.replies.send(
+        worker,
+        connId,
+        seq,
+        errorReply(
+          `BUSY ${this.requests.size} requests already wait for consensus here (--max-pending); retry later`,
+          commandCount,
+        ),
+      );
+      return;
+    }
+    const request = this.requests.add(
+      worker,
+      connId,
+      seq,
+      commandCount,
+      command,
+      performance.now(),
+    );
+    const header = new DataView(command.buffer);
+    header.setUint8(LOG_KIND, LOG_KIND_CLIENT);
+    header.setUint8(LOG_ORIGIN, this.config.id);
+    header.setUint32(LOG_INCARNATION, this.incarnation, true);
+    header.setBigUint64(LOG_REQUEST_ID, BigInt(request.requestId), true);
+    this.dispatch(request);
+  }
+
+  /** Propose at the leader, forward from a follower, or keep waiting while no leader is known. */
+  private dispatch(request: PendingRequest): void {
+    const command = request.command;
+    if (command === null) return;
+    const role = this.core.role;
+    if (role === "leader") {
+      const result = this.core.propose(command, Date.now());
+      if (result === "queue-full") return; // stays waiting; retried when the queue drains or times out
+      if (result === "queued") {
+        request.state = "sent";
+        request.command = null;
+        this.metrics.proposals.inc();
+      }
+      return;
+    }
+    const leader = this.core.knownLeader;
+    if (leader !== 0 && role === "follower") {
+      this.transport.send(leader, CHANNEL_FORWARD, command);
+      request.state = "sent";
+      request.command = null;
+      this.metrics.forwarded.inc();
+    }
+  }
+
+  // ---- the Ready loop -------------------------------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Hand out everything the core has ready. One persist at a time: the next waits (group commit). */
+  private pump(): void {
+    this.noticeLeaderChange();
+    while (!this.persisting && this.core.hasReady()) {
+      const ready = this.core.ready();
+      this.send(ready.messagesNow);
+      this.transport.flush();
+      if (ready.persist !== null && this.config.durability === "fsync") {
+        this.storage.append(ready.persist);
+        this.persisting = true;
+        const started = performance.now();
+        this.storage.flush().then(
+          () => {
+            this.metrics.fsyncLatency.observe((performance.now() - started) / 1000);
+            this.persisting = false;
+            this.complete(ready);
+            this.schedulePump();
+          },
+          (error: unknown) => this.fatal(error),
+        );
+        return;
+      }
+      if (ready.persist !== null) this.storage.append(ready.persist);
+      this.complete(ready);
+    }
+    if (this.replies.flush()) setTimeout(() => this.schedulePump(), 1);
+    this.transport.flush();
+  }
+
+  /** The persist of `ready` is durable: release replies, apply what is chosen, advance. */
+  private complete(ready: Ready): void {
+    this.send(ready.messages);
+    this.transport.flush();
+    if (ready.snapshot !== null) this.machine.install(ready.snapshot);
+    for (const entry of ready.chosen) {
+      const applied = this.machine.applyBatch(entry.batch, (requestId, reply) =>
+        this.onOwnReply(requestId, reply),
+      );
+      this.metrics.chosenSlots.inc();
+      this.metrics.appliedCommands.inc(applied.commands);
+      if (applied.requests > 0) this.metrics.batchSize.observe(applied.requests);
+    }
+    this.core.advance();
+    this.replies.flush();
+    this.noticeLeaderChange();
+  }
+
+  private onOwnReply(requestId: number, reply: Uint8Array): void {
+    const request = this.requests.take(requestId);
+    if (request === undefined) return; // answered already (timed out) or an earlier run's
+    const micros = (performance.now() - request.takenMs) * 1000;
+    if (this.core.role === "leader") this.metrics.observeConsensus(micros);
+    this.metrics.requestLatency.observe(micros / 1e6);
+    this.replies.send(request.worker, request.connId, request.seq, reply);
+  }
+
+  private send(messages: readonly Message[]): void {
+    for (const message of messages) {
+      this.transport.send(message.to, CHANNEL_CORE, encodeMessage(message));
+      this.metrics.messagesSent.inc({ type: MESSAGE_TYPE_NAMES[message.type] ?? "unknown" });
+    }
+  }
+
+  /** Log leadership changes and release requests that waited for a leader. */
+  private noticeLeaderChange(): void {
+    const leader = this.core.knownLeader;
+    const role = this.core.role;
+    if (role !== this.lastRole) {
+      this.metrics.role.reset();
+      this.metrics.role.set({ role }, 1);
+      if (role === "leader") {
+        this.metrics.becameLeader.inc();
+        this.log.info({ ballot: formatBallot(this.core.status().ballot) }, "became leader");
+      } else if (this.lastRole === "leader") {
+        this.log.warn({ role }, "stepped down as leader");
+      }
+      this.lastRole = role;
+    }
+    if (leader !== this.knownLeader) {
+      if (leader !== 0) {
+        this.metrics.elections.inc();
+        this.log.info(
+          { leader },
+          leader === this.config.id ? "leading the cluster" : "following leader",
+        );
+      }
+      this.knownLeader = leader;
+    }
+    if (leader !== 0) for (const request of this.requests.waiting()) this.dispatch(request);
+  }
+
+  private expireRequests(): void {
+    const now = performance.now();
+    for (const request of this.requests.expire(now)) {
+      const reason = request.state === "waiting" ? "no-leader" : "timeout";
+      this.metrics.requestErrors.inc({ reason });
+      const text =
+        request.state === "waiting"
+          ? `CLUSTERDOWN no leader elected within ${this.config.requestTimeoutMs} ms (--request-timeout-ms); the request was not executed`
+          : `TIMEOUT request not confirmed within ${this.config.requestTimeoutMs} ms (--request-timeout-ms); it may or may not have been applied`;
+      this.replies.send(
+        request.worker,
+        request.connId,
+        request.seq,
+        errorReply(text, request.commandCount),
+      );
+    }
+    this.metrics.pendingRequests.set(this.requests.size);
+    this.replies.flush();
+  }
+
+  private fatal(error: unknown): void {
+    this.log.fatal({ err: error }, "cannot persist to the write-ahead log; stopping this replica");
+    process.exit(1);
+  }
+
+  // ---- control --------------------------------------------------------------------------------
+
+  private replicationInfo(): string {
+    const s = this.core.status();
+    const role = s.role === "leader" ? "master" : "slave";
+    return [
+      "# Replication",
+      `role:${role}`,
+      `apus_role:${s.role}`,
+      `apus_replica_id:${this.config.id}`,
+      `apus_replicas:${this.config.peers.length}`,
+      `apus_leader_id:${s.leaderId}`,
+      `apus_ballot:${formatBallot(s.ballot)}`,
+      `apus_commit_index:${s.chosenSlot}`,
+      `apus_applied_index:${s.appliedSlot}`,
+      `apus_durability:${this.config.durability}`,
+    ].join("\r\n");
+  }
+
+  status(): ReplicaStatus {
+    const s = this.core.status();
+    return {
+      id: this.config.id,
+      role: s.role,
+      leader: s.leaderId === 0 ? null : s.leaderId,
+      ballot: formatBallot(s.ballot),
+      promised: formatBallot(s.promised),
+      commitIndex: s.chosenSlot,
+      appliedIndex: s.appliedSlot,
+      lastSlot: s.lastSlot,
+      inFlightSlots: s.inFlightSlots,
+      pendingRequests: this.requests.size,
+      keys: this.machine.keyCount,
+      durability: this.config.durability,
+      transport: this.config.transport,
+      workers: this.readers.length,
+      uptimeMs: Math.round(performance.now() - this.startedMs),
+      peers: s.peers.map((p) => ({
+        id: p.id,
+        address: `${this.config.peers[p.id - 1]!.host}:${this.config.peers[p.id - 1]!.port}`,
+        chosenSlot: p.id === this.config.id ? s.chosenSlot : p.chosenSlot,
+        lastHeardMsAgo:
+          p.id === this.config.id || s.role !== "leader"
+            ? null
+            : (this.ticks - p.heardTick) * this.tickMs,
+      })),
+    };
+  }
+
+  get pendingRequests(): number {
+    return this.requests.size;
+  }
+
+  latency(reset: boolean): LatencySummary {
+    return this.metrics.latency(reset);
+  }
+
+  async metricsJson(): Promise<unknown[]> {
+    this.metrics.commitIndex.set(this.core.status().chosenSlot);
+    this.metrics.pendingRequests.set(this.requests.size);
+    this.metrics.keys.set(this.machine.keyCount);
+    this.metrics.replyOverflow.set(this.replies.queuedRecords());
+    this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
+    return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];
+  }
+
+  /** Stop taking requests, fail what waits, make the log durable, close the sockets. */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.waiter.close();
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const request of this.requests.drain()) {
+      this.replies.send(
+        request.worker,
+        request.connId,
+        request.seq,
+        errorReply(
+          "SHUTDOWN replica is shutting down; the request may or may not have been applied",
+          request.commandCount,
+        ),
+      );
+    }
+    this.replies.flush();
+    while (this.persisting) await new Promise((resolve) => setTimeout(resolve, 1));
+    await this.storage.close();
+    await this.transport.close();
+    this.log.info("consensus worker stopped; log flushed");
+  }
+}

@@ -1,0 +1,97 @@
+import { assert } from "../core/errors.ts";
+
+/** A client request this replica received and has not answered yet. */
+export interface PendingRequest {
+  readonly requestId: number;
+  readonly worker: number;
+  readonly connId: number;
+  readonly seq: number;
+  readonly commandCount: number;
+  /** The log command (header + commands), kept until it is proposed or forwarded. */
+  command: Uint8Array | null;
+  /** performance.now() when the request left its ring. */
+  readonly takenMs: number;
+  readonly deadlineMs: number;
+  /** waiting: no leader known yet; sent: proposed here or forwarded to the leader. */
+  state: "waiting" | "sent";
+}
+
+/**
+ * Requests waiting for their log entry to be applied, keyed by request id. Ids grow and every
+ * request gets the same timeout, so insertion order is deadline order: expiry looks only at the
+ * front of the Map. Bounded by `pendingMax` (--max-pending).
+ */
+export class RequestTable {
+  private readonly byId = new Map<number, PendingRequest>();
+  private nextId = 1;
+  private readonly pendingMax: number;
+  private readonly timeoutMs: number;
+
+  constructor(pendingMax: number, timeoutMs: number) {
+    this.pendingMax = pendingMax;
+    this.timeoutMs = timeoutMs;
+    assert(pendingMax >= 1 && timeoutMs >= 1, "request table limits");
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get full(): boolean {
+    return this.byId.size >= this.pendingMax;
+  }
+
+  add(
+    worker: number,
+    connId: number,
+    seq: number,
+    commandCount: number,
+    command: Uint8Array,
+    nowMs: number,
+  ): PendingRequest {
+    assert(!this.full, "request table is full");
+    const request: PendingRequest = {
+      requestId: this.nextId++,
+      worker,
+      connId,
+      seq,
+      commandCount,
+      command,
+      takenMs: nowMs,
+      deadlineMs: nowMs + this.timeoutMs,
+      state: "waiting",
+    };
+    this.byId.set(request.requestId, request);
+    return request;
+  }
+
+  /** Remove and return the request with this id (its entry was applied), if it still waits. */
+  take(requestId: number): PendingRequest | undefined {
+    const request = this.byId.get(requestId);
+    if (request !== undefined) this.byId.delete(requestId);
+    return request;
+  }
+
+  /** Remove and return every request whose deadline passed. */
+  expire(nowMs: number): PendingRequest[] {
+    const expired: PendingRequest[] = [];
+    for (const request of this.byId.values()) {
+      if (request.deadlineMs > nowMs) break;
+      expired.push(request);
+    }
+    for (const request of expired) this.byId.delete(request.requestId);
+    return expired;
+  }
+
+  /** Requests still waiting for a leader, oldest first. */
+  *waiting(): IterableIterator<PendingRequest> {
+    for (const request of this.byId.values()) if (request.state === "waiting") yield request;
+  }
+
+  /** Remove and return everything (shutdown). */
+  drain(): PendingRequest[] {
+    const all = [...this.byId.values()];
+    this.byId.clear();
+    return all;
+  }
+}

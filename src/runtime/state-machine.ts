@@ -1,0 +1,105 @@
+import { decodeCommands } from "../app/command-codec.ts";
+import { type ExecContext, KvStore } from "../app/kv-store.ts";
+import type { Batch, Snapshot } from "../core/types.ts";
+import {
+  LOG_HEADER_BYTES,
+  LOG_INCARNATION,
+  LOG_KIND,
+  LOG_KIND_CLIENT,
+  LOG_ORIGIN,
+  LOG_REQUEST_ID,
+} from "./thread-contracts.ts";
+
+export interface StateMachineOptions {
+  readonly replicaId: number;
+  readonly incarnation: number;
+  readonly maxValueBytes: number;
+  /** The INFO replication section (role, leader, ballot, commit and applied index). */
+  readonly info: () => string;
+}
+
+/** One RESP error per command of a request, so a pipelining client gets every reply it waits for. */
+export function errorReply(text: string, commandCount: number): Uint8Array {
+  const one = Buffer.from(`-${text.replace(/[\r\n]/g, " ")}\r\n`, "latin1");
+  const count = Math.max(1, commandCount);
+  if (count === 1) return one;
+  return Buffer.concat(Array.from({ length: count }, () => one));
+}
+
+/**
+ * The replicated state machine as the log sees it: applies chosen batches to the embedded store,
+ * in slot order, on every replica. Time comes only from the batch's stamp (the leader's clock).
+ * Only the replica (and incarnation) where a request arrived hands its reply back to a client.
+ */
+export class StateMachine {
+  private store: KvStore;
+  private readonly options: StateMachineOptions;
+  private nowMs = 0;
+  private readonly context: ExecContext;
+  /** Log commands that failed to decode (never expected: they are our own encoding). */
+  malformed = 0;
+
+  constructor(options: StateMachineOptions) {
+    this.options = options;
+    this.store = new KvStore({ valueBytesMax: options.maxValueBytes });
+    const self = this;
+    this.context = {
+      get nowMs() {
+        return self.nowMs;
+      },
+      info: (section: string) => (section === "replication" ? options.info() : ""),
+    };
+  }
+
+  get keyCount(): number {
+    return this.store.keyCount;
+  }
+
+  install(snapshot: Snapshot): void {
+    this.store = KvStore.restore(snapshot.data, { valueBytesMax: this.options.maxValueBytes });
+  }
+
+  snapshot(): Uint8Array {
+    return this.store.snapshot();
+  }
+
+  /** Apply one chosen batch; `reply` gets the replies to this replica's own requests. */
+  applyBatch(
+    batch: Batch,
+    reply: (requestId: number, bytes: Uint8Array) => void,
+  ): { requests: number; commands: number } {
+    // The clock never runs backwards for the store, even if a new leader's clock is behind.
+    if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
+    let commands = 0;
+    for (const command of batch.commands) {
+      if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
+        this.malformed++;
+        continue;
+      }
+      const view = new DataView(command.buffer, command.byteOffset, command.byteLength);
+      const mine =
+        command[LOG_ORIGIN] === this.options.replicaId &&
+        view.getUint32(LOG_INCARNATION, true) === this.options.incarnation;
+      const requests = decodeCommands(command, LOG_HEADER_BYTES);
+      if (requests === null) {
+        this.malformed++;
+        if (mine)
+          reply(
+            Number(view.getBigUint64(LOG_REQUEST_ID, true)),
+            errorReply("ERR malformed request", 1),
+          );
+        continue;
+      }
+      commands += requests.length;
+      if (mine) {
+        const parts: Uint8Array[] = [];
+        for (const args of requests) parts.push(this.store.execute(args, this.context));
+        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        reply(Number(view.getBigUint64(LOG_REQUEST_ID, true)), bytes);
+      } else {
+        for (const args of requests) this.store.execute(args, this.context);
+      }
+    }
+    return { requests: batch.commands.length, commands };
+  }
+}

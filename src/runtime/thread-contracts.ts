@@ -1,0 +1,128 @@
+import type { FrameRingShared } from "../ring/frame-ring.ts";
+import type { ReplicaConfig } from "./config.ts";
+
+/**
+ * Everything that crosses a thread boundary, in one file (piscina's types.ts habit): the
+ * workerData of each thread and the binary layout of ring records. The data path is rings of
+ * SharedArrayBuffer only; comlink carries control calls (stats, drain, shutdown).
+ */
+
+/** One connection worker's pair of rings to the consensus worker. */
+export interface WorkerRings {
+  /** Connection worker → consensus worker: client requests. */
+  readonly requests: FrameRingShared;
+  /** Consensus worker → connection worker: replies. */
+  readonly replies: FrameRingShared;
+  /** The connection worker's doorbell: the consensus worker rings it after writing replies. */
+  readonly workerBell: SharedArrayBuffer;
+}
+
+export interface ConsensusWorkerData {
+  readonly config: ReplicaConfig;
+  /** Random per process start: tells this run's requests from an earlier run's in the log. */
+  readonly incarnation: number;
+  readonly secret: Uint8Array;
+  readonly rings: readonly WorkerRings[];
+  /** The consensus worker's doorbell, rung by every connection worker after writing requests. */
+  readonly consensusBell: SharedArrayBuffer;
+}
+
+export interface ConnectionWorkerData {
+  readonly config: ReplicaConfig;
+  readonly workerIndex: number;
+  readonly rings: WorkerRings;
+  readonly consensusBell: SharedArrayBuffer;
+  /** Clients this worker may hold (its share of --max-clients). */
+  readonly clientsMax: number;
+  /** Listen with reusePort (several workers on one port); false on a Node without it. */
+  readonly reusePort: boolean;
+}
+
+/**
+ * Request record (connection worker → consensus worker):
+ *   u32 connId | u32 seq | LOG_HEADER_BYTES zero bytes | command-codec body (u32 commandCount …)
+ * The consensus worker copies everything after the first REQUEST_PREFIX_BYTES into a new buffer,
+ * fills the log header, and proposes that buffer as one log command: the bytes the connection
+ * worker encoded are the bytes that are replicated.
+ */
+export const REQUEST_CONN_ID = 0;
+export const REQUEST_SEQ = 4;
+export const REQUEST_PREFIX_BYTES = 8;
+
+/**
+ * Log command header (what every replica applies):
+ *   u8 kind | u8 origin replica | u16 reserved | u32 origin incarnation | u64 request id
+ * followed by the command-codec body. Only the origin replica (id and incarnation) answers the
+ * client; every replica executes.
+ */
+export const LOG_KIND = 0;
+export const LOG_ORIGIN = 1;
+export const LOG_INCARNATION = 4;
+export const LOG_REQUEST_ID = 8;
+export const LOG_HEADER_BYTES = 16;
+export const LOG_KIND_CLIENT = 1;
+
+/**
+ * Reply record (consensus worker → connection worker):
+ *   u32 connId | u32 seq | u8 flags | 3 bytes zero | reply bytes (RESP)
+ * A reply larger than a ring record is cut into several records; the last has REPLY_FINAL.
+ */
+export const REPLY_CONN_ID = 0;
+export const REPLY_SEQ = 4;
+export const REPLY_FLAGS = 8;
+export const REPLY_HEADER_BYTES = 12;
+export const REPLY_FINAL = 1;
+
+/** Control calls the main thread makes on the consensus worker (over comlink). */
+export interface ConsensusControl {
+  status(): ReplicaStatus;
+  metricsJson(): Promise<unknown[]>;
+  latency(reset: boolean): LatencySummary;
+  /** Requests received here and not answered yet. */
+  pendingRequests(): number;
+  /** Stop taking requests, fail what waits, flush the WAL, close sockets. */
+  shutdown(): Promise<void>;
+}
+
+export interface ConnectionControl {
+  metricsJson(): Promise<unknown[]>;
+  /** Stop listening; close idle clients. */
+  stopAccepting(): Promise<void>;
+  /** Close every client connection. */
+  shutdown(): Promise<void>;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50Us: number;
+  readonly p90Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+}
+
+export interface PeerStatus {
+  readonly id: number;
+  readonly address: string;
+  readonly chosenSlot: number;
+  readonly lastHeardMsAgo: number | null;
+}
+
+/** /status, as JSON. */
+export interface ReplicaStatus {
+  readonly id: number;
+  readonly role: "leader" | "follower" | "candidate";
+  readonly leader: number | null;
+  readonly ballot: string;
+  readonly promised: string;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastSlot: number;
+  readonly inFlightSlots: number;
+  readonly pendingRequests: number;
+  readonly keys: number;
+  readonly durability: "fsync" | "memory";
+  readonly transport: "udp" | "tcp";
+  readonly workers: number;
+  readonly uptimeMs: number;
+  readonly peers: readonly PeerStatus[];
+}

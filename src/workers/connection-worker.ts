@@ -1,0 +1,35 @@
+/** Thread entry of a connection worker: wires objects from src/, nothing else. */
+import { parentPort, workerData } from "node:worker_threads";
+import * as Comlink from "comlink";
+import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
+import { ClientServer } from "../runtime/client-server.ts";
+import { createLogger } from "../runtime/logger.ts";
+import type { ConnectionControl, ConnectionWorkerData } from "../runtime/thread-contracts.ts";
+
+const data = workerData as ConnectionWorkerData;
+const log = createLogger(data.config, `conn-${data.workerIndex}`);
+const server = new ClientServer({
+  config: data.config,
+  workerIndex: data.workerIndex,
+  rings: data.rings,
+  consensusBell: data.consensusBell,
+  clientsMax: data.clientsMax,
+  reusePort: data.reusePort,
+  logger: log,
+});
+const control: ConnectionControl = {
+  metricsJson: () => server.metricsJson(),
+  stopAccepting: () => server.stopAccepting(),
+  shutdown: () => server.shutdown(),
+};
+Comlink.expose(control, nodeEndpoint(parentPort!));
+try {
+  await server.listen();
+  parentPort!.postMessage({ ready: true });
+} catch (error) {
+  parentPort!.postMessage({
+    ready: false,
+    error: (error as Error).message,
+    code: (error as NodeJS.ErrnoException).code,
+  });
+}

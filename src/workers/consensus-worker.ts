@@ -1,0 +1,46 @@
+/** Thread entry of the consensus worker: wires objects from src/, nothing else. */
+import { parentPort, workerData } from "node:worker_threads";
+import * as Comlink from "comlink";
+import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
+import { ConsensusMetrics } from "../runtime/consensus-metrics.ts";
+import { ConsensusNode } from "../runtime/consensus-node.ts";
+import { createLogger } from "../runtime/logger.ts";
+import type { ConsensusControl, ConsensusWorkerData } from "../runtime/thread-contracts.ts";
+import { openStorage } from "../storage/open-storage.ts";
+import { createTransport } from "../transport/index.ts";
+
+const data = workerData as ConsensusWorkerData;
+const { config } = data;
+const log = createLogger(config, "consensus");
+const metrics = new ConsensusMetrics();
+const storage = await openStorage(config, log);
+const transport = createTransport(config.transport, {
+  id: config.id,
+  peers: config.peers,
+  clusterId: config.clusterId,
+  secret: data.secret,
+  messageBytesMax: Math.max(16 * 1024 * 1024, 2 * config.maxRequestBytes),
+  onDrop: (reason) => metrics.droppedPackets.inc({ reason }),
+});
+const node = new ConsensusNode({
+  config,
+  incarnation: data.incarnation,
+  rings: data.rings,
+  consensusBell: data.consensusBell,
+  storage,
+  transport,
+  metrics,
+  logger: log,
+  ringSpinMicros: config.ringSpinMicros,
+});
+await node.start();
+
+const control: ConsensusControl = {
+  status: () => node.status(),
+  metricsJson: () => node.metricsJson(),
+  latency: (reset) => node.latency(reset),
+  pendingRequests: () => node.pendingRequests,
+  shutdown: () => node.shutdown(),
+};
+Comlink.expose(control, nodeEndpoint(parentPort!));
+parentPort!.postMessage({ ready: true });

@@ -1,0 +1,233 @@
+/**
+ * Real replicas as real processes on loopback, for the integration tests: each replica is
+ * `node dist/replica.js` (the file a user runs), with its own data directory, peer, client and
+ * admin ports. Nothing is mocked.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ReplicaStatus } from "../../src/runtime/thread-contracts.ts";
+
+export const REPLICA_JS = fileURLToPath(new URL("../../dist/replica.js", import.meta.url));
+
+/** A port free for both TCP and UDP right now (the kernel picks it). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() =>
+          resolve(typeof address === "object" && address !== null ? address.port : 0),
+        );
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const socket = createSocket("udp4");
+      socket.once("error", () => resolve(false));
+      socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+export interface ReplicaProcess {
+  readonly id: number;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly adminPort: number;
+  process: ChildProcess | null;
+  output: string;
+}
+
+export interface ClusterOptions {
+  readonly replicas: number;
+  readonly durability?: "fsync" | "memory";
+  readonly extraArgs?: readonly string[];
+  readonly workers?: number;
+}
+
+export class TestCluster {
+  readonly dir: string;
+  readonly replicas: ReplicaProcess[] = [];
+  readonly secretFile: string;
+  private readonly options: ClusterOptions;
+
+  private constructor(options: ClusterOptions) {
+    this.options = options;
+    this.dir = mkdtempSync(join(tmpdir(), "apus-it-"));
+    this.secretFile = join(this.dir, "cluster.secret");
+    writeFileSync(this.secretFile, "integration-test-secret-0123456789abcdef\n", { mode: 0o600 });
+  }
+
+  static async start(options: ClusterOptions): Promise<TestCluster> {
+    const cluster = new TestCluster(options);
+    for (let id = 1; id <= options.replicas; id++) {
+      cluster.replicas.push({
+        id,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        adminPort: await freePort(),
+        process: null,
+        output: "",
+      });
+    }
+    for (const replica of cluster.replicas) cluster.launch(replica.id);
+    return cluster;
+  }
+
+  get peers(): string {
+    return this.replicas.map((r) => `127.0.0.1:${r.peerPort}`).join(",");
+  }
+
+  replica(id: number): ReplicaProcess {
+    return this.replicas[id - 1]!;
+  }
+
+  args(id: number): string[] {
+    const r = this.replica(id);
+    return [
+      REPLICA_JS,
+      "--id",
+      String(id),
+      "--peers",
+      this.peers,
+      "--client-port",
+      String(r.clientPort),
+      "--admin-port",
+      String(r.adminPort),
+      "--data-dir",
+      join(this.dir, `replica-${id}`),
+      "--durability",
+      this.options.durability ?? "fsync",
+      "--secret-file",
+      this.secretFile,
+      "--workers",
+      String(this.options.workers ?? 2),
+      "--heartbeat-ms",
+      "20",
+      "--election-timeout-ms",
+      "300",
+      "--log-level",
+      "info",
+      ...(this.options.extraArgs ?? []),
+    ];
+  }
+
+  launch(id: number): void {
+    const r = this.replica(id);
+    const child = spawn(process.execPath, this.args(id), { stdio: ["ignore", "pipe", "pipe"] });
+    r.process = child;
+    const keep = (chunk: Buffer) => {
+      r.output = (r.output + chunk.toString()).slice(-20_000);
+    };
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    child.on("exit", () => {
+      if (r.process === child) r.process = null;
+    });
+  }
+
+  /** kill -9: no shutdown, no flush. */
+  async kill(id: number): Promise<void> {
+    const child = this.replica(id).process;
+    if (child === null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  async terminate(id: number): Promise<number | null> {
+    const child = this.replica(id).process;
+    if (child === null) return null;
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => resolve(code)),
+    );
+    child.kill("SIGTERM");
+    return exited;
+  }
+
+  async status(id: number): Promise<ReplicaStatus | null> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.replica(id).adminPort}/status`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      return (await response.json()) as ReplicaStatus;
+    } catch {
+      return null;
+    }
+  }
+
+  async metrics(id: number): Promise<string> {
+    const response = await fetch(`http://127.0.0.1:${this.replica(id).adminPort}/metrics`);
+    return response.text();
+  }
+
+  /** Wait until the live replicas agree on one leader; returns its id. */
+  async waitForLeader(timeoutMs = 20_000, exclude: readonly number[] = []): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(
+        this.replicas
+          .filter((r) => r.process !== null && !exclude.includes(r.id))
+          .map((r) => this.status(r.id)),
+      );
+      const leaders = statuses.filter((s) => s?.role === "leader").map((s) => s!.id);
+      const live = statuses.filter((s) => s !== null);
+      if (
+        leaders.length === 1 &&
+        live.length > this.replicas.length / 2 &&
+        live.every((s) => s!.leader === leaders[0])
+      )
+        return leaders[0]!;
+      await sleep(50);
+    }
+    throw new Error(`no single leader within ${timeoutMs} ms\n${this.outputs()}`);
+  }
+
+  /** Wait until every live replica has applied at least `slot`. */
+  async waitForApplied(ids: readonly number[], slot: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(ids.map((id) => this.status(id)));
+      if (statuses.every((s) => s !== null && s.appliedIndex >= slot)) return;
+      await sleep(50);
+    }
+    throw new Error(`replicas ${ids.join(",")} did not apply slot ${slot} within ${timeoutMs} ms`);
+  }
+
+  outputs(): string {
+    return this.replicas.map((r) => `--- replica ${r.id} ---\n${r.output.slice(-3000)}`).join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => this.kill(r.id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Run the real redis-cli; resolves with its stdout. */
+export function redisCli(port: number, args: readonly string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "redis-cli",
+      ["-p", String(port), ...args],
+      { timeout: 20_000 },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`redis-cli ${args.join(" ")} failed: ${error.message} ${stderr}`));
+        else resolve(stdout);
+      },
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
