@@ -49,6 +49,16 @@ describe("three replicas as real processes", () => {
     for (let i = 0; i < 200; i++) expect(results![2 * i + 1]![1]).toBe(String(i));
   });
 
+  it("replicates a 1 MiB value written on a follower", async () => {
+    const leader = await cluster.waitForLeader();
+    const followers = cluster.replicas.filter((r) => r.id !== leader);
+    const value = Buffer.alloc(1024 * 1024, "x");
+    value.write("start", 0);
+    value.write("end", value.length - 3);
+    expect(await clients[followers[0]!.id - 1]!.set("mebibyte", value)).toBe("OK");
+    for (const c of clients) expect((await c.getBuffer("mebibyte"))!.equals(value)).toBe(true);
+  });
+
   it("serves redis-cli unchanged, on a follower and on the leader", async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.replicas.find((r) => r.id !== leader)!;
