@@ -1,0 +1,156 @@
+/**
+ * Server and connection commands: PING ECHO SELECT INFO COMMAND CONFIG CLIENT HELLO QUIT. Enough
+ * for redis-cli 7 and redis-benchmark; per-connection state (client names, ids) belongs to the
+ * runtime, which may answer CLIENT itself before a command reaches the store.
+ */
+import { VERSION } from "../version.ts";
+import type { Keyspace } from "./kv-keyspace.ts";
+import {
+  ERR_NOT_INTEGER,
+  type ExecContext,
+  type Handler,
+  latin1,
+  parseLong,
+  upper,
+  wrongArity,
+} from "./kv-shared.ts";
+import { bulk, bulkArray, EMPTY_ARRAY, errorReply, integer, NULL_BULK, OK, PONG } from "./resp.ts";
+
+/** The Redis version we claim: clients gate features on it. */
+export const REDIS_VERSION_CLAIMED = "7.0.0";
+
+export const ping: Handler = (_keyspace, args) => {
+  if (args.length > 2) return wrongArity("ping");
+  return args.length === 2 ? bulk(args[1]!) : PONG;
+};
+
+export const echo: Handler = (_keyspace, args) => bulk(args[1]!);
+
+export const select: Handler = (_keyspace, args) => {
+  const index = parseLong(args[1]!);
+  if (index === null || index > 2 ** 31 - 1 || index < -(2 ** 31)) return ERR_NOT_INTEGER;
+  return index === 0 ? OK : errorReply("ERR DB index is out of range");
+};
+
+export const quit: Handler = () => OK;
+
+export const hello: Handler = () => errorReply("NOPROTO this server does not support RESP3");
+
+function unknownSubcommand(subcommand: Buffer, command: string): Buffer {
+  return errorReply(`ERR unknown subcommand '${latin1(subcommand)}'. Try ${command} HELP.`);
+}
+
+/** `COMMAND`: `commandCount` is the size of the store's command table. */
+export function commandHandler(commandCount: number): Handler {
+  return (_keyspace, args) => {
+    if (args.length === 1) return EMPTY_ARRAY;
+    const sub = upper(args[1]!);
+    if (sub === "COUNT")
+      return args.length === 2 ? integer(commandCount) : wrongArity("command|count");
+    if (sub === "DOCS" || sub === "INFO" || sub === "LIST") return EMPTY_ARRAY;
+    return unknownSubcommand(args[1]!, "COMMAND");
+  };
+}
+
+/** CONFIG GET answers for these parameters only (what redis-benchmark and tools ask). */
+const CONFIG_VALUES: ReadonlyMap<string, string> = new Map([
+  ["save", ""],
+  ["appendonly", "no"],
+  ["databases", "1"],
+  ["maxmemory", "0"],
+  ["maxmemory-policy", "noeviction"],
+]);
+
+export const config: Handler = (_keyspace, args) => {
+  const sub = upper(args[1]!);
+  if (sub === "GET") {
+    if (args.length < 3) return wrongArity("config|get");
+    const pairs: string[] = [];
+    for (let i = 2; i < args.length; i++) {
+      const name = latin1(args[i]!).toLowerCase();
+      const value = CONFIG_VALUES.get(name);
+      if (value !== undefined && !pairs.includes(name)) pairs.push(name, value);
+    }
+    return bulkArray(pairs);
+  }
+  if (sub === "SET") return errorReply("ERR CONFIG SET is not supported by apus-smr");
+  if (sub === "RESETSTAT") return OK;
+  return unknownSubcommand(args[1]!, "CONFIG");
+};
+
+export const client: Handler = (_keyspace, args) => {
+  const sub = upper(args[1]!);
+  switch (sub) {
+    case "SETNAME":
+      return args.length === 3 ? OK : wrongArity("client|setname");
+    case "SETINFO":
+      return args.length === 4 ? OK : wrongArity("client|setinfo");
+    case "GETNAME":
+      return NULL_BULK;
+    case "ID":
+      return integer(1);
+    case "INFO":
+    case "LIST":
+      return bulk("id=1 addr=127.0.0.1:0 name= db=0 resp=2\n");
+    default:
+      return unknownSubcommand(args[1]!, "CLIENT");
+  }
+};
+
+/** The sections INFO prints by default and for "all"/"everything", in Redis's order. */
+const INFO_SECTIONS = ["server", "clients", "replication", "keyspace"] as const;
+
+function section(title: string, lines: string): string {
+  const body = lines === "" || lines.endsWith("\r\n") ? lines : `${lines}\r\n`;
+  return `# ${title}\r\n${body}`;
+}
+
+function infoSection(
+  name: string,
+  keyspace: Keyspace,
+  now: number,
+  context: ExecContext,
+): string | undefined {
+  switch (name) {
+    case "server":
+      return section(
+        "Server",
+        `redis_version:${REDIS_VERSION_CLAIMED}\r\nredis_mode:standalone\r\nos:apus-smr\r\n` +
+          `arch_bits:64\r\napus_smr_version:${VERSION}\r\n`,
+      );
+    case "clients":
+      return section("Clients", context.info("clients") || "connected_clients:1\r\n");
+    case "replication":
+      return section("Replication", context.info("replication") || "role:master\r\n");
+    case "keyspace": {
+      const keys = keyspace.liveCount(now);
+      let expires = 0;
+      for (const key of keyspace.volatile)
+        if (!(now > keyspace.entries.get(key)!.expiresAtMs)) expires++;
+      return section(
+        "Keyspace",
+        keys === 0 ? "" : `db0:keys=${keys},expires=${expires},avg_ttl=0\r\n`,
+      );
+    }
+    default:
+      return undefined;
+  }
+}
+
+export const info: Handler = (keyspace, args, now, context) => {
+  let names: string[] = [];
+  for (let i = 1; i < args.length; i++) names.push(latin1(args[i]!).toLowerCase());
+  if (
+    names.length === 0 ||
+    names.some((n) => n === "all" || n === "everything" || n === "default")
+  ) {
+    names = [...INFO_SECTIONS];
+  }
+  const parts: string[] = [];
+  for (const name of INFO_SECTIONS) {
+    if (!names.includes(name)) continue;
+    const text = infoSection(name, keyspace, now, context);
+    if (text !== undefined) parts.push(text);
+  }
+  return bulk(parts.join("\r\n"));
+};

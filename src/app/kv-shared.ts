@@ -1,0 +1,123 @@
+/** Shared pieces of the embedded store's commands: the handler type, replies, argument parsing. */
+import type { Keyspace } from "./kv-keyspace.ts";
+import { errorReply } from "./resp.ts";
+
+/** What the runtime supplies to each command. */
+export interface ExecContext {
+  /** The leader's timestamp stamped on the log batch, ms. All expiry uses it, never Date.now(). */
+  readonly nowMs: number;
+  /** Text of an INFO section the runtime owns ("replication", optionally "clients"), or "". */
+  info(section: string): string;
+}
+
+/** `now` is the store's monotonic clock (the highest `nowMs` seen). */
+export type Handler = (
+  keyspace: Keyspace,
+  args: readonly Buffer[],
+  now: number,
+  context: ExecContext,
+) => Buffer;
+
+export const WRONGTYPE = errorReply(
+  "WRONGTYPE Operation against a key holding the wrong kind of value",
+);
+export const ERR_NOT_INTEGER = errorReply("ERR value is not an integer or out of range");
+export const ERR_SYNTAX = errorReply("ERR syntax error");
+export const ERR_OVERFLOW = errorReply("ERR increment or decrement would overflow");
+
+export function wrongArity(name: string): Buffer {
+  return errorReply(`ERR wrong number of arguments for '${name}' command`);
+}
+
+export function invalidExpire(name: string): Buffer {
+  return errorReply(`ERR invalid expire time in '${name}' command`);
+}
+
+export function valueTooLarge(valueBytesMax: number): Buffer {
+  return errorReply(`ERR value too large (limit ${valueBytesMax} bytes, set by --max-value-bytes)`);
+}
+
+/**
+ * Whether a value is a reply (an error) rather than a result; a type guard because `instanceof
+ * Buffer` does not narrow `Buffer<ArrayBufferLike>` out of a union.
+ */
+export function isReply(value: unknown): value is Buffer {
+  return value instanceof Buffer;
+}
+
+/** The latin1 string of the bytes: keys, fields and members are stored this way. */
+export function latin1(bytes: Buffer): string {
+  return bytes.toString("latin1", 0, bytes.length);
+}
+
+/** A private copy: stored values must not pin the parser's or the log's buffers. */
+export function copyBytes(bytes: Buffer): Buffer {
+  return Buffer.from(bytes);
+}
+
+/** Uppercases ASCII letters of a short option name for comparison. */
+export function upper(bytes: Buffer): string {
+  return bytes.toString("latin1", 0, bytes.length).toUpperCase();
+}
+
+export const INT64_MAX = 2n ** 63n - 1n;
+export const INT64_MIN = -(2n ** 63n);
+/** Numbers up to this many digits are exact as doubles. */
+const SAFE_DIGITS_MAX = 15;
+
+/**
+ * Redis's string2ll: optional '-', digits, no '+', no spaces, no leading zeros, within int64.
+ * Returns a number when safe (|v| < 10^15), a bigint beyond that, or null.
+ */
+export function parseInt64(bytes: Uint8Array): number | bigint | null {
+  const length = bytes.length;
+  if (length === 0 || length > 20) return null;
+  if (length === 1 && bytes[0] === 48) return 0;
+  const negative = bytes[0] === 45;
+  const start = negative ? 1 : 0;
+  if (start >= length) return null;
+  const first = bytes[start]!;
+  if (first < 49 || first > 57) return null;
+  let value = 0;
+  for (let i = start; i < length; i++) {
+    const c = bytes[i]!;
+    if (c < 48 || c > 57) return null;
+    value = value * 10 + (c - 48);
+  }
+  if (length - start <= SAFE_DIGITS_MAX) return negative ? -value : value;
+  const big = BigInt(Buffer.from(bytes).toString("latin1"));
+  return big > INT64_MAX || big < INT64_MIN ? null : big;
+}
+
+/** An int64 as a number (rounded beyond 2^53: fine for indexes and counts), or null. */
+export function parseLong(bytes: Uint8Array): number | null {
+  const value = parseInt64(bytes);
+  return typeof value === "bigint" ? Number(value) : value;
+}
+
+/**
+ * Absolute expiry for `value` units of `unitMs` after `baseMs` (pass 0 for absolute times), or
+ * null where Redis says "invalid expire time" (int64 overflow).
+ */
+export function expiryMs(value: number | bigint, unitMs: number, baseMs: number): number | null {
+  // |value| < 10^15 as a number: value * 1000 + base stays far inside int64.
+  if (typeof value === "number") return value * unitMs + baseMs;
+  const ms = value * BigInt(unitMs);
+  if (ms > INT64_MAX || ms < INT64_MIN) return null;
+  const when = ms + BigInt(baseMs);
+  if (when > INT64_MAX) return null;
+  return Number(when);
+}
+
+/** Result of an int64 addition: a number when safe, a bigint beyond; null on int64 overflow. */
+export function addInt64(a: number | bigint, b: number | bigint): number | bigint | null {
+  if (typeof a === "number" && typeof b === "number") {
+    const sum = a + b;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  const sum = BigInt(a) + BigInt(b);
+  if (sum > INT64_MAX || sum < INT64_MIN) return null;
+  return sum >= BigInt(Number.MIN_SAFE_INTEGER) && sum <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(sum)
+    : sum;
+}

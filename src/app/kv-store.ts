@@ -1,0 +1,210 @@
+/**
+ * The embedded Redis-protocol key-value store: the default replicated state machine. Every
+ * replica executes the same commands in the same order and must produce the same replies and
+ * state, so nothing here reads a clock, draws a random number or depends on anything but the
+ * commands and `context.nowMs` (the leader's timestamp on the log batch).
+ */
+import { ApusError, assert } from "../core/errors.ts";
+import * as hashes from "./kv-hashes.ts";
+import * as keys from "./kv-keys.ts";
+import { Keyspace } from "./kv-keyspace.ts";
+import * as lists from "./kv-lists.ts";
+import * as server from "./kv-server.ts";
+import * as sets from "./kv-sets.ts";
+import { type ExecContext, type Handler, latin1, wrongArity } from "./kv-shared.ts";
+import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
+import * as strings from "./kv-strings.ts";
+import { errorReply } from "./resp.ts";
+
+export type { ExecContext } from "./kv-shared.ts";
+
+export interface KvStoreOptions {
+  /**
+   * Largest string value, hash value, list element or set member, bytes (SET, APPEND, HSET,
+   * LPUSH, SADD…); larger ones get an error reply. Default 8 MiB (the CLI's --max-value-bytes).
+   */
+  readonly valueBytesMax: number;
+}
+
+export const KV_STORE_DEFAULTS: KvStoreOptions = Object.freeze({ valueBytesMax: 8 * 1024 * 1024 });
+
+/**
+ * How the runtime should treat a command: "write" changes state (replicate it); "read" only reads
+ * (replicate it too for linearizable reads, or serve it from the leader); "connection" touches
+ * only the connection or server metadata (may be answered locally without replication).
+ */
+export type CommandKind = "write" | "read" | "connection";
+
+interface CommandSpec {
+  /** Lowercase, as Redis prints it in errors. */
+  readonly name: string;
+  /** Redis's arity: n > 0 exactly n args (name included); n < 0 at least -n. */
+  readonly arity: number;
+  readonly kind: CommandKind;
+  readonly handler: Handler;
+}
+
+const SPECS: readonly CommandSpec[] = [
+  { name: "get", arity: 2, kind: "read", handler: strings.get },
+  { name: "set", arity: -3, kind: "write", handler: strings.set },
+  { name: "getset", arity: 3, kind: "write", handler: strings.getset },
+  { name: "mget", arity: -2, kind: "read", handler: strings.mget },
+  { name: "mset", arity: -3, kind: "write", handler: strings.mset },
+  { name: "incr", arity: 2, kind: "write", handler: strings.incr },
+  { name: "incrby", arity: 3, kind: "write", handler: strings.incrby },
+  { name: "decr", arity: 2, kind: "write", handler: strings.decr },
+  { name: "decrby", arity: 3, kind: "write", handler: strings.decrby },
+  { name: "append", arity: 3, kind: "write", handler: strings.append },
+  { name: "strlen", arity: 2, kind: "read", handler: strings.strlen },
+  { name: "del", arity: -2, kind: "write", handler: keys.del },
+  { name: "exists", arity: -2, kind: "read", handler: keys.exists },
+  { name: "expire", arity: -3, kind: "write", handler: keys.expire },
+  { name: "pexpire", arity: -3, kind: "write", handler: keys.pexpire },
+  { name: "expireat", arity: -3, kind: "write", handler: keys.expireat },
+  { name: "pexpireat", arity: -3, kind: "write", handler: keys.pexpireat },
+  { name: "ttl", arity: 2, kind: "read", handler: keys.ttl },
+  { name: "pttl", arity: 2, kind: "read", handler: keys.pttl },
+  { name: "persist", arity: 2, kind: "write", handler: keys.persist },
+  { name: "keys", arity: 2, kind: "read", handler: keys.keys },
+  { name: "scan", arity: -2, kind: "read", handler: keys.scan },
+  { name: "dbsize", arity: 1, kind: "read", handler: keys.dbsize },
+  { name: "flushall", arity: -1, kind: "write", handler: keys.flushall },
+  { name: "flushdb", arity: -1, kind: "write", handler: keys.flushdb },
+  { name: "type", arity: 2, kind: "read", handler: keys.type },
+  { name: "hset", arity: -4, kind: "write", handler: hashes.hset },
+  { name: "hmset", arity: -4, kind: "write", handler: hashes.hmset },
+  { name: "hget", arity: 3, kind: "read", handler: hashes.hget },
+  { name: "hdel", arity: -3, kind: "write", handler: hashes.hdel },
+  { name: "hgetall", arity: 2, kind: "read", handler: hashes.hgetall },
+  { name: "hlen", arity: 2, kind: "read", handler: hashes.hlen },
+  { name: "hexists", arity: 3, kind: "read", handler: hashes.hexists },
+  { name: "lpush", arity: -3, kind: "write", handler: lists.lpush },
+  { name: "rpush", arity: -3, kind: "write", handler: lists.rpush },
+  { name: "lpop", arity: -2, kind: "write", handler: lists.lpop },
+  { name: "rpop", arity: -2, kind: "write", handler: lists.rpop },
+  { name: "lrange", arity: 4, kind: "read", handler: lists.lrange },
+  { name: "llen", arity: 2, kind: "read", handler: lists.llen },
+  { name: "sadd", arity: -3, kind: "write", handler: sets.sadd },
+  { name: "srem", arity: -3, kind: "write", handler: sets.srem },
+  { name: "smembers", arity: 2, kind: "read", handler: sets.smembers },
+  { name: "scard", arity: 2, kind: "read", handler: sets.scard },
+  { name: "sismember", arity: 3, kind: "read", handler: sets.sismember },
+  { name: "ping", arity: -1, kind: "connection", handler: server.ping },
+  { name: "echo", arity: 2, kind: "connection", handler: server.echo },
+  { name: "select", arity: 2, kind: "connection", handler: server.select },
+  { name: "info", arity: -1, kind: "read", handler: server.info },
+  { name: "config", arity: -2, kind: "connection", handler: server.config },
+  { name: "client", arity: -2, kind: "connection", handler: server.client },
+  { name: "hello", arity: -1, kind: "connection", handler: server.hello },
+  { name: "quit", arity: -1, kind: "connection", handler: server.quit },
+];
+
+const ALL_SPECS: readonly CommandSpec[] = [
+  ...SPECS,
+  {
+    name: "command",
+    arity: -1,
+    kind: "connection",
+    handler: server.commandHandler(SPECS.length + 1),
+  },
+];
+
+/** Lowercase and uppercase names → spec, so the usual spellings need no case conversion. */
+const COMMANDS = new Map<string, CommandSpec>();
+for (const spec of ALL_SPECS) {
+  assert(!COMMANDS.has(spec.name), `command ${spec.name} listed twice`);
+  COMMANDS.set(spec.name, spec);
+  COMMANDS.set(spec.name.toUpperCase(), spec);
+}
+
+function findCommand(name: Uint8Array): CommandSpec | undefined {
+  const text = latin1(toBuffer(name));
+  return COMMANDS.get(text) ?? COMMANDS.get(text.toLowerCase());
+}
+
+/** The kind of the command named `name` (any case), or undefined for an unknown command. */
+export function commandKind(name: Uint8Array): CommandKind | undefined {
+  return findCommand(name)?.kind;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return bytes instanceof Buffer
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Redis 7's reply to an unknown command: the name and up to 128 characters of arguments. */
+function unknownCommand(args: readonly Buffer[]): Buffer {
+  let quoted = "";
+  for (let i = 1; i < args.length && quoted.length < 128; i++) {
+    quoted += `'${latin1(args[i]!).slice(0, 128 - quoted.length)}' `;
+  }
+  const name = latin1(args[0]!).slice(0, 128);
+  return errorReply(`ERR unknown command '${name}', with args beginning with: ${quoted}`);
+}
+
+function validateOptions(options: KvStoreOptions): void {
+  const value = options.valueBytesMax;
+  if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `invalid valueBytesMax: ${value}; use an integer from 1 to ${2 ** 31 - 1}`,
+    );
+  }
+}
+
+export class KvStore {
+  private readonly keyspace: Keyspace;
+
+  constructor(options: Partial<KvStoreOptions> = {}, keyspace?: Keyspace) {
+    const full = { ...KV_STORE_DEFAULTS, ...options };
+    validateOptions(full);
+    this.keyspace = keyspace ?? new Keyspace(full);
+  }
+
+  /** Keys held, including expired ones not yet collected (see `expireSweep`). */
+  get keyCount(): number {
+    return this.keyspace.entries.size;
+  }
+
+  /**
+   * Executes one command (`args[0]` is its name, any case) and returns its RESP2 reply. Never
+   * throws on bad input: every operating error is an error reply. The returned Buffer may be a
+   * shared constant: never write into it. Arguments are copied before being stored.
+   */
+  execute(args: readonly Uint8Array[], context: ExecContext): Buffer {
+    const now = this.keyspace.advanceClock(context.nowMs);
+    if (args.length === 0) return errorReply("ERR empty command");
+    const buffers = args.every((arg) => arg instanceof Buffer)
+      ? (args as readonly Buffer[])
+      : args.map(toBuffer);
+    const spec = findCommand(buffers[0]!);
+    if (spec === undefined) return unknownCommand(buffers);
+    const arity = spec.arity;
+    if (arity > 0 ? buffers.length !== arity : buffers.length < -arity)
+      return wrongArity(spec.name);
+    return spec.handler(this.keyspace, buffers, now, context);
+  }
+
+  /**
+   * Active expiry: deletes expired keys among up to `examineMax` keys with a TTL, cycling through
+   * them on repeated calls; returns how many it deleted. Deterministic when called at the same
+   * points of the log on every replica (e.g. after each applied entry, with that entry's nowMs).
+   */
+  expireSweep(nowMs: number, examineMax: number): number {
+    assert(Number.isSafeInteger(examineMax) && examineMax >= 0);
+    return this.keyspace.expireSweep(this.keyspace.advanceClock(nowMs), examineMax);
+  }
+
+  /** The whole state, checksummed; equal stores give equal bytes. */
+  snapshot(): Uint8Array {
+    return writeSnapshot(this.keyspace);
+  }
+
+  /** A store from `snapshot()` bytes; throws ApusError ERR_WIRE_FIELD/ERR_WIRE_VERSION if bad. */
+  static restore(bytes: Uint8Array, options: Partial<KvStoreOptions> = {}): KvStore {
+    const full = { ...KV_STORE_DEFAULTS, ...options };
+    validateOptions(full);
+    return new KvStore(full, readSnapshot(bytes, full));
+  }
+}
