@@ -1,0 +1,103 @@
+import { request } from "node:http";
+
+/**
+ * A small client of a replica's admin HTTP server (GET /status, /latency), shared by the cluster
+ * launcher and the `apus` CLI. It never throws for an operating error: a replica that is down
+ * is an answer, not an exception.
+ */
+
+export interface AdminAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type AdminResult =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly reason: string };
+
+/** A response body larger than this is refused: /status of 31 replicas is a few KiB. */
+export const ADMIN_RESPONSE_BYTES_MAX = 1024 * 1024;
+
+export function formatAdminAddress(address: AdminAddress): string {
+  return address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+/** Why a request failed, in a few words a person reads in a table cell ("connection refused"). */
+export function describeAdminError(error: unknown, timeoutMs: number): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ETIMEDOUT":
+    case "ERR_ADMIN_TIMEOUT":
+      return `no answer within ${timeoutMs} ms`;
+    case "ECONNRESET":
+      return "connection reset";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "host unreachable";
+    case "EADDRNOTAVAIL":
+      return "address not available";
+    default:
+      return code === undefined ? (error as Error).message : `${code}`;
+  }
+}
+
+/** GET `path` from the admin server and parse the JSON body; resolves, never rejects. */
+export function getAdminJson(
+  address: AdminAddress,
+  path: string,
+  timeoutMs: number,
+): Promise<AdminResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (result: AdminResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const req = request(
+      { host: address.host, port: address.port, path, method: "GET", agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.byteLength;
+          if (size > ADMIN_RESPONSE_BYTES_MAX) {
+            settle({ ok: false, reason: `answer larger than ${ADMIN_RESPONSE_BYTES_MAX} bytes` });
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("error", (error) =>
+          settle({ ok: false, reason: describeAdminError(error, timeoutMs) }),
+        );
+        res.on("end", () => {
+          const body = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200) {
+            settle({ ok: false, reason: `HTTP ${res.statusCode}: ${body.trim().slice(0, 80)}` });
+            return;
+          }
+          try {
+            settle({ ok: true, value: JSON.parse(body) as unknown });
+          } catch {
+            settle({ ok: false, reason: "answer is not JSON (is this an apus-smr admin port?)" });
+          }
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      settle({ ok: false, reason: describeAdminError({ code: "ERR_ADMIN_TIMEOUT" }, timeoutMs) });
+      req.destroy();
+    }, timeoutMs);
+    req.on("error", (error) => settle({ ok: false, reason: describeAdminError(error, timeoutMs) }));
+    req.end();
+  });
+}

@@ -1,0 +1,89 @@
+import { parseArgs } from "node:util";
+import { ApusError } from "../core/errors.ts";
+import type { AdminAddress } from "./admin-client.ts";
+import { parseAdminList } from "./status-table.ts";
+
+/** The `apus` CLI's commands and flags (dist/cli.js), parsed and checked here, pure. */
+export type CliArgs =
+  | { readonly command: "help" }
+  | { readonly command: "version" }
+  | { readonly command: "status"; readonly admin: readonly AdminAddress[]; readonly json: boolean }
+  | {
+      readonly command: "latency";
+      readonly admin: readonly AdminAddress[];
+      readonly reset: boolean;
+    };
+
+/** The admin ports `npm start` gives a three-replica cluster. */
+export const DEFAULT_ADMIN = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
+
+function invalid(message: string): ApusError {
+  return new ApusError("ERR_INVALID_CONFIG", message);
+}
+
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  let values: {
+    admin?: string;
+    json?: boolean;
+    reset?: boolean;
+    help?: boolean;
+    version?: boolean;
+  };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      options: {
+        admin: { type: "string" },
+        json: { type: "boolean" },
+        reset: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
+  if (values.help === true || positionals[0] === "help") return { command: "help" };
+  if (values.version === true) return { command: "version" };
+  const [command, ...rest] = positionals;
+  if (command === undefined) throw invalid("missing command: status or latency");
+  if (rest.length > 0) throw invalid(`unexpected argument "${rest[0]}" after ${command}`);
+  if (command !== "status" && command !== "latency")
+    throw invalid(`unknown command "${command}": use status or latency`);
+  const adminText =
+    values.admin ?? (command === "status" ? DEFAULT_ADMIN : DEFAULT_ADMIN.split(",")[0]!);
+  const admin = parseAdminList(adminText);
+  if (admin === null)
+    throw invalid(`--admin: expected host:port,host:port,..., got "${adminText}"`);
+  if (command === "status") {
+    if (values.reset === true) throw invalid("--reset belongs to latency, not status");
+    return { command, admin, json: values.json === true };
+  }
+  if (values.json === true) throw invalid("latency always prints JSON; drop --json");
+  return { command, admin, reset: values.reset === true };
+}
+
+export function cliHelpText(version: string): string {
+  return `apus ${version}: look at a running apus-smr cluster through its admin HTTP ports
+
+Usage:
+  apus status  [--admin H:P,H:P,...] [--json]
+      GET /status of every replica and print a table: id, role, leader, ballot, commit index,
+      applied index, lag (slots the applied index trails the highest commit index), pending
+      requests, keys, uptime. A replica that does not answer is a row "down (reason)".
+      Below it: whether exactly one replica leads and whether a majority answers.
+      Exit status 0 when some replica leads and a majority answers, else 1.
+      --json prints the answers as one JSON array instead ({"admin","down"} for a silent one).
+  apus latency [--admin H:P,...] [--reset]
+      GET /latency (consensus-latency quantiles, µs) and print it as one JSON line per replica;
+      --reset starts a new measuring window after reading.
+
+  --admin   admin addresses (each replica's --admin-host:--admin-port)
+            default: ${DEFAULT_ADMIN} (npm start's cluster; latency: the first)
+  --help    show this text
+  --version print the version
+`;
+}

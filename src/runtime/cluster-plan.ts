@@ -1,0 +1,297 @@
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ApusError } from "../core/errors.ts";
+
+/**
+ * The local cluster launcher's settings (`npm start`, dist/cluster.js) and the plan they make:
+ * each replica's ports, directories and command line. Pure: parsing and planning here, processes
+ * in src/cluster.ts.
+ */
+export interface ClusterOptions {
+  readonly replicas: number;
+  /** Replica i listens for Redis clients on baseClientPort + i - 1. */
+  readonly baseClientPort: number;
+  readonly basePeerPort: number;
+  readonly baseAdminPort: number;
+  readonly dataDir: string;
+  readonly durability: "fsync" | "memory";
+  readonly transport: "udp" | "tcp";
+  /** Connection workers per replica. */
+  readonly workers: number;
+  /** Restart a replica that exits while the cluster runs. */
+  readonly restart: boolean;
+  /** Everything after `--`, passed to every replica. */
+  readonly replicaArgs: readonly string[];
+}
+
+export interface ReplicaPlan {
+  readonly id: number;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly adminPort: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** Arguments after the replica script's path. */
+  readonly args: readonly string[];
+}
+
+export interface PlannedPort {
+  readonly port: number;
+  readonly protocol: "tcp" | "udp";
+  readonly replicaId: number;
+  readonly use: "client" | "peer" | "admin";
+  /** The launcher flag that moves this port. */
+  readonly flag: string;
+}
+
+export type ClusterArgs =
+  | { readonly action: "help" }
+  | { readonly action: "run"; readonly options: ClusterOptions };
+
+export const REPLICAS_MAX = 9;
+export const SECRET_FILE_NAME = "cluster.secret";
+export const LOOPBACK = "127.0.0.1";
+
+/** Share the machine's cores among the replicas: cores / N, one of them for consensus, at most 4. */
+export function defaultClusterWorkers(cores: number, replicas: number): number {
+  return Math.max(1, Math.min(4, Math.floor(cores / replicas) - 1));
+}
+
+/** Replica flags the launcher sets itself; `--` may not override them. */
+const LAUNCHER_OWNED: Readonly<Record<string, string>> = {
+  id: "the launcher numbers replicas 1..N (see --replicas)",
+  peers: "the launcher lists 127.0.0.1:<base-peer-port + i - 1> (see --base-peer-port)",
+  "client-port": "use --base-client-port",
+  "admin-port": "use --base-admin-port",
+  "data-dir": "use the launcher's --data-dir (replica i gets <data-dir>/replica-i)",
+  "secret-file": "the launcher creates <data-dir>/cluster.secret",
+  durability: "use the launcher's own --durability, before --",
+  transport: "use the launcher's own --transport, before --",
+  workers: "use the launcher's own --workers, before --",
+};
+
+function invalid(flag: string, message: string): ApusError {
+  return new ApusError("ERR_INVALID_CONFIG", `--${flag}: ${message}`);
+}
+
+function intFlag(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw invalid(flag, `expected a whole number, got "${text}"`);
+  const value = Number(text);
+  if (value < min || value > max)
+    throw invalid(flag, `must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function choiceFlag<T extends string>(
+  flag: string,
+  text: string | undefined,
+  choices: readonly T[],
+): T {
+  if (text === undefined) return choices[0]!;
+  if (!(choices as readonly string[]).includes(text))
+    throw invalid(flag, `must be one of ${choices.join(", ")}, got "${text}"`);
+  return text as T;
+}
+
+function checkReplicaArgs(args: readonly string[]): void {
+  for (const arg of args) {
+    const match = /^--([^=]+)/.exec(arg);
+    if (match === null) continue;
+    const reason = LAUNCHER_OWNED[match[1]!];
+    if (reason !== undefined)
+      throw new ApusError(
+        "ERR_INVALID_CONFIG",
+        `--${match[1]} after -- is set by the launcher: ${reason}`,
+      );
+  }
+}
+
+function checkPortRanges(options: ClusterOptions): void {
+  const ranges = [
+    { flag: "base-client-port", base: options.baseClientPort },
+    { flag: "base-peer-port", base: options.basePeerPort },
+    { flag: "base-admin-port", base: options.baseAdminPort },
+  ];
+  for (const range of ranges) {
+    const last = range.base + options.replicas - 1;
+    if (last > 65535)
+      throw invalid(
+        range.flag,
+        `${range.base} + ${options.replicas} replicas runs past port 65535`,
+      );
+  }
+  for (let a = 0; a < ranges.length; a++) {
+    for (let b = a + 1; b < ranges.length; b++) {
+      const first = ranges[a]!;
+      const second = ranges[b]!;
+      if (Math.abs(first.base - second.base) < options.replicas)
+        throw invalid(
+          second.flag,
+          `ports ${second.base}..${second.base + options.replicas - 1} overlap --${first.flag} ports ${first.base}..${first.base + options.replicas - 1}`,
+        );
+    }
+  }
+}
+
+/** Parse the launcher's argv; everything after the first `--` goes to every replica unchanged. */
+export function parseClusterArgs(argv: readonly string[], cores: number): ClusterArgs {
+  const split = argv.indexOf("--");
+  const own = split === -1 ? argv : argv.slice(0, split);
+  const replicaArgs = split === -1 ? [] : argv.slice(split + 1);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...own],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        replicas: { type: "string" },
+        "base-client-port": { type: "string" },
+        "base-peer-port": { type: "string" },
+        "base-admin-port": { type: "string" },
+        "data-dir": { type: "string" },
+        durability: { type: "string" },
+        transport: { type: "string" },
+        workers: { type: "string" },
+        "no-restart": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    throw new ApusError("ERR_INVALID_CONFIG", (error as Error).message);
+  }
+  if (values.help === true) return { action: "help" };
+  const str = (key: string) => values[key] as string | undefined;
+  const replicas = intFlag("replicas", str("replicas"), 3, 1, REPLICAS_MAX);
+  const dataDir = str("data-dir") ?? "./data";
+  if (dataDir.length === 0) throw invalid("data-dir", "must not be empty");
+  checkReplicaArgs(replicaArgs);
+  const options: ClusterOptions = {
+    replicas,
+    baseClientPort: intFlag("base-client-port", str("base-client-port"), 7001, 1, 65535),
+    basePeerPort: intFlag("base-peer-port", str("base-peer-port"), 17001, 1, 65535),
+    baseAdminPort: intFlag("base-admin-port", str("base-admin-port"), 8001, 1, 65535),
+    dataDir,
+    durability: choiceFlag("durability", str("durability"), ["fsync", "memory"] as const),
+    transport: choiceFlag("transport", str("transport"), ["udp", "tcp"] as const),
+    workers: intFlag("workers", str("workers"), defaultClusterWorkers(cores, replicas), 1, 64),
+    restart: values["no-restart"] !== true,
+    replicaArgs,
+  };
+  checkPortRanges(options);
+  return { action: "run", options };
+}
+
+export function peerList(options: ClusterOptions): string {
+  const peers: string[] = [];
+  for (let id = 1; id <= options.replicas; id++)
+    peers.push(`${LOOPBACK}:${options.basePeerPort + id - 1}`);
+  return peers.join(",");
+}
+
+export function secretFilePath(options: ClusterOptions): string {
+  return join(options.dataDir, SECRET_FILE_NAME);
+}
+
+export function planReplicas(options: ClusterOptions): ReplicaPlan[] {
+  const peers = peerList(options);
+  const secretFile = secretFilePath(options);
+  const plans: ReplicaPlan[] = [];
+  for (let id = 1; id <= options.replicas; id++) {
+    const clientPort = options.baseClientPort + id - 1;
+    const peerPort = options.basePeerPort + id - 1;
+    const adminPort = options.baseAdminPort + id - 1;
+    const dataDir = join(options.dataDir, `replica-${id}`);
+    const args = [
+      ...["--id", String(id), "--peers", peers],
+      ...["--client-port", String(clientPort), "--admin-port", String(adminPort)],
+      ...["--data-dir", dataDir, "--secret-file", secretFile],
+      ...["--durability", options.durability, "--transport", options.transport],
+      ...["--workers", String(options.workers), "--log-format", "json"],
+      ...options.replicaArgs,
+    ];
+    plans.push({
+      id,
+      clientPort,
+      peerPort,
+      adminPort,
+      dataDir,
+      logFile: join(options.dataDir, `replica-${id}.log`),
+      args,
+    });
+  }
+  return plans;
+}
+
+/** Every port the cluster will listen on, with the flag that moves it. */
+export function plannedPorts(
+  options: ClusterOptions,
+  plans: readonly ReplicaPlan[],
+): PlannedPort[] {
+  return plans.flatMap((plan) => [
+    {
+      port: plan.clientPort,
+      protocol: "tcp" as const,
+      replicaId: plan.id,
+      use: "client" as const,
+      flag: "--base-client-port",
+    },
+    {
+      port: plan.peerPort,
+      protocol: options.transport,
+      replicaId: plan.id,
+      use: "peer" as const,
+      flag: "--base-peer-port",
+    },
+    {
+      port: plan.adminPort,
+      protocol: "tcp" as const,
+      replicaId: plan.id,
+      use: "admin" as const,
+      flag: "--base-admin-port",
+    },
+  ]);
+}
+
+/** "port 7002 (client port of replica 2, tcp) is in use (…); move the client ports with --base-client-port". */
+export function describeTakenPort(port: PlannedPort, reason: string): string {
+  return `port ${port.port} (${port.use} port of replica ${port.replicaId}, ${port.protocol}) ${reason}; move the ${port.use} ports with ${port.flag} N, or stop what holds it`;
+}
+
+export function clusterHelpText(version: string, cores: number): string {
+  return `apus-smr ${version}: a local cluster of replicas on 127.0.0.1, for trying apus-smr out
+
+Usage: npm start [-- [options] [-- replica options]]
+       node dist/cluster.js [options] [-- replica options]
+
+Starts N replicas (node dist/replica.js), each serving Redis clients, shows which one leads and a
+live status line, restarts a replica that dies (kill -9 the leader to watch a failover), and
+stops them all on Ctrl-C.
+
+Options:
+  --replicas N            replicas to run, 1..${REPLICAS_MAX}; default: 3
+  --base-client-port P    replica i serves Redis clients on P + i - 1; default: 7001
+  --base-peer-port P      replica i talks to its peers on P + i - 1; default: 17001
+  --base-admin-port P     replica i serves /status, /metrics, /latency on P + i - 1; default: 8001
+  --data-dir DIR          replica i keeps its write-ahead log in DIR/replica-i and writes its log
+                          lines to DIR/replica-i.log; DIR/cluster.secret (created if missing)
+                          is the peers' shared key; default: ./data
+  --durability MODE       fsync (survives losing every replica at once) or memory; default: fsync
+  --transport T           peer transport, udp or tcp; default: udp
+  --workers N             connection worker threads per replica; default: cores / replicas - 1,
+                          1..4 (here ${defaultClusterWorkers(cores, 3)} with 3 replicas)
+  --no-restart            leave a replica that exits down instead of restarting it after 1 s
+  --help                  show this text
+  -- FLAGS...             pass FLAGS to every replica (see node dist/replica.js --help),
+                          e.g. -- --batch-max-commands 1 --log-level debug
+
+Then: redis-cli -p 7001 set hello world, or node dist/cli.js status.
+`;
+}
