@@ -10,6 +10,9 @@ import {
   LOG_REQUEST_ID,
 } from "./thread-contracts.ts";
 
+/** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
+const EXPIRE_SWEEP_KEYS = 20;
+
 export interface StateMachineOptions {
   readonly replicaId: number;
   readonly incarnation: number;
@@ -100,6 +103,8 @@ export class StateMachine {
         for (const args of requests) this.store.execute(args, this.context);
       }
     }
+    // Active expiry at the same log point on every replica, with the batch's time: deterministic.
+    this.store.expireSweep(this.nowMs, EXPIRE_SWEEP_KEYS);
     return { requests: batch.commands.length, commands };
   }
 }

@@ -1,0 +1,309 @@
+/**
+ * `npm run bench:redis`: redis-benchmark against a local three-replica apus-smr cluster and, in
+ * the same run, against a bare redis-server on the same machine. Prints a markdown table (and
+ * writes it with the raw numbers as JSON under bench/results/). A benchmark, not a test: nothing
+ * is asserted. This 2-core machine is shared and noisy: read the ratios, and the medians of
+ * --repeat runs, not single absolute numbers.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const USAGE = `Usage: npm run bench:redis -- [options]
+
+  --requests N     requests per redis-benchmark run (default 200000)
+  --repeat K       runs per point; the table shows medians (default 3)
+  --clients LIST   concurrent connections, comma-separated (default 1,8,24)
+  --durability D   fsync or memory for the cluster (default fsync)
+  --quick          a smoke run: 2000 requests, 1 repeat, clients 1,8
+  --help
+`;
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const REPLICA_JS = join(ROOT, "dist", "replica.js");
+
+interface Row {
+  target: string;
+  test: string;
+  clients: number;
+  pipeline: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  consensusP50Us: number | null;
+  consensusP99Us: number | null;
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs = 600_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${cmd} ${args.join(" ")}: ${error.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** redis-benchmark --csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms" */
+function parseCsv(text: string): Map<string, { rps: number; p50Ms: number; p99Ms: number }> {
+  const result = new Map<string, { rps: number; p50Ms: number; p99Ms: number }>();
+  for (const line of text.split("\n")) {
+    const cells = line.split(",").map((c) => c.replace(/"/g, ""));
+    if (cells.length < 7 || cells[0] === "test") continue;
+    result.set(cells[0]!, {
+      rps: Number(cells[1]),
+      p50Ms: Number(cells[4]),
+      p99Ms: Number(cells[6]),
+    });
+  }
+  return result;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return (await response.json()) as T;
+}
+
+const BASE = 20_000 + (process.pid % 1000) * 10;
+
+class Cluster {
+  readonly dir = mkdtempSync(join(tmpdir(), "apus-bench-"));
+  readonly children: ChildProcess[] = [];
+  readonly durability: string;
+  constructor(durability: string) {
+    this.durability = durability;
+  }
+
+  clientPort(id: number): number {
+    return BASE + id;
+  }
+  adminPort(id: number): number {
+    return BASE + 5 + id;
+  }
+
+  async start(): Promise<number> {
+    const peers = [1, 2, 3].map((id) => `127.0.0.1:${BASE + 100 + id}`).join(",");
+    writeFileSync(join(this.dir, "secret"), "bench-secret-0123456789abcdef0123\n");
+    for (const id of [1, 2, 3]) {
+      this.children.push(
+        spawn(
+          process.execPath,
+          [
+            REPLICA_JS,
+            "--id",
+            String(id),
+            "--peers",
+            peers,
+            "--client-port",
+            String(this.clientPort(id)),
+            "--admin-port",
+            String(this.adminPort(id)),
+            "--data-dir",
+            join(this.dir, `r${id}`),
+            "--durability",
+            this.durability,
+            "--secret-file",
+            join(this.dir, "secret"),
+            "--log-level",
+            "warn",
+          ],
+          { stdio: "ignore" },
+        ),
+      );
+    }
+    for (let i = 0; i < 200; i++) {
+      await sleep(100);
+      try {
+        const status = await getJson<{ role: string; id: number }>(
+          `http://127.0.0.1:${this.adminPort(1)}/status`,
+        );
+        const leader = (status as unknown as { leader: number | null }).leader;
+        if (leader !== null) return leader;
+      } catch {
+        // not up yet
+      }
+    }
+    throw new Error("the cluster elected no leader within 20 s");
+  }
+
+  stop(): void {
+    for (const child of this.children) child.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      requests: { type: "string" },
+      repeat: { type: "string" },
+      clients: { type: "string" },
+      durability: { type: "string" },
+      quick: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const quick = values.quick === true;
+  const requests = Number(values.requests ?? (quick ? 2000 : 200_000));
+  const repeat = Number(values.repeat ?? (quick ? 1 : 3));
+  const clientCounts = (values.clients ?? (quick ? "1,8" : "1,8,24")).split(",").map(Number);
+  const durability = values.durability ?? "fsync";
+  const points: { clients: number; pipeline: number }[] = clientCounts.map((c) => ({
+    clients: c,
+    pipeline: 1,
+  }));
+  points.push({ clients: clientCounts.at(-1)!, pipeline: 16 });
+
+  const redisPort = BASE + 50;
+  const redis = spawn(
+    "redis-server",
+    ["--port", String(redisPort), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+    { stdio: "ignore" },
+  );
+  const cluster = new Cluster(durability);
+  const rows: Row[] = [];
+  try {
+    const leader = await cluster.start();
+    await sleep(300);
+    const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, Node ${process.versions.node}`;
+    process.stdout.write(
+      `redis-benchmark: ${requests} requests per run, ${repeat} runs per point, cluster durability ${durability}, leader ${leader}\nmachine: ${machine} (shared, noisy)\n`,
+    );
+    const targets = [
+      { name: "redis-server (bare)", port: redisPort, admin: null as number | null },
+      {
+        name: "apus-smr leader",
+        port: cluster.clientPort(leader),
+        admin: cluster.adminPort(leader),
+      },
+      // The leader times only requests taken from its own rings: no consensus column here.
+      { name: "apus-smr follower", port: cluster.clientPort((leader % 3) + 1), admin: null },
+    ];
+    for (const point of points) {
+      for (const target of targets) {
+        const samples: Row[] = [];
+        for (let r = 0; r < repeat; r++) {
+          if (target.admin !== null)
+            await getJson(`http://127.0.0.1:${target.admin}/latency?reset=1`);
+          const csv = await run("redis-benchmark", [
+            "-p",
+            String(target.port),
+            "-t",
+            "set,get",
+            "-n",
+            String(requests),
+            "-c",
+            String(point.clients),
+            "-P",
+            String(point.pipeline),
+            "--csv",
+            "-r",
+            "100000",
+          ]);
+          const latency =
+            target.admin === null
+              ? null
+              : await getJson<{ p50Us: number; p99Us: number }>(
+                  `http://127.0.0.1:${target.admin}/latency`,
+                );
+          for (const [test, m] of parseCsv(csv)) {
+            samples.push({
+              target: target.name,
+              test,
+              clients: point.clients,
+              pipeline: point.pipeline,
+              ...m,
+              consensusP50Us: latency?.p50Us ?? null,
+              consensusP99Us: latency?.p99Us ?? null,
+            });
+          }
+        }
+        for (const test of ["SET", "GET"]) {
+          const of = samples.filter((s) => s.test === test);
+          if (of.length === 0) continue;
+          const med = (f: (s: Row) => number | null) => {
+            const v = of.map(f).filter((x): x is number => x !== null);
+            return v.length === 0 ? null : median(v);
+          };
+          const row: Row = {
+            target: target.name,
+            test,
+            clients: point.clients,
+            pipeline: point.pipeline,
+            rps: med((s) => s.rps)!,
+            p50Ms: med((s) => s.p50Ms)!,
+            p99Ms: med((s) => s.p99Ms)!,
+            consensusP50Us: med((s) => s.consensusP50Us),
+            consensusP99Us: med((s) => s.consensusP99Us),
+          };
+          rows.push(row);
+          process.stdout.write(
+            `  ${row.target.padEnd(20)} ${test} -c ${point.clients} -P ${point.pipeline}: ${Math.round(row.rps)} req/s, p50 ${row.p50Ms} ms\n`,
+          );
+        }
+      }
+    }
+    const table = formatTable(rows);
+    process.stdout.write(`\n${table}\n`);
+    const outDir = join(ROOT, "bench", "results");
+    mkdirSync(outDir, { recursive: true });
+    const stamp = new Date().toISOString().slice(0, 10);
+    if (!quick) {
+      writeFileSync(
+        join(outDir, `redis-benchmark-${stamp}.json`),
+        `${JSON.stringify({ machine, requests, repeat, durability, rows }, null, 2)}\n`,
+      );
+      writeFileSync(join(outDir, `redis-benchmark-${stamp}.md`), `${table}\n`);
+    }
+  } finally {
+    cluster.stop();
+    redis.kill("SIGKILL");
+  }
+}
+
+function formatTable(rows: readonly Row[]): string {
+  const lines = [
+    "| target | test | clients | pipeline | req/s | ratio to bare redis | client p50 ms | client p99 ms | leader consensus p50 µs | p99 µs |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const row of rows) {
+    const bare = rows.find(
+      (r) =>
+        r.target.startsWith("redis-server") &&
+        r.test === row.test &&
+        r.clients === row.clients &&
+        r.pipeline === row.pipeline,
+    );
+    const ratio = bare === undefined ? "" : (row.rps / bare.rps).toFixed(2);
+    lines.push(
+      `| ${row.target} | ${row.test} | ${row.clients} | ${row.pipeline} | ${Math.round(row.rps).toLocaleString("en-US")} | ${ratio} | ${row.p50Ms} | ${row.p99Ms} | ${row.consensusP50Us ?? ""} | ${row.consensusP99Us ?? ""} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:redis failed: ${(error as Error).message}\n`);
+  process.exit(1);
+});
