@@ -1,0 +1,7 @@
+export * from "./durable-image.ts";
+export * from "./memory-storage.ts";
+export * from "./storage.ts";
+export * from "./wal.ts";
+export { WAL_DEFAULTS, WAL_LIMITS } from "./wal-config.ts";
+export type { WalIdentity } from "./wal-meta.ts";
+export { WAL_RECORD_LIMITS } from "./wal-record.ts";

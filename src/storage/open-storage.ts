@@ -1,0 +1,38 @@
+import type { Logger } from "pino";
+import type { ReplicaConfig } from "../runtime/config.ts";
+import { MemoryStorage } from "./memory-storage.ts";
+import type { Storage } from "./storage.ts";
+import { openWal } from "./wal.ts";
+
+/**
+ * The Storage `--durability` asks for: the WAL in `--data-dir` (fsync), or memory only.
+ * Logs what recovery found, and any torn tail it cut off, as warnings.
+ */
+export async function openStorage(
+  config: Pick<ReplicaConfig, "id" | "peers" | "dataDir" | "durability" | "clusterId">,
+  log: Logger,
+): Promise<Storage> {
+  if (config.durability === "memory") {
+    log.warn("durability memory: nothing is written to disk; a restarted replica begins empty");
+    return new MemoryStorage();
+  }
+  const wal = await openWal({
+    dir: config.dataDir,
+    replicaId: config.id,
+    replicaCount: config.peers.length,
+    clusterId: config.clusterId,
+    onWarning: (message) => log.warn(message),
+  });
+  const { recovered, recoveryReport } = wal;
+  log.info(
+    {
+      dataDir: config.dataDir,
+      ...recoveryReport,
+      promised: recovered.promised,
+      votes: recovered.accepted.length,
+      chosenSlot: recovered.chosenSlot,
+    },
+    "write-ahead log recovered",
+  );
+  return wal;
+}
