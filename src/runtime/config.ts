@@ -32,6 +32,8 @@ export interface ReplicaConfig {
   readonly maxValueBytes: number;
   readonly maxClients: number;
   readonly pendingRequestsMax: number;
+  /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
+  readonly snapshotEveryBytes: number;
   /** Busy-poll of an empty ring before a thread parks on its doorbell, µs. */
   readonly ringSpinMicros: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -253,6 +255,15 @@ export const SETTINGS: readonly Setting[] = [
     help: "requests waiting for consensus at this replica; beyond it requests fail at once",
   },
   {
+    key: "snapshotEveryBytes",
+    flag: "snapshot-every-bytes",
+    kind: "size",
+    min: 1,
+    max: 64 * 1024 * MIB,
+    defaultText: "64m",
+    help: "snapshot the store and drop the log before it once this many command bytes were applied (also every 100000 slots)",
+  },
+  {
     key: "ringSpinMicros",
     flag: "ring-spin-us",
     kind: "int",
@@ -298,6 +309,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   maxValueBytes: 8 * MIB,
   maxClients: 10_000,
   pendingRequestsMax: 100_000,
+  snapshotEveryBytes: 64 * MIB,
   ringSpinMicros: 20,
   logLevel: "info",
   logFormat: "json",

@@ -94,6 +94,11 @@ export class ConsensusMetrics {
     help: "Bytes written to the WAL",
     registers: [this.registry],
   });
+  readonly snapshots = new Counter({
+    name: "apus_snapshots_total",
+    help: "Snapshots of the store taken for log compaction",
+    registers: [this.registry],
+  });
   readonly role = new Gauge({
     name: "apus_role",
     help: "1 for this replica's current role",

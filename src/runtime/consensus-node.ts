@@ -53,6 +53,8 @@ const MESSAGE_TYPE_NAMES = [
 
 /** Request records taken from the rings per drain, so sockets and timers get their turn. */
 const DRAIN_RECORDS_MAX = 4096;
+/** A snapshot is also taken after this many slots, however small their commands. */
+const SNAPSHOT_EVERY_SLOTS = 100_000;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
 
@@ -98,6 +100,10 @@ export class ConsensusNode {
   private stopping = false;
   private knownLeader = 0;
   private lastRole = "follower";
+  /** Last slot applied to the state machine (the snapshot point if one is taken now). */
+  private appliedSlot = 0;
+  private bytesSinceSnapshot = 0;
+  private slotsSinceSnapshot = 0;
 
   constructor(options: ConsensusNodeOptions) {
     this.config = options.config;
@@ -357,16 +363,54 @@ export class ConsensusNode {
 
   /** Install the snapshot and apply the chosen entries of `ready`, in slot order. */
   private apply(ready: Ready): void {
-    if (ready.snapshot !== null) this.machine.install(ready.snapshot);
+    if (ready.snapshot !== null) {
+      this.machine.install(ready.snapshot);
+      this.appliedSlot = ready.snapshot.slot;
+      this.bytesSinceSnapshot = 0;
+      this.slotsSinceSnapshot = 0;
+    }
     for (const entry of ready.chosen) {
       const applied = this.machine.applyBatch(entry.batch, (requestId, reply) =>
         this.onOwnReply(requestId, reply),
       );
+      this.appliedSlot = entry.slot;
+      this.bytesSinceSnapshot += applied.bytes;
+      this.slotsSinceSnapshot++;
       this.metrics.chosenSlots.inc();
       this.metrics.appliedCommands.inc(applied.commands);
       if (applied.requests > 0) this.metrics.batchSize.observe(applied.requests);
     }
     if (ready.chosen.length > 0) this.replies.flush();
+    this.maybeSnapshot();
+  }
+
+  /**
+   * Log compaction: once enough was applied, the store's image at the applied slot replaces the
+   * log up to it (the WAL writes it to its own file and drops the segments it covers). A peer
+   * that falls behind it is sent the snapshot. Serializing is synchronous: it pauses this thread
+   * for a time proportional to the store (see the README).
+   */
+  private maybeSnapshot(): void {
+    if (
+      this.bytesSinceSnapshot < this.config.snapshotEveryBytes &&
+      this.slotsSinceSnapshot < SNAPSHOT_EVERY_SLOTS
+    )
+      return;
+    const started = performance.now();
+    const data = this.machine.snapshot();
+    this.core.compact({ slot: this.appliedSlot, data });
+    this.log.info(
+      {
+        slot: this.appliedSlot,
+        bytes: data.byteLength,
+        keys: this.machine.keyCount,
+        ms: Math.round(performance.now() - started),
+      },
+      "snapshot taken; the log before it is dropped",
+    );
+    this.metrics.snapshots.inc();
+    this.bytesSinceSnapshot = 0;
+    this.slotsSinceSnapshot = 0;
   }
 
   /** The persist of `ready` is durable: release the replies that reveal it, then advance. */

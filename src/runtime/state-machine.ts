@@ -70,11 +70,13 @@ export class StateMachine {
   applyBatch(
     batch: Batch,
     reply: (requestId: number, bytes: Uint8Array) => void,
-  ): { requests: number; commands: number } {
+  ): { requests: number; commands: number; bytes: number } {
     // The clock never runs backwards for the store, even if a new leader's clock is behind.
     if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
     let commands = 0;
+    let bytes = 0;
     for (const command of batch.commands) {
+      bytes += command.byteLength;
       if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
         this.malformed++;
         continue;
@@ -105,6 +107,6 @@ export class StateMachine {
     }
     // Active expiry at the same log point on every replica, with the batch's time: deterministic.
     this.store.expireSweep(this.nowMs, EXPIRE_SWEEP_KEYS);
-    return { requests: batch.commands.length, commands };
+    return { requests: batch.commands.length, commands, bytes };
   }
 }

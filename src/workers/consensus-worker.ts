@@ -7,7 +7,7 @@ import { ConsensusNode } from "../runtime/consensus-node.ts";
 import { createLogger } from "../runtime/logger.ts";
 import type { ConsensusControl, ConsensusWorkerData } from "../runtime/thread-contracts.ts";
 import { openStorage } from "../storage/open-storage.ts";
-import { createTransport } from "../transport/index.ts";
+import { createTransport, MESSAGE_BYTES_MAX_LIMIT } from "../transport/index.ts";
 
 const data = workerData as ConsensusWorkerData;
 const { config } = data;
@@ -19,7 +19,8 @@ const transport = createTransport(config.transport, {
   peers: config.peers,
   clusterId: config.clusterId,
   secret: data.secret,
-  messageBytesMax: Math.max(16 * 1024 * 1024, 2 * config.maxRequestBytes),
+  // Large enough for a snapshot sent to a lagging peer (see README, log compaction).
+  messageBytesMax: MESSAGE_BYTES_MAX_LIMIT,
   onDrop: (reason) => metrics.droppedPackets.inc({ reason }),
 });
 const node = new ConsensusNode({

@@ -102,6 +102,28 @@ describe("failures of real processes", () => {
     expect(next).toBeGreaterThan(0);
   });
 
+  it("compacts the log into snapshots, ships one to a replica that fell behind it, and recovers from it", async () => {
+    cluster = await TestCluster.start({ replicas: 3, extraArgs: ["--snapshot-every-bytes", "4k"] });
+    const leader = await cluster.waitForLeader();
+    const lagging = cluster.replicas.find((r) => r.id !== leader)!.id;
+    await cluster.kill(lagging);
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "snap", 400);
+    expect(acked.length).toBe(400);
+    expect(await cluster.metrics(leader)).toMatch(/apus_snapshots_total [1-9]/);
+
+    cluster.launch(lagging);
+    const target = (await cluster.status(leader))!.commitIndex;
+    await cluster.waitForApplied([lagging], target);
+    expect(await missingKeys(cluster.replica(lagging).clientPort, acked)).toEqual([]);
+    expect(cluster.replica(lagging).output).toContain("snapshot");
+
+    // Every replica restarts from its snapshot file and what its WAL holds after it.
+    await Promise.all(cluster.replicas.map((r) => cluster!.kill(r.id)));
+    for (const r of cluster.replicas) cluster.launch(r.id);
+    await cluster.waitForLeader();
+    for (const r of cluster.replicas) expect(await missingKeys(r.clientPort, acked)).toEqual([]);
+  });
+
   it("stops cleanly on SIGTERM with exit code 0", async () => {
     cluster = await TestCluster.start({ replicas: 3 });
     await cluster.waitForLeader();
