@@ -483,12 +483,54 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
   return config;
 }
 
+/** What a flag takes, for --help. */
+function placeholder(s: Setting): string {
+  switch (s.kind) {
+    case "peers":
+      return "H:P,H:P,...";
+    case "choice":
+      return s.choices!.length <= 3 ? s.choices!.join("|") : "LEVEL";
+    case "size":
+      return "BYTES";
+    case "int":
+      return s.flag.endsWith("-ms")
+        ? "MS"
+        : s.flag.endsWith("-us")
+          ? "US"
+          : s.flag.endsWith("port")
+            ? "PORT"
+            : "N";
+    case "string":
+      return s.flag.endsWith("host") ? "HOST" : s.flag.endsWith("dir") ? "DIR" : "FILE";
+  }
+}
+
+/** Wrap `text` to `width` columns, continuation lines indented by `indent`. */
+function wrap(text: string, indent: number, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line.length > 0 && indent + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line.length === 0 ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${" ".repeat(indent)}`);
+}
+
 export function helpText(version: string): string {
-  const width = Math.max(...SETTINGS.map((s) => s.flag.length)) + 4;
-  const lines = SETTINGS.map((s) => {
-    const head = `  --${s.flag}`.padEnd(width + 4);
-    return `${head}${s.help}\n${" ".repeat(width + 4)}default: ${s.defaultText}`;
-  });
+  const heads = SETTINGS.map((s) => `  --${s.flag} ${placeholder(s)}`);
+  const column = Math.max(...heads.map((h) => h.length)) + 2;
+  const option = (head: string, text: string) => `${head.padEnd(column)}${wrap(text, column, 100)}`;
+  const lines = SETTINGS.map((s, i) =>
+    option(
+      heads[i]!,
+      `${s.help} ${s.defaultText.startsWith("(") ? s.defaultText : `(default: ${s.defaultText})`}`,
+    ),
+  );
   return `apus-smr ${version}: one replica of a Multi-Paxos replicated Redis-protocol store
 
 Usage: node dist/replica.js --id I --peers H:P,H:P,H:P [options]
@@ -499,11 +541,10 @@ replica with the same --peers and its own --id. For a local three-replica cluste
 
 Options (also accepted as a JSON object in --config FILE, by flag name or camelCase key;
 flags win over the file):
-  --config FILE
-                  JSON file of settings
+${option("  --config FILE", "JSON file of settings")}
 ${lines.join("\n")}
-  --help          show this text
-  --version       print the version
+${option("  --help", "show this text")}
+${option("  --version", "print the version")}
 
 Sizes take k, m or g suffixes (256k, 16m). Stop with SIGTERM or SIGINT: the replica stops
 accepting clients, fails what is still waiting with an error, flushes its log and exits 0.
