@@ -16,6 +16,7 @@ import { createFrameRing } from "./ring/frame-ring.ts";
 import { AdminServer, type Remote } from "./runtime/admin-server.ts";
 import { helpText, parseReplicaArgs, type ReplicaConfig } from "./runtime/config.ts";
 import { createLogger } from "./runtime/logger.ts";
+import { nodeVersionProblem } from "./runtime/node-version.ts";
 import type {
   ConnectionControl,
   ConnectionWorkerData,
@@ -215,6 +216,12 @@ async function run(config: ReplicaConfig): Promise<void> {
 }
 
 function main(argv: string[]): void {
+  const tooOld = nodeVersionProblem();
+  if (tooOld !== null) {
+    process.stderr.write(`${tooOld}\n`);
+    process.exitCode = 2;
+    return;
+  }
   let parsed: ReturnType<typeof parseReplicaArgs>;
   try {
     parsed = parseReplicaArgs(argv);

@@ -287,8 +287,7 @@ export class ConsensusNode {
       const result = this.core.propose(command, Date.now());
       if (result === "queue-full") return; // stays waiting; retried when the queue drains or times out
       if (result === "queued") {
-        request.state = "sent";
-        request.command = null;
+        this.requests.markSent(request);
         this.metrics.proposals.inc();
       }
       return;
@@ -296,8 +295,7 @@ export class ConsensusNode {
     const leader = this.core.knownLeader;
     if (leader !== 0 && role === "follower") {
       this.transport.send(leader, CHANNEL_FORWARD, command);
-      request.state = "sent";
-      request.command = null;
+      this.requests.markSent(request);
       this.metrics.forwarded.inc();
     }
   }

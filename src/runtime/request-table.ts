@@ -24,6 +24,8 @@ export interface PendingRequest {
 export class RequestTable {
   private readonly byId = new Map<number, PendingRequest>();
   private nextId = 1;
+  /** Requests in state "waiting". Invariant: equals the count of such entries in byId. */
+  private waitingCount = 0;
   private readonly pendingMax: number;
   private readonly timeoutMs: number;
 
@@ -62,14 +64,28 @@ export class RequestTable {
       state: "waiting",
     };
     this.byId.set(request.requestId, request);
+    this.waitingCount++;
     return request;
+  }
+
+  /** The request was proposed or forwarded: it now waits for its entry to be applied. */
+  markSent(request: PendingRequest): void {
+    assert(request.state === "waiting", "request sent twice");
+    request.state = "sent";
+    request.command = null;
+    this.waitingCount--;
   }
 
   /** Remove and return the request with this id (its entry was applied), if it still waits. */
   take(requestId: number): PendingRequest | undefined {
     const request = this.byId.get(requestId);
-    if (request !== undefined) this.byId.delete(requestId);
+    if (request !== undefined) this.remove(request);
     return request;
+  }
+
+  private remove(request: PendingRequest): void {
+    this.byId.delete(request.requestId);
+    if (request.state === "waiting") this.waitingCount--;
   }
 
   /** Remove and return every request whose deadline passed. */
@@ -79,12 +95,13 @@ export class RequestTable {
       if (request.deadlineMs > nowMs) break;
       expired.push(request);
     }
-    for (const request of expired) this.byId.delete(request.requestId);
+    for (const request of expired) this.remove(request);
     return expired;
   }
 
   /** Requests still waiting for a leader, oldest first. */
   *waiting(): IterableIterator<PendingRequest> {
+    if (this.waitingCount === 0) return; // the common case: never scan the whole table
     for (const request of this.byId.values()) if (request.state === "waiting") yield request;
   }
 
@@ -92,6 +109,7 @@ export class RequestTable {
   drain(): PendingRequest[] {
     const all = [...this.byId.values()];
     this.byId.clear();
+    this.waitingCount = 0;
     return all;
   }
 }

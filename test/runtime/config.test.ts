@@ -1,0 +1,100 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { helpText, parseReplicaArgs, parseSize, SETTINGS } from "../../src/runtime/config.ts";
+import { coreTiming } from "../../src/runtime/core-timing.ts";
+import { nodeVersionProblem } from "../../src/runtime/node-version.ts";
+
+const PEERS = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
+
+function run(argv: string[]) {
+  const parsed = parseReplicaArgs(argv);
+  if (parsed.action !== "run") throw new Error("expected run");
+  return parsed.config;
+}
+
+function failure(argv: string[]): string {
+  try {
+    parseReplicaArgs(argv);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("expected a failure");
+}
+
+describe("replica settings", () => {
+  it("fills defaults and parses sizes and peers", () => {
+    const config = run(["--id", "2", "--peers", PEERS, "--batch-max-bytes", "64k"]);
+    expect(config.id).toBe(2);
+    expect(config.peers[2]).toEqual({ host: "127.0.0.1", port: 7003 });
+    expect(config.batchMaxBytes).toBe(65536);
+    expect(config.dataDir).toBe("./data/replica-2");
+    expect(config.durability).toBe("fsync");
+    expect(parseSize("16m")).toBe(16 * 1024 * 1024);
+    expect(parseSize("12x")).toBeNull();
+  });
+
+  it("stops with one line that names the setting", () => {
+    expect(failure(["--id", "4", "--peers", PEERS])).toBe(
+      "--id: is 4 but --peers lists 3 replicas; ids run from 1 to 3",
+    );
+    expect(failure(["--id", "1"])).toMatch(/^--peers: required/);
+    expect(failure(["--id", "1", "--peers", "localhost"])).toMatch(/^--peers: expected host:port/);
+    expect(failure(["--id", "1", "--peers", PEERS, "--durability", "disk"])).toMatch(
+      /^--durability: must be one of fsync, memory/,
+    );
+    expect(
+      failure([
+        "--id",
+        "1",
+        "--peers",
+        PEERS,
+        "--heartbeat-ms",
+        "300",
+        "--election-timeout-ms",
+        "500",
+      ]),
+    ).toMatch(/^--heartbeat-ms: \(300\) must be at most half/);
+    expect(failure(["--id", "1", "--peers", "a:1,a:1"])).toMatch(/lists a:1 twice/);
+    expect(failure(["--bogus"])).toMatch(/Unknown option '--bogus'/);
+  });
+
+  it("reads --config JSON, and flags win over it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-config-"));
+    const file = join(dir, "replica.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ id: 1, peers: PEERS.split(","), window: 8, "log-level": "warn" }),
+    );
+    const config = run(["--config", file, "--window", "16"]);
+    expect(config.window).toBe(16);
+    expect(config.logLevel).toBe("warn");
+    writeFileSync(file, JSON.stringify({ id: 1, peers: PEERS, windw: 8 }));
+    expect(failure(["--config", file])).toMatch(/unknown setting "windw"/);
+  });
+
+  it("documents every setting in --help with its default", () => {
+    const help = helpText("0.0.0");
+    for (const setting of SETTINGS) expect(help).toContain(`--${setting.flag} `);
+    expect(help).toContain("(default: 6379)");
+  });
+
+  it("maps milliseconds to core ticks that satisfy the core's checks", () => {
+    const timing = coreTiming({ heartbeatMs: 50, electionTimeoutMs: 500 });
+    expect(timing).toEqual({
+      tickMs: 10,
+      heartbeatTicks: 5,
+      electionTicks: 50,
+      retransmitTicks: 10,
+    });
+    const tight = coreTiming({ heartbeatMs: 1, electionTimeoutMs: 2 });
+    expect(tight.heartbeatTicks * 2).toBeLessThanOrEqual(tight.electionTicks);
+  });
+
+  it("refuses a Node without reusePort and zlib.crc32", () => {
+    expect(nodeVersionProblem("20.20.2")).toMatch(/needs Node >= 22.12/);
+    expect(nodeVersionProblem("22.12.0")).toBeNull();
+    expect(nodeVersionProblem("24.1.0")).toBeNull();
+  });
+});

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { RequestTable } from "../../src/runtime/request-table.ts";
+
+describe("the pending-request table", () => {
+  it("hands out growing ids, expires in deadline order, and tracks what still waits for a leader", () => {
+    const table = new RequestTable(3, 100);
+    const a = table.add(0, 1, 1, 1, new Uint8Array(1), 0);
+    const b = table.add(0, 2, 1, 1, new Uint8Array(1), 10);
+    expect(b.requestId).toBeGreaterThan(a.requestId);
+    expect([...table.waiting()]).toEqual([a, b]);
+    table.markSent(a);
+    expect(a.command).toBeNull();
+    expect([...table.waiting()]).toEqual([b]);
+    expect(table.expire(105).map((r) => r.requestId)).toEqual([a.requestId]);
+    expect(table.take(b.requestId)).toBe(b);
+    expect(table.take(b.requestId)).toBeUndefined();
+    expect([...table.waiting()]).toEqual([]);
+    expect(table.size).toBe(0);
+  });
+
+  it("is bounded", () => {
+    const table = new RequestTable(2, 100);
+    table.add(0, 1, 1, 1, new Uint8Array(1), 0);
+    table.add(0, 2, 1, 1, new Uint8Array(1), 0);
+    expect(table.full).toBe(true);
+    expect(() => table.add(0, 3, 1, 1, new Uint8Array(1), 0)).toThrow(/full/);
+  });
+});
