@@ -68,14 +68,16 @@ export const VARIANTS: readonly Variant[] = [
     runner: "processes",
     transport: "udp",
     replicaFlags: [],
-    description: "default flags: --workers default, batching on (everything waiting goes in one slot)",
+    description:
+      "default flags: --workers default, batching on (everything waiting goes in one slot)",
   },
   {
     name: "one-slot",
     runner: "processes",
     transport: "udp",
     replicaFlags: ["--workers", "1", "--batch-max-commands", "1"],
-    description: "--workers 1 --batch-max-commands 1: one consensus slot per request (classic design)",
+    description:
+      "--workers 1 --batch-max-commands 1: one consensus slot per request (classic design)",
   },
   {
     name: "full-shm",

@@ -20,7 +20,9 @@ await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
 const tcpAddress = tcp.address();
 if (tcpAddress === null || typeof tcpAddress === "string") throw new Error("no TCP address");
 
-process.stdout.write(`${JSON.stringify({ udpPort: udp.address().port, tcpPort: tcpAddress.port })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ udpPort: udp.address().port, tcpPort: tcpAddress.port })}\n`,
+);
 process.stdin.resume();
 process.stdin.on("end", () => process.exit(0));
 process.stdin.on("close", () => process.exit(0));

@@ -40,7 +40,8 @@ export interface MachineLimits {
 
 function summarize(name: string, samplesUs: Float64Array): RoundTrip {
   samplesUs.sort();
-  const at = (q: number) => samplesUs[Math.min(samplesUs.length - 1, Math.floor(q * samplesUs.length))]!;
+  const at = (q: number) =>
+    samplesUs[Math.min(samplesUs.length - 1, Math.floor(q * samplesUs.length))]!;
   return { name, roundTrips: samplesUs.length, p50Us: at(0.5), p99Us: at(0.99) };
 }
 
@@ -66,7 +67,10 @@ async function startEcho(): Promise<{ udpPort: number; tcpPort: number; stop: ()
   });
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("echo-server printed no ports")), ECHO_START_MS_MAX);
+    const timer = setTimeout(
+      () => reject(new Error("echo-server printed no ports")),
+      ECHO_START_MS_MAX,
+    );
     lines.once("line", (line) => {
       clearTimeout(timer);
       resolve(line);
@@ -133,7 +137,12 @@ interface RingEchoJob {
 async function ringRoundTrips(spinMicros: number, roundTrips: number): Promise<RoundTrip> {
   const toWorker = createFrameRing(RING_BYTES, createDoorbell());
   const toMain = createFrameRing(RING_BYTES, createDoorbell());
-  const job: RingEchoJob = { kind: "apus-scaling-ring-echo", inbound: toWorker, outbound: toMain, spinMicros };
+  const job: RingEchoJob = {
+    kind: "apus-scaling-ring-echo",
+    inbound: toWorker,
+    outbound: toMain,
+    spinMicros,
+  };
   const worker = new Worker(new URL(import.meta.url), { workerData: job });
   const writer = new FrameRingWriter(toWorker);
   const reader = new FrameRingReader(toMain);

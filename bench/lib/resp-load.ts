@@ -65,13 +65,13 @@ class ClosedLoopConnection {
   private reply: Buffer[] = [];
   private replyBytes = 0;
   private readonly finish: () => void;
+  private readonly socket: Socket;
+  private readonly shared: Shared;
   readonly done: Promise<void>;
 
-  constructor(
-    private readonly socket: Socket,
-    private readonly shared: Shared,
-    connectionIndex: number,
-  ) {
+  constructor(socket: Socket, shared: Shared, connectionIndex: number) {
+    this.socket = socket;
+    this.shared = shared;
     this.random = prng(shared.task.seed ^ Math.imul(connectionIndex + 1, 0x9e3779b1));
     this.keyBase = connectionIndex * 7919;
     let resolveDone!: () => void;
@@ -184,7 +184,7 @@ export async function drive(task: DriveTask): Promise<DriveResult> {
     const drained = Promise.all(connections.map((c) => c.done));
     await Promise.race([drained, sleepUntil(Date.now() + DRAIN_MS_MAX)]);
     return {
-      histogramBase64: shared.histogram.encodeIntoCompressedBase64(),
+      histogramBase64: hdr.encodeIntoCompressedBase64(shared.histogram),
       requestCount: shared.requestCount,
       errorCount: shared.errorCount,
       totalRequestCount: shared.totalRequestCount,
