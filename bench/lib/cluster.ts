@@ -51,24 +51,17 @@ export async function getJson<T>(url: string): Promise<T> {
   return JSON.parse(await getText(url)) as T;
 }
 
-/** A port the kernel just gave out for TCP (or UDP) on 127.0.0.1, closed again. */
-async function freePort(kind: "tcp" | "udp"): Promise<number> {
-  if (kind === "udp") {
-    const socket = createSocket("udp4");
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-    const port = socket.address().port;
-    socket.close();
-    return port;
-  }
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no TCP port");
-  return address.port;
-}
+/**
+ * Ports are drawn below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+ * 32768+ by default): a port the kernel hands out for "port 0" is also what it hands the load
+ * generator's client sockets, and a cluster started later could collide with one of them.
+ */
+const PORT_LOW = 20_000;
+const PORT_HIGH = 32_000;
+/** Ports handed out in this process, never handed out twice. */
+const portsGiven = new Set<number>();
 
-async function portIsFree(port: number): Promise<boolean> {
+async function tcpPortIsFree(port: number): Promise<boolean> {
   const server = createServer();
   return await new Promise<boolean>((resolve) => {
     server.once("error", () => resolve(false));
@@ -76,15 +69,34 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port B with B … B+count-1 all free for TCP (thread-cluster takes base ports). */
+async function udpPortIsFree(port: number): Promise<boolean> {
+  const socket = createSocket("udp4");
+  return await new Promise<boolean>((resolve) => {
+    socket.once("error", () => resolve(false));
+    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+  });
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return !portsGiven.has(port) && (await tcpPortIsFree(port)) && (await udpPortIsFree(port));
+}
+
+/** A base port B with B … B+count-1 all free for TCP and UDP, below the ephemeral range. */
 async function freePortRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < PORT_RUN_TRIES_MAX; attempt++) {
-    const base = 30_000 + Math.floor(Math.random() * 20_000);
+    const base = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW - count));
     let free = true;
     for (let i = 0; i < count && free; i++) free = await portIsFree(base + i);
-    if (free) return base;
+    if (free) {
+      for (let i = 0; i < count; i++) portsGiven.add(base + i);
+      return base;
+    }
   }
   throw new Error(`no run of ${count} free ports found in ${PORT_RUN_TRIES_MAX} tries`);
+}
+
+async function freePort(): Promise<number> {
+  return await freePortRun(1);
 }
 
 export interface Cluster {
@@ -148,9 +160,9 @@ export async function startProcessCluster(
   const adminPorts: number[] = [];
   const peerPorts: number[] = [];
   for (let i = 0; i < replicaCount; i++) {
-    clientPorts.push(await freePort("tcp"));
-    adminPorts.push(await freePort("tcp"));
-    peerPorts.push(await freePort("udp"));
+    clientPorts.push(await freePort());
+    adminPorts.push(await freePort());
+    peerPorts.push(await freePort());
   }
   const peers = peerPorts.map((port) => `127.0.0.1:${port}`).join(",");
   const children: ChildProcess[] = [];
@@ -256,8 +268,18 @@ export async function startThreadCluster(replicaCount: number, variant: Variant)
   }
 }
 
-export function startCluster(replicaCount: number, variant: Variant): Promise<Cluster> {
-  return variant.runner === "processes"
-    ? startProcessCluster(replicaCount, variant)
-    : startThreadCluster(replicaCount, variant);
+/** Start attempts: a port taken between the check and the replica's listen fails one attempt. */
+const START_TRIES_MAX = 3;
+
+export async function startCluster(replicaCount: number, variant: Variant): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return variant.runner === "processes"
+        ? await startProcessCluster(replicaCount, variant)
+        : await startThreadCluster(replicaCount, variant);
+    } catch (error) {
+      if (attempt >= START_TRIES_MAX) throw error;
+      process.stdout.write(`(start failed: ${(error as Error).message}; trying again) `);
+    }
+  }
 }
