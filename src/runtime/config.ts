@@ -24,7 +24,8 @@ export interface ReplicaConfig {
   readonly window: number;
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: number;
-  readonly transport: "udp" | "tcp";
+  /** "shm" only for replicas that are threads of one process (dist/thread-cluster.js). */
+  readonly transport: "udp" | "tcp" | "shm";
   readonly secretFile: string | null;
   readonly clusterId: number;
   readonly requestTimeoutMs: number;
@@ -189,9 +190,9 @@ export const SETTINGS: readonly Setting[] = [
     key: "transport",
     flag: "transport",
     kind: "choice",
-    choices: ["udp", "tcp"],
+    choices: ["udp", "tcp", "shm"],
     defaultText: "udp",
-    help: "peer transport",
+    help: "peer transport; shm (shared memory, no kernel) only joins replicas run as threads of one process by dist/thread-cluster.js",
   },
   {
     key: "secretFile",
@@ -400,8 +401,19 @@ export type ParsedArgs =
   | { readonly action: "version" }
   | { readonly action: "run"; readonly config: ReplicaConfig };
 
+export interface ParseOptions {
+  /**
+   * Accept `--transport shm`: only the thread cluster, whose replicas share one process's memory,
+   * can honour it; a lone replica has no peers in memory.
+   */
+  readonly allowShm?: boolean;
+}
+
 /** Parse argv (and --config FILE). Throws ApusError("ERR_INVALID_CONFIG") naming the setting. */
-export function parseReplicaArgs(argv: readonly string[]): ParsedArgs {
+export function parseReplicaArgs(
+  argv: readonly string[],
+  parseOptions: ParseOptions = {},
+): ParsedArgs {
   const options: Record<string, { type: "string" | "boolean" }> = {
     help: { type: "boolean" },
     version: { type: "boolean" },
@@ -434,6 +446,11 @@ export function parseReplicaArgs(argv: readonly string[]): ParsedArgs {
     const raw = values[setting.flag];
     if (typeof raw === "string") chosen[setting.key] = convert(setting, raw);
   }
+  if (chosen.transport === "shm" && parseOptions.allowShm !== true)
+    throw invalid(
+      "transport",
+      "shm joins replicas that run as threads of one process, and this replica has no peers in its memory: use node dist/thread-cluster.js --replicas N --transport shm, or udp/tcp here",
+    );
   return { action: "run", config: finish(chosen) };
 }
 

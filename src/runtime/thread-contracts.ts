@@ -1,4 +1,5 @@
 import type { FrameRingShared } from "../ring/frame-ring.ts";
+import type { ShmFabricShared } from "../transport/shm-transport.ts";
 import type { ReplicaConfig } from "./config.ts";
 
 /**
@@ -25,6 +26,8 @@ export interface ConsensusWorkerData {
   readonly rings: readonly WorkerRings[];
   /** The consensus worker's doorbell, rung by every connection worker after writing requests. */
   readonly consensusBell: SharedArrayBuffer;
+  /** The rings joining the replica threads of this process; set iff config.transport is "shm". */
+  readonly shmFabric: ShmFabricShared | null;
 }
 
 export interface ConnectionWorkerData {
@@ -121,7 +124,7 @@ export interface ReplicaStatus {
   readonly pendingRequests: number;
   readonly keys: number;
   readonly durability: "fsync" | "memory";
-  readonly transport: "udp" | "tcp";
+  readonly transport: "udp" | "tcp" | "shm";
   readonly workers: number;
   readonly uptimeMs: number;
   readonly peers: readonly PeerStatus[];

@@ -2,9 +2,10 @@ import { TcpTransport } from "./tcp-transport.ts";
 import type { Transport, TransportOptions } from "./transport.ts";
 import { UdpTransport } from "./udp-transport.ts";
 
+/** Socket transports; "shm" (ShmTransport) is built from a fabric instead of addresses. */
 export type TransportKind = "udp" | "tcp";
 
-/** The transport `--transport` names; UDP is the default. Options are validated here. */
+/** The socket transport `--transport` names; UDP is the default. Options are validated here. */
 export function createTransport(kind: TransportKind, options: TransportOptions): Transport {
   switch (kind) {
     case "udp":
@@ -17,6 +18,7 @@ export function createTransport(kind: TransportKind, options: TransportOptions):
 export * from "./frame.ts";
 export { FrameReader } from "./frame-reader.ts";
 export * from "./reassembly.ts";
+export * from "./shm-transport.ts";
 export * from "./tcp-transport.ts";
 export * from "./transport.ts";
 export * from "./udp-transport.ts";

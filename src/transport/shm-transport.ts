@@ -53,9 +53,9 @@ const RECORD_HEADER_BYTES = 2;
 const RECORD_TOTAL = 2;
 const RECORD_FIRST_HEADER_BYTES = 6;
 
-export const PART_WHOLE = 0;
-export const PART_FIRST = 1;
-export const PART_MORE = 2;
+const PART_WHOLE = 0;
+const PART_FIRST = 1;
+const PART_MORE = 2;
 
 /** Ring size the thread cluster uses; a message larger than a record is fragmented. */
 export const SHM_RING_BYTES_DEFAULT = 2 * 1024 * 1024;

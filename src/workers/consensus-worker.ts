@@ -7,22 +7,33 @@ import { ConsensusNode } from "../runtime/consensus-node.ts";
 import { createLogger } from "../runtime/logger.ts";
 import type { ConsensusControl, ConsensusWorkerData } from "../runtime/thread-contracts.ts";
 import { openStorage } from "../storage/open-storage.ts";
-import { createTransport, MESSAGE_BYTES_MAX_LIMIT } from "../transport/index.ts";
+import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../transport/index.ts";
 
 const data = workerData as ConsensusWorkerData;
 const { config } = data;
 const log = createLogger(config, "consensus");
 const metrics = new ConsensusMetrics();
 const storage = await openStorage(config, log);
-const transport = createTransport(config.transport, {
-  id: config.id,
-  peers: config.peers,
-  clusterId: config.clusterId,
-  secret: data.secret,
-  // Large enough for a snapshot sent to a lagging peer (see README, log compaction).
-  messageBytesMax: MESSAGE_BYTES_MAX_LIMIT,
-  onDrop: (reason) => metrics.droppedPackets.inc({ reason }),
-});
+// Large enough for a snapshot sent to a lagging peer (see README, log compaction).
+const messageBytesMax = MESSAGE_BYTES_MAX_LIMIT;
+const onDrop = (reason: string) => metrics.droppedPackets.inc({ reason });
+const transport =
+  config.transport === "shm"
+    ? new ShmTransport({
+        id: config.id,
+        fabric: data.shmFabric!,
+        messageBytesMax,
+        spinMicros: config.ringSpinMicros,
+        onDrop,
+      })
+    : createTransport(config.transport, {
+        id: config.id,
+        peers: config.peers,
+        clusterId: config.clusterId,
+        secret: data.secret,
+        messageBytesMax,
+        onDrop,
+      });
 const node = new ConsensusNode({
   config,
   incarnation: data.incarnation,

@@ -1,0 +1,264 @@
+/**
+ * One replica's threads, started and stopped: the consensus worker and the connection workers
+ * (sharing rings of SharedArrayBuffer) and the admin HTTP server. `dist/replica.js` runs one per
+ * process; `dist/thread-cluster.js` runs several in one process. No data-path work happens in the
+ * calling (main) thread. Process concerns (signals, exit codes) stay with the caller.
+ */
+import { randomInt } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import * as Comlink from "comlink";
+import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
+import type { Logger } from "pino";
+import { ApusError } from "../core/errors.ts";
+import { createDoorbell } from "../ring/doorbell.ts";
+import { createFrameRing } from "../ring/frame-ring.ts";
+import type { ShmFabricShared } from "../transport/shm-transport.ts";
+import { VERSION } from "../version.ts";
+import { AdminServer, type Remote } from "./admin-server.ts";
+import type { ReplicaConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import type {
+  ConnectionControl,
+  ConnectionWorkerData,
+  ConsensusControl,
+  ConsensusWorkerData,
+  ReplicaStatus,
+  WorkerRings,
+} from "./thread-contracts.ts";
+
+/** Reply rings carry chunked replies, so they need not hold the largest one. */
+const REPLY_RING_BYTES = 4 * 1024 * 1024;
+/** Requests waiting for consensus get this long to finish at shutdown before they are failed. */
+const SHUTDOWN_GRACE_MS = 2000;
+/** Used without --secret-file: anyone who can send to the peer port can forge packets. */
+const DEVELOPMENT_SECRET = "apus-smr development key: pass --secret-file in production";
+const SECRET_BYTES_MIN = 16;
+
+export interface ReplicaExtras {
+  /** The peer key, instead of reading --secret-file (the thread cluster makes a random one). */
+  readonly secret?: Uint8Array;
+  /** Required when config.transport is "shm": the rings shared with the other replica threads. */
+  readonly shmFabric?: ShmFabricShared;
+}
+
+export interface RunningReplica {
+  readonly config: ReplicaConfig;
+  /** Connection workers actually started (1 on a Node without reusePort). */
+  readonly workers: number;
+  /** host:port of the admin server, or "off". */
+  readonly adminAddress: string;
+  /** The consensus worker's /status, without HTTP. */
+  status(): Promise<ReplicaStatus>;
+  /**
+   * Stop accepting clients, give requests in flight SHUTDOWN_GRACE_MS, stop the consensus worker
+   * (flushing its log), close clients and the admin server, end the threads. Idempotent.
+   */
+  stop(signal: string): Promise<void>;
+}
+
+/** Node >= 22.12 lets several threads listen on one port (reusePort). */
+function hasReusePort(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
+}
+
+function readSecret(config: ReplicaConfig, log: Logger): Uint8Array {
+  if (config.secretFile === null) {
+    if (config.peers.length > 1)
+      log.warn(
+        "no --secret-file: peers authenticate with a built-in development key, so anyone who can reach the peer port can forge packets",
+      );
+    return Buffer.from(DEVELOPMENT_SECRET);
+  }
+  let secret: Buffer;
+  try {
+    secret = readFileSync(config.secretFile);
+  } catch (error) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `--secret-file: cannot read ${config.secretFile}: ${(error as Error).message}`,
+    );
+  }
+  const trimmed = Buffer.from(secret.toString("latin1").trim(), "latin1");
+  if (trimmed.byteLength < SECRET_BYTES_MIN)
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `--secret-file: ${config.secretFile} holds ${trimmed.byteLength} bytes; use at least ${SECRET_BYTES_MIN} (e.g. openssl rand -hex 32 > ${config.secretFile})`,
+    );
+  return trimmed;
+}
+
+/** Worker entry files sit in ../workers: .ts when run from src (tests), .js from dist. */
+function workerUrl(name: string): URL {
+  const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  return new URL(`../workers/${name}${extension}`, import.meta.url);
+}
+
+/** Start a worker and wait for its "ready" message; a failure at start rejects with its reason. */
+function startWorker(name: string, data: unknown, log: Logger): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(workerUrl(name), { workerData: data, name });
+    const onError = (error: Error) => reject(error);
+    const onExit = (code: number) =>
+      reject(new Error(`${name} exited with code ${code} while starting`));
+    worker.once("error", onError);
+    worker.once("exit", onExit);
+    const onMessage = (message: { ready?: boolean; error?: string; code?: string }) => {
+      if (message.ready === undefined) return;
+      worker.off("message", onMessage);
+      worker.off("error", onError);
+      worker.off("exit", onExit);
+      if (message.ready) {
+        worker.on("error", (error) => {
+          log.fatal({ err: error, worker: name }, "a worker thread failed; stopping the replica");
+          process.exit(1);
+        });
+        resolve(worker);
+      } else {
+        reject(Object.assign(new Error(message.error ?? "failed"), { code: message.code }));
+      }
+    };
+    worker.on("message", onMessage);
+  });
+}
+
+/** The error of a failed start, as one line that says what to do. */
+export function describeStartError(error: unknown, config: ReplicaConfig): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE")
+    return `cannot listen for clients on ${config.clientHost}:${config.clientPort}: the address is in use (another replica or a redis-server?); choose another --client-port`;
+  if (code === "EADDRNOTAVAIL")
+    return `cannot listen for clients on ${config.clientHost}:${config.clientPort}: no such local address; check --client-host`;
+  return (error as Error).message;
+}
+
+function connectionWorkerCount(config: ReplicaConfig, log: Logger): number {
+  if (hasReusePort() || config.workers <= 1) return config.workers;
+  log.warn(
+    { node: process.versions.node },
+    `Node ${process.versions.node} cannot share a port between threads (reusePort needs >= 22.12): running 1 connection worker instead of ${config.workers}`,
+  );
+  return 1;
+}
+
+function createRings(maxRequestBytes: number, workers: number, consensusBell: SharedArrayBuffer) {
+  const rings: WorkerRings[] = [];
+  // Every request ring rings the consensus worker's one doorbell; each reply ring its worker's.
+  for (let i = 0; i < workers; i++) {
+    const workerBell = createDoorbell();
+    rings.push({
+      requests: createFrameRing(maxRequestBytes + 1024 * 1024, consensusBell),
+      replies: createFrameRing(REPLY_RING_BYTES, workerBell),
+      workerBell,
+    });
+  }
+  return rings;
+}
+
+/** Start one replica's threads and admin server; resolves once clients can connect. */
+export async function startReplica(
+  config: ReplicaConfig,
+  extras: ReplicaExtras = {},
+): Promise<RunningReplica> {
+  const log = createLogger(config, "main");
+  if (config.transport === "shm" && extras.shmFabric === undefined)
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      "--transport shm needs replicas that are threads of one process: use node dist/thread-cluster.js --transport shm",
+    );
+  const workers = connectionWorkerCount(config, log);
+  const reusePort = hasReusePort();
+  if (config.durability === "memory")
+    log.warn(
+      "--durability memory: the log is kept in memory only; the cluster survives the loss of a minority of replicas, not of all of them at once",
+    );
+  const secret =
+    extras.secret ??
+    (config.transport === "shm" ? Buffer.from(DEVELOPMENT_SECRET) : readSecret(config, log));
+
+  const consensusBell = createDoorbell();
+  const rings = createRings(config.maxRequestBytes, workers, consensusBell);
+  const consensusData: ConsensusWorkerData = {
+    config,
+    incarnation: randomInt(1, 2 ** 32 - 1),
+    secret,
+    rings,
+    consensusBell,
+    shmFabric: extras.shmFabric ?? null,
+  };
+  const consensusWorker = await startWorker("consensus-worker", consensusData, log);
+  const consensus = Comlink.wrap<ConsensusControl>(
+    nodeEndpoint(consensusWorker),
+  ) as unknown as Remote<ConsensusControl>;
+
+  const connectionWorkers: Worker[] = [];
+  const connections: Remote<ConnectionControl>[] = [];
+  for (let i = 0; i < workers; i++) {
+    const data: ConnectionWorkerData = {
+      config,
+      workerIndex: i,
+      rings: rings[i]!,
+      consensusBell,
+      clientsMax: Math.ceil(config.maxClients / workers),
+      reusePort: reusePort && workers > 1,
+    };
+    const worker = await startWorker("connection-worker", data, log);
+    connectionWorkers.push(worker);
+    connections.push(
+      Comlink.wrap<ConnectionControl>(nodeEndpoint(worker)) as unknown as Remote<ConnectionControl>,
+    );
+  }
+
+  let admin: AdminServer | null = null;
+  let adminAddress = "off";
+  if (config.adminPort !== 0) {
+    admin = new AdminServer({
+      host: config.adminHost,
+      port: config.adminPort,
+      consensus,
+      connections,
+      logger: log,
+    });
+    adminAddress = await admin.listen();
+  }
+  log.info(
+    {
+      clients: `${config.clientHost}:${config.clientPort}`,
+      admin: adminAddress,
+      peers: config.peers.map((p) => `${p.host}:${p.port}`).join(","),
+      workers,
+      durability: config.durability,
+      transport: config.transport,
+      dataDir: config.durability === "fsync" ? config.dataDir : null,
+      version: VERSION,
+    },
+    `replica ${config.id} of ${config.peers.length} serving Redis clients on ${config.clientHost}:${config.clientPort}`,
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stopAll = async (signal: string) => {
+    log.info({ signal }, "stopping: no new clients; waiting for requests in flight");
+    await Promise.all(connections.map((c) => c.stopAccepting()));
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    while (Date.now() < deadline && (await consensus.pendingRequests()) > 0)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    await consensus.shutdown();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // let the last replies reach clients
+    await Promise.all(connections.map((c) => c.shutdown()));
+    await admin?.close();
+    await Promise.all([consensusWorker, ...connectionWorkers].map((w) => w.terminate()));
+    log.info("stopped");
+    log.flush?.();
+  };
+  return {
+    config,
+    workers,
+    adminAddress,
+    status: () => consensus.status(),
+    stop: (signal) => {
+      stopping ??= stopAll(signal);
+      return stopping;
+    },
+  };
+}
