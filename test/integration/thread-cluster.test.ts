@@ -78,7 +78,7 @@ describe("dist/thread-cluster.js --transport shm", () => {
     // It announces each replica, then the leader.
     while (!output.includes("leader: replica") && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(output).toMatch(/replica 3: clients 127\.0\.0\.1:\d+ admin[^]*leader: replica \d/);
+    expect(output).toMatch(/replica 3: clients 127\.0\.0\.1:\d+ admin[\s\S]*leader: replica \d/);
 
     const follower = leader === 1 ? 2 : 1;
     const writer = new Redis({ port: clientBase + follower - 1, lazyConnect: true });
