@@ -18,7 +18,7 @@ const store = new KvStore();
 for (const key of keys) store.execute([setName, key, value], context);
 let i = 0;
 
-const bench = new Bench({ time: 500 });
+const bench = new Bench({ time: process.argv.includes("--quick") ? 50 : 500 });
 bench
   .add("SET 64 B (overwrite)", () => {
     store.execute([setName, keys[i++ % KEYS]!, value], context);

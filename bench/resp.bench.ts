@@ -20,7 +20,7 @@ function parseChunk(parser: RespParser, chunk: Buffer): number {
 }
 
 const parser = new RespParser();
-const bench = new Bench({ time: 500 });
+const bench = new Bench({ time: process.argv.includes("--quick") ? 50 : 500 });
 bench
   .add("parse 1 SET (64 B value)", () => {
     if (parseChunk(parser, COMMAND) !== 1) throw new Error("expected 1 command");
