@@ -1,9 +1,4 @@
 #!/usr/bin/env node
-/**
- * A local cluster on 127.0.0.1, what `npm start` runs: starts N replicas as child processes,
- * shows who leads and one live status line, restarts a replica that dies (so a `kill -9` of the
- * leader shows a failover and a recovery from the WAL), and stops them all on Ctrl-C.
- */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -34,6 +29,12 @@ import {
   secretFilePath,
 } from "./runtime/cluster-plan.ts";
 import { logSize, readLogTail, summarizeLogLine } from "./runtime/log-tail.ts";
+/**
+ * A local cluster on 127.0.0.1, what `npm start` runs: starts N replicas as child processes,
+ * shows who leads and one live status line, restarts a replica that dies (so a `kill -9` of the
+ * leader shows a failover and a recovery from the WAL), and stops them all on Ctrl-C.
+ */
+import { nodeVersionProblem } from "./runtime/node-version.ts";
 import { asReplicaStatus } from "./runtime/status-table.ts";
 import { VERSION } from "./version.ts";
 
@@ -468,6 +469,12 @@ class Cluster {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  const tooOld = nodeVersionProblem();
+  if (tooOld !== null) {
+    process.stderr.write(`${tooOld}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const cores = availableParallelism();
   let parsed: ReturnType<typeof parseClusterArgs>;
   try {

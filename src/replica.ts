@@ -1,14 +1,21 @@
 #!/usr/bin/env node
+import { helpText, parseReplicaArgs } from "./runtime/config.ts";
 /**
  * One replica: the main thread. It reads the settings, starts the replica's threads
  * (runtime/replica-runner.ts: the consensus worker, the connection workers, the admin HTTP port),
  * and stops everything in order on SIGTERM/SIGINT. No data-path work happens here.
  */
-import { helpText, parseReplicaArgs } from "./runtime/config.ts";
+import { nodeVersionProblem } from "./runtime/node-version.ts";
 import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
 import { VERSION } from "./version.ts";
 
 function main(argv: string[]): void {
+  const tooOld = nodeVersionProblem();
+  if (tooOld !== null) {
+    process.stderr.write(`${tooOld}\n`);
+    process.exitCode = 2;
+    return;
+  }
   let parsed: ReturnType<typeof parseReplicaArgs>;
   try {
     parsed = parseReplicaArgs(argv);

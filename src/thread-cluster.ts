@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-/**
- * N replicas as threads of ONE process (dist/thread-cluster.js), for measurement: each replica is
- * exactly what dist/replica.js runs (runtime/replica-runner.ts), and with --transport shm they
- * talk through a shared-memory fabric instead of sockets. Not RDMA; see --help.
- */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ReplicaConfig } from "./runtime/config.ts";
+/**
+ * N replicas as threads of ONE process (dist/thread-cluster.js), for measurement: each replica is
+ * exactly what dist/replica.js runs (runtime/replica-runner.ts), and with --transport shm they
+ * talk through a shared-memory fabric instead of sockets. Not RDMA; see --help.
+ */
+import { nodeVersionProblem } from "./runtime/node-version.ts";
 import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
 import {
   DATA_DIR_PLACEHOLDER,
@@ -97,6 +98,12 @@ async function run(plan: ThreadClusterPlan): Promise<void> {
 }
 
 function main(argv: string[]): void {
+  const tooOld = nodeVersionProblem();
+  if (tooOld !== null) {
+    process.stderr.write(`${tooOld}\n`);
+    process.exitCode = 2;
+    return;
+  }
   let parsed: ReturnType<typeof parseThreadClusterArgs>;
   try {
     parsed = parseThreadClusterArgs(argv);
