@@ -516,7 +516,8 @@ export class ConsensusNode {
       id: this.config.id,
       role: s.role,
       leader: s.leaderId === 0 ? null : s.leaderId,
-      ballot: formatBallot(s.ballot),
+      // A follower has no ballot of its own: show the one it promised (its leader's, normally).
+      ballot: formatBallot(s.role === "follower" ? s.promised : s.ballot),
       promised: formatBallot(s.promised),
       commitIndex: s.chosenSlot,
       appliedIndex: s.appliedSlot,
