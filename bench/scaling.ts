@@ -57,11 +57,15 @@ results.json, results.md and SVG charts.
   --duration-ms MS       measured time per point (default 5000)
   --warmup-ms MS         load before each measured window, not counted (default 1000)
   --repeat K             repetitions per point; tables show medians (default 3)
-  --modes LIST           of full, one-slot, full-shm (default all three; full-shm needs
-                         dist/thread-cluster.js and is skipped with a note without it)
-                           full      default flags: batching on, --workers default
-                           one-slot  --workers 1 --batch-max-commands 1 (a slot per request)
-                           full-shm  full, replicas as threads of dist/thread-cluster.js, shm transport
+  --modes LIST           of full, one-slot, full-shm, full-threads-udp (default full,one-slot,
+                         full-shm; the last two need dist/thread-cluster.js and are skipped
+                         with a note without it)
+                           full       default flags: batching on, --workers default
+                           one-slot   --workers 1 --batch-max-commands 1 (a slot per request)
+                           full-shm   full, replicas as threads of dist/thread-cluster.js over
+                                      shared memory (no kernel on the peer path)
+                           full-threads-udp  full-shm's layout over loopback UDP (isolates the
+                                      transport from the process layout)
   --load-threads N       load-generator threads (piscina; default 2)
   --round-trips N        round trips per machine-limit probe (default 5000)
   --quick                smoke run for CI: replicas 3,5 × connections 1,8, full + one-slot,
@@ -187,8 +191,15 @@ function sleepUntil(epochMs: number): Promise<void> {
 interface Snapshot {
   readonly atMs: number;
   readonly replicaCpuSeconds: number;
+  /** This benchmark process, every thread (main, load generators), µs. */
+  readonly benchCpuUs: number;
   readonly machine: ReturnType<typeof machineCpu>;
   readonly counters: ReturnType<typeof consensusCounters>;
+}
+
+function benchCpuUs(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
 }
 
 async function snapshot(cluster: Cluster, leaderAdmin: string): Promise<Snapshot> {
@@ -196,6 +207,7 @@ async function snapshot(cluster: Cluster, leaderAdmin: string): Promise<Snapshot
   return {
     atMs: Date.now(),
     replicaCpuSeconds: processesCpuSeconds(cluster.pids()),
+    benchCpuUs: benchCpuUs(),
     machine: machineCpu(),
     counters: consensusCounters(metrics),
   };
@@ -248,6 +260,10 @@ async function measure(
   const windowMs = after.atMs - before.atMs;
   const requestCount = results.reduce((a, r) => a + r.requestCount, 0);
   const loadWindowMs = Math.max(...results.map((r) => r.windowMs));
+  const replicaCpuPercent =
+    (100 * (after.replicaCpuSeconds - before.replicaCpuSeconds)) / (windowMs / 1000);
+  const benchCpuPercent = (100 * (after.benchCpuUs - before.benchCpuUs)) / 1000 / windowMs;
+  const busyPercent = machineBusyPercent(before.machine, after.machine);
   const batchCount = after.counters.batchRequestsCount - before.counters.batchRequestsCount;
   const sample: Sample = {
     repetition,
@@ -267,7 +283,9 @@ async function measure(
       (100 * (after.replicaCpuSeconds - before.replicaCpuSeconds)) / (windowMs / 1000),
     loadgenCpuPercent:
       (100 * results.reduce((a, r) => a + r.cpuWindowUs, 0)) / 1000 / Math.max(1, loadWindowMs),
-    machineBusyPercent: machineBusyPercent(before.machine, after.machine),
+    benchCpuPercent,
+    machineBusyPercent: busyPercent,
+    otherCpuPercent: Math.max(0, busyPercent * cpus().length - replicaCpuPercent - benchCpuPercent),
     windowMs,
   };
   histogram.destroy();
@@ -393,17 +411,24 @@ async function main(): Promise<void> {
   const samples = new Map<string, { leaderId: number; samples: Sample[] }>();
   let done = 0;
   try {
-    for (const variant of variants) {
-      for (const replicaCount of settings.replicaCounts) {
-        process.stdout.write(
-          `${variant.name}: starting ${replicaCount} replicas (${variant.runner})… `,
-        );
-        const cluster = await startCluster(replicaCount, variant);
-        process.stdout.write(`leader ${cluster.leaderId}\n`);
-        try {
-          await sleep(SETTLE_MS);
-          for (let repetition = 1; repetition <= settings.repeat; repetition++) {
-            for (const connectionCount of settings.connectionCounts) {
+    for (const replicaCount of settings.replicaCounts) {
+      // Every mode's cluster of this size runs at once and the modes take turns point by point:
+      // on a shared, noisy machine the modes are then compared under the same background load.
+      // The idle clusters' heartbeats show up in the "others" CPU column.
+      const clusters: Cluster[] = [];
+      try {
+        for (const variant of variants) {
+          process.stdout.write(
+            `${variant.name}: starting ${replicaCount} replicas (${variant.runner})… `,
+          );
+          clusters.push(await startCluster(replicaCount, variant));
+          process.stdout.write(`leader ${clusters.at(-1)!.leaderId}\n`);
+        }
+        await sleep(SETTLE_MS);
+        for (let repetition = 1; repetition <= settings.repeat; repetition++) {
+          for (const connectionCount of settings.connectionCounts) {
+            for (const [index, variant] of variants.entries()) {
+              const cluster = clusters[index]!;
               const sample = await measure(pool, cluster, connectionCount, settings, repetition);
               const key = `${variant.name}/${replicaCount}/${connectionCount}`;
               const entry = samples.get(key) ?? { leaderId: cluster.leaderId, samples: [] };
@@ -415,14 +440,14 @@ async function main(): Promise<void> {
                 `  [${done}/${sampleCount}] ${variant.name} N=${replicaCount} c=${connectionCount} rep ${repetition}/${settings.repeat}: ` +
                   `consensus p50 ${Math.round(sample.consensus.p50Us)} µs p99 ${Math.round(sample.consensus.p99Us)} µs, ` +
                   `client p50 ${sample.clientP50Us} µs p99 ${sample.clientP99Us} µs, ${Math.round(sample.throughputRps)} req/s, ` +
-                  `batch ${sample.batchAvg?.toFixed(1) ?? "–"}, CPU replicas ${Math.round(sample.replicaCpuPercent)} % loadgen ${Math.round(sample.loadgenCpuPercent)} %` +
+                  `batch ${sample.batchAvg?.toFixed(1) ?? "–"}, CPU replicas ${Math.round(sample.replicaCpuPercent)} % loadgen ${Math.round(sample.loadgenCpuPercent)} % others ${Math.round(sample.otherCpuPercent)} %` +
                   `${sample.errorCount > 0 ? `, ${sample.errorCount} errors` : ""} | elapsed ${formatDuration(elapsed)}, ETA ${formatDuration((elapsed / done) * (sampleCount - done))}\n`,
               );
             }
           }
-        } finally {
-          await cluster.stop();
         }
+      } finally {
+        for (const cluster of clusters) await cluster.stop();
       }
     }
   } finally {

@@ -17,7 +17,7 @@ export const REPLICA_JS = join(ROOT, "dist", "replica.js");
 export const THREAD_CLUSTER_JS = join(ROOT, "dist", "thread-cluster.js");
 
 /** How long a new cluster may take to agree on a leader (9 processes on 2 cores start slowly). */
-const LEADER_WAIT_MS_MAX = 60_000;
+const LEADER_WAIT_MS_MAX = 30_000;
 const POLL_MS = 150;
 const ADMIN_TIMEOUT_MS = 3_000;
 /** Tries at finding a run of free consecutive ports for thread-cluster's base ports. */
@@ -117,6 +117,7 @@ async function awaitLeader(
   children: readonly ChildProcess[],
 ): Promise<number> {
   const deadline = Date.now() + LEADER_WAIT_MS_MAX;
+  let last: readonly (StatusLite | null)[] = [];
   while (Date.now() < deadline) {
     for (const child of children) {
       if (child.exitCode !== null)
@@ -128,12 +129,18 @@ async function awaitLeader(
         getJson<StatusLite>(`http://127.0.0.1:${adminPort(i + 1)}/status`).catch(() => null),
       ),
     );
+    last = statuses;
     const leader = statuses[0]?.leader ?? null;
     if (leader === null) continue;
     const agreed = statuses.every((s) => s !== null && s.leader === leader);
     if (agreed && statuses[leader - 1]?.role === "leader") return leader;
   }
-  throw new Error(`${replicaCount} replicas agreed on no leader within ${LEADER_WAIT_MS_MAX} ms`);
+  const seen = last.map((s, i) =>
+    s === null ? `${i + 1}: no answer` : `${i + 1}: ${s.role}, leader ${s.leader}`,
+  );
+  throw new Error(
+    `${replicaCount} replicas agreed on no leader within ${LEADER_WAIT_MS_MAX} ms (${seen.join("; ")})`,
+  );
 }
 
 function stopChildren(children: readonly ChildProcess[]): Promise<void> {
@@ -212,20 +219,27 @@ export function threadClusterAvailable(): boolean {
   return existsSync(THREAD_CLUSTER_JS);
 }
 
+/** Flags of dist/thread-cluster.js itself (before `--`); a variant's replica flags may hold them. */
+const THREAD_CLUSTER_OWN_FLAGS = new Set(["--workers"]);
+
 /**
  * Starts `node dist/thread-cluster.js --replicas N --base-client-port P --base-admin-port A
- * --transport shm -- <replica flags>`. Replica i is taken to listen on P+i-1 and A+i-1; the ids
- * are checked against /status, so a different numbering fails loudly rather than measuring the
- * wrong replica.
+ * --transport shm|udp [--workers W] -- <replica flags>`. Replica i listens on P+i-1 and A+i-1
+ * (its --help says so); the ids are checked against /status, so a different numbering fails
+ * loudly rather than measuring the wrong replica. The thread cluster makes its own secret and
+ * temp data dirs.
  */
 export async function startThreadCluster(replicaCount: number, variant: Variant): Promise<Cluster> {
   const baseClientPort = await freePortRun(replicaCount);
-  let baseAdminPort = await freePortRun(replicaCount);
-  while (Math.abs(baseAdminPort - baseClientPort) < replicaCount)
-    baseAdminPort = await freePortRun(replicaCount);
-  const dir = mkdtempSync(join(tmpdir(), "apus-scaling-tc-"));
-  const secretFile = join(dir, "secret");
-  writeFileSync(secretFile, `bench-scaling-${process.pid}-0123456789abcdef0123\n`);
+  const baseAdminPort = await freePortRun(replicaCount);
+  const basePeerPort = await freePortRun(replicaCount);
+  const own: string[] = [];
+  const replicaFlags: string[] = [];
+  for (let i = 0; i < variant.replicaFlags.length; i++) {
+    const flag = variant.replicaFlags[i]!;
+    if (THREAD_CLUSTER_OWN_FLAGS.has(flag)) own.push(flag, variant.replicaFlags[++i]!);
+    else replicaFlags.push(flag);
+  }
   const args = [
     THREAD_CLUSTER_JS,
     "--replicas",
@@ -234,24 +248,19 @@ export async function startThreadCluster(replicaCount: number, variant: Variant)
     String(baseClientPort),
     "--base-admin-port",
     String(baseAdminPort),
+    "--base-peer-port",
+    String(basePeerPort),
     "--transport",
     variant.transport,
+    ...own,
     "--",
-    "--secret-file",
-    secretFile,
     ...COMMON_REPLICA_FLAGS,
-    ...variant.replicaFlags,
+    ...replicaFlags,
   ];
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "ignore", "inherit"],
-    cwd: dir,
-  });
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
   const clientPort = (id: number) => baseClientPort + id - 1;
   const adminPort = (id: number) => baseAdminPort + id - 1;
-  const stop = async () => {
-    await stopChildren([child]);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopChildren([child]);
   try {
     const leaderId = await awaitLeader(replicaCount, adminPort, [child]);
     for (let id = 1; id <= replicaCount; id++) {

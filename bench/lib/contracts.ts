@@ -87,4 +87,12 @@ export const VARIANTS: readonly Variant[] = [
     description:
       "default flags, replicas as threads of one process (dist/thread-cluster.js) over shared memory",
   },
+  {
+    name: "full-threads-udp",
+    runner: "thread-cluster",
+    transport: "udp",
+    replicaFlags: [],
+    description:
+      "default flags, replicas as threads of one process (dist/thread-cluster.js) over loopback UDP: full-shm's layout with the kernel path, to separate transport cost from process layout",
+  },
 ];

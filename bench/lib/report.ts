@@ -24,8 +24,13 @@ export interface Sample {
   readonly replicaCpuPercent: number;
   /** CPU of the load-generator threads over the window, % of one core, summed. */
   readonly loadgenCpuPercent: number;
+  /** This benchmark's own process (load generators + main thread), % of one core. */
+  readonly benchCpuPercent: number;
   /** Busy share of the whole machine (all cores, every process), %. */
   readonly machineBusyPercent: number;
+  /** Everything else on the machine (other tenants, the kernel's softirq work not charged to a
+   *  process): machine busy × cores − replicas − this benchmark, % of one core. */
+  readonly otherCpuPercent: number;
   readonly windowMs: number;
 }
 
@@ -40,6 +45,7 @@ export interface PointSummary {
   readonly replicaCpuPercent: number;
   readonly loadgenCpuPercent: number;
   readonly machineBusyPercent: number;
+  readonly otherCpuPercent: number;
   readonly errorCount: number;
 }
 
@@ -117,6 +123,7 @@ export function summarize(samples: readonly Sample[]): PointSummary {
     replicaCpuPercent: of((s) => s.replicaCpuPercent),
     loadgenCpuPercent: of((s) => s.loadgenCpuPercent),
     machineBusyPercent: of((s) => s.machineBusyPercent),
+    otherCpuPercent: of((s) => s.otherCpuPercent),
     errorCount: samples.reduce((a, s) => a + s.errorCount, 0),
   };
 }
@@ -195,13 +202,13 @@ function limitRow(r: RoundTrip): string {
 
 export function pointsTable(points: readonly Point[], udpP50Us: number): string {
   const lines = [
-    "| replicas | conns | consensus p50 µs | p99 µs | p50 / UDP RTT | client p50 µs | p99 µs | req/s | avg batch | replicas CPU % | loadgen CPU % | machine busy % | errors |",
+    "| replicas | conns | consensus p50 µs | p99 µs | p50 / UDP RTT | client p50 µs | p99 µs | req/s | avg batch | CPU % replicas | loadgen | others | errors |",
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const p of points) {
     const m = p.median;
     lines.push(
-      `| ${p.replicaCount} | ${p.connectionCount} | ${int(m.consensusP50Us)} | ${int(m.consensusP99Us)} | ${fixed(m.consensusP50Us / udpP50Us, 1)}× | ${int(m.clientP50Us)} | ${int(m.clientP99Us)} | ${int(m.throughputRps)} | ${fixed(m.batchAvg, 1)} | ${int(m.replicaCpuPercent)} | ${int(m.loadgenCpuPercent)} | ${int(m.machineBusyPercent)} | ${m.errorCount} |`,
+      `| ${p.replicaCount} | ${p.connectionCount} | ${int(m.consensusP50Us)} | ${int(m.consensusP99Us)} | ${fixed(m.consensusP50Us / udpP50Us, 1)}× | ${int(m.clientP50Us)} | ${int(m.clientP99Us)} | ${int(m.throughputRps)} | ${fixed(m.batchAvg, 1)} | ${int(m.replicaCpuPercent)} | ${int(m.loadgenCpuPercent)} | ${int(m.otherCpuPercent)} | ${m.errorCount} |`,
     );
   }
   return lines.join("\n");
@@ -230,7 +237,7 @@ export function markdown(results: Results, charts: readonly string[]): string {
     `Machine: ${machine.cores} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.nodeVersion}; load average at start ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")} (a shared VM: read ratios and medians, not single numbers).`,
   );
   out.push(
-    `Grid: replicas ${settings.replicaCounts.join(", ")} × connections ${settings.connectionCounts.join(", ")}; ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms measured per point, ${settings.repeat} repetition(s) (tables show medians); ${settings.loadThreads} load-generator thread(s); SET key:<n> with a ${settings.valueBytes[0]}–${settings.valueBytes[1]} B value, one request outstanding per connection; every connection aimed at the leader. Took ${(results.elapsedMs / 60_000).toFixed(1)} min.`,
+    `Grid: replicas ${settings.replicaCounts.join(", ")} × connections ${settings.connectionCounts.join(", ")}; ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms measured per point, ${settings.repeat} repetition(s) (tables show medians); ${settings.loadThreads} load-generator thread(s); SET key:<n> with a ${settings.valueBytes[0]}–${settings.valueBytes[1]} B value, one request outstanding per connection; every connection aimed at the leader; the modes' clusters of one size run side by side and take turns point by point. Took ${(results.elapsedMs / 60_000).toFixed(1)} min.`,
   );
   out.push("");
   out.push("## The machine's own limits (64 B, one outstanding)");
@@ -273,7 +280,7 @@ export function markdown(results: Results, charts: readonly string[]): string {
       "- **consensus** = the leader's /latency: request taken from its ring → slot chosen and applied, over the measure window (reset at its start). **client** = what the load generator saw per SET over TCP, consensus + TCP + the connection worker's parse and reply.",
       "- **avg batch** = requests per consensus slot at the leader (Δ`apus_batch_requests_sum` / Δ`_count`). In `one-slot` it is 1 by construction.",
       "- **replicas CPU %** = utime+stime of every replica process over the window, in % of one core, summed over the cluster (this machine has " +
-        `${machine.cores} cores = ${machine.cores * 100} %). **loadgen CPU %** = the load-generator threads (same machine). **machine busy %** = all cores, every process, including other tenants.`,
+        `${machine.cores} cores = ${machine.cores * 100} %). **loadgen** = the load-generator threads (same machine, same cores). **others** = the rest of the machine's busy time (the other modes' idle clusters of the same size, which run alongside so the modes take turns under the same background load; other tenants of this shared VM; interrupts): machine busy (/proc/stat) × cores − replicas − this benchmark process. Where replicas + loadgen + others reach ~${machine.cores * 100} %, the point is CPU-bound and its latency is queueing for a core, not protocol.`,
       "- `--durability memory` in every mode: the APUS model keeps the log in memory of a majority (RDMA-written), and the question here is the network path and the protocol; with fsync a disk flush (~130 µs here) would sit in every round and hide both.",
       "- All connections go to the leader: that measures consensus without the follower → leader forwarding hop.",
     ].join("\n"),
