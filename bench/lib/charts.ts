@@ -40,7 +40,7 @@ export function lineChartSpec(chart: LineChart): vegaLite.TopLevelSpec {
         field: "x",
         type: "quantitative",
         title: chart.xTitle,
-        scale: chart.xLog === true ? { type: "log" } : { zero: false },
+        scale: chart.xLog === true ? { type: "log", nice: false } : { zero: false },
         axis: { values: [...chart.xValues], format: "d" },
       },
       y: { field: "y", type: "quantitative", title: chart.yTitle, scale: { zero: true } },
