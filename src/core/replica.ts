@@ -277,8 +277,7 @@ export class Replica {
       this.outNow.length > 0 ||
       this.outAfter.length > 0 ||
       this.chosenSlot > this.appliedSlot ||
-      this.canFormBatch() ||
-      (this.roleValue === "leader" && this.chosenSlot > this.commitSent)
+      this.canFormBatch()
     );
   }
 
@@ -286,7 +285,6 @@ export class Replica {
   ready(): Ready {
     assert(!this.readyOutstanding, "ready() called again before advance()");
     this.formBatches();
-    this.announceCommit();
     const persist = this.takePersist();
     const chosen: ChosenEntry[] = [];
     for (let slot = this.appliedSlot + 1; slot <= this.chosenSlot; slot++) {
@@ -905,11 +903,12 @@ export class Replica {
   }
 
   /**
-   * Tell followers at once when the commit point moved and no Accept carried it: a follower
-   * answers its own clients from its own copy of the state machine, so without this an idle
-   * cluster would make them wait up to a heartbeat interval to learn their request committed.
+   * Tell followers at once that the commit point moved, if no Accept or heartbeat carried it yet.
+   * The runtime calls this when a chosen batch holds a request a follower is waiting to answer:
+   * without it, that follower would learn the commit only with the next Accept or heartbeat.
+   * Safe at any time (it is a heartbeat); not automatic, since it doubles the messages per slot.
    */
-  private announceCommit(): void {
+  announceCommit(): void {
     if (this.roleValue !== "leader" || this.chosenSlot <= this.commitSent) return;
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer !== this.id) this.outNow.push(this.heartbeatTo(peer));

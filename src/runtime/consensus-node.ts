@@ -365,6 +365,7 @@ export class ConsensusNode {
 
   /** Install the snapshot and apply the chosen entries of `ready`, in slot order. */
   private apply(ready: Ready): void {
+    let foreignApplied = false;
     if (ready.snapshot !== null) {
       this.machine.install(ready.snapshot);
       this.appliedSlot = ready.snapshot.slot;
@@ -376,6 +377,7 @@ export class ConsensusNode {
         this.onOwnReply(requestId, reply),
       );
       this.appliedSlot = entry.slot;
+      if (applied.foreign) foreignApplied = true;
       this.bytesSinceSnapshot += applied.bytes;
       this.slotsSinceSnapshot++;
       this.metrics.chosenSlots.inc();
@@ -383,6 +385,11 @@ export class ConsensusNode {
       if (applied.requests > 0) this.metrics.batchSize.observe(applied.requests);
     }
     if (ready.chosen.length > 0) this.replies.flush();
+    // A follower waits to answer its client until it learns this commit: tell it now.
+    if (foreignApplied && this.core.role === "leader") {
+      this.core.announceCommit();
+      this.schedulePump();
+    }
     this.maybeSnapshot();
   }
 

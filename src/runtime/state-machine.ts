@@ -70,11 +70,12 @@ export class StateMachine {
   applyBatch(
     batch: Batch,
     reply: (requestId: number, bytes: Uint8Array) => void,
-  ): { requests: number; commands: number; bytes: number } {
+  ): { requests: number; commands: number; bytes: number; foreign: boolean } {
     // The clock never runs backwards for the store, even if a new leader's clock is behind.
     if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
     let commands = 0;
     let bytes = 0;
+    let foreign = false;
     for (const command of batch.commands) {
       bytes += command.byteLength;
       if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
@@ -85,6 +86,7 @@ export class StateMachine {
       const mine =
         command[LOG_ORIGIN] === this.options.replicaId &&
         view.getUint32(LOG_INCARNATION, true) === this.options.incarnation;
+      if (command[LOG_ORIGIN] !== this.options.replicaId) foreign = true;
       const requests = decodeCommands(command, LOG_HEADER_BYTES);
       if (requests === null) {
         this.malformed++;
@@ -107,6 +109,6 @@ export class StateMachine {
     }
     // Active expiry at the same log point on every replica, with the batch's time: deterministic.
     this.store.expireSweep(this.nowMs, EXPIRE_SWEEP_KEYS);
-    return { requests: batch.commands.length, commands, bytes };
+    return { requests: batch.commands.length, commands, bytes, foreign };
   }
 }

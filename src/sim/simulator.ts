@@ -17,6 +17,9 @@ import { SimNetwork } from "./sim-network.ts";
 import { SimStateMachine } from "./sim-state-machine.ts";
 import { SimStorage } from "./sim-storage.ts";
 
+/** Chance per replica per tick that the runtime asks a leader to announce its commit point. */
+const ANNOUNCE_COMMIT_RATE = 0.25;
+
 interface SimNode {
   readonly id: number;
   core: Replica | null;
@@ -238,6 +241,8 @@ export class Simulator {
     for (const node of this.nodes) {
       if (node.core === null) continue;
       node.core.tick();
+      // The runtime announces a commit whenever a follower waits on it: any time, in effect.
+      if (this.prng.nextFloat() < ANNOUNCE_COMMIT_RATE) node.core.announceCommit();
       this.drain(node);
     }
     this.checker.checkDurability(this.disks());

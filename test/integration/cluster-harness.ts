@@ -50,6 +50,9 @@ export interface ClusterOptions {
   readonly durability?: "fsync" | "memory";
   readonly extraArgs?: readonly string[];
   readonly workers?: number;
+  /** Defaults 20 / 300: fast failover in tests. Larger clusters on 2 cores want more slack. */
+  readonly heartbeatMs?: number;
+  readonly electionTimeoutMs?: number;
 }
 
 export class TestCluster {
@@ -110,9 +113,9 @@ export class TestCluster {
       "--workers",
       String(this.options.workers ?? 2),
       "--heartbeat-ms",
-      "20",
+      String(this.options.heartbeatMs ?? 20),
       "--election-timeout-ms",
-      "300",
+      String(this.options.electionTimeoutMs ?? 300),
       "--log-level",
       "info",
       ...(this.options.extraArgs ?? []),

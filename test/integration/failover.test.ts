@@ -13,16 +13,24 @@ function client(port: number): Redis {
 }
 
 /** Write keys through one replica; return those acknowledged (an error means "unknown", not lost). */
-async function writeKeys(port: number, prefix: string, count: number): Promise<string[]> {
+async function writeKeys(
+  port: number,
+  prefix: string,
+  count: number,
+  attempts = 1,
+): Promise<string[]> {
   const c = client(port);
   const acked: string[] = [];
   try {
     for (let i = 0; i < count; i++) {
       const key = `${prefix}-${i}`;
-      try {
-        if ((await c.set(key, key)) === "OK") acked.push(key);
-      } catch {
-        // not acknowledged: may or may not be applied
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        try {
+          if ((await c.set(key, key)) === "OK") acked.push(key);
+          break;
+        } catch {
+          // not acknowledged: may or may not be applied (SET is idempotent, so a retry is fine)
+        }
       }
     }
   } finally {
@@ -134,9 +142,15 @@ describe("failures of real processes", () => {
   });
 
   it("commits with nine replicas", async () => {
-    cluster = await TestCluster.start({ replicas: 9, workers: 1 });
+    // Nine processes on two busy cores: default timing, and a retry if a request meets an election.
+    cluster = await TestCluster.start({
+      replicas: 9,
+      workers: 1,
+      heartbeatMs: 50,
+      electionTimeoutMs: 500,
+    });
     await cluster.waitForLeader(40_000);
-    const acked = await writeKeys(cluster.replica(5).clientPort, "nine", 50);
+    const acked = await writeKeys(cluster.replica(5).clientPort, "nine", 50, 3);
     expect(acked.length).toBe(50);
     expect(await missingKeys(cluster.replica(9).clientPort, acked)).toEqual([]);
   });
