@@ -2,6 +2,10 @@
  * Redis glob patterns (KEYS, SCAN MATCH), over latin1 strings (one char per byte), case-sensitive:
  * `*` any run, `?` one byte, `[abc]` `[^a]` `[a-z]` (ends swapped if reversed, `\` escapes inside),
  * `\x` a literal x. An unclosed `[` runs to the pattern's end, as in Redis's stringmatchlen.
+ *
+ * Compiling costs O(pattern length) time and memory: literals and `?` share read-only tables, so
+ * only a `[class]` allocates a table of its own (and a class takes at least two pattern bytes).
+ * The store caps a pattern's length (`patternBytesMax`) before compiling it.
  */
 
 /** One pattern token: STAR, or a 256-entry table of the bytes it matches. */
@@ -45,9 +49,20 @@ export class GlobPattern {
   }
 }
 
+/** `?`: every byte; shared by all patterns, never written. */
+const ANY_BYTE: Uint8Array = new Uint8Array(256).fill(1);
+
+/** The shared table of each literal byte, made the first time it is needed; never written. */
+const SINGLE_BYTE: (Uint8Array | undefined)[] = new Array(256);
+
 function single(code: number): Uint8Array {
-  const table = new Uint8Array(256);
-  table[code & 0xff] = 1;
+  const byte = code & 0xff;
+  let table = SINGLE_BYTE[byte];
+  if (table === undefined) {
+    table = new Uint8Array(256);
+    table[byte] = 1;
+    SINGLE_BYTE[byte] = table;
+  }
   return table;
 }
 
@@ -61,7 +76,7 @@ function compile(pattern: string): Token[] {
       if (tokens[tokens.length - 1] !== "*") tokens.push("*");
       i++;
     } else if (c === 63 /* '?' */) {
-      tokens.push(new Uint8Array(256).fill(1));
+      tokens.push(ANY_BYTE);
       i++;
     } else if (c === 91 /* '[' */) {
       i = compileClass(pattern, i + 1, tokens);

@@ -1,6 +1,7 @@
 /** Hash commands: HSET HMSET HGET HDEL HGETALL HLEN HEXISTS. */
 import { type Keyspace, KvHash } from "./kv-keyspace.ts";
 import {
+  checkReplySize,
   copyBytes,
   type Handler,
   isReply,
@@ -9,7 +10,17 @@ import {
   WRONGTYPE,
   wrongArity,
 } from "./kv-shared.ts";
-import { array, bulk, integer, NULL_BULK, OK, ONE, ZERO } from "./resp.ts";
+import {
+  array,
+  arrayHeaderSize,
+  bulk,
+  bulkSize,
+  integer,
+  NULL_BULK,
+  OK,
+  ONE,
+  ZERO,
+} from "./resp.ts";
 
 /** The hash at `key`, undefined when absent, or WRONGTYPE. */
 function readHash(keyspace: Keyspace, key: string, now: number): KvHash | undefined | Buffer {
@@ -59,7 +70,8 @@ export const hget: Handler = (keyspace, args, now) => {
   if (hash === undefined) return NULL_BULK;
   if (isReply(hash)) return hash;
   const value = hash.fields.get(latin1(args[2]!));
-  return value === undefined ? NULL_BULK : bulk(value);
+  if (value === undefined) return NULL_BULK;
+  return checkReplySize(keyspace, bulkSize(value.length)) ?? bulk(value);
 };
 
 export const hdel: Handler = (keyspace, args, now) => {
@@ -77,6 +89,10 @@ export const hgetall: Handler = (keyspace, args, now) => {
   const hash = readHash(keyspace, latin1(args[1]!), now);
   if (hash === undefined) return array([]);
   if (isReply(hash)) return hash;
+  let size = arrayHeaderSize(2 * hash.fields.size);
+  for (const [field, value] of hash.fields) size += bulkSize(field.length) + bulkSize(value.length);
+  const refusal = checkReplySize(keyspace, size);
+  if (refusal !== undefined) return refusal;
   const items: Buffer[] = [];
   for (const [field, value] of hash.fields) items.push(bulk(field), bulk(value));
   return array(items);

@@ -2,6 +2,7 @@
 import { GlobPattern } from "./glob.ts";
 import { Keyspace, NO_EXPIRY, typeOf } from "./kv-keyspace.ts";
 import {
+  checkReplySize,
   ERR_NOT_INTEGER,
   ERR_SYNTAX,
   expiryMs,
@@ -13,7 +14,18 @@ import {
   parseLong,
   upper,
 } from "./kv-shared.ts";
-import { array, bulk, bulkArray, errorReply, integer, ONE, simpleString, ZERO } from "./resp.ts";
+import {
+  array,
+  arrayHeaderSize,
+  bulk,
+  bulkArray,
+  bulkSize,
+  errorReply,
+  integer,
+  ONE,
+  simpleString,
+  ZERO,
+} from "./resp.ts";
 
 export const del: Handler = (keyspace, args, now) => {
   let deleted = 0;
@@ -115,15 +127,34 @@ export const persist: Handler = (keyspace, args, now) => {
   return ONE;
 };
 
+/**
+ * The refusal of a KEYS / SCAN MATCH pattern longer than the store's `patternBytesMax`, checked
+ * before compiling it, else undefined.
+ */
+function patternTooLong(keyspace: Keyspace, pattern: Buffer): Buffer | undefined {
+  const limit = keyspace.limits.patternBytesMax;
+  if (pattern.length <= limit) return undefined;
+  return errorReply(`ERR pattern too long (${pattern.length} bytes, limit ${limit})`);
+}
+
+/** Bytes of the RESP array of bulk strings of `keys`. */
+function keysReplySize(keys: readonly string[]): number {
+  let size = arrayHeaderSize(keys.length);
+  for (const key of keys) size += bulkSize(key.length); // latin1: one char per byte
+  return size;
+}
+
 export const keys: Handler = (keyspace, args, now) => {
+  const refused = patternTooLong(keyspace, args[1]!);
+  if (refused !== undefined) return refused;
   const pattern = new GlobPattern(latin1(args[1]!));
-  const found: Buffer[] = [];
+  const found: string[] = [];
   for (const [key, entry] of keyspace.entries) {
     if (Keyspace.isLive(entry, now) && (pattern.matchesAll || pattern.matches(key))) {
-      found.push(bulk(key));
+      found.push(key);
     }
   }
-  return array(found);
+  return checkReplySize(keyspace, keysReplySize(found)) ?? bulkArray(found);
 };
 
 /** Most entries one SCAN call may examine, whatever COUNT asks: bounds the reply's cost. */
@@ -134,7 +165,7 @@ export const scan: Handler = (keyspace, args, now) => {
   const cursor = /^[0-9]{1,15}$/.test(cursorText) ? Number(cursorText) : -1;
   if (cursor < 0) return errorReply("ERR invalid cursor");
   let count = 10;
-  let pattern: GlobPattern | undefined;
+  let patternBytes: Buffer | undefined;
   let type: string | undefined;
   for (let i = 2; i < args.length; i += 2) {
     const option = upper(args[i]!);
@@ -145,10 +176,14 @@ export const scan: Handler = (keyspace, args, now) => {
       if (parsed === null) return ERR_NOT_INTEGER;
       if (parsed < 1) return ERR_SYNTAX;
       count = Math.min(parsed, SCAN_COUNT_MAX);
-    } else if (option === "MATCH") pattern = new GlobPattern(latin1(value));
-    else if (option === "TYPE") type = latin1(value).toLowerCase();
+    } else if (option === "MATCH") {
+      const refused = patternTooLong(keyspace, value);
+      if (refused !== undefined) return refused;
+      patternBytes = value; // like Redis, the last MATCH wins; compiled once, below
+    } else if (option === "TYPE") type = latin1(value).toLowerCase();
     else return ERR_SYNTAX;
   }
+  const pattern = patternBytes === undefined ? undefined : new GlobPattern(latin1(patternBytes));
   const step = keyspace.scan(
     cursor,
     count,
@@ -157,7 +192,11 @@ export const scan: Handler = (keyspace, args, now) => {
       (pattern === undefined || pattern.matches(key)) &&
       (type === undefined || typeOf(entry.value) === type),
   );
-  return array([bulk(String(step.cursor)), bulkArray(step.keys)]);
+  const nextCursor = String(step.cursor);
+  const size = arrayHeaderSize(2) + bulkSize(nextCursor.length) + keysReplySize(step.keys);
+  const refusal = checkReplySize(keyspace, size);
+  if (refusal !== undefined) return refusal;
+  return array([bulk(nextCursor), bulkArray(step.keys)]);
 };
 
 export const dbsize: Handler = (keyspace, _args, now) => integer(keyspace.liveCount(now));

@@ -104,6 +104,10 @@ export class KvEntry {
 export interface KeyspaceLimits {
   /** Largest string value or element, bytes. */
   readonly valueBytesMax: number;
+  /** Largest reply a command whose reply is built from stored data may produce, bytes. */
+  readonly replyBytesMax: number;
+  /** Longest glob pattern (KEYS, SCAN MATCH), bytes. */
+  readonly patternBytesMax: number;
 }
 
 /** Stale scan-index slots tolerated before it is rebuilt: beyond 2 × keys + this many. */

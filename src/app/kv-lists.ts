@@ -1,6 +1,7 @@
 /** List commands: LPUSH RPUSH LPOP RPOP LRANGE LLEN. */
 import { type Keyspace, KvList } from "./kv-keyspace.ts";
 import {
+  checkReplySize,
   copyBytes,
   ERR_NOT_INTEGER,
   type Handler,
@@ -11,7 +12,17 @@ import {
   WRONGTYPE,
   wrongArity,
 } from "./kv-shared.ts";
-import { array, bulk, errorReply, integer, NULL_ARRAY, NULL_BULK, ZERO } from "./resp.ts";
+import {
+  array,
+  arrayHeaderSize,
+  bulk,
+  bulkSize,
+  errorReply,
+  integer,
+  NULL_ARRAY,
+  NULL_BULK,
+  ZERO,
+} from "./resp.ts";
 
 /** The list at `key`, undefined when absent, or WRONGTYPE. */
 function readList(keyspace: Keyspace, key: string, now: number): KvList | undefined | Buffer {
@@ -62,8 +73,13 @@ function popCommand(name: string, front: boolean): Handler {
     if (list === undefined) return count < 0 ? NULL_BULK : NULL_ARRAY;
     if (isReply(list)) return list;
     if (count === 0) return array([]);
-    const popped: Buffer[] = [];
     const n = count < 0 ? 1 : Math.min(count, list.length);
+    // Total the reply before popping: a refused pop removes nothing.
+    let size = count < 0 ? 0 : arrayHeaderSize(n);
+    for (let i = 0; i < n; i++) size += bulkSize(list.at(front ? i : list.length - 1 - i).length);
+    const refusal = checkReplySize(keyspace, size);
+    if (refusal !== undefined) return refusal;
+    const popped: Buffer[] = [];
     for (let i = 0; i < n; i++) popped.push(bulk(front ? list.popFront() : list.popBack()));
     if (list.length === 0) keyspace.remove(key, keyspace.entries.get(key)!);
     return count < 0 ? popped[0]! : array(popped);
@@ -85,6 +101,10 @@ export const lrange: Handler = (keyspace, args, now) => {
   if (stop < 0) stop = length + stop;
   if (start > stop || start >= length) return array([]);
   if (stop >= length) stop = length - 1;
+  let size = arrayHeaderSize(stop - start + 1);
+  for (let i = start; i <= stop; i++) size += bulkSize(list.at(i).length);
+  const refusal = checkReplySize(keyspace, size);
+  if (refusal !== undefined) return refusal;
   const items: Buffer[] = new Array(stop - start + 1);
   for (let i = start; i <= stop; i++) items[i - start] = bulk(list.at(i));
   return array(items);

@@ -1,7 +1,14 @@
 /** Set commands: SADD SREM SMEMBERS SCARD SISMEMBER. */
 import { type Keyspace, KvSet } from "./kv-keyspace.ts";
-import { type Handler, isReply, latin1, valueTooLarge, WRONGTYPE } from "./kv-shared.ts";
-import { array, bulk, integer, ONE, ZERO } from "./resp.ts";
+import {
+  checkReplySize,
+  type Handler,
+  isReply,
+  latin1,
+  valueTooLarge,
+  WRONGTYPE,
+} from "./kv-shared.ts";
+import { array, arrayHeaderSize, bulk, bulkSize, integer, ONE, ZERO } from "./resp.ts";
 
 /** The set at `key`, undefined when absent, or WRONGTYPE. */
 function readSet(keyspace: Keyspace, key: string, now: number): KvSet | undefined | Buffer {
@@ -43,6 +50,10 @@ export const smembers: Handler = (keyspace, args, now) => {
   const set = readSet(keyspace, latin1(args[1]!), now);
   if (set === undefined) return array([]);
   if (isReply(set)) return set;
+  let size = arrayHeaderSize(set.members.size);
+  for (const member of set.members) size += bulkSize(member.length);
+  const refusal = checkReplySize(keyspace, size);
+  if (refusal !== undefined) return refusal;
   const items: Buffer[] = [];
   for (const member of set.members) items.push(bulk(member));
   return array(items);

@@ -37,6 +37,23 @@ export function valueTooLarge(valueBytesMax: number): Buffer {
   return errorReply(`ERR value too large (limit ${valueBytesMax} bytes, set by --max-value-bytes)`);
 }
 
+/** The refusal of a reply that would be `size` bytes, over the store's `replyBytesMax`. */
+export function replyTooLarge(size: number, replyBytesMax: number): Buffer {
+  return errorReply(
+    `ERR reply too large (${size} bytes, limit ${replyBytesMax} set by --max-reply-bytes)`,
+  );
+}
+
+/**
+ * The refusal when a reply of `size` bytes (its exact RESP encoding, totalled before it is built)
+ * would pass `keyspace.limits.replyBytesMax`, else undefined. A pure function of the store's state
+ * and the command, so every replica refuses the same commands.
+ */
+export function checkReplySize(keyspace: Keyspace, size: number): Buffer | undefined {
+  const limit = keyspace.limits.replyBytesMax;
+  return size > limit ? replyTooLarge(size, limit) : undefined;
+}
+
 /**
  * Whether a value is a reply (an error) rather than a result; a type guard because `instanceof
  * Buffer` does not narrow `Buffer<ArrayBufferLike>` out of a union.

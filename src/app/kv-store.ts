@@ -24,9 +24,35 @@ export interface KvStoreOptions {
    * LPUSH, SADD…); larger ones get an error reply. Default 8 MiB (the CLI's --max-value-bytes).
    */
   readonly valueBytesMax: number;
+  /**
+   * Largest reply, bytes, of a command whose reply is built from stored data (GET, MGET, GETSET,
+   * SET … GET, HGET, HGETALL, LPOP/RPOP with a count, LRANGE, SMEMBERS, KEYS, SCAN). The command
+   * totals the reply's RESP encoding before building it and answers `-ERR reply too large (N
+   * bytes, limit M set by --max-reply-bytes)` instead, changing nothing, when it would pass this:
+   * a small request (MGET of one big key many times) must not make every replica allocate without
+   * bound. Depends only on the state and the command, so all replicas refuse alike. Default
+   * REPLY_BYTES_MAX_DEFAULT (64 MiB).
+   */
+  readonly replyBytesMax: number;
+  /**
+   * Longest glob pattern (KEYS, SCAN MATCH), bytes; a longer one gets `-ERR pattern too long (N
+   * bytes, limit M)` before it is compiled. Default PATTERN_BYTES_MAX_DEFAULT (4096).
+   */
+  readonly patternBytesMax: number;
 }
 
-export const KV_STORE_DEFAULTS: KvStoreOptions = Object.freeze({ valueBytesMax: 8 * 1024 * 1024 });
+/** Default `valueBytesMax`: 8 MiB. */
+export const VALUE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+/** Default `replyBytesMax`: 64 MiB, eight of the largest default values. */
+export const REPLY_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/** Default `patternBytesMax`: 4096 bytes, far beyond any real KEYS/SCAN pattern. */
+export const PATTERN_BYTES_MAX_DEFAULT = 4096;
+
+export const KV_STORE_DEFAULTS: KvStoreOptions = Object.freeze({
+  valueBytesMax: VALUE_BYTES_MAX_DEFAULT,
+  replyBytesMax: REPLY_BYTES_MAX_DEFAULT,
+  patternBytesMax: PATTERN_BYTES_MAX_DEFAULT,
+});
 
 /**
  * How the runtime should treat a command: "write" changes state (replicate it); "read" only reads
@@ -144,12 +170,14 @@ function unknownCommand(args: readonly Buffer[]): Buffer {
 }
 
 function validateOptions(options: KvStoreOptions): void {
-  const value = options.valueBytesMax;
-  if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new ApusError(
-      "ERR_INVALID_CONFIG",
-      `invalid valueBytesMax: ${value}; use an integer from 1 to ${2 ** 31 - 1}`,
-    );
+  for (const name of ["valueBytesMax", "replyBytesMax", "patternBytesMax"] as const) {
+    const value = options[name];
+    if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+      throw new ApusError(
+        "ERR_INVALID_CONFIG",
+        `invalid ${name}: ${value}; use an integer from 1 to ${2 ** 31 - 1}`,
+      );
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 import { isStringValue, type Keyspace, NO_EXPIRY } from "./kv-keyspace.ts";
 import {
   addInt64,
+  checkReplySize,
   copyBytes,
   ERR_NOT_INTEGER,
   ERR_OVERFLOW,
@@ -17,13 +18,27 @@ import {
   valueTooLarge,
   WRONGTYPE,
 } from "./kv-shared.ts";
-import { array, bulk, errorReply, integer, NULL_BULK, OK } from "./resp.ts";
+import {
+  array,
+  arrayHeaderSize,
+  bulk,
+  bulkSize,
+  errorReply,
+  integer,
+  NULL_BULK,
+  OK,
+} from "./resp.ts";
+
+/** `bulk(value)`, or the refusal when that reply would pass the store's reply limit. */
+function bulkReply(keyspace: Keyspace, value: Buffer): Buffer {
+  return checkReplySize(keyspace, bulkSize(value.length)) ?? bulk(value);
+}
 
 export const get: Handler = (keyspace, args, now) => {
   const entry = keyspace.lookup(latin1(args[1]!), now);
   if (entry === undefined) return NULL_BULK;
   const value = entry.value;
-  return value instanceof Buffer ? bulk(value) : WRONGTYPE;
+  return value instanceof Buffer ? bulkReply(keyspace, value) : WRONGTYPE;
 };
 
 const SET_NX = 1;
@@ -106,6 +121,8 @@ export const set: Handler = (keyspace, args, now) => {
   let old = NULL_BULK;
   if (flags & SET_GET && entry !== undefined) {
     if (!isStringValue(entry.value)) return WRONGTYPE;
+    const refusal = checkReplySize(keyspace, bulkSize(entry.value.length));
+    if (refusal !== undefined) return refusal; // before any change: a refused SET sets nothing
     old = bulk(entry.value);
   }
   if ((flags & SET_NX && entry !== undefined) || (flags & SET_XX && entry === undefined)) {
@@ -131,6 +148,8 @@ export const getset: Handler = (keyspace, args, now) => {
     return NULL_BULK;
   }
   if (!(entry.value instanceof Buffer)) return WRONGTYPE;
+  const refusal = checkReplySize(keyspace, bulkSize(entry.value.length));
+  if (refusal !== undefined) return refusal; // before any change: a refused GETSET sets nothing
   const old = bulk(entry.value);
   entry.value = copyBytes(value);
   keyspace.setExpiry(key, entry, NO_EXPIRY);
@@ -138,10 +157,22 @@ export const getset: Handler = (keyspace, args, now) => {
 };
 
 export const mget: Handler = (keyspace, args, now) => {
-  const items: Buffer[] = [];
+  // Total the reply first: 64 copies of one 1 MiB key must not build a 64 MiB reply unasked.
+  const values: (Buffer | undefined)[] = new Array(args.length - 1);
+  let size = arrayHeaderSize(args.length - 1);
   for (let i = 1; i < args.length; i++) {
     const value = keyspace.lookup(latin1(args[i]!), now)?.value;
-    items.push(value instanceof Buffer ? bulk(value) : NULL_BULK);
+    if (value instanceof Buffer) {
+      values[i - 1] = value;
+      size += bulkSize(value.length);
+    } else size += NULL_BULK.length;
+  }
+  const refusal = checkReplySize(keyspace, size);
+  if (refusal !== undefined) return refusal;
+  const items: Buffer[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    items[i] = value === undefined ? NULL_BULK : bulk(value);
   }
   return array(items);
 };

@@ -84,3 +84,28 @@ export function bulkArray(values: readonly (Uint8Array | string | undefined)[]):
   for (let i = 0; i < values.length; i++) items[i] = bulkOrNull(values[i]);
   return array(items);
 }
+
+/**
+ * Encoded sizes, so a command can total its reply before building it (and refuse one that would
+ * pass the reply limit without allocating it). Each matches the encoder above byte for byte.
+ */
+
+/** Decimal digits of a non-negative integer. */
+function digits(n: number): number {
+  let count = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    count++;
+  }
+  return count;
+}
+
+/** Bytes of `bulk(v)` for a value of `byteLength` bytes: `$len\r\n` + bytes + `\r\n`. */
+export function bulkSize(byteLength: number): number {
+  return 1 + digits(byteLength) + 2 + byteLength + 2;
+}
+
+/** Bytes of `array(items)`'s header for `count` items (all of `*0\r\n` when empty). */
+export function arrayHeaderSize(count: number): number {
+  return 1 + digits(count) + 2;
+}
