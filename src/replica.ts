@@ -35,11 +35,30 @@ function main(argv: string[]): void {
     return;
   }
   const { config } = parsed;
+  // Signals are taken from the start: one that arrives while the replica is still starting
+  // stops it as soon as it is up, rather than killing it halfway through opening its log.
+  let running: RunningReplica | null = null;
+  let signalled: string | null = null;
+  const stop = (replica: RunningReplica, signal: string) =>
+    void replica.stop(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(
+          `apus-smr: replica ${config.id} did not stop cleanly: ${(error as Error).message}\n`,
+        );
+        process.exit(1);
+      },
+    );
+  const onSignal = (signal: string) => {
+    if (running !== null) stop(running, signal);
+    else signalled = signal;
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   startReplica(config).then(
     (replica: RunningReplica) => {
-      const stop = (signal: string) => void replica.stop(signal).then(() => process.exit(0));
-      process.on("SIGTERM", () => stop("SIGTERM"));
-      process.on("SIGINT", () => stop("SIGINT"));
+      running = replica;
+      if (signalled !== null) stop(replica, signalled);
     },
     (error: unknown) => {
       process.stderr.write(

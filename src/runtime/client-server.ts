@@ -124,6 +124,8 @@ export class ClientServer {
   private nextConnId = 1;
   private stopping = false;
   private rang = false;
+  /** Resolves once the listening socket and every client are closed. */
+  private closed: Promise<void> = Promise.resolve();
 
   constructor(options: ClientServerOptions) {
     this.options = options;
@@ -154,7 +156,9 @@ export class ClientServer {
   private onConnection(socket: Socket): void {
     if (this.stopping || this.clients.size >= this.options.clientsMax) {
       this.refused.inc();
-      socket.end("-ERR max number of clients reached\r\n");
+      socket.on("error", () => {});
+      // Say why, then close our side for good: a refused client must not hold a descriptor.
+      socket.end("-ERR max number of clients reached\r\n", () => socket.destroy());
       return;
     }
     const client = new Client(this.nextConnId++, socket, this.options.config.maxRequestBytes);
@@ -164,6 +168,7 @@ export class ClientServer {
     this.connections.inc();
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
+      if (client.closed) return; // after QUIT or a protocol error: read nothing more
       client.parser.feed(chunk);
       this.pump(client);
     });
@@ -188,13 +193,11 @@ export class ClientServer {
     if (chunk.length === 0) {
       if (client.protocolError !== null) {
         this.protocolErrors.inc();
-        client.socket.end(`-ERR ${client.protocolError}\r\n`);
-        client.closed = true;
+        this.finish(client, Buffer.from(`-ERR ${client.protocolError}\r\n`));
         return;
       }
       if (client.quitting) {
-        client.socket.end(OK);
-        client.closed = true;
+        this.finish(client, OK);
         return;
       }
       client.socket.resume();
@@ -219,6 +222,12 @@ export class ClientServer {
       return;
     }
     this.ringBell();
+  }
+
+  /** Write the last reply and close: the descriptor goes once it is flushed, whatever the client does. */
+  private finish(client: Client, last: Buffer): void {
+    client.closed = true;
+    client.socket.end(last, () => client.socket.destroy());
   }
 
   /** Commands ready to go: everything parsed, up to the chunk limits, stopping at QUIT or an error. */
@@ -308,14 +317,17 @@ export class ClientServer {
   /** Stop accepting new clients (the listening socket closes; open clients stay). */
   async stopAccepting(): Promise<void> {
     this.stopping = true;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // close() stops listening now; its callback waits for every client to leave, which a pooled
+    // client never does, so it is awaited only in shutdown(), after the clients are closed.
+    if (this.server.listening)
+      this.closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   /** Close every client; replies still in the ring are lost with their clients. */
   async shutdown(): Promise<void> {
-    this.stopping = true;
-    if (this.server.listening) await this.stopAccepting();
+    await this.stopAccepting();
     for (const client of this.clients.values()) client.socket.destroy();
+    await this.closed;
     this.waiter.close();
     this.options.logger.debug({ worker: this.options.workerIndex }, "connection worker stopped");
   }

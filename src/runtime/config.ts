@@ -31,6 +31,8 @@ export interface ReplicaConfig {
   readonly requestTimeoutMs: number;
   readonly maxRequestBytes: number;
   readonly maxValueBytes: number;
+  /** Largest reply one command may produce (MGET, LRANGE, KEYS, …), checked before it is built. */
+  readonly maxReplyBytes: number;
   readonly maxClients: number;
   readonly pendingRequestsMax: number;
   /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
@@ -235,7 +237,16 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     max: 256 * MIB,
     defaultText: "8m",
-    help: "largest value the embedded store keeps",
+    help: "largest value the embedded store keeps. Must be the same on every replica: it decides which writes succeed",
+  },
+  {
+    key: "maxReplyBytes",
+    flag: "max-reply-bytes",
+    kind: "size",
+    min: 1024,
+    max: 2 ** 31 - 1,
+    defaultText: "64m",
+    help: "largest reply of one command (MGET, LRANGE, KEYS, ...); larger ones get an error instead. Must be the same on every replica (LPOP, GETSET refuse before they change anything)",
   },
   {
     key: "maxClients",
@@ -308,6 +319,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   requestTimeoutMs: 5000,
   maxRequestBytes: 16 * MIB,
   maxValueBytes: 8 * MIB,
+  maxReplyBytes: 64 * MIB,
   maxClients: 10_000,
   pendingRequestsMax: 100_000,
   snapshotEveryBytes: 64 * MIB,

@@ -5,7 +5,7 @@ import { formatBallot } from "../core/ballot.ts";
 import { SeededPrng } from "../core/prng.ts";
 import type { Ready } from "../core/ready.ts";
 import { Replica } from "../core/replica.ts";
-import type { Message } from "../core/types.ts";
+import { type Message, MessageType } from "../core/types.ts";
 import { decodeMessage, encodeMessage } from "../core/wire.ts";
 import { DoorbellWaiter } from "../ring/doorbell.ts";
 import { FrameRingReader } from "../ring/frame-ring.ts";
@@ -136,6 +136,7 @@ export class ConsensusNode {
       replicaId: this.config.id,
       incarnation: this.incarnation,
       maxValueBytes: this.config.maxValueBytes,
+      maxReplyBytes: this.config.maxReplyBytes,
       info: () => this.replicationInfo(),
     });
     this.requests = new RequestTable(this.config.pendingRequestsMax, this.config.requestTimeoutMs);
@@ -323,11 +324,15 @@ export class ConsensusNode {
    * - `chosen` is applied as soon as it is handed out, before `persist` is durable. A slot is
    *   chosen only once a majority's votes are durable (the leader counts its own after advance()),
    *   so applying it needs nothing from this replica's disk; a crash re-learns it from the log.
-   * - A persist that only moves the chosen-slot hint, with no reply waiting on it, is written with
-   *   the next group commit instead of its own fsync. The hint only speeds up recovery, and the
-   *   leader already announces its commit point in `messagesNow` without waiting for a disk.
+   * - A persist that only moves the chosen-slot hint, with at most heartbeat replies waiting on
+   *   it, is written with the next group commit instead of its own fsync. The hint only speeds up
+   *   recovery; the leader announces its commit point in `messagesNow` without a disk either; and
+   *   a follower's reported chosen slot can only run ahead of its disk within one leadership,
+   *   whose ballot its votes carry, so after a crash the leader's next heartbeat marks them chosen
+   *   again. Any new leader's contact raises the promise, whose fsync carries the hint with it.
    */
   private pump(): void {
+    if (this.stopping) return; // shutdown() finishes the persist in flight and closes the log
     this.noticeLeaderChange();
     while (!this.persisting && this.core.hasReady()) {
       const ready = this.core.ready();
@@ -342,7 +347,7 @@ export class ConsensusNode {
       this.storage.append(persist);
       const hintOnly =
         persist.promised === null && persist.accepted.length === 0 && persist.snapshot === null;
-      if (hintOnly && ready.messages.length === 0) {
+      if (hintOnly && ready.messages.every((m) => m.type === MessageType.HeartbeatReply)) {
         this.complete(ready);
         continue;
       }
@@ -430,9 +435,19 @@ export class ConsensusNode {
     this.noticeLeaderChange();
   }
 
-  private onOwnReply(requestId: number, reply: Uint8Array): void {
+  /** `reply` is null when the log command could not be decoded (never expected: our own bytes). */
+  private onOwnReply(requestId: number, reply: Uint8Array | null): void {
     const request = this.requests.take(requestId);
     if (request === undefined) return; // answered already (timed out) or an earlier run's
+    if (reply === null) {
+      this.replies.send(
+        request.worker,
+        request.connId,
+        request.seq,
+        errorReply("ERR malformed request in the log", request.commandCount),
+      );
+      return;
+    }
     const micros = (performance.now() - request.takenMs) * 1000;
     if (this.core.role === "leader") this.metrics.observeConsensus(micros);
     this.metrics.requestLatency.observe(micros / 1e6);
@@ -584,6 +599,7 @@ export class ConsensusNode {
       );
     }
     this.replies.flush();
+    this.transport.onMessage = () => {}; // peers' messages no longer reach the core
     while (this.persisting) await new Promise((resolve) => setTimeout(resolve, 1));
     await this.storage.close();
     await this.transport.close();

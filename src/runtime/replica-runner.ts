@@ -95,6 +95,9 @@ function workerUrl(name: string): URL {
   return new URL(`../workers/${name}${extension}`, import.meta.url);
 }
 
+/** Workers being stopped on purpose: their exit is expected. */
+const stoppingWorkers = new WeakSet<Worker>();
+
 /** Start a worker and wait for its "ready" message; a failure at start rejects with its reason. */
 function startWorker(name: string, data: unknown, log: Logger): Promise<Worker> {
   return new Promise((resolve, reject) => {
@@ -112,6 +115,13 @@ function startWorker(name: string, data: unknown, log: Logger): Promise<Worker> 
       if (message.ready) {
         worker.on("error", (error) => {
           log.fatal({ err: error, worker: name }, "a worker thread failed; stopping the replica");
+          process.exit(1);
+        });
+        // A thread that ends on its own (e.g. the consensus worker after a WAL I/O error) must not
+        // leave a process that accepts clients nobody answers: a supervisor should restart it.
+        worker.on("exit", (code) => {
+          if (stoppingWorkers.has(worker)) return;
+          log.fatal({ worker: name, code }, "a worker thread exited; stopping the replica");
           process.exit(1);
         });
         resolve(worker);
@@ -194,6 +204,13 @@ export async function startReplica(
 
   const connectionWorkers: Worker[] = [];
   const connections: Remote<ConnectionControl>[] = [];
+  // A connection worker that cannot start (port in use) must not leave the consensus worker
+  // holding the data dir's lock and the peer port.
+  const abandon = async (error: unknown): Promise<never> => {
+    for (const w of [consensusWorker, ...connectionWorkers]) stoppingWorkers.add(w);
+    await Promise.all([consensusWorker, ...connectionWorkers].map((w) => w.terminate()));
+    throw error;
+  };
   for (let i = 0; i < workers; i++) {
     const data: ConnectionWorkerData = {
       config,
@@ -203,7 +220,7 @@ export async function startReplica(
       clientsMax: Math.ceil(config.maxClients / workers),
       reusePort: reusePort && workers > 1,
     };
-    const worker = await startWorker("connection-worker", data, log);
+    const worker = await startWorker("connection-worker", data, log).catch(abandon);
     connectionWorkers.push(worker);
     connections.push(
       Comlink.wrap<ConnectionControl>(nodeEndpoint(worker)) as unknown as Remote<ConnectionControl>,
@@ -220,7 +237,7 @@ export async function startReplica(
       connections,
       logger: log,
     });
-    adminAddress = await admin.listen();
+    adminAddress = await admin.listen().catch(abandon);
   }
   log.info(
     {
@@ -247,6 +264,7 @@ export async function startReplica(
     await new Promise((resolve) => setTimeout(resolve, 50)); // let the last replies reach clients
     await Promise.all(connections.map((c) => c.shutdown()));
     await admin?.close();
+    for (const w of [consensusWorker, ...connectionWorkers]) stoppingWorkers.add(w);
     await Promise.all([consensusWorker, ...connectionWorkers].map((w) => w.terminate()));
     log.info("stopped");
     log.flush?.();

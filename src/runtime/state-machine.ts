@@ -10,6 +10,16 @@ import {
   LOG_REQUEST_ID,
 } from "./thread-contracts.ts";
 
+/**
+ * Replies to one client request (its pipelined commands) held at once, at most: 1,024 pipelined
+ * GETs of 8 MiB values must not make the replica build 8 GiB. Redis caps this per client too
+ * (client-output-buffer-limit).
+ */
+export const REQUEST_REPLY_BYTES_MAX = 64 * 1024 * 1024;
+const REPLY_TOO_LARGE = Buffer.from(
+  "-ERR replies to this pipelined request exceed 64 MiB; send fewer commands at once\r\n",
+);
+
 /** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
 const EXPIRE_SWEEP_KEYS = 20;
 
@@ -17,6 +27,7 @@ export interface StateMachineOptions {
   readonly replicaId: number;
   readonly incarnation: number;
   readonly maxValueBytes: number;
+  readonly maxReplyBytes: number;
   /** The INFO replication section (role, leader, ballot, commit and applied index). */
   readonly info: () => string;
 }
@@ -44,7 +55,10 @@ export class StateMachine {
 
   constructor(options: StateMachineOptions) {
     this.options = options;
-    this.store = new KvStore({ valueBytesMax: options.maxValueBytes });
+    this.store = new KvStore({
+      valueBytesMax: options.maxValueBytes,
+      replyBytesMax: options.maxReplyBytes,
+    });
     const self = this;
     this.context = {
       get nowMs() {
@@ -59,7 +73,10 @@ export class StateMachine {
   }
 
   install(snapshot: Snapshot): void {
-    this.store = KvStore.restore(snapshot.data, { valueBytesMax: this.options.maxValueBytes });
+    this.store = KvStore.restore(snapshot.data, {
+      valueBytesMax: this.options.maxValueBytes,
+      replyBytesMax: this.options.maxReplyBytes,
+    });
   }
 
   snapshot(): Uint8Array {
@@ -69,7 +86,7 @@ export class StateMachine {
   /** Apply one chosen batch; `reply` gets the replies to this replica's own requests. */
   applyBatch(
     batch: Batch,
-    reply: (requestId: number, bytes: Uint8Array) => void,
+    reply: (requestId: number, bytes: Uint8Array | null) => void,
   ): { requests: number; commands: number; bytes: number; foreign: boolean } {
     // The clock never runs backwards for the store, even if a new leader's clock is behind.
     if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
@@ -90,17 +107,23 @@ export class StateMachine {
       const requests = decodeCommands(command, LOG_HEADER_BYTES);
       if (requests === null) {
         this.malformed++;
-        if (mine)
-          reply(
-            Number(view.getBigUint64(LOG_REQUEST_ID, true)),
-            errorReply("ERR malformed request", 1),
-          );
+        if (mine) reply(Number(view.getBigUint64(LOG_REQUEST_ID, true)), null);
         continue;
       }
       commands += requests.length;
       if (mine) {
         const parts: Uint8Array[] = [];
-        for (const args of requests) parts.push(this.store.execute(args, this.context));
+        let replyBytes = 0;
+        for (const args of requests) {
+          const part = this.store.execute(args, this.context);
+          // Every command still runs; only the reply is replaced once the request's total is too big.
+          if (replyBytes + part.byteLength > REQUEST_REPLY_BYTES_MAX) {
+            parts.push(REPLY_TOO_LARGE);
+            continue;
+          }
+          replyBytes += part.byteLength;
+          parts.push(part);
+        }
         const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
         reply(Number(view.getBigUint64(LOG_REQUEST_ID, true)), bytes);
       } else {

@@ -256,7 +256,8 @@ export class ShmTransport implements Transport {
       this.counters.messagesSent++;
       return;
     }
-    if (peer.queuedBytes + payload.byteLength > SHM_SEND_QUEUE_BYTES_MAX)
+    // One message larger than the queue limit (a snapshot) still goes when nothing waits ahead.
+    if (peer.queuedBytes > 0 && peer.queuedBytes + payload.byteLength > SHM_SEND_QUEUE_BYTES_MAX)
       return this.drop("queue-full", peerLabel(to));
     this.counters.messagesSent++;
     peer.queue.push({ channel, payload: payload.slice(), writtenBytes: 0 });

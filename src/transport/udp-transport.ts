@@ -154,7 +154,8 @@ export class UdpTransport implements Transport {
       return this.drop("oversize", peerLabel(to));
     }
     const queued = peer.queuedBytes + peer.builder.pendingBytes;
-    if (queued + payload.byteLength > UDP_SEND_QUEUE_BYTES_MAX) {
+    // One message larger than the queue limit (a snapshot) still goes when nothing waits ahead.
+    if (queued > 0 && queued + payload.byteLength > UDP_SEND_QUEUE_BYTES_MAX) {
       return this.drop("queue-full", peerLabel(to));
     }
     this.counters.messagesSent++;

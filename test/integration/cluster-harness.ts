@@ -14,25 +14,32 @@ import type { ReplicaStatus } from "../../src/runtime/thread-contracts.ts";
 
 export const REPLICA_JS = fileURLToPath(new URL("../../dist/replica.js", import.meta.url));
 
-/** A port free for both TCP and UDP right now (the kernel picks it). */
+/** Ports handed out in this test process: the kernel may offer a released port again. */
+const portsTaken = new Set<number>();
+
+/**
+ * A port free for both TCP and UDP right now, never handed out before in this process, and below
+ * Linux's ephemeral range (32768+), so a client socket's local port cannot take it before the
+ * replica binds it.
+ */
 async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (portsTaken.has(port)) continue;
+    const tcpFree = await new Promise<boolean>((resolve) => {
       const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address();
-        server.close(() =>
-          resolve(typeof address === "object" && address !== null ? address.port : 0),
-        );
-      });
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
     });
+    if (!tcpFree) continue;
     const udpFree = await new Promise<boolean>((resolve) => {
       const socket = createSocket("udp4");
       socket.once("error", () => resolve(false));
       socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
     });
-    if (udpFree) return port;
+    if (!udpFree) continue;
+    portsTaken.add(port);
+    return port;
   }
 }
 

@@ -136,7 +136,11 @@ describe("failures of real processes", () => {
     cluster = await TestCluster.start({ replicas: 3 });
     await cluster.waitForLeader();
     await writeKeys(cluster.replica(1).clientPort, "term", 10);
+    // A pooled client that stays connected must not hold the shutdown up.
+    const idle = client(cluster.replica(2).clientPort);
+    expect(await idle.ping()).toBe("PONG");
     expect(await cluster.terminate(2)).toBe(0);
+    idle.disconnect();
     await sleep(100);
     expect(cluster.replica(2).output).toContain("stopped");
   });
