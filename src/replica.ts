@@ -10,12 +10,6 @@ import { describeStartError, type RunningReplica, startReplica } from "./runtime
 import { VERSION } from "./version.ts";
 
 function main(argv: string[]): void {
-  const tooOld = nodeVersionProblem();
-  if (tooOld !== null) {
-    process.stderr.write(`${tooOld}\n`);
-    process.exitCode = 2;
-    return;
-  }
   let parsed: ReturnType<typeof parseReplicaArgs>;
   try {
     parsed = parseReplicaArgs(argv);
@@ -32,6 +26,13 @@ function main(argv: string[]): void {
   }
   if (parsed.action === "help") {
     process.stdout.write(helpText(VERSION));
+    return;
+  }
+  // --help and --version work anywhere; running needs reusePort and zlib.crc32.
+  const tooOld = nodeVersionProblem();
+  if (tooOld !== null) {
+    process.stderr.write(`${tooOld}\n`);
+    process.exitCode = 2;
     return;
   }
   const { config } = parsed;
