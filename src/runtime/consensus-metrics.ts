@@ -22,6 +22,11 @@ export class ConsensusMetrics {
     help: "Client requests this follower forwarded to the leader",
     registers: [this.registry],
   });
+  readonly forwardRefused = new Counter({
+    name: "apus_forward_refused_total",
+    help: "Forwarded requests a former leader refused without proposing them, sent again",
+    registers: [this.registry],
+  });
   readonly appliedCommands = new Counter({
     name: "apus_applied_commands_total",
     help: "Client commands applied to the state machine",

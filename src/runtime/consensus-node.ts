@@ -36,6 +36,12 @@ import {
 export const CHANNEL_CORE = 0;
 /** A follower's client request, sent to the leader to propose (the bytes of one log command). */
 export const CHANNEL_FORWARD = 1;
+/**
+ * The leader's answer to a forward it did NOT propose (it no longer leads, or its queue is full):
+ * the first LOG_HEADER_BYTES of the command. Since nothing was proposed, the origin may send the
+ * request again to whoever leads next without any risk of running it twice.
+ */
+export const CHANNEL_FORWARD_REFUSED = 2;
 
 const MESSAGE_TYPE_NAMES = [
   "unknown",
@@ -192,29 +198,54 @@ export class ConsensusNode {
       this.schedulePump();
       return;
     }
+    if (channel === CHANNEL_FORWARD_REFUSED) {
+      this.onForwardRefused(from, payload);
+      return;
+    }
     if (channel === CHANNEL_FORWARD) {
-      this.onForward(payload.slice());
+      this.onForward(from, payload.slice());
       return;
     }
     this.metrics.droppedPackets.inc({ reason: "channel" });
   }
 
   /** A follower's client request: propose it if we lead; else drop it (its origin times it out). */
-  private onForward(command: Uint8Array): void {
+  private onForward(from: number, command: Uint8Array): void {
     if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
       this.metrics.droppedPackets.inc({ reason: "forward-malformed" });
       return;
     }
     if (this.core.role !== "leader") {
       this.metrics.droppedPackets.inc({ reason: "forward-not-leader" });
+      this.transport.send(from, CHANNEL_FORWARD_REFUSED, command.subarray(0, LOG_HEADER_BYTES));
       return;
     }
     if (this.core.propose(command, Date.now()) !== "queued") {
       this.metrics.droppedPackets.inc({ reason: "forward-queue-full" });
+      this.transport.send(from, CHANNEL_FORWARD_REFUSED, command.subarray(0, LOG_HEADER_BYTES));
       return;
     }
     this.metrics.proposals.inc();
     this.schedulePump();
+  }
+
+  /** Our forward was not proposed by `from`: wait for (another) leader and send it again. */
+  private onForwardRefused(from: number, header: Uint8Array): void {
+    if (header.byteLength !== LOG_HEADER_BYTES) {
+      this.metrics.droppedPackets.inc({ reason: "forward-refusal-malformed" });
+      return;
+    }
+    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+    if (
+      header[LOG_ORIGIN] !== this.config.id ||
+      view.getUint32(LOG_INCARNATION, true) !== this.incarnation
+    )
+      return; // an earlier run's request: nobody waits for it
+    const request = this.requests.get(Number(view.getBigUint64(LOG_REQUEST_ID, true)));
+    if (request === undefined || request.state !== "sent" || request.command === null) return;
+    this.requests.markWaiting(request, from);
+    this.metrics.forwardRefused.inc();
+    this.dispatch(request);
   }
 
   /** Wait for request records (spin briefly, then park on the doorbell), take them, repeat. */
@@ -298,9 +329,11 @@ export class ConsensusNode {
       return;
     }
     const leader = this.core.knownLeader;
-    if (leader !== 0 && role === "follower") {
+    // Not back to a replica that just refused it while we still take it for the leader.
+    if (leader !== 0 && role === "follower" && leader !== request.refusedBy) {
       this.transport.send(leader, CHANNEL_FORWARD, command);
-      this.requests.markSent(request);
+      // The bytes stay with the request: a refusal sends them again.
+      this.requests.markSent(request, true);
       this.metrics.forwarded.inc();
     }
   }
@@ -477,6 +510,8 @@ export class ConsensusNode {
       this.lastRole = role;
     }
     if (leader !== this.knownLeader) {
+      // A refusal was about the old leader; a new one may take the request.
+      for (const request of this.requests.waiting()) request.refusedBy = 0;
       if (leader !== 0) {
         this.metrics.elections.inc();
         this.log.info(

@@ -14,6 +14,8 @@ export interface PendingRequest {
   readonly deadlineMs: number;
   /** waiting: no leader known yet; sent: proposed here or forwarded to the leader. */
   state: "waiting" | "sent";
+  /** The replica that last refused this forward (it did not lead), or 0. */
+  refusedBy: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export class RequestTable {
       takenMs: nowMs,
       deadlineMs: nowMs + this.timeoutMs,
       state: "waiting",
+      refusedBy: 0,
     };
     this.byId.set(request.requestId, request);
     this.waitingCount++;
@@ -69,11 +72,26 @@ export class RequestTable {
   }
 
   /** The request was proposed or forwarded: it now waits for its entry to be applied. */
-  markSent(request: PendingRequest): void {
+  markSent(request: PendingRequest, keepCommand = false): void {
     assert(request.state === "waiting", "request sent twice");
     request.state = "sent";
-    request.command = null;
+    if (!keepCommand) request.command = null;
     this.waitingCount--;
+  }
+
+  /** The replica we forwarded to refused the request without proposing it: it waits again. */
+  markWaiting(request: PendingRequest, refusedBy: number): void {
+    assert(
+      request.state === "sent" && request.command !== null,
+      "only a kept forward can wait again",
+    );
+    request.state = "waiting";
+    request.refusedBy = refusedBy;
+    this.waitingCount++;
+  }
+
+  get(requestId: number): PendingRequest | undefined {
+    return this.byId.get(requestId);
   }
 
   /** Remove and return the request with this id (its entry was applied), if it still waits. */

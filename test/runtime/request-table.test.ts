@@ -18,6 +18,20 @@ describe("the pending-request table", () => {
     expect(table.size).toBe(0);
   });
 
+  it("keeps a forwarded request's bytes so a refusal can send it again", () => {
+    const table = new RequestTable(4, 100);
+    const r = table.add(0, 1, 1, 1, new Uint8Array([7]), 0);
+    table.markSent(r, true);
+    expect([...table.waiting()]).toEqual([]);
+    table.markWaiting(r, 2);
+    expect(r.refusedBy).toBe(2);
+    expect(r.command).toEqual(new Uint8Array([7]));
+    expect([...table.waiting()]).toEqual([r]);
+    expect(table.get(r.requestId)).toBe(r);
+    table.markSent(r);
+    expect(() => table.markWaiting(r, 3)).toThrow(/kept forward/);
+  });
+
   it("is bounded", () => {
     const table = new RequestTable(2, 100);
     table.add(0, 1, 1, 1, new Uint8Array(1), 0);
