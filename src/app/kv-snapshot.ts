@@ -6,10 +6,12 @@
  *   per key, in insertion order:
  *     bytes key | f64 seq | f64 expiresAtMs (+Infinity = none) | u8 type | value
  *     string: bytes | hash: u32 n, n × (bytes field, bytes value) | list, set: u32 n, n × bytes
+ *     zset: u32 n, n × (bytes member, f64 score), ascending by (score, member)
  *   u32 volatileCount | volatileCount × f64 seq (the expiry-sweep order)
  *   u32 crc32 of everything before it
  *
- * where `bytes` is u32 length + the bytes.
+ * where `bytes` is u32 length + the bytes. Version 2 added the zset type; version 1 snapshots
+ * (no zsets) are still read.
  */
 import { crc32 } from "node:zlib";
 import { ApusError } from "../core/errors.ts";
@@ -22,14 +24,19 @@ import {
   KvList,
   KvSet,
   type KvValue,
+  KvZset,
+  zLess,
 } from "./kv-keyspace.ts";
 
 const MAGIC = 0x564b5041; // "APKV"
-const VERSION = 1;
+const VERSION = 2;
+/** Oldest version still read: version 1 is version 2 without zsets. */
+const VERSION_MIN = 1;
 const TYPE_STRING = 1;
 const TYPE_HASH = 2;
 const TYPE_LIST = 3;
 const TYPE_SET = 4;
+const TYPE_ZSET = 5;
 
 class Writer {
   private buf = Buffer.allocUnsafe(64 * 1024);
@@ -92,6 +99,13 @@ function writeValue(writer: Writer, value: KvValue): void {
     writer.u8(TYPE_LIST);
     writer.u32(value.length);
     for (let i = 0; i < value.length; i++) writer.bytes(value.at(i));
+  } else if (value instanceof KvZset) {
+    writer.u8(TYPE_ZSET);
+    writer.u32(value.size);
+    for (const item of value.items) {
+      writer.latin1(item.member);
+      writer.f64(item.score);
+    }
   } else {
     writer.u8(TYPE_SET);
     writer.u32(value.members.size);
@@ -172,7 +186,7 @@ class Reader {
   }
 }
 
-function readValue(reader: Reader): KvValue {
+function readValue(reader: Reader, version: number): KvValue {
   const type = reader.u8();
   if (type === TYPE_STRING) return reader.bytes();
   const n = reader.count(4);
@@ -194,6 +208,21 @@ function readValue(reader: Reader): KvValue {
     if (set.members.size !== n) corrupt("duplicate set member");
     return set;
   }
+  if (type === TYPE_ZSET && version >= 2) {
+    const zset = new KvZset();
+    let previous: { member: string; score: number } | undefined;
+    for (let i = 0; i < n; i++) {
+      const member = reader.latin1();
+      const score = reader.f64();
+      if (Number.isNaN(score) || Object.is(score, -0)) corrupt("bad zset score");
+      if (previous !== undefined && !zLess(previous, score, member)) corrupt("zset out of order");
+      previous = { member, score };
+      zset.scores.set(member, score);
+      zset.items.push(previous);
+    }
+    if (zset.scores.size !== n) corrupt("duplicate zset member");
+    return zset;
+  }
   return corrupt(`unknown value type ${type}`);
 }
 
@@ -209,10 +238,10 @@ export function readSnapshot(bytes: Uint8Array, limits: KeyspaceLimits): Keyspac
   const reader = new Reader(body);
   if (reader.u32() !== MAGIC) corrupt("bad magic");
   const version = reader.u32();
-  if (version !== VERSION) {
+  if (version < VERSION_MIN || version > VERSION) {
     throw new ApusError(
       "ERR_WIRE_VERSION",
-      `store snapshot version ${version}, expected ${VERSION}`,
+      `store snapshot version ${version}, expected ${VERSION_MIN} to ${VERSION}`,
     );
   }
   const keyspace = new Keyspace(limits);
@@ -230,7 +259,7 @@ export function readSnapshot(bytes: Uint8Array, limits: KeyspaceLimits): Keyspac
     if (Number.isNaN(expiresAtMs)) corrupt("bad expiry");
     if (keyspace.entries.has(key)) corrupt("duplicate key");
     lastSeq = seq;
-    keyspace.restoreEntry(key, new KvEntry(readValue(reader), expiresAtMs, seq));
+    keyspace.restoreEntry(key, new KvEntry(readValue(reader, version), expiresAtMs, seq));
     keysBySeq.set(seq, key);
   }
   const volatileCount = reader.count(8);

@@ -14,19 +14,22 @@ import * as sets from "./kv-sets.ts";
 import { type ExecContext, type Handler, latin1, wrongArity } from "./kv-shared.ts";
 import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
 import * as strings from "./kv-strings.ts";
+import * as zsets from "./kv-zsets.ts";
 import { errorReply } from "./resp.ts";
 
 export type { ExecContext } from "./kv-shared.ts";
 
 export interface KvStoreOptions {
   /**
-   * Largest string value, hash value, list element or set member, bytes (SET, APPEND, HSET,
-   * LPUSH, SADD…); larger ones get an error reply. Default 8 MiB (the CLI's --max-value-bytes).
+   * Largest string value, hash value, list element, set or sorted-set member, bytes (SET, APPEND,
+   * HSET, LPUSH, SADD, ZADD…); larger ones get an error reply. Default 8 MiB (the CLI's
+   * --max-value-bytes).
    */
   readonly valueBytesMax: number;
   /**
    * Largest reply, bytes, of a command whose reply is built from stored data (GET, MGET, GETSET,
-   * SET … GET, HGET, HGETALL, LPOP/RPOP with a count, LRANGE, SMEMBERS, KEYS, SCAN). The command
+   * SET … GET, HGET, HGETALL, LPOP/RPOP with a count, LRANGE, SMEMBERS, SPOP, SRANDMEMBER,
+   * ZRANGE and its variants, ZMSCORE, ZPOPMIN/ZPOPMAX, KEYS, SCAN). The command
    * totals the reply's RESP encoding before building it and answers `-ERR reply too large (N
    * bytes, limit M set by --max-reply-bytes)` instead, changing nothing, when it would pass this:
    * a small request (MGET of one big key many times) must not make every replica allocate without
@@ -115,6 +118,25 @@ const SPECS: readonly CommandSpec[] = [
   { name: "smembers", arity: 2, kind: "read", handler: sets.smembers },
   { name: "scard", arity: 2, kind: "read", handler: sets.scard },
   { name: "sismember", arity: 3, kind: "read", handler: sets.sismember },
+  { name: "spop", arity: -2, kind: "write", handler: sets.spop },
+  { name: "srandmember", arity: -2, kind: "read", handler: sets.srandmember },
+  { name: "zadd", arity: -4, kind: "write", handler: zsets.zadd },
+  { name: "zincrby", arity: 4, kind: "write", handler: zsets.zincrby },
+  { name: "zscore", arity: 3, kind: "read", handler: zsets.zscore },
+  { name: "zmscore", arity: -3, kind: "read", handler: zsets.zmscore },
+  { name: "zrem", arity: -3, kind: "write", handler: zsets.zrem },
+  { name: "zcard", arity: 2, kind: "read", handler: zsets.zcard },
+  { name: "zcount", arity: 4, kind: "read", handler: zsets.zcount },
+  { name: "zrange", arity: -4, kind: "read", handler: zsets.zrange },
+  { name: "zrevrange", arity: -4, kind: "read", handler: zsets.zrevrange },
+  { name: "zrangebyscore", arity: -4, kind: "read", handler: zsets.zrangebyscore },
+  { name: "zrevrangebyscore", arity: -4, kind: "read", handler: zsets.zrevrangebyscore },
+  { name: "zrangebylex", arity: -4, kind: "read", handler: zsets.zrangebylex },
+  { name: "zrevrangebylex", arity: -4, kind: "read", handler: zsets.zrevrangebylex },
+  { name: "zrank", arity: 3, kind: "read", handler: zsets.zrank },
+  { name: "zrevrank", arity: 3, kind: "read", handler: zsets.zrevrank },
+  { name: "zpopmin", arity: -2, kind: "write", handler: zsets.zpopmin },
+  { name: "zpopmax", arity: -2, kind: "write", handler: zsets.zpopmax },
   { name: "ping", arity: -1, kind: "connection", handler: server.ping },
   { name: "echo", arity: 2, kind: "connection", handler: server.echo },
   { name: "select", arity: 2, kind: "connection", handler: server.select },

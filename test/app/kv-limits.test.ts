@@ -39,6 +39,7 @@ function populate(store: KvStore): void {
   run(store, `HSET h f1 ${value} f2 ${value} field3 x`);
   run(store, `RPUSH l a ${value} bb ${value} ccc`);
   run(store, `SADD z m1 ${value} m2 ${value}x`);
+  run(store, `ZADD zs 1 a 2.5 ${value} 3 b -inf ${value}y 1.1 c`);
   for (let i = 0; i < 5; i++) run(store, `SET key:${i} ${i}`);
 }
 
@@ -58,6 +59,19 @@ const DATA_REPLIES: readonly string[] = [
   "LPOP l 3",
   "RPOP l 2",
   "SMEMBERS z",
+  "SPOP z",
+  "SRANDMEMBER z",
+  "SPOP z 2",
+  "SRANDMEMBER z 2",
+  "SRANDMEMBER z -7",
+  "ZRANGE zs 0 -1 WITHSCORES",
+  "ZRANGE zs 0 -1 REV",
+  "ZREVRANGE zs 1 3 WITHSCORES",
+  "ZRANGE zs (1 +inf BYSCORE LIMIT 1 2 WITHSCORES",
+  "ZRANGEBYSCORE zs -inf 3",
+  "ZMSCORE zs a c nope b",
+  "ZPOPMIN zs",
+  "ZPOPMAX zs 3",
   "KEYS *",
   "KEYS key:*",
   "SCAN 0",
@@ -102,7 +116,7 @@ describe("replyBytesMax", () => {
       // Still usable: small replies go through, writes work.
       expect(run(under, "SET small x")).toBe("+OK\r\n");
       expect(run(under, "STRLEN small")).toBe(":1\r\n");
-      expect(run(under, "DBSIZE")).toBe(":11\r\n"); // populate()'s 10 keys and small
+      expect(run(under, "DBSIZE")).toBe(":12\r\n"); // populate()'s 11 keys and small
     }
   });
 
@@ -118,6 +132,13 @@ describe("replyBytesMax", () => {
     );
     expect(run(s, ["LPUSH", "l", mib])).toBe(":1\r\n");
     expect(run(s, "STRLEN big")).toBe(":1048576\r\n");
+  });
+
+  it("SRANDMEMBER with a huge negative count is refused without building anything", () => {
+    const s = store();
+    const refused = run(s, "SRANDMEMBER z -9223372036854775807");
+    expect(refused).toMatch(/^-ERR reply too large \(\d+ bytes, limit 67108864/);
+    expect(run(s, "SCARD z")).toBe(":4\r\n");
   });
 
   it("counts even missing keys: enough MGET arguments are refused on an empty store", () => {
@@ -156,7 +177,7 @@ describe("patternBytesMax", () => {
     expect(run(s, ["SCAN", "0", "COUNT", "100", "MATCH", `key:1${"*".repeat(4091)}`])).toBe(
       "*2\r\n$1\r\n0\r\n*1\r\n$5\r\nkey:1\r\n",
     );
-    expect(run(s, "DBSIZE")).toBe(":10\r\n");
+    expect(run(s, "DBSIZE")).toBe(":11\r\n");
   });
 
   it("is configurable", () => {

@@ -1,3 +1,4 @@
+import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GlobPattern } from "../../src/app/glob.ts";
@@ -271,6 +272,191 @@ describe("KvStore hashes, lists, sets", () => {
     expect(run(store, "SREM s a b")).toBe(":2\r\n");
     expect(run(store, "TYPE s")).toBe("+none\r\n");
   });
+
+  it("SPOP and SRANDMEMBER choose deterministically: oldest members first", () => {
+    const store = new KvStore();
+    run(store, "SADD s c a b d");
+    expect(run(store, "SRANDMEMBER s")).toBe("$1\r\nc\r\n");
+    expect(run(store, "SRANDMEMBER s 2")).toBe("*2\r\n$1\r\nc\r\n$1\r\na\r\n");
+    expect(run(store, "SRANDMEMBER s 9")).toBe(run(store, "SMEMBERS s"));
+    expect(run(store, "SRANDMEMBER s -6")).toBe(
+      "*6\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nd\r\n$1\r\nc\r\n$1\r\na\r\n",
+    );
+    expect(run(store, "SRANDMEMBER s 0")).toBe("*0\r\n");
+    expect(run(store, "SRANDMEMBER s x")).toBe("-ERR value is not an integer or out of range\r\n");
+    expect(run(store, "SCARD s")).toBe(":4\r\n"); // SRANDMEMBER removes nothing
+    expect(run(store, "SPOP s")).toBe("$1\r\nc\r\n");
+    expect(run(store, "SPOP s 2")).toBe("*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    expect(run(store, "SADD s c")).toBe(":1\r\n"); // re-added: now the newest
+    expect(run(store, "SPOP s 5")).toBe("*2\r\n$1\r\nd\r\n$1\r\nc\r\n");
+    expect(run(store, "EXISTS s")).toBe(":0\r\n");
+    expect(run(store, "SPOP s")).toBe("$-1\r\n");
+    expect(run(store, "SPOP s 1")).toBe("*0\r\n");
+    expect(run(store, "SRANDMEMBER s")).toBe("$-1\r\n");
+    expect(run(store, "SPOP s -1")).toBe("-ERR value is out of range, must be positive\r\n");
+    expect(run(store, "SPOP s 1 2")).toBe("-ERR syntax error\r\n");
+    expect(run(store, "SPOP")).toBe("-ERR wrong number of arguments for 'spop' command\r\n");
+    run(store, "SET str v");
+    expect(run(store, "SPOP str")).toMatch(/^-WRONGTYPE/);
+    expect(run(store, "SRANDMEMBER str")).toMatch(/^-WRONGTYPE/);
+    // The same commands on a snapshot's restore pick the same members.
+    const one = new KvStore();
+    for (let i = 0; i < 50; i++) run(one, `SADD big m${(i * 37) % 50}`);
+    run(one, "SPOP big 7");
+    const two = KvStore.restore(one.snapshot());
+    for (const line of ["SPOP big", "SRANDMEMBER big -60", "SPOP big 10", "SRANDMEMBER big 3"]) {
+      expect(run(two, line), line).toBe(run(one, line));
+    }
+  });
+});
+
+describe("KvStore sorted sets", () => {
+  it("ZADD, ZSCORE, ZMSCORE, ZCARD, ZREM, TYPE, WRONGTYPE", () => {
+    const store = new KvStore();
+    expect(run(store, "ZADD z 2 b 1 a 3 c")).toBe(":3\r\n");
+    expect(run(store, "ZADD z 1.5 a 4 d")).toBe(":1\r\n");
+    expect(run(store, "ZADD z CH 1.5 a 5 d 6 e")).toBe(":2\r\n");
+    expect(run(store, "ZSCORE z a")).toBe("$3\r\n1.5\r\n");
+    expect(run(store, "ZSCORE z nope")).toBe("$-1\r\n");
+    expect(run(store, "ZMSCORE z a nope e")).toBe("*3\r\n$3\r\n1.5\r\n$-1\r\n$1\r\n6\r\n");
+    expect(run(store, "ZCARD z")).toBe(":5\r\n");
+    expect(run(store, "TYPE z")).toBe("+zset\r\n");
+    expect(run(store, "ZREM z a nope")).toBe(":1\r\n");
+    expect(run(store, "ZREM z b c d e")).toBe(":4\r\n");
+    expect(run(store, "EXISTS z")).toBe(":0\r\n");
+    run(store, "ZADD z 1 a");
+    for (const line of ["GET z", "SADD z x", "LPUSH z x", "HSET z f v", "SMEMBERS z", "INCR z"]) {
+      expect(run(store, line), line).toMatch(/^-WRONGTYPE/);
+    }
+    run(store, "SET s v");
+    for (const line of [
+      "ZADD s 1 a",
+      "ZINCRBY s 1 a",
+      "ZSCORE s a",
+      "ZMSCORE s a",
+      "ZREM s a",
+      "ZCARD s",
+      "ZCOUNT s 1 2",
+      "ZRANGE s 0 -1",
+      "ZREVRANGE s 0 -1",
+      "ZRANGEBYSCORE s 1 2",
+      "ZRANK s a",
+      "ZREVRANK s a",
+      "ZPOPMIN s",
+      "ZPOPMAX s 0",
+    ]) {
+      expect(run(store, line), line).toMatch(/^-WRONGTYPE/);
+    }
+    expect(run(store, "SCAN 0 TYPE zset")).toBe("*2\r\n$1\r\n0\r\n*1\r\n$1\r\nz\r\n");
+  });
+
+  it("ZADD options and ZINCRBY", () => {
+    const store = new KvStore();
+    run(store, "ZADD z 1 a 2 b");
+    expect(run(store, "ZADD z NX 5 a 3 c")).toBe(":1\r\n");
+    expect(run(store, "ZADD z XX CH 5 a 4 d")).toBe(":1\r\n");
+    expect(run(store, "ZSCORE z a")).toBe("$1\r\n5\r\n");
+    expect(run(store, "ZADD z GT CH 1 a 9 b")).toBe(":1\r\n");
+    expect(run(store, "ZADD z LT CH 9 a 0 c")).toBe(":1\r\n");
+    expect(run(store, "ZADD z INCR 2.5 a")).toBe("$3\r\n7.5\r\n");
+    expect(run(store, "ZADD z NX INCR 1 a")).toBe("$-1\r\n");
+    expect(run(store, "ZADD z XX 1 nope")).toBe(":0\r\n");
+    expect(run(store, "ZADD nokey XX 1 a")).toBe(":0\r\n");
+    expect(run(store, "EXISTS nokey")).toBe(":0\r\n");
+    expect(run(store, "ZINCRBY z -0.5 a")).toBe("$1\r\n7\r\n");
+    expect(run(store, "ZINCRBY z 1.1 new")).toBe("$18\r\n1.1000000000000001\r\n");
+    expect(run(store, "ZINCRBY z inf a")).toBe("$3\r\ninf\r\n");
+    expect(run(store, "ZINCRBY z -inf a")).toBe("-ERR resulting score is not a number (NaN)\r\n");
+    expect(run(store, "ZADD z NX XX 1 a")).toBe(
+      "-ERR XX and NX options at the same time are not compatible\r\n",
+    );
+    for (const options of ["GT LT", "NX GT", "NX LT"]) {
+      expect(run(store, `ZADD z ${options} 1 a`)).toBe(
+        "-ERR GT, LT, and/or NX options at the same time are not compatible\r\n",
+      );
+    }
+    expect(run(store, "ZADD z INCR 1 a 2 b")).toBe(
+      "-ERR INCR option supports a single increment-element pair\r\n",
+    );
+    expect(run(store, "ZADD z 1 a 2")).toBe("-ERR syntax error\r\n");
+    for (const score of ["x", "nan", "1e400", "", "1_0", "--1"]) {
+      expect(run(store, ["ZADD", "z", score, "a"]), score).toBe(
+        "-ERR value is not a valid float\r\n",
+      );
+    }
+    expect(run(store, "ZINCRBY z x a")).toBe("-ERR value is not a valid float\r\n");
+    expect(run(store, "ZADD z -0 zero")).toBe(":1\r\n");
+    expect(run(store, "ZSCORE z zero")).toBe("$1\r\n0\r\n");
+    const small = new KvStore({ valueBytesMax: 4 });
+    expect(run(small, "ZADD z 1 toolong")).toMatch(/^-ERR value too large/);
+  });
+
+  it("ZRANGE forms, ZREVRANGE, ZRANGEBYSCORE, ZCOUNT, ZRANK, ZREVRANK", () => {
+    const store = new KvStore();
+    run(store, "ZADD z 3 c 1 a 2 b 2 bb -inf lo inf hi");
+    const members = (reply: string) => reply.split("\r\n").filter((_, i) => i > 0 && i % 2 === 0);
+    expect(members(run(store, "ZRANGE z 0 -1"))).toEqual(["lo", "a", "b", "bb", "c", "hi"]);
+    expect(run(store, "ZRANGE z 0 0 WITHSCORES")).toBe("*2\r\n$2\r\nlo\r\n$4\r\n-inf\r\n");
+    expect(members(run(store, "ZRANGE z 0 1 REV"))).toEqual(["hi", "c"]);
+    expect(members(run(store, "ZREVRANGE z 1 2"))).toEqual(["c", "bb"]);
+    expect(members(run(store, "ZRANGE z (1 2 BYSCORE"))).toEqual(["b", "bb"]);
+    expect(members(run(store, "ZRANGE z 2 (1 BYSCORE REV"))).toEqual(["bb", "b"]);
+    expect(members(run(store, "ZRANGEBYSCORE z -inf +inf LIMIT 2 3"))).toEqual(["b", "bb", "c"]);
+    expect(run(store, "ZRANGEBYSCORE z 2 2 WITHSCORES")).toBe(
+      "*4\r\n$1\r\nb\r\n$1\r\n2\r\n$2\r\nbb\r\n$1\r\n2\r\n",
+    );
+    expect(run(store, "ZRANGEBYSCORE z (2 (2")).toBe("*0\r\n");
+    expect(run(store, "ZRANGEBYSCORE z x 2")).toBe("-ERR min or max is not a float\r\n");
+    expect(run(store, "ZRANGE z 0 1 LIMIT 0 1")).toBe(
+      "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n",
+    );
+    expect(run(store, "ZRANGE z 0 1 REV REV")).toBe("-ERR syntax error\r\n");
+    expect(run(store, "ZRANGE z x 1")).toBe("-ERR value is not an integer or out of range\r\n");
+    expect(run(store, "ZCOUNT z 2 +inf")).toBe(":4\r\n");
+    expect(run(store, "ZCOUNT z (2 (3")).toBe(":0\r\n");
+    expect(run(store, "ZCOUNT z -inf -inf")).toBe(":1\r\n");
+    expect(run(store, "ZRANK z bb")).toBe(":3\r\n");
+    expect(run(store, "ZREVRANK z bb")).toBe(":2\r\n");
+    expect(run(store, "ZRANK z nope")).toBe("$-1\r\n");
+    expect(run(store, "ZRANK nokey a")).toBe("$-1\r\n");
+    expect(run(store, "ZRANGE nokey 0 -1")).toBe("*0\r\n");
+  });
+
+  it("ZPOPMIN and ZPOPMAX", () => {
+    const store = new KvStore();
+    run(store, "ZADD z 1 a 2 b 3 c 4 d");
+    expect(run(store, "ZPOPMIN z")).toBe("*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    expect(run(store, "ZPOPMAX z 2")).toBe("*4\r\n$1\r\nd\r\n$1\r\n4\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    expect(run(store, "ZPOPMIN z 0")).toBe("*0\r\n");
+    expect(run(store, "ZPOPMIN z -1")).toBe("-ERR value is out of range, must be positive\r\n");
+    expect(run(store, "ZPOPMIN z 1 2")).toBe("-ERR syntax error\r\n");
+    expect(run(store, "ZPOPMIN z 9")).toBe("*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    expect(run(store, "EXISTS z")).toBe(":0\r\n");
+    expect(run(store, "ZPOPMAX z")).toBe("*0\r\n");
+  });
+
+  it("keeps (score, member) order over many members, matching a reference sort", () => {
+    const store = new KvStore();
+    const reference = new Map<string, number>();
+    for (let i = 0; i < 600; i++) {
+      const member = `m${(i * 7919) % 211}`;
+      const score = ((i * 31) % 17) - 8 + (i % 3) / 4;
+      if (i % 5 === 4) {
+        run(store, `ZREM z ${member}`);
+        reference.delete(member);
+      } else {
+        run(store, `ZADD z ${score} ${member}`);
+        reference.set(member, score);
+      }
+    }
+    const expected = [...reference]
+      .sort(([ma, sa], [mb, sb]) => sa - sb || (ma < mb ? -1 : ma > mb ? 1 : 0))
+      .map(([member]) => member);
+    const reply = run(store, "ZRANGE z 0 -1").split("\r\n");
+    expect(reply.filter((_, i) => i > 0 && i % 2 === 0)).toEqual(expected);
+    expect(run(store, "ZCARD z")).toBe(`:${expected.length}\r\n`);
+    expect(run(store, `ZRANK z ${expected[10]}`)).toBe(":10\r\n");
+  });
 });
 
 describe("KvStore server and connection commands", () => {
@@ -345,6 +531,15 @@ const commandArb = fc
       "RPOP",
       "SADD",
       "SREM",
+      "SPOP",
+      "SRANDMEMBER",
+      "ZADD",
+      "ZINCRBY",
+      "ZREM",
+      "ZPOPMIN",
+      "ZPOPMAX",
+      "ZRANGE",
+      "ZRANGEBYSCORE",
       "GETSET",
       "MSET",
       "FLUSHDB",
@@ -354,10 +549,14 @@ const commandArb = fc
     fc.constantFrom("1", "x", "0", "50", "-1"),
     fc.nat(200),
   )
-  .map(([name, key, value, delta]) => ({
-    args: [name, key, value, ...(name === "SET" ? ["PX", "100"] : [])],
-    delta,
-  }));
+  .map(([name, key, value, delta]) => {
+    let args = [name, key, value, ...(name === "SET" ? ["PX", "100"] : [])];
+    // Score and member both from `value` ("x" is not a valid score).
+    if (name === "ZADD" || name === "ZINCRBY") args = [name, key, value, `m${value}`];
+    if (name === "ZRANGE") args = [name, key, "0", value, "WITHSCORES"];
+    if (name === "ZRANGEBYSCORE") args = [name, key, value, "+inf", "WITHSCORES"];
+    return { args, delta };
+  });
 
 describe("KvStore determinism and snapshots", () => {
   it("two stores fed the same commands give identical replies and snapshots (property)", () => {
@@ -407,16 +606,21 @@ describe("KvStore determinism and snapshots", () => {
     run(store, "HSET h f1 v1 f2 v2");
     run(store, "RPUSH l a b c");
     run(store, "SADD t x y");
+    run(store, "ZADD z 2 b 1.5 a inf c -inf d");
     run(store, "SET gone v");
     run(store, "DEL gone");
     const restored = KvStore.restore(store.snapshot());
-    expect(restored.keyCount).toBe(4);
+    expect(restored.keyCount).toBe(5);
     for (const line of [
       "GET s",
       "TTL s",
       "HGETALL h",
       "LRANGE l 0 -1",
       "SMEMBERS t",
+      "ZRANGE z 0 -1 WITHSCORES",
+      "ZRANK z b",
+      "ZSCORE z a",
+      "TYPE z",
       "SCAN 0 COUNT 2",
       "SCAN 5 COUNT 2",
     ]) {
@@ -434,5 +638,31 @@ describe("KvStore determinism and snapshots", () => {
     expect(() => KvStore.restore(flipped)).toThrow(/checksum/);
     expect(() => KvStore.restore(new Uint8Array(3))).toThrow(/corrupt/);
     expect(() => new KvStore({ valueBytesMax: 0 })).toThrow(/valueBytesMax/);
+  });
+
+  it("reads version 1 snapshots (no zsets), refuses newer ones and checks zset order", () => {
+    const withCrc = (body: Buffer): Buffer => {
+      const out = Buffer.from(body);
+      out.writeUInt32LE(crc32(out.subarray(0, out.length - 4)), out.length - 4);
+      return out;
+    };
+    const store = new KvStore();
+    run(store, "SADD s a b");
+    const v1 = Buffer.from(store.snapshot());
+    expect(v1.readUInt32LE(4)).toBe(2);
+    v1.writeUInt32LE(1, 4);
+    expect(run(KvStore.restore(withCrc(v1)), "SMEMBERS s")).toBe(run(store, "SMEMBERS s"));
+    v1.writeUInt32LE(3, 4);
+    expect(() => KvStore.restore(withCrc(v1))).toThrow(/version 3/);
+
+    const zs = new KvStore();
+    run(zs, "ZADD z 1 a 2 b");
+    const bytes = Buffer.from(zs.snapshot());
+    const at = bytes.lastIndexOf(Buffer.from(new Float64Array([1]).buffer));
+    expect(at).toBeGreaterThan(0);
+    bytes.writeDoubleLE(3, at);
+    expect(() => KvStore.restore(withCrc(bytes))).toThrow(/zset out of order/);
+    bytes.writeDoubleLE(Number.NaN, at);
+    expect(() => KvStore.restore(withCrc(bytes))).toThrow(/bad zset score/);
   });
 });
