@@ -1,40 +1,16 @@
 #!/usr/bin/env node
-import { helpText, parseReplicaArgs } from "./runtime/config.ts";
 /**
  * One replica: the main thread. It reads the settings, starts the replica's threads
  * (runtime/replica-runner.ts: the consensus worker, the connection workers, the admin HTTP port),
  * and stops everything in order on SIGTERM/SIGINT. No data-path work happens here.
  */
-import { nodeVersionProblem } from "./runtime/node-version.ts";
+import { commandLine } from "./runtime/command-line.ts";
+import { helpText, parseReplicaArgs } from "./runtime/config.ts";
 import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
-import { VERSION } from "./version.ts";
 
 function main(argv: string[]): void {
-  let parsed: ReturnType<typeof parseReplicaArgs>;
-  try {
-    parsed = parseReplicaArgs(argv);
-  } catch (error) {
-    process.stderr.write(
-      `apus-smr: ${(error as Error).message}\nRun with --help to see the options.\n`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  if (parsed.action === "version") {
-    process.stdout.write(`${VERSION}\n`);
-    return;
-  }
-  if (parsed.action === "help") {
-    process.stdout.write(helpText(VERSION));
-    return;
-  }
-  // --help and --version work anywhere; running needs reusePort and zlib.crc32.
-  const tooOld = nodeVersionProblem();
-  if (tooOld !== null) {
-    process.stderr.write(`${tooOld}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  const parsed = commandLine(argv, parseReplicaArgs, helpText);
+  if (parsed === null) return;
   const { config } = parsed;
   // Signals are taken from the start: one that arrives while the replica is still starting
   // stops it as soon as it is up, rather than killing it halfway through opening its log.

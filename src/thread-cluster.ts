@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { ReplicaConfig } from "./runtime/config.ts";
 /**
  * N replicas as threads of ONE process (dist/thread-cluster.js), for measurement: each replica is
  * exactly what dist/replica.js runs (runtime/replica-runner.ts), and with --transport shm they
  * talk through a shared-memory fabric instead of sockets. Not RDMA; see --help.
  */
-import { nodeVersionProblem } from "./runtime/node-version.ts";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { commandLine } from "./runtime/command-line.ts";
+import type { ReplicaConfig } from "./runtime/config.ts";
 import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
 import {
   DATA_DIR_PLACEHOLDER,
@@ -18,7 +18,6 @@ import {
   threadClusterHelp,
 } from "./runtime/thread-cluster-args.ts";
 import { createShmFabric } from "./transport/shm-transport.ts";
-import { VERSION } from "./version.ts";
 
 /** How long to wait for a leader before saying there is none yet. */
 const LEADER_WAIT_MS = 10_000;
@@ -98,30 +97,8 @@ async function run(plan: ThreadClusterPlan): Promise<void> {
 }
 
 function main(argv: string[]): void {
-  const tooOld = nodeVersionProblem();
-  if (tooOld !== null) {
-    process.stderr.write(`${tooOld}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  let parsed: ReturnType<typeof parseThreadClusterArgs>;
-  try {
-    parsed = parseThreadClusterArgs(argv);
-  } catch (error) {
-    process.stderr.write(
-      `apus-smr: ${(error as Error).message}\nRun with --help to see the options.\n`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  if (parsed.action === "version") {
-    process.stdout.write(`${VERSION}\n`);
-    return;
-  }
-  if (parsed.action === "help") {
-    process.stdout.write(threadClusterHelp(VERSION));
-    return;
-  }
+  const parsed = commandLine(argv, parseThreadClusterArgs, threadClusterHelp);
+  if (parsed === null) return;
   run(parsed.plan).catch((error: unknown) => {
     process.stderr.write(`apus-smr: thread cluster failed: ${(error as Error).message}\n`);
     process.exit(1);
