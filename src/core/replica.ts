@@ -213,6 +213,9 @@ export class Replica {
   /** Messages step() refused as malformed or misaddressed (for the runtime's metrics). */
   droppedMessages = 0;
 
+  /** Accepts sent again because a peer had not voted within retransmitTicks (for metrics). */
+  retransmittedAccepts = 0;
+
   step(message: Message): void {
     if (!this.wellFormed(message)) {
       this.droppedMessages++;
@@ -780,8 +783,10 @@ export class Replica {
       flight.sentTick = this.now;
       const batch = this.log.get(slot)!.batch;
       for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-        if (peer !== this.id && (flight.votes & (1 << peer)) === 0)
+        if (peer !== this.id && (flight.votes & (1 << peer)) === 0) {
           this.sendAccept(peer, slot, batch);
+          this.retransmittedAccepts++;
+        }
       }
     }
   }

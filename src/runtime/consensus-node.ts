@@ -175,7 +175,10 @@ export class ConsensusNode {
 
   private onTick(): void {
     this.ticks++;
+    const before = this.core.retransmittedAccepts;
     this.core.tick();
+    const resent = this.core.retransmittedAccepts - before;
+    if (resent > 0) this.metrics.retransmits.inc(resent);
     this.schedulePump();
   }
 

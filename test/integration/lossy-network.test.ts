@@ -1,0 +1,128 @@
+import { execFileSync } from "node:child_process";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestCluster } from "./cluster-harness.ts";
+
+/** nftables is how this project injects network faults: root and the nft program are needed. */
+function nftUsable(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync("nft", ["list", "tables"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TABLE = `apus_test_${process.pid}`;
+
+function nft(...args: string[]): void {
+  execFileSync("nft", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+function client(port: number): Redis {
+  return new Redis({ port, host: "127.0.0.1", enableReadyCheck: false, maxRetriesPerRequest: 0 });
+}
+
+/** SETs through one replica, each retried (SET is idempotent) if it times out under loss. */
+async function writeKeys(port: number, prefix: string, count: number): Promise<string[]> {
+  const c = client(port);
+  const acked: string[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const key = `${prefix}-${i}`;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          if ((await c.set(key, key)) === "OK") acked.push(key);
+          break;
+        } catch {
+          // lost with its packets: try again
+        }
+      }
+    }
+  } finally {
+    c.disconnect();
+  }
+  return acked;
+}
+
+describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer packets)", () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({
+      replicas: 3,
+      heartbeatMs: 50,
+      electionTimeoutMs: 600,
+      extraArgs: ["--request-timeout-ms", "1000"],
+    });
+    await cluster.waitForLeader();
+    const ports = cluster.replicas.map((r) => r.peerPort).join(", ");
+    nft("add", "table", "inet", TABLE);
+    nft(
+      "add",
+      "chain",
+      "inet",
+      TABLE,
+      "input",
+      "{ type filter hook input priority 0 ; policy accept ; }",
+    );
+    nft(
+      "add",
+      "rule",
+      "inet",
+      TABLE,
+      "input",
+      "udp",
+      "dport",
+      `{ ${ports} }`,
+      "numgen",
+      "random",
+      "mod",
+      "100",
+      "<",
+      "20",
+      "drop",
+    );
+  });
+
+  afterAll(async () => {
+    try {
+      nft("delete", "table", "inet", TABLE);
+    } catch {
+      // not created
+    }
+    await cluster?.stop();
+  });
+
+  it("still commits every write, retransmits, and converges once the loss stops", async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.replicas.find((r) => r.id !== leader)!;
+    const acked = [
+      ...(await writeKeys(cluster.replica(leader).clientPort, "lossy-a", 150)),
+      ...(await writeKeys(follower.clientPort, "lossy-b", 50)),
+    ];
+    expect(acked.length).toBe(200);
+    const retransmits = (await Promise.all(cluster.replicas.map((r) => cluster.metrics(r.id))))
+      .map((text) => Number(/^apus_accept_retransmits_total (\d+)/m.exec(text)?.[1] ?? 0))
+      .reduce((a, b) => a + b, 0);
+    expect(retransmits).toBeGreaterThan(0);
+
+    nft("delete", "table", "inet", TABLE);
+    const next = await cluster.waitForLeader();
+    const target = (await cluster.status(next))!.commitIndex;
+    await cluster.waitForApplied(
+      cluster.replicas.map((r) => r.id),
+      target,
+    );
+    for (const r of cluster.replicas) {
+      const c = client(r.clientPort);
+      try {
+        const values = await c.mget(...acked);
+        expect(acked.filter((key, i) => values[i] !== key)).toEqual([]);
+      } finally {
+        c.disconnect();
+      }
+    }
+  });
+});
