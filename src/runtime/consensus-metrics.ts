@@ -22,6 +22,11 @@ export class ConsensusMetrics {
     help: "Client requests this follower forwarded to the leader",
     registers: [this.registry],
   });
+  readonly resent = new Counter({
+    name: "apus_requests_resent_total",
+    help: "Requests sent again after a leader change or a lost forward (they run once)",
+    registers: [this.registry],
+  });
   readonly forwardRefused = new Counter({
     name: "apus_forward_refused_total",
     help: "Forwarded requests a former leader refused without proposing them, sent again",

@@ -19,6 +19,7 @@ import { type PendingRequest, RequestTable } from "./request-table.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
 import {
   type LatencySummary,
+  LOG_FLOOR,
   LOG_HEADER_BYTES,
   LOG_INCARNATION,
   LOG_KIND,
@@ -62,6 +63,8 @@ const MESSAGE_TYPE_NAMES = [
 const DRAIN_RECORDS_MAX = 4096;
 /** A snapshot is also taken after this many slots, however small their commands. */
 const SNAPSHOT_EVERY_SLOTS = 100_000;
+/** A request proposed or forwarded this long ago and not applied is sent again (lost forward). */
+const RESEND_AFTER_MS = 1000;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
 
@@ -314,6 +317,8 @@ export class ConsensusNode {
     header.setUint8(LOG_ORIGIN, this.config.id);
     header.setUint32(LOG_INCARNATION, this.incarnation, true);
     header.setBigUint64(LOG_REQUEST_ID, BigInt(request.requestId), true);
+    // Never written again once proposed: the core keeps this very buffer for retransmits.
+    header.setBigUint64(LOG_FLOOR, BigInt(this.requests.floor()), true);
     this.dispatch(request);
   }
 
@@ -326,7 +331,9 @@ export class ConsensusNode {
       const result = this.core.propose(command, Date.now());
       if (result === "queue-full") return; // stays waiting; retried when the queue drains or times out
       if (result === "queued") {
-        this.requests.markSent(request);
+        // The bytes stay with the request: after a leader change it is sent again.
+        this.requests.markSent(request, true);
+        request.sentMs = performance.now();
         this.metrics.proposals.inc();
       }
       return;
@@ -335,10 +342,31 @@ export class ConsensusNode {
     // Not back to a replica that just refused it while we still take it for the leader.
     if (leader !== 0 && role === "follower" && leader !== request.refusedBy) {
       this.transport.send(leader, CHANNEL_FORWARD, command);
-      // The bytes stay with the request: a refusal sends them again.
+      // The bytes stay with the request: a refusal or a leader change sends them again.
       this.requests.markSent(request, true);
+      request.sentMs = performance.now();
       this.metrics.forwarded.inc();
     }
+  }
+
+  /**
+   * Send a request again that was proposed or forwarded but not applied: after a leader change
+   * (the old leader's copy may never be chosen) or when a forward may have been lost. Safe: the
+   * client sessions of the state machine run each request id once, whichever copy comes first.
+   */
+  private resend(request: PendingRequest): void {
+    const command = request.command;
+    if (command === null) return;
+    const leader = this.core.knownLeader;
+    if (leader === this.config.id) {
+      if (this.core.propose(command, Date.now()) !== "queued") return;
+    } else if (leader !== 0 && this.core.role === "follower") {
+      this.transport.send(leader, CHANNEL_FORWARD, command);
+    } else {
+      return;
+    }
+    request.sentMs = performance.now();
+    this.metrics.resent.inc();
   }
 
   // ---- the Ready loop -------------------------------------------------------------------------
@@ -515,6 +543,8 @@ export class ConsensusNode {
     if (leader !== this.knownLeader) {
       // A refusal was about the old leader; a new one may take the request.
       for (const request of this.requests.waiting()) request.refusedBy = 0;
+      // What the old leader took may never be chosen: the new one gets it too.
+      if (leader !== 0) for (const request of this.requests.sent()) this.resend(request);
       if (leader !== 0) {
         this.metrics.elections.inc();
         this.log.info(
@@ -529,6 +559,11 @@ export class ConsensusNode {
 
   private expireRequests(): void {
     const now = performance.now();
+    // A forward can be lost (UDP) with no leader change: send what waits too long again.
+    for (const request of this.requests.sent()) {
+      if (now - request.takenMs < RESEND_AFTER_MS) break; // ids are in arrival order: the rest are younger
+      if (now - request.sentMs >= RESEND_AFTER_MS) this.resend(request);
+    }
     for (const request of this.requests.expire(now)) {
       const reason = request.state === "waiting" ? "no-leader" : "timeout";
       this.metrics.requestErrors.inc({ reason });

@@ -16,6 +16,8 @@ export interface PendingRequest {
   state: "waiting" | "sent";
   /** The replica that last refused this forward (it did not lead), or 0. */
   refusedBy: number;
+  /** performance.now() when it was last proposed or forwarded. */
+  sentMs: number;
 }
 
 /**
@@ -65,6 +67,7 @@ export class RequestTable {
       deadlineMs: nowMs + this.timeoutMs,
       state: "waiting",
       refusedBy: 0,
+      sentMs: nowMs,
     };
     this.byId.set(request.requestId, request);
     this.waitingCount++;
@@ -92,6 +95,20 @@ export class RequestTable {
 
   get(requestId: number): PendingRequest | undefined {
     return this.byId.get(requestId);
+  }
+
+  /**
+   * Every id at or below this is settled here (answered, or failed with an error): the log
+   * carries it so replicas can forget those ids (src/runtime/client-sessions.ts).
+   */
+  floor(): number {
+    for (const request of this.byId.values()) return request.requestId - 1;
+    return this.nextId - 1;
+  }
+
+  /** Requests proposed or forwarded and not applied yet, oldest first. */
+  *sent(): IterableIterator<PendingRequest> {
+    for (const request of this.byId.values()) if (request.state === "sent") yield request;
   }
 
   /** Remove and return the request with this id (its entry was applied), if it still waits. */

@@ -1,7 +1,10 @@
 import { decodeCommands } from "../app/command-codec.ts";
 import { type ExecContext, KvStore } from "../app/kv-store.ts";
+import { ApusError } from "../core/errors.ts";
 import type { Batch, Snapshot } from "../core/types.ts";
+import { ClientSessions } from "./client-sessions.ts";
 import {
+  LOG_FLOOR,
   LOG_HEADER_BYTES,
   LOG_INCARNATION,
   LOG_KIND,
@@ -47,11 +50,15 @@ export function errorReply(text: string, commandCount: number): Uint8Array {
  */
 export class StateMachine {
   private store: KvStore;
+  /** Which request ids already ran: a request sent twice (after a leader change) runs once. */
+  private sessions = new ClientSessions();
   private readonly options: StateMachineOptions;
   private nowMs = 0;
   private readonly context: ExecContext;
   /** Log commands that failed to decode (never expected: they are our own encoding). */
   malformed = 0;
+  /** Requests skipped because they already ran (an origin sent them again). */
+  duplicates = 0;
 
   constructor(options: StateMachineOptions) {
     this.options = options;
@@ -72,15 +79,29 @@ export class StateMachine {
     return this.store.keyCount;
   }
 
+  /** Snapshot layout: u32 sessionsLength | client sessions | the store's own snapshot. */
   install(snapshot: Snapshot): void {
-    this.store = KvStore.restore(snapshot.data, {
+    const data = snapshot.data;
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const sessionsLength =
+      data.byteLength >= 4 ? view.getUint32(0, true) : Number.POSITIVE_INFINITY;
+    if (4 + sessionsLength > data.byteLength)
+      throw new ApusError("ERR_WIRE_FIELD", "snapshot: truncated client sessions");
+    this.sessions = ClientSessions.decode(data.subarray(4, 4 + sessionsLength));
+    this.store = KvStore.restore(data.subarray(4 + sessionsLength), {
       valueBytesMax: this.options.maxValueBytes,
       replyBytesMax: this.options.maxReplyBytes,
     });
   }
 
   snapshot(): Uint8Array {
-    return this.store.snapshot();
+    const sessions = this.sessions.encode();
+    const store = this.store.snapshot();
+    const data = new Uint8Array(4 + sessions.byteLength + store.byteLength);
+    new DataView(data.buffer).setUint32(0, sessions.byteLength, true);
+    data.set(sessions, 4);
+    data.set(store, 4 + sessions.byteLength);
+    return data;
   }
 
   /** Apply one chosen batch; `reply` gets the replies to this replica's own requests. */
@@ -104,10 +125,22 @@ export class StateMachine {
         command[LOG_ORIGIN] === this.options.replicaId &&
         view.getUint32(LOG_INCARNATION, true) === this.options.incarnation;
       if (command[LOG_ORIGIN] !== this.options.replicaId) foreign = true;
+      const requestId = Number(view.getBigUint64(LOG_REQUEST_ID, true));
+      const admitted = this.sessions.admit(
+        command[LOG_ORIGIN]!,
+        view.getUint32(LOG_INCARNATION, true),
+        requestId,
+        Number(view.getBigUint64(LOG_FLOOR, true)),
+        this.nowMs,
+      );
+      if (!admitted) {
+        this.duplicates++; // already ran, or its origin gave up on it: its client has an answer
+        continue;
+      }
       const requests = decodeCommands(command, LOG_HEADER_BYTES);
       if (requests === null) {
         this.malformed++;
-        if (mine) reply(Number(view.getBigUint64(LOG_REQUEST_ID, true)), null);
+        if (mine) reply(requestId, null);
         continue;
       }
       commands += requests.length;
@@ -124,14 +157,14 @@ export class StateMachine {
           replyBytes += part.byteLength;
           parts.push(part);
         }
-        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        reply(Number(view.getBigUint64(LOG_REQUEST_ID, true)), bytes);
+        reply(requestId, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
       } else {
         for (const args of requests) this.store.execute(args, this.context);
       }
     }
     // Active expiry at the same log point on every replica, with the batch's time: deterministic.
     this.store.expireSweep(this.nowMs, EXPIRE_SWEEP_KEYS);
+    this.sessions.expire(this.nowMs);
     return { requests: batch.commands.length, commands, bytes, foreign };
   }
 }

@@ -55,14 +55,17 @@ export const REQUEST_PREFIX_BYTES = 8;
 /**
  * Log command header (what every replica applies):
  *   u8 kind | u8 origin replica | u16 reserved | u32 origin incarnation | u64 request id
+ *   | u64 floor (every request id <= floor is settled at the origin: answered or given up)
  * followed by the command-codec body. Only the origin replica (id and incarnation) answers the
- * client; every replica executes.
+ * client; every replica executes, once per request id (src/runtime/client-sessions.ts), so the
+ * origin may send a request again after a leader change.
  */
 export const LOG_KIND = 0;
 export const LOG_ORIGIN = 1;
 export const LOG_INCARNATION = 4;
 export const LOG_REQUEST_ID = 8;
-export const LOG_HEADER_BYTES = 16;
+export const LOG_FLOOR = 16;
+export const LOG_HEADER_BYTES = 24;
 export const LOG_KIND_CLIENT = 1;
 
 /**

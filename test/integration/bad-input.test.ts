@@ -50,6 +50,7 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
       extraArgs: ["--max-request-bytes", "64k", "--max-value-bytes", "32k"],
     });
     await cluster.waitForLeader();
+    await cluster.waitForAllUp();
     good = client(cluster.replica(1).clientPort);
     expect(await good.set("steady", "yes")).toBe("OK");
   });

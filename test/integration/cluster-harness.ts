@@ -174,8 +174,23 @@ export class TestCluster {
   }
 
   async metrics(id: number): Promise<string> {
-    const response = await fetch(`http://127.0.0.1:${this.replica(id).adminPort}/metrics`);
-    return response.text();
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.replica(id).adminPort}/metrics`);
+      return await response.text();
+    } catch (error) {
+      throw new Error(`replica ${id}'s /metrics: ${(error as Error).message}\n${this.outputs()}`);
+    }
+  }
+
+  /** Wait until every replica answers /status (a leader needs only a majority to be up). */
+  async waitForAllUp(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const statuses = await Promise.all(this.replicas.map((r) => this.status(r.id)));
+      if (statuses.every((s) => s !== null)) return;
+      await sleep(50);
+    }
+    throw new Error(`not every replica answered within ${timeoutMs} ms\n${this.outputs()}`);
   }
 
   /** Wait until the live replicas agree on one leader; returns its id. */

@@ -94,6 +94,40 @@ describe("failures of real processes", () => {
     expect(new Set(sizes).size).toBe(1);
   });
 
+  it("answers clients on a follower through a leader's death, running every INCR exactly once", async () => {
+    cluster = await TestCluster.start({ replicas: 3 });
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.replicas.find((r) => r.id !== leader)!;
+    const clients = Array.from({ length: 8 }, () => client(follower.clientPort));
+    let acked = 0;
+    const errors: string[] = [];
+    const end = Date.now() + 4000;
+    const load = Promise.all(
+      clients.map(async (c) => {
+        while (Date.now() < end) {
+          try {
+            await c.incr("counter");
+            acked++;
+          } catch (error) {
+            errors.push((error as Error).message);
+          }
+        }
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await cluster.kill(leader);
+    await load;
+    for (const c of clients) c.disconnect();
+    // Requests the dead leader took are sent to the next one; client sessions run each once.
+    expect(errors).toEqual([]);
+    const check = client(follower.clientPort);
+    try {
+      expect(Number(await check.get("counter"))).toBe(acked);
+    } finally {
+      check.disconnect();
+    }
+  });
+
   it("loses nothing acknowledged when every replica is killed at once (--durability fsync)", async () => {
     cluster = await TestCluster.start({ replicas: 3, durability: "fsync" });
     const leader = await cluster.waitForLeader();

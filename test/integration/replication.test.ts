@@ -19,6 +19,7 @@ describe("three replicas as real processes", () => {
   beforeAll(async () => {
     cluster = await TestCluster.start({ replicas: 3 });
     await cluster.waitForLeader();
+    await cluster.waitForAllUp();
     for (const r of cluster.replicas) clients.push(client(r.clientPort));
   });
 

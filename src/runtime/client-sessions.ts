@@ -1,0 +1,126 @@
+import { ApusError, assert } from "../core/errors.ts";
+
+/**
+ * Exactly-once execution of client requests that an origin replica may send more than once (after
+ * a leader change it cannot know whether the old leader's copy will ever be chosen, so it sends
+ * the request again). Part of the replicated state: every replica applies the same log through
+ * the same table and skips the same duplicates, and the table travels in snapshots.
+ *
+ * One session per origin incarnation (replica id + a random number per process start). A request
+ * executes the first time its id is applied; its id is then remembered until the origin's floor
+ * (carried in every request: every id at or below it is settled at the origin) passes it; a
+ * request at or below the floor never executes again: its client has its answer, or an error.
+ * Raft's client sessions (Ongaro's thesis, §6.3) with the client's acknowledgement as the floor.
+ */
+interface Session {
+  floor: number;
+  /** Ids above the floor already executed. Bounded by the origin's pending requests. */
+  readonly applied: Set<number>;
+  /** Log time of the session's last request: sessions idle for SESSION_IDLE_MS are dropped. */
+  lastStampMs: number;
+}
+
+/** A session whose origin sent nothing for this long (log time) is forgotten: it has restarted. */
+export const SESSION_IDLE_MS = 60 * 60 * 1000;
+const SNAPSHOT_MAGIC = 0x41505353; // "APSS"
+
+export class ClientSessions {
+  private readonly sessions = new Map<string, Session>();
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** True if this request must execute now (first time seen and above its session's floor). */
+  admit(
+    origin: number,
+    incarnation: number,
+    requestId: number,
+    floor: number,
+    stampMs: number,
+  ): boolean {
+    assert(
+      Number.isSafeInteger(requestId) && Number.isSafeInteger(floor),
+      "request id and floor are integers",
+    );
+    const key = `${origin}:${incarnation}`;
+    let session = this.sessions.get(key);
+    if (session === undefined) {
+      session = { floor: 0, applied: new Set(), lastStampMs: stampMs };
+      this.sessions.set(key, session);
+    }
+    if (stampMs > session.lastStampMs) session.lastStampMs = stampMs;
+    if (floor > session.floor) {
+      session.floor = floor;
+      for (const id of session.applied) if (id <= floor) session.applied.delete(id);
+    }
+    if (requestId <= session.floor || session.applied.has(requestId)) return false;
+    session.applied.add(requestId);
+    return true;
+  }
+
+  /** Forget sessions idle for SESSION_IDLE_MS of log time. Deterministic: log time only. */
+  expire(stampMs: number): void {
+    for (const [key, session] of this.sessions)
+      if (stampMs - session.lastStampMs > SESSION_IDLE_MS) this.sessions.delete(key);
+  }
+
+  /** u32 magic | u32 count | count × (u32 keyLength | key | u64 floor | u64 lastStampMs | u32 n | n × u64 id) */
+  encode(): Uint8Array {
+    const parts: Buffer[] = [];
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(SNAPSHOT_MAGIC, 0);
+    head.writeUInt32LE(this.sessions.size, 4);
+    parts.push(head);
+    for (const [key, session] of this.sessions) {
+      const keyBytes = Buffer.from(key, "latin1");
+      const fixed = Buffer.alloc(4 + keyBytes.byteLength + 20);
+      fixed.writeUInt32LE(keyBytes.byteLength, 0);
+      keyBytes.copy(fixed, 4);
+      let offset = 4 + keyBytes.byteLength;
+      fixed.writeDoubleLE(session.floor, offset);
+      fixed.writeDoubleLE(session.lastStampMs, offset + 8);
+      fixed.writeUInt32LE(session.applied.size, offset + 16);
+      parts.push(fixed);
+      const ids = Buffer.alloc(8 * session.applied.size);
+      offset = 0;
+      for (const id of session.applied) {
+        ids.writeDoubleLE(id, offset);
+        offset += 8;
+      }
+      parts.push(ids);
+    }
+    return Buffer.concat(parts);
+  }
+
+  static decode(bytes: Uint8Array): ClientSessions {
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const fail = (what: string) =>
+      new ApusError("ERR_WIRE_FIELD", `client sessions in the snapshot: ${what}`);
+    const need = (offset: number, size: number) => {
+      if (offset + size > b.byteLength) throw fail("truncated");
+    };
+    need(0, 8);
+    if (b.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw fail("bad magic");
+    const sessions = new ClientSessions();
+    let offset = 8;
+    for (let i = b.readUInt32LE(4); i > 0; i--) {
+      need(offset, 4);
+      const keyLength = b.readUInt32LE(offset);
+      need(offset + 4, keyLength + 20);
+      const key = b.toString("latin1", offset + 4, offset + 4 + keyLength);
+      offset += 4 + keyLength;
+      const floor = b.readDoubleLE(offset);
+      const lastStampMs = b.readDoubleLE(offset + 8);
+      const count = b.readUInt32LE(offset + 16);
+      offset += 20;
+      need(offset, 8 * count);
+      const applied = new Set<number>();
+      for (let k = 0; k < count; k++) applied.add(b.readDoubleLE(offset + 8 * k));
+      offset += 8 * count;
+      sessions.sessions.set(key, { floor, applied, lastStampMs });
+    }
+    if (offset !== b.byteLength) throw fail("trailing bytes");
+    return sessions;
+  }
+}
