@@ -215,7 +215,7 @@ export class ConsensusNode {
     this.metrics.droppedPackets.inc({ reason: "channel" });
   }
 
-  /** A follower's client request: propose it if we lead; else drop it (its origin times it out). */
+  /** A follower's client request: propose it if we lead, else refuse it so its origin sends it on. */
   private onForward(from: number, command: Uint8Array): void {
     if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
       this.metrics.droppedPackets.inc({ reason: "forward-malformed" });
