@@ -14,7 +14,25 @@ export class SimStorage {
   /** Planted bug for the checker test: a disk that silently drops votes. */
   forgetVotes = false;
 
+  /** Batches the runtime appended without waiting for them: written with the next write(). */
+  private unwritten: PersistBatch[] = [];
+
+  writeLater(batch: PersistBatch): void {
+    this.unwritten.push(batch);
+  }
+
+  /** A crash: what was only appended is gone. */
+  loseUnwritten(): void {
+    this.unwritten = [];
+  }
+
   write(batch: PersistBatch): void {
+    for (const earlier of this.unwritten) this.apply(earlier);
+    this.unwritten = [];
+    this.apply(batch);
+  }
+
+  private apply(batch: PersistBatch): void {
     if (batch.promised !== null) this.promised = batch.promised;
     if (batch.snapshot !== null) {
       this.snapshot = batch.snapshot;

@@ -256,13 +256,24 @@ export class Simulator {
     while (node.core?.hasReady()) {
       const ready = node.core.ready();
       this.sendAll(ready.messagesNow);
+      // As the runtime does (src/runtime/consensus-node.ts, pump): chosen entries are applied,
+      // and their clients answered, before this replica's own persist is durable.
+      this.apply(node, ready);
       if (this.faultsOn && this.prng.nextFloat() < this.scenario.tornPersistRate) {
         this.crash(node, "crash before the persist completed");
         return;
       }
-      if (ready.persist !== null) node.storage.write(ready.persist);
+      const persist = ready.persist;
+      if (persist !== null) {
+        // As the runtime does: a bare chosen-slot hint with at most heartbeat replies waiting on
+        // it rides on the next write; a crash before that loses it.
+        const hintOnly =
+          persist.promised === null && persist.accepted.length === 0 && persist.snapshot === null;
+        if (hintOnly && ready.messages.every((m) => m.type === MessageType.HeartbeatReply))
+          node.storage.writeLater(persist);
+        else node.storage.write(persist);
+      }
       this.sendAll(ready.messages);
-      this.apply(node, ready);
       node.core.advance();
       this.noteLeadership(node);
       this.maybeCompact(node);
@@ -389,6 +400,7 @@ export class Simulator {
 
   private crash(node: SimNode, why: string): void {
     node.core = null;
+    node.storage.loseUnwritten();
     node.downUntil = this.now + 1 + this.prng.nextInt(4 * this.scenario.electionTicks);
     this.crashes++;
     this.log(`replica ${node.id}: ${why}; restarts at t=${node.downUntil}`);
