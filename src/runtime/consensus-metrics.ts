@@ -22,6 +22,11 @@ export class ConsensusMetrics {
     help: "Client requests this follower forwarded to the leader",
     registers: [this.registry],
   });
+  readonly skippedRequests = new Counter({
+    name: "apus_skipped_requests_total",
+    help: "Log commands not run: a copy of a request that already ran (sent again after a leader change), or undecodable",
+    registers: [this.registry],
+  });
   readonly resent = new Counter({
     name: "apus_requests_resent_total",
     help: "Requests sent again after a leader change or a lost forward (they run once)",

@@ -441,6 +441,7 @@ export class ConsensusNode {
       this.bytesSinceSnapshot = 0;
       this.slotsSinceSnapshot = 0;
     }
+    const skippedBefore = this.machine.duplicates + this.machine.malformed;
     for (const entry of ready.chosen) {
       const applied = this.machine.applyBatch(entry.batch, (requestId, reply) =>
         this.onOwnReply(requestId, reply),
@@ -453,6 +454,8 @@ export class ConsensusNode {
       this.metrics.appliedCommands.inc(applied.commands);
       if (applied.requests > 0) this.metrics.batchSize.observe(applied.requests);
     }
+    const skipped = this.machine.duplicates + this.machine.malformed - skippedBefore;
+    if (skipped > 0) this.metrics.skippedRequests.inc(skipped);
     if (ready.chosen.length > 0) this.replies.flush();
     // A follower waits to answer its client until it learns this commit: tell it now.
     if (foreignApplied && this.core.role === "leader") {

@@ -13,7 +13,7 @@ export async function openStorage(
   log: Logger,
 ): Promise<Storage> {
   if (config.durability === "memory") {
-    log.warn("durability memory: nothing is written to disk; a restarted replica begins empty");
+    // The main thread already warned what --durability memory gives up; say it once.
     return new MemoryStorage();
   }
   const wal = await openWal({
