@@ -59,6 +59,16 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * What to do when a data directory cannot be trusted, for every ERR_WAL_CORRUPT message. Starting
+ * empty is NOT offered: a replica that forgot its promises and votes must not vote again until it
+ * has recovered the cluster's state, or two leaders could both be chosen for one slot.
+ */
+export const DAMAGED_DATA_ADVICE =
+  "this replica must not vote on state it cannot trust: restore the data directory from a " +
+  "backup, or move the directory aside and restart this replica with " +
+  "--initial-cluster-state existing so it recovers from its peers before it votes";
+
 /** Wrap an unexpected file-system failure as the operating error the runtime stops on. */
 export function ioError(what: string, path: string, cause: unknown): ApusError {
   const detail = cause instanceof Error ? cause.message : String(cause);

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ApusError } from "../core/index.ts";
-import { errnoCode, fsyncDir, ioError, TEMP_SUFFIX } from "./wal-files.ts";
+import { DAMAGED_DATA_ADVICE, errnoCode, fsyncDir, ioError, TEMP_SUFFIX } from "./wal-files.ts";
 
 const META_FILE = "meta.json";
 const META_FORMAT = 1;
@@ -35,8 +35,8 @@ export async function checkMeta(
     if (hasWalFiles) {
       throw new ApusError(
         "ERR_WAL_CORRUPT",
-        `${path} is missing but ${dir} holds WAL files; restore it, or remove the data directory ` +
-          "to rejoin as an empty replica (the others will catch it up)",
+        `${path} is missing but ${dir} holds WAL files: restore it if you have it; otherwise ` +
+          DAMAGED_DATA_ADVICE,
       );
     }
     await writeMeta(dir, path, identity, fsync);

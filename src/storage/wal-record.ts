@@ -17,6 +17,12 @@ import { type AcceptedEntry, assert, type Ballot, type Batch, type Slot } from "
  *   5 snapshot     u64 slot: snapshot-<slot>.bin was durable before this record was written.
  *                  Segments are deleted only after it is durable, so recovery can tell a missing
  *                  snapshot file (damage) from one never written.
+ *   6 sync         u64 firstSequence | u64 syncedBytes
+ *                  the first record of every group commit written to a segment that already holds
+ *                  records: syncedBytes is the segment's size when that write began, every byte of
+ *                  which an fdatasync had made durable; the record sits at byte offset syncedBytes
+ *                  of the segment that firstSequence names. Found intact, it proves the bytes
+ *                  before it durable, so recovery can tell damage from a torn tail (wal-segment.ts)
  *
  * Snapshot data is not in records: it lives in its own files (wal-snapshot.ts).
  * Decode checks every length against the bytes actually left before it allocates, and verifies
@@ -28,6 +34,7 @@ export const RecordType = {
   ChosenSlot: 3,
   SegmentHeader: 4,
   Snapshot: 5,
+  Sync: 6,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -42,6 +49,7 @@ const TWO_32 = 4294967296;
 const HIGH_WORD_LIMIT = 2097152;
 const VOTE_FIXED_SIZE = 3 * U64_SIZE + U32_SIZE;
 const SEGMENT_HEADER_BODY_SIZE = 4 * U64_SIZE;
+const SYNC_BODY_SIZE = 2 * U64_SIZE;
 
 export const WAL_RECORD_LIMITS = {
   /** Largest record (type + body). Bounds what recovery allocates per record and one vote's batch. */
@@ -62,7 +70,14 @@ export type WalRecord =
   | { readonly type: typeof RecordType.Vote; readonly vote: AcceptedEntry }
   | { readonly type: typeof RecordType.ChosenSlot; readonly slot: Slot }
   | { readonly type: typeof RecordType.SegmentHeader; readonly header: SegmentHeader }
-  | { readonly type: typeof RecordType.Snapshot; readonly slot: Slot };
+  | { readonly type: typeof RecordType.Snapshot; readonly slot: Slot }
+  | { readonly type: typeof RecordType.Sync; readonly sync: SyncMark };
+
+/** What a sync record says: see RecordType.Sync. */
+export interface SyncMark {
+  readonly firstSequence: number;
+  readonly syncedBytes: number;
+}
 
 // ---- encode -----------------------------------------------------------------------------------
 
@@ -74,6 +89,7 @@ export function voteRecordSize(batch: Batch): number {
 
 export const U64_RECORD_SIZE = RECORD_HEADER_SIZE + 1 + U64_SIZE;
 export const SEGMENT_HEADER_RECORD_SIZE = RECORD_HEADER_SIZE + 1 + SEGMENT_HEADER_BODY_SIZE;
+export const SYNC_RECORD_SIZE = RECORD_HEADER_SIZE + 1 + SYNC_BODY_SIZE;
 
 /** Writes records into one preallocated buffer; `finish()` asserts it was filled exactly. */
 export class RecordWriter {
@@ -114,6 +130,13 @@ export class RecordWriter {
     this.u64(header.promised);
     this.u64(header.chosenSlot);
     this.u64(header.snapshotSlot);
+    this.end();
+  }
+
+  sync(mark: SyncMark): void {
+    this.begin(RecordType.Sync);
+    this.u64(mark.firstSequence);
+    this.u64(mark.syncedBytes);
     this.end();
   }
 
@@ -230,6 +253,30 @@ export function decodeRecord(bytes: Uint8Array, offset: number): DecodeRecordRes
   }
 }
 
+/**
+ * Whether an intact sync record that belongs at `offset` of the segment starting at
+ * `firstSequence` sits there: the fixed length, type and body first (cheap enough to try at every
+ * byte offset of a segment), then the crc.
+ */
+export function isSyncRecordAt(bytes: Uint8Array, offset: number, firstSequence: number): boolean {
+  if (offset < 0 || bytes.byteLength - offset < SYNC_RECORD_SIZE) return false;
+  // Plain byte reads first: most offsets fail here, before a DataView is made.
+  if (bytes[offset + TYPE_OFFSET] !== RecordType.Sync) return false;
+  if (bytes[offset + LENGTH_OFFSET] !== 1 + SYNC_BODY_SIZE) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, SYNC_RECORD_SIZE);
+  if (view.getUint32(LENGTH_OFFSET, true) !== 1 + SYNC_BODY_SIZE) return false;
+  const bodyOffset = TYPE_OFFSET + 1;
+  if (readU64(view, bodyOffset) !== firstSequence) return false;
+  if (readU64(view, bodyOffset + U64_SIZE) !== offset) return false;
+  const typeAndBody = bytes.subarray(offset + TYPE_OFFSET, offset + SYNC_RECORD_SIZE);
+  return crc32(typeAndBody) === view.getUint32(CRC_OFFSET, true);
+}
+
+/** A u64 as two little-endian u32 (may be unsafe: only compared with safe integers). */
+function readU64(view: DataView, at: number): number {
+  return view.getUint32(at + U32_SIZE, true) * TWO_32 + view.getUint32(at, true);
+}
+
 function decodeBody(typeAndBody: Uint8Array): WalRecord {
   const type = typeAndBody[0];
   const r = new BodyReader(typeAndBody.subarray(1));
@@ -257,6 +304,12 @@ function decodeBody(typeAndBody: Uint8Array): WalRecord {
       break;
     case RecordType.Vote:
       record = { type, vote: decodeVote(r) };
+      break;
+    case RecordType.Sync:
+      record = {
+        type,
+        sync: { firstSequence: r.u64("firstSequence"), syncedBytes: r.u64("syncedBytes") },
+      };
       break;
     default:
       throw new BodyError(`unknown record type ${type}`);

@@ -8,8 +8,8 @@ import {
   type Slot,
   type Snapshot,
 } from "../core/index.ts";
-import { type DirListing, ioError, removeFiles } from "./wal-files.ts";
-import { RecordType, type WalRecord } from "./wal-record.ts";
+import { DAMAGED_DATA_ADVICE, type DirListing, ioError, removeFiles } from "./wal-files.ts";
+import { RecordType, type SyncMark, type WalRecord } from "./wal-record.ts";
 import { corruptRecord, SegmentFile, type SegmentScan, scanSegment } from "./wal-segment.ts";
 import { readSnapshotFile } from "./wal-snapshot.ts";
 
@@ -62,6 +62,8 @@ class Replay {
         break;
       case RecordType.Snapshot:
         break; // checked against the snapshot file by checkSnapshotSlot
+      case RecordType.Sync:
+        break; // checked against its offset by checkSync; says nothing about the state
       case RecordType.SegmentHeader:
         // Restates what earlier (possibly deleted) segments left: later in the log, so it wins.
         this.promised = record.header.promised;
@@ -82,7 +84,8 @@ class Replay {
 
 /**
  * Rebuild the durable state from the newest snapshot and every segment, in order. Cuts a torn
- * tail off the last segment (calling `warn`); refuses damage anywhere else with ERR_WAL_CORRUPT.
+ * tail off the last segment (calling `warn`); refuses damage, which a torn tail can never be
+ * (scanSegment says which is which), with ERR_WAL_CORRUPT.
  */
 export async function recover(
   dir: string,
@@ -153,7 +156,7 @@ function scanOne(
   replay: Replay,
 ): SegmentScan {
   let recordIndex = 0;
-  return scanSegment(path, bytes, isLast, (record, offset) => {
+  return scanSegment(path, bytes, isLast, firstSequence, (record, offset) => {
     const isHeader = record.type === RecordType.SegmentHeader;
     if (isHeader !== (recordIndex === 0)) {
       throw corruptRecord(
@@ -168,6 +171,7 @@ function scanOne(
     }
     if (record.type === RecordType.Snapshot)
       checkSnapshotSlot(path, record.slot, replay.snapshotSlot);
+    if (record.type === RecordType.Sync) checkSync(path, offset, record.sync, firstSequence);
     replay.apply(record);
     recordIndex++;
   });
@@ -188,6 +192,18 @@ function checkHeader(
   }
 }
 
+/** A sync record must name its own segment and offset (what recovery searches for after damage). */
+function checkSync(path: string, offset: number, sync: SyncMark, firstSequence: number): void {
+  if (sync.firstSequence !== firstSequence || sync.syncedBytes !== offset) {
+    throw corruptRecord(
+      path,
+      offset,
+      `sync record says segment ${sync.firstSequence} offset ${sync.syncedBytes}, but it is at ` +
+        `offset ${offset} of segment ${firstSequence}`,
+    );
+  }
+}
+
 /** The log says a snapshot through `loggedSlot` was durable: the newest snapshot file must reach it. */
 function checkSnapshotSlot(path: string, loggedSlot: Slot, snapshotSlot: Slot): void {
   if (loggedSlot <= snapshotSlot) return;
@@ -195,8 +211,8 @@ function checkSnapshotSlot(path: string, loggedSlot: Slot, snapshotSlot: Slot): 
   throw new ApusError(
     "ERR_WAL_CORRUPT",
     `${path} records a snapshot of slot ${loggedSlot}, but the newest snapshot file holds slot ` +
-      `${snapshotSlot}: the snapshot file is missing. Restore it, or remove the data directory ` +
-      "to rejoin as an empty replica; the others will catch it up",
+      `${snapshotSlot}: the snapshot file is missing. Restore it if you have it; otherwise ` +
+      DAMAGED_DATA_ADVICE,
   );
 }
 

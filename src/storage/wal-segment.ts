@@ -1,8 +1,14 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { ApusError, assert, type Slot } from "../core/index.ts";
-import { fsyncDir, ioError, segmentFileName, writeAll } from "./wal-files.ts";
-import { decodeRecord, RecordType, type WalRecord } from "./wal-record.ts";
+import { DAMAGED_DATA_ADVICE, fsyncDir, ioError, segmentFileName, writeAll } from "./wal-files.ts";
+import {
+  decodeRecord,
+  isSyncRecordAt,
+  RecordType,
+  SYNC_RECORD_SIZE,
+  type WalRecord,
+} from "./wal-record.ts";
 
 /** What reading one segment found. */
 export interface SegmentScan {
@@ -18,26 +24,41 @@ export interface SegmentScan {
 export function corruptRecord(path: string, offset: number, reason: string): ApusError {
   return new ApusError(
     "ERR_WAL_CORRUPT",
-    `${path}: bad WAL record at byte offset ${offset} (${reason}); the log is damaged before its ` +
-      "end, so this replica cannot trust what it promised. Remove the data directory to rejoin " +
-      "as an empty replica; the others will catch it up (safe while a majority of replicas keep " +
-      "their data)",
+    `${path}: bad WAL record at byte offset ${offset} (${reason}); the log is damaged where it ` +
+      `was durable, so records this replica acknowledged may be lost: ${DAMAGED_DATA_ADVICE}`,
   );
 }
 
 /**
  * Decode every record of a segment, in order, handing each to `onRecord`.
  *
- * A crash in the middle of a write can leave the last segment ending in a partial record, a
- * record with a bad checksum, or zeros (the file grew before its data reached the disk): a torn
- * tail, reported and cut off by the caller. Only the last segment may have one, and only at its
- * end: a bad record followed by a valid one is damage, refused with ERR_WAL_CORRUPT. (A bad length
- * field hides where the next record starts; in the last segment it is taken for a torn tail.)
+ * Torn tail or damage? A crash in the middle of a group commit can leave the last segment ending
+ * in a partial record, records with bad checksums, or zeros (the file grew before its data reached
+ * the disk), and, since the pages and sectors of one write may reach the disk in any order, intact
+ * records among them. Such a torn tail was never acknowledged and is reported and cut off by the
+ * caller. But a torn write can only touch bytes after the last completed fdatasync:
+ *   - group commits never overlap: each writes at the end of the segment only after the previous
+ *     one's fdatasync returned (Wal.inFlight), and recovery syncs the last segment before the
+ *     first append (SegmentFile.reopen);
+ *   - once fdatasync returns, every byte written to the file before it is on stable storage, so a
+ *     crash can alter only what was written after it: the one write in flight, which lies wholly
+ *     at or after the size the segment had when that write began.
+ * Every group commit to a segment that already holds records begins with a sync record naming that
+ * size, which is also its own offset (wal-record.ts). So a bad record at offset X is damage, not a
+ * torn tail, when an intact sync record lies beyond X: the write that carried it began only after
+ * the bytes at X were durable. Two adjacent bad records, or a bad length field that hides where the
+ * next record starts, change nothing: the search for a sync record goes byte by byte to the end of
+ * the file. Zeros never look like a record, so a zero-filled end is torn (or empty).
+ * What no record after it proves durable, the last group commit, is the one stretch whose damage
+ * reads as a torn tail: the log cannot tell it from a crash before that commit's fdatasync returned.
+ * In a segment that is not the last, nothing can be torn (a segment is closed only after its last
+ * write was fdatasynced), so any bad record is damage.
  */
 export function scanSegment(
   path: string,
   bytes: Uint8Array,
   isLast: boolean,
+  firstSequence: number,
   onRecord: (record: WalRecord, offset: number) => void,
 ): SegmentScan {
   let offset = 0;
@@ -46,12 +67,16 @@ export function scanSegment(
   while (offset < bytes.byteLength) {
     const result = decodeRecord(bytes, offset);
     if (!result.ok) {
-      const isTorn =
-        isLast &&
-        (result.claimedEnd === -1 ||
-          result.claimedEnd === bytes.byteLength ||
-          !decodeRecord(bytes, result.claimedEnd).ok);
-      if (!isTorn) throw corruptRecord(path, offset, result.reason);
+      if (!isLast) throw corruptRecord(path, offset, result.reason);
+      const syncOffset = findSyncRecord(bytes, offset + 1, firstSequence);
+      if (syncOffset !== -1) {
+        throw corruptRecord(
+          path,
+          offset,
+          `${result.reason}; the intact sync record at byte offset ${syncOffset} shows it was ` +
+            "durable, so this is not a torn tail",
+        );
+      }
       return {
         recordCount,
         validBytes: offset,
@@ -67,6 +92,16 @@ export function scanSegment(
     offset = result.end;
   }
   return { recordCount, validBytes: offset, maxVoteSlot, torn: null };
+}
+
+/** Offset of the first intact sync record of this segment at or after `from`, or -1. */
+function findSyncRecord(bytes: Uint8Array, from: number, firstSequence: number): number {
+  // Every byte offset, not only where records should start: a bad length field hides those.
+  // Linear in the segment's size: a candidate is checked against fixed fields before its crc.
+  for (let offset = from; offset + SYNC_RECORD_SIZE <= bytes.byteLength; offset++) {
+    if (isSyncRecordAt(bytes, offset, firstSequence)) return offset;
+  }
+  return -1;
 }
 
 /**
@@ -129,7 +164,13 @@ export class SegmentFile {
     );
   }
 
-  /** Open the last segment found at recovery for appends, cutting off its torn tail if any. */
+  /**
+   * Open the last segment found at recovery for appends, cutting off its torn tail if any. With
+   * fsync, what is kept is synced before anything is appended, whether or not it was cut: after
+   * a crash of the process alone, the records of its last, unacknowledged group commit may still be
+   * only in the page cache. Recovery hands them on as durable state, and the next group commit's
+   * sync record claims them durable (scanSegment), so they must be.
+   */
   static async reopen(
     dir: string,
     firstSequence: number,
@@ -140,10 +181,8 @@ export class SegmentFile {
     const path = join(dir, segmentFileName(firstSequence));
     try {
       const handle = await open(path, "r+");
-      if (fileBytes > scan.validBytes) {
-        await handle.truncate(scan.validBytes);
-        if (fsync) await handle.sync();
-      }
+      if (fileBytes > scan.validBytes) await handle.truncate(scan.validBytes);
+      if (fsync) await handle.sync(); // the new size too, not only the data: sync, not datasync
       return new SegmentFile(
         dir,
         firstSequence,

@@ -2,7 +2,14 @@ import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { ApusError, assert, type Snapshot } from "../core/index.ts";
-import { fsyncDir, ioError, snapshotFileName, TEMP_SUFFIX, writeAll } from "./wal-files.ts";
+import {
+  DAMAGED_DATA_ADVICE,
+  fsyncDir,
+  ioError,
+  snapshotFileName,
+  TEMP_SUFFIX,
+  writeAll,
+} from "./wal-files.ts";
 
 /**
  * A snapshot file, `snapshot-<slot>.bin`, little-endian:
@@ -62,11 +69,7 @@ export async function readSnapshotFile(dir: string, name: string, slot: number):
     throw ioError("reading snapshot", path, error);
   }
   const damaged = (what: string): ApusError =>
-    new ApusError(
-      "ERR_WAL_CORRUPT",
-      `${path}: damaged snapshot (${what}); remove the data directory to rejoin as an empty ` +
-        "replica, the others will catch it up",
-    );
+    new ApusError("ERR_WAL_CORRUPT", `${path}: damaged snapshot (${what}); ${DAMAGED_DATA_ADVICE}`);
   if (bytes.byteLength < HEADER_SIZE)
     throw damaged(`${bytes.byteLength} bytes, shorter than its header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -18,6 +18,7 @@ import { checkMeta } from "./wal-meta.ts";
 import {
   RecordWriter,
   SEGMENT_HEADER_RECORD_SIZE,
+  SYNC_RECORD_SIZE,
   U64_RECORD_SIZE,
   voteRecordSize,
 } from "./wal-record.ts";
@@ -86,7 +87,8 @@ interface Group {
  * The write-ahead log: segment files of checksummed records (wal-record.ts) plus snapshot files.
  * append() only encodes; flush() is the group commit: the newest pending snapshot file first
  * (so no record that follows it can be durable without it), then ONE write and ONE fdatasync of
- * every record appended since the previous flush (a snapshot's own record among them), then the
+ * every record appended since the previous flush (a snapshot's own record among them), behind a
+ * segment header or a sync record (writeRecords), then the
  * deletion of what the snapshot covers.
  */
 export class Wal implements Storage {
@@ -281,20 +283,29 @@ export class Wal implements Storage {
     if (group.snapshot !== null) await this.dropCovered(group.snapshot.slot);
   }
 
-  /** One write + one fdatasync, into a new segment if the current one is full. */
+  /**
+   * One write + one fdatasync, into a new segment if the current one is full. The write begins
+   * with the segment header (a new segment) or a sync record (the segment's size, all of it
+   * durable: the previous commit's fdatasync, or recovery's, returned before this one started),
+   * so recovery can tell damage from a torn tail (scanSegment). Without fsync nothing is durable
+   * across an OS crash; the sync records then only mark where each commit began.
+   */
   private async writeRecords(group: Group): Promise<void> {
     let segment = this.segments.at(-1);
-    let buffers = group.buffers;
-    let byteCount = group.byteCount;
-    let recordCount = group.recordCount;
+    let first: Uint8Array;
     if (segment === undefined || segment.size >= this.segmentBytesMax) {
       await segment?.close(); // already durable: its last write was fdatasynced
       segment = await SegmentFile.create(this.dir, this.nextSequence, this.fsync);
       this.segments.push(segment);
-      buffers = [this.segmentHeader(), ...buffers];
-      byteCount += SEGMENT_HEADER_RECORD_SIZE;
-      recordCount += 1;
+      first = this.segmentHeader();
+    } else {
+      assert(segment.size > 0, "open segment without its header");
+      assert(segment.recordCount > 0, "open segment without records");
+      first = syncRecord(segment.firstSequence, segment.size);
     }
+    const buffers = [first, ...group.buffers];
+    const byteCount = group.byteCount + first.byteLength;
+    const recordCount = group.recordCount + 1;
     const startedMs = performance.now();
     await segment.write(buffers, byteCount, recordCount);
     if (this.fsync) {
@@ -337,6 +348,12 @@ export class Wal implements Storage {
     assert(!oldSnapshots.includes(snapshotFileName(snapshotSlot)), "deleting the new snapshot");
     await removeFiles(this.dir, [...covered.map((s) => s.name), ...oldSnapshots]);
   }
+}
+
+function syncRecord(firstSequence: number, syncedBytes: number): Uint8Array {
+  const writer = new RecordWriter(SYNC_RECORD_SIZE);
+  writer.sync({ firstSequence, syncedBytes });
+  return writer.finish();
 }
 
 function ignore(): void {}

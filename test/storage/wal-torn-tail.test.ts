@@ -9,7 +9,8 @@ const SEGMENT = "wal-0000000000000000.log";
 
 /**
  * Torn tails (a crash in the middle of the last write) are cut off; damage anywhere else is
- * refused (ERR_WAL_CORRUPT), because skipping it could forget a promise or a vote.
+ * refused (ERR_WAL_CORRUPT), because skipping it could forget a promise or a vote. Every field of
+ * every record, and bad length fields, in wal-corruption.test.ts.
  */
 describe("WAL torn tail and corruption", () => {
   let dir: string;
@@ -44,9 +45,9 @@ describe("WAL torn tail and corruption", () => {
   it("cuts the last record off at every byte offset inside it, keeping every earlier record", async () => {
     const { before } = await writeFour();
     const offsets = await recordOffsets();
-    expect(offsets).toHaveLength(5); // header + 4 votes
+    expect(offsets).toHaveLength(8); // header + vote, then 3 × (sync record + vote)
     const whole = await readFile(join(dir, SEGMENT));
-    const lastStart = offsets[4]!;
+    const lastStart = offsets[7]!;
     const expected = before[3];
     for (let cut = lastStart + 1; cut < whole.byteLength; cut++) {
       await writeFile(join(dir, SEGMENT), whole.subarray(0, cut));
@@ -66,7 +67,7 @@ describe("WAL torn tail and corruption", () => {
     await writeFour();
     const offsets = await recordOffsets();
     const whole = await readFile(join(dir, SEGMENT));
-    await writeFile(join(dir, SEGMENT), whole.subarray(0, offsets[4]! + 5));
+    await writeFile(join(dir, SEGMENT), whole.subarray(0, offsets.at(-1)! + 5));
     const wal = await openTestWal(dir);
     wal.append(batch({ accepted: [vote(9, 513, "after the crash")] }));
     await wal.close();
@@ -81,7 +82,8 @@ describe("WAL torn tail and corruption", () => {
     const offsets = await recordOffsets();
     const whole = await readFile(join(dir, SEGMENT));
     const flipped = Buffer.from(whole);
-    flipped[offsets[4]! + 12] = flipped[offsets[4]! + 12]! ^ 0x40;
+    const last = offsets.at(-1)!;
+    flipped[last + 12] = flipped[last + 12]! ^ 0x40;
     await writeFile(join(dir, SEGMENT), flipped);
     let wal = await openTestWal(dir);
     expect(plain(wal.recovered)).toEqual(before[3]);
@@ -99,8 +101,9 @@ describe("WAL torn tail and corruption", () => {
     await writeFour();
     const offsets = await recordOffsets();
     const whole = await readFile(join(dir, SEGMENT));
-    // Every byte of record 2 other than its length field (which says where record 3 starts).
-    for (let at = offsets[2]! + 4; at < offsets[3]!; at++) {
+    // Every byte of the vote for slot 2 (record 3), its length field included.
+    const [start, end] = [offsets[3]!, offsets[4]!];
+    for (let at = start; at < end; at++) {
       const damaged = Buffer.from(whole);
       damaged[at] = damaged[at]! ^ 0x01;
       await writeFile(join(dir, SEGMENT), damaged);
@@ -108,8 +111,9 @@ describe("WAL torn tail and corruption", () => {
       expect(error).toBeInstanceOf(ApusError);
       expect((error as ApusError).code).toBe("ERR_WAL_CORRUPT");
       expect((error as ApusError).message).toContain(join(dir, SEGMENT));
-      expect((error as ApusError).message).toContain(`byte offset ${offsets[2]}`);
-      expect((error as ApusError).message).toMatch(/remove the data directory/i);
+      expect((error as ApusError).message).toContain(`byte offset ${start}`);
+      expect((error as ApusError).message).toContain("--initial-cluster-state existing");
+      expect((error as ApusError).message).not.toMatch(/remove the data directory/i);
     }
     // The refusal released the lock: the intact file opens again.
     await writeFile(join(dir, SEGMENT), whole);
