@@ -20,24 +20,47 @@ interface Session {
   lastStampMs: number;
 }
 
-/** A session whose origin sent nothing for this long (log time) is forgotten: it has restarted. */
+/**
+ * A session whose origin sent nothing for this long (log time) is forgotten (its process has
+ * restarted under a new incarnation, or gone quiet).
+ *
+ * The rule that makes forgetting safe: a copy of a request can reach the log long after the
+ * request (an old leader's vote recovered by a later Phase 1 keeps its batch, stamp included),
+ * but every copy is stamped by a leader while its origin still sent it, that is within
+ * REQUEST_LIFETIME_MAX_MS (--request-timeout-ms is capped there) plus CLOCK_SKEW_MAX_MS of the
+ * request's first copy. So a request whose session is unknown may open a new session only if its
+ * batch is younger than SESSION_NEW_MAX_AGE_MS of log time; an older one can only be a late copy
+ * of a request of a forgotten session, and never runs (it is counted as skipped).
+ */
 export const SESSION_IDLE_MS = 60 * 60 * 1000;
+/** Longest a replica keeps (and resends) a request: the cap on --request-timeout-ms. */
+export const REQUEST_LIFETIME_MAX_MS = 10 * 60 * 1000;
+/** Largest difference between two replicas' clocks that this rule tolerates. */
+export const CLOCK_SKEW_MAX_MS = 10 * 60 * 1000;
+export const SESSION_NEW_MAX_AGE_MS = SESSION_IDLE_MS - REQUEST_LIFETIME_MAX_MS - CLOCK_SKEW_MAX_MS;
 const SNAPSHOT_MAGIC = 0x41505353; // "APSS"
 
 export class ClientSessions {
   private readonly sessions = new Map<string, Session>();
+  /** Late copies refused because their session was forgotten (see SESSION_IDLE_MS). */
+  staleCopies = 0;
 
   get size(): number {
     return this.sessions.size;
   }
 
-  /** True if this request must execute now (first time seen and above its session's floor). */
+  /**
+   * True if this request must execute now (first time seen and above its session's floor).
+   * `stampMs` is the log clock (the highest batch stamp applied); `batchStampMs` the stamp of the
+   * batch that carries this copy.
+   */
   admit(
     origin: number,
     incarnation: number,
     requestId: number,
     floor: number,
     stampMs: number,
+    batchStampMs = stampMs,
   ): boolean {
     assert(
       Number.isSafeInteger(requestId) && Number.isSafeInteger(floor),
@@ -46,6 +69,10 @@ export class ClientSessions {
     const key = `${origin}:${incarnation}`;
     let session = this.sessions.get(key);
     if (session === undefined) {
+      if (batchStampMs < stampMs - SESSION_NEW_MAX_AGE_MS) {
+        this.staleCopies++;
+        return false; // a late copy of a request whose session was forgotten
+      }
       session = { floor: 0, applied: new Set(), lastStampMs: stampMs };
       this.sessions.set(key, session);
     }

@@ -132,6 +132,7 @@ export class StateMachine {
         requestId,
         Number(view.getBigUint64(LOG_FLOOR, true)),
         this.nowMs,
+        batch.stampMs,
       );
       if (!admitted) {
         this.duplicates++; // already ran, or its origin gave up on it: its client has an answer

@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ClientSessions, SESSION_IDLE_MS } from "../../src/runtime/client-sessions.ts";
+import {
+  ClientSessions,
+  SESSION_IDLE_MS,
+  SESSION_NEW_MAX_AGE_MS,
+} from "../../src/runtime/client-sessions.ts";
 
 describe("client sessions: each request id runs once", () => {
   it("runs a request the first time and skips every copy after, and anything at or below the floor", () => {
@@ -45,5 +49,23 @@ describe("client sessions: each request id runs once", () => {
     copy.expire(3000 + SESSION_IDLE_MS + 1);
     expect(copy.size).toBe(0);
     expect(() => ClientSessions.decode(new Uint8Array(3))).toThrow(/truncated/);
+  });
+
+  it("never runs a late copy of a request whose session was forgotten (a vote recovered an hour later)", () => {
+    const s = new ClientSessions();
+    // Request 5 of origin 1 runs at log time 1000; an old leader also holds a copy of it, stamped
+    // 1000, on its disk. The cluster then goes quiet for that origin, and its session is dropped.
+    expect(s.admit(1, 7, 5, 4, 1000)).toBe(true);
+    const later = 1000 + SESSION_IDLE_MS + 1;
+    s.admit(2, 3, 1, 0, later); // other traffic moves the log clock on
+    s.expire(later);
+    expect(s.size).toBe(1);
+    // The old leader's copy is recovered by a Phase 1 and chosen: it must not run a second time.
+    expect(s.admit(1, 7, 5, 4, later, 1000)).toBe(false);
+    expect(s.staleCopies).toBe(1);
+    // A new incarnation's fresh request opens a session as always.
+    expect(s.admit(1, 8, 1, 0, later, later)).toBe(true);
+    // A young batch of an unknown session is a first copy: it runs.
+    expect(s.admit(4, 1, 1, 0, later, later - SESSION_NEW_MAX_AGE_MS + 1)).toBe(true);
   });
 });
