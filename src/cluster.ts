@@ -217,7 +217,12 @@ class Cluster {
     const fd = openSync(plan.logFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [...this.execArgv, this.script, ...plan.args], {
+      // A replica restarted here ran before: if it comes back without state (memory durability,
+      // or it never wrote its log), it must recover from the others before it votes.
+      const args = replica.restarted
+        ? [...plan.args, "--initial-cluster-state", "existing"]
+        : plan.args;
+      child = spawn(process.execPath, [...this.execArgv, this.script, ...args], {
         stdio: ["ignore", fd, fd],
         // Own process group: Ctrl-C reaches only the launcher, which stops replicas in order.
         detached: true,

@@ -27,10 +27,22 @@ export interface CoreConfig {
   readonly catchupEntriesMax: number;
   /** Command bytes per catch-up message. */
   readonly catchupBytesMax: number;
+  /**
+   * Slots beyond our chosen prefix that a peer's message may name. Farther ones are dropped and
+   * counted: the log would fill the gap entry by entry at the sender's say-so.
+   */
+  readonly slotsAheadMax: number;
   readonly prng: Prng;
 }
 
-export type CoreOptions = Pick<CoreConfig, "id" | "replicaCount" | "prng"> & Partial<CoreConfig>;
+export type CoreOptions = Pick<CoreConfig, "id" | "replicaCount" | "prng"> &
+  Partial<CoreConfig> & {
+    /**
+     * Start without durable state that may vote: recover from every other replica first (memory
+     * durability after a restart, a wiped data directory). See Replica's recovery section.
+     */
+    readonly recovering?: boolean;
+  };
 
 export const CORE_DEFAULTS = {
   electionTicks: 10,
@@ -42,6 +54,7 @@ export const CORE_DEFAULTS = {
   proposalQueueMax: 64 * 1024,
   catchupEntriesMax: 64,
   catchupBytesMax: 1024 * 1024,
+  slotsAheadMax: 1 << 20,
 } as const;
 
 function positiveInt(name: string, value: number): void {
@@ -52,7 +65,8 @@ function positiveInt(name: string, value: number): void {
 
 /** Fill defaults and check every setting and the relations between them, naming the setting. */
 export function resolveCoreConfig(options: CoreOptions): CoreConfig {
-  const config: CoreConfig = { ...CORE_DEFAULTS, ...options };
+  const { recovering: _recovering, ...settings } = options;
+  const config: CoreConfig = { ...CORE_DEFAULTS, ...settings };
   for (const [name, value] of Object.entries(config)) {
     if (name !== "prng") positiveInt(name, value as number);
   }

@@ -20,11 +20,18 @@ import {
   type Probe,
   type ProbeReply,
   type PromiseMessage,
+  type Recover,
+  type RecoverReply,
   type Slot,
   type Snapshot,
 } from "./types.ts";
 
-export type Role = "follower" | "candidate" | "leader";
+/**
+ * "recovering": this replica lost its durable state (memory durability after a restart, a wiped or
+ * replaced data directory) and promises and accepts nothing until every other replica has told it
+ * what it may have promised and voted for (see the recovery section below).
+ */
+export type Role = "recovering" | "follower" | "candidate" | "leader";
 export type ProposeResult = "queued" | "not-leader" | "queue-full";
 
 /** What the leader knows of one peer. */
@@ -97,6 +104,19 @@ export class Replica {
   private electionElapsed = 0;
   private electionTimeout = 0;
 
+  // ---- recovering -----------------------------------------------------------------------------
+  /** Tells this recovery's answers from an earlier incarnation's. Drawn from the injected prng. */
+  private recoverNonce = 0;
+  /** The fromSlot asked in this round of Recover; answers to another round are ignored. */
+  private recoverFromSlot: Slot = 0;
+  /** Bit per replica that answered this round with its state (a recovering peer does not count). */
+  private recoverAnswered = 0;
+  /** Some answer of this round was cut at the catch-up limit: ask again from the new chosen prefix. */
+  private recoverMore = false;
+  /** Highest promise any answer carried. */
+  private recoverPromised: Ballot = BALLOT_NONE;
+  private recoverSentTick = 0;
+
   // ---- candidate ------------------------------------------------------------------------------
   /** Ballot this replica campaigns with or leads in; BALLOT_NONE as a plain follower. */
   private ballot: Ballot = BALLOT_NONE;
@@ -153,6 +173,7 @@ export class Replica {
     }
     if (durable !== undefined) this.restore(durable);
     this.resetElectionTimer();
+    if (options.recovering === true) this.beginRecovery();
   }
 
   // ---- public interface -----------------------------------------------------------------------
@@ -188,6 +209,10 @@ export class Replica {
 
   tick(): void {
     this.now++;
+    if (this.roleValue === "recovering") {
+      if (this.now - this.recoverSentTick >= this.config.retransmitTicks) this.sendRecover();
+      return;
+    }
     if (this.roleValue === "leader") {
       this.tickLeader();
       return;
@@ -216,15 +241,27 @@ export class Replica {
   /** Accepts sent again because a peer had not voted within retransmitTicks (for metrics). */
   retransmittedAccepts = 0;
 
+  /**
+   * Messages or entries dropped because their slot lies more than slotsAheadMax beyond our chosen
+   * prefix: holding them would cost memory at a sender's say-so (an Accept for slot 2e8 is 40
+   * bytes). Dropping an Accept costs only liveness; the leader's catch-up brings the slot later.
+   */
+  droppedFarSlots = 0;
+
   step(message: Message): void {
     if (!this.wellFormed(message)) {
       this.droppedMessages++;
       return;
     }
     // A probe's ballot is only a question: counting its round would let probes inflate rounds.
+    if (this.roleValue === "recovering") return this.stepRecovering(message);
     const round = ballotRound(message.ballot);
     if (round > this.roundMax && message.type !== MessageType.Probe) this.roundMax = round;
     switch (message.type) {
+      case MessageType.Recover:
+        return this.onRecover(message);
+      case MessageType.RecoverReply:
+        return; // an answer that came after we recovered
       case MessageType.Probe:
         return this.onProbe(message);
       case MessageType.ProbeReply:
@@ -344,6 +381,159 @@ export class Replica {
     this.persistSnapshot = snapshot;
   }
 
+  // ---- recovery -------------------------------------------------------------------------------
+  //
+  // A replica that lost its durable state must not vote: it may have promised a ballot or voted
+  // for a batch that a quorum counted on, and voting again without that memory is how Paxos loses
+  // chosen values. It recovers first (after Viewstamped Replication Revisited's recovery, §4.3):
+  // it asks EVERY other replica for its promise and its votes, and waits for an answer from each
+  // (a replica that is itself recovering does not count). Then it adopts the highest promise
+  // and, per unchosen slot, the highest-ballot vote of the answers, learns the chosen prefix they
+  // carry, makes that durable, and only then becomes a follower that may vote.
+  //
+  // Why every other replica and not a majority: any ballot it promised before it lost its state
+  // was first promised by that ballot's candidate, and any vote it cast was first cast by that
+  // ballot's leader (both persist before they send), so an answer from each replica dominates
+  // everything it can have forgotten. A majority of answers would miss a candidate whose Prepare
+  // it answered just before it crashed. The cost: recovery waits until all the others are up.
+  // Two replicas recovering at once wait for each other: with two states lost, a majority of a
+  // three-replica cluster, nothing is certain any more, and stalling is the safe answer.
+
+  private beginRecovery(): void {
+    this.becomeFollower();
+    this.roleValue = "recovering";
+    this.leaderId = 0;
+    this.recoverNonce = 1 + this.config.prng.nextInt(0xfffffffe);
+    this.recoverPromised = BALLOT_NONE;
+    this.recovered.clear();
+    this.sendRecover(true);
+  }
+
+  /** Ask every replica that has not answered this round (all of them when `fresh`). */
+  private sendRecover(fresh = false): void {
+    if (fresh) {
+      this.recoverFromSlot = this.chosenSlot + 1;
+      this.recoverAnswered = 0;
+      this.recoverMore = false;
+    }
+    this.recoverSentTick = this.now;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer === this.id || (this.recoverAnswered & (1 << peer)) !== 0) continue;
+      const recover: Recover = {
+        type: MessageType.Recover,
+        from: this.id,
+        to: peer,
+        ballot: BALLOT_NONE,
+        nonce: this.recoverNonce,
+        fromSlot: this.recoverFromSlot,
+      };
+      this.outNow.push(recover);
+    }
+    this.checkRecoveryDone();
+  }
+
+  /** While recovering, only recovery traffic counts; nothing is promised, accepted or granted. */
+  private stepRecovering(m: Message): void {
+    if (m.type === MessageType.RecoverReply) return this.onRecoverReply(m);
+    if (m.type === MessageType.Recover) return this.onRecover(m);
+    if (m.type === MessageType.Probe) {
+      // Refuse, so a candidate does not wait on us; a refusal carries no promise of ours.
+      this.outNow.push({
+        type: MessageType.ProbeReply,
+        from: this.id,
+        to: m.from,
+        ballot: BALLOT_NONE,
+        granted: false,
+      });
+    }
+  }
+
+  /**
+   * Another replica recovers: tell it our promise and votes from its fromSlot, like a Promise that
+   * promises nothing. Sent after the persist, so it reveals only durable state.
+   */
+  private onRecover(m: Recover): void {
+    if (this.roleValue === "recovering") {
+      this.outNow.push({
+        type: MessageType.RecoverReply,
+        from: this.id,
+        to: m.from,
+        ballot: BALLOT_NONE,
+        nonce: m.nonce,
+        fromSlot: m.fromSlot,
+        chosenSlot: 0,
+        entries: [],
+        more: false,
+        snapshot: null,
+        recovering: true,
+      });
+      return;
+    }
+    const votes = this.votesFrom(m.fromSlot);
+    const reply: RecoverReply = {
+      type: MessageType.RecoverReply,
+      from: this.id,
+      to: m.from,
+      ballot: this.promised,
+      nonce: m.nonce,
+      fromSlot: m.fromSlot,
+      chosenSlot: this.chosenSlot,
+      entries: votes.entries,
+      more: votes.more,
+      snapshot: votes.snapshot,
+      recovering: false,
+    };
+    this.outAfter.push(reply);
+  }
+
+  private onRecoverReply(m: RecoverReply): void {
+    if (m.nonce !== this.recoverNonce || m.fromSlot !== this.recoverFromSlot) return;
+    if (m.recovering || (this.recoverAnswered & (1 << m.from)) !== 0) return;
+    if (!this.entriesWithinReach(m.entries)) return;
+    if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
+    for (const entry of m.entries) {
+      if (entry.slot <= this.chosenSlot) continue;
+      if (entry.slot <= m.chosenSlot) this.learnChosen(entry.slot, entry.batch, entry.ballot);
+      else this.mergeRecovered(entry);
+    }
+    this.advanceChosen();
+    if (m.ballot > this.recoverPromised) this.recoverPromised = m.ballot;
+    const round = ballotRound(m.ballot);
+    if (round > this.roundMax) this.roundMax = round;
+    if (m.more) this.recoverMore = true;
+    this.recoverAnswered |= 1 << m.from;
+    this.checkRecoveryDone();
+  }
+
+  private checkRecoveryDone(): void {
+    if (popcount(this.recoverAnswered) < this.config.replicaCount - 1) return;
+    if (this.recoverMore) {
+      this.sendRecover(true); // an answer was cut: ask everyone again from the new chosen prefix
+      return;
+    }
+    this.finishRecovery();
+  }
+
+  /** Adopt what the answers carried; it is persisted before anything this replica sends next. */
+  protected finishRecovery(): void {
+    for (const [slot, vote] of this.recovered) {
+      if (slot <= this.chosenSlot) continue;
+      const held = this.log.get(slot);
+      if (held?.chosen === true) continue;
+      this.log.set(slot, { ballot: vote.ballot, batch: vote.batch, chosen: false });
+      this.persistAccepted.push(vote);
+    }
+    this.recovered.clear();
+    if (this.recoverPromised > this.promised) this.promise(this.recoverPromised);
+    this.roleValue = "follower";
+    this.recoverNonce = 0;
+    this.recoveries++;
+    this.resetElectionTimer();
+  }
+
+  /** Recoveries completed by this incarnation (0 or 1; for logs and tests). */
+  recoveries = 0;
+
   // ---- election -------------------------------------------------------------------------------
 
   private resetElectionTimer(): void {
@@ -452,7 +642,30 @@ export class Replica {
 
   /** Phase 1b: our votes from m.fromSlot; the chosen part is cut at the catch-up limits. */
   private promiseFor(m: Prepare): PromiseMessage {
-    let from = m.fromSlot;
+    const votes = this.votesFrom(m.fromSlot);
+    return {
+      type: MessageType.Promise,
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      fromSlot: m.fromSlot,
+      chosenSlot: this.chosenSlot,
+      entries: votes.entries,
+      more: votes.more,
+      snapshot: votes.snapshot,
+    };
+  }
+
+  /**
+   * Our votes from `fromSlot` (the snapshot instead of a compacted part): the chosen run cut at
+   * the catch-up limits, and the unchosen votes above it only when the chosen run was not cut.
+   */
+  private votesFrom(fromSlot: Slot): {
+    entries: AcceptedEntry[];
+    more: boolean;
+    snapshot: Snapshot | null;
+  } {
+    let from = fromSlot;
     let snapshot: Snapshot | null = null;
     if (from <= this.log.compactedSlot) {
       snapshot = this.snapshot;
@@ -468,17 +681,7 @@ export class Replica {
         if (entry !== undefined) entries.push({ slot, ballot: entry.ballot, batch: entry.batch });
       }
     }
-    return {
-      type: MessageType.Promise,
-      from: this.id,
-      to: m.from,
-      ballot: m.ballot,
-      fromSlot: m.fromSlot,
-      chosenSlot: this.chosenSlot,
-      entries,
-      more,
-      snapshot,
-    };
+    return { entries, more, snapshot };
   }
 
   /** Last slot of the chosen run starting at `from` that fits one catch-up message. */
@@ -502,6 +705,7 @@ export class Replica {
   private onPromise(m: PromiseMessage): void {
     if (!this.isPreparing(m.ballot) || m.fromSlot !== this.prepareFromSlot) return;
     if ((this.promiseVotes & (1 << m.from)) !== 0) return;
+    if (!this.entriesWithinReach(m.entries)) return;
     if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
     for (const entry of m.entries) {
       if (entry.slot <= this.chosenSlot) continue;
@@ -619,7 +823,27 @@ export class Replica {
     return ballot >= this.promised;
   }
 
+  /** A slot close enough to our chosen prefix to hold (see droppedFarSlots). */
+  private withinReach(slot: Slot): boolean {
+    return slot <= this.chosenSlot + this.config.slotsAheadMax;
+  }
+
+  /** Every entry of a vote list within reach; else the list is refused whole (and counted). */
+  private entriesWithinReach(entries: readonly { readonly slot: Slot }[]): boolean {
+    for (const entry of entries) {
+      if (!this.withinReach(entry.slot)) {
+        this.droppedFarSlots++;
+        return false;
+      }
+    }
+    return true;
+  }
+
   private onAccept(m: Accept): void {
+    if (!this.withinReach(m.slot)) {
+      this.droppedFarSlots++;
+      return;
+    }
     if (!this.acceptable(m.ballot)) return this.nack(m.from);
     this.followLeader(m.from, m.ballot);
     if (m.slot > this.log.compactedSlot) {
@@ -662,7 +886,10 @@ export class Replica {
   private onChosen(m: Chosen): void {
     if (!this.acceptable(m.ballot)) return this.nack(m.from);
     this.followLeader(m.from, m.ballot);
-    for (const entry of m.entries) this.learnChosen(entry.slot, entry.batch, m.ballot);
+    for (const entry of m.entries) {
+      if (this.withinReach(entry.slot)) this.learnChosen(entry.slot, entry.batch, m.ballot);
+      else this.droppedFarSlots++;
+    }
     this.learnCommit(m.commitSlot);
     this.replyHeartbeat(m.from, m.ballot);
   }
@@ -832,11 +1059,21 @@ export class Replica {
     }
   }
 
-  private peerHeard(peer: number, chosenSlot: Slot): boolean {
+  /** A peer's reply reports its chosen prefix; true when that changed what we must send it. */
+  protected peerHeard(peer: number, chosenSlot: Slot): boolean {
     const progress = this.peers[peer]!;
     progress.heardTick = this.now;
     progress.replied = true;
-    if (chosenSlot <= progress.chosenSlot) return false;
+    if (chosenSlot < progress.chosenSlot) {
+      // Less than it told us before: it restarted and lost an unsynced chosen-slot hint, or lost
+      // its state and recovered (or an old reply came late, and we resend a little for nothing).
+      // Start catch-up again from what it has: a record that only rises would never resend.
+      progress.chosenSlot = chosenSlot;
+      progress.catchupSlot = Math.min(progress.catchupSlot, chosenSlot);
+      progress.progressTick = this.now;
+      return true;
+    }
+    if (chosenSlot === progress.chosenSlot) return false;
     progress.chosenSlot = chosenSlot;
     progress.progressTick = this.now;
     return true;

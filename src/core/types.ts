@@ -50,6 +50,8 @@ export const MessageType = {
   InstallSnapshot: 9,
   Probe: 10,
   ProbeReply: 11,
+  Recover: 12,
+  RecoverReply: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -140,7 +142,38 @@ export interface ProbeReply extends Envelope {
   readonly granted: boolean;
 }
 
+/**
+ * "I lost my durable state: tell me what you promised and accepted from `fromSlot`." Sent by a
+ * recovering replica (see Replica's recovery section) to every other replica. `nonce` is fresh
+ * per recovery, so an answer to an earlier incarnation's question is never taken for a new one.
+ * The ballot in the header is 0: a recovering replica campaigns for nothing.
+ */
+export interface Recover extends Envelope {
+  readonly type: typeof MessageType.Recover;
+  readonly nonce: number;
+  readonly fromSlot: Slot;
+}
+
+/**
+ * The answer to Recover, shaped like a Promise that promises nothing: `ballot` is the answering
+ * replica's own promise, `entries` its votes from `fromSlot` (those at or below `chosenSlot` known
+ * chosen), cut and flagged `more` like a Promise. `recovering` says the answering replica has no
+ * state to give either; it does not count.
+ */
+export interface RecoverReply extends Envelope {
+  readonly type: typeof MessageType.RecoverReply;
+  readonly nonce: number;
+  readonly fromSlot: Slot;
+  readonly chosenSlot: Slot;
+  readonly entries: readonly AcceptedEntry[];
+  readonly more: boolean;
+  readonly snapshot: Snapshot | null;
+  readonly recovering: boolean;
+}
+
 export type Message =
+  | Recover
+  | RecoverReply
   | Prepare
   | PromiseMessage
   | Nack

@@ -5,6 +5,8 @@ import {
   type ChosenEntry,
   type Message,
   MessageType,
+  type PromiseMessage,
+  type RecoverReply,
   type Snapshot,
 } from "./types.ts";
 
@@ -28,6 +30,9 @@ import {
  *   HeartbeatReply u64 chosenSlot
  *   Chosen         u64 commitSlot | u32 entryCount | entryCount × (u64 slot | batch)
  *   InstallSnapshot snapshot
+ *   Recover        u32 nonce | u64 fromSlot
+ *   RecoverReply   u32 nonce | u64 fromSlot | u64 chosenSlot | u8 flags (1 more, 2 snapshot,
+ *                  4 recovering) | [snapshot] | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
  *
  * Decoded commands and snapshot data are views into the input buffer (no copy): the caller must
  * not reuse that buffer while the message is alive.
@@ -69,18 +74,26 @@ function snapshotSize(snapshot: Snapshot): number {
   return U64_SIZE + U32_SIZE + snapshot.data.byteLength;
 }
 
+/** fromSlot | chosenSlot | flags | [snapshot] | entries: the body Promise and RecoverReply share. */
+function voteListSize(message: PromiseMessage | RecoverReply): number {
+  let size = 2 * U64_SIZE + 1 + U32_SIZE;
+  if (message.snapshot !== null) size += snapshotSize(message.snapshot);
+  for (const entry of message.entries) size += 2 * U64_SIZE + batchSize(entry.batch);
+  return size;
+}
+
 function bodySize(message: Message): number {
   switch (message.type) {
     case MessageType.Prepare:
     case MessageType.Heartbeat:
     case MessageType.HeartbeatReply:
       return U64_SIZE;
-    case MessageType.Promise: {
-      let size = 2 * U64_SIZE + 1 + U32_SIZE;
-      if (message.snapshot !== null) size += snapshotSize(message.snapshot);
-      for (const entry of message.entries) size += 2 * U64_SIZE + batchSize(entry.batch);
-      return size;
-    }
+    case MessageType.Promise:
+      return voteListSize(message);
+    case MessageType.Recover:
+      return U32_SIZE + U64_SIZE;
+    case MessageType.RecoverReply:
+      return U32_SIZE + voteListSize(message);
     case MessageType.Nack:
     case MessageType.Probe:
       return 0;
@@ -145,6 +158,19 @@ class Writer {
     this.u32(snapshot.data.byteLength);
     this.raw(snapshot.data);
   }
+
+  voteList(message: PromiseMessage | RecoverReply, extraFlags: number): void {
+    this.u64(message.fromSlot);
+    this.u64(message.chosenSlot);
+    this.u8((message.more ? 1 : 0) | (message.snapshot !== null ? 2 : 0) | extraFlags);
+    if (message.snapshot !== null) this.snapshot(message.snapshot);
+    this.u32(message.entries.length);
+    for (const entry of message.entries) {
+      this.u64(entry.slot);
+      this.u64(entry.ballot);
+      this.batch(entry.batch);
+    }
+  }
 }
 
 /** Size in bytes of `message` once encoded. */
@@ -164,16 +190,15 @@ export function encodeMessage(message: Message): Uint8Array {
       w.u64(message.fromSlot);
       break;
     case MessageType.Promise:
+      w.voteList(message, 0);
+      break;
+    case MessageType.Recover:
+      w.u32(message.nonce);
       w.u64(message.fromSlot);
-      w.u64(message.chosenSlot);
-      w.u8((message.more ? 1 : 0) | (message.snapshot !== null ? 2 : 0));
-      if (message.snapshot !== null) w.snapshot(message.snapshot);
-      w.u32(message.entries.length);
-      for (const entry of message.entries) {
-        w.u64(entry.slot);
-        w.u64(entry.ballot);
-        w.batch(entry.batch);
-      }
+      break;
+    case MessageType.RecoverReply:
+      w.u32(message.nonce);
+      w.voteList(message, message.recovering ? 4 : 0);
       break;
     case MessageType.Nack:
     case MessageType.Probe:
@@ -304,6 +329,30 @@ class Reader {
     const data = this.raw(this.u32("snapshot length"), "snapshot data");
     return { slot, data };
   }
+
+  /** The body Promise and RecoverReply share; `flagsKnown` is the mask of flags the type has. */
+  voteList(flagsKnown: number) {
+    const fromSlot = this.slot("fromSlot");
+    const chosenSlot = this.u64("chosenSlot");
+    const flags = this.u8("flags");
+    if ((flags & ~flagsKnown) !== 0)
+      throw new WireDecodeError("ERR_WIRE_FIELD", `unknown flags ${flags}`);
+    const snapshot = (flags & 2) !== 0 ? this.snapshot() : null;
+    const count = this.count(
+      2 * U64_SIZE + BATCH_HEADER_SIZE,
+      WIRE_LIMITS.entriesMax,
+      "entry count",
+    );
+    const entries: AcceptedEntry[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      entries[i] = {
+        slot: this.slot("entry slot"),
+        ballot: this.u64("entry ballot"),
+        batch: this.batch(),
+      };
+    }
+    return { fromSlot, chosenSlot, flags, snapshot, entries };
+  }
 }
 
 function replicaId(value: number, what: string): number {
@@ -318,34 +367,25 @@ function decodeBody(r: Reader, type: number, from: number, to: number, ballot: n
     case MessageType.Prepare:
       return { type: MessageType.Prepare, from, to, ballot, fromSlot: r.slot("fromSlot") };
     case MessageType.Promise: {
-      const fromSlot = r.slot("fromSlot");
-      const chosenSlot = r.u64("chosenSlot");
-      const flags = r.u8("flags");
-      if (flags > 3) throw new WireDecodeError("ERR_WIRE_FIELD", `unknown promise flags ${flags}`);
-      const snapshot = (flags & 2) !== 0 ? r.snapshot() : null;
-      const count = r.count(
-        2 * U64_SIZE + BATCH_HEADER_SIZE,
-        WIRE_LIMITS.entriesMax,
-        "entry count",
-      );
-      const entries: AcceptedEntry[] = new Array(count);
-      for (let i = 0; i < count; i++) {
-        entries[i] = {
-          slot: r.slot("entry slot"),
-          ballot: r.u64("entry ballot"),
-          batch: r.batch(),
-        };
-      }
+      const { flags, ...votes } = r.voteList(3);
+      return { type: MessageType.Promise, from, to, ballot, ...votes, more: (flags & 1) !== 0 };
+    }
+    case MessageType.Recover: {
+      const nonce = r.u32("nonce");
+      return { type: MessageType.Recover, from, to, ballot, nonce, fromSlot: r.slot("fromSlot") };
+    }
+    case MessageType.RecoverReply: {
+      const nonce = r.u32("nonce");
+      const { flags, ...votes } = r.voteList(7);
       return {
-        type: MessageType.Promise,
+        type: MessageType.RecoverReply,
         from,
         to,
         ballot,
-        fromSlot,
-        chosenSlot,
-        entries,
+        nonce,
+        ...votes,
         more: (flags & 1) !== 0,
-        snapshot,
+        recovering: (flags & 4) !== 0,
       };
     }
     case MessageType.Nack:

@@ -19,6 +19,12 @@ export interface ReplicaConfig {
   readonly workers: number;
   readonly dataDir: string;
   readonly durability: "fsync" | "memory";
+  /**
+   * What a replica that starts with no durable state is: a member of a cluster being created now
+   * ("new": it may vote at once), or of one that already ran ("existing": it lost its state and
+   * recovers from every other replica before it votes). Ignored when the WAL holds state.
+   */
+  readonly initialClusterState: "new" | "existing";
   readonly batchMaxBytes: number;
   readonly batchMaxCommands: number;
   readonly window: number;
@@ -144,6 +150,14 @@ export const SETTINGS: readonly Setting[] = [
     help: "fsync: survives the loss of every replica at once; memory: no disk, survives only minority failures",
   },
   {
+    key: "initialClusterState",
+    flag: "initial-cluster-state",
+    kind: "choice",
+    choices: ["new", "existing"],
+    defaultText: "new",
+    help: "for a replica that starts with no durable state (first start, memory durability, a wiped data directory): new = the cluster is being created now, vote at once; existing = the cluster ran before, recover from every other replica before voting (use it whenever such a replica ran before: a memory-mode restart, a replaced disk)",
+  },
+  {
     key: "batchMaxBytes",
     flag: "batch-max-bytes",
     kind: "size",
@@ -217,7 +231,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "request-timeout-ms",
     kind: "int",
     min: 1,
-    max: 3_600_000,
+    max: 600_000,
     defaultText: "5000",
     help: "a request not committed within this time (e.g. no leader) fails with an error",
   },
@@ -308,6 +322,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   adminHost: "127.0.0.1",
   adminPort: 0,
   durability: "fsync",
+  initialClusterState: "new",
   batchMaxBytes: 256 * KIB,
   batchMaxCommands: 1024,
   window: 32,

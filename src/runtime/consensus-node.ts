@@ -2,10 +2,11 @@ import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { formatBallot } from "../core/ballot.ts";
+import { ApusError } from "../core/errors.ts";
 import { SeededPrng } from "../core/prng.ts";
-import type { Ready } from "../core/ready.ts";
+import type { DurableState, Ready } from "../core/ready.ts";
 import { Replica } from "../core/replica.ts";
-import { type Message, MessageType } from "../core/types.ts";
+import type { Message } from "../core/types.ts";
 import { decodeMessage, encodeMessage } from "../core/wire.ts";
 import { DoorbellWaiter } from "../ring/doorbell.ts";
 import { FrameRingReader } from "../ring/frame-ring.ts";
@@ -14,8 +15,9 @@ import type { Transport } from "../transport/transport.ts";
 import type { ReplicaConfig } from "./config.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { coreTiming } from "./core-timing.ts";
+import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
-import { type PendingRequest, RequestTable } from "./request-table.ts";
+import { expiredRequestError, type PendingRequest, RequestTable } from "./request-table.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
 import {
   type LatencySummary,
@@ -57,6 +59,8 @@ const MESSAGE_TYPE_NAMES = [
   "install_snapshot",
   "probe",
   "probe_reply",
+  "recover",
+  "recover_reply",
 ];
 
 /** Request records taken from the rings per drain, so sockets and timers get their turn. */
@@ -67,6 +71,16 @@ const SNAPSHOT_EVERY_SLOTS = 100_000;
 const RESEND_AFTER_MS = 1000;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
+
+/** Nothing was ever persisted here (a first start, memory durability, a wiped directory). */
+function hasNoDurableState(state: DurableState): boolean {
+  return (
+    state.promised === 0 &&
+    state.accepted.length === 0 &&
+    state.snapshot === null &&
+    state.chosenSlot === 0
+  );
+}
 
 export interface ConsensusNodeOptions {
   readonly config: ReplicaConfig;
@@ -104,18 +118,19 @@ export class ConsensusNode {
   private readonly startedMs = performance.now();
   private ticks = 0;
   private timers: NodeJS.Timeout[] = [];
-  /** A Ready's persist is being made durable; the next ready() waits for it (group commit). */
-  private persisting = false;
+  private readonly readyLoop: ReadyLoop;
   private pumpScheduled = false;
   private stopping = false;
   private knownLeader = 0;
-  private lastRole = "follower";
+  private lastRole: string = "follower";
   /** The per-type counters, bound once: a label lookup per message costs more than the send. */
   private readonly sentByType: Counter.Internal[];
   /** Last slot applied to the state machine (the snapshot point if one is taken now). */
   private appliedSlot = 0;
   private bytesSinceSnapshot = 0;
   private slotsSinceSnapshot = 0;
+  /** Started with no durable state in an existing cluster: the core recovers before it votes. */
+  private readonly recoveringAtStart: boolean;
 
   constructor(options: ConsensusNodeOptions) {
     this.config = options.config;
@@ -127,6 +142,8 @@ export class ConsensusNode {
     this.incarnation = options.incarnation;
     const timing = coreTiming(this.config);
     this.tickMs = timing.tickMs;
+    this.recoveringAtStart =
+      hasNoDurableState(this.storage.recovered) && this.config.initialClusterState === "existing";
     this.core = new Replica(
       {
         id: this.config.id,
@@ -138,6 +155,7 @@ export class ConsensusNode {
         windowSlots: this.config.window,
         batchCommandsMax: this.config.batchMaxCommands,
         batchBytesMax: this.config.batchMaxBytes,
+        recovering: this.recoveringAtStart,
       },
       this.storage.recovered,
     );
@@ -154,6 +172,27 @@ export class ConsensusNode {
     this.waiter = new DoorbellWaiter(options.consensusBell, { spinMicros: options.ringSpinMicros });
     this.transport.onMessage = (from, channel, payload) =>
       this.onPeerMessage(from, channel, payload);
+    this.readyLoop = new ReadyLoop(
+      this.core,
+      {
+        send: (messages) => {
+          this.send(messages);
+          this.transport.flush();
+        },
+        apply: (ready) => this.apply(ready),
+        append: (persist) => this.storage.append(persist),
+        flush: () => {
+          const started = performance.now();
+          return this.storage.flush().then(() => {
+            this.metrics.fsyncLatency.observe((performance.now() - started) / 1000);
+          });
+        },
+        advanced: () => this.noticeLeaderChange(),
+        fatal: (error) => this.fatal(error),
+      },
+      { durable: this.config.durability !== "memory" },
+    );
+    this.readyLoop.onFlushed = () => this.schedulePump();
   }
 
   async start(): Promise<void> {
@@ -170,8 +209,25 @@ export class ConsensusNode {
       },
       "consensus worker started; replaying the durable log",
     );
+    this.logStartingState();
     this.schedulePump(); // re-apply the recovered chosen prefix
     void this.ringLoop();
+  }
+
+  /** Say plainly whether this replica may vote at once, and what to do if that is wrong. */
+  private logStartingState(): void {
+    const others = this.config.peers.length - 1;
+    if (this.recoveringAtStart) {
+      this.log.warn(
+        { role: "recovering", peersNeeded: others },
+        `no durable state and --initial-cluster-state existing: recovering; this replica promises and accepts nothing until every other replica (${others}) has answered with its promises and votes`,
+      );
+    } else if (hasNoDurableState(this.storage.recovered) && others > 0) {
+      this.log.info(
+        { initialClusterState: "new" },
+        "no durable state: joining as a member of a NEW cluster and voting at once; if this replica ran before (a memory-durability restart, a wiped or replaced data directory) stop it now and start it with --initial-cluster-state existing, or acknowledged writes can be lost",
+      );
+    }
   }
 
   // ---- inputs ---------------------------------------------------------------------------------
@@ -197,10 +253,7 @@ export class ConsensusNode {
         this.metrics.droppedPackets.inc({ reason: "sender-mismatch" });
         return;
       }
-      const before = this.core.droppedMessages;
-      this.core.step(decoded.message);
-      if (this.core.droppedMessages !== before)
-        this.metrics.droppedPackets.inc({ reason: "core-refused" });
+      this.stepCore(decoded.message);
       this.schedulePump();
       return;
     }
@@ -213,6 +266,32 @@ export class ConsensusNode {
       return;
     }
     this.metrics.droppedPackets.inc({ reason: "channel" });
+  }
+
+  /**
+   * One peer message into the core. Far-away slots are dropped inside the core (counted here); an
+   * exception other than a broken core invariant is logged and counted, and the replica goes on:
+   * one peer's message must not take down the consensus thread. A failed assertion is a bug in
+   * the core whose state can no longer be trusted, so it still stops the replica.
+   */
+  private stepCore(message: Message): void {
+    const dropped = this.core.droppedMessages;
+    const far = this.core.droppedFarSlots;
+    try {
+      this.core.step(message);
+    } catch (error) {
+      if (error instanceof ApusError && error.code === "ERR_ASSERTION") throw error;
+      this.metrics.droppedPackets.inc({ reason: "core-error" });
+      this.log.error(
+        { err: error, from: message.from, type: message.type },
+        "a peer message failed; dropped",
+      );
+      return;
+    }
+    if (this.core.droppedMessages !== dropped)
+      this.metrics.droppedPackets.inc({ reason: "core-refused" });
+    if (this.core.droppedFarSlots !== far)
+      this.metrics.droppedPackets.inc({ reason: "far-slot" }, this.core.droppedFarSlots - far);
   }
 
   /** A follower's client request: propose it if we lead, else refuse it so its origin sends it on. */
@@ -380,54 +459,11 @@ export class ConsensusNode {
     });
   }
 
-  /**
-   * Hand out everything the core has ready. One persist at a time: what the core produces while
-   * an fsync runs waits for the next ready(), so one fsync covers it all (group commit).
-   *
-   * Two departures from the plain Ready order, both safe and both on the hot path:
-   * - `chosen` is applied as soon as it is handed out, before `persist` is durable. A slot is
-   *   chosen only once a majority's votes are durable (the leader counts its own after advance()),
-   *   so applying it needs nothing from this replica's disk; a crash re-learns it from the log.
-   * - A persist that only moves the chosen-slot hint, with at most heartbeat replies waiting on
-   *   it, is written with the next group commit instead of its own fsync. The hint only speeds up
-   *   recovery; the leader announces its commit point in `messagesNow` without a disk either; and
-   *   a follower's reported chosen slot can only run ahead of its disk within one leadership,
-   *   whose ballot its votes carry, so after a crash the leader's next heartbeat marks them chosen
-   *   again. Any new leader's contact raises the promise, whose fsync carries the hint with it.
-   */
+  /** Hand out everything the core has ready (src/runtime/ready-loop.ts), then flush replies. */
   private pump(): void {
     if (this.stopping) return; // shutdown() finishes the persist in flight and closes the log
     this.noticeLeaderChange();
-    while (!this.persisting && this.core.hasReady()) {
-      const ready = this.core.ready();
-      this.send(ready.messagesNow);
-      this.transport.flush();
-      this.apply(ready);
-      const persist = ready.persist;
-      if (persist === null || this.config.durability === "memory") {
-        this.complete(ready);
-        continue;
-      }
-      this.storage.append(persist);
-      const hintOnly =
-        persist.promised === null && persist.accepted.length === 0 && persist.snapshot === null;
-      if (hintOnly && ready.messages.every((m) => m.type === MessageType.HeartbeatReply)) {
-        this.complete(ready);
-        continue;
-      }
-      this.persisting = true;
-      const started = performance.now();
-      this.storage.flush().then(
-        () => {
-          this.metrics.fsyncLatency.observe((performance.now() - started) / 1000);
-          this.persisting = false;
-          this.complete(ready);
-          this.schedulePump();
-        },
-        (error: unknown) => this.fatal(error),
-      );
-      break;
-    }
+    this.readyLoop.pump();
     if (this.replies.flush()) setTimeout(() => this.schedulePump(), 1);
     this.transport.flush();
   }
@@ -494,14 +530,6 @@ export class ConsensusNode {
     this.slotsSinceSnapshot = 0;
   }
 
-  /** The persist of `ready` is durable: release the replies that reveal it, then advance. */
-  private complete(ready: Ready): void {
-    this.send(ready.messages);
-    this.transport.flush();
-    this.core.advance();
-    this.noticeLeaderChange();
-  }
-
   /** `reply` is null when the log command could not be decoded (never expected: our own bytes). */
   private onOwnReply(requestId: number, reply: Uint8Array | null): void {
     const request = this.requests.take(requestId);
@@ -535,6 +563,13 @@ export class ConsensusNode {
     if (role !== this.lastRole) {
       this.metrics.role.reset();
       this.metrics.role.set({ role }, 1);
+      if (this.lastRole === "recovering") {
+        const s = this.core.status();
+        this.log.info(
+          { promised: formatBallot(s.promised), chosenSlot: s.chosenSlot, lastSlot: s.lastSlot },
+          "recovered from every other replica's promises and votes; voting again",
+        );
+      }
       if (role === "leader") {
         this.metrics.becameLeader.inc();
         this.log.info({ ballot: formatBallot(this.core.status().ballot) }, "became leader");
@@ -568,12 +603,9 @@ export class ConsensusNode {
       if (now - request.sentMs >= RESEND_AFTER_MS) this.resend(request);
     }
     for (const request of this.requests.expire(now)) {
-      const reason = request.state === "waiting" ? "no-leader" : "timeout";
-      this.metrics.requestErrors.inc({ reason });
-      const text =
-        request.state === "waiting"
-          ? `CLUSTERDOWN no leader elected within ${this.config.requestTimeoutMs} ms (--request-timeout-ms); the request was not executed`
-          : `TIMEOUT request not confirmed within ${this.config.requestTimeoutMs} ms (--request-timeout-ms); it may or may not have been applied`;
+      const expired = expiredRequestError(request, this.config.requestTimeoutMs, this.core.role);
+      this.metrics.requestErrors.inc({ reason: expired.reason });
+      const text = expired.text;
       this.replies.send(
         request.worker,
         request.connId,
@@ -676,7 +708,7 @@ export class ConsensusNode {
     }
     this.replies.flush();
     this.transport.onMessage = () => {}; // peers' messages no longer reach the core
-    while (this.persisting) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (this.readyLoop.busy) await new Promise((resolve) => setTimeout(resolve, 1));
     await this.storage.close();
     await this.transport.close();
     this.log.info("consensus worker stopped; log flushed");

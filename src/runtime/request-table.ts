@@ -14,6 +14,12 @@ export interface PendingRequest {
   readonly deadlineMs: number;
   /** waiting: no leader known yet; sent: proposed here or forwarded to the leader. */
   state: "waiting" | "sent";
+  /**
+   * Proposed here or forwarded at least once. A refusal puts the request back to waiting, but an
+   * earlier copy may still be chosen (a new leader's Phase 1 recovers what an old one proposed),
+   * so once this is set the request can no longer be said "not executed".
+   */
+  everSent: boolean;
   /** The replica that last refused this forward (it did not lead), or 0. */
   refusedBy: number;
   /** performance.now() when it was last proposed or forwarded. */
@@ -66,6 +72,7 @@ export class RequestTable {
       takenMs: nowMs,
       deadlineMs: nowMs + this.timeoutMs,
       state: "waiting",
+      everSent: false,
       refusedBy: 0,
       sentMs: nowMs,
     };
@@ -78,6 +85,7 @@ export class RequestTable {
   markSent(request: PendingRequest, keepCommand = false): void {
     assert(request.state === "waiting", "request sent twice");
     request.state = "sent";
+    request.everSent = true;
     if (!keepCommand) request.command = null;
     this.waitingCount--;
   }
@@ -147,4 +155,30 @@ export class RequestTable {
     this.waitingCount = 0;
     return all;
   }
+}
+
+/**
+ * The error a request gets when its deadline passes. "Not executed" (-CLUSTERDOWN) only for one
+ * that never left this replica; a copy that reached a possible leader, even one refused later,
+ * may still be chosen by the next leader's Phase 1, so it gets -TIMEOUT "may or may not".
+ */
+export function expiredRequestError(
+  request: Pick<PendingRequest, "everSent">,
+  timeoutMs: number,
+  role: string,
+): { reason: "no-leader" | "timeout"; text: string } {
+  if (request.everSent) {
+    return {
+      reason: "timeout",
+      text: `TIMEOUT request not confirmed within ${timeoutMs} ms (--request-timeout-ms); it may or may not have been applied`,
+    };
+  }
+  const waitedFor =
+    role === "recovering"
+      ? "this replica is still recovering its state from the other replicas"
+      : "no leader elected";
+  return {
+    reason: "no-leader",
+    text: `CLUSTERDOWN ${waitedFor} within ${timeoutMs} ms (--request-timeout-ms); the request was not executed`,
+  };
 }

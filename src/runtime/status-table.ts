@@ -38,7 +38,7 @@ export function asReplicaStatus(value: unknown): ReplicaStatus | null {
   const v = value as Record<string, unknown>;
   const numbers = ["id", "commitIndex", "appliedIndex", "pendingRequests", "keys", "uptimeMs"];
   for (const key of numbers) if (typeof v[key] !== "number") return null;
-  if (v.role !== "leader" && v.role !== "follower" && v.role !== "candidate") return null;
+  if (!["leader", "follower", "candidate", "recovering"].includes(v.role as string)) return null;
   if (typeof v.ballot !== "string") return null;
   if (v.leader !== null && typeof v.leader !== "number") return null;
   return value as ReplicaStatus;

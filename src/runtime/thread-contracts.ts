@@ -116,7 +116,7 @@ export interface PeerStatus {
 /** /status, as JSON. */
 export interface ReplicaStatus {
   readonly id: number;
-  readonly role: "leader" | "follower" | "candidate";
+  readonly role: "leader" | "follower" | "candidate" | "recovering";
   readonly leader: number | null;
   readonly ballot: string;
   readonly promised: string;

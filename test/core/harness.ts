@@ -44,12 +44,13 @@ export class Cluster {
     }
   }
 
-  private make(id: number, fromDisk: boolean): Replica {
+  private make(id: number, fromDisk: boolean, recovering = false): Replica {
     const options: CoreOptions = {
       id,
       replicaCount: this.size,
       prng: new SeededPrng(id),
       ...this.options,
+      recovering,
     };
     return new Replica(options, fromDisk ? this.disks[id]!.read() : undefined);
   }
@@ -139,8 +140,13 @@ export class Cluster {
     this.inbox = this.inbox.filter((m) => m.to !== id && m.from !== id);
   }
 
-  restart(id: number): void {
-    this.nodes[id] = this.make(id, true);
+  /**
+   * Start `id` again from its disk. `wiped`: its disk is gone (a replaced disk, or memory
+   * durability), and `recovering` says whether it recovers before it votes.
+   */
+  restart(id: number, options: { wiped?: boolean; recovering?: boolean } = {}): void {
+    if (options.wiped === true) this.disks[id] = new SimStorage();
+    this.nodes[id] = this.make(id, true, options.recovering ?? false);
     this.applied[id] = [];
     this.appliedSlots[id] = [];
     this.drain(id);

@@ -47,6 +47,23 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     entries: fc.array(fc.record({ slot, batch }), { maxLength: 4 }),
   }),
   fc.record({ type: fc.constant(MessageType.InstallSnapshot), ...env, snapshot }),
+  fc.record({
+    type: fc.constant(MessageType.Recover),
+    ...env,
+    nonce: fc.integer({ min: 0, max: 0xffffffff }),
+    fromSlot: slot,
+  }),
+  fc.record({
+    type: fc.constant(MessageType.RecoverReply),
+    ...env,
+    nonce: fc.integer({ min: 0, max: 0xffffffff }),
+    fromSlot: slot,
+    chosenSlot: safe,
+    entries: fc.array(fc.record({ slot, ballot: safe, batch }), { maxLength: 4 }),
+    more: fc.boolean(),
+    snapshot: fc.option(snapshot, { nil: null }),
+    recovering: fc.boolean(),
+  }),
 );
 
 describe("wire format", () => {

@@ -129,9 +129,12 @@ export class TestCluster {
     ];
   }
 
-  launch(id: number): void {
+  /** Start replica `id`; `extra` flags go after the cluster's own (a later flag wins). */
+  launch(id: number, extra: readonly string[] = []): void {
     const r = this.replica(id);
-    const child = spawn(process.execPath, this.args(id), { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...this.args(id), ...extra], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     r.process = child;
     const keep = (chunk: Buffer) => {
       r.output = (r.output + chunk.toString()).slice(-20_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RequestTable } from "../../src/runtime/request-table.ts";
+import { expiredRequestError, RequestTable } from "../../src/runtime/request-table.ts";
 
 describe("the pending-request table", () => {
   it("hands out growing ids, expires in deadline order, and tracks what still waits for a leader", () => {
@@ -38,5 +38,21 @@ describe("the pending-request table", () => {
     table.add(0, 2, 1, 1, new Uint8Array(1), 0);
     expect(table.full).toBe(true);
     expect(() => table.add(0, 3, 1, 1, new Uint8Array(1), 0)).toThrow(/full/);
+  });
+
+  it("says 'not executed' only for a request that never reached a possible leader", () => {
+    const table = new RequestTable(4, 100);
+    const never = table.add(0, 1, 1, 1, new Uint8Array([1]), 0);
+    expect(expiredRequestError(never, 100, "follower").text).toMatch(/^CLUSTERDOWN .*not executed/);
+    expect(expiredRequestError(never, 100, "recovering").text).toMatch(/still recovering/);
+    // Forwarded to a leader, then refused by the next one and waiting again: the first copy may
+    // still be recovered by a later Phase 1 and run, so a retry after "not executed" would run twice.
+    const refused = table.add(0, 2, 1, 1, new Uint8Array([2]), 0);
+    table.markSent(refused, true);
+    table.markWaiting(refused, 3);
+    expect(refused.state).toBe("waiting");
+    const error = expiredRequestError(refused, 100, "follower");
+    expect(error.reason).toBe("timeout");
+    expect(error.text).toMatch(/^TIMEOUT .*may or may not have been applied/);
   });
 });

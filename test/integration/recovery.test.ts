@@ -1,0 +1,101 @@
+/**
+ * Issue 7 §1 with real processes: a replica that lost its state (memory durability) comes back
+ * with --initial-cluster-state existing, promises and accepts nothing until every other replica
+ * has answered, and then holds what it had voted for, so the leader's crash loses nothing.
+ */
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { sleep, TestCluster } from "./cluster-harness.ts";
+
+function client(port: number): Redis {
+  return new Redis({
+    port,
+    host: "127.0.0.1",
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+}
+
+async function writeKeys(port: number, prefix: string, count: number): Promise<string[]> {
+  const c = client(port);
+  const acked: string[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const key = `${prefix}-${i}`;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          if ((await c.set(key, key)) === "OK") acked.push(key);
+          break;
+        } catch {
+          await sleep(100); // not acknowledged; SET is idempotent, so try again
+        }
+      }
+    }
+  } finally {
+    c.disconnect();
+  }
+  return acked;
+}
+
+async function missingKeys(port: number, keys: readonly string[]): Promise<string[]> {
+  const c = client(port);
+  try {
+    const values = await c.mget(...keys);
+    return keys.filter((key, i) => values[i] !== key);
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function waitForRole(cluster: TestCluster, id: number, role: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await cluster.status(id))?.role === role) return;
+    await sleep(50);
+  }
+  throw new Error(`replica ${id} not ${role} within ${timeoutMs} ms\n${cluster.outputs()}`);
+}
+
+describe("a replica that lost its state recovers before it votes (memory durability)", () => {
+  let cluster: TestCluster | undefined;
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  it("restarted empty, it waits for every other replica, then holds the log; the leader's crash loses nothing", async () => {
+    cluster = await TestCluster.start({ replicas: 3, durability: "memory" });
+    const leader = await cluster.waitForLeader();
+    const [a, b] = cluster.replicas.filter((r) => r.id !== leader).map((r) => r.id) as [
+      number,
+      number,
+    ];
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "k", 100);
+    expect(acked).toHaveLength(100);
+
+    // Replica a loses everything; b is stopped (alive, state kept, silent): a cannot recover yet.
+    await cluster.kill(a);
+    process.kill(cluster.replica(b).process!.pid!, "SIGSTOP");
+    try {
+      cluster.launch(a, ["--initial-cluster-state", "existing"]);
+      await waitForRole(cluster, a, "recovering");
+      await sleep(1500);
+      expect((await cluster.status(a))?.role).toBe("recovering");
+      expect(await cluster.metrics(a)).toMatch(/apus_role\{role="recovering"\} 1/);
+    } finally {
+      process.kill(cluster.replica(b).process!.pid!, "SIGCONT");
+    }
+    await waitForRole(cluster, a, "follower");
+    expect(cluster.replica(a).output).toMatch(/recovered from every other replica/);
+
+    // Now the issue's sequence: the leader crashes; a and b elect a new leader between them.
+    await cluster.kill(leader);
+    const next = await cluster.waitForLeader(20_000, [leader]);
+    expect([a, b]).toContain(next);
+    expect(await missingKeys(cluster.replica(next).clientPort, acked)).toEqual([]);
+    expect(await missingKeys(cluster.replica(a).clientPort, acked)).toEqual([]);
+    const after = await writeKeys(cluster.replica(next).clientPort, "after", 10);
+    expect(after).toHaveLength(10);
+  });
+});
