@@ -110,12 +110,23 @@ export class History {
     this.write({ type: outcome, id, timeMs, result: outcome === "ok" ? result : null, error });
   }
 
+  /** Nemesis events so far, in time order. */
+  readonly notes: { readonly timeMs: number; readonly text: string }[] = [];
+
   note(text: string): void {
-    this.write({ type: "nemesis", timeMs: this.now(), text });
+    const timeMs = this.now();
+    this.notes.push({ timeMs, text });
+    this.write({ type: "nemesis", timeMs, text });
   }
 
   meta(data: Record<string, unknown>): void {
     this.write({ type: "meta", timeMs: this.now(), data });
+  }
+
+  operation(id: number): Operation {
+    const op = this.ops[id];
+    assert(op !== undefined, `no operation ${id}`);
+    return op;
   }
 
   /** Operations so far; a pending one reads as unknown (it never returned). */
@@ -168,6 +179,18 @@ export function readHistory(path: string): { operations: Operation[]; events: Hi
   return { operations: [...ops.values()].sort((a, b) => a.id - b.id).map(settlePending), events };
 }
 
+/** Values of a list reply shown at each end, at most. */
+const LIST_ENDS_SHOWN = 4;
+
+/** A reply for a report: long lists cut to their ends, with their length. */
+export function formatReply(result: ReplyValue): string {
+  if (!Array.isArray(result) || result.length <= 2 * LIST_ENDS_SHOWN) return JSON.stringify(result);
+  const list = result as readonly string[];
+  const head = list.slice(0, LIST_ENDS_SHOWN).join(", ");
+  const tail = list.slice(-LIST_ENDS_SHOWN).join(", ");
+  return `[${list.length} values: ${head} … ${tail}]`;
+}
+
 /** One line per operation, for anomaly reports. */
 export function formatOperation(op: Operation): string {
   const end = op.completeMs === null ? "      ∞" : op.completeMs.toFixed(1).padStart(7);
@@ -175,7 +198,7 @@ export function formatOperation(op: Operation): string {
   const verb = { write: "SET", read: "GET", append: "RPUSH", "list-read": "LRANGE" }[op.kind];
   const reply =
     op.outcome === "ok" && (op.kind === "read" || op.kind === "list-read")
-      ? ` → ${JSON.stringify(op.result)}`
+      ? ` → ${formatReply(op.result)}`
       : op.outcome === "ok"
         ? ""
         : ` (${op.error ?? op.outcome})`;

@@ -85,12 +85,14 @@ export function checkListKey(ops: readonly Operation[], key: string): ListKeyRes
         [append, finalRead],
       );
   }
-  for (const append of appends) {
-    if (append.outcome === "ok" && !position.has(append.value!))
-      report(
-        `list ${key}: acknowledged append of ${append.value} is lost (not in the final list)`,
-        [append, finalRead],
-      );
+  const lost = appends.filter((op) => op.outcome === "ok" && !position.has(op.value!));
+  if (lost.length > 0) {
+    const named = lost.slice(0, LOST_NAMED_MAX).map((op) => op.value);
+    const more = lost.length > LOST_NAMED_MAX ? ", …" : "";
+    report(
+      `list ${key}: ${lost.length} acknowledged append(s) lost (not in the final list): ${named.join(", ")}${more}`,
+      [...lost.slice(0, LOST_NAMED_MAX), finalRead],
+    );
   }
   for (const read of reads) checkRead(read, final, appendOf, report, ops, key);
   checkReadsMoveForward(reads, report);
@@ -103,6 +105,9 @@ export function checkListKey(ops: readonly Operation[], key: string): ListKeyRes
     anomalies,
   };
 }
+
+/** Lost appends named in the report, at most. */
+const LOST_NAMED_MAX = 10;
 
 type Report = (message: string, window: readonly Operation[]) => void;
 

@@ -1,0 +1,130 @@
+/**
+ * `npm run chaos -- [options]`: the fault-injection test with a linearizability checker (see the
+ * README, "Fault-injection test"). Exit status 0: no anomaly; 1: anomalies (printed, with the
+ * seed, the history file and the commands that re-check and re-run it); 2: bad arguments or the
+ * run could not be carried out.
+ */
+import { parseArgs } from "node:util";
+import { REPLICAS_MAX } from "./chaos-cluster.ts";
+import { checkHistory } from "./check.ts";
+import { readHistory } from "./history.ts";
+import { PLANTED_BUGS, type PlantedBug } from "./planted-stale-store.ts";
+import { checkCommand, formatAnomalies, formatFailure, formatSummary } from "./report.ts";
+import { CHAOS_DEFAULTS, type ChaosOptions, runChaos } from "./run.ts";
+
+const HELP = `npm run chaos -- [options]
+
+Starts real replicas (node dist/replica.js) on 127.0.0.11, .12, …, runs concurrent clients
+(SET/GET on registers, RPUSH/LRANGE on lists) while a seeded nemesis partitions the network
+(nftables; needs root), drops packets, kills (-9), pauses and restarts replicas; then heals,
+reads everything and checks linearizability (registers), list consistency, lost writes and
+availability after the heal.
+
+  --seconds N             run time (default ${CHAOS_DEFAULTS.seconds})
+  --minutes N             run time in minutes (for long offline runs)
+  --replicas 3|5          replicas (default ${CHAOS_DEFAULTS.replicas})
+  --seed N                nemesis and client seed (default: random, printed)
+  --durability fsync|memory  (default ${CHAOS_DEFAULTS.durability})
+  --clients N             concurrent clients (default ${CHAOS_DEFAULTS.clients})
+  --plant stale-store     planted bug: restart a replica on an OLD copy of its data directory
+                          (the checker must report anomalies)
+  --check FILE            only check a history file of an earlier run
+  --help
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`chaos: ${message}\n`);
+  process.exit(2);
+}
+
+function intOption(
+  text: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    fail(`--${name} must be an integer from ${min} to ${max}, not ${text}`);
+  return n;
+}
+
+function parseOptions(): { options: ChaosOptions; check: string | null } {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string" },
+      minutes: { type: "string" },
+      replicas: { type: "string" },
+      seed: { type: "string" },
+      durability: { type: "string" },
+      clients: { type: "string" },
+      plant: { type: "string" },
+      check: { type: "string" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const seconds = intOption(values.seconds, "seconds", 1, 86_400);
+  const minutes = intOption(values.minutes, "minutes", 1, 1440);
+  if (seconds !== undefined && minutes !== undefined) fail("give --seconds or --minutes, not both");
+  const durability = values.durability ?? CHAOS_DEFAULTS.durability;
+  if (durability !== "fsync" && durability !== "memory")
+    fail(`--durability must be fsync or memory, not ${durability}`);
+  const plant = values.plant ?? null;
+  if (plant !== null && !(PLANTED_BUGS as readonly string[]).includes(plant))
+    fail(`--plant must be one of ${PLANTED_BUGS.join(", ")}, not ${plant}`);
+  if (plant !== null && durability !== "fsync")
+    fail("--plant stale-store needs --durability fsync");
+  return {
+    check: values.check ?? null,
+    options: {
+      seconds: minutes !== undefined ? minutes * 60 : (seconds ?? CHAOS_DEFAULTS.seconds),
+      replicas: intOption(values.replicas, "replicas", 3, REPLICAS_MAX) ?? CHAOS_DEFAULTS.replicas,
+      seed: intOption(values.seed, "seed", 0, 2 ** 32 - 1) ?? Math.floor(Math.random() * 2 ** 32),
+      durability,
+      plant: plant as PlantedBug | null,
+      clients: intOption(values.clients, "clients", 1, 200) ?? CHAOS_DEFAULTS.clients,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { options, check } = parseOptions();
+  if (check !== null) {
+    const { operations } = readHistory(check);
+    const result = checkHistory(operations);
+    process.stdout.write(
+      `${operations.length} operations, checked in ${result.checkMs.toFixed(0)} ms\n`,
+    );
+    if (result.anomalies.length === 0) {
+      process.stdout.write("no anomaly\n");
+      return;
+    }
+    process.stdout.write(
+      `ANOMALIES: ${result.anomalies.length}\n\n${formatAnomalies(result.anomalies, null)}\n`,
+    );
+    process.stdout.write(`\n${checkCommand(check)}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`chaos: seed ${options.seed}\n`);
+  const result = await runChaos(options);
+  if (result.anomalies.length === 0) {
+    process.stdout.write(`no anomaly\n\n${formatSummary(result)}\n`);
+    return;
+  }
+  process.stdout.write(`${formatFailure(result)}\n`);
+  process.exit(1);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(2);
+});

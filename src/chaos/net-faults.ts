@@ -1,0 +1,97 @@
+/**
+ * Network faults between replicas with nftables, by address: every rule lives in one table of
+ * this run's own (`inet apus_chaos_<pid>`), so healing is flushing its chain and cleaning up is
+ * deleting the table. The table is deleted at the end of the run even when it fails (the run
+ * calls `destroy` in a finally block, and on process exit).
+ *
+ * Rules match only packets whose source AND destination are replica addresses: peer traffic.
+ * The chaos clients connect from 127.0.0.1, so they always reach the replica they talk to.
+ */
+import { execFileSync } from "node:child_process";
+
+function nft(args: readonly string[]): void {
+  execFileSync("nft", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** Root and a working `nft`: network faults are possible. */
+export function nftUsable(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync("nft", ["list", "tables"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class NetFaults {
+  readonly table = `apus_chaos_${process.pid}`;
+  private created = false;
+  private readonly replicaHosts: readonly string[];
+
+  constructor(replicaHosts: readonly string[]) {
+    this.replicaHosts = replicaHosts;
+  }
+
+  create(): void {
+    nft(["add", "table", "inet", this.table]);
+    this.created = true;
+    nft([
+      "add",
+      "chain",
+      "inet",
+      this.table,
+      "input",
+      "{ type filter hook input priority -10 ; policy accept ; }",
+    ]);
+  }
+
+  private rule(...match: string[]): void {
+    nft(["add", "rule", "inet", this.table, "input", ...match]);
+  }
+
+  /** Packets from any of `from` to any of `to` are dropped. */
+  drop(from: readonly string[], to: readonly string[]): void {
+    if (from.length === 0 || to.length === 0) return;
+    this.rule(
+      "ip",
+      "saddr",
+      `{ ${from.join(", ")} }`,
+      "ip",
+      "daddr",
+      `{ ${to.join(", ")} }`,
+      "drop",
+    );
+  }
+
+  /** No packet crosses between the two sides, either way. */
+  partition(a: readonly string[], b: readonly string[]): void {
+    this.drop(a, b);
+    this.drop(b, a);
+  }
+
+  /** Each peer packet is dropped with probability percent / 100. */
+  loss(percent: number): void {
+    const all = `{ ${this.replicaHosts.join(", ")} }`;
+    this.rule(
+      ...["ip", "saddr", all, "ip", "daddr", all],
+      ...["numgen", "random", "mod", "100", "<", String(percent), "drop"],
+    );
+  }
+
+  /** Remove every rule: the network is whole again. */
+  heal(): void {
+    if (this.created) nft(["flush", "chain", "inet", this.table, "input"]);
+  }
+
+  /** Delete the table; safe to call more than once, and when it was never created. */
+  destroy(): void {
+    if (!this.created) return;
+    this.created = false;
+    try {
+      nft(["delete", "table", "inet", this.table]);
+    } catch {
+      // already gone
+    }
+  }
+}
