@@ -38,6 +38,8 @@ export interface StatusView {
   readonly appliedIndex: number;
 }
 
+export type InitialClusterState = "new" | "existing";
+
 export type ReplicaState = "running" | "paused" | "dead";
 
 interface Replica {
@@ -152,7 +154,7 @@ export class ChaosCluster {
     return this.ids.filter((id) => this.state(id) === "running");
   }
 
-  args(id: number): string[] {
+  args(id: number, initialClusterState: InitialClusterState | null = null): string[] {
     const r = this.replica(id);
     const peers = this.replicas.map((p) => `${p.host}:${p.peerPort}`).join(",");
     const o = this.options;
@@ -167,13 +169,20 @@ export class ChaosCluster {
       ...["--election-timeout-ms", String(o.electionTimeoutMs)],
       ...["--request-timeout-ms", String(o.requestTimeoutMs)],
       ...["--log-level", "info"],
+      ...(initialClusterState === null ? [] : ["--initial-cluster-state", initialClusterState]),
     ];
   }
 
-  /** Start replica `id` (it must be dead). */
-  start(id: number): void {
+  /**
+   * Start replica `id` (it must be dead). A restart in memory mode has lost its state: it says
+   * --initial-cluster-state existing (recover from the others before voting) unless told otherwise.
+   */
+  start(id: number, initialClusterState?: InitialClusterState): void {
     const r = this.replica(id);
     assert(r.process === null, `replica ${id} is already running`);
+    const state =
+      initialClusterState ??
+      (r.starts > 0 && this.options.durability === "memory" ? "existing" : null);
     mkdirSync(this.options.dir, { recursive: true });
     let log = this.logs.get(id);
     if (log === undefined) {
@@ -181,8 +190,10 @@ export class ChaosCluster {
       this.logs.set(id, log);
     }
     r.starts++;
-    log.write(`=== start ${r.starts} at ${new Date().toISOString()} ===\n`);
-    const child = spawn(process.execPath, this.args(id), { stdio: ["ignore", "pipe", "pipe"] });
+    log.write(`=== start ${r.starts} at ${new Date().toISOString()} ${state ?? ""} ===\n`);
+    const child = spawn(process.execPath, this.args(id, state), {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     r.process = child;

@@ -1,14 +1,15 @@
 /**
  * `npm run chaos -- [options]`: the fault-injection test with a linearizability checker (see the
- * README, "Fault-injection test"). Exit status 0: no anomaly; 1: anomalies (printed, with the
- * seed, the history file and the commands that re-check and re-run it); 2: bad arguments or the
- * run could not be carried out.
+ * README, "Fault-injection test"). Exit status 0: no anomaly (or, with a planted bug, anomalies:
+ * it was caught); 1: anomalies (printed, with the seed, the history file and the commands that
+ * re-check and re-run it), or a planted bug not caught; 2: bad arguments or the run could not be
+ * carried out.
  */
 import { parseArgs } from "node:util";
 import { REPLICAS_MAX } from "./chaos-cluster.ts";
 import { checkHistory } from "./check.ts";
 import { readHistory } from "./history.ts";
-import { PLANTED_BUGS, type PlantedBug } from "./planted-stale-store.ts";
+import { PLANTED_BUGS, type PlantedBug, SAFE_PLANTS } from "./planted-amnesia.ts";
 import { checkCommand, formatAnomalies, formatFailure, formatSummary } from "./report.ts";
 import { CHAOS_DEFAULTS, type ChaosOptions, runChaos } from "./run.ts";
 
@@ -27,7 +28,10 @@ availability after the heal.
   --durability fsync|memory  (default ${CHAOS_DEFAULTS.durability})
   --clients N             concurrent clients (default ${CHAOS_DEFAULTS.clients})
   --plant stale-store     planted bug: restart a replica on an OLD copy of its data directory
-                          (the checker must report anomalies)
+  --plant wiped-new       planted bug: wipe a replica's data directory, restart it with
+                          --initial-cluster-state new (both: the checkers must report anomalies)
+  --plant wiped-existing  the same wipe done right (--initial-cluster-state existing): must
+                          report no anomaly
   --check FILE            only check a history file of an earlier run
   --help
 `;
@@ -78,8 +82,7 @@ function parseOptions(): { options: ChaosOptions; check: string | null } {
   const plant = values.plant ?? null;
   if (plant !== null && !(PLANTED_BUGS as readonly string[]).includes(plant))
     fail(`--plant must be one of ${PLANTED_BUGS.join(", ")}, not ${plant}`);
-  if (plant !== null && durability !== "fsync")
-    fail("--plant stale-store needs --durability fsync");
+  if (plant !== null && durability !== "fsync") fail("--plant needs --durability fsync");
   return {
     check: values.check ?? null,
     options: {
@@ -114,12 +117,18 @@ async function main(): Promise<void> {
   }
   process.stderr.write(`chaos: seed ${options.seed}\n`);
   const result = await runChaos(options);
-  if (result.anomalies.length === 0) {
+  if (result.anomalies.length === 0)
     process.stdout.write(`no anomaly\n\n${formatSummary(result)}\n`);
-    return;
-  }
-  process.stdout.write(`${formatFailure(result)}\n`);
-  process.exit(1);
+  else process.stdout.write(`${formatFailure(result)}\n`);
+  // A planted bug must be caught: then the anomalies are the expected outcome.
+  const expectAnomalies = options.plant !== null && !SAFE_PLANTS.has(options.plant);
+  if (expectAnomalies)
+    process.stdout.write(
+      result.anomalies.length > 0
+        ? `\nplanted bug ${options.plant}: CAUGHT (${result.anomalies.length} anomalies)\n`
+        : `\nplanted bug ${options.plant}: NOT caught\n`,
+    );
+  if (result.anomalies.length > 0 !== expectAnomalies) process.exit(1);
 }
 
 main().catch((error: unknown) => {

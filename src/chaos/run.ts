@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { ChaosCluster, sleep } from "./chaos-cluster.ts";
 import { type Anomaly, type CheckResult, checkHistory } from "./check.ts";
 import { History, type Operation } from "./history.ts";
-import { FAULT_KINDS, type FaultKind, Nemesis } from "./nemesis.ts";
+import { FAULT_KINDS, Nemesis } from "./nemesis.ts";
 import { NetFaults, nftUsable } from "./net-faults.ts";
-import { type PlantedBug, plantStaleStore } from "./planted-stale-store.ts";
+import { type PlantedBug, plantAmnesia } from "./planted-amnesia.ts";
 import { type OpCounts, Workload } from "./workload.ts";
 
 export interface ChaosOptions {
@@ -58,7 +58,7 @@ export interface ChaosResult {
   readonly historyPath: string;
   readonly operations: readonly Operation[];
   readonly opCounts: OpCounts;
-  readonly faults: ReadonlyMap<FaultKind | "plant", number>;
+  readonly faults: ReadonlyMap<string, number>;
   readonly networkFaults: boolean;
   readonly availabilityMs: number | null;
   readonly check: CheckResult;
@@ -120,15 +120,15 @@ async function drive(
     holdMs: [1000, 4000],
     lossPercent: [10, 40],
   });
-  const faults = new Map<FaultKind | "plant", number>();
+  const faults = new Map<string, number>();
   const progress = startProgress(options, workload, nemesis, history);
   workload.start();
   try {
     const endMs = history.now() + options.seconds * 1000;
-    if (options.plant === "stale-store") {
+    if (options.plant !== null) {
       await sleep(1000);
-      await plantStaleStore(cluster, history);
-      faults.set("plant", 1);
+      await plantAmnesia(options.plant, cluster, history);
+      faults.set(`plant ${options.plant}`, 1);
     } else {
       nemesis.start();
     }
