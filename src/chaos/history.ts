@@ -64,6 +64,7 @@ export class History {
   private readonly path: string | null;
   private readonly origin: number;
   private readonly clock: () => number;
+  private readonly values = new Map<string, string>();
 
   constructor(path: string | null, clock: () => number = () => performance.now()) {
     this.path = path;
@@ -95,7 +96,8 @@ export class History {
     return id;
   }
 
-  complete(id: number, outcome: Outcome, result: ReplyValue, error: string | null = null): void {
+  complete(id: number, outcome: Outcome, reply: ReplyValue, error: string | null = null): void {
+    const result = Array.isArray(reply) ? reply.map((v: string) => this.intern(v)) : reply;
     const op = this.ops[id];
     assert(op !== undefined, `no operation ${id}`);
     assert(op.outcome === "pending", `operation ${id} completed twice`);
@@ -132,6 +134,17 @@ export class History {
   /** Operations so far; a pending one reads as unknown (it never returned). */
   operations(): Operation[] {
     return this.ops.map(settlePending);
+  }
+
+  /**
+   * One copy of each value: a list read returns fresh strings for values the history already
+   * holds, and a long run keeps every list read.
+   */
+  private intern(value: string): string {
+    const known = this.values.get(value);
+    if (known !== undefined) return known;
+    this.values.set(value, value);
+    return value;
   }
 
   private write(event: HistoryEvent): void {

@@ -1,9 +1,10 @@
 /**
- * The nemesis: on a schedule drawn from a seeded PRNG, it injects one fault at a time, holds it,
- * and repairs it. Network faults (nftables, by address): a symmetric partition into a minority
+ * The nemesis: on a schedule drawn from a seeded PRNG, it injects a fault (now and then two at
+ * once), holds it, and repairs it. Network faults (nftables, by address): a symmetric partition into a minority
  * and a majority, a one-way partition, the leader isolated, random packet loss. Process faults:
  * kill -9 of one replica, of the leader, of a majority, of all (fsync only: with
- * --durability memory losing a majority at once loses data by design), SIGSTOP of one replica or
+ * --durability memory losing a majority at once loses data by design, so there two faults held
+ * together never both take replicas down), SIGSTOP of one replica or
  * of the leader (SIGCONT later), and a restart (kill -9, start again at once).
  *
  * Same seed, same sequence of fault kinds, targets and timings; which replica leads at the time
@@ -49,6 +50,18 @@ const WEIGHTS: Readonly<Record<FaultKind, number>> = {
   "pause-leader": 2,
   "restart-one": 2,
 };
+
+/** Faults after which a replica restarts with nothing (in memory mode). */
+const LOSES_MEMORY: ReadonlySet<FaultKind> = new Set([
+  "kill-one",
+  "kill-leader",
+  "kill-majority",
+  "kill-all",
+  "restart-one",
+]);
+
+/** How often a second fault is injected while the first is held (percent). */
+const COMBINE_PERCENT = 30;
 
 /** Faults that lose data when replicas keep nothing on disk. */
 const NEEDS_DISK: ReadonlySet<FaultKind> = new Set(["kill-majority", "kill-all"]);
@@ -130,15 +143,37 @@ export class Nemesis {
     while (this.running) {
       await this.pause(this.between(this.options.quietMs));
       if (!this.running) return;
-      const kind = this.kinds[this.prng.nextInt(this.kinds.length)]!;
+      const first = this.kinds[this.prng.nextInt(this.kinds.length)]!;
       const holdMs = this.between(this.options.holdMs);
-      const repair = await this.inject(kind);
-      this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+      const kinds = [first];
+      if (this.prng.nextInt(100) < COMBINE_PERCENT) {
+        const seconds = this.kinds.filter((k) => this.combinable(first, k));
+        if (seconds.length > 0) kinds.push(seconds[this.prng.nextInt(seconds.length)]!);
+      }
+      const repairs: Repair[] = [];
+      const texts: string[] = [];
+      for (const kind of kinds) {
+        repairs.push(await this.inject(kind));
+        texts.push(this.current);
+        this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+      }
+      this.current = texts.join(" + ");
       await this.pause(holdMs);
       if (!this.running) return; // heal() repairs it
-      await repair();
+      for (const repair of repairs.reverse()) await repair();
       this.current = "none";
     }
+  }
+
+  /**
+   * Whether `second` may be held together with `first`: not the same fault twice, and with
+   * --durability memory never two that take replicas down (a majority without its memory loses
+   * data by design).
+   */
+  private combinable(first: FaultKind, second: FaultKind): boolean {
+    if (first === second) return false;
+    if (this.options.durability === "fsync") return true;
+    return !(LOSES_MEMORY.has(first) && LOSES_MEMORY.has(second));
   }
 
   private between([min, max]: readonly [number, number]): number {

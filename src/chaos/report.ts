@@ -55,12 +55,15 @@ export function formatSummary(result: ChaosResult): string {
 function checkerLine(check: CheckResult): string {
   const registerOps = check.registers.reduce((sum, r) => sum + r.checkedOps, 0);
   const steps = check.registers.reduce((sum, r) => sum + r.steps, 0);
-  const listLengths = check.lists.map((l) => `${l.key}=${l.finalLength}`).join(" ");
+  const listValues = check.lists.reduce((sum, l) => sum + l.finalLength, 0);
+  const listLongest = check.lists.reduce((max, l) => Math.max(max, l.finalLength), 0);
+  const listReads = check.lists.reduce((sum, l) => sum + l.reads, 0);
   const undecided =
     check.undecided.length === 0 ? "" : `; UNDECIDED (search limit): ${check.undecided.join(", ")}`;
   return (
     `checker: ${check.checkMs.toFixed(0)} ms; ${check.registers.length} registers, ${registerOps} ops searched ` +
-    `in ${steps} steps; lists ${listLengths}${undecided}`
+    `in ${steps} steps; ${check.lists.length} lists, ${listReads} reads, ${listValues} values ` +
+    `in the final lists (longest ${listLongest})${undecided}`
   );
 }
 

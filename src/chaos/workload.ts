@@ -18,11 +18,16 @@ import type { History, OpKind, Outcome, ReplyValue } from "./history.ts";
 const REGISTER_KEYS_AT_ONCE = 3;
 const LIST_KEYS_AT_ONCE = 2;
 /**
- * Clients move to fresh keys (r0.1, r0.2, …) this often, so each key's history stays small
- * enough for the checkers however long the run (the search's memory grows with the square of a
- * key's operations, a list read with the list).
+ * Clients move to fresh register keys (r0.1, r0.2, …) this often, so each key's history stays
+ * small enough for the search however long the run (its memory grows with the square of a key's
+ * operations).
  */
-export const KEY_EPOCH_MS = 20_000;
+export const REGISTER_EPOCH_MS = 20_000;
+/**
+ * And to fresh list keys this often: every list read is kept (in memory and in the history
+ * file), and its size grows with the list.
+ */
+export const LIST_EPOCH_MS = 5000;
 
 export interface WorkloadOptions {
   readonly clients: number;
@@ -102,15 +107,15 @@ export class Workload {
   private operation(redis: Redis, client: number, seq: number, prng: SeededPrng): Promise<Outcome> {
     const dice = prng.nextInt(100);
     const value = `c${client}-${seq}`;
-    const epoch = Math.floor(this.history.now() / KEY_EPOCH_MS);
+    const nowMs = this.history.now();
     if (dice < 60) {
-      const key = `r${prng.nextInt(REGISTER_KEYS_AT_ONCE)}.${epoch}`;
+      const key = `r${prng.nextInt(REGISTER_KEYS_AT_ONCE)}.${Math.floor(nowMs / REGISTER_EPOCH_MS)}`;
       this.registerKeys.add(key);
       return dice < 30
         ? this.record(redis, client, "write", key, value)
         : this.record(redis, client, "read", key, null);
     }
-    const key = `l${prng.nextInt(LIST_KEYS_AT_ONCE)}.${epoch}`;
+    const key = `l${prng.nextInt(LIST_KEYS_AT_ONCE)}.${Math.floor(nowMs / LIST_EPOCH_MS)}`;
     this.listKeys.add(key);
     return dice < 85
       ? this.record(redis, client, "append", key, value)
