@@ -107,15 +107,16 @@ export class Replica {
   // ---- recovering -----------------------------------------------------------------------------
   /** Tells this recovery's answers from an earlier incarnation's. Drawn from the injected prng. */
   private recoverNonce = 0;
-  /** The fromSlot asked in this round of Recover; answers to another round are ignored. */
-  private recoverFromSlot: Slot = 0;
-  /** Bit per replica that answered this round with its state (a recovering peer does not count). */
+  /**
+   * Bit per replica whose answer was complete (not cut) and asked from at most our chosen prefix
+   * + 1: it told us every vote it holds above that prefix. A recovering peer does not count.
+   */
   private recoverAnswered = 0;
-  /** Some answer of this round was cut at the catch-up limit: ask again from the new chosen prefix. */
-  private recoverMore = false;
   /** Highest promise any answer carried. */
   private recoverPromised: Ballot = BALLOT_NONE;
-  private recoverSentTick = 0;
+  /** Per peer: fromSlot of our latest question, and the tick it left (one question in flight). */
+  private readonly recoverAskedFrom: Slot[] = [];
+  private readonly recoverAskedTick: number[] = [];
 
   // ---- candidate ------------------------------------------------------------------------------
   /** Ballot this replica campaigns with or leads in; BALLOT_NONE as a plain follower. */
@@ -210,7 +211,7 @@ export class Replica {
   tick(): void {
     this.now++;
     if (this.roleValue === "recovering") {
-      if (this.now - this.recoverSentTick >= this.config.retransmitTicks) this.sendRecover();
+      this.sendRecover(); // to peers whose answer is overdue
       return;
     }
     if (this.roleValue === "leader") {
@@ -405,31 +406,34 @@ export class Replica {
     this.leaderId = 0;
     this.recoverNonce = 1 + this.config.prng.nextInt(0xfffffffe);
     this.recoverPromised = BALLOT_NONE;
+    this.recoverAnswered = 0;
     this.recovered.clear();
-    this.sendRecover(true);
+    this.recoverAskedTick.fill(Number.NEGATIVE_INFINITY);
+    this.sendRecover();
   }
 
-  /** Ask every replica that has not answered this round (all of them when `fresh`). */
-  private sendRecover(fresh = false): void {
-    if (fresh) {
-      this.recoverFromSlot = this.chosenSlot + 1;
-      this.recoverAnswered = 0;
-      this.recoverMore = false;
-    }
-    this.recoverSentTick = this.now;
+  /** Ask every replica whose complete answer we lack and whose answer is overdue. */
+  private sendRecover(): void {
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer === this.id || (this.recoverAnswered & (1 << peer)) !== 0) continue;
-      const recover: Recover = {
-        type: MessageType.Recover,
-        from: this.id,
-        to: peer,
-        ballot: BALLOT_NONE,
-        nonce: this.recoverNonce,
-        fromSlot: this.recoverFromSlot,
-      };
-      this.outNow.push(recover);
+      const asked = this.recoverAskedTick[peer] ?? Number.NEGATIVE_INFINITY;
+      if (this.now - asked >= this.config.retransmitTicks) this.askRecover(peer);
     }
     this.checkRecoveryDone();
+  }
+
+  private askRecover(peer: number): void {
+    this.recoverAskedFrom[peer] = this.chosenSlot + 1;
+    this.recoverAskedTick[peer] = this.now;
+    const recover: Recover = {
+      type: MessageType.Recover,
+      from: this.id,
+      to: peer,
+      ballot: BALLOT_NONE,
+      nonce: this.recoverNonce,
+      fromSlot: this.chosenSlot + 1,
+    };
+    this.outNow.push(recover);
   }
 
   /** While recovering, only recovery traffic counts; nothing is promised, accepted or granted. */
@@ -486,9 +490,18 @@ export class Replica {
     this.outAfter.push(reply);
   }
 
+  /**
+   * An answer: learn the chosen entries it carries (from any replica: chosen is chosen), keep its
+   * unchosen votes and its promise. A cut answer is followed at once by a question from our new
+   * chosen prefix, so the fastest replica brings us up to date and the others need answer only
+   * the tail above it.
+   */
   private onRecoverReply(m: RecoverReply): void {
-    if (m.nonce !== this.recoverNonce || m.fromSlot !== this.recoverFromSlot) return;
-    if (m.recovering || (this.recoverAnswered & (1 << m.from)) !== 0) return;
+    if (m.nonce !== this.recoverNonce || m.recovering) return;
+    if ((this.recoverAnswered & (1 << m.from)) !== 0) return;
+    // Every answer was asked from at most our chosen prefix + 1 (it only grows): a later fromSlot
+    // is forged or garbled, and would hide the votes below it.
+    if (m.fromSlot > this.chosenSlot + 1) return;
     if (!this.entriesWithinReach(m.entries)) return;
     if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
     for (const entry of m.entries) {
@@ -500,18 +513,15 @@ export class Replica {
     if (m.ballot > this.recoverPromised) this.recoverPromised = m.ballot;
     const round = ballotRound(m.ballot);
     if (round > this.roundMax) this.roundMax = round;
-    if (m.more) this.recoverMore = true;
-    this.recoverAnswered |= 1 << m.from;
+    // The answer to our latest question was cut: ask on at once (an older answer just taught us).
+    if (m.more) {
+      if (m.fromSlot === this.recoverAskedFrom[m.from]) this.askRecover(m.from);
+    } else this.recoverAnswered |= 1 << m.from;
     this.checkRecoveryDone();
   }
 
   private checkRecoveryDone(): void {
-    if (popcount(this.recoverAnswered) < this.config.replicaCount - 1) return;
-    if (this.recoverMore) {
-      this.sendRecover(true); // an answer was cut: ask everyone again from the new chosen prefix
-      return;
-    }
-    this.finishRecovery();
+    if (popcount(this.recoverAnswered) >= this.config.replicaCount - 1) this.finishRecovery();
   }
 
   /** Adopt what the answers carried; it is persisted before anything this replica sends next. */
@@ -637,7 +647,17 @@ export class Replica {
       this.becomeFollower();
       this.resetElectionTimer();
     }
-    this.outAfter.push(this.promiseFor(m));
+    this.sendPromise(this.promiseFor(m));
+  }
+
+  /** A Promise reveals the promise just made: it leaves after the persist. A test plants one that does not wait. */
+  protected sendPromise(promise: PromiseMessage): void {
+    this.outAfter.push(promise);
+  }
+
+  /** Queue a message that needs nothing durable (for planted bugs that break the Ready order). */
+  protected sendBeforePersist(message: Message): void {
+    this.outNow.push(message);
   }
 
   /** Phase 1b: our votes from m.fromSlot; the chosen part is cut at the catch-up limits. */
@@ -728,7 +748,8 @@ export class Replica {
     this.checkPhase1Done();
   }
 
-  private mergeRecovered(vote: AcceptedEntry): void {
+  /** Keep the highest-ballot vote per slot (Phase 1). Protected: a test plants one that keeps the first. */
+  protected mergeRecovered(vote: AcceptedEntry): void {
     const held = this.recovered.get(vote.slot);
     if (held === undefined || vote.ballot > held.ballot) this.recovered.set(vote.slot, vote);
   }
@@ -1073,7 +1094,7 @@ export class Replica {
       progress.progressTick = this.now;
       return true;
     }
-    if (chosenSlot === progress.chosenSlot) return false;
+    if (chosenSlot <= progress.chosenSlot) return false;
     progress.chosenSlot = chosenSlot;
     progress.progressTick = this.now;
     return true;

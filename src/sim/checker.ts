@@ -1,4 +1,11 @@
-import type { Batch, ChosenEntry, Slot } from "../core/index.ts";
+import {
+  type Batch,
+  type ChosenEntry,
+  formatBallot,
+  type Message,
+  MessageType,
+  type Slot,
+} from "../core/index.ts";
 import { chainHash, EMPTY_HASH } from "./sim-state-machine.ts";
 import type { SimStorage } from "./sim-storage.ts";
 
@@ -121,6 +128,42 @@ export class Checker {
     return this.hashes[slot];
   }
 
+  /**
+   * The Ready contract, checked on the wire: a Promise, an Accepted or an answer to a recovering
+   * replica reveals a promise (and a vote) that must already be on the sender's disk, or a crash
+   * right after would let it promise or vote again below what it told a candidate or leader.
+   */
+  onSent(message: Message, disk: SimStorage): void {
+    switch (message.type) {
+      case MessageType.Promise:
+      case MessageType.Accepted:
+        if (disk.promised < message.ballot)
+          this.fail(
+            "durability",
+            `replica ${message.from} sent a ${message.type === MessageType.Promise ? "Promise" : "Accepted"} for ballot ${formatBallot(message.ballot)} with ${formatBallot(disk.promised)} on its disk`,
+          );
+        if (message.type === MessageType.Accepted)
+          this.checkVoteOnDisk(message.from, message.slot, disk);
+        break;
+      case MessageType.RecoverReply:
+        if (!message.recovering && disk.promised < message.ballot)
+          this.fail(
+            "durability",
+            `replica ${message.from} told a recovering replica of promise ${formatBallot(message.ballot)} with ${formatBallot(disk.promised)} on its disk`,
+          );
+        break;
+    }
+  }
+
+  private checkVoteOnDisk(replica: number, slot: Slot, disk: SimStorage): void {
+    if (disk.snapshot !== null && disk.snapshot.slot >= slot) return;
+    if (!disk.accepted.has(slot))
+      this.fail(
+        "durability",
+        `replica ${replica} sent Accepted for slot ${slot} with no vote on its disk`,
+      );
+  }
+
   onAcked(key: string, slot: Slot): void {
     if (!this.chosen.has(slot))
       this.fail("durability", `command ${key} acknowledged from unchosen slot ${slot}`);
@@ -147,8 +190,14 @@ export class Checker {
       this.checkSlotDurable(disks, slot);
   }
 
+  /**
+   * A replica that lost its state (a wiped disk, memory durability) is excused until it recovers:
+   * it may hold nothing meanwhile, so the rest must hold the slot on a majority less the excused.
+   * Once it votes again (recovered, or a planted bug that skips recovery) it counts in full.
+   */
   private checkSlotDurable(disks: readonly SimStorage[], slot: Slot): void {
-    const majority = Math.floor(this.replicaCount / 2) + 1;
+    const excused = disks.filter((d) => d.amnesiac).length;
+    const majority = Math.floor(this.replicaCount / 2) + 1 - excused;
     const batch = this.chosen.get(slot)!;
     let holders = 0;
     for (const disk of disks) {

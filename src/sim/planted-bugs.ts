@@ -1,7 +1,9 @@
 import {
+  type AcceptedEntry,
   type CoreOptions,
   Replica as CoreReplica,
   type DurableState,
+  type PromiseMessage,
   type Replica,
   type Slot,
 } from "../core/index.ts";
@@ -17,6 +19,10 @@ export const PLANTED_BUGS = [
   "commit-any-ballot",
   "no-retransmit",
   "forget-votes",
+  "adopt-first-vote",
+  "promise-before-durable",
+  "forget-promise",
+  "amnesiac-votes",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -47,6 +53,25 @@ class CommitAnyBallot extends CoreReplica {
   }
 }
 
+/** A candidate that adopts the first vote it hears per slot instead of the highest-ballot one. */
+class AdoptFirstVote extends CoreReplica {
+  private readonly firstHeard = new Set<string>();
+  protected override mergeRecovered(vote: AcceptedEntry): void {
+    // Only the first vote per slot per campaign reaches the real merge.
+    const key = `${this.status().ballot}:${vote.slot}`;
+    if (this.firstHeard.has(key)) return;
+    this.firstHeard.add(key);
+    super.mergeRecovered(vote);
+  }
+}
+
+/** An acceptor that sends its Promise before the promise is durable: a crash then forgets it. */
+class PromiseBeforeDurable extends CoreReplica {
+  protected override sendPromise(promise: PromiseMessage): void {
+    this.sendBeforePersist(promise);
+  }
+}
+
 export function replicaFactory(
   bug: PlantedBug | undefined,
 ): (options: CoreOptions, durable?: DurableState) => Replica {
@@ -59,7 +84,13 @@ export function replicaFactory(
       return (o, d) => new NoRetransmit(o, d);
     case "commit-any-ballot":
       return (o, d) => new CommitAnyBallot(o, d);
-    default: // "forget-votes" is a disk bug, planted in SimStorage
+    case "adopt-first-vote":
+      return (o, d) => new AdoptFirstVote(o, d);
+    case "promise-before-durable":
+      return (o, d) => new PromiseBeforeDurable(o, d);
+    // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
+    // is a runtime bug (a wiped replica started without recovery), planted in the simulator.
+    default:
       return (o, d) => new CoreReplica(o, d);
   }
 }

@@ -15,6 +15,20 @@ export interface Scenario {
   readonly partitionRate: number;
   /** Per-ready probability that a crash strikes after messagesNow but before the persist. */
   readonly tornPersistRate: number;
+  /**
+   * Targeted crash points: per Ready that persists a promise, the chance of a crash before that
+   * persist; per Ready whose chosen-slot hint was deferred, the chance of a crash right after its
+   * heartbeat replies left (the hint is then lost).
+   */
+  readonly crashPointRate: number;
+  /** fsync: disks survive crashes. memory: every crash loses the replica's state (no disk). */
+  readonly durability: "fsync" | "memory";
+  /** Per-tick probability that one replica's disk is wiped (replaced) as it crashes. */
+  readonly wipeRate: number;
+  /** Per-tick probability that two replicas time out at once and campaign against each other. */
+  readonly duelRate: number;
+  /** Chance that a message deciding a race (Promise, Accepted, RecoverReply) is held back longer. */
+  readonly raceDelayRate: number;
   readonly clients: number;
   /** Client re-proposes a command not acknowledged within this many ticks. */
   readonly clientRetryTicks: number;
@@ -62,6 +76,11 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     crashRate: pick(prng, [0, 0.005, 0.02]),
     partitionRate: pick(prng, [0, 0.005, 0.02]),
     tornPersistRate: pick(prng, [0, 0.002]),
+    crashPointRate: pick(prng, [0, 0.02, 0.1]),
+    durability: pick(prng, ["fsync", "fsync", "fsync", "memory"] as const),
+    wipeRate: pick(prng, [0, 0, 0.002, 0.005]),
+    duelRate: pick(prng, [0, 0.01, 0.03]),
+    raceDelayRate: pick(prng, [0, 0.05, 0.2]),
     clients: 1 + prng.nextInt(6),
     clientRetryTicks: 4 * electionTicks,
     electionTicks,
@@ -77,7 +96,8 @@ export function describeScenario(s: Scenario): string {
   return (
     `seed=${s.seed} N=${s.replicaCount} ticks=${s.faultTicks} drop=${f.dropRate} dup=${f.duplicateRate} ` +
     `delay=${f.delayTicksMin}-${f.delayTicksMax} late=${f.lateRate} crash=${s.crashRate} partition=${s.partitionRate} ` +
-    `torn=${s.tornPersistRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
+    `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
+    `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
     `compact=${s.compactEverySlots}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

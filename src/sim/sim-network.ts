@@ -48,22 +48,24 @@ export class SimNetwork {
     this.side.fill(0);
   }
 
-  send(now: number, packet: Packet): void {
+  /** Send a packet; `extraDelayTicks` holds it back on purpose (the adversary's targeted delay). */
+  send(now: number, packet: Packet, extraDelayTicks = 0): void {
     this.sent++;
     if (this.prng.nextFloat() < this.faults.dropRate) {
       this.dropped++;
       return;
     }
-    this.enqueue(now, packet);
+    this.enqueue(now, packet, extraDelayTicks);
     if (this.prng.nextFloat() < this.faults.duplicateRate) {
       this.duplicated++;
-      this.enqueue(now, packet);
+      this.enqueue(now, packet, extraDelayTicks);
     }
   }
 
-  private enqueue(now: number, packet: Packet): void {
+  private enqueue(now: number, packet: Packet, extraDelayTicks: number): void {
     const { delayTicksMin, delayTicksMax } = this.faults;
-    let at = now + delayTicksMin + this.prng.nextInt(delayTicksMax - delayTicksMin + 1);
+    let at =
+      now + extraDelayTicks + delayTicksMin + this.prng.nextInt(delayTicksMax - delayTicksMin + 1);
     if (this.faults.lateRate > 0 && this.prng.nextFloat() < this.faults.lateRate) {
       at += this.prng.nextInt(this.faults.lateTicksMax + 1);
     }

@@ -13,12 +13,27 @@ export class SimStorage {
   readonly dirtySlots = new Set<Slot>();
   /** Planted bug for the checker test: a disk that silently drops votes. */
   forgetVotes = false;
+  /** Planted bug: a disk that drops promises (a replica that forgets its promise on restart). */
+  forgetPromises = false;
+  /**
+   * The replica's state was lost (a wiped disk, or memory durability after a crash) and it has not
+   * recovered yet: the checker does not expect it to hold anything meanwhile.
+   */
+  amnesiac = false;
 
-  /** Batches the runtime appended without waiting for them: written with the next write(). */
+  /** Appended, not yet flushed: lost in a crash (the WAL's buffered tail). */
   private unwritten: PersistBatch[] = [];
 
-  writeLater(batch: PersistBatch): void {
+  /** Queue a batch, as Storage.append does. */
+  append(batch: PersistBatch): void {
     this.unwritten.push(batch);
+  }
+
+  /** Everything appended is durable now, in order (one group commit). */
+  flush(): void {
+    const batches = this.unwritten;
+    this.unwritten = [];
+    for (const batch of batches) this.apply(batch);
   }
 
   /** A crash: what was only appended is gone. */
@@ -26,14 +41,24 @@ export class SimStorage {
     this.unwritten = [];
   }
 
-  write(batch: PersistBatch): void {
-    for (const earlier of this.unwritten) this.apply(earlier);
+  /** The disk is replaced (or the state was only in memory): nothing survives. */
+  wipe(): void {
     this.unwritten = [];
-    this.apply(batch);
+    this.promised = 0;
+    this.accepted.clear();
+    this.snapshot = null;
+    this.chosenSlot = 0;
+    this.amnesiac = true;
+  }
+
+  /** append + flush, for hand-driven tests. */
+  write(batch: PersistBatch): void {
+    this.append(batch);
+    this.flush();
   }
 
   private apply(batch: PersistBatch): void {
-    if (batch.promised !== null) this.promised = batch.promised;
+    if (batch.promised !== null && !this.forgetPromises) this.promised = batch.promised;
     if (batch.snapshot !== null) {
       this.snapshot = batch.snapshot;
       for (const slot of this.accepted.keys())

@@ -6,10 +6,12 @@ import {
   formatBallot,
   type Message,
   MessageType,
+  type PersistBatch,
   type Ready,
   type Replica,
   SeededPrng,
 } from "../core/index.ts";
+import { ReadyLoop, type ReadyLoopIo } from "../runtime/ready-loop.ts";
 import { Checker, commandKey, Violation } from "./checker.ts";
 import { replicaFactory } from "./planted-bugs.ts";
 import { describeScenario, livenessTicksMax, type Scenario } from "./scenario.ts";
@@ -17,12 +19,28 @@ import { SimNetwork } from "./sim-network.ts";
 import { SimStateMachine } from "./sim-state-machine.ts";
 import { SimStorage } from "./sim-storage.ts";
 
+/** Answers that decide a race: the adversary holds some of them back (scenario.raceDelayRate). */
+const RACE_MESSAGES = new Set<number>([
+  MessageType.Promise,
+  MessageType.Accepted,
+  MessageType.ProbeReply,
+  MessageType.RecoverReply,
+]);
+
+function isHintOnly(persist: PersistBatch): boolean {
+  return persist.promised === null && persist.accepted.length === 0 && persist.snapshot === null;
+}
+
 /** Chance per replica per tick that the runtime asks a leader to announce its commit point. */
 const ANNOUNCE_COMMIT_RATE = 0.25;
 
 interface SimNode {
   readonly id: number;
   core: Replica | null;
+  /** The runtime's own Ready loop (src/runtime/ready-loop.ts) around this incarnation's core. */
+  loop: ReadyLoop | null;
+  /** The last persist this incarnation appended was a deferred chosen-slot hint. */
+  hintDeferred: boolean;
   readonly storage: SimStorage;
   machine: SimStateMachine;
   /** Bumped at each restart: acknowledgements come only from the incarnation that proposed. */
@@ -118,9 +136,12 @@ export class Simulator {
     for (let id = 1; id <= scenario.replicaCount; id++) {
       const storage = new SimStorage();
       storage.forgetVotes = scenario.bug === "forget-votes";
+      storage.forgetPromises = scenario.bug === "forget-promise";
       const node: SimNode = {
         id,
         core: null,
+        loop: null,
+        hintDeferred: false,
         storage,
         machine: new SimStateMachine(),
         incarnation: 0,
@@ -204,7 +225,13 @@ export class Simulator {
       this.step();
     }
     // Every replica must then converge on the same history.
-    const convergeDeadline = this.now + livenessTicksMax(this.scenario);
+    // A replica that lost its state learns the whole chosen prefix first, catchupEntriesMax
+    // slots per round trip.
+    const recoveryTicks = Math.ceil(
+      (this.checker.chosenSlots / this.scenario.catchupEntriesMax) *
+        (2 * this.scenario.faults.delayTicksMax + 1),
+    );
+    const convergeDeadline = this.now + livenessTicksMax(this.scenario) + recoveryTicks;
     while (!this.converged()) {
       if (this.now >= convergeDeadline) {
         const slots = this.nodes.map((n) => `${n.id}:${n.machine.appliedSlot}`).join(" ");
@@ -253,30 +280,63 @@ export class Simulator {
   }
 
   private drain(node: SimNode): void {
-    while (node.core?.hasReady()) {
-      const ready = node.core.ready();
-      this.sendAll(ready.messagesNow);
-      // As the runtime does (src/runtime/consensus-node.ts, pump): chosen entries are applied,
-      // and their clients answered, before this replica's own persist is durable.
-      this.apply(node, ready);
-      if (this.faultsOn && this.prng.nextFloat() < this.scenario.tornPersistRate) {
-        this.crash(node, "crash before the persist completed");
-        return;
-      }
-      const persist = ready.persist;
-      if (persist !== null) {
-        // As the runtime does: a bare chosen-slot hint with at most heartbeat replies waiting on
-        // it rides on the next write; a crash before that loses it.
-        const hintOnly =
-          persist.promised === null && persist.accepted.length === 0 && persist.snapshot === null;
-        if (hintOnly && ready.messages.every((m) => m.type === MessageType.HeartbeatReply))
-          node.storage.writeLater(persist);
-        else node.storage.write(persist);
-      }
-      this.sendAll(ready.messages);
-      node.core.advance();
-      this.noteLeadership(node);
-      this.maybeCompact(node);
+    node.loop?.pump();
+    this.noteAmnesia(node);
+  }
+
+  /** The Ready loop's view of this replica's world: the network, its disk, the checker. */
+  private loopIo(node: SimNode): ReadyLoopIo {
+    return {
+      send: (messages) => {
+        for (const message of messages) this.checker.onSent(message, node.storage);
+        this.sendAll(messages);
+      },
+      apply: (ready) => this.apply(node, ready),
+      append: (persist) => {
+        if (this.faultsOn && this.crashAllowed(node) && this.crashBeforePersist(persist)) {
+          this.crash(node, "crash before the persist completed");
+          return;
+        }
+        node.storage.append(persist);
+        node.hintDeferred = isHintOnly(persist);
+      },
+      flush: () => {
+        node.storage.flush();
+        node.hintDeferred = false;
+        return undefined;
+      },
+      advanced: () => {
+        if (node.core === null) return;
+        this.noteLeadership(node);
+        this.maybeCompact(node);
+        if (
+          this.faultsOn &&
+          node.hintDeferred &&
+          this.crashAllowed(node) &&
+          this.prng.nextFloat() < this.scenario.crashPointRate
+        ) {
+          this.crash(node, "crash after a deferred chosen-slot hint was reported");
+        }
+      },
+      fatal: (error) => {
+        throw error;
+      },
+    };
+  }
+
+  /** Torn persists at random, and targeted: a crash just before a promise becomes durable. */
+  private crashBeforePersist(persist: PersistBatch): boolean {
+    if (this.prng.nextFloat() < this.scenario.tornPersistRate) return true;
+    return persist.promised !== null && this.prng.nextFloat() < this.scenario.crashPointRate;
+  }
+
+  /** A replica that lost its state stops being excused once it votes again (or recovered). */
+  private noteAmnesia(node: SimNode): void {
+    if (node.storage.amnesiac && node.core !== null && node.core.role !== "recovering") {
+      node.storage.amnesiac = false;
+      this.log(
+        `replica ${node.id} votes again (${node.core.recoveries > 0 ? "recovered" : "without recovering"})`,
+      );
     }
   }
 
@@ -323,11 +383,16 @@ export class Simulator {
 
   private sendAll(messages: readonly Message[]): void {
     for (const message of messages) {
-      this.network.send(this.now, {
-        from: message.from,
-        to: message.to,
-        bytes: encodeMessage(message),
-      });
+      // Targeted delay: hold back the answers that decide who wins a race.
+      const extra =
+        RACE_MESSAGES.has(message.type) && this.prng.nextFloat() < this.scenario.raceDelayRate
+          ? 1 + this.prng.nextInt(this.scenario.electionTicks)
+          : 0;
+      this.network.send(
+        this.now,
+        { from: message.from, to: message.to, bytes: encodeMessage(message) },
+        extra,
+      );
     }
   }
 
@@ -380,9 +445,15 @@ export class Simulator {
       if (node.core === null && this.now >= node.downUntil) this.start(node);
     }
     if (s.crashRate > 0 && this.prng.nextFloat() < s.crashRate) {
-      const up = this.nodes.filter((n) => n.core !== null);
+      const up = this.crashable(s.durability === "memory");
       if (up.length > 0) this.crash(up[this.prng.nextInt(up.length)]!, "crash");
     }
+    if (s.wipeRate > 0 && this.prng.nextFloat() < s.wipeRate) {
+      const up = this.crashable(true);
+      if (up.length > 0)
+        this.crash(up[this.prng.nextInt(up.length)]!, "crash, disk replaced", true);
+    }
+    if (s.duelRate > 0 && this.prng.nextFloat() < s.duelRate) this.duel();
     if (this.network.partitioned && this.now >= this.partitionEndTick) {
       this.network.heal();
       this.log("partition heals");
@@ -398,9 +469,49 @@ export class Simulator {
     }
   }
 
-  private crash(node: SimNode, why: string): void {
+  /**
+   * Replicas that may crash now. A crash that loses state (memory durability, a wiped disk) is
+   * allowed only while every other replica is up and holds its state: a lost majority of states
+   * is beyond what any mode promises, and the checker would rightly complain.
+   */
+  private crashable(losesState: boolean): SimNode[] {
+    const up = this.nodes.filter((n) => n.core !== null);
+    if (!losesState) {
+      // With memory durability any crash loses state; callers pass true then.
+      return up;
+    }
+    if (this.scenario.replicaCount < 3) return []; // one replica's state is all there is
+    const others = (n: SimNode) => this.nodes.filter((o) => o !== n);
+    return up.filter((n) => others(n).every((o) => o.core !== null && !o.storage.amnesiac));
+  }
+
+  /** A crash of `node` now stays within what the durability mode promises (see crashable). */
+  private crashAllowed(node: SimNode): boolean {
+    return this.scenario.durability !== "memory" || this.crashable(true).includes(node);
+  }
+
+  /** Two replicas time out at once (their clocks jump) and campaign against each other. */
+  private duel(): void {
+    const up = this.nodes.filter((n) => n.core !== null);
+    if (up.length < 2) return;
+    const first = up[this.prng.nextInt(up.length)]!;
+    const rest = up.filter((n) => n !== first);
+    const second = rest[this.prng.nextInt(rest.length)]!;
+    this.log(`duel: replicas ${first.id} and ${second.id} time out together`);
+    for (const node of [first, second]) {
+      for (let i = 0; i < 2 * this.scenario.electionTicks && node.core !== null; i++) {
+        node.core.tick();
+        this.drain(node);
+      }
+    }
+  }
+
+  private crash(node: SimNode, why: string, wipe = false): void {
     node.core = null;
+    node.loop?.stop();
+    node.loop = null;
     node.storage.loseUnwritten();
+    if (wipe || this.scenario.durability === "memory") node.storage.wipe();
     node.downUntil = this.now + 1 + this.prng.nextInt(4 * this.scenario.electionTicks);
     this.crashes++;
     this.log(`replica ${node.id}: ${why}; restarts at t=${node.downUntil}`);
@@ -411,6 +522,8 @@ export class Simulator {
     const s = this.scenario;
     node.incarnation++;
     node.machine = new SimStateMachine();
+    node.hintDeferred = false;
+    const lostState = node.storage.amnesiac;
     node.core = this.makeReplica(
       {
         id: node.id,
@@ -421,10 +534,15 @@ export class Simulator {
         windowSlots: s.windowSlots,
         catchupEntriesMax: s.catchupEntriesMax,
         prng: new SeededPrng(this.prng.next32()),
+        // The runtime recovers a replica that lost its state (--initial-cluster-state existing);
+        // the planted bug starts it as if the cluster were new.
+        recovering: lostState && s.bug !== "amnesiac-votes",
       },
       node.incarnation > 1 ? node.storage.read() : undefined,
     );
-    if (node.incarnation > 1) this.log(`replica ${node.id} restarts from disk`);
+    node.loop = new ReadyLoop(node.core, this.loopIo(node), { durable: true });
+    if (node.incarnation > 1)
+      this.log(`replica ${node.id} restarts ${lostState ? "with no state" : "from disk"}`);
     this.drain(node);
   }
 }
