@@ -1,7 +1,10 @@
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ballotOf, encodeMessage, MessageType } from "../../src/core/index.ts";
+import { FrameAuthenticator, sealSingle } from "../../src/transport/frame.ts";
 import { sleep, TestCluster } from "./cluster-harness.ts";
 
 function client(port: number): Redis {
@@ -91,6 +94,43 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
     try {
       expect(await c.set("after-forgery", "fine")).toBe("OK");
       expect(await good.get("after-forgery")).toBe("fine");
+    } finally {
+      c.disconnect();
+    }
+  });
+
+  it("drops an authenticated Accept for a slot far beyond the log, counts it, and keeps serving (issue 7 §3)", async () => {
+    // Signed with the cluster key, from replica 1 to 3: past the HMAC, into the core. An Accept
+    // for slot 2e8 used to make the replica fill the log gap entry by entry (2 GiB, then a crash).
+    const secret = Buffer.from(readFileSync(cluster.secretFile, "latin1").trim(), "latin1");
+    const accept = encodeMessage({
+      type: MessageType.Accept,
+      from: 1,
+      to: 3,
+      ballot: ballotOf(1_000_000, 1),
+      slot: 200_000_000,
+      commitSlot: 0,
+      batch: { stampMs: 0, commands: [Buffer.from("x")] },
+    });
+    const frame = sealSingle(
+      new FrameAuthenticator(secret),
+      { flags: 0, clusterId: 1, from: 1, to: 3 },
+      0,
+      0,
+      accept,
+    );
+    await sendUdp(cluster.replica(3).peerPort, frame);
+    let after = "";
+    for (let i = 0; i < 50; i++) {
+      await sleep(50);
+      after = await cluster.metrics(3);
+      if (counter(after, "apus_dropped_packets_total", 'reason="far-slot"') > 0) break;
+    }
+    expect(counter(after, "apus_dropped_packets_total", 'reason="far-slot"')).toBe(1);
+    const c = client(cluster.replica(3).clientPort);
+    try {
+      expect(await c.set("after-far-slot", "fine")).toBe("OK");
+      expect(await good.get("after-far-slot")).toBe("fine");
     } finally {
       c.disconnect();
     }
