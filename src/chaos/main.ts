@@ -131,6 +131,11 @@ async function main(): Promise<void> {
   if (result.anomalies.length > 0 !== expectAnomalies) process.exit(1);
 }
 
+// Ctrl-C or a kill: exit through process.exit, so the run's exit hook removes its nftables table
+// and kills its replicas.
+process.once("SIGINT", () => process.exit(130));
+process.once("SIGTERM", () => process.exit(143));
+
 main().catch((error: unknown) => {
   process.stderr.write(
     `chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -9,6 +9,8 @@
  */
 import { execFileSync } from "node:child_process";
 
+const TABLE_PREFIX = "apus_chaos_";
+
 function nft(args: readonly string[]): void {
   execFileSync("nft", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
@@ -25,7 +27,7 @@ export function nftUsable(): boolean {
 }
 
 export class NetFaults {
-  readonly table = `apus_chaos_${process.pid}`;
+  readonly table = `${TABLE_PREFIX}${process.pid}`;
   private created = false;
   private readonly replicaHosts: readonly string[];
 
@@ -34,6 +36,7 @@ export class NetFaults {
   }
 
   create(): void {
+    removeOrphanTables();
     nft(["add", "table", "inet", this.table]);
     this.created = true;
     nft([
@@ -92,6 +95,29 @@ export class NetFaults {
       nft(["delete", "table", "inet", this.table]);
     } catch {
       // already gone
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Tables left by chaos runs that were killed before they could clean up (kill -9 of the run). */
+function removeOrphanTables(): void {
+  const listing = execFileSync("nft", ["list", "tables"], { encoding: "utf8" });
+  for (const match of listing.matchAll(new RegExp(`^table inet (${TABLE_PREFIX}(\\d+))$`, "gm"))) {
+    const pid = Number(match[2]);
+    if (pid === process.pid || alive(pid)) continue;
+    try {
+      nft(["delete", "table", "inet", match[1]!]);
+    } catch {
+      // another run removed it first
     }
   }
 }
