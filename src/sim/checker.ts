@@ -6,7 +6,8 @@ import {
   MessageType,
   type Slot,
 } from "../core/index.ts";
-import { chainHash, EMPTY_HASH } from "./sim-state-machine.ts";
+import { type LogHeader, readLogHeader, requestKey } from "./log-command.ts";
+import { chainHash, EMPTY_HASH, fnv1a } from "./sim-state-machine.ts";
 import type { SimStorage } from "./sim-storage.ts";
 
 export type ViolationKind =
@@ -31,13 +32,6 @@ export class Violation extends Error {
   }
 }
 
-/** Commands are tagged with (client, sequence) in their first 8 bytes. */
-export function commandKey(command: Uint8Array): string {
-  if (command.byteLength < 8) return `raw:${command.byteLength}`;
-  const view = new DataView(command.buffer, command.byteOffset, 8);
-  return `${view.getUint32(0, true)}:${view.getUint32(4, true)}`;
-}
-
 function sameBatch(a: Batch, b: Batch): boolean {
   if (a.stampMs !== b.stampMs || a.commands.length !== b.commands.length) return false;
   for (let i = 0; i < a.commands.length; i++) {
@@ -60,9 +54,15 @@ export class Checker {
   private readonly chosen = new Map<Slot, Batch>();
   /** hashes[s] = history hash after slot s; computed forward as the chosen prefix grows. */
   private readonly hashes: number[] = [EMPTY_HASH];
-  private readonly proposals = new Map<string, number>();
-  private readonly appearances = new Map<string, number>();
-  /** Acknowledged commands: key -> slot it was chosen in. */
+  /** Requests origins took from clients: request key -> hash of the log command's bytes. */
+  private readonly submitted = new Map<string, number>();
+  /** Requests that ran: request key -> the slot they ran in (the same on every replica). */
+  private readonly executedAt = new Map<string, Slot>();
+  /** Per slot, the request keys that ran there, as the first replica to apply it reported. */
+  private readonly executedInSlot = new Map<Slot, string>();
+  /** Requests answered "not executed" (-CLUSTERDOWN): they must never run, before or after. */
+  private readonly notExecuted = new Set<string>();
+  /** Acknowledged requests: request key -> slot it ran in. */
   readonly acked = new Map<string, Slot>();
   /** Slots holding an acknowledged command -> one such command (for messages). */
   private readonly ackedSlots = new Map<Slot, string>();
@@ -81,11 +81,14 @@ export class Checker {
     throw new Violation(kind, this.now, detail);
   }
 
-  onProposed(key: string): void {
-    this.proposals.set(key, (this.proposals.get(key) ?? 0) + 1);
+  /** An origin took a client request; its log command's bytes are final (header filled). */
+  onSubmitted(header: LogHeader, command: Uint8Array): void {
+    const key = requestKey(header);
+    if (this.submitted.has(key)) this.fail("validity", `request ${key} taken twice by its origin`);
+    this.submitted.set(key, fnv1a(EMPTY_HASH, command));
   }
 
-  /** Agreement, validity and integrity, checked the moment any replica learns a slot. */
+  /** Agreement and validity, checked the moment any replica learns a slot. */
   onChosen(replica: number, entry: ChosenEntry): void {
     const first = this.chosen.get(entry.slot);
     if (first !== undefined) {
@@ -95,20 +98,74 @@ export class Checker {
       return;
     }
     this.chosen.set(entry.slot, entry.batch);
+    // A request may be chosen several times (its origin sent it again): the sessions skip copies.
     for (const command of entry.batch.commands) {
-      const key = commandKey(command);
-      const proposed = this.proposals.get(key) ?? 0;
-      if (proposed === 0)
-        this.fail("validity", `slot ${entry.slot} holds command ${key}, never proposed`);
-      const seen = (this.appearances.get(key) ?? 0) + 1;
-      if (seen > proposed) {
+      const header = readLogHeader(command);
+      if (header === null)
+        this.fail("validity", `slot ${entry.slot} holds a command that is not a client request`);
+      const key = requestKey(header);
+      const hash = this.submitted.get(key);
+      if (hash === undefined)
+        this.fail("validity", `slot ${entry.slot} holds request ${key}, never submitted`);
+      if (hash !== fnv1a(EMPTY_HASH, command))
+        this.fail("validity", `slot ${entry.slot} holds request ${key} with other bytes`);
+    }
+  }
+
+  /**
+   * Integrity: `replica` applied `slot` and ran these requests there. Each request runs at most
+   * once in the history (a copy chosen later must be skipped), every replica runs the same ones
+   * in the same slot, and none answered "not executed" ever runs. True for the slot's first report.
+   */
+  onExecuted(replica: number, slot: Slot, keys: readonly string[]): boolean {
+    const joined = keys.join(" ");
+    const first = this.executedInSlot.get(slot);
+    if (first !== undefined) {
+      if (first !== joined)
         this.fail(
           "integrity",
-          `command ${key} chosen ${seen} times but proposed ${proposed} times`,
+          `replica ${replica} ran [${joined}] in slot ${slot}, another replica ran [${first}]`,
         );
-      }
-      this.appearances.set(key, seen);
+      return false;
     }
+    this.executedInSlot.set(slot, joined);
+    for (const key of keys) {
+      const earlier = this.executedAt.get(key);
+      // First report of this slot: an earlier run is in another slot, or earlier in this one.
+      if (earlier !== undefined)
+        this.fail("integrity", `request ${key} ran in slot ${earlier} and again in slot ${slot}`);
+      if (this.notExecuted.has(key))
+        this.fail(
+          "integrity",
+          `request ${key} was answered "not executed" (CLUSTERDOWN) but ran in slot ${slot}`,
+        );
+      this.executedAt.set(key, slot);
+    }
+    return true;
+  }
+
+  /** The origin answered -CLUSTERDOWN "not executed": the request must never run. */
+  onNotExecuted(key: string): void {
+    const slot = this.executedAt.get(key);
+    if (slot !== undefined)
+      this.fail(
+        "integrity",
+        `request ${key} was answered "not executed" (CLUSTERDOWN) but ran in slot ${slot}`,
+      );
+    this.notExecuted.add(key);
+  }
+
+  /**
+   * At the end of a run: every acknowledged request ran exactly once, in the slot it was
+   * acknowledged from, and no request answered "not executed" ran.
+   */
+  checkExecutions(): void {
+    for (const [key, slot] of this.acked) {
+      const ran = this.executedAt.get(key);
+      if (ran !== slot)
+        this.fail("integrity", `acknowledged request ${key} (slot ${slot}) ran in slot ${ran}`);
+    }
+    for (const key of this.notExecuted) this.onNotExecuted(key);
   }
 
   /** Prefix consistency: a replica's history after `slot` equals the one chosen history. */
@@ -166,8 +223,10 @@ export class Checker {
 
   onAcked(key: string, slot: Slot): void {
     if (!this.chosen.has(slot))
-      this.fail("durability", `command ${key} acknowledged from unchosen slot ${slot}`);
-    if (this.acked.has(key)) return;
+      this.fail("durability", `request ${key} acknowledged from unchosen slot ${slot}`);
+    if (this.executedAt.get(key) !== slot)
+      this.fail("integrity", `request ${key} acknowledged from slot ${slot}, where it did not run`);
+    if (this.acked.has(key)) this.fail("integrity", `request ${key} acknowledged twice`);
     this.acked.set(key, slot);
     this.ackedSlots.set(slot, key);
     this.newlyAcked.add(slot);
@@ -211,7 +270,7 @@ export class Checker {
       const key = this.ackedSlots.get(slot);
       this.fail(
         "durability",
-        `acknowledged command ${key} (slot ${slot}) is on ${holders} disks, need ${majority}`,
+        `acknowledged request ${key} (slot ${slot}) is on ${holders} disks, need ${majority}`,
       );
     }
   }

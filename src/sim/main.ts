@@ -59,8 +59,12 @@ function main(): number {
       return 1;
     }
     process.stdout.write(
-      `ok: ${result.ticks} ticks, ${result.chosenSlots} slots chosen, ${result.acked} commands acknowledged, ` +
-        `${result.elections} elections, ${result.crashes} crashes, ${result.partitions} partitions, ${result.packetsSent} packets\n`,
+      `ok: ${result.ticks} ticks, ${result.chosenSlots} slots chosen, ${result.acked} requests acknowledged, ` +
+        `${result.elections} elections, ${result.crashes} crashes, ${result.partitions} partitions, ${result.packetsSent} packets\n` +
+        `requests: ${result.notExecuted} not executed (CLUSTERDOWN), ${result.timedOut} timed out, ${result.busy} busy, ` +
+        `${result.lost} lost with their origin; ${result.forwarded} forwarded, ${result.refused} refused, ` +
+        `${result.resent} sent again, ${result.duplicates} copies skipped by the sessions; ` +
+        `${result.expiredParked} expired parked behind a refusal from the replica still taken for leader\n`,
     );
     return 0;
   }

@@ -23,6 +23,8 @@ export const PLANTED_BUGS = [
   "promise-before-durable",
   "forget-promise",
   "amnesiac-votes",
+  "clusterdown-after-send",
+  "no-sessions",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -89,7 +91,9 @@ export function replicaFactory(
     case "promise-before-durable":
       return (o, d) => new PromiseBeforeDurable(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
-    // is a runtime bug (a wiped replica started without recovery), planted in the simulator.
+    // is a runtime bug (a wiped replica started without recovery), planted in the simulator;
+    // "clusterdown-after-send" (the expiry error decided by the request's state, not by whether
+    // it ever left) is planted in SimOrigin, "no-sessions" (every copy runs) in SimStateMachine.
     default:
       return (o, d) => new CoreReplica(o, d);
   }

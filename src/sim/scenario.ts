@@ -30,8 +30,14 @@ export interface Scenario {
   /** Chance that a message deciding a race (Promise, Accepted, RecoverReply) is held back longer. */
   readonly raceDelayRate: number;
   readonly clients: number;
-  /** Client re-proposes a command not acknowledged within this many ticks. */
-  readonly clientRetryTicks: number;
+  /** An origin answers a request not applied within this many ticks (--request-timeout-ms). */
+  readonly requestTimeoutTicks: number;
+  /** An origin sends a request again that is not applied this long after it left (RESEND_AFTER_MS). */
+  readonly resendAfterTicks: number;
+  /** Requests an origin keeps at once (--max-pending); beyond it a client is answered BUSY. */
+  readonly pendingRequestsMax: number;
+  /** Commands a leader queues (the core's proposalQueueMax): a small one refuses forwards. */
+  readonly proposalQueueMax: number;
   readonly electionTicks: number;
   readonly windowSlots: number;
   readonly catchupEntriesMax: number;
@@ -41,12 +47,18 @@ export interface Scenario {
 }
 
 /**
- * After faults stop, every pending proposal must be acknowledged within this many ticks.
- * Budget: an election (timeout < 2E, probe and prepare round trips), a client retry (4E),
- * catch-up of a restarted replica, with slack for split votes at N=9.
+ * After faults stop, every client operation must be acknowledged within this many ticks.
+ * Budget: an election (timeout < 2E, probe and prepare round trips), catch-up of a restarted
+ * replica, with slack for split votes at N=9; then a request that can no longer be answered (its
+ * origin learnt its slot from a snapshot) times out and its client sends it again.
  */
 export function livenessTicksMax(s: Scenario): number {
-  return 40 * s.electionTicks + 4 * s.faults.delayTicksMax * s.replicaCount;
+  return (
+    40 * s.electionTicks +
+    4 * s.faults.delayTicksMax * s.replicaCount +
+    s.requestTimeoutTicks +
+    s.resendAfterTicks
+  );
 }
 
 const CLUSTER_SIZES = [1, 3, 3, 3, 5, 5, 5, 7, 7, 9, 9] as const;
@@ -82,11 +94,15 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     duelRate: pick(prng, [0, 0.01, 0.03]),
     raceDelayRate: pick(prng, [0, 0.05, 0.2]),
     clients: 1 + prng.nextInt(6),
-    clientRetryTicks: 4 * electionTicks,
     electionTicks,
     windowSlots: pick(prng, [1, 4, 32]),
     catchupEntriesMax: pick(prng, [1, 4, 64]),
     compactEverySlots: pick(prng, [0, 8, 64]),
+    // Drawn last, so the draws above are those of earlier versions.
+    requestTimeoutTicks: pick(prng, [3, 6, 10, 20]) * electionTicks,
+    resendAfterTicks: pick(prng, [1, 2, 4]) * electionTicks,
+    pendingRequestsMax: pick(prng, [2, 8, 1000]),
+    proposalQueueMax: pick(prng, [1, 4, 64 * 1024]),
     bug,
   };
 }
@@ -98,6 +114,7 @@ export function describeScenario(s: Scenario): string {
     `delay=${f.delayTicksMin}-${f.delayTicksMax} late=${f.lateRate} crash=${s.crashRate} partition=${s.partitionRate} ` +
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
-    `compact=${s.compactEverySlots}${s.bug ? ` bug=${s.bug}` : ""}`
+    `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
+    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

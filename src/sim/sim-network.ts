@@ -16,6 +16,8 @@ export interface NetworkFaults {
 export interface Packet {
   readonly from: number;
   readonly to: number;
+  /** The transport channel: core messages, or the runtime's forwards and refusals (sim-origin.ts). */
+  readonly channel: number;
   readonly bytes: Uint8Array;
 }
 

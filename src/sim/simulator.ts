@@ -1,6 +1,5 @@
 import {
   ApusError,
-  type Batch,
   decodeMessage,
   encodeMessage,
   formatBallot,
@@ -12,10 +11,22 @@ import {
   SeededPrng,
 } from "../core/index.ts";
 import { ReadyLoop, type ReadyLoopIo } from "../runtime/ready-loop.ts";
-import { Checker, commandKey, Violation } from "./checker.ts";
+import type { PendingRequest } from "../runtime/request-table.ts";
+import { Checker, Violation } from "./checker.ts";
+import { logCommand, readLogHeader, requestKey } from "./log-command.ts";
 import { replicaFactory } from "./planted-bugs.ts";
 import { describeScenario, livenessTicksMax, type Scenario } from "./scenario.ts";
+import { SimClient } from "./sim-client.ts";
 import { SimNetwork } from "./sim-network.ts";
+import {
+  CHANNEL_CORE,
+  CHANNEL_FORWARD,
+  CHANNEL_FORWARD_REFUSED,
+  type OriginCounters,
+  type RequestOutcome,
+  SimOrigin,
+  type SimOriginIo,
+} from "./sim-origin.ts";
 import { SimStateMachine } from "./sim-state-machine.ts";
 import { SimStorage } from "./sim-storage.ts";
 
@@ -43,27 +54,13 @@ interface SimNode {
   hintDeferred: boolean;
   readonly storage: SimStorage;
   machine: SimStateMachine;
-  /** Bumped at each restart: acknowledgements come only from the incarnation that proposed. */
+  /** The runtime's request handling around this incarnation's core (null while down). */
+  origin: SimOrigin | null;
+  /** Bumped at each restart: the origin incarnation in log headers, as the runtime's random one. */
   incarnation: number;
   downUntil: number;
   /** Last ballot this replica led with (to count elections). */
   ledBallot: number;
-}
-
-interface PendingCommand {
-  readonly bytes: Uint8Array;
-  readonly key: string;
-  /** Replica and incarnation holding the latest proposal, or 0 when not yet proposed. */
-  at: number;
-  incarnation: number;
-  proposedTick: number;
-}
-
-interface SimClient {
-  readonly id: number;
-  seq: number;
-  target: number;
-  pending: PendingCommand | null;
 }
 
 export interface SimResult {
@@ -73,6 +70,19 @@ export interface SimResult {
   readonly ticks: number;
   readonly chosenSlots: number;
   readonly acked: number;
+  /** Requests answered -CLUSTERDOWN "not executed", -TIMEOUT, BUSY, or lost with their origin. */
+  readonly notExecuted: number;
+  readonly timedOut: number;
+  readonly busy: number;
+  readonly lost: number;
+  /** Forwards sent, refused by their receiver, and requests sent again, over all origins. */
+  readonly forwarded: number;
+  readonly refused: number;
+  readonly resent: number;
+  /** Requests that timed out parked behind a refusal from the replica still taken for leader. */
+  readonly expiredParked: number;
+  /** Copies of requests the client sessions skipped (at the first replica to apply each slot). */
+  readonly duplicates: number;
   readonly packetsSent: number;
   readonly crashes: number;
   readonly partitions: number;
@@ -105,7 +115,8 @@ function describeMessage(m: Message): string {
 
 /**
  * Deterministic cluster simulation: N cores, a lossy network, crashing disks-and-all replicas,
- * clients, and the checker looking at everything after every step.
+ * clients that each talk to one replica (whose SimOrigin keeps, forwards, resends and expires
+ * their requests as the runtime does), and the checker looking at everything after every step.
  */
 export class Simulator {
   readonly scenario: Scenario;
@@ -114,8 +125,6 @@ export class Simulator {
   private readonly checker: Checker;
   private readonly nodes: SimNode[] = [];
   private readonly clients: SimClient[] = [];
-  /** key -> client, for acknowledging commands when they are applied. */
-  private readonly pendingByKey = new Map<string, SimClient>();
   private readonly makeReplica: ReturnType<typeof replicaFactory>;
   private readonly trace: TraceSink | undefined;
   private now = 0;
@@ -123,8 +132,18 @@ export class Simulator {
   /** Fault phase: faults strike and clients issue new commands. */
   private faultsOn = true;
   private crashes = 0;
+  /** Copies of requests skipped by the client sessions (counted once per slot). */
+  private duplicates = 0;
   private partitions = 0;
   private elections = 0;
+  private readonly answers = { notExecuted: 0, timedOut: 0, busy: 0, lost: 0 };
+  /** Origin counters of incarnations that crashed (the live ones are added at the end). */
+  private readonly originTotals: OriginCounters = {
+    forwarded: 0,
+    refused: 0,
+    resent: 0,
+    expiredParked: 0,
+  };
 
   constructor(scenario: Scenario, trace?: TraceSink) {
     this.scenario = scenario;
@@ -144,6 +163,7 @@ export class Simulator {
         hintDeferred: false,
         storage,
         machine: new SimStateMachine(),
+        origin: null,
         incarnation: 0,
         downUntil: 0,
         ledBallot: 0,
@@ -151,14 +171,8 @@ export class Simulator {
       this.nodes.push(node);
       this.start(node);
     }
-    for (let id = 1; id <= scenario.clients; id++) {
-      this.clients.push({
-        id,
-        seq: 0,
-        target: 1 + this.prng.nextInt(scenario.replicaCount),
-        pending: null,
-      });
-    }
+    for (let id = 1; id <= scenario.clients; id++)
+      this.clients.push(new SimClient(id, this.anyReplica()));
   }
 
   private log(line: string): void {
@@ -171,6 +185,7 @@ export class Simulator {
       this.runFaultPhase();
       this.runHealPhase();
       this.checker.checkDurability(this.disks(), true);
+      this.checker.checkExecutions();
     } catch (error) {
       if (error instanceof Violation) violation = error;
       else if (error instanceof ApusError && error.code === "ERR_ASSERTION") {
@@ -185,6 +200,9 @@ export class Simulator {
       ticks: this.now,
       chosenSlots: this.checker.chosenSlots,
       acked: this.checker.acked.size,
+      ...this.answers,
+      ...this.originCounters(),
+      duplicates: this.duplicates,
       packetsSent: this.network.sent,
       crashes: this.crashes,
       partitions: this.partitions,
@@ -214,12 +232,14 @@ export class Simulator {
     this.network.heal();
     for (const node of this.nodes) if (node.core === null) this.start(node);
     const deadline = this.now + livenessTicksMax(this.scenario);
-    while (this.clients.some((c) => c.pending !== null)) {
+    while (this.clients.some((c) => c.body !== null)) {
       if (this.now >= deadline) {
-        const stuck = this.clients.filter((c) => c.pending !== null).map((c) => c.pending!.key);
+        const stuck = this.clients
+          .filter((c) => c.body !== null)
+          .map((c) => `${c.id}:${c.operation}${c.wait ? ` (request ${c.wait.key})` : ""}`);
         this.checker.fail(
           "liveness",
-          `commands ${stuck.join(", ")} not committed ${livenessTicksMax(this.scenario)} ticks after faults stopped`,
+          `operations ${stuck.join(", ")} not acknowledged ${livenessTicksMax(this.scenario)} ticks after faults stopped`,
         );
       }
       this.step();
@@ -252,13 +272,26 @@ export class Simulator {
     );
   }
 
-  /** One tick: deliver what arrives, let clients act, tick every core, drain every Ready. */
+  /**
+   * One tick: deliver what arrives, let clients act, tick every core, let every origin resend
+   * and expire (the runtime's expireRequests timer), drain every Ready.
+   */
   private step(): void {
     this.now++;
     this.checker.now = this.now;
     for (const packet of this.network.deliver(this.now)) {
       const node = this.nodes[packet.to - 1]!;
-      if (node.core === null) continue;
+      if (node.core === null || node.origin === null) continue;
+      // The runtime copies what it keeps out of the transport's buffer.
+      if (packet.channel === CHANNEL_FORWARD) {
+        if (this.trace) this.log(`deliver forward ${packet.from}->${packet.to}`);
+        node.origin.onForward(packet.from, packet.bytes.slice(), this.now);
+        continue;
+      }
+      if (packet.channel === CHANNEL_FORWARD_REFUSED) {
+        node.origin.onForwardRefused(packet.from, packet.bytes.slice(), this.now);
+        continue;
+      }
       const decoded = decodeMessage(packet.bytes);
       if (!decoded.ok) this.checker.fail("wire", `${decoded.code}: ${decoded.reason}`);
       if (this.trace) this.log(`deliver ${describeMessage(decoded.message)}`);
@@ -270,6 +303,7 @@ export class Simulator {
       node.core.tick();
       // The runtime announces a commit whenever a follower waits on it: any time, in effect.
       if (this.prng.nextFloat() < ANNOUNCE_COMMIT_RATE) node.core.announceCommit();
+      node.origin?.expireRequests(this.now);
       this.drain(node);
     }
     this.checker.checkDurability(this.disks());
@@ -279,7 +313,9 @@ export class Simulator {
     return this.nodes.map((n) => n.storage);
   }
 
+  /** The runtime's pump(): notice a leader change, then hand out what the core has ready. */
   private drain(node: SimNode): void {
+    node.origin?.noticeLeaderChange(this.now);
     node.loop?.pump();
     this.noteAmnesia(node);
   }
@@ -307,6 +343,7 @@ export class Simulator {
       },
       advanced: () => {
         if (node.core === null) return;
+        node.origin?.noticeLeaderChange(this.now);
         this.noteLeadership(node);
         this.maybeCompact(node);
         if (
@@ -348,6 +385,10 @@ export class Simulator {
     this.log(`replica ${node.id} leads with ballot ${formatBallot(status.ballot)}`);
   }
 
+  /**
+   * Install and apply, as ConsensusNode.apply: every replica runs each request once through the
+   * client sessions; the origin (id and incarnation) answers its own requests.
+   */
   private apply(node: SimNode, ready: Ready): void {
     if (ready.snapshot !== null) {
       node.machine.install(ready.snapshot);
@@ -355,22 +396,18 @@ export class Simulator {
     }
     for (const entry of ready.chosen) {
       this.checker.onChosen(node.id, entry);
-      node.machine.apply(entry.slot, entry.batch);
+      const ran: string[] = [];
+      const mine: number[] = [];
+      const skippedBefore = node.machine.duplicates;
+      node.machine.apply(entry.slot, entry.batch, (header) => {
+        ran.push(requestKey(header));
+        if (header.origin === node.id && header.incarnation === node.incarnation)
+          mine.push(header.requestId);
+      });
       this.checker.onApplied(node.id, entry.slot, node.machine.hash);
-      this.acknowledge(node, entry.slot, entry.batch);
-    }
-  }
-
-  private acknowledge(node: SimNode, slot: number, batch: Batch): void {
-    for (const command of batch.commands) {
-      const key = commandKey(command);
-      const client = this.pendingByKey.get(key);
-      const pending = client?.pending;
-      if (client === undefined || pending == null) continue;
-      if (pending.at !== node.id || pending.incarnation !== node.incarnation) continue;
-      this.checker.onAcked(key, slot);
-      this.pendingByKey.delete(key);
-      client.pending = null;
+      if (this.checker.onExecuted(node.id, entry.slot, ran))
+        this.duplicates += node.machine.duplicates - skippedBefore;
+      for (const requestId of mine) node.origin?.onOwnReply(requestId, entry.slot);
     }
   }
 
@@ -390,7 +427,12 @@ export class Simulator {
           : 0;
       this.network.send(
         this.now,
-        { from: message.from, to: message.to, bytes: encodeMessage(message) },
+        {
+          from: message.from,
+          to: message.to,
+          channel: CHANNEL_CORE,
+          bytes: encodeMessage(message),
+        },
         extra,
       );
     }
@@ -398,43 +440,100 @@ export class Simulator {
 
   // ---- clients --------------------------------------------------------------------------------
 
+  private anyReplica(): number {
+    return 1 + this.prng.nextInt(this.scenario.replicaCount);
+  }
+
+  /** A client starts an operation (during faults only) and sends it to its replica. */
   private stepClient(client: SimClient): void {
-    if (client.pending === null) {
+    if (client.wait !== null) return;
+    if (client.body === null) {
       if (!this.faultsOn) return;
-      client.seq++;
-      const padding = this.prng.nextInt(24);
-      const bytes = new Uint8Array(8 + padding);
-      const view = new DataView(bytes.buffer);
-      view.setUint32(0, client.id, true);
-      view.setUint32(4, client.seq, true);
-      const pending: PendingCommand = {
-        bytes,
-        key: commandKey(bytes),
-        at: 0,
-        incarnation: 0,
-        proposedTick: 0,
-      };
-      client.pending = pending;
-      this.pendingByKey.set(pending.key, client);
+      client.begin(this.prng);
     }
-    const pending = client.pending;
-    if (pending.at !== 0 && this.now - pending.proposedTick < this.scenario.clientRetryTicks)
-      return;
+    if (this.now < client.sendAtTick) return;
     const node = this.nodes[client.target - 1]!;
-    const result = node.core?.propose(pending.bytes, this.now) ?? "not-leader";
-    if (result === "queued") {
-      this.checker.onProposed(pending.key);
-      pending.at = node.id;
-      pending.incarnation = node.incarnation;
-      pending.proposedTick = this.now;
-      if (this.trace) this.log(`client ${client.id} proposes ${pending.key} at replica ${node.id}`);
-      this.drain(node);
+    const origin = node.origin;
+    if (origin === null) {
+      client.retry(this.anyReplica(), this.now + 1); // connection refused
       return;
     }
-    // Redirect like a real client library: to the leader this replica names, else anywhere.
-    const hint = node.core?.knownLeader ?? 0;
-    client.target =
-      hint !== 0 && hint !== node.id ? hint : 1 + this.prng.nextInt(this.scenario.replicaCount);
+    client.attempt++;
+    const command = logCommand(client.body!);
+    const request = origin.submit(client.id, client.attempt, command, this.now);
+    if (request === null) {
+      this.answers.busy++;
+      client.retry(
+        this.anyReplica(),
+        this.now + 1 + this.prng.nextInt(this.scenario.electionTicks),
+      );
+      return;
+    }
+    const header = readLogHeader(command)!;
+    this.checker.onSubmitted(header, command);
+    client.wait = { node: node.id, incarnation: origin.incarnation, key: requestKey(header) };
+    if (this.trace)
+      this.log(
+        `client ${client.id} sends operation ${client.operation} as request ${client.wait.key}`,
+      );
+    this.drain(node);
+  }
+
+  /** The origin answers a client (the reply router): acknowledged, or an error. */
+  private answer(node: SimNode, request: PendingRequest, outcome: RequestOutcome): void {
+    const client = this.clients[request.connId - 1]!;
+    const key = requestKey({
+      origin: node.id,
+      incarnation: node.incarnation,
+      requestId: request.requestId,
+    });
+    if (client.attempt !== request.seq || client.wait?.key !== key) {
+      this.checker.fail("integrity", `request ${key} answered, but its client waits on another`);
+    }
+    if (this.trace)
+      this.log(
+        `request ${key} answered ${outcome.kind === "ok" ? `ok from slot ${outcome.slot}` : outcome.text}`,
+      );
+    if (outcome.kind === "ok") {
+      this.checker.onAcked(key, outcome.slot);
+      client.finish();
+      return;
+    }
+    if (outcome.reason === "no-leader") {
+      this.answers.notExecuted++;
+      this.checker.onNotExecuted(key);
+    } else {
+      this.answers.timedOut++;
+    }
+    client.retry(this.anyReplica(), this.now + 1);
+  }
+
+  /** The origin crashed: its clients' connections drop, with no answer ("may or may not"). */
+  private dropConnections(node: SimNode): void {
+    for (const client of this.clients) {
+      if (client.wait?.node !== node.id || client.wait.incarnation !== node.incarnation) continue;
+      this.answers.lost++;
+      client.retry(this.anyReplica(), this.now + 1);
+    }
+  }
+
+  private originCounters(): {
+    forwarded: number;
+    refused: number;
+    resent: number;
+    expiredParked: number;
+  } {
+    const totals = { ...this.originTotals };
+    for (const node of this.nodes)
+      if (node.origin !== null) this.addOriginCounters(totals, node.origin);
+    return totals;
+  }
+
+  private addOriginCounters(totals: OriginCounters, origin: SimOrigin): void {
+    totals.forwarded += origin.forwarded;
+    totals.refused += origin.refused;
+    totals.resent += origin.resent;
+    totals.expiredParked += origin.expiredParked;
   }
 
   // ---- faults ---------------------------------------------------------------------------------
@@ -507,6 +606,9 @@ export class Simulator {
   }
 
   private crash(node: SimNode, why: string, wipe = false): void {
+    this.dropConnections(node);
+    if (node.origin !== null) this.addOriginCounters(this.originTotals, node.origin);
+    node.origin = null;
     node.core = null;
     node.loop?.stop();
     node.loop = null;
@@ -517,11 +619,21 @@ export class Simulator {
     this.log(`replica ${node.id}: ${why}; restarts at t=${node.downUntil}`);
   }
 
+  /** The origin's side channels go through the lossy network; its answers reach the clients. */
+  private originIo(node: SimNode): SimOriginIo {
+    return {
+      send: (to, channel, bytes) =>
+        this.network.send(this.now, { from: node.id, to, channel, bytes }),
+      answer: (request, outcome) => this.answer(node, request, outcome),
+      ...(this.trace ? { trace: (line: string) => this.log(line) } : {}),
+    };
+  }
+
   /** Start (or restart) a replica from its disk alone: all memory is new. */
   private start(node: SimNode): void {
     const s = this.scenario;
     node.incarnation++;
-    node.machine = new SimStateMachine();
+    node.machine = new SimStateMachine(s.bug === "no-sessions");
     node.hintDeferred = false;
     const lostState = node.storage.amnesiac;
     node.core = this.makeReplica(
@@ -532,6 +644,7 @@ export class Simulator {
         heartbeatTicks: 1,
         retransmitTicks: 2 * s.faults.delayTicksMax + 1,
         windowSlots: s.windowSlots,
+        proposalQueueMax: s.proposalQueueMax,
         catchupEntriesMax: s.catchupEntriesMax,
         prng: new SeededPrng(this.prng.next32()),
         // The runtime recovers a replica that lost its state (--initial-cluster-state existing);
@@ -540,6 +653,14 @@ export class Simulator {
       },
       node.incarnation > 1 ? node.storage.read() : undefined,
     );
+    node.origin = new SimOrigin(node.core, this.originIo(node), {
+      id: node.id,
+      incarnation: node.incarnation,
+      pendingRequestsMax: s.pendingRequestsMax,
+      requestTimeoutTicks: s.requestTimeoutTicks,
+      resendAfterTicks: s.resendAfterTicks,
+      clusterdownAfterSend: s.bug === "clusterdown-after-send",
+    });
     node.loop = new ReadyLoop(node.core, this.loopIo(node), { durable: true });
     if (node.incarnation > 1)
       this.log(`replica ${node.id} restarts ${lostState ? "with no state" : "from disk"}`);
