@@ -32,7 +32,7 @@ export interface ChaosClusterOptions {
 /** What /status answers (the fields the chaos run reads). */
 export interface StatusView {
   readonly id: number;
-  readonly role: "leader" | "follower" | "candidate";
+  readonly role: "leader" | "follower" | "candidate" | "recovering";
   readonly leader: number | null;
   readonly commitIndex: number;
   readonly appliedIndex: number;

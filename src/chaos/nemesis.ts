@@ -4,7 +4,8 @@
  * and a majority, a one-way partition, the leader isolated, random packet loss. Process faults:
  * kill -9 of one replica, of the leader, of a majority, of all (fsync only: with
  * --durability memory losing a majority at once loses data by design, so there two faults held
- * together never both take replicas down), SIGSTOP of one replica or
+ * together never both take replicas down, and none does while a replica is still recovering),
+ * SIGSTOP of one replica or
  * of the leader (SIGCONT later), and a restart (kill -9, start again at once).
  *
  * Same seed, same sequence of fault kinds, targets and timings; which replica leads at the time
@@ -143,7 +144,11 @@ export class Nemesis {
     while (this.running) {
       await this.pause(this.between(this.options.quietMs));
       if (!this.running) return;
-      const first = this.kinds[this.prng.nextInt(this.kinds.length)]!;
+      let first = this.kinds[this.prng.nextInt(this.kinds.length)]!;
+      if (LOSES_MEMORY.has(first) && !(await this.mayLoseMemory())) {
+        const kept = this.kinds.filter((k) => !LOSES_MEMORY.has(k));
+        first = kept[this.prng.nextInt(kept.length)]!;
+      }
       const holdMs = this.between(this.options.holdMs);
       const kinds = [first];
       if (this.prng.nextInt(100) < COMBINE_PERCENT) {
@@ -163,6 +168,17 @@ export class Nemesis {
       for (const repair of repairs.reverse()) await repair();
       this.current = "none";
     }
+  }
+
+  /**
+   * With --durability memory, whether a replica may lose its memory now: only when every replica
+   * is running and none is still recovering (two replicas without state at once are a majority
+   * of three without it: by design the cluster then waits forever rather than risk a vote).
+   */
+  private async mayLoseMemory(): Promise<boolean> {
+    if (this.options.durability === "fsync") return true;
+    const statuses = await Promise.all(this.cluster.ids.map((id) => this.cluster.status(id)));
+    return statuses.every((s) => s !== null && s.role !== "recovering");
   }
 
   /**
