@@ -11,7 +11,7 @@ import { checkHistory } from "./check.ts";
 import { readHistory } from "./history.ts";
 import { PLANTED_BUGS, type PlantedBug, SAFE_PLANTS } from "./planted-amnesia.ts";
 import { checkCommand, formatAnomalies, formatFailure, formatSummary } from "./report.ts";
-import { CHAOS_DEFAULTS, type ChaosOptions, runChaos } from "./run.ts";
+import { CHAOS_DEFAULTS, type ChaosOptions, FINAL_READS_PHASE, runChaos } from "./run.ts";
 
 const HELP = `npm run chaos -- [options]
 
@@ -100,8 +100,13 @@ function parseOptions(): { options: ChaosOptions; check: string | null } {
 async function main(): Promise<void> {
   const { options, check } = parseOptions();
   if (check !== null) {
-    const { operations } = readHistory(check);
+    const { operations, events } = readHistory(check);
     const result = checkHistory(operations);
+    if (!events.some((e) => e.type === "meta" && e.data.phase === FINAL_READS_PHASE))
+      process.stdout.write(
+        "warning: this run stopped before its final reads: a list's last read stands in for its " +
+          "final state, so appends after that read are reported lost\n",
+      );
     process.stdout.write(
       `${operations.length} operations, checked in ${result.checkMs.toFixed(0)} ms\n`,
     );

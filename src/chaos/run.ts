@@ -47,6 +47,8 @@ const AFTER_HEAL_MS = 5000;
 /** Writes must succeed again within this long after the heal. */
 export const AVAILABILITY_BOUND_MS = 20_000;
 const CONVERGENCE_WAIT_MS = 30_000;
+/** The meta event written before the final reads (a history without it was cut short). */
+export const FINAL_READS_PHASE = "final-reads";
 /** The register the availability probe writes. */
 const PROBE_KEY = "probe";
 /** Client id of the availability probe and of the final reads. */
@@ -140,6 +142,7 @@ async function drive(
     await workload.stop();
     const availabilityMs = await measureAvailability(cluster, workload, history, healMs);
     const behind = await cluster.waitForConvergence(CONVERGENCE_WAIT_MS);
+    history.meta({ phase: FINAL_READS_PHASE });
     await finalReads(cluster, workload);
     for (const kind of FAULT_KINDS) {
       const count = nemesis.counts.get(kind);
