@@ -6,8 +6,8 @@ import { isProtocolError, RespParser } from "../app/resp-parser.ts";
 import { DoorbellRinger, DoorbellWaiter } from "../ring/doorbell.ts";
 import { FrameRingReader, FrameRingWriter } from "../ring/frame-ring.ts";
 import type { ReplicaConfig } from "./config.ts";
+import { LOG_HEADER_BYTES } from "./log-command.ts";
 import {
-  LOG_HEADER_BYTES,
   REPLY_CONN_ID,
   REPLY_FINAL,
   REPLY_FLAGS,

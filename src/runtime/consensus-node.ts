@@ -15,36 +15,26 @@ import type { Transport } from "../transport/transport.ts";
 import type { ReplicaConfig } from "./config.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { coreTiming } from "./core-timing.ts";
+import { LOG_HEADER_BYTES } from "./log-command.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
-import { expiredRequestError, type PendingRequest, RequestTable } from "./request-table.ts";
+import {
+  CHANNEL_CORE,
+  CHANNEL_FORWARD,
+  CHANNEL_FORWARD_REFUSED,
+  RESEND_AFTER_MS,
+  RequestRouter,
+  type RouterEvent,
+} from "./request-router.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
 import {
   type LatencySummary,
-  LOG_FLOOR,
-  LOG_HEADER_BYTES,
-  LOG_INCARNATION,
-  LOG_KIND,
-  LOG_KIND_CLIENT,
-  LOG_ORIGIN,
-  LOG_REQUEST_ID,
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
   REQUEST_SEQ,
   type ReplicaStatus,
   type WorkerRings,
 } from "./thread-contracts.ts";
-
-/** Transport channels. */
-export const CHANNEL_CORE = 0;
-/** A follower's client request, sent to the leader to propose (the bytes of one log command). */
-export const CHANNEL_FORWARD = 1;
-/**
- * The leader's answer to a forward it did NOT propose (it no longer leads, or its queue is full):
- * the first LOG_HEADER_BYTES of the command. Since nothing was proposed, the origin may send the
- * request again to whoever leads next without any risk of running it twice.
- */
-export const CHANNEL_FORWARD_REFUSED = 2;
 
 const MESSAGE_TYPE_NAMES = [
   "unknown",
@@ -67,8 +57,6 @@ const MESSAGE_TYPE_NAMES = [
 const DRAIN_RECORDS_MAX = 4096;
 /** A snapshot is also taken after this many slots, however small their commands. */
 const SNAPSHOT_EVERY_SLOTS = 100_000;
-/** A request proposed or forwarded this long ago and not applied is sent again (lost forward). */
-const RESEND_AFTER_MS = 1000;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
 
@@ -109,7 +97,7 @@ export class ConsensusNode {
   private readonly transport: Transport;
   private readonly log: Logger;
   private readonly machine: StateMachine;
-  private readonly requests: RequestTable;
+  private readonly router: RequestRouter;
   private readonly replies: ReplyRouter;
   private readonly readers: FrameRingReader[];
   private readonly waiter: DoorbellWaiter;
@@ -166,7 +154,31 @@ export class ConsensusNode {
       maxReplyBytes: this.config.maxReplyBytes,
       info: () => this.replicationInfo(),
     });
-    this.requests = new RequestTable(this.config.pendingRequestsMax, this.config.requestTimeoutMs);
+    this.router = new RequestRouter(
+      this.core,
+      {
+        send: (to, channel, bytes) => this.transport.send(to, channel, bytes),
+        fail: (request, reason, text) => {
+          this.metrics.requestErrors.inc({ reason });
+          this.replies.send(
+            request.worker,
+            request.connId,
+            request.seq,
+            errorReply(text, request.commandCount),
+          );
+        },
+        count: (event) => this.countRouterEvent(event),
+        nowMs: () => performance.now(),
+        stampMs: () => Date.now(),
+      },
+      {
+        id: this.config.id,
+        incarnation: this.incarnation,
+        pendingRequestsMax: this.config.pendingRequestsMax,
+        requestTimeoutMs: this.config.requestTimeoutMs,
+        resendAfterMs: RESEND_AFTER_MS,
+      },
+    );
     this.replies = new ReplyRouter(options.rings);
     this.readers = options.rings.map((r) => new FrameRingReader(r.requests));
     this.waiter = new DoorbellWaiter(options.consensusBell, { spinMicros: options.ringSpinMicros });
@@ -258,11 +270,12 @@ export class ConsensusNode {
       return;
     }
     if (channel === CHANNEL_FORWARD_REFUSED) {
-      this.onForwardRefused(from, payload);
+      this.router.onForwardRefused(from, payload);
       return;
     }
     if (channel === CHANNEL_FORWARD) {
-      this.onForward(from, payload.slice());
+      this.router.onForward(from, payload.slice());
+      this.schedulePump();
       return;
     }
     this.metrics.droppedPackets.inc({ reason: "channel" });
@@ -292,45 +305,6 @@ export class ConsensusNode {
       this.metrics.droppedPackets.inc({ reason: "core-refused" });
     if (this.core.droppedFarSlots !== far)
       this.metrics.droppedPackets.inc({ reason: "far-slot" }, this.core.droppedFarSlots - far);
-  }
-
-  /** A follower's client request: propose it if we lead, else refuse it so its origin sends it on. */
-  private onForward(from: number, command: Uint8Array): void {
-    if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
-      this.metrics.droppedPackets.inc({ reason: "forward-malformed" });
-      return;
-    }
-    if (this.core.role !== "leader") {
-      this.metrics.droppedPackets.inc({ reason: "forward-not-leader" });
-      this.transport.send(from, CHANNEL_FORWARD_REFUSED, command.subarray(0, LOG_HEADER_BYTES));
-      return;
-    }
-    if (this.core.propose(command, Date.now()) !== "queued") {
-      this.metrics.droppedPackets.inc({ reason: "forward-queue-full" });
-      this.transport.send(from, CHANNEL_FORWARD_REFUSED, command.subarray(0, LOG_HEADER_BYTES));
-      return;
-    }
-    this.metrics.proposals.inc();
-    this.schedulePump();
-  }
-
-  /** Our forward was not proposed by `from`: wait for (another) leader and send it again. */
-  private onForwardRefused(from: number, header: Uint8Array): void {
-    if (header.byteLength !== LOG_HEADER_BYTES) {
-      this.metrics.droppedPackets.inc({ reason: "forward-refusal-malformed" });
-      return;
-    }
-    const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-    if (
-      header[LOG_ORIGIN] !== this.config.id ||
-      view.getUint32(LOG_INCARNATION, true) !== this.incarnation
-    )
-      return; // an earlier run's request: nobody waits for it
-    const request = this.requests.get(Number(view.getBigUint64(LOG_REQUEST_ID, true)));
-    if (request === undefined || request.state !== "sent" || request.command === null) return;
-    this.requests.markWaiting(request, from);
-    this.metrics.forwardRefused.inc();
-    this.dispatch(request);
   }
 
   /** Wait for request records (spin briefly, then park on the doorbell), take them, repeat. */
@@ -370,82 +344,42 @@ export class ConsensusNode {
       );
       return;
     }
-    if (this.requests.full) {
+    const request = this.router.add(worker, connId, seq, commandCount, command);
+    if (request === null) {
       this.metrics.requestErrors.inc({ reason: "pending-full" });
       this.replies.send(
         worker,
         connId,
         seq,
         errorReply(
-          `BUSY ${this.requests.size} requests already wait for consensus here (--max-pending); retry later`,
+          `BUSY ${this.router.requests.size} requests already wait for consensus here (--max-pending); retry later`,
           commandCount,
         ),
       );
-      return;
     }
-    const request = this.requests.add(
-      worker,
-      connId,
-      seq,
-      commandCount,
-      command,
-      performance.now(),
-    );
-    const header = new DataView(command.buffer);
-    header.setUint8(LOG_KIND, LOG_KIND_CLIENT);
-    header.setUint8(LOG_ORIGIN, this.config.id);
-    header.setUint32(LOG_INCARNATION, this.incarnation, true);
-    header.setBigUint64(LOG_REQUEST_ID, BigInt(request.requestId), true);
-    // Never written again once proposed: the core keeps this very buffer for retransmits.
-    header.setBigUint64(LOG_FLOOR, BigInt(this.requests.floor()), true);
-    this.dispatch(request);
   }
 
-  /** Propose at the leader, forward from a follower, or keep waiting while no leader is known. */
-  private dispatch(request: PendingRequest): void {
-    const command = request.command;
-    if (command === null) return;
-    const role = this.core.role;
-    if (role === "leader") {
-      const result = this.core.propose(command, Date.now());
-      if (result === "queue-full") return; // stays waiting; retried when the queue drains or times out
-      if (result === "queued") {
-        // The bytes stay with the request: after a leader change it is sent again.
-        this.requests.markSent(request, true);
-        request.sentMs = performance.now();
+  /** The router's events, as metrics. */
+  private countRouterEvent(event: RouterEvent): void {
+    switch (event) {
+      case "proposed":
         this.metrics.proposals.inc();
-      }
-      return;
+        this.schedulePump();
+        return;
+      case "forwarded":
+        this.metrics.forwarded.inc();
+        return;
+      case "resent":
+      case "unparked":
+        this.metrics.resent.inc();
+        this.schedulePump();
+        return;
+      case "refused":
+        this.metrics.forwardRefused.inc();
+        return;
+      default:
+        this.metrics.droppedPackets.inc({ reason: event });
     }
-    const leader = this.core.knownLeader;
-    // Not back to a replica that just refused it while we still take it for the leader.
-    if (leader !== 0 && role === "follower" && leader !== request.refusedBy) {
-      this.transport.send(leader, CHANNEL_FORWARD, command);
-      // The bytes stay with the request: a refusal or a leader change sends them again.
-      this.requests.markSent(request, true);
-      request.sentMs = performance.now();
-      this.metrics.forwarded.inc();
-    }
-  }
-
-  /**
-   * Send a request again that was proposed or forwarded but not applied: after a leader change
-   * (the old leader's copy may never be chosen) or when a forward may have been lost. Safe: the
-   * client sessions of the state machine run each request id once, whichever copy comes first.
-   */
-  private resend(request: PendingRequest): void {
-    const command = request.command;
-    if (command === null) return;
-    const leader = this.core.knownLeader;
-    if (leader === this.config.id) {
-      if (this.core.propose(command, Date.now()) !== "queued") return;
-    } else if (leader !== 0 && this.core.role === "follower") {
-      this.transport.send(leader, CHANNEL_FORWARD, command);
-    } else {
-      return;
-    }
-    request.sentMs = performance.now();
-    this.metrics.resent.inc();
   }
 
   // ---- the Ready loop -------------------------------------------------------------------------
@@ -532,7 +466,7 @@ export class ConsensusNode {
 
   /** `reply` is null when the log command could not be decoded (never expected: our own bytes). */
   private onOwnReply(requestId: number, reply: Uint8Array | null): void {
-    const request = this.requests.take(requestId);
+    const request = this.router.take(requestId);
     if (request === undefined) return; // answered already (timed out) or an earlier run's
     if (reply === null) {
       this.replies.send(
@@ -579,10 +513,6 @@ export class ConsensusNode {
       this.lastRole = role;
     }
     if (leader !== this.knownLeader) {
-      // A refusal was about the old leader; a new one may take the request.
-      for (const request of this.requests.waiting()) request.refusedBy = 0;
-      // What the old leader took may never be chosen: the new one gets it too.
-      if (leader !== 0) for (const request of this.requests.sent()) this.resend(request);
       if (leader !== 0) {
         this.metrics.elections.inc();
         this.log.info(
@@ -592,28 +522,12 @@ export class ConsensusNode {
       }
       this.knownLeader = leader;
     }
-    if (leader !== 0) for (const request of this.requests.waiting()) this.dispatch(request);
+    this.router.noticeLeaderChange();
   }
 
   private expireRequests(): void {
-    const now = performance.now();
-    // A forward can be lost (UDP) with no leader change: send what waits too long again.
-    for (const request of this.requests.sent()) {
-      if (now - request.takenMs < RESEND_AFTER_MS) break; // ids are in arrival order: the rest are younger
-      if (now - request.sentMs >= RESEND_AFTER_MS) this.resend(request);
-    }
-    for (const request of this.requests.expire(now)) {
-      const expired = expiredRequestError(request, this.config.requestTimeoutMs, this.core.role);
-      this.metrics.requestErrors.inc({ reason: expired.reason });
-      const text = expired.text;
-      this.replies.send(
-        request.worker,
-        request.connId,
-        request.seq,
-        errorReply(text, request.commandCount),
-      );
-    }
-    this.metrics.pendingRequests.set(this.requests.size);
+    this.router.expire();
+    this.metrics.pendingRequests.set(this.router.requests.size);
     this.replies.flush();
   }
 
@@ -653,7 +567,7 @@ export class ConsensusNode {
       appliedIndex: s.appliedSlot,
       lastSlot: s.lastSlot,
       inFlightSlots: s.inFlightSlots,
-      pendingRequests: this.requests.size,
+      pendingRequests: this.router.requests.size,
       keys: this.machine.keyCount,
       durability: this.config.durability,
       transport: this.config.transport,
@@ -672,7 +586,7 @@ export class ConsensusNode {
   }
 
   get pendingRequests(): number {
-    return this.requests.size;
+    return this.router.requests.size;
   }
 
   latency(reset: boolean): LatencySummary {
@@ -681,7 +595,7 @@ export class ConsensusNode {
 
   async metricsJson(): Promise<unknown[]> {
     this.metrics.commitIndex.set(this.core.status().chosenSlot);
-    this.metrics.pendingRequests.set(this.requests.size);
+    this.metrics.pendingRequests.set(this.router.requests.size);
     this.metrics.keys.set(this.machine.keyCount);
     this.metrics.replyOverflow.set(this.replies.queuedRecords());
     this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
@@ -695,7 +609,7 @@ export class ConsensusNode {
     this.waiter.close();
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    for (const request of this.requests.drain()) {
+    for (const request of this.router.drain()) {
       this.replies.send(
         request.worker,
         request.connId,

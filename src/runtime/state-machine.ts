@@ -3,15 +3,7 @@ import { type ExecContext, KvStore } from "../app/kv-store.ts";
 import { ApusError } from "../core/errors.ts";
 import type { Batch, Snapshot } from "../core/types.ts";
 import { ClientSessions } from "./client-sessions.ts";
-import {
-  LOG_FLOOR,
-  LOG_HEADER_BYTES,
-  LOG_INCARNATION,
-  LOG_KIND,
-  LOG_KIND_CLIENT,
-  LOG_ORIGIN,
-  LOG_REQUEST_ID,
-} from "./thread-contracts.ts";
+import { LOG_HEADER_BYTES, readLogHeader } from "./log-command.ts";
 
 /**
  * Replies to one client request (its pipelined commands) held at once, at most: 1,024 pipelined
@@ -116,21 +108,20 @@ export class StateMachine {
     let foreign = false;
     for (const command of batch.commands) {
       bytes += command.byteLength;
-      if (command.byteLength < LOG_HEADER_BYTES || command[LOG_KIND] !== LOG_KIND_CLIENT) {
+      const header = readLogHeader(command);
+      if (header === null) {
         this.malformed++;
         continue;
       }
-      const view = new DataView(command.buffer, command.byteOffset, command.byteLength);
       const mine =
-        command[LOG_ORIGIN] === this.options.replicaId &&
-        view.getUint32(LOG_INCARNATION, true) === this.options.incarnation;
-      if (command[LOG_ORIGIN] !== this.options.replicaId) foreign = true;
-      const requestId = Number(view.getBigUint64(LOG_REQUEST_ID, true));
+        header.origin === this.options.replicaId && header.incarnation === this.options.incarnation;
+      if (header.origin !== this.options.replicaId) foreign = true;
+      const requestId = header.requestId;
       const admitted = this.sessions.admit(
-        command[LOG_ORIGIN]!,
-        view.getUint32(LOG_INCARNATION, true),
+        header.origin,
+        header.incarnation,
         requestId,
-        Number(view.getBigUint64(LOG_FLOOR, true)),
+        header.floor,
         this.nowMs,
         batch.stampMs,
       );

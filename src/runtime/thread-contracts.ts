@@ -43,7 +43,7 @@ export interface ConnectionWorkerData {
 
 /**
  * Request record (connection worker → consensus worker):
- *   u32 connId | u32 seq | LOG_HEADER_BYTES zero bytes | command-codec body (u32 commandCount …)
+ *   u32 connId | u32 seq | LOG_HEADER_BYTES zero bytes (log-command.ts) | command-codec body
  * The consensus worker copies everything after the first REQUEST_PREFIX_BYTES into a new buffer,
  * fills the log header, and proposes that buffer as one log command: the bytes the connection
  * worker encoded are the bytes that are replicated.
@@ -52,21 +52,7 @@ export const REQUEST_CONN_ID = 0;
 export const REQUEST_SEQ = 4;
 export const REQUEST_PREFIX_BYTES = 8;
 
-/**
- * Log command header (what every replica applies):
- *   u8 kind | u8 origin replica | u16 reserved | u32 origin incarnation | u64 request id
- *   | u64 floor (every request id <= floor is settled at the origin: answered or given up)
- * followed by the command-codec body. Only the origin replica (id and incarnation) answers the
- * client; every replica executes, once per request id (src/runtime/client-sessions.ts), so the
- * origin may send a request again after a leader change.
- */
-export const LOG_KIND = 0;
-export const LOG_ORIGIN = 1;
-export const LOG_INCARNATION = 4;
-export const LOG_REQUEST_ID = 8;
-export const LOG_FLOOR = 16;
-export const LOG_HEADER_BYTES = 24;
-export const LOG_KIND_CLIENT = 1;
+// The log command header (LOG_*) lives in src/runtime/log-command.ts.
 
 /**
  * Reply record (consensus worker → connection worker):

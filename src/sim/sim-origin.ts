@@ -1,21 +1,16 @@
-import { assert, type Replica } from "../core/index.ts";
+import type { Replica } from "../core/index.ts";
 import {
-  expiredRequestError,
-  type PendingRequest,
-  RequestTable,
-} from "../runtime/request-table.ts";
-import { LOG_HEADER_BYTES } from "../runtime/thread-contracts.ts";
-import { readLogHeader, writeLogHeader } from "./log-command.ts";
+  CHANNEL_CORE,
+  CHANNEL_FORWARD,
+  CHANNEL_FORWARD_REFUSED,
+  RequestRouter,
+  type RequestRouterIo,
+  type RequestRouterOptions,
+  type RouterEvent,
+} from "../runtime/request-router.ts";
+import type { PendingRequest } from "../runtime/request-table.ts";
 
-/**
- * Transport channels, as in src/runtime/consensus-node.ts (not imported: that module pulls in the
- * rings, the WAL and the metrics).
- */
-export const CHANNEL_CORE = 0;
-/** A follower's client request, sent to the leader to propose (the bytes of one log command). */
-export const CHANNEL_FORWARD = 1;
-/** The leader did not propose a forward (not leader, queue full): the command's header back. */
-export const CHANNEL_FORWARD_REFUSED = 2;
+export { CHANNEL_CORE, CHANNEL_FORWARD, CHANNEL_FORWARD_REFUSED };
 
 /** How a request ended at its origin, as its client sees it. */
 export type RequestOutcome =
@@ -57,151 +52,109 @@ export interface SimOriginOptions {
   readonly clusterdownAfterSend: boolean;
 }
 
+/** The runtime's router with the expiry error of before the fix (planted bug). */
+class ClusterdownAfterSend extends RequestRouter {
+  protected override expiryError(request: PendingRequest) {
+    const asIfNeverSent = Object.create(request) as PendingRequest;
+    Object.defineProperty(asIfNeverSent, "everSent", { value: request.state !== "waiting" });
+    return super.expiryError(asIfNeverSent);
+  }
+}
+
 /**
- * What the consensus worker does around its core for client requests (src/runtime/consensus-node.ts:
- * onRequestRecord, dispatch, resend, onForward, onForwardRefused, noticeLeaderChange,
- * expireRequests, onOwnReply), with the runtime's own RequestTable and expiry error, in ticks.
- * Each method mirrors the runtime's method of the same name; keep them in step.
+ * One replica's client-request handling: the runtime's own RequestRouter (the code the consensus
+ * worker runs), in ticks, with its side channels on the simulated network and its answers going
+ * to the simulated clients. Only the counting is the simulator's.
  */
 export class SimOrigin {
   readonly id: number;
   readonly incarnation: number;
-  private readonly core: Replica;
   private readonly io: SimOriginIo;
-  private readonly options: SimOriginOptions;
-  readonly requests: RequestTable;
-  /** Leader this origin last noticed (consensus-node's knownLeader field). */
-  private knownLeader = 0;
-  /** Counters for the run summary. */
+  private readonly router: RequestRouter;
+  /** The simulated clock, in ticks, as the router's ms. */
+  private now = 0;
   forwarded = 0;
   resent = 0;
   refused = 0;
   /**
    * Requests that expired while parked: refused by the replica this origin still takes for the
-   * leader, so never sent again (dispatch skips refusedBy, resend only looks at sent ones).
+   * leader. The router sends a parked request again after resendAfterTicks, so this stays rare.
    */
   expiredParked = 0;
 
   constructor(core: Replica, io: SimOriginIo, options: SimOriginOptions) {
-    assert(options.resendAfterTicks >= 1, "resend interval");
     this.id = options.id;
     this.incarnation = options.incarnation;
-    this.core = core;
     this.io = io;
-    this.options = options;
-    this.requests = new RequestTable(options.pendingRequestsMax, options.requestTimeoutTicks);
+    const routerIo: RequestRouterIo = {
+      send: (to, channel, bytes) => io.send(to, channel, bytes),
+      fail: (request, reason, text) => {
+        if (
+          request.state === "waiting" &&
+          request.refusedBy !== 0 &&
+          request.refusedBy === core.knownLeader
+        )
+          this.expiredParked++;
+        io.answer(request, { kind: "error", reason, text });
+      },
+      count: (event) => this.count(event, io),
+      nowMs: () => this.now,
+      stampMs: () => this.now,
+    };
+    const routerOptions: RequestRouterOptions = {
+      id: options.id,
+      incarnation: options.incarnation,
+      pendingRequestsMax: options.pendingRequestsMax,
+      requestTimeoutMs: options.requestTimeoutTicks,
+      resendAfterMs: options.resendAfterTicks,
+    };
+    this.router = options.clusterdownAfterSend
+      ? new ClusterdownAfterSend(core, routerIo, routerOptions)
+      : new RequestRouter(core, routerIo, routerOptions);
   }
 
-  /**
-   * A client request arrives (onRequestRecord): null when the table is full (BUSY, nothing kept);
-   * else it is kept, its header filled, and dispatched.
-   */
+  get requests() {
+    return this.router.requests;
+  }
+
+  private count(event: RouterEvent, io: SimOriginIo): void {
+    if (event === "forwarded") this.forwarded++;
+    else if (event === "resent" || event === "unparked") this.resent++;
+    else if (event === "refused") {
+      this.refused++;
+      io.trace?.(`replica ${this.id}: a forward was refused`);
+    }
+  }
+
+  /** A client request arrives: null when the table is full (BUSY, nothing kept). */
   submit(connId: number, seq: number, command: Uint8Array, now: number): PendingRequest | null {
-    if (this.requests.full) return null;
-    const request = this.requests.add(0, connId, seq, 1, command, now);
-    writeLogHeader(command, {
-      origin: this.id,
-      incarnation: this.incarnation,
-      requestId: request.requestId,
-      floor: this.requests.floor(),
-    });
-    this.dispatch(request, now);
-    return request;
+    this.now = now;
+    return this.router.add(0, connId, seq, 1, command);
   }
 
-  /** Propose at the leader, forward from a follower, or keep waiting while no leader is known. */
-  private dispatch(request: PendingRequest, now: number): void {
-    const command = request.command;
-    if (command === null) return;
-    const role = this.core.role;
-    if (role === "leader") {
-      const result = this.core.propose(command, now);
-      if (result === "queue-full") return;
-      if (result === "queued") {
-        this.requests.markSent(request, true);
-        request.sentMs = now;
-      }
-      return;
-    }
-    const leader = this.core.knownLeader;
-    if (leader !== 0 && role === "follower" && leader !== request.refusedBy) {
-      this.io.send(leader, CHANNEL_FORWARD, command);
-      this.requests.markSent(request, true);
-      request.sentMs = now;
-      this.forwarded++;
-    }
-  }
-
-  /** Send again what was proposed or forwarded but not applied (leader change, lost forward). */
-  private resend(request: PendingRequest, now: number): void {
-    const command = request.command;
-    if (command === null) return;
-    const leader = this.core.knownLeader;
-    if (leader === this.id) {
-      if (this.core.propose(command, now) !== "queued") return;
-    } else if (leader !== 0 && this.core.role === "follower") {
-      this.io.send(leader, CHANNEL_FORWARD, command);
-    } else {
-      return;
-    }
-    request.sentMs = now;
-    this.resent++;
-  }
-
-  /** A follower's client request: propose it if we lead, else refuse it so its origin sends it on. */
   onForward(from: number, command: Uint8Array, now: number): void {
-    if (readLogHeader(command) === null) return; // forward-malformed
-    if (this.core.role !== "leader" || this.core.propose(command, now) !== "queued") {
-      this.io.send(from, CHANNEL_FORWARD_REFUSED, command.subarray(0, LOG_HEADER_BYTES));
-    }
+    this.now = now;
+    this.router.onForward(from, command);
   }
 
-  /** Our forward was not proposed by `from`: wait for (another) leader and send it again. */
   onForwardRefused(from: number, header: Uint8Array, now: number): void {
-    if (header.byteLength !== LOG_HEADER_BYTES) return;
-    const decoded = readLogHeader(header);
-    if (decoded === null) return;
-    if (decoded.origin !== this.id || decoded.incarnation !== this.incarnation) return;
-    const request = this.requests.get(decoded.requestId);
-    if (request === undefined || request.state !== "sent" || request.command === null) return;
-    this.requests.markWaiting(request, from);
-    this.refused++;
-    this.io.trace?.(`replica ${this.id}: request ${request.requestId} refused by ${from}`);
-    this.dispatch(request, now);
+    this.now = now;
+    this.router.onForwardRefused(from, header);
   }
 
-  /** Release requests that waited for a leader; send again what an old leader took. */
   noticeLeaderChange(now: number): void {
-    const leader = this.core.knownLeader;
-    if (leader !== this.knownLeader) {
-      for (const request of this.requests.waiting()) request.refusedBy = 0;
-      if (leader !== 0) for (const request of this.requests.sent()) this.resend(request, now);
-      this.knownLeader = leader;
-    }
-    if (leader !== 0) for (const request of this.requests.waiting()) this.dispatch(request, now);
+    this.now = now;
+    this.router.noticeLeaderChange();
   }
 
-  /** The origin applied its own request (onOwnReply): answer the client if it still waits. */
+  /** The origin applied its own request: answer the client if it still waits. */
   onOwnReply(requestId: number, slot: number): void {
-    const request = this.requests.take(requestId);
+    const request = this.router.take(requestId);
     if (request !== undefined) this.io.answer(request, { kind: "ok", slot });
   }
 
-  /** Resend what waits too long, answer what passed its deadline (expireRequests). */
   expireRequests(now: number): void {
-    for (const request of this.requests.sent()) {
-      if (now - request.takenMs < this.options.resendAfterTicks) break;
-      if (now - request.sentMs >= this.options.resendAfterTicks) this.resend(request, now);
-    }
-    for (const request of this.requests.expire(now)) {
-      const refusedBy = request.refusedBy;
-      if (request.state === "waiting" && refusedBy !== 0 && refusedBy === this.core.knownLeader)
-        this.expiredParked++;
-      const sent = this.options.clusterdownAfterSend
-        ? { everSent: request.state !== "waiting" }
-        : request;
-      const expired = expiredRequestError(sent, this.options.requestTimeoutTicks, this.core.role);
-      this.io.answer(request, { kind: "error", reason: expired.reason, text: expired.text });
-    }
+    this.now = now;
+    this.router.expire();
   }
 }
