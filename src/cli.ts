@@ -4,8 +4,8 @@
  *   apus status [--admin H:P,H:P,...] [--json]   table of every replica; exit 0 when healthy
  *   apus latency [--admin H:P] [--reset]         consensus-latency quantiles as one JSON line
  */
-import { type AdminAddress, formatAdminAddress, getAdminJson } from "./runtime/admin-client.ts";
-import { type CliArgs, cliHelpText, parseCliArgs } from "./runtime/cli-args.ts";
+import { type AdminAddress, formatAdminAddress, getAdminJson } from "./cli/admin-client.ts";
+import { type CliArgs, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
 import {
   asReplicaStatus,
   formatStatusTable,
@@ -13,7 +13,7 @@ import {
   isHealthy,
   type StatusRow,
   summarizeCluster,
-} from "./runtime/status-table.ts";
+} from "./cli/status-table.ts";
 import { VERSION } from "./version.ts";
 
 const REQUEST_TIMEOUT_MS = 2000;

@@ -4,7 +4,7 @@
  * (runtime/replica-runner.ts: the consensus worker, the connection workers, the admin HTTP port),
  * and stops everything in order on SIGTERM/SIGINT. No data-path work happens here.
  */
-import { commandLine } from "./runtime/command-line.ts";
+import { commandLine } from "./cli/command-line.ts";
 import { helpText, parseReplicaArgs } from "./runtime/config.ts";
 import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
 

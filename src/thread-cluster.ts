@@ -8,15 +8,15 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commandLine } from "./runtime/command-line.ts";
-import type { ReplicaConfig } from "./runtime/config.ts";
-import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
+import { commandLine } from "./cli/command-line.ts";
 import {
   DATA_DIR_PLACEHOLDER,
   parseThreadClusterArgs,
   type ThreadClusterPlan,
   threadClusterHelp,
-} from "./runtime/thread-cluster-args.ts";
+} from "./cli/thread-cluster-args.ts";
+import type { ReplicaConfig } from "./runtime/config.ts";
+import { describeStartError, type RunningReplica, startReplica } from "./runtime/replica-runner.ts";
 import { createShmFabric } from "./transport/shm-transport.ts";
 
 /** How long to wait for a leader before saying there is none yet. */

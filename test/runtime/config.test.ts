@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { nodeVersionProblem } from "../../src/cli/node-version.ts";
 import { helpText, parseReplicaArgs, parseSize, SETTINGS } from "../../src/runtime/config.ts";
 import { coreTiming } from "../../src/runtime/core-timing.ts";
-import { nodeVersionProblem } from "../../src/runtime/node-version.ts";
 
 const PEERS = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { parseThreadClusterArgs } from "../../src/cli/thread-cluster-args.ts";
 import { parseReplicaArgs } from "../../src/runtime/config.ts";
-import { parseThreadClusterArgs } from "../../src/runtime/thread-cluster-args.ts";
 
 describe("--transport shm", () => {
   it("is refused by a lone replica, naming the thread cluster", () => {

@@ -1,20 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { describeAdminError } from "../../src/runtime/admin-client.ts";
-import { parseCliArgs } from "../../src/runtime/cli-args.ts";
+import { describeAdminError } from "../../src/cli/admin-client.ts";
+import { parseCliArgs } from "../../src/cli/cli-args.ts";
 import {
   describeExit,
   fitToWidth,
   formatClusterLine,
   type ReplicaView,
-} from "../../src/runtime/cluster-line.ts";
+} from "../../src/cli/cluster-line.ts";
 import {
   defaultClusterWorkers,
   describeTakenPort,
   parseClusterArgs,
   plannedPorts,
   planReplicas,
-} from "../../src/runtime/cluster-plan.ts";
-import { summarizeLogLine } from "../../src/runtime/log-tail.ts";
+} from "../../src/cli/cluster-plan.ts";
+import { summarizeLogLine } from "../../src/cli/log-tail.ts";
 import {
   asReplicaStatus,
   compareBallotText,
@@ -24,7 +24,7 @@ import {
   isHealthy,
   type StatusRow,
   summarizeCluster,
-} from "../../src/runtime/status-table.ts";
+} from "../../src/cli/status-table.ts";
 import type { ReplicaStatus } from "../../src/runtime/thread-contracts.ts";
 
 function status(overrides: Partial<ReplicaStatus> & { id: number }): ReplicaStatus {

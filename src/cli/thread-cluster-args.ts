@@ -1,11 +1,11 @@
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
+import { parseReplicaArgs, parseSize, type ReplicaConfig } from "../runtime/config.ts";
 import {
   SHM_RING_BYTES_DEFAULT,
   SHM_RING_BYTES_MAX,
   SHM_RING_BYTES_MIN,
 } from "../transport/shm-transport.ts";
-import { parseReplicaArgs, parseSize, type ReplicaConfig } from "./config.ts";
 
 /**
  * The flags of dist/thread-cluster.js, parsed and checked here, pure: N replicas as threads of

@@ -1,6 +1,6 @@
+import { parsePeers } from "../runtime/config.ts";
+import type { ReplicaStatus } from "../runtime/thread-contracts.ts";
 import type { AdminAddress } from "./admin-client.ts";
-import { parsePeers } from "./config.ts";
-import type { ReplicaStatus } from "./thread-contracts.ts";
 
 /**
  * Pure formatting of replicas' /status answers: the `apus status` table, its summary line, and

@@ -1,5 +1,5 @@
+import type { ReplicaStatus } from "../runtime/thread-contracts.ts";
 import { findLeaders } from "./status-table.ts";
-import type { ReplicaStatus } from "./thread-contracts.ts";
 
 /**
  * The cluster launcher's live status line, pure:

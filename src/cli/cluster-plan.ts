@@ -5,7 +5,7 @@ import { ApusError } from "../core/errors.ts";
 /**
  * The local cluster launcher's settings (`npm start`, dist/cluster.js) and the plan they make:
  * each replica's ports, directories and command line. Pure: parsing and planning here, processes
- * in src/cluster.ts.
+ * in cluster-supervisor.ts.
  */
 export interface ClusterOptions {
   readonly replicas: number;
