@@ -5,8 +5,8 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { ConsensusMetrics } from "../runtime/consensus-metrics.ts";
 import { ConsensusNode } from "../runtime/consensus-node.ts";
 import { createLogger } from "../runtime/logger.ts";
+import { openStorage } from "../runtime/open-storage.ts";
 import type { ConsensusControl, ConsensusWorkerData } from "../runtime/thread-contracts.ts";
-import { openStorage } from "../storage/open-storage.ts";
 import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../transport/index.ts";
 
 const data = workerData as ConsensusWorkerData;

@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
-import type { ReplicaConfig } from "../runtime/config.ts";
-import { MemoryStorage } from "./memory-storage.ts";
-import type { Storage } from "./storage.ts";
-import { openWal } from "./wal.ts";
+import { MemoryStorage } from "../storage/memory-storage.ts";
+import type { Storage } from "../storage/storage.ts";
+import { openWal } from "../storage/wal.ts";
+import type { ReplicaConfig } from "./config.ts";
 
 /**
  * The Storage `--durability` asks for: the WAL in `--data-dir` (fsync), or memory only.
