@@ -89,17 +89,25 @@ function readSecret(config: ReplicaConfig, log: Logger): Uint8Array {
   return trimmed;
 }
 
-/** Worker entry files sit in ../workers: .ts when run from src (tests), .js from dist. */
-function workerUrl(name: string): URL {
+/** Each thread's entry file, in its folder under ../workers (src/workers or dist/workers). */
+const WORKER_ENTRIES = {
+  "consensus-worker": "consensus/consensus-worker",
+  "connection-worker": "connection/connection-worker",
+} as const;
+
+type WorkerName = keyof typeof WORKER_ENTRIES;
+
+/** A worker's entry file: .ts when run from src (tests), .js from dist. */
+function workerUrl(name: WorkerName): URL {
   const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  return new URL(`../workers/${name}${extension}`, import.meta.url);
+  return new URL(`../workers/${WORKER_ENTRIES[name]}${extension}`, import.meta.url);
 }
 
 /** Workers being stopped on purpose: their exit is expected. */
 const stoppingWorkers = new WeakSet<Worker>();
 
 /** Start a worker and wait for its "ready" message; a failure at start rejects with its reason. */
-function startWorker(name: string, data: unknown, log: Logger): Promise<Worker> {
+function startWorker(name: WorkerName, data: unknown, log: Logger): Promise<Worker> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerUrl(name), { workerData: data, name });
     const onError = (error: Error) => reject(error);

@@ -52,7 +52,7 @@ export const REQUEST_CONN_ID = 0;
 export const REQUEST_SEQ = 4;
 export const REQUEST_PREFIX_BYTES = 8;
 
-// The log command header (LOG_*) lives in src/runtime/log-command.ts.
+// The log command header (LOG_*) lives in src/workers/log-command.ts.
 
 /**
  * Reply record (consensus worker → connection worker):

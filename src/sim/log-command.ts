@@ -1,9 +1,9 @@
-import { LOG_HEADER_BYTES, type LogHeader } from "../runtime/log-command.ts";
+import { LOG_HEADER_BYTES, type LogHeader } from "../workers/log-command.ts";
 
-export { type LogHeader, readLogHeader, writeLogHeader } from "../runtime/log-command.ts";
+export { type LogHeader, readLogHeader, writeLogHeader } from "../workers/log-command.ts";
 
 /**
- * The simulator's log command bodies, behind the runtime's header (src/runtime/log-command.ts):
+ * The simulator's log command bodies, behind the runtime's header (src/workers/log-command.ts):
  * u32 client | u32 operation | padding.
  */
 

@@ -7,8 +7,8 @@ import {
   type RequestRouterIo,
   type RequestRouterOptions,
   type RouterEvent,
-} from "../runtime/request-router.ts";
-import type { PendingRequest } from "../runtime/request-table.ts";
+} from "../workers/consensus/request-router.ts";
+import type { PendingRequest } from "../workers/consensus/request-table.ts";
 
 export { CHANNEL_CORE, CHANNEL_FORWARD, CHANNEL_FORWARD_REFUSED };
 

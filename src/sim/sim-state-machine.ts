@@ -1,5 +1,5 @@
 import { assert, type Batch, type Slot, type Snapshot } from "../core/index.ts";
-import { ClientSessions } from "../runtime/client-sessions.ts";
+import { ClientSessions } from "../workers/consensus/client-sessions.ts";
 import { type LogHeader, readLogHeader } from "./log-command.ts";
 
 /** FNV-1a, folded over bytes: cheap, deterministic, good enough to tell histories apart. */
@@ -32,7 +32,7 @@ const SNAPSHOT_SESSIONS = 8;
 export type OnExecuted = (header: LogHeader, command: Uint8Array) => void;
 
 /**
- * The simulated application. Like src/runtime/state-machine.ts applyBatch it runs each client
+ * The simulated application. Like src/workers/consensus/state-machine.ts applyBatch it runs each client
  * request through the runtime's own ClientSessions, so a request chosen several times (its origin
  * sent it again) runs once; what runs is reported to the checker. It keeps two hashes: `hash` over
  * every chosen batch (the history, for the prefix check) and `stateHash` over what ran (two

@@ -10,8 +10,8 @@ import {
   type Replica,
   SeededPrng,
 } from "../core/index.ts";
-import { ReadyLoop, type ReadyLoopIo } from "../runtime/ready-loop.ts";
-import type { PendingRequest } from "../runtime/request-table.ts";
+import { ReadyLoop, type ReadyLoopIo } from "../workers/consensus/ready-loop.ts";
+import type { PendingRequest } from "../workers/consensus/request-table.ts";
 import { Checker, Violation } from "./checker.ts";
 import { logCommand, readLogHeader, requestKey } from "./log-command.ts";
 import { replicaFactory } from "./planted-bugs.ts";
@@ -48,7 +48,7 @@ const ANNOUNCE_COMMIT_RATE = 0.25;
 interface SimNode {
   readonly id: number;
   core: Replica | null;
-  /** The runtime's own Ready loop (src/runtime/ready-loop.ts) around this incarnation's core. */
+  /** The runtime's own Ready loop (src/workers/consensus/ready-loop.ts) around this incarnation's core. */
   loop: ReadyLoop | null;
   /** The last persist this incarnation appended was a deferred chosen-slot hint. */
   hintDeferred: boolean;

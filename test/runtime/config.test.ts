@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { nodeVersionProblem } from "../../src/cli/node-version.ts";
 import { helpText, parseReplicaArgs, parseSize, SETTINGS } from "../../src/runtime/config.ts";
-import { coreTiming } from "../../src/runtime/core-timing.ts";
+import { coreTiming } from "../../src/workers/consensus/core-timing.ts";
 
 const PEERS = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 

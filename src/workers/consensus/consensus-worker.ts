@@ -1,13 +1,13 @@
-/** Thread entry of the consensus worker: wires objects from src/, nothing else. */
+/** Thread entry of the consensus worker: wires objects from this folder and src/, nothing else. */
 import { parentPort, workerData } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
-import { ConsensusMetrics } from "../runtime/consensus-metrics.ts";
-import { ConsensusNode } from "../runtime/consensus-node.ts";
-import { createLogger } from "../runtime/logger.ts";
-import { openStorage } from "../runtime/open-storage.ts";
-import type { ConsensusControl, ConsensusWorkerData } from "../runtime/thread-contracts.ts";
-import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../transport/index.ts";
+import { createLogger } from "../../runtime/logger.ts";
+import { openStorage } from "../../runtime/open-storage.ts";
+import type { ConsensusControl, ConsensusWorkerData } from "../../runtime/thread-contracts.ts";
+import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../../transport/index.ts";
+import { ConsensusMetrics } from "./consensus-metrics.ts";
+import { ConsensusNode } from "./consensus-node.ts";
 
 const data = workerData as ConsensusWorkerData;
 const { config } = data;

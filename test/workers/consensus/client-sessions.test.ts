@@ -4,7 +4,7 @@ import {
   ClientSessions,
   SESSION_IDLE_MS,
   SESSION_NEW_MAX_AGE_MS,
-} from "../../src/runtime/client-sessions.ts";
+} from "../../../src/workers/consensus/client-sessions.ts";
 
 describe("client sessions: each request id runs once", () => {
   it("runs a request the first time and skips every copy after, and anything at or below the floor", () => {

@@ -4,7 +4,7 @@ import {
   type PersistBatch,
   type Ready,
   type Replica,
-} from "../core/index.ts";
+} from "../../core/index.ts";
 
 /**
  * What the Ready loop needs from the world around the core. The consensus worker implements it

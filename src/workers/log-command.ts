@@ -7,8 +7,10 @@
  * followed by the command-codec body (src/app/command-codec.ts). The connection worker leaves
  * LOG_HEADER_BYTES of zeros in front of the body it encodes; the consensus worker fills them in
  * (writeLogHeader) and proposes that very buffer. Only the origin replica (id and incarnation)
- * answers the client; every replica executes, once per request id (src/runtime/client-sessions.ts),
- * so the origin may send a request again after a leader change.
+ * answers the client; every replica executes, once per request id
+ * (src/workers/consensus/client-sessions.ts), so the origin may send a request again after a
+ * leader change. Both threads use this file: the connection worker reserves the header, the
+ * consensus worker writes and reads it.
  */
 export const LOG_KIND = 0;
 export const LOG_ORIGIN = 1;

@@ -1,4 +1,4 @@
-import type { ReplicaConfig } from "./config.ts";
+import type { ReplicaConfig } from "../../runtime/config.ts";
 
 /** How the millisecond settings map onto the core's ticks. */
 export interface CoreTiming {

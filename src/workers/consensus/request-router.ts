@@ -1,6 +1,6 @@
-import { assert } from "../core/errors.ts";
-import type { ProposeResult, Role } from "../core/replica.ts";
-import { LOG_HEADER_BYTES, readLogHeader, writeLogHeader } from "./log-command.ts";
+import { assert } from "../../core/errors.ts";
+import type { ProposeResult, Role } from "../../core/replica.ts";
+import { LOG_HEADER_BYTES, readLogHeader, writeLogHeader } from "../log-command.ts";
 import { expiredRequestError, type PendingRequest, RequestTable } from "./request-table.ts";
 
 /** Transport channels. */

@@ -1,5 +1,5 @@
-import { DoorbellRinger } from "../ring/doorbell.ts";
-import { FrameRingWriter } from "../ring/frame-ring.ts";
+import { DoorbellRinger } from "../../ring/doorbell.ts";
+import { FrameRingWriter } from "../../ring/frame-ring.ts";
 import {
   REPLY_CONN_ID,
   REPLY_FINAL,
@@ -7,7 +7,7 @@ import {
   REPLY_HEADER_BYTES,
   REPLY_SEQ,
   type WorkerRings,
-} from "./thread-contracts.ts";
+} from "../../runtime/thread-contracts.ts";
 
 interface QueuedReply {
   readonly header: Uint8Array;

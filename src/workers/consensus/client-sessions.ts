@@ -1,4 +1,4 @@
-import { ApusError, assert } from "../core/errors.ts";
+import { ApusError, assert } from "../../core/errors.ts";
 
 /**
  * Exactly-once execution of client requests that an origin replica may send more than once (after

@@ -1,12 +1,11 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
-import { encodeCommands } from "../app/command-codec.ts";
-import { isProtocolError, RespParser } from "../app/resp-parser.ts";
-import { DoorbellRinger, DoorbellWaiter } from "../ring/doorbell.ts";
-import { FrameRingReader, FrameRingWriter } from "../ring/frame-ring.ts";
-import type { ReplicaConfig } from "./config.ts";
-import { LOG_HEADER_BYTES } from "./log-command.ts";
+import { encodeCommands } from "../../app/command-codec.ts";
+import { isProtocolError, RespParser } from "../../app/resp-parser.ts";
+import { DoorbellRinger, DoorbellWaiter } from "../../ring/doorbell.ts";
+import { FrameRingReader, FrameRingWriter } from "../../ring/frame-ring.ts";
+import type { ReplicaConfig } from "../../runtime/config.ts";
 import {
   REPLY_CONN_ID,
   REPLY_FINAL,
@@ -17,7 +16,8 @@ import {
   REQUEST_PREFIX_BYTES,
   REQUEST_SEQ,
   type WorkerRings,
-} from "./thread-contracts.ts";
+} from "../../runtime/thread-contracts.ts";
+import { LOG_HEADER_BYTES } from "../log-command.ts";
 
 /** Pipelined commands of one connection that travel in one log command, at most. */
 const CHUNK_COMMANDS_MAX = 1024;

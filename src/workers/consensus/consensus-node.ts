@@ -1,21 +1,29 @@
 import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
-import { formatBallot } from "../core/ballot.ts";
-import { ApusError } from "../core/errors.ts";
-import { SeededPrng } from "../core/prng.ts";
-import type { DurableState, Ready } from "../core/ready.ts";
-import { Replica } from "../core/replica.ts";
-import type { Message } from "../core/types.ts";
-import { decodeMessage, encodeMessage } from "../core/wire.ts";
-import { DoorbellWaiter } from "../ring/doorbell.ts";
-import { FrameRingReader } from "../ring/frame-ring.ts";
-import type { Storage } from "../storage/storage.ts";
-import type { Transport } from "../transport/transport.ts";
-import type { ReplicaConfig } from "./config.ts";
+import { formatBallot } from "../../core/ballot.ts";
+import { ApusError } from "../../core/errors.ts";
+import { SeededPrng } from "../../core/prng.ts";
+import type { DurableState, Ready } from "../../core/ready.ts";
+import { Replica } from "../../core/replica.ts";
+import type { Message } from "../../core/types.ts";
+import { decodeMessage, encodeMessage } from "../../core/wire.ts";
+import { DoorbellWaiter } from "../../ring/doorbell.ts";
+import { FrameRingReader } from "../../ring/frame-ring.ts";
+import type { ReplicaConfig } from "../../runtime/config.ts";
+import {
+  type LatencySummary,
+  REQUEST_CONN_ID,
+  REQUEST_PREFIX_BYTES,
+  REQUEST_SEQ,
+  type ReplicaStatus,
+  type WorkerRings,
+} from "../../runtime/thread-contracts.ts";
+import type { Storage } from "../../storage/storage.ts";
+import type { Transport } from "../../transport/transport.ts";
+import { LOG_HEADER_BYTES } from "../log-command.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { coreTiming } from "./core-timing.ts";
-import { LOG_HEADER_BYTES } from "./log-command.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import {
@@ -27,14 +35,6 @@ import {
   type RouterEvent,
 } from "./request-router.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
-import {
-  type LatencySummary,
-  REQUEST_CONN_ID,
-  REQUEST_PREFIX_BYTES,
-  REQUEST_SEQ,
-  type ReplicaStatus,
-  type WorkerRings,
-} from "./thread-contracts.ts";
 
 const MESSAGE_TYPE_NAMES = [
   "unknown",
@@ -393,7 +393,7 @@ export class ConsensusNode {
     });
   }
 
-  /** Hand out everything the core has ready (src/runtime/ready-loop.ts), then flush replies. */
+  /** Hand out everything the core has ready (src/workers/consensus/ready-loop.ts), then flush replies. */
   private pump(): void {
     if (this.stopping) return; // shutdown() finishes the persist in flight and closes the log
     this.noticeLeaderChange();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { expiredRequestError, RequestTable } from "../../src/runtime/request-table.ts";
+import { expiredRequestError, RequestTable } from "../../../src/workers/consensus/request-table.ts";
 
 describe("the pending-request table", () => {
   it("hands out growing ids, expires in deadline order, and tracks what still waits for a leader", () => {

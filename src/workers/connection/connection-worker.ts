@@ -1,10 +1,10 @@
-/** Thread entry of a connection worker: wires objects from src/, nothing else. */
+/** Thread entry of a connection worker: wires objects from this folder and src/, nothing else. */
 import { parentPort, workerData } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
-import { ClientServer } from "../runtime/client-server.ts";
-import { createLogger } from "../runtime/logger.ts";
-import type { ConnectionControl, ConnectionWorkerData } from "../runtime/thread-contracts.ts";
+import { createLogger } from "../../runtime/logger.ts";
+import type { ConnectionControl, ConnectionWorkerData } from "../../runtime/thread-contracts.ts";
+import { ClientServer } from "./client-server.ts";
 
 const data = workerData as ConnectionWorkerData;
 const log = createLogger(data.config, `conn-${data.workerIndex}`);

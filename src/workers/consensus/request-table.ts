@@ -1,4 +1,4 @@
-import { assert } from "../core/errors.ts";
+import { assert } from "../../core/errors.ts";
 
 /** A client request this replica received and has not answered yet. */
 export interface PendingRequest {
@@ -107,7 +107,7 @@ export class RequestTable {
 
   /**
    * Every id at or below this is settled here (answered, or failed with an error): the log
-   * carries it so replicas can forget those ids (src/runtime/client-sessions.ts).
+   * carries it so replicas can forget those ids (client-sessions.ts).
    */
   floor(): number {
     for (const request of this.byId.values()) return request.requestId - 1;

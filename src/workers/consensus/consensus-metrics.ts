@@ -1,6 +1,6 @@
 import * as hdr from "hdr-histogram-js";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { LatencySummary } from "./thread-contracts.ts";
+import type { LatencySummary } from "../../runtime/thread-contracts.ts";
 
 /** Seconds; fine at the low end, where a healthy consensus round lives (50 µs .. 5 ms). */
 const LATENCY_BUCKETS_S = [

@@ -1,9 +1,9 @@
-import { decodeCommands } from "../app/command-codec.ts";
-import { type ExecContext, KvStore } from "../app/kv-store.ts";
-import { ApusError } from "../core/errors.ts";
-import type { Batch, Snapshot } from "../core/types.ts";
+import { decodeCommands } from "../../app/command-codec.ts";
+import { type ExecContext, KvStore } from "../../app/kv-store.ts";
+import { ApusError } from "../../core/errors.ts";
+import type { Batch, Snapshot } from "../../core/types.ts";
+import { LOG_HEADER_BYTES, readLogHeader } from "../log-command.ts";
 import { ClientSessions } from "./client-sessions.ts";
-import { LOG_HEADER_BYTES, readLogHeader } from "./log-command.ts";
 
 /**
  * Replies to one client request (its pipelined commands) held at once, at most: 1,024 pipelined
