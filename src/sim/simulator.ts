@@ -48,7 +48,7 @@ const ANNOUNCE_COMMIT_RATE = 0.25;
 interface SimNode {
   readonly id: number;
   core: Replica | null;
-  /** The runtime's own Ready loop (src/workers/consensus/ready-loop.ts) around this incarnation's core. */
+  /** The runtime's own Ready loop (src/workers/consensus/ready-loop.ts) around this core. */
   loop: ReadyLoop | null;
   /** The last persist this incarnation appended was a deferred chosen-slot hint. */
   hintDeferred: boolean;

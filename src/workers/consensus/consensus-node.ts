@@ -393,7 +393,7 @@ export class ConsensusNode {
     });
   }
 
-  /** Hand out everything the core has ready (src/workers/consensus/ready-loop.ts), then flush replies. */
+  /** Hand out everything the core has ready (ready-loop.ts), then flush replies. */
   private pump(): void {
     if (this.stopping) return; // shutdown() finishes the persist in flight and closes the log
     this.noticeLeaderChange();
