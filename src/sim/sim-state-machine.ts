@@ -63,7 +63,7 @@ export class SimStateMachine {
     );
     this.hash = chainHash(this.hash, slot, batch);
     this.appliedSlot = slot;
-    if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
+    this.nowMs = this.sessions.advanceClock(batch.stampMs);
     for (const command of batch.commands) {
       const header = readLogHeader(command);
       if (header === null) {
@@ -109,5 +109,6 @@ export class SimStateMachine {
     this.hash = view.getUint32(0, true);
     this.stateHash = view.getUint32(4, true);
     this.sessions = ClientSessions.decode(data.subarray(SNAPSHOT_SESSIONS));
+    this.nowMs = this.sessions.clockMs;
   }
 }

@@ -38,12 +38,30 @@ export const REQUEST_LIFETIME_MAX_MS = 10 * 60 * 1000;
 /** Largest difference between two replicas' clocks that this rule tolerates. */
 export const CLOCK_SKEW_MAX_MS = 10 * 60 * 1000;
 export const SESSION_NEW_MAX_AGE_MS = SESSION_IDLE_MS - REQUEST_LIFETIME_MAX_MS - CLOCK_SKEW_MAX_MS;
-const SNAPSHOT_MAGIC = 0x41505353; // "APSS"
+/** Snapshots before the log clock was kept with the sessions: decoded with a clock of 0. */
+const SNAPSHOT_MAGIC_V1 = 0x41505353; // "APSS"
+const SNAPSHOT_MAGIC = 0x32505341; // "ASP2"
 
 export class ClientSessions {
   private readonly sessions = new Map<string, Session>();
   /** Late copies refused because their session was forgotten (see SESSION_IDLE_MS). */
   staleCopies = 0;
+  /**
+   * The log clock: the highest batch stamp applied. Part of the replicated state (it decides
+   * which sessions are forgotten and which late copies run), so it travels in snapshots: a
+   * replica that installs one must judge the next batch exactly as the replica that took it.
+   */
+  private clock = 0;
+
+  get clockMs(): number {
+    return this.clock;
+  }
+
+  /** A batch stamped `stampMs` is applied: the log clock never runs backwards. */
+  advanceClock(stampMs: number): number {
+    if (stampMs > this.clock) this.clock = stampMs;
+    return this.clock;
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -92,12 +110,16 @@ export class ClientSessions {
       if (stampMs - session.lastStampMs > SESSION_IDLE_MS) this.sessions.delete(key);
   }
 
-  /** u32 magic | u32 count | count × (u32 keyLength | key | u64 floor | u64 lastStampMs | u32 n | n × u64 id) */
+  /**
+   * u32 magic | u32 count | f64 clockMs | count × (u32 keyLength | key | f64 floor
+   * | f64 lastStampMs | u32 n | n × f64 id)
+   */
   encode(): Uint8Array {
     const parts: Buffer[] = [];
-    const head = Buffer.alloc(8);
+    const head = Buffer.alloc(16);
     head.writeUInt32LE(SNAPSHOT_MAGIC, 0);
     head.writeUInt32LE(this.sessions.size, 4);
+    head.writeDoubleLE(this.clock, 8);
     parts.push(head);
     for (const [key, session] of this.sessions) {
       const keyBytes = Buffer.from(key, "latin1");
@@ -128,9 +150,15 @@ export class ClientSessions {
       if (offset + size > b.byteLength) throw fail("truncated");
     };
     need(0, 8);
-    if (b.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw fail("bad magic");
+    const magic = b.readUInt32LE(0);
+    if (magic !== SNAPSHOT_MAGIC && magic !== SNAPSHOT_MAGIC_V1) throw fail("bad magic");
     const sessions = new ClientSessions();
     let offset = 8;
+    if (magic === SNAPSHOT_MAGIC) {
+      need(8, 8);
+      sessions.clock = b.readDoubleLE(8);
+      offset = 16;
+    }
     for (let i = b.readUInt32LE(4); i > 0; i--) {
       need(offset, 4);
       const keyLength = b.readUInt32LE(offset);

@@ -80,6 +80,7 @@ export class StateMachine {
     if (4 + sessionsLength > data.byteLength)
       throw new ApusError("ERR_WIRE_FIELD", "snapshot: truncated client sessions");
     this.sessions = ClientSessions.decode(data.subarray(4, 4 + sessionsLength));
+    this.nowMs = this.sessions.clockMs; // the log clock of the replica that took the snapshot
     this.store = KvStore.restore(data.subarray(4 + sessionsLength), {
       valueBytesMax: this.options.maxValueBytes,
       replyBytesMax: this.options.maxReplyBytes,
@@ -102,7 +103,7 @@ export class StateMachine {
     reply: (requestId: number, bytes: Uint8Array | null) => void,
   ): { requests: number; commands: number; bytes: number; foreign: boolean } {
     // The clock never runs backwards for the store, even if a new leader's clock is behind.
-    if (batch.stampMs > this.nowMs) this.nowMs = batch.stampMs;
+    this.nowMs = this.sessions.advanceClock(batch.stampMs);
     let commands = 0;
     let bytes = 0;
     let foreign = false;

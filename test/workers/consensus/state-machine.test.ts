@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { encodeCommands } from "../../../src/app/command-codec.ts";
+import { SESSION_IDLE_MS } from "../../../src/workers/consensus/client-sessions.ts";
+import { StateMachine } from "../../../src/workers/consensus/state-machine.ts";
+import { LOG_HEADER_BYTES, writeLogHeader } from "../../../src/workers/log-command.ts";
+
+function machine(): StateMachine {
+  return new StateMachine({
+    replicaId: 1,
+    incarnation: 1,
+    maxValueBytes: 1 << 20,
+    maxReplyBytes: 1 << 20,
+    info: () => "",
+  });
+}
+
+function request(origin: number, incarnation: number, requestId: number, ...args: string[]) {
+  const command = encodeCommands([args.map((a) => Buffer.from(a))], LOG_HEADER_BYTES);
+  writeLogHeader(command, { origin, incarnation, requestId, floor: 0 });
+  return command;
+}
+
+describe("the replicated state machine", () => {
+  it("judges a late copy the same way on a replica that installed a snapshot (the log clock travels in it)", () => {
+    const t = 10 * SESSION_IDLE_MS;
+    const a = machine();
+    a.applyBatch(
+      { stampMs: t - 2 * SESSION_IDLE_MS, commands: [request(2, 7, 1, "INCR", "n")] },
+      () => {},
+    );
+    // Origin 2's session is forgotten after an hour of log time; the clock is now t.
+    a.applyBatch({ stampMs: t, commands: [request(3, 1, 1, "SET", "x", "1")] }, () => {});
+    const b = machine();
+    b.install({ slot: 2, data: a.snapshot() });
+    // An old leader's copy of origin 2's request, stamped 2 h ago, is chosen now.
+    const late = { stampMs: t - 2 * SESSION_IDLE_MS, commands: [request(2, 7, 1, "INCR", "n")] };
+    a.applyBatch(late, () => {});
+    b.applyBatch(late, () => {});
+    expect(a.duplicates).toBe(1);
+    expect(b.duplicates).toBe(a.duplicates);
+    expect(Buffer.from(b.snapshot())).toEqual(Buffer.from(a.snapshot()));
+  });
+});
