@@ -152,7 +152,10 @@ export class Nemesis {
       const holdMs = this.between(this.options.holdMs);
       const kinds = [first];
       if (this.prng.nextInt(100) < COMBINE_PERCENT) {
-        const seconds = this.kinds.filter((k) => this.combinable(first, k));
+        const safe = LOSES_MEMORY.has(first) || (await this.mayLoseMemory());
+        const seconds = this.kinds.filter(
+          (k) => this.combinable(first, k) && (safe || !LOSES_MEMORY.has(k)),
+        );
         if (seconds.length > 0) kinds.push(seconds[this.prng.nextInt(seconds.length)]!);
       }
       const repairs: Repair[] = [];

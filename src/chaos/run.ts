@@ -42,6 +42,10 @@ const REQUEST_TIMEOUT_MS = 2000;
 const COMMAND_TIMEOUT_MS = 3000;
 const THINK_MS_MAX = 20;
 const STARTUP_LEADER_MS = 30_000;
+/** The nemesis: quiet time between faults, how long one is held, packet loss ([min, max]). */
+const NEMESIS_QUIET_MS = [500, 2000] as const;
+const NEMESIS_HOLD_MS = [1000, 4000] as const;
+const NEMESIS_LOSS_PERCENT = [10, 40] as const;
 /** The clients keep running this long after the heal (recovery under load). */
 const AFTER_HEAL_MS = 5000;
 /** Writes must succeed again within this long after the heal. */
@@ -88,14 +92,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     cluster.killAllNow();
   };
   process.once("exit", cleanUp);
+  let result: ChaosResult;
   try {
     net?.create();
-    return await drive(options, cluster, net, history, dir, historyPath);
+    result = await drive(options, cluster, net, history, dir, historyPath);
   } finally {
     net?.destroy();
     await cluster.stop();
     process.off("exit", cleanUp);
   }
+  // Nothing to investigate: keep the history and the logs, not the data directories.
+  if (result.anomalies.length === 0)
+    for (const id of cluster.ids) rmSync(cluster.dataDir(id), { recursive: true, force: true });
+  return result;
 }
 
 async function drive(
@@ -118,9 +127,9 @@ async function drive(
   const nemesis = new Nemesis(cluster, net, history, {
     seed: options.seed,
     durability: options.durability,
-    quietMs: [500, 2000],
-    holdMs: [1000, 4000],
-    lossPercent: [10, 40],
+    quietMs: NEMESIS_QUIET_MS,
+    holdMs: NEMESIS_HOLD_MS,
+    lossPercent: NEMESIS_LOSS_PERCENT,
   });
   const faults = new Map<string, number>();
   const progress = startProgress(options, workload, nemesis, history);
@@ -150,24 +159,7 @@ async function drive(
     }
     const operations = history.operations();
     const check = checkHistory(operations);
-    const anomalies = [...check.anomalies];
-    if (availabilityMs === null || availabilityMs > AVAILABILITY_BOUND_MS)
-      anomalies.push({
-        kind: "availability",
-        key: null,
-        message: `no write succeeded within ${AVAILABILITY_BOUND_MS} ms of the heal`,
-        window: [],
-      });
-    if (behind.length > 0)
-      anomalies.push({
-        kind: "convergence",
-        key: null,
-        message: `replicas {${behind}} had not applied the leader's commit index ${CONVERGENCE_WAIT_MS} ms after the heal`,
-        window: [],
-      });
-    if (anomalies.length === 0) {
-      for (const id of cluster.ids) rmSync(cluster.dataDir(id), { recursive: true, force: true });
-    }
+    const anomalies = [...check.anomalies, ...afterHealAnomalies(availabilityMs, behind)];
     return {
       options,
       dir,
@@ -186,6 +178,26 @@ async function drive(
     await workload.stop();
     await nemesis.stop();
   }
+}
+
+/** Liveness after the heal: writes succeed again, every replica catches up. */
+function afterHealAnomalies(availabilityMs: number | null, behind: readonly number[]): Anomaly[] {
+  const anomalies: Anomaly[] = [];
+  if (availabilityMs === null || availabilityMs > AVAILABILITY_BOUND_MS)
+    anomalies.push({
+      kind: "availability",
+      key: null,
+      message: `no write succeeded within ${AVAILABILITY_BOUND_MS} ms of the heal`,
+      window: [],
+    });
+  if (behind.length > 0)
+    anomalies.push({
+      kind: "convergence",
+      key: null,
+      message: `replicas {${behind}} had not applied the leader's commit index ${CONVERGENCE_WAIT_MS} ms after the heal`,
+      window: [],
+    });
+  return anomalies;
 }
 
 /**

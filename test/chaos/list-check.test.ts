@@ -28,6 +28,26 @@ describe("list append consistency", () => {
     expect(anomalies(ops).join("\n")).toMatch(/1 acknowledged append\(s\) lost.*: b/);
   });
 
+  it("lets a read concurrent with the final read be longer than it", () => {
+    const ops = [
+      append("a", 0, 1),
+      append("b", 2, null),
+      listRead(["a", "b"], 3, 20),
+      listRead(["a"], 10, 11),
+    ];
+    expect(anomalies(ops)).toEqual([]);
+  });
+
+  it("does not call an append lost when it was acknowledged after the last read began", () => {
+    const ops = [append("a", 0, 1), listRead(["a"], 2, 5), append("b", 3, 4)];
+    expect(anomalies(ops)).toEqual([]);
+  });
+
+  it("reports a read holding a value twice, even one longer than the final read", () => {
+    const ops = [append("a", 0, 1), listRead(["a", "a"], 2, 20), listRead(["a"], 10, 11)];
+    expect(anomalies(ops).join("\n")).toMatch(/holds a value twice/);
+  });
+
   it("reports a value appended twice", () => {
     const ops = [append("a", 0, 1), append("b", 2, 3), listRead(["a", "b", "a"], 10, 11)];
     expect(anomalies(ops).join("\n")).toMatch(/a appears twice/);
