@@ -14,14 +14,20 @@ import { fileURLToPath } from "node:url";
 
 export const REPLICA_JS = fileURLToPath(new URL("../../dist/replica.js", import.meta.url));
 
-/** Replica i (1-based) listens on 127.0.0.(ADDRESS_BASE + i). */
+/**
+ * Replica i (1-based) listens on 127.0.S.(ADDRESS_BASE + i), S the run's subnet: nftables rules
+ * match addresses, so two runs at once (vitest runs test files in parallel) need different ones.
+ */
 const ADDRESS_BASE = 10;
+export const SUBNET_MAX = 255;
 export const REPLICAS_MAX = 9;
 const STATUS_TIMEOUT_MS = 500;
 
 export interface ChaosClusterOptions {
   readonly replicas: number;
   readonly durability: "fsync" | "memory";
+  /** Replicas listen on 127.0.<subnet>.11, .12, … */
+  readonly subnet: number;
   /** Where data directories, the secret and replica logs go. */
   readonly dir: string;
   readonly heartbeatMs: number;
@@ -54,9 +60,10 @@ interface Replica {
   starts: number;
 }
 
-export function replicaHost(id: number): string {
+export function replicaHost(subnet: number, id: number): string {
   assert(id >= 1 && id <= REPLICAS_MAX);
-  return `127.0.0.${ADDRESS_BASE + id}`;
+  assert(Number.isInteger(subnet) && subnet >= 0 && subnet <= SUBNET_MAX);
+  return `127.0.${subnet}.${ADDRESS_BASE + id}`;
 }
 
 async function portFree(host: string, port: number): Promise<boolean> {
@@ -77,12 +84,12 @@ async function portFree(host: string, port: number): Promise<boolean> {
  * Three consecutive ports (peer, client, admin), free on every replica's address, below Linux's
  * ephemeral range so no client socket takes one while a replica is down.
  */
-async function freePortBase(replicas: number): Promise<number> {
+async function freePortBase(replicas: number, subnet: number): Promise<number> {
   for (;;) {
     const base = 20_000 + 3 * Math.floor(Math.random() * 4000);
     let free = true;
     for (let id = 1; id <= replicas && free; id++)
-      for (let p = 0; p < 3 && free; p++) free = await portFree(replicaHost(id), base + p);
+      for (let p = 0; p < 3 && free; p++) free = await portFree(replicaHost(subnet, id), base + p);
     if (free) return base;
   }
 }
@@ -98,7 +105,7 @@ export class ChaosCluster {
     for (let id = 1; id <= options.replicas; id++)
       this.replicas.push({
         id,
-        host: replicaHost(id),
+        host: replicaHost(options.subnet, id),
         peerPort: base,
         clientPort: base + 1,
         adminPort: base + 2,
@@ -114,7 +121,7 @@ export class ChaosCluster {
     assert(options.replicas >= 1 && options.replicas <= REPLICAS_MAX);
     if (!existsSync(REPLICA_JS))
       throw new Error(`${REPLICA_JS} is missing: run npm run build first`);
-    return new ChaosCluster(options, await freePortBase(options.replicas));
+    return new ChaosCluster(options, await freePortBase(options.replicas, options.subnet));
   }
 
   get ids(): number[] {

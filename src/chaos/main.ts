@@ -6,7 +6,7 @@
  * carried out.
  */
 import { parseArgs } from "node:util";
-import { REPLICAS_MAX } from "./chaos-cluster.ts";
+import { REPLICAS_MAX, SUBNET_MAX } from "./chaos-cluster.ts";
 import { checkHistory } from "./check.ts";
 import { readHistory } from "./history.ts";
 import { PLANTED_BUGS, type PlantedBug, SAFE_PLANTS } from "./planted-amnesia.ts";
@@ -27,6 +27,8 @@ availability after the heal.
   --seed N                nemesis and client seed (default: random, printed)
   --durability fsync|memory  (default ${CHAOS_DEFAULTS.durability})
   --clients N             concurrent clients (default ${CHAOS_DEFAULTS.clients})
+  --subnet N              replicas listen on 127.0.N.11, .12, … (default ${CHAOS_DEFAULTS.subnet}); runs at
+                          the same time need different ones (faults are rules on addresses)
   --plant stale-store     planted bug: restart a replica on an OLD copy of its data directory
   --plant wiped-new       planted bug: wipe a replica's data directory, restart it with
                           --initial-cluster-state new (both: the checkers must report anomalies)
@@ -63,6 +65,7 @@ function parseOptions(): { options: ChaosOptions; check: string | null } {
       seed: { type: "string" },
       durability: { type: "string" },
       clients: { type: "string" },
+      subnet: { type: "string" },
       plant: { type: "string" },
       check: { type: "string" },
       help: { type: "boolean" },
@@ -92,6 +95,7 @@ function parseOptions(): { options: ChaosOptions; check: string | null } {
       durability,
       plant: plant as PlantedBug | null,
       clients: intOption(values.clients, "clients", 1, 200) ?? CHAOS_DEFAULTS.clients,
+      subnet: intOption(values.subnet, "subnet", 0, SUBNET_MAX) ?? CHAOS_DEFAULTS.subnet,
       progress: (line) => process.stderr.write(`${line}\n`),
     },
   };

@@ -17,7 +17,8 @@ export function rerunCommand(options: ChaosOptions): string {
   const plant = options.plant === null ? "" : ` --plant ${options.plant}`;
   return (
     `npm run chaos -- --seed ${options.seed} --seconds ${options.seconds} ` +
-    `--replicas ${options.replicas} --durability ${options.durability} --clients ${options.clients}${plant}`
+    `--replicas ${options.replicas} --durability ${options.durability} --clients ${options.clients}${plant}` +
+    (options.subnet === 0 ? "" : ` --subnet ${options.subnet}`)
   );
 }
 

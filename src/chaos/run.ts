@@ -22,6 +22,8 @@ export interface ChaosOptions {
   readonly durability: "fsync" | "memory";
   readonly plant: PlantedBug | null;
   readonly clients: number;
+  /** Replicas listen on 127.0.<subnet>.11, .12, …: concurrent runs need different subnets. */
+  readonly subnet: number;
   /** Called with a one-line progress report about once a second. */
   readonly progress: ((line: string) => void) | null;
 }
@@ -32,6 +34,7 @@ export const CHAOS_DEFAULTS = {
   durability: "fsync",
   plant: null,
   clients: 10,
+  subnet: 0,
 } as const;
 
 /** Cluster timing: fast failover, request timeouts short enough to see many outcomes. */
@@ -81,6 +84,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const cluster = await ChaosCluster.create({
     replicas: options.replicas,
     durability: options.durability,
+    subnet: options.subnet,
     dir,
     heartbeatMs: HEARTBEAT_MS,
     electionTimeoutMs: ELECTION_TIMEOUT_MS,

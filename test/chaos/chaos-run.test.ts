@@ -23,6 +23,7 @@ describe("fault injection with a linearizability checker", () => {
       durability: "fsync",
       plant: null,
       clients: 10,
+      subnet: 1, // another test file may run at the same time
       progress: null,
     });
     const report = result.anomalies.length === 0 ? formatSummary(result) : formatFailure(result);

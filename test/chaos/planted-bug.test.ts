@@ -19,6 +19,7 @@ function plantedRun(plant: PlantedBug, seed: number) {
     durability: "fsync",
     plant,
     clients: 8,
+    subnet: 2, // another test file may run at the same time
     progress: null,
   });
 }
