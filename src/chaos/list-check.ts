@@ -7,9 +7,10 @@
  * - the final list holds no value twice, and only values whose append was attempted and not
  *   refused (a failed append proved it did not run);
  * - every append acknowledged before it began is in it (an acknowledged append was not lost);
- * - every read seen during the run is a prefix of it (or, when concurrent with it, extends it) (nothing reordered, nothing lost and later
- *   found again), holds only values whose append had been invoked before the read returned, and
- *   holds every append acknowledged before the read was invoked (no stale read);
+ * - every read seen during the run is a prefix of it, or extends it when the two were concurrent
+ *   (nothing reordered, nothing lost and later found again), holds no value twice, only values
+ *   whose append had been invoked before the read returned, and every append acknowledged before
+ *   the read was invoked (no stale read);
  * - a read that returned before another was invoked is not longer than it (reads move forward);
  * - an append acknowledged before another was invoked comes before it in the list.
  */
