@@ -11,6 +11,12 @@ export interface PersistBatch {
   readonly snapshot: Snapshot | null;
   /** Highest contiguous chosen slot, a recovery hint; null when unchanged. Written after `accepted`. */
   readonly chosenSlot: Slot | null;
+  /**
+   * This batch completes a recovery (Replica's recovery section): once it is durable, the
+   * replica's state dominates what it forgot, and the runtime may drop its durable "recovering"
+   * marker. Until then a restart must recover again, whatever it finds on disk.
+   */
+  readonly recovered?: boolean;
 }
 
 /**

@@ -149,6 +149,7 @@ export class Replica {
   private persistAccepted: AcceptedEntry[] = [];
   private persistSnapshot: Snapshot | null = null;
   private persistChosenSlot = false;
+  private persistRecovered = false;
   private install: Snapshot | null = null;
   private outNow: Message[] = [];
   private outAfter: Message[] = [];
@@ -314,6 +315,7 @@ export class Replica {
       this.persistAccepted.length > 0 ||
       this.persistSnapshot !== null ||
       this.persistChosenSlot ||
+      this.persistRecovered ||
       this.install !== null ||
       this.outNow.length > 0 ||
       this.outAfter.length > 0 ||
@@ -393,10 +395,13 @@ export class Replica {
   // carry, makes that durable, and only then becomes a follower that may vote.
   //
   // Why every other replica and not a majority: any ballot it promised before it lost its state
-  // was first promised by that ballot's candidate, and any vote it cast was first cast by that
-  // ballot's leader (both persist before they send), so an answer from each replica dominates
-  // everything it can have forgotten. A majority of answers would miss a candidate whose Prepare
-  // it answered just before it crashed. The cost: recovery waits until all the others are up.
+  // was first promised by that ballot's candidate (a candidate persists its own promise before
+  // its Prepares leave), so the candidate's answer carries a promise at least as high. A vote it
+  // forgot matters only if a leader counted it towards a quorum; a leader counts its own vote only
+  // once durable, so the leader, or another member of that quorum, answers with a vote of at
+  // least that ballot. An answer from each replica thus dominates everything it can have
+  // forgotten; a majority of answers would miss a candidate whose Prepare it answered just before
+  // it crashed. The cost: recovery waits until all the others are up.
   // Two replicas recovering at once wait for each other: with two states lost, a majority of a
   // three-replica cluster, nothing is certain any more, and stalling is the safe answer.
 
@@ -502,7 +507,7 @@ export class Replica {
     // Every answer was asked from at most our chosen prefix + 1 (it only grows): a later fromSlot
     // is forged or garbled, and would hide the votes below it.
     if (m.fromSlot > this.chosenSlot + 1) return;
-    if (!this.entriesWithinReach(m.entries)) return;
+    if (!this.entriesWithinReach(m.entries, m.snapshot)) return;
     if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
     for (const entry of m.entries) {
       if (entry.slot <= this.chosenSlot) continue;
@@ -529,12 +534,15 @@ export class Replica {
     for (const [slot, vote] of this.recovered) {
       if (slot <= this.chosenSlot) continue;
       const held = this.log.get(slot);
-      if (held?.chosen === true) continue;
+      // Keep what we hold when it is chosen or a vote as high (a stale state restored from a
+      // backup still holds real votes): the result dominates both.
+      if (held !== undefined && (held.chosen || held.ballot >= vote.ballot)) continue;
       this.log.set(slot, { ballot: vote.ballot, batch: vote.batch, chosen: false });
       this.persistAccepted.push(vote);
     }
     this.recovered.clear();
     if (this.recoverPromised > this.promised) this.promise(this.recoverPromised);
+    this.persistRecovered = true;
     this.roleValue = "follower";
     this.recoverNonce = 0;
     this.recoveries++;
@@ -725,7 +733,7 @@ export class Replica {
   private onPromise(m: PromiseMessage): void {
     if (!this.isPreparing(m.ballot) || m.fromSlot !== this.prepareFromSlot) return;
     if ((this.promiseVotes & (1 << m.from)) !== 0) return;
-    if (!this.entriesWithinReach(m.entries)) return;
+    if (!this.entriesWithinReach(m.entries, m.snapshot)) return;
     if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
     for (const entry of m.entries) {
       if (entry.slot <= this.chosenSlot) continue;
@@ -849,10 +857,17 @@ export class Replica {
     return slot <= this.chosenSlot + this.config.slotsAheadMax;
   }
 
-  /** Every entry of a vote list within reach; else the list is refused whole (and counted). */
-  private entriesWithinReach(entries: readonly { readonly slot: Slot }[]): boolean {
+  /**
+   * Every entry of a vote list within reach, measured from the snapshot the same message brings
+   * when it is ahead of us (a snapshot is chosen state); else the list is refused whole (counted).
+   */
+  private entriesWithinReach(
+    entries: readonly { readonly slot: Slot }[],
+    snapshot: Snapshot | null,
+  ): boolean {
+    const base = Math.max(this.chosenSlot, snapshot?.slot ?? 0);
     for (const entry of entries) {
-      if (!this.withinReach(entry.slot)) {
+      if (entry.slot > base + this.config.slotsAheadMax) {
         this.droppedFarSlots++;
         return false;
       }
@@ -1209,7 +1224,8 @@ export class Replica {
       this.persistPromised === null &&
       this.persistAccepted.length === 0 &&
       this.persistSnapshot === null &&
-      !this.persistChosenSlot
+      !this.persistChosenSlot &&
+      !this.persistRecovered
     ) {
       return null;
     }
@@ -1218,7 +1234,9 @@ export class Replica {
       accepted: this.persistAccepted,
       snapshot: this.persistSnapshot,
       chosenSlot: this.persistChosenSlot ? this.chosenSlot : null,
+      ...(this.persistRecovered ? { recovered: true } : {}),
     };
+    this.persistRecovered = false;
     this.persistPromised = null;
     this.persistAccepted = [];
     this.persistSnapshot = null;

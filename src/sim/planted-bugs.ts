@@ -25,6 +25,7 @@ export const PLANTED_BUGS = [
   "amnesiac-votes",
   "clusterdown-after-send",
   "no-sessions",
+  "no-recovery-marker",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -91,7 +92,8 @@ export function replicaFactory(
     case "promise-before-durable":
       return (o, d) => new PromiseBeforeDurable(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
-    // is a runtime bug (a wiped replica started without recovery), planted in the simulator;
+    // is a runtime bug (a wiped replica started without recovery), planted in the simulator, as is
+    // "no-recovery-marker" (a recovery that crashed half-way is not resumed at the next start);
     // "clusterdown-after-send" (the expiry error decided by the request's state, not by whether
     // it ever left) is planted in SimOrigin, "no-sessions" (every copy runs) in SimStateMachine.
     default:

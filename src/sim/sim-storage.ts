@@ -20,6 +20,21 @@ export class SimStorage {
    * recovered yet: the checker does not expect it to hold anything meanwhile.
    */
   amnesiac = false;
+  /**
+   * The runtime's durable "recovering" marker (src/storage/recovery-marker.ts): set before a
+   * recovery persists anything, cleared once the batch that completes it is durable.
+   */
+  recoveryMarker = false;
+
+  /** Nothing was ever persisted (what the runtime's hasNoDurableState sees). */
+  get empty(): boolean {
+    return (
+      this.promised === 0 &&
+      this.accepted.size === 0 &&
+      this.snapshot === null &&
+      this.chosenSlot === 0
+    );
+  }
 
   /** Appended, not yet flushed: lost in a crash (the WAL's buffered tail). */
   private unwritten: PersistBatch[] = [];
@@ -48,6 +63,7 @@ export class SimStorage {
     this.accepted.clear();
     this.snapshot = null;
     this.chosenSlot = 0;
+    this.recoveryMarker = false;
     this.amnesiac = true;
   }
 

@@ -341,8 +341,22 @@ export class Simulator {
         node.hintDeferred = false;
         return undefined;
       },
-      advanced: () => {
+      advanced: (ready) => {
+        // As the runtime does: the marker goes once the batch completing recovery is durable.
+        if (ready.persist?.recovered === true && this.scenario.bug !== "no-recovery-marker")
+          node.storage.recoveryMarker = false;
         if (node.core === null) return;
+        // Crash point: part-way through a recovery, just after it persisted what it learned.
+        if (
+          this.faultsOn &&
+          node.core.role === "recovering" &&
+          ready.persist !== null &&
+          this.scenario.durability === "fsync" &&
+          this.prng.nextFloat() < 4 * this.scenario.crashPointRate
+        ) {
+          this.crash(node, "crash part-way through recovery");
+          return;
+        }
         node.origin?.noticeLeaderChange(this.now);
         this.noteLeadership(node);
         this.maybeCompact(node);
@@ -553,6 +567,7 @@ export class Simulator {
         this.crash(up[this.prng.nextInt(up.length)]!, "crash, disk replaced", true);
     }
     if (s.duelRate > 0 && this.prng.nextFloat() < s.duelRate) this.duel();
+
     if (this.network.partitioned && this.now >= this.partitionEndTick) {
       this.network.heal();
       this.log("partition heals");
@@ -636,6 +651,13 @@ export class Simulator {
     node.machine = new SimStateMachine(s.bug === "no-sessions");
     node.hintDeferred = false;
     const lostState = node.storage.amnesiac;
+    // The runtime's rule (consensus-node.ts): recover when the durable marker is set, or when
+    // nothing is on disk in a cluster that ran before (--initial-cluster-state existing, which an
+    // operator gives a replica that lost its state). The marker is written before anything else.
+    const recovering =
+      s.bug !== "amnesiac-votes" &&
+      (node.storage.recoveryMarker || (lostState && node.storage.empty));
+    if (recovering && s.bug !== "no-recovery-marker") node.storage.recoveryMarker = true;
     node.core = this.makeReplica(
       {
         id: node.id,
@@ -649,7 +671,7 @@ export class Simulator {
         prng: new SeededPrng(this.prng.next32()),
         // The runtime recovers a replica that lost its state (--initial-cluster-state existing);
         // the planted bug starts it as if the cluster were new.
-        recovering: lostState && s.bug !== "amnesiac-votes",
+        recovering,
       },
       node.incarnation > 1 ? node.storage.read() : undefined,
     );

@@ -66,8 +66,9 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export const DAMAGED_DATA_ADVICE =
   "this replica must not vote on state it cannot trust: restore the data directory from a " +
-  "backup, or move the directory aside and restart this replica with " +
-  "--initial-cluster-state existing so it recovers from its peers before it votes";
+  "backup and create an empty file named RECOVERING in it, or move the directory aside and " +
+  "restart this replica with --initial-cluster-state existing; either way it recovers from " +
+  "every other replica before it votes";
 
 /** Wrap an unexpected file-system failure as the operating error the runtime stops on. */
 export function ioError(what: string, path: string, cause: unknown): ApusError {

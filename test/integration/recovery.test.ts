@@ -3,6 +3,8 @@
  * with --initial-cluster-state existing, promises and accepts nothing until every other replica
  * has answered, and then holds what it had voted for, so the leader's crash loses nothing.
  */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { sleep, TestCluster } from "./cluster-harness.ts";
@@ -97,5 +99,23 @@ describe("a replica that lost its state recovers before it votes (memory durabil
     expect(await missingKeys(cluster.replica(a).clientPort, acked)).toEqual([]);
     const after = await writeKeys(cluster.replica(next).clientPort, "after", 10);
     expect(after).toHaveLength(10);
+  });
+
+  it("a data directory restored from a backup (marked RECOVERING) recovers before it votes, then drops the marker", async () => {
+    cluster = await TestCluster.start({ replicas: 3 });
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.replicas.find((r) => r.id !== leader)!.id;
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "b", 50);
+    expect(acked).toHaveLength(50);
+    await cluster.kill(follower);
+    // What an operator does after restoring a stale copy of the directory (README).
+    const marker = join(cluster.dir, `replica-${follower}`, "RECOVERING");
+    writeFileSync(marker, "");
+    cluster.launch(follower);
+    await waitForRole(cluster, follower, "follower");
+    expect(cluster.replica(follower).output).toMatch(/holds RECOVERING/);
+    expect(cluster.replica(follower).output).toMatch(/recovered from every other replica/);
+    expect(existsSync(marker)).toBe(false);
+    expect(await missingKeys(cluster.replica(follower).clientPort, acked)).toEqual([]);
   });
 });

@@ -19,6 +19,12 @@ import {
   type ReplicaStatus,
   type WorkerRings,
 } from "../../runtime/thread-contracts.ts";
+import {
+  clearRecoveryMarker,
+  hasRecoveryMarker,
+  RECOVERY_MARKER_FILE,
+  setRecoveryMarker,
+} from "../../storage/recovery-marker.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { Transport } from "../../transport/transport.ts";
 import { LOG_HEADER_BYTES } from "../log-command.ts";
@@ -117,8 +123,10 @@ export class ConsensusNode {
   private appliedSlot = 0;
   private bytesSinceSnapshot = 0;
   private slotsSinceSnapshot = 0;
-  /** Started with no durable state in an existing cluster: the core recovers before it votes. */
+  /** Started with no durable state in an existing cluster, or with the marker: the core recovers first. */
   private readonly recoveringAtStart: boolean;
+  /** The data directory held the durable "recovering" marker at start. */
+  private readonly markerAtStart: boolean;
 
   constructor(options: ConsensusNodeOptions) {
     this.config = options.config;
@@ -130,8 +138,16 @@ export class ConsensusNode {
     this.incarnation = options.incarnation;
     const timing = coreTiming(this.config);
     this.tickMs = timing.tickMs;
+    // Recover when there is nothing on disk in a cluster that ran before, or when a recovery (or
+    // an operator who restored a backup) left the durable marker: a half-recovered directory is
+    // not empty, but its state still does not dominate what was forgotten.
+    const onDisk = this.config.durability === "fsync";
+    this.markerAtStart = onDisk && hasRecoveryMarker(this.config.dataDir);
     this.recoveringAtStart =
-      hasNoDurableState(this.storage.recovered) && this.config.initialClusterState === "existing";
+      this.markerAtStart ||
+      (hasNoDurableState(this.storage.recovered) && this.config.initialClusterState === "existing");
+    if (this.recoveringAtStart && onDisk && !this.markerAtStart)
+      setRecoveryMarker(this.config.dataDir);
     this.core = new Replica(
       {
         id: this.config.id,
@@ -199,7 +215,11 @@ export class ConsensusNode {
             this.metrics.fsyncLatency.observe((performance.now() - started) / 1000);
           });
         },
-        advanced: () => this.noticeLeaderChange(),
+        advanced: (ready) => {
+          if (ready.persist?.recovered === true && this.config.durability === "fsync")
+            clearRecoveryMarker(this.config.dataDir);
+          this.noticeLeaderChange();
+        },
         fatal: (error) => this.fatal(error),
       },
       { durable: this.config.durability !== "memory" },
@@ -231,8 +251,8 @@ export class ConsensusNode {
     const others = this.config.peers.length - 1;
     if (this.recoveringAtStart) {
       this.log.warn(
-        { role: "recovering", peersNeeded: others },
-        `no durable state and --initial-cluster-state existing: recovering; this replica promises and accepts nothing until every other replica (${others}) has answered with its promises and votes`,
+        { role: "recovering", peersNeeded: others, marker: this.markerAtStart },
+        `${this.markerAtStart ? `the data directory holds ${RECOVERY_MARKER_FILE} (a recovery that did not finish, or a restored backup)` : "no durable state and --initial-cluster-state existing"}: recovering; this replica promises and accepts nothing until every other replica (${others}) has answered with its promises and votes`,
       );
     } else if (hasNoDurableState(this.storage.recovered) && others > 0) {
       this.log.info(

@@ -22,8 +22,8 @@ export interface ReadyLoopIo {
    * it: group commit), or undefined when it is durable at return (the simulator's disks).
    */
   flush(): Promise<void> | undefined;
-  /** The core advanced past a Ready (its role or leader may have changed). */
-  advanced(): void;
+  /** The core advanced past `ready`, whose persist is durable (its role or leader may have changed). */
+  advanced(ready: Ready): void;
   /** A flush failed: the replica cannot persist and must stop. */
   fatal(error: unknown): void;
 }
@@ -44,6 +44,7 @@ export function deferrable(persist: PersistBatch, ready: Ready): boolean {
     persist.promised === null &&
     persist.accepted.length === 0 &&
     persist.snapshot === null &&
+    persist.recovered !== true &&
     ready.messages.every((m) => m.type === MessageType.HeartbeatReply)
   );
 }
@@ -124,6 +125,6 @@ export class ReadyLoop {
   private complete(ready: Ready): void {
     this.io.send(ready.messages);
     this.core.advance();
-    this.io.advanced();
+    this.io.advanced(ready);
   }
 }
