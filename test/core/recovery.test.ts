@@ -107,6 +107,28 @@ describe("a replica that lost its state (issue 7 §1)", () => {
     expect(c.applied[3]).toEqual(["w1", "w2", "w3", "w4", "w5", "w6", "w7"]);
   });
 
+  it("recovers from peers that compacted far beyond slotsAheadMax (reach counts from their snapshot)", () => {
+    const c = new Cluster(3, { slotsAheadMax: 8 });
+    c.elect(1);
+    for (let i = 1; i <= 20; i++) {
+      c.propose(1, `w${i}`);
+      c.deliver();
+    }
+    c.heartbeat();
+    for (const id of [1, 2]) c.node(id).compact({ slot: 15, data: new Uint8Array([15]) });
+    c.drain(1);
+    c.drain(2);
+    c.crash(3);
+    c.restart(3, { wiped: true, recovering: true });
+    for (let i = 0; i < 10 && c.node(3).role === "recovering"; i++) {
+      c.tick(3);
+      c.deliver();
+    }
+    expect(c.node(3).role).toBe("follower");
+    expect(c.node(3).status().chosenSlot).toBe(20);
+    expect(c.node(3).droppedFarSlots).toBe(0);
+  });
+
   it("ignores an answer to another recovery (nonce) and a single replica recovers at once", () => {
     const c = chooseOnOneAndThree();
     c.crash(3);
