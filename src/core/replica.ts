@@ -46,6 +46,8 @@ interface PeerProgress {
   catchupSlot: Slot;
   /** Tick the peer's chosenSlot last rose: catch-up with no progress for a while is resent. */
   progressTick: number;
+  /** Tick of the first report below chosenSlot since the last one at or above it, or -1. */
+  lowSinceTick: number;
 }
 
 /** Catch-up messages a leader keeps in flight to one peer. */
@@ -114,6 +116,8 @@ export class Replica {
   private recoverAnswered = 0;
   /** Highest promise any answer carried. */
   private recoverPromised: Ballot = BALLOT_NONE;
+  /** Bit per replica whose latest answer said it is recovering too. */
+  private recoverPeersRecovering = 0;
   /** Per peer: fromSlot of our latest question, and the tick it left (one question in flight). */
   private readonly recoverAskedFrom: Slot[] = [];
   private readonly recoverAskedTick: number[] = [];
@@ -171,6 +175,7 @@ export class Replica {
         replied: false,
         catchupSlot: 0,
         progressTick: 0,
+        lowSinceTick: -1,
       });
     }
     if (durable !== undefined) this.restore(durable);
@@ -202,6 +207,8 @@ export class Replica {
       compactedSlot: this.log.compactedSlot,
       lastSlot: this.log.lastSlot,
       inFlightSlots: this.inFlight.size,
+      /** While recovering: other replicas that answered that they are recovering too. */
+      peersRecovering: popcount(this.recoverPeersRecovering),
       queuedCommands: this.queue.length - this.queueHead,
       peers: this.peers
         .slice(1)
@@ -502,7 +509,12 @@ export class Replica {
    * the tail above it.
    */
   private onRecoverReply(m: RecoverReply): void {
-    if (m.nonce !== this.recoverNonce || m.recovering) return;
+    if (m.nonce !== this.recoverNonce) return;
+    if (m.recovering) {
+      this.recoverPeersRecovering |= 1 << m.from;
+      return;
+    }
+    this.recoverPeersRecovering &= ~(1 << m.from);
     if ((this.recoverAnswered & (1 << m.from)) !== 0) return;
     // Every answer was asked from at most our chosen prefix + 1 (it only grows): a later fromSlot
     // is forged or garbled, and would hide the votes below it.
@@ -783,6 +795,7 @@ export class Replica {
       peer.chosenSlot = 0;
       peer.catchupSlot = 0;
       peer.progressTick = this.now;
+      peer.lowSinceTick = -1;
     }
     let top = Math.max(this.chosenSlot, this.log.lastSlot);
     for (const slot of this.recovered.keys()) top = Math.max(top, slot);
@@ -1102,13 +1115,18 @@ export class Replica {
     progress.replied = true;
     if (chosenSlot < progress.chosenSlot) {
       // Less than it told us before: it restarted and lost an unsynced chosen-slot hint, or lost
-      // its state and recovered (or an old reply came late, and we resend a little for nothing).
-      // Start catch-up again from what it has: a record that only rises would never resend.
+      // its state and recovered, and a record that only rises would never resend what it lacks.
+      // Or an old reply came late: believe it only if the peer keeps saying so for a retransmit
+      // interval, so one reordered reply does not make us resend entries (or a snapshot).
+      if (progress.lowSinceTick < 0) progress.lowSinceTick = this.now;
+      if (this.now - progress.lowSinceTick < this.config.retransmitTicks) return false;
+      progress.lowSinceTick = -1;
       progress.chosenSlot = chosenSlot;
       progress.catchupSlot = Math.min(progress.catchupSlot, chosenSlot);
       progress.progressTick = this.now;
       return true;
     }
+    progress.lowSinceTick = -1;
     if (chosenSlot <= progress.chosenSlot) return false;
     progress.chosenSlot = chosenSlot;
     progress.progressTick = this.now;

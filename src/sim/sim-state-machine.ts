@@ -70,7 +70,7 @@ export class SimStateMachine {
         this.malformed++;
         continue;
       }
-      if (!this.admit(header, batch.stampMs)) {
+      if (!this.admit(header)) {
         this.duplicates++;
         continue;
       }
@@ -80,7 +80,7 @@ export class SimStateMachine {
     this.sessions.expire(this.nowMs);
   }
 
-  private admit(header: LogHeader, batchStampMs: number): boolean {
+  private admit(header: LogHeader): boolean {
     if (this.noSessions) return true;
     return this.sessions.admit(
       header.origin,
@@ -88,7 +88,7 @@ export class SimStateMachine {
       header.requestId,
       header.floor,
       this.nowMs,
-      batchStampMs,
+      header.takenMs,
     );
   }
 

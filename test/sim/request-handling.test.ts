@@ -24,7 +24,7 @@ function checkerWith(...keys: string[]): Checker {
   for (const key of keys) {
     const [origin, incarnation, requestId] = key.split("/").map(Number) as [number, number, number];
     const command = logCommand(new Uint8Array(8));
-    writeLogHeader(command, { origin, incarnation, requestId, floor: 0 });
+    writeLogHeader(command, { origin, incarnation, requestId, floor: 0, takenMs: 0 });
     checker.onSubmitted(readLogHeader(command)!, command);
   }
   return checker;
@@ -33,8 +33,9 @@ function checkerWith(...keys: string[]): Checker {
 describe("the checker's rules for client requests", () => {
   it("the log header round-trips at the runtime's offsets", () => {
     const command = logCommand(new Uint8Array([1, 0, 0, 0, 2, 0, 0, 0]));
-    writeLogHeader(command, { origin: 3, incarnation: 7, requestId: 42, floor: 40 });
-    expect(readLogHeader(command)).toEqual({ origin: 3, incarnation: 7, requestId: 42, floor: 40 });
+    const header = { origin: 3, incarnation: 7, requestId: 42, floor: 40, takenMs: 1234.5 };
+    writeLogHeader(command, header);
+    expect(readLogHeader(command)).toEqual(header);
     expect(requestKey(readLogHeader(command)!)).toBe("3/7/42");
     expect(readLogHeader(new Uint8Array(8))).toBeNull();
   });

@@ -25,12 +25,14 @@ interface Session {
  * restarted under a new incarnation, or gone quiet).
  *
  * The rule that makes forgetting safe: a copy of a request can reach the log long after the
- * request (an old leader's vote recovered by a later Phase 1 keeps its batch, stamp included),
- * but every copy is stamped by a leader while its origin still sent it, that is within
- * REQUEST_LIFETIME_MAX_MS (--request-timeout-ms is capped there) plus CLOCK_SKEW_MAX_MS of the
- * request's first copy. So a request whose session is unknown may open a new session only if its
- * batch is younger than SESSION_NEW_MAX_AGE_MS of log time; an older one can only be a late copy
- * of a request of a forgotten session, and never runs (it is counted as skipped).
+ * request (an old leader's vote recovered by a later Phase 1; a forward queued on a TCP link that
+ * was down), but every copy carries the time its origin took the request (the log header's
+ * takenMs). A request that ran was taken at most CLOCK_SKEW_MAX_MS after its batch's stamp, which
+ * is at most its session's last stamp; so once the session is forgotten (an hour of log time
+ * later), every request it ran was taken more than SESSION_NEW_MAX_AGE_MS ago. A request of an
+ * unknown session may therefore open one only if it was taken within SESSION_NEW_MAX_AGE_MS of
+ * the log clock; an older one can only be a late copy, and never runs (counted as skipped).
+ * REQUEST_LIFETIME_MAX_MS (the cap on --request-timeout-ms) is kept in the margin as well.
  */
 export const SESSION_IDLE_MS = 60 * 60 * 1000;
 /** Longest a replica keeps (and resends) a request: the cap on --request-timeout-ms. */
@@ -69,8 +71,8 @@ export class ClientSessions {
 
   /**
    * True if this request must execute now (first time seen and above its session's floor).
-   * `stampMs` is the log clock (the highest batch stamp applied); `batchStampMs` the stamp of the
-   * batch that carries this copy.
+   * `stampMs` is the log clock (the highest batch stamp applied); `takenMs` the time the origin
+   * took the request (in its header).
    */
   admit(
     origin: number,
@@ -78,7 +80,7 @@ export class ClientSessions {
     requestId: number,
     floor: number,
     stampMs: number,
-    batchStampMs = stampMs,
+    takenMs = stampMs,
   ): boolean {
     assert(
       Number.isSafeInteger(requestId) && Number.isSafeInteger(floor),
@@ -87,7 +89,7 @@ export class ClientSessions {
     const key = `${origin}:${incarnation}`;
     let session = this.sessions.get(key);
     if (session === undefined) {
-      if (batchStampMs < stampMs - SESSION_NEW_MAX_AGE_MS) {
+      if (takenMs < stampMs - SESSION_NEW_MAX_AGE_MS) {
         this.staleCopies++;
         return false; // a late copy of a request whose session was forgotten
       }

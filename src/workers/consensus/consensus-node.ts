@@ -249,7 +249,11 @@ export class ConsensusNode {
   /** Say plainly whether this replica may vote at once, and what to do if that is wrong. */
   private logStartingState(): void {
     const others = this.config.peers.length - 1;
-    if (this.recoveringAtStart) {
+    if (this.recoveringAtStart && others === 0) {
+      this.log.warn(
+        "recovering a single replica: there is no one to recover from, so it starts with an empty state; whatever it held is gone",
+      );
+    } else if (this.recoveringAtStart) {
       this.log.warn(
         { role: "recovering", peersNeeded: others, marker: this.markerAtStart },
         `${this.markerAtStart ? `the data directory holds ${RECOVERY_MARKER_FILE} (a recovery that did not finish, or a restored backup)` : "no durable state and --initial-cluster-state existing"}: recovering; this replica promises and accepts nothing until every other replica (${others}) has answered with its promises and votes`,
@@ -262,10 +266,24 @@ export class ConsensusNode {
     }
   }
 
+  private warnedEveryoneRecovers = false;
+
+  /** Every other replica says it is recovering too: nobody holds the state; say what to do. */
+  private warnIfEveryoneRecovers(): void {
+    const others = this.config.peers.length - 1;
+    if (this.warnedEveryoneRecovers || others === 0) return;
+    if (this.core.status().peersRecovering < others) return;
+    this.warnedEveryoneRecovers = true;
+    this.log.error(
+      "every other replica is recovering too: no replica holds the cluster's state (with --durability memory, all of them restarted). This replica waits, since voting now could lose acknowledged writes; if the state is really gone, stop every replica and start them all with --initial-cluster-state new (and empty data directories)",
+    );
+  }
+
   // ---- inputs ---------------------------------------------------------------------------------
 
   private onTick(): void {
     this.ticks++;
+    if (this.core.role === "recovering") this.warnIfEveryoneRecovers();
     const before = this.core.retransmittedAccepts;
     this.core.tick();
     const resent = this.core.retransmittedAccepts - before;

@@ -100,6 +100,7 @@ export class RequestRouter {
       incarnation: this.options.incarnation,
       requestId: request.requestId,
       floor: this.requests.floor(),
+      takenMs: this.io.stampMs(),
     });
     this.dispatch(request);
     return request;
@@ -213,6 +214,11 @@ export class RequestRouter {
   expire(): void {
     const now = this.io.nowMs();
     const resendAfter = this.options.resendAfterMs;
+    // Fail what passed its deadline first: nothing is sent just before it is answered.
+    for (const request of this.requests.expire(now)) {
+      const expired = this.expiryError(request);
+      this.io.fail(request, expired.reason, expired.text);
+    }
     for (const request of this.requests.sent()) {
       if (now - request.takenMs < resendAfter) break; // ids are in arrival order: the rest are younger
       if (now - request.sentMs >= resendAfter) this.resend(request);
@@ -223,10 +229,6 @@ export class RequestRouter {
       request.refusedBy = 0;
       this.io.count("unparked");
       this.dispatch(request);
-    }
-    for (const request of this.requests.expire(now)) {
-      const expired = this.expiryError(request);
-      this.io.fail(request, expired.reason, expired.text);
     }
   }
 

@@ -124,7 +124,7 @@ export class StateMachine {
         requestId,
         header.floor,
         this.nowMs,
-        batch.stampMs,
+        header.takenMs,
       );
       if (!admitted) {
         this.duplicates++; // already ran, or its origin gave up on it: its client has an answer
