@@ -7,12 +7,35 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { createWriteStream, existsSync, mkdirSync, type WriteStream, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  symlinkSync,
+  type WriteStream,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const REPLICA_JS = fileURLToPath(new URL("../../dist/replica.js", import.meta.url));
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+export const REPLICA_JS = join(REPO, "dist", "replica.js");
+
+/**
+ * Copy dist/ into the run's directory (with package.json and a link to node_modules), so that
+ * every start in one run runs the same build, even if dist/ is rebuilt meanwhile. Returns the
+ * copy's replica.js.
+ */
+function snapshotBuild(dir: string): string {
+  const build = join(dir, "build");
+  cpSync(join(REPO, "dist"), join(build, "dist"), { recursive: true });
+  copyFileSync(join(REPO, "package.json"), join(build, "package.json"));
+  symlinkSync(join(REPO, "node_modules"), join(build, "node_modules"), "dir");
+  return join(build, "dist", "replica.js");
+}
 
 /**
  * Replica i (1-based) listens on 127.0.S.(ADDRESS_BASE + i), S the run's subnet: nftables rules
@@ -99,9 +122,12 @@ export class ChaosCluster {
   private readonly replicas: Replica[] = [];
   private readonly secretFile: string;
   private readonly logs = new Map<number, WriteStream>();
+  /** This run's copy of dist/replica.js. */
+  private readonly replicaJs: string;
 
   private constructor(options: ChaosClusterOptions, base: number) {
     this.options = options;
+    this.replicaJs = snapshotBuild(options.dir);
     for (let id = 1; id <= options.replicas; id++)
       this.replicas.push({
         id,
@@ -166,7 +192,7 @@ export class ChaosCluster {
     const peers = this.replicas.map((p) => `${p.host}:${p.peerPort}`).join(",");
     const o = this.options;
     return [
-      REPLICA_JS,
+      this.replicaJs,
       ...["--id", String(id), "--peers", peers],
       ...["--client-host", r.host, "--client-port", String(r.clientPort)],
       ...["--admin-host", r.host, "--admin-port", String(r.adminPort)],

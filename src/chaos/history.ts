@@ -23,6 +23,8 @@ export interface Operation {
   /** Unique in the history, in invocation order. */
   readonly id: number;
   readonly client: number;
+  /** The replica the client sent it to. */
+  readonly replica?: number;
   readonly kind: OpKind;
   readonly key: string;
   /** The written or appended value; null for reads. */
@@ -43,6 +45,7 @@ export type HistoryEvent =
       readonly type: "invoke";
       readonly id: number;
       readonly client: number;
+      readonly replica?: number;
       readonly kind: OpKind;
       readonly key: string;
       readonly value: string | null;
@@ -77,12 +80,20 @@ export class History {
     return this.clock() - this.origin;
   }
 
-  invoke(client: number, kind: OpKind, key: string, value: string | null): number {
+  invoke(
+    client: number,
+    kind: OpKind,
+    key: string,
+    value: string | null,
+    replica?: number,
+  ): number {
     const id = this.ops.length;
     const invokeMs = this.now();
+    const at = replica === undefined ? {} : { replica };
     this.ops.push({
       id,
       client,
+      ...at,
       kind,
       key,
       value,
@@ -92,7 +103,7 @@ export class History {
       result: null,
       error: null,
     });
-    this.write({ type: "invoke", id, client, kind, key, value, timeMs: invokeMs });
+    this.write({ type: "invoke", id, client, ...at, kind, key, value, timeMs: invokeMs });
     return id;
   }
 
@@ -168,6 +179,7 @@ export function readHistory(path: string): { operations: Operation[]; events: Hi
       ops.set(event.id, {
         id: event.id,
         client: event.client,
+        ...(event.replica === undefined ? {} : { replica: event.replica }),
         kind: event.kind,
         key: event.key,
         value: event.value,
@@ -215,5 +227,6 @@ export function formatOperation(op: Operation): string {
       : op.outcome === "ok"
         ? ""
         : ` (${op.error ?? op.outcome})`;
-  return `#${op.id} c${op.client} [${op.invokeMs.toFixed(1).padStart(7)} .. ${end}] ${op.outcome.padEnd(7)} ${verb} ${args}${reply}`;
+  const at = op.replica === undefined ? "" : `@r${op.replica}`;
+  return `#${op.id} c${op.client}${at} [${op.invokeMs.toFixed(1).padStart(7)} .. ${end}] ${op.outcome.padEnd(7)} ${verb} ${args}${reply}`;
 }

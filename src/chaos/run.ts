@@ -4,6 +4,7 @@
  * replicas to converge, read every key from every replica, stop everything, check the history.
  * nftables rules and replica processes are removed even when the run fails.
  */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,7 +81,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const dir = mkdtempSync(join(tmpdir(), "apus-chaos-"));
   const historyPath = join(dir, "history.jsonl");
   const history = new History(historyPath);
-  history.meta({ ...options, progress: undefined });
+  history.meta({ ...options, progress: undefined, commit: headCommit(), startedAt: new Date() });
   const cluster = await ChaosCluster.create({
     replicas: options.replicas,
     durability: options.durability,
@@ -181,6 +182,17 @@ async function drive(
     clearInterval(progress);
     await workload.stop();
     await nemesis.stop();
+  }
+}
+
+/** The commit the replicas were built from, and whether the tree had changes ("+dirty"). */
+function headCommit(): string {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { encoding: "utf8" });
+    return dirty.length > 0 ? `${commit}+dirty` : commit;
+  } catch {
+    return "unknown";
   }
 }
 

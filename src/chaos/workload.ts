@@ -161,7 +161,7 @@ export class Workload {
     key: string,
     value: string | null,
   ): Promise<number> {
-    const id = this.history.invoke(client, kind, key, value);
+    const id = this.history.invoke(client, kind, key, value, replicaOf.get(redis));
     let outcome: Outcome;
     try {
       const reply = await send(redis, kind, key, value);
@@ -218,6 +218,9 @@ function replyValue(
   }
 }
 
+/** The replica each connection talks to (recorded with every operation). */
+const replicaOf = new WeakMap<Redis, number>();
+
 /** A connected client to `replica`, or null when it cannot be reached now. */
 async function connect(
   cluster: ChaosCluster,
@@ -241,6 +244,7 @@ async function connect(
   redis.on("error", () => {}); // outcomes are read from each command's promise
   try {
     await redis.connect();
+    replicaOf.set(redis, replica);
     return redis;
   } catch {
     redis.disconnect();
