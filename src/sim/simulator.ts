@@ -231,7 +231,14 @@ export class Simulator {
     };
     this.network.heal();
     for (const node of this.nodes) if (node.core === null) this.start(node);
-    const deadline = this.now + livenessTicksMax(this.scenario);
+    // A replica that lost its state learns the whole chosen prefix before it serves again,
+    // catchupEntriesMax slots per round trip; its clients wait that long too.
+    const recoveryTicks = Math.ceil(
+      (this.checker.chosenSlots / this.scenario.catchupEntriesMax) *
+        (2 * this.scenario.faults.delayTicksMax + 1),
+    );
+    const budget = livenessTicksMax(this.scenario) + recoveryTicks;
+    const deadline = this.now + budget;
     while (this.clients.some((c) => c.body !== null)) {
       if (this.now >= deadline) {
         const stuck = this.clients
@@ -239,19 +246,13 @@ export class Simulator {
           .map((c) => `${c.id}:${c.operation}${c.wait ? ` (request ${c.wait.key})` : ""}`);
         this.checker.fail(
           "liveness",
-          `operations ${stuck.join(", ")} not acknowledged ${livenessTicksMax(this.scenario)} ticks after faults stopped`,
+          `operations ${stuck.join(", ")} not acknowledged ${budget} ticks after faults stopped`,
         );
       }
       this.step();
     }
     // Every replica must then converge on the same history.
-    // A replica that lost its state learns the whole chosen prefix first, catchupEntriesMax
-    // slots per round trip.
-    const recoveryTicks = Math.ceil(
-      (this.checker.chosenSlots / this.scenario.catchupEntriesMax) *
-        (2 * this.scenario.faults.delayTicksMax + 1),
-    );
-    const convergeDeadline = this.now + livenessTicksMax(this.scenario) + recoveryTicks;
+    const convergeDeadline = this.now + budget;
     while (!this.converged()) {
       if (this.now >= convergeDeadline) {
         const slots = this.nodes.map((n) => `${n.id}:${n.machine.appliedSlot}`).join(" ");
