@@ -520,13 +520,7 @@ export class Replica {
     // is forged or garbled, and would hide the votes below it.
     if (m.fromSlot > this.chosenSlot + 1) return;
     if (!this.entriesWithinReach(m.entries, m.snapshot)) return;
-    if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
-    for (const entry of m.entries) {
-      if (entry.slot <= this.chosenSlot) continue;
-      if (entry.slot <= m.chosenSlot) this.learnChosen(entry.slot, entry.batch, entry.ballot);
-      else this.mergeRecovered(entry);
-    }
-    this.advanceChosen();
+    this.learnVotes(m);
     if (m.ballot > this.recoverPromised) this.recoverPromised = m.ballot;
     const round = ballotRound(m.ballot);
     if (round > this.roundMax) this.roundMax = round;
@@ -742,10 +736,11 @@ export class Replica {
     return { slot, ballot: entry.ballot, batch: entry.batch };
   }
 
-  private onPromise(m: PromiseMessage): void {
-    if (!this.isPreparing(m.ballot) || m.fromSlot !== this.prepareFromSlot) return;
-    if ((this.promiseVotes & (1 << m.from)) !== 0) return;
-    if (!this.entriesWithinReach(m.entries, m.snapshot)) return;
+  /**
+   * What a Promise or a RecoverReply carries: its snapshot when it is ahead of us, the chosen
+   * entries (learned), and the other votes (kept per slot, highest ballot first, in `recovered`).
+   */
+  private learnVotes(m: PromiseMessage | RecoverReply): void {
     if (m.snapshot !== null && m.snapshot.slot > this.chosenSlot) this.installSnapshot(m.snapshot);
     for (const entry of m.entries) {
       if (entry.slot <= this.chosenSlot) continue;
@@ -753,6 +748,13 @@ export class Replica {
       else this.mergeRecovered(entry);
     }
     this.advanceChosen();
+  }
+
+  private onPromise(m: PromiseMessage): void {
+    if (!this.isPreparing(m.ballot) || m.fromSlot !== this.prepareFromSlot) return;
+    if ((this.promiseVotes & (1 << m.from)) !== 0) return;
+    if (!this.entriesWithinReach(m.entries, m.snapshot)) return;
+    this.learnVotes(m);
     if (m.more) this.promiseMore = true;
     this.promiseVotes |= 1 << m.from;
     this.checkPhase1Done();
