@@ -1,53 +1,6 @@
-import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { sleep, TestCluster } from "./cluster-harness.ts";
-
-function client(port: number): Redis {
-  return new Redis({
-    port,
-    host: "127.0.0.1",
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-}
-
-/** Write keys through one replica; return those acknowledged (an error means "unknown", not lost). */
-async function writeKeys(
-  port: number,
-  prefix: string,
-  count: number,
-  attempts = 1,
-): Promise<string[]> {
-  const c = client(port);
-  const acked: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const key = `${prefix}-${i}`;
-      for (let attempt = 0; attempt < attempts; attempt++) {
-        try {
-          if ((await c.set(key, key)) === "OK") acked.push(key);
-          break;
-        } catch {
-          // not acknowledged: may or may not be applied (SET is idempotent, so a retry is fine)
-        }
-      }
-    }
-  } finally {
-    c.disconnect();
-  }
-  return acked;
-}
-
-async function missingKeys(port: number, keys: readonly string[]): Promise<string[]> {
-  const c = client(port);
-  try {
-    const values = keys.length === 0 ? [] : await c.mget(...keys);
-    return keys.filter((key, i) => values[i] !== key);
-  } finally {
-    c.disconnect();
-  }
-}
+import { client, missingKeys, writeKeys } from "./keys.ts";
 
 describe("failures of real processes", () => {
   let cluster: TestCluster | undefined;

@@ -5,50 +5,9 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { sleep, TestCluster } from "./cluster-harness.ts";
-
-function client(port: number): Redis {
-  return new Redis({
-    port,
-    host: "127.0.0.1",
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-}
-
-async function writeKeys(port: number, prefix: string, count: number): Promise<string[]> {
-  const c = client(port);
-  const acked: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const key = `${prefix}-${i}`;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        try {
-          if ((await c.set(key, key)) === "OK") acked.push(key);
-          break;
-        } catch {
-          await sleep(100); // not acknowledged; SET is idempotent, so try again
-        }
-      }
-    }
-  } finally {
-    c.disconnect();
-  }
-  return acked;
-}
-
-async function missingKeys(port: number, keys: readonly string[]): Promise<string[]> {
-  const c = client(port);
-  try {
-    const values = await c.mget(...keys);
-    return keys.filter((key, i) => values[i] !== key);
-  } finally {
-    c.disconnect();
-  }
-}
+import { missingKeys, writeKeys } from "./keys.ts";
 
 async function waitForRole(cluster: TestCluster, id: number, role: string, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -73,7 +32,7 @@ describe("a replica that lost its state recovers before it votes (memory durabil
       number,
       number,
     ];
-    const acked = await writeKeys(cluster.replica(leader).clientPort, "k", 100);
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "k", 100, 5, 100);
     expect(acked).toHaveLength(100);
 
     // Replica a loses everything; b is stopped (alive, state kept, silent): a cannot recover yet.
@@ -97,7 +56,7 @@ describe("a replica that lost its state recovers before it votes (memory durabil
     expect([a, b]).toContain(next);
     expect(await missingKeys(cluster.replica(next).clientPort, acked)).toEqual([]);
     expect(await missingKeys(cluster.replica(a).clientPort, acked)).toEqual([]);
-    const after = await writeKeys(cluster.replica(next).clientPort, "after", 10);
+    const after = await writeKeys(cluster.replica(next).clientPort, "after", 10, 5, 100);
     expect(after).toHaveLength(10);
   });
 
@@ -105,7 +64,7 @@ describe("a replica that lost its state recovers before it votes (memory durabil
     cluster = await TestCluster.start({ replicas: 3 });
     const leader = await cluster.waitForLeader();
     const follower = cluster.replicas.find((r) => r.id !== leader)!.id;
-    const acked = await writeKeys(cluster.replica(leader).clientPort, "b", 50);
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "b", 50, 5, 100);
     expect(acked).toHaveLength(50);
     await cluster.kill(follower);
     // What an operator does after restoring a stale copy of the directory (README).
