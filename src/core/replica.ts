@@ -121,6 +121,12 @@ export class Replica {
   /** Per peer: fromSlot of our latest question, and the tick it left (one question in flight). */
   private readonly recoverAskedFrom: Slot[] = [];
   private readonly recoverAskedTick: number[] = [];
+  /**
+   * Per peer: questions in a row without an answer. The wait before asking again doubles with
+   * each (up to 8 retransmit intervals): an answer may be a snapshot that takes long to arrive,
+   * and asking again makes the peer send it again.
+   */
+  private readonly recoverAskedTries: number[] = [];
 
   // ---- candidate ------------------------------------------------------------------------------
   /** Ballot this replica campaigns with or leads in; BALLOT_NONE as a plain follower. */
@@ -421,6 +427,7 @@ export class Replica {
     this.recoverAnswered = 0;
     this.recovered.clear();
     this.recoverAskedTick.fill(Number.NEGATIVE_INFINITY);
+    this.recoverAskedTries.fill(0);
     this.sendRecover();
   }
 
@@ -429,7 +436,12 @@ export class Replica {
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
       if (peer === this.id || (this.recoverAnswered & (1 << peer)) !== 0) continue;
       const asked = this.recoverAskedTick[peer] ?? Number.NEGATIVE_INFINITY;
-      if (this.now - asked >= this.config.retransmitTicks) this.askRecover(peer);
+      const tries = this.recoverAskedTries[peer] ?? 0;
+      const wait = this.config.retransmitTicks * 2 ** Math.min(Math.max(tries - 1, 0), 3);
+      if (this.now - asked >= wait) {
+        this.recoverAskedTries[peer] = tries + 1;
+        this.askRecover(peer);
+      }
     }
     this.checkRecoveryDone();
   }
@@ -515,6 +527,7 @@ export class Replica {
       return;
     }
     this.recoverPeersRecovering &= ~(1 << m.from);
+    this.recoverAskedTries[m.from] = 0;
     if ((this.recoverAnswered & (1 << m.from)) !== 0) return;
     // Every answer was asked from at most our chosen prefix + 1 (it only grows): a later fromSlot
     // is forged or garbled, and would hide the votes below it.

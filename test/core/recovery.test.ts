@@ -69,7 +69,7 @@ describe("a replica that lost its state (issue 7 §1)", () => {
     expect(fromThree.some((m) => m.type === MessageType.ProbeReply && m.granted)).toBe(false);
     expect(c.disks[3]!.promised).toBe(0);
     c.restart(2);
-    for (let i = 0; i < 10 && c.node(3).role === "recovering"; i++) {
+    for (let i = 0; i < 40 && c.node(3).role === "recovering"; i++) {
       c.tick(3);
       c.deliver();
     }
@@ -120,7 +120,7 @@ describe("a replica that lost its state (issue 7 §1)", () => {
     c.drain(2);
     c.crash(3);
     c.restart(3, { wiped: true, recovering: true });
-    for (let i = 0; i < 10 && c.node(3).role === "recovering"; i++) {
+    for (let i = 0; i < 40 && c.node(3).role === "recovering"; i++) {
       c.tick(3);
       c.deliver();
     }
