@@ -36,6 +36,7 @@ export function clearRecoveryMarker(dir: string): void {
     unlinkSync(path);
     syncDir(dir);
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // removed already
     throw ioError("removing", path, error);
   }
 }
