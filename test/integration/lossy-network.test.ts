@@ -1,49 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nftUsable } from "../../src/chaos/net-faults.ts";
 import { TestCluster } from "./cluster-harness.ts";
-
-/** nftables is how this project injects network faults: root and the nft program are needed. */
-function nftUsable(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync("nft", ["list", "tables"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { client, writeKeys } from "./keys.ts";
 
 const TABLE = `apus_test_${process.pid}`;
 
 function nft(...args: string[]): void {
   execFileSync("nft", args, { stdio: ["ignore", "ignore", "pipe"] });
-}
-
-function client(port: number): Redis {
-  return new Redis({ port, host: "127.0.0.1", enableReadyCheck: false, maxRetriesPerRequest: 0 });
-}
-
-/** SETs through one replica, each retried (SET is idempotent) if it times out under loss. */
-async function writeKeys(port: number, prefix: string, count: number): Promise<string[]> {
-  const c = client(port);
-  const acked: string[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const key = `${prefix}-${i}`;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        try {
-          if ((await c.set(key, key)) === "OK") acked.push(key);
-          break;
-        } catch {
-          // lost with its packets: try again
-        }
-      }
-    }
-  } finally {
-    c.disconnect();
-  }
-  return acked;
 }
 
 describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer packets)", () => {
@@ -99,8 +63,8 @@ describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer pack
     const leader = await cluster.waitForLeader();
     const follower = cluster.replicas.find((r) => r.id !== leader)!;
     const acked = [
-      ...(await writeKeys(cluster.replica(leader).clientPort, "lossy-a", 150)),
-      ...(await writeKeys(follower.clientPort, "lossy-b", 50)),
+      ...(await writeKeys(cluster.replica(leader).clientPort, "lossy-a", 150, 5)),
+      ...(await writeKeys(follower.clientPort, "lossy-b", 50, 5)),
     ];
     expect(acked.length).toBe(200);
     const retransmits = (await Promise.all(cluster.replicas.map((r) => cluster.metrics(r.id))))
