@@ -27,7 +27,7 @@ type Job =
       readonly kind: "echo";
       readonly inbound: FrameRingShared;
       readonly outbound: FrameRingShared;
-      readonly spinMicros: number;
+      readonly spinUs: number;
     }
   | {
       readonly kind: "stream";
@@ -56,7 +56,7 @@ function percentile(sorted: Float64Array, p: number): number {
 async function echo(job: Extract<Job, { kind: "echo" }>): Promise<void> {
   const reader = new FrameRingReader(job.inbound);
   const writer = new FrameRingWriter(job.outbound);
-  const waiter = new DoorbellWaiter(job.inbound.bell, { spinMicros: job.spinMicros });
+  const waiter = new DoorbellWaiter(job.inbound.bell, { spinUs: job.spinUs });
   const reply = (record: Uint8Array) => {
     while (!writer.tryWrite(record)) writer.notify();
   };
@@ -81,23 +81,19 @@ function stream(job: Extract<Job, { kind: "stream" }>): void {
 // ---- main side --------------------------------------------------------------------------------
 
 interface Latency {
-  readonly p50Micros: number;
-  readonly p99Micros: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
 }
 
-async function pingPong(
-  recordBytes: number,
-  spinMicros: number,
-  roundTrips: number,
-): Promise<Latency> {
+async function pingPong(recordBytes: number, spinUs: number, roundTrips: number): Promise<Latency> {
   const mainBell = createDoorbell();
   const toWorker = createFrameRing(PING_RING_BYTES, createDoorbell());
   const toMain = createFrameRing(PING_RING_BYTES, mainBell);
-  const job: Job = { kind: "echo", inbound: toWorker, outbound: toMain, spinMicros };
+  const job: Job = { kind: "echo", inbound: toWorker, outbound: toMain, spinUs };
   const worker = new Worker(new URL(import.meta.url), { workerData: job });
   const writer = new FrameRingWriter(toWorker);
   const reader = new FrameRingReader(toMain);
-  const waiter = new DoorbellWaiter(mainBell, { spinMicros });
+  const waiter = new DoorbellWaiter(mainBell, { spinUs });
   const record = new Uint8Array(recordBytes).fill(1);
   const hasReply = () => reader.hasRecords;
   const ignore = () => {};
@@ -113,7 +109,7 @@ async function pingPong(
   waiter.close();
   await worker.terminate();
   samples.sort();
-  return { p50Micros: percentile(samples, 0.5), p99Micros: percentile(samples, 0.99) };
+  return { p50Us: percentile(samples, 0.5), p99Us: percentile(samples, 0.99) };
 }
 
 interface Throughput {
@@ -128,7 +124,7 @@ async function oneWay(recordBytes: number, recordCount: number): Promise<Through
   const worker = new Worker(new URL(import.meta.url), { workerData: job });
   await new Promise((resolve) => worker.once("online", resolve));
   const reader = new FrameRingReader(shared);
-  const waiter = new DoorbellWaiter(shared.bell, { spinMicros: 50 });
+  const waiter = new DoorbellWaiter(shared.bell, { spinUs: 50 });
   let received = 0;
   const count = () => {
     received++;
@@ -162,14 +158,14 @@ async function main(): Promise<void> {
     `${"record".padEnd(8)}${"spin µs".padStart(10)}${"p50".padStart(10)}${"p99".padStart(10)}`,
   );
   for (const recordBytes of [64, 4096]) {
-    for (const spinMicros of [0, 20, 50]) {
+    for (const spinUs of [0, 20, 50]) {
       const results: Latency[] = [];
       for (let run = 0; run < runs; run++)
-        results.push(await pingPong(recordBytes, spinMicros, roundTrips));
-      const p50 = median(results.map((r) => r.p50Micros));
-      const p99 = median(results.map((r) => r.p99Micros));
+        results.push(await pingPong(recordBytes, spinUs, roundTrips));
+      const p50 = median(results.map((r) => r.p50Us));
+      const p99 = median(results.map((r) => r.p99Us));
       console.log(
-        `${`${recordBytes} B`.padEnd(8)}${String(spinMicros).padStart(10)}${format(p50, 2)}${format(p99, 2)}`,
+        `${`${recordBytes} B`.padEnd(8)}${String(spinUs).padStart(10)}${format(p50, 2)}${format(p99, 2)}`,
       );
     }
   }

@@ -2,6 +2,7 @@
  * The layering rule of ARCHITECTURE.md, checked on the source: imports point down only.
  *
  *   entries (src/*.ts) → src/cli → src/runtime → src/transport, src/storage, src/app → src/ring, src/core
+ *   src/limits.ts (shared limits and defaults) imports nothing; every layer may import it
  *   src/workers/<thread>/ → src/runtime and below; src/sim → the pure modules of src/workers
  *
  * The runtime starts the workers by file URL (replica-runner.ts), never by import.
@@ -58,13 +59,19 @@ describe("imports point down only", () => {
     );
   });
 
-  it("src/core imports only src/core: no node:*, no package, no other folder", () => {
+  it("src/core imports only src/core and src/limits.ts: no node:*, no package, no other folder", () => {
     const outside = [...GRAPH]
       .filter(([file]) => file.startsWith("src/core/"))
       .flatMap(([file, imports]) =>
-        imports.filter((target) => !target.startsWith("src/core/")).map((t) => `${file} -> ${t}`),
+        imports
+          .filter((target) => !target.startsWith("src/core/") && target !== "src/limits.ts")
+          .map((t) => `${file} -> ${t}`),
       );
     expect(outside).toEqual([]);
+  });
+
+  it("src/limits.ts imports nothing, so the pure core may use it", () => {
+    expect(GRAPH.get("src/limits.ts")).toEqual([]);
   });
 
   it.each(["src/ring/", "src/storage/", "src/transport/", "src/app/"])(

@@ -131,22 +131,22 @@ interface RingEchoJob {
   readonly kind: "apus-scaling-ring-echo";
   readonly inbound: FrameRingShared;
   readonly outbound: FrameRingShared;
-  readonly spinMicros: number;
+  readonly spinUs: number;
 }
 
-async function ringRoundTrips(spinMicros: number, roundTrips: number): Promise<RoundTrip> {
+async function ringRoundTrips(spinUs: number, roundTrips: number): Promise<RoundTrip> {
   const toWorker = createFrameRing(RING_BYTES, createDoorbell());
   const toMain = createFrameRing(RING_BYTES, createDoorbell());
   const job: RingEchoJob = {
     kind: "apus-scaling-ring-echo",
     inbound: toWorker,
     outbound: toMain,
-    spinMicros,
+    spinUs,
   };
   const worker = new Worker(new URL(import.meta.url), { workerData: job });
   const writer = new FrameRingWriter(toWorker);
   const reader = new FrameRingReader(toMain);
-  const waiter = new DoorbellWaiter(toMain.bell, { spinMicros });
+  const waiter = new DoorbellWaiter(toMain.bell, { spinUs });
   const record = new Uint8Array(PAYLOAD_BYTES).fill(1);
   const hasReply = () => reader.hasRecords;
   const ignore = () => {};
@@ -157,11 +157,7 @@ async function ringRoundTrips(spinMicros: number, roundTrips: number): Promise<R
     reader.drain(ignore);
   };
   try {
-    return await time(
-      `ring hand-off round trip, two threads, spin ${spinMicros} µs`,
-      roundTrips,
-      once,
-    );
+    return await time(`ring hand-off round trip, two threads, spin ${spinUs} µs`, roundTrips, once);
   } finally {
     waiter.close();
     await worker.terminate();
@@ -171,7 +167,7 @@ async function ringRoundTrips(spinMicros: number, roundTrips: number): Promise<R
 async function ringEcho(job: RingEchoJob): Promise<void> {
   const reader = new FrameRingReader(job.inbound);
   const writer = new FrameRingWriter(job.outbound);
-  const waiter = new DoorbellWaiter(job.inbound.bell, { spinMicros: job.spinMicros });
+  const waiter = new DoorbellWaiter(job.inbound.bell, { spinUs: job.spinUs });
   const reply = (record: Uint8Array) => {
     while (!writer.tryWrite(record)) writer.notify();
   };

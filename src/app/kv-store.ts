@@ -5,6 +5,7 @@
  * commands and `context.nowMs` (the leader's timestamp on the log batch).
  */
 import { ApusError, assert } from "../core/errors.ts";
+import { REPLY_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT } from "../limits.ts";
 import * as hashes from "./kv-hashes.ts";
 import * as keys from "./kv-keys.ts";
 import { Keyspace } from "./kv-keyspace.ts";
@@ -44,10 +45,8 @@ export interface KvStoreOptions {
   readonly patternBytesMax: number;
 }
 
-/** Default `valueBytesMax`: 8 MiB. */
-export const VALUE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
-/** Default `replyBytesMax`: 64 MiB, eight of the largest default values. */
-export const REPLY_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/** Defaults of `valueBytesMax` (8 MiB) and `replyBytesMax` (64 MiB): see src/limits.ts. */
+export { REPLY_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT };
 /** Default `patternBytesMax`: 4096 bytes, far beyond any real KEYS/SCAN pattern. */
 export const PATTERN_BYTES_MAX_DEFAULT = 4096;
 

@@ -20,6 +20,7 @@ import {
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { LOCAL_REPLICA_COUNT_MAX } from "../limits.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const REPLICA_JS = join(REPO, "dist", "replica.js");
@@ -43,7 +44,7 @@ function snapshotBuild(dir: string): string {
  */
 const ADDRESS_BASE = 10;
 export const SUBNET_MAX = 255;
-export const REPLICAS_MAX = 9;
+export const REPLICAS_MAX = LOCAL_REPLICA_COUNT_MAX;
 const STATUS_TIMEOUT_MS = 500;
 
 export interface ChaosClusterOptions {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
+import { LOCAL_REPLICA_COUNT_MAX } from "../limits.ts";
 
 /**
  * The local cluster launcher's settings (`npm start`, dist/cluster.js) and the plan they make:
@@ -48,7 +49,7 @@ export type ClusterArgs =
   | { readonly action: "help" }
   | { readonly action: "run"; readonly options: ClusterOptions };
 
-export const REPLICAS_MAX = 9;
+export const REPLICAS_MAX = LOCAL_REPLICA_COUNT_MAX;
 export const SECRET_FILE_NAME = "cluster.secret";
 export const LOOPBACK = "127.0.0.1";
 

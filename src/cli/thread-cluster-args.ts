@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
+import { REPLICA_COUNT_MAX } from "../limits.ts";
 import { parseReplicaArgs, parseSize, type ReplicaConfig } from "../runtime/config.ts";
 import {
   SHM_RING_BYTES_DEFAULT,
@@ -38,7 +39,6 @@ export const THREAD_CLUSTER_DEFAULTS = {
 } as const;
 /** Stands for the temp dir in configs' dataDir until the entry point makes it. */
 export const DATA_DIR_PLACEHOLDER = "<temp>";
-const REPLICAS_MAX = 31;
 
 /** Replica flags the cluster sets itself; passing them after `--` is a mistake. */
 const RESERVED_REPLICA_FLAGS = [
@@ -102,8 +102,8 @@ export function parseThreadClusterArgs(argv: readonly string[]): ThreadClusterAr
   const replicasText = text("replicas");
   if (replicasText === undefined) throw invalid("--replicas: required, e.g. --replicas 3");
   const replicaCount = /^\d+$/.test(replicasText) ? Number(replicasText) : 0;
-  if (replicaCount < 1 || replicaCount > REPLICAS_MAX)
-    throw invalid(`--replicas: expected 1 to ${REPLICAS_MAX}, got "${replicasText}"`);
+  if (replicaCount < 1 || replicaCount > REPLICA_COUNT_MAX)
+    throw invalid(`--replicas: expected 1 to ${REPLICA_COUNT_MAX}, got "${replicasText}"`);
   const transport = text("transport") ?? THREAD_CLUSTER_DEFAULTS.transport;
   if (transport !== "shm" && transport !== "udp")
     throw invalid(`--transport: must be shm or udp, got "${transport}"`);
@@ -183,7 +183,7 @@ between replicas of one process. --transport udp runs the same layout over loopb
 apples-to-apples comparison of protocol cost against kernel cost.
 
 Options:
-  --replicas N             replicas to run, 1..${REPLICAS_MAX} (required)
+  --replicas N             replicas to run, 1..${REPLICA_COUNT_MAX} (required)
   --transport shm|udp      peer transport (default: ${d.transport})
   --base-client-port PORT  client port of replica 1 (default: ${d.baseClientPort})
   --base-admin-port PORT   admin HTTP port of replica 1 (default: ${d.baseAdminPort})

@@ -1,9 +1,14 @@
+import {
+  BATCH_BYTES_MAX_DEFAULT,
+  BATCH_COMMANDS_MAX_DEFAULT,
+  REPLICA_COUNT_MAX,
+  WINDOW_SLOTS_DEFAULT,
+} from "../limits.ts";
 import { BALLOT_IDS } from "./ballot.ts";
 import { ApusError } from "./errors.ts";
 import type { Prng } from "./prng.ts";
 
-/** Largest cluster the core accepts: votes are tracked in a 32-bit mask. */
-export const REPLICA_COUNT_MAX = 31;
+export { REPLICA_COUNT_MAX };
 
 export interface CoreConfig {
   /** This replica, 1..replicaCount. */
@@ -48,9 +53,9 @@ export const CORE_DEFAULTS = {
   electionTicks: 10,
   heartbeatTicks: 1,
   retransmitTicks: 2,
-  windowSlots: 32,
-  batchCommandsMax: 1024,
-  batchBytesMax: 256 * 1024,
+  windowSlots: WINDOW_SLOTS_DEFAULT,
+  batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,
+  batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
   proposalQueueMax: 64 * 1024,
   catchupEntriesMax: 64,
   catchupBytesMax: 1024 * 1024,

@@ -33,6 +33,7 @@
  * notify a bell with no waiter, which costs a little and is harmless.
  */
 import { ApusError, assert } from "../core/errors.ts";
+import { RING_SPIN_US_MAX } from "../limits.ts";
 
 /** Int32 index of the ring counter; producers add, the consumer waits on it. */
 export const BELL_SEQ = 0;
@@ -51,9 +52,9 @@ export const BELL_BYTES = BELL_INT32_COUNT * Int32Array.BYTES_PER_ELEMENT;
  * CPU and event-loop time per idle transition, which bounds what spinning can take from other
  * threads on a machine with few cores.
  */
-export const SPIN_MICROS_DEFAULT = 50;
-/** Upper bound of the busy-poll: longer would starve the consumer's own event loop. */
-export const SPIN_MICROS_MAX = 1_000;
+export const SPIN_US_DEFAULT = 50;
+/** Upper bound of the busy-poll (src/limits.ts): longer would starve the consumer's own event loop. */
+export const SPIN_US_MAX = RING_SPIN_US_MAX;
 
 /**
  * `Atomics.waitAsync` (Node >= 16) is in lib ES2024; the project compiles against ES2023, so its
@@ -102,7 +103,7 @@ export class DoorbellRinger {
 
 export interface DoorbellWaiterOptions {
   /** Busy-poll this long before parking, in microseconds; 0 parks at once. */
-  readonly spinMicros?: number;
+  readonly spinUs?: number;
   /**
    * Keep the thread alive while parked (default true), as a blocking wait would. Measured: in
    * Node 24 a pending Atomics.waitAsync holds no reference, so a worker with nothing else on its
@@ -116,7 +117,7 @@ const KEEP_ALIVE_INTERVAL_MS = 2 ** 30;
 
 /**
  * The consumer's end: exactly one per bell, in the consumer thread. Never blocks the thread: it
- * polls for at most `spinMicros`, then parks on `Atomics.waitAsync`, so sockets and timers of the
+ * polls for at most `spinUs`, then parks on `Atomics.waitAsync`, so sockets and timers of the
  * same event loop keep running while it waits.
  */
 export class DoorbellWaiter {
@@ -133,15 +134,15 @@ export class DoorbellWaiter {
   parkCount = 0;
 
   constructor(bell: SharedArrayBuffer, options: DoorbellWaiterOptions = {}) {
-    const spinMicros = options.spinMicros ?? SPIN_MICROS_DEFAULT;
-    if (!Number.isFinite(spinMicros) || spinMicros < 0 || spinMicros > SPIN_MICROS_MAX) {
+    const spinUs = options.spinUs ?? SPIN_US_DEFAULT;
+    if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > SPIN_US_MAX) {
       throw new ApusError(
         "ERR_INVALID_CONFIG",
-        `invalid spinMicros ${spinMicros}: use 0 (park at once) to ${SPIN_MICROS_MAX}`,
+        `invalid spinUs ${spinUs}: use 0 (park at once) to ${SPIN_US_MAX}`,
       );
     }
     this.bell = bellView(bell);
-    this.spinMs = spinMicros / 1000;
+    this.spinMs = spinUs / 1000;
     if (options.keepAlive ?? true) {
       this.keepAlive = setInterval(() => {}, KEEP_ALIVE_INTERVAL_MS);
       this.keepAlive.unref();
@@ -184,7 +185,7 @@ export class DoorbellWaiter {
     Atomics.notify(this.bell, BELL_SEQ);
   }
 
-  /** Bounded busy-poll: holds the event loop for at most spinMicros. */
+  /** Bounded busy-poll: holds the event loop for at most spinUs. */
   private spin(hasWork: () => boolean): boolean {
     if (this.spinMs === 0) return false;
     const deadline = performance.now() + this.spinMs;

@@ -7,8 +7,8 @@ export {
   DoorbellRinger,
   DoorbellWaiter,
   type DoorbellWaiterOptions,
-  SPIN_MICROS_DEFAULT,
-  SPIN_MICROS_MAX,
+  SPIN_US_DEFAULT,
+  SPIN_US_MAX,
 } from "./doorbell.ts";
 export {
   createFrameRing,

@@ -2,6 +2,28 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
+import {
+  BATCH_BYTES_MAX_DEFAULT,
+  BATCH_COMMANDS_MAX_DEFAULT,
+  CLIENTS_MAX_DEFAULT,
+  ELECTION_TIMEOUT_MS_DEFAULT,
+  HEARTBEAT_MS_DEFAULT,
+  KIB,
+  MESSAGE_BYTES_MAX_LIMIT,
+  MIB,
+  PENDING_REQUESTS_MAX_DEFAULT,
+  REPLICA_COUNT_MAX,
+  REPLY_BYTES_MAX_DEFAULT,
+  REQUEST_BYTES_MAX_DEFAULT,
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  REQUEST_TIMEOUT_MS_MAX,
+  RING_SPIN_US_DEFAULT,
+  RING_SPIN_US_MAX,
+  SNAPSHOT_EVERY_BYTES_DEFAULT,
+  SNAPSHOT_EVERY_SLOTS,
+  VALUE_BYTES_MAX_DEFAULT,
+  WINDOW_SLOTS_DEFAULT,
+} from "../limits.ts";
 
 /**
  * Every setting of a replica, in one table: the flag, the JSON key in --config, the default, the
@@ -25,8 +47,8 @@ export interface ReplicaConfig {
    * recovers from every other replica before it votes). Ignored when the WAL holds state.
    */
   readonly initialClusterState: "new" | "existing";
-  readonly batchMaxBytes: number;
-  readonly batchMaxCommands: number;
+  readonly batchBytesMax: number;
+  readonly batchCommandsMax: number;
   readonly window: number;
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: number;
@@ -35,16 +57,16 @@ export interface ReplicaConfig {
   readonly secretFile: string | null;
   readonly clusterId: number;
   readonly requestTimeoutMs: number;
-  readonly maxRequestBytes: number;
-  readonly maxValueBytes: number;
+  readonly requestBytesMax: number;
+  readonly valueBytesMax: number;
   /** Largest reply one command may produce (MGET, LRANGE, KEYS, …), checked before it is built. */
-  readonly maxReplyBytes: number;
-  readonly maxClients: number;
+  readonly replyBytesMax: number;
+  readonly clientsMax: number;
   readonly pendingRequestsMax: number;
   /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
   readonly snapshotEveryBytes: number;
   /** Busy-poll of an empty ring before a thread parks on its doorbell, µs. */
-  readonly ringSpinMicros: number;
+  readonly ringSpinUs: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   readonly logFormat: "json" | "pretty";
 }
@@ -63,8 +85,13 @@ interface Setting {
   readonly choices?: readonly string[];
   readonly min?: number;
   readonly max?: number;
-  /** Shown in --help; a function when it depends on other settings or the machine. */
-  readonly defaultText: string;
+  /** The camelCase key this setting had before it was renamed; still read from --config files. */
+  readonly formerKey?: string;
+  /**
+   * Shown in --help where the default is not a plain value of DEFAULTS (it depends on the machine
+   * or other settings, or is "off"); otherwise --help prints DEFAULTS' own value.
+   */
+  readonly defaultText?: string;
   readonly help: string;
 }
 
@@ -73,8 +100,12 @@ export function defaultWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
-const KIB = 1024;
-const MIB = 1024 * KIB;
+/** A byte count as the size flags take it: 262144 → "256k", 16777216 → "16m". */
+export function sizeText(bytes: number): string {
+  if (bytes % MIB === 0) return `${bytes / MIB}m`;
+  if (bytes % KIB === 0) return `${bytes / KIB}k`;
+  return String(bytes);
+}
 
 export const SETTINGS: readonly Setting[] = [
   {
@@ -82,7 +113,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "id",
     kind: "int",
     min: 1,
-    max: 31,
+    max: REPLICA_COUNT_MAX,
     defaultText: "(required)",
     help: "this replica's id, 1..N, its position in --peers",
   },
@@ -97,7 +128,6 @@ export const SETTINGS: readonly Setting[] = [
     key: "clientHost",
     flag: "client-host",
     kind: "string",
-    defaultText: "127.0.0.1",
     help: "address clients connect to (0.0.0.0 for every interface)",
   },
   {
@@ -106,14 +136,12 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 1,
     max: 65535,
-    defaultText: "6379",
     help: "Redis-protocol port for clients",
   },
   {
     key: "adminHost",
     flag: "admin-host",
     kind: "string",
-    defaultText: "127.0.0.1",
     help: "address of the admin HTTP server (/metrics, /status)",
   },
   {
@@ -146,7 +174,6 @@ export const SETTINGS: readonly Setting[] = [
     flag: "durability",
     kind: "choice",
     choices: ["fsync", "memory"],
-    defaultText: "fsync",
     help: "fsync: survives the loss of every replica at once; memory: no disk, survives only minority failures",
   },
   {
@@ -154,25 +181,24 @@ export const SETTINGS: readonly Setting[] = [
     flag: "initial-cluster-state",
     kind: "choice",
     choices: ["new", "existing"],
-    defaultText: "new",
     help: "for a replica that starts with no durable state (first start, memory durability, a wiped data directory): new = the cluster is being created now, vote at once; existing = the cluster ran before, recover from every other replica before voting (use it whenever such a replica ran before: a memory-mode restart, a replaced disk)",
   },
   {
-    key: "batchMaxBytes",
+    key: "batchBytesMax",
+    formerKey: "batchMaxBytes",
     flag: "batch-max-bytes",
     kind: "size",
     min: 1,
     max: 64 * MIB,
-    defaultText: "256k",
     help: "command bytes per consensus slot (one larger command still gets a slot)",
   },
   {
-    key: "batchMaxCommands",
+    key: "batchCommandsMax",
+    formerKey: "batchMaxCommands",
     flag: "batch-max-commands",
     kind: "int",
     min: 1,
     max: 1 << 20,
-    defaultText: "1024",
     help: "client requests per consensus slot (1 turns batching off)",
   },
   {
@@ -181,7 +207,6 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 1,
     max: 4096,
-    defaultText: "32",
     help: "consensus slots in flight at once (pipelining)",
   },
   {
@@ -190,7 +215,6 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 1,
     max: 60_000,
-    defaultText: "50",
     help: "leader heartbeat interval",
   },
   {
@@ -199,7 +223,6 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 2,
     max: 600_000,
-    defaultText: "500",
     help: "a follower that hears no leader for [T, 2T) starts an election",
   },
   {
@@ -207,7 +230,6 @@ export const SETTINGS: readonly Setting[] = [
     flag: "transport",
     kind: "choice",
     choices: ["udp", "tcp", "shm"],
-    defaultText: "udp",
     help: "peer transport; shm (shared memory, no kernel) only joins replicas run as threads of one process by dist/thread-cluster.js",
   },
   {
@@ -223,7 +245,6 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 0,
     max: 0xffff_ffff,
-    defaultText: "1",
     help: "packets and data dirs of another cluster id are refused",
   },
   {
@@ -231,44 +252,43 @@ export const SETTINGS: readonly Setting[] = [
     flag: "request-timeout-ms",
     kind: "int",
     min: 1,
-    max: 600_000,
-    defaultText: "5000",
+    max: REQUEST_TIMEOUT_MS_MAX,
     help: "a request not committed within this time (e.g. no leader) fails with an error",
   },
   {
-    key: "maxRequestBytes",
+    key: "requestBytesMax",
+    formerKey: "maxRequestBytes",
     flag: "max-request-bytes",
     kind: "size",
     min: 1 * KIB,
-    max: 256 * MIB,
-    defaultText: "16m",
+    max: MESSAGE_BYTES_MAX_LIMIT,
     help: "largest client request (one command with all its arguments)",
   },
   {
-    key: "maxValueBytes",
+    key: "valueBytesMax",
+    formerKey: "maxValueBytes",
     flag: "max-value-bytes",
     kind: "size",
     min: 1,
     max: 256 * MIB,
-    defaultText: "8m",
     help: "largest value the embedded store keeps. Must be the same on every replica: it decides which writes succeed",
   },
   {
-    key: "maxReplyBytes",
+    key: "replyBytesMax",
+    formerKey: "maxReplyBytes",
     flag: "max-reply-bytes",
     kind: "size",
     min: 1024,
     max: 2 ** 31 - 1,
-    defaultText: "64m",
     help: "largest reply of one command (MGET, LRANGE, KEYS, ...); larger ones get an error instead. Must be the same on every replica (LPOP, GETSET refuse before they change anything)",
   },
   {
-    key: "maxClients",
+    key: "clientsMax",
+    formerKey: "maxClients",
     flag: "max-clients",
     kind: "int",
     min: 1,
     max: 1_000_000,
-    defaultText: "10000",
     help: "client connections per replica; more are refused with an error",
   },
   {
@@ -277,7 +297,6 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: 1,
     max: 10_000_000,
-    defaultText: "100000",
     help: "requests waiting for consensus at this replica; beyond it requests fail at once",
   },
   {
@@ -286,16 +305,15 @@ export const SETTINGS: readonly Setting[] = [
     kind: "size",
     min: 1,
     max: 64 * 1024 * MIB,
-    defaultText: "64m",
-    help: "snapshot the store and drop the log before it once this many command bytes were applied (also every 100000 slots)",
+    help: `snapshot the store and drop the log before it once this many command bytes were applied (also every ${SNAPSHOT_EVERY_SLOTS} slots)`,
   },
   {
-    key: "ringSpinMicros",
+    key: "ringSpinUs",
+    formerKey: "ringSpinMicros",
     flag: "ring-spin-us",
     kind: "int",
     min: 0,
-    max: 1000,
-    defaultText: "20",
+    max: RING_SPIN_US_MAX,
     help: "the consensus worker busy-polls its empty request rings this long before sleeping (0: sleep at once; more burns CPU, saves a ~50 µs wake-up)",
   },
   {
@@ -303,7 +321,6 @@ export const SETTINGS: readonly Setting[] = [
     flag: "log-level",
     kind: "choice",
     choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"],
-    defaultText: "info",
     help: "log level",
   },
   {
@@ -311,7 +328,6 @@ export const SETTINGS: readonly Setting[] = [
     flag: "log-format",
     kind: "choice",
     choices: ["json", "pretty"],
-    defaultText: "json",
     help: "json lines, or pretty (readable, for a terminal)",
   },
 ];
@@ -323,22 +339,22 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   adminPort: 0,
   durability: "fsync",
   initialClusterState: "new",
-  batchMaxBytes: 256 * KIB,
-  batchMaxCommands: 1024,
-  window: 32,
-  heartbeatMs: 50,
-  electionTimeoutMs: 500,
+  batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
+  batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,
+  window: WINDOW_SLOTS_DEFAULT,
+  heartbeatMs: HEARTBEAT_MS_DEFAULT,
+  electionTimeoutMs: ELECTION_TIMEOUT_MS_DEFAULT,
   transport: "udp",
   secretFile: null,
   clusterId: 1,
-  requestTimeoutMs: 5000,
-  maxRequestBytes: 16 * MIB,
-  maxValueBytes: 8 * MIB,
-  maxReplyBytes: 64 * MIB,
-  maxClients: 10_000,
-  pendingRequestsMax: 100_000,
-  snapshotEveryBytes: 64 * MIB,
-  ringSpinMicros: 20,
+  requestTimeoutMs: REQUEST_TIMEOUT_MS_DEFAULT,
+  requestBytesMax: REQUEST_BYTES_MAX_DEFAULT,
+  valueBytesMax: VALUE_BYTES_MAX_DEFAULT,
+  replyBytesMax: REPLY_BYTES_MAX_DEFAULT,
+  clientsMax: CLIENTS_MAX_DEFAULT,
+  pendingRequestsMax: PENDING_REQUESTS_MAX_DEFAULT,
+  snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,
+  ringSpinUs: RING_SPIN_US_DEFAULT,
   logLevel: "info",
   logFormat: "json",
 };
@@ -460,7 +476,7 @@ export function parseReplicaArgs(
   if (typeof values.config === "string") {
     const file = readConfigFile(values.config);
     for (const [key, raw] of Object.entries(file)) {
-      const setting = SETTINGS.find((s) => s.key === key || s.flag === key);
+      const setting = SETTINGS.find((s) => s.key === key || s.flag === key || s.formerKey === key);
       if (setting === undefined)
         throw invalid("config", `unknown setting "${key}" in ${values.config}; see --help`);
       chosen[setting.key] =
@@ -497,8 +513,11 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
       "id",
       `is ${id} but --peers lists ${peers.length} replica${peers.length === 1 ? "" : "s"}; ids run from 1 to ${peers.length}`,
     );
-  if (peers.length > 31)
-    throw invalid("peers", `lists ${peers.length} replicas; at most 31 are supported`);
+  if (peers.length > REPLICA_COUNT_MAX)
+    throw invalid(
+      "peers",
+      `lists ${peers.length} replicas; at most ${REPLICA_COUNT_MAX} are supported`,
+    );
   const seen = new Set<string>();
   for (const peer of peers) {
     const key = `${peer.host}:${peer.port}`;
@@ -517,10 +536,10 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
       "heartbeat-ms",
       `(${config.heartbeatMs}) must be at most half of --election-timeout-ms (${config.electionTimeoutMs}), or followers time out between heartbeats`,
     );
-  if (config.maxValueBytes > config.maxRequestBytes)
+  if (config.valueBytesMax > config.requestBytesMax)
     throw invalid(
       "max-value-bytes",
-      `(${config.maxValueBytes}) cannot exceed --max-request-bytes (${config.maxRequestBytes}): a value arrives inside a request`,
+      `(${config.valueBytesMax}) cannot exceed --max-request-bytes (${config.requestBytesMax}): a value arrives inside a request`,
     );
   if (config.clientPort === config.adminPort && config.clientHost === config.adminHost)
     throw invalid("admin-port", `is the same as --client-port (${config.clientPort})`);
@@ -565,6 +584,13 @@ function wrap(text: string, indent: number, width: number): string {
   return lines.join(`\n${" ".repeat(indent)}`);
 }
 
+/** The default --help shows: the setting's own text, or DEFAULTS' value as the flag takes it. */
+function defaultShown(s: Setting): string {
+  if (s.defaultText !== undefined) return s.defaultText;
+  const value = DEFAULTS[s.key as keyof typeof DEFAULTS];
+  return s.kind === "size" ? sizeText(value as number) : String(value);
+}
+
 export function helpText(version: string): string {
   const heads = SETTINGS.map((s) => `  --${s.flag} ${placeholder(s)}`);
   const column = Math.max(...heads.map((h) => h.length)) + 2;
@@ -572,7 +598,7 @@ export function helpText(version: string): string {
   const lines = SETTINGS.map((s, i) =>
     option(
       heads[i]!,
-      `${s.help} ${s.defaultText.startsWith("(") ? s.defaultText : `(default: ${s.defaultText})`}`,
+      `${s.help} ${defaultShown(s).startsWith("(") ? defaultShown(s) : `(default: ${defaultShown(s)})`}`,
     ),
   );
   return `apus-smr ${version}: one replica of a Multi-Paxos replicated Redis-protocol store

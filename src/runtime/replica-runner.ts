@@ -11,6 +11,7 @@ import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Logger } from "pino";
 import { ApusError } from "../core/errors.ts";
+import { SECRET_BYTES_MIN } from "../limits.ts";
 import { createDoorbell } from "../ring/doorbell.ts";
 import { createFrameRing } from "../ring/frame-ring.ts";
 import type { ShmFabricShared } from "../transport/shm-transport.ts";
@@ -33,7 +34,6 @@ const REPLY_RING_BYTES = 4 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 2000;
 /** Used without --secret-file: anyone who can send to the peer port can forge packets. */
 const DEVELOPMENT_SECRET = "apus-smr development key: pass --secret-file in production";
-const SECRET_BYTES_MIN = 16;
 
 export interface ReplicaExtras {
   /** The peer key, instead of reading --secret-file (the thread cluster makes a random one). */
@@ -160,13 +160,13 @@ function connectionWorkerCount(config: ReplicaConfig, log: Logger): number {
   return 1;
 }
 
-function createRings(maxRequestBytes: number, workers: number, consensusBell: SharedArrayBuffer) {
+function createRings(requestBytesMax: number, workers: number, consensusBell: SharedArrayBuffer) {
   const rings: WorkerRings[] = [];
   // Every request ring rings the consensus worker's one doorbell; each reply ring its worker's.
   for (let i = 0; i < workers; i++) {
     const workerBell = createDoorbell();
     rings.push({
-      requests: createFrameRing(maxRequestBytes + 1024 * 1024, consensusBell),
+      requests: createFrameRing(requestBytesMax + 1024 * 1024, consensusBell),
       replies: createFrameRing(REPLY_RING_BYTES, workerBell),
       workerBell,
     });
@@ -196,7 +196,7 @@ export async function startReplica(
     (config.transport === "shm" ? Buffer.from(DEVELOPMENT_SECRET) : readSecret(config, log));
 
   const consensusBell = createDoorbell();
-  const rings = createRings(config.maxRequestBytes, workers, consensusBell);
+  const rings = createRings(config.requestBytesMax, workers, consensusBell);
   const consensusData: ConsensusWorkerData = {
     config,
     incarnation: randomInt(1, 2 ** 32 - 1),
@@ -225,7 +225,7 @@ export async function startReplica(
       workerIndex: i,
       rings: rings[i]!,
       consensusBell,
-      clientsMax: Math.ceil(config.maxClients / workers),
+      clientsMax: Math.ceil(config.clientsMax / workers),
       reusePort: reusePort && workers > 1,
     };
     const worker = await startWorker("connection-worker", data, log).catch(abandon);

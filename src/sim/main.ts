@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { REPLICA_COUNT_MAX } from "../limits.ts";
 import { PLANTED_BUGS, type PlantedBug } from "./planted-bugs.ts";
 import { describeScenario, scenarioFromSeed } from "./scenario.ts";
 import { formatFailure, runScenario } from "./simulator.ts";
@@ -46,8 +47,8 @@ function main(): number {
   const bug = values.bug as PlantedBug | undefined;
   const replicas =
     values.replicas === undefined ? undefined : integer("replicas", values.replicas, 3);
-  if (replicas !== undefined && (replicas < 1 || replicas > 31))
-    throw new Error("--replicas must be 1..31");
+  if (replicas !== undefined && (replicas < 1 || replicas > REPLICA_COUNT_MAX))
+    throw new Error(`--replicas must be 1..${REPLICA_COUNT_MAX}`);
 
   if (values.seed !== undefined) {
     const scenario = scenarioFromSeed(integer("seed", values.seed, 1), bug, replicas);

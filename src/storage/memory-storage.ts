@@ -48,7 +48,7 @@ export class MemoryStorage implements Storage {
       recordsWritten: 0,
       snapshotsWritten: 0,
       segmentCount: 0,
-      lastFsyncMicros: 0,
+      lastFsyncUs: 0,
     };
   }
 }

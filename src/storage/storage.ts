@@ -37,7 +37,7 @@ export interface StorageStats {
   /** WAL segment files that exist now. */
   readonly segmentCount: number;
   /** Duration of the last group commit's write + fdatasync, in µs. */
-  readonly lastFsyncMicros: number;
+  readonly lastFsyncUs: number;
 }
 
 /**

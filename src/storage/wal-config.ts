@@ -1,4 +1,5 @@
 import { ApusError } from "../core/index.ts";
+import { REPLICA_COUNT_MAX } from "../limits.ts";
 import type { FsyncObserver } from "./storage.ts";
 import type { WalIdentity } from "./wal-meta.ts";
 
@@ -27,7 +28,7 @@ export const WAL_LIMITS = {
   segmentBytesMaxMin: 4096,
   segmentBytesMaxMax: 1024 * MIB,
   clusterIdMax: 0xffff_ffff,
-  replicaCountMax: 31,
+  replicaCountMax: REPLICA_COUNT_MAX,
 } as const;
 
 export interface WalSettings extends WalIdentity {

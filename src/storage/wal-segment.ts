@@ -16,7 +16,7 @@ export interface SegmentScan {
   /** Bytes of whole, valid records from the start: where the file is cut when `torn`. */
   readonly validBytes: number;
   /** Highest slot voted in the segment (0 if none): the segment may go once a snapshot covers it. */
-  readonly maxVoteSlot: Slot;
+  readonly voteSlotMax: Slot;
   /** The torn tail found (last segment only), or null. */
   readonly torn: { readonly offset: number; readonly reason: string } | null;
 }
@@ -63,7 +63,7 @@ export function scanSegment(
 ): SegmentScan {
   let offset = 0;
   let recordCount = 0;
-  let maxVoteSlot = 0;
+  let voteSlotMax = 0;
   while (offset < bytes.byteLength) {
     const result = decodeRecord(bytes, offset);
     if (!result.ok) {
@@ -80,18 +80,18 @@ export function scanSegment(
       return {
         recordCount,
         validBytes: offset,
-        maxVoteSlot,
+        voteSlotMax,
         torn: { offset, reason: result.reason },
       };
     }
     onRecord(result.record, offset);
-    if (result.record.type === RecordType.Vote && result.record.vote.slot > maxVoteSlot) {
-      maxVoteSlot = result.record.vote.slot;
+    if (result.record.type === RecordType.Vote && result.record.vote.slot > voteSlotMax) {
+      voteSlotMax = result.record.vote.slot;
     }
     recordCount++;
     offset = result.end;
   }
-  return { recordCount, validBytes: offset, maxVoteSlot, torn: null };
+  return { recordCount, validBytes: offset, voteSlotMax, torn: null };
 }
 
 /** Offset of the first intact sync record of this segment at or after `from`, or -1. */
@@ -120,7 +120,7 @@ export class SegmentFile {
   size: number;
   recordCount: number;
   /** Highest slot voted in this segment: it may be deleted once a snapshot reaches it. */
-  maxVoteSlot: Slot;
+  voteSlotMax: Slot;
 
   private constructor(
     dir: string,
@@ -128,7 +128,7 @@ export class SegmentFile {
     handle: FileHandle | null,
     size: number,
     recordCount: number,
-    maxVoteSlot: Slot,
+    voteSlotMax: Slot,
   ) {
     this.dir = dir;
     this.firstSequence = firstSequence;
@@ -137,7 +137,7 @@ export class SegmentFile {
     this.handle = handle;
     this.size = size;
     this.recordCount = recordCount;
-    this.maxVoteSlot = maxVoteSlot;
+    this.voteSlotMax = voteSlotMax;
   }
 
   /** A new, empty segment; the directory is fsynced so the file itself survives a crash. */
@@ -160,7 +160,7 @@ export class SegmentFile {
       null,
       scan.validBytes,
       scan.recordCount,
-      scan.maxVoteSlot,
+      scan.voteSlotMax,
     );
   }
 
@@ -189,7 +189,7 @@ export class SegmentFile {
         handle,
         scan.validBytes,
         scan.recordCount,
-        scan.maxVoteSlot,
+        scan.voteSlotMax,
       );
     } catch (error) {
       throw ioError("reopening segment", path, error);

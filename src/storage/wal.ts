@@ -75,7 +75,7 @@ interface Group {
   readonly buffers: Uint8Array[];
   byteCount: number;
   recordCount: number;
-  maxVoteSlot: Slot;
+  voteSlotMax: Slot;
   /** The newest snapshot appended (it supersedes older ones in the same group). */
   snapshot: Snapshot | null;
   /** Promised ballot and chosen slot once the group is durable. */
@@ -128,7 +128,7 @@ export class Wal implements Storage {
   private bytesWritten = 0;
   private recordsWritten = 0;
   private snapshotsWritten = 0;
-  private lastFsyncMicros = 0;
+  private lastFsyncUs = 0;
 
   constructor(
     settings: {
@@ -186,7 +186,7 @@ export class Wal implements Storage {
     if (batch.snapshot !== null) writer.snapshot(batch.snapshot.slot);
     for (const vote of votes) {
       writer.vote(vote);
-      group.maxVoteSlot = Math.max(group.maxVoteSlot, vote.slot);
+      group.voteSlotMax = Math.max(group.voteSlotMax, vote.slot);
     }
     if (writesChosen && batch.chosenSlot !== null) {
       writer.chosenSlot(batch.chosenSlot);
@@ -228,7 +228,7 @@ export class Wal implements Storage {
       recordsWritten: this.recordsWritten,
       snapshotsWritten: this.snapshotsWritten,
       segmentCount: this.segments.length,
-      lastFsyncMicros: this.lastFsyncMicros,
+      lastFsyncUs: this.lastFsyncUs,
     };
   }
 
@@ -243,7 +243,7 @@ export class Wal implements Storage {
       buffers: [],
       byteCount: 0,
       recordCount: 0,
-      maxVoteSlot: 0,
+      voteSlotMax: 0,
       snapshot: null,
       promised: previous?.promised ?? this.durablePromised,
       chosenSlot: previous?.chosenSlot ?? this.durableChosenSlot,
@@ -313,12 +313,12 @@ export class Wal implements Storage {
       this.fsyncCount++;
     }
     const micros = Math.round((performance.now() - startedMs) * 1000);
-    segment.maxVoteSlot = Math.max(segment.maxVoteSlot, group.maxVoteSlot);
+    segment.voteSlotMax = Math.max(segment.voteSlotMax, group.voteSlotMax);
     this.nextSequence += recordCount;
     this.flushCount++;
     this.bytesWritten += byteCount;
     this.recordsWritten += recordCount;
-    this.lastFsyncMicros = micros;
+    this.lastFsyncUs = micros;
     this.onFsync?.(micros, byteCount);
   }
 
@@ -341,7 +341,7 @@ export class Wal implements Storage {
    */
   private async dropCovered(snapshotSlot: Slot): Promise<void> {
     const current = this.segments.at(-1);
-    const covered = this.segments.filter((s) => s !== current && s.maxVoteSlot <= snapshotSlot);
+    const covered = this.segments.filter((s) => s !== current && s.voteSlotMax <= snapshotSlot);
     for (const segment of covered) this.segments.splice(this.segments.indexOf(segment), 1);
     const listing = await listDir(this.dir);
     const oldSnapshots = listing.snapshots.filter((s) => s.slot < snapshotSlot).map((s) => s.name);

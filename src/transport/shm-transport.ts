@@ -27,7 +27,7 @@
  * the rings. Records are still checked (part, lengths) and bad ones dropped and counted.
  */
 import { ApusError, assert } from "../core/errors.ts";
-import { createDoorbell, DoorbellWaiter, SPIN_MICROS_DEFAULT } from "../ring/doorbell.ts";
+import { createDoorbell, DoorbellWaiter, SPIN_US_DEFAULT } from "../ring/doorbell.ts";
 import {
   createFrameRing,
   FRAME_LENGTH_BYTES,
@@ -131,8 +131,8 @@ export interface ShmTransportOptions {
   readonly fabric: ShmFabricShared;
   /** Largest payload sent or accepted; a larger send() drops "oversize". */
   readonly messageBytesMax: number;
-  /** Busy-poll of the empty inbound rings before parking, µs (default SPIN_MICROS_DEFAULT). */
-  readonly spinMicros?: number;
+  /** Busy-poll of the empty inbound rings before parking, µs (default SPIN_US_DEFAULT). */
+  readonly spinUs?: number;
   /** As TransportOptions.onDrop; `from` is always "peer N". */
   readonly onDrop?: (reason: DropReason, from: string) => void;
 }
@@ -230,7 +230,7 @@ export class ShmTransport implements Transport {
       });
     }
     this.waiter = new DoorbellWaiter(fabric.bells[id - 1]!, {
-      spinMicros: options.spinMicros ?? SPIN_MICROS_DEFAULT,
+      spinUs: options.spinUs ?? SPIN_US_DEFAULT,
     });
   }
 

@@ -1,4 +1,5 @@
 import { ApusError } from "../core/errors.ts";
+import { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN } from "../limits.ts";
 
 /**
  * Peer transports: how the consensus thread of one replica exchanges messages with its peers.
@@ -114,11 +115,8 @@ export interface Transport {
   stats(): TransportStats;
 }
 
-export const MESSAGE_BYTES_MAX_DEFAULT = 16 * 1024 * 1024;
-/** Upper bound on messageBytesMax: reassembly and TCP frames allocate up to this per message. */
-export const MESSAGE_BYTES_MAX_LIMIT = 256 * 1024 * 1024;
-/** A shorter HMAC key is a configuration mistake (`openssl rand -hex 32` makes a good one). */
-export const SECRET_BYTES_MIN = 16;
+/** Shared limits of the transport (src/limits.ts): a shorter HMAC key is a configuration mistake. */
+export { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN };
 /** Replica ids are one byte on the wire. */
 export const PEERS_MAX = 255;
 const U32_MAX = 0xffff_ffff;

@@ -158,7 +158,7 @@ describe("Doorbell in one thread", () => {
   });
 
   it("answers at once when there is work, without parking", async () => {
-    const waiter = new DoorbellWaiter(createDoorbell(), { spinMicros: 0 });
+    const waiter = new DoorbellWaiter(createDoorbell(), { spinUs: 0 });
     expect(await waiter.waitForWork(() => true)).toBe(true);
     expect(waiter.parkCount).toBe(0);
   });
@@ -168,7 +168,7 @@ describe("Doorbell in one thread", () => {
     const shared = createFrameRing(64, bell);
     const writer = new FrameRingWriter(shared);
     const reader = new FrameRingReader(shared);
-    const waiter = new DoorbellWaiter(bell, { spinMicros: 0 });
+    const waiter = new DoorbellWaiter(bell, { spinUs: 0 });
     setTimeout(() => {
       expect(Atomics.load(new Int32Array(bell), BELL_PARKED)).toBe(1);
       writer.tryWrite(bytes(9));
@@ -185,7 +185,7 @@ describe("Doorbell in one thread", () => {
     const shared = createFrameRing(64, bell);
     const writer = new FrameRingWriter(shared);
     const reader = new FrameRingReader(shared);
-    const waiter = new DoorbellWaiter(bell, { spinMicros: 0 });
+    const waiter = new DoorbellWaiter(bell, { spinUs: 0 });
     let calls = 0;
     // Call 1 is the check on entry, call 2 the re-check after PARKED=1 (C3): the "producer"
     // publishes right after that check has looked, the latest moment a wake-up could be lost.
@@ -210,14 +210,14 @@ describe("Doorbell in one thread", () => {
   });
 
   it("close() resolves a parked wait with false", async () => {
-    const waiter = new DoorbellWaiter(createDoorbell(), { spinMicros: 10 });
+    const waiter = new DoorbellWaiter(createDoorbell(), { spinUs: 10 });
     setTimeout(() => waiter.close(), 5);
     expect(await waiter.waitForWork(() => false)).toBe(false);
     expect(await waiter.waitForWork(() => true)).toBe(false);
   });
 
-  it("spins for about spinMicros before parking, then parks", async () => {
-    const waiter = new DoorbellWaiter(createDoorbell(), { spinMicros: 200 });
+  it("spins for about spinUs before parking, then parks", async () => {
+    const waiter = new DoorbellWaiter(createDoorbell(), { spinUs: 200 });
     let polls = 0;
     const start = performance.now();
     setTimeout(() => waiter.close(), 5);
@@ -229,9 +229,9 @@ describe("Doorbell in one thread", () => {
     expect(performance.now() - start).toBeGreaterThanOrEqual(0.2);
   });
 
-  it("validates spinMicros and the bell", () => {
-    expect(() => new DoorbellWaiter(createDoorbell(), { spinMicros: -1 })).toThrow(/spinMicros/);
-    expect(() => new DoorbellWaiter(createDoorbell(), { spinMicros: 5_000 })).toThrow(/spinMicros/);
+  it("validates spinUs and the bell", () => {
+    expect(() => new DoorbellWaiter(createDoorbell(), { spinUs: -1 })).toThrow(/spinUs/);
+    expect(() => new DoorbellWaiter(createDoorbell(), { spinUs: 5_000 })).toThrow(/spinUs/);
     expect(() => new DoorbellRinger(new SharedArrayBuffer(4))).toThrow(/doorbell/);
   });
 });

@@ -11,7 +11,7 @@ export interface ConsumerData {
 
 const { shared } = workerData as ConsumerData;
 const reader = new FrameRingReader(shared);
-const waiter = new DoorbellWaiter(shared.bell, { spinMicros: 0 });
+const waiter = new DoorbellWaiter(shared.bell, { spinUs: 0 });
 if (await waiter.waitForWork(() => reader.hasRecords)) {
   const records: number[][] = [];
   reader.drain((record) => records.push([...record]));

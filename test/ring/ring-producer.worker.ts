@@ -20,7 +20,7 @@ export interface ProducerData {
   readonly bodyBytesMax: number;
   readonly seed: number;
   /** paced: busy-wait up to this long before each write, to land at any point of the park. */
-  readonly delayMicrosMax: number;
+  readonly delayUsMax: number;
   /** paced: Int32Array(1) over it, see ACK_RECEIVED. */
   readonly ack: SharedArrayBuffer | null;
 }
@@ -46,7 +46,7 @@ function run(data: ProducerData): ProducerDone {
     headerView.setUint32(0, data.producerId, true);
     headerView.setUint32(4, seq, true);
     headerView.setUint32(8, crc32(bodyView), true);
-    if (ack !== null) busyWait(prng.nextInt(data.delayMicrosMax + 1));
+    if (ack !== null) busyWait(prng.nextInt(data.delayUsMax + 1));
     for (let attempt = 0; !writer.tryWrite(header, bodyView); attempt++) {
       fullCount++;
       writer.notify(); // the consumer may be parked on what is already in the ring

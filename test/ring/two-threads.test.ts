@@ -54,7 +54,7 @@ function producerData(overrides: Partial<ProducerData> & Pick<ProducerData, "sha
     recordCount: 100_000,
     bodyBytesMax: 200,
     seed: 1,
-    delayMicrosMax: 0,
+    delayUsMax: 0,
     ack: null,
   };
   return { ...base, ...overrides };
@@ -64,7 +64,7 @@ describe("FrameRing between two threads", () => {
   it("delivers 100,000 records in order, unchanged, once each, through a ring that is often full", async () => {
     const shared = createFrameRing(2048);
     const reader = new FrameRingReader(shared);
-    const waiter = new DoorbellWaiter(shared.bell, { spinMicros: 20 });
+    const waiter = new DoorbellWaiter(shared.bell, { spinUs: 20 });
     const checker = new Checker(1);
     const { done } = startProducer(producerData({ shared }));
     let received = 0;
@@ -83,7 +83,7 @@ describe("FrameRing between two threads", () => {
     const recordCount = 2_000;
     const shared = createFrameRing(256);
     const reader = new FrameRingReader(shared);
-    const waiter = new DoorbellWaiter(shared.bell, { spinMicros: 0 });
+    const waiter = new DoorbellWaiter(shared.bell, { spinUs: 0 });
     const ack = new Int32Array(new SharedArrayBuffer(4));
     const checker = new Checker(1);
     const { done } = startProducer(
@@ -92,7 +92,7 @@ describe("FrameRing between two threads", () => {
         mode: "paced",
         recordCount,
         bodyBytesMax: 16,
-        delayMicrosMax: 60,
+        delayUsMax: 60,
         ack: ack.buffer as SharedArrayBuffer,
       }),
     );
@@ -134,7 +134,7 @@ describe("FrameRing between two threads", () => {
     const producerCount = 3;
     const recordCount = 20_000;
     const bell = createDoorbell();
-    const waiter = new DoorbellWaiter(bell, { spinMicros: 20 });
+    const waiter = new DoorbellWaiter(bell, { spinUs: 20 });
     const readers: FrameRingReader[] = [];
     const dones: Promise<ProducerDone>[] = [];
     for (let producerId = 0; producerId < producerCount; producerId++) {

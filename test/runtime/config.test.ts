@@ -28,7 +28,7 @@ describe("replica settings", () => {
     const config = run(["--id", "2", "--peers", PEERS, "--batch-max-bytes", "64k"]);
     expect(config.id).toBe(2);
     expect(config.peers[2]).toEqual({ host: "127.0.0.1", port: 7003 });
-    expect(config.batchMaxBytes).toBe(65536);
+    expect(config.batchBytesMax).toBe(65536);
     expect(config.dataDir).toBe("./data/replica-2");
     expect(config.durability).toBe("fsync");
     expect(parseSize("16m")).toBe(16 * 1024 * 1024);
@@ -72,6 +72,21 @@ describe("replica settings", () => {
     expect(config.logLevel).toBe("warn");
     writeFileSync(file, JSON.stringify({ id: 1, peers: PEERS, windw: 8 }));
     expect(failure(["--config", file])).toMatch(/unknown setting "windw"/);
+    // Keys renamed qualifier-last (batchMaxCommands → batchCommandsMax) still read from old files.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        id: 1,
+        peers: PEERS,
+        batchMaxCommands: 7,
+        maxValueBytes: "1m",
+        batchBytesMax: "2k",
+      }),
+    );
+    const renamed = run(["--config", file]);
+    expect(renamed.batchCommandsMax).toBe(7);
+    expect(renamed.valueBytesMax).toBe(1024 * 1024);
+    expect(renamed.batchBytesMax).toBe(2048);
   });
 
   it("documents every setting in --help with its default", () => {

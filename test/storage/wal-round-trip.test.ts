@@ -90,7 +90,7 @@ describe("WAL round trip", () => {
       segmentCount: 1,
     });
     expect(seen).toEqual([stats.bytesWritten]);
-    expect(stats.lastFsyncMicros).toBeGreaterThanOrEqual(0);
+    expect(stats.lastFsyncUs).toBeGreaterThanOrEqual(0);
     await wal.flush(); // nothing pending: no write, no fsync
     expect(wal.stats().fsyncCount).toBe(1);
     await wal.close();

@@ -17,7 +17,7 @@ import {
 const BURST_MESSAGES = 50;
 
 const { id, fabric, messageCount, sizes } = workerData as PeerData;
-const transport = new ShmTransport({ id, fabric, messageBytesMax: 1 << 20, spinMicros: 20 });
+const transport = new ShmTransport({ id, fabric, messageBytesMax: 1 << 20, spinUs: 20 });
 const received = new Array<number>(fabric.replicaCount).fill(0);
 const errors: string[] = [];
 const others = Array.from({ length: fabric.replicaCount }, (_, i) => i + 1).filter((p) => p !== id);

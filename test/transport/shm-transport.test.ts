@@ -31,7 +31,7 @@ function pair(ringBytes: number): {
     messageBytesMax: 4 << 20,
     onDrop: (r) => drops.push(r),
   });
-  const b = new ShmTransport({ id: 2, fabric, messageBytesMax: 4 << 20, spinMicros: 0 });
+  const b = new ShmTransport({ id: 2, fabric, messageBytesMax: 4 << 20, spinUs: 0 });
   const got: Got[] = [];
   // The view is valid only during the call: copy, as the consensus node does.
   b.onMessage = (from, channel, payload) => got.push({ from, channel, payload: payload.slice() });

@@ -134,7 +134,7 @@ export class ClientServer {
     this.reader = new FrameRingReader(options.rings.replies);
     // Replies come a whole consensus round after the request: spinning for them would mostly
     // burn CPU the other threads need (bench/ring.bench.ts), so this side parks at once.
-    this.waiter = new DoorbellWaiter(options.rings.workerBell, { spinMicros: 0 });
+    this.waiter = new DoorbellWaiter(options.rings.workerBell, { spinUs: 0 });
     this.server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
   }
 
@@ -161,7 +161,7 @@ export class ClientServer {
       socket.end("-ERR max number of clients reached\r\n", () => socket.destroy());
       return;
     }
-    const client = new Client(this.nextConnId++, socket, this.options.config.maxRequestBytes);
+    const client = new Client(this.nextConnId++, socket, this.options.config.requestBytesMax);
     if (this.nextConnId > 0xffff_fff0) this.nextConnId = 1;
     this.clients.set(client.id, client);
     this.accepted.inc();

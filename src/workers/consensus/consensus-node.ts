@@ -8,6 +8,7 @@ import type { DurableState, Ready } from "../../core/ready.ts";
 import { Replica } from "../../core/replica.ts";
 import type { Message } from "../../core/types.ts";
 import { decodeMessage, encodeMessage } from "../../core/wire.ts";
+import { SNAPSHOT_EVERY_SLOTS } from "../../limits.ts";
 import { DoorbellWaiter } from "../../ring/doorbell.ts";
 import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
@@ -61,8 +62,6 @@ const MESSAGE_TYPE_NAMES = [
 
 /** Request records taken from the rings per drain, so sockets and timers get their turn. */
 const DRAIN_RECORDS_MAX = 4096;
-/** A snapshot is also taken after this many slots, however small their commands. */
-const SNAPSHOT_EVERY_SLOTS = 100_000;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
 
@@ -87,7 +86,7 @@ export interface ConsensusNodeOptions {
   readonly transport: Transport;
   readonly logger: Logger;
   /** Busy-poll of the request rings before parking, µs. */
-  readonly ringSpinMicros: number;
+  readonly ringSpinUs: number;
 }
 
 /**
@@ -157,8 +156,8 @@ export class ConsensusNode {
         heartbeatTicks: timing.heartbeatTicks,
         retransmitTicks: timing.retransmitTicks,
         windowSlots: this.config.window,
-        batchCommandsMax: this.config.batchMaxCommands,
-        batchBytesMax: this.config.batchMaxBytes,
+        batchCommandsMax: this.config.batchCommandsMax,
+        batchBytesMax: this.config.batchBytesMax,
         recovering: this.recoveringAtStart,
       },
       this.storage.recovered,
@@ -166,8 +165,8 @@ export class ConsensusNode {
     this.machine = new StateMachine({
       replicaId: this.config.id,
       incarnation: this.incarnation,
-      maxValueBytes: this.config.maxValueBytes,
-      maxReplyBytes: this.config.maxReplyBytes,
+      valueBytesMax: this.config.valueBytesMax,
+      replyBytesMax: this.config.replyBytesMax,
       info: () => this.replicationInfo(),
     });
     this.router = new RequestRouter(
@@ -197,7 +196,7 @@ export class ConsensusNode {
     );
     this.replies = new ReplyRouter(options.rings);
     this.readers = options.rings.map((r) => new FrameRingReader(r.requests));
-    this.waiter = new DoorbellWaiter(options.consensusBell, { spinMicros: options.ringSpinMicros });
+    this.waiter = new DoorbellWaiter(options.consensusBell, { spinUs: options.ringSpinUs });
     this.transport.onMessage = (from, channel, payload) =>
       this.onPeerMessage(from, channel, payload);
     this.readyLoop = new ReadyLoop(

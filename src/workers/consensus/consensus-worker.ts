@@ -23,7 +23,7 @@ const transport =
         id: config.id,
         fabric: data.shmFabric!,
         messageBytesMax,
-        spinMicros: config.ringSpinMicros,
+        spinUs: config.ringSpinUs,
         onDrop,
       })
     : createTransport(config.transport, {
@@ -43,7 +43,7 @@ const node = new ConsensusNode({
   transport,
   metrics,
   logger: log,
-  ringSpinMicros: config.ringSpinMicros,
+  ringSpinUs: config.ringSpinUs,
 });
 await node.start();
 

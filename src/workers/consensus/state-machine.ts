@@ -2,17 +2,12 @@ import { decodeCommands } from "../../app/command-codec.ts";
 import { type ExecContext, KvStore } from "../../app/kv-store.ts";
 import { ApusError } from "../../core/errors.ts";
 import type { Batch, Snapshot } from "../../core/types.ts";
+import { MIB, REQUEST_REPLY_BYTES_MAX } from "../../limits.ts";
 import { LOG_HEADER_BYTES, readLogHeader } from "../log-command.ts";
 import { ClientSessions } from "./client-sessions.ts";
 
-/**
- * Replies to one client request (its pipelined commands) held at once, at most: 1,024 pipelined
- * GETs of 8 MiB values must not make the replica build 8 GiB. Redis caps this per client too
- * (client-output-buffer-limit).
- */
-export const REQUEST_REPLY_BYTES_MAX = 64 * 1024 * 1024;
 const REPLY_TOO_LARGE = Buffer.from(
-  "-ERR replies to this pipelined request exceed 64 MiB; send fewer commands at once\r\n",
+  `-ERR replies to this pipelined request exceed ${REQUEST_REPLY_BYTES_MAX / MIB} MiB; send fewer commands at once\r\n`,
 );
 
 /** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
@@ -21,8 +16,8 @@ const EXPIRE_SWEEP_KEYS = 20;
 export interface StateMachineOptions {
   readonly replicaId: number;
   readonly incarnation: number;
-  readonly maxValueBytes: number;
-  readonly maxReplyBytes: number;
+  readonly valueBytesMax: number;
+  readonly replyBytesMax: number;
   /** The INFO replication section (role, leader, ballot, commit and applied index). */
   readonly info: () => string;
 }
@@ -55,8 +50,8 @@ export class StateMachine {
   constructor(options: StateMachineOptions) {
     this.options = options;
     this.store = new KvStore({
-      valueBytesMax: options.maxValueBytes,
-      replyBytesMax: options.maxReplyBytes,
+      valueBytesMax: options.valueBytesMax,
+      replyBytesMax: options.replyBytesMax,
     });
     const self = this;
     this.context = {
@@ -82,8 +77,8 @@ export class StateMachine {
     this.sessions = ClientSessions.decode(data.subarray(4, 4 + sessionsLength));
     this.nowMs = this.sessions.clockMs; // the log clock of the replica that took the snapshot
     this.store = KvStore.restore(data.subarray(4 + sessionsLength), {
-      valueBytesMax: this.options.maxValueBytes,
-      replyBytesMax: this.options.maxReplyBytes,
+      valueBytesMax: this.options.valueBytesMax,
+      replyBytesMax: this.options.replyBytesMax,
     });
   }
 

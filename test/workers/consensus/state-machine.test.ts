@@ -8,8 +8,8 @@ function machine(): StateMachine {
   return new StateMachine({
     replicaId: 1,
     incarnation: 1,
-    maxValueBytes: 1 << 20,
-    maxReplyBytes: 1 << 20,
+    valueBytesMax: 1 << 20,
+    replyBytesMax: 1 << 20,
     info: () => "",
   });
 }
