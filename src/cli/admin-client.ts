@@ -24,6 +24,12 @@ export function formatAdminAddress(address: AdminAddress): string {
     : `${address.host}:${address.port}`;
 }
 
+/** The codes the command line's admin client makes up (beside Node's own socket codes). */
+export const ADMIN_CLIENT_ERROR_CODES = [
+  /** The replica did not answer within the timeout. */
+  "ERR_ADMIN_TIMEOUT",
+] as const;
+
 /** Why a request failed, in a few words a person reads in a table cell ("connection refused"). */
 export function describeAdminError(error: unknown, timeoutMs: number): string {
   const code = (error as NodeJS.ErrnoException | null)?.code;

@@ -34,6 +34,7 @@
  */
 import { ApusError, assert } from "../core/errors.ts";
 import { RING_SPIN_US_MAX } from "../limits.ts";
+import { RingError } from "./ring-errors.ts";
 
 /** Int32 index of the ring counter; producers add, the consumer waits on it. */
 export const BELL_SEQ = 0;
@@ -75,7 +76,7 @@ export function createDoorbell(): SharedArrayBuffer {
 
 function bellView(bell: SharedArrayBuffer): Int32Array {
   if (!(bell instanceof SharedArrayBuffer) || bell.byteLength !== BELL_BYTES) {
-    throw new ApusError(
+    throw new RingError(
       "ERR_RING",
       `a doorbell is a SharedArrayBuffer of ${BELL_BYTES} bytes made by createDoorbell()`,
     );

@@ -22,6 +22,7 @@
 import { RingBuffer } from "ringbuf.js";
 import { ApusError, assert } from "../core/errors.ts";
 import { createDoorbell, DoorbellRinger } from "./doorbell.ts";
+import { RingError } from "./ring-errors.ts";
 
 /** Bytes of the length prefix of every frame (u32, little-endian). */
 export const FRAME_LENGTH_BYTES = 4;
@@ -71,7 +72,7 @@ function openRing(shared: FrameRingShared): RingBuffer {
     !(data instanceof SharedArrayBuffer) ||
     data.byteLength < RINGBUF_HEADER_BYTES + RING_CAPACITY_BYTES_MIN + 1
   ) {
-    throw new ApusError("ERR_RING", "FrameRingShared.data is not a ring made by createFrameRing()");
+    throw new RingError("ERR_RING", "FrameRingShared.data is not a ring made by createFrameRing()");
   }
   const ring = new RingBuffer(data, Uint8Array);
   assert(ring.capacity() >= RING_CAPACITY_BYTES_MIN);
@@ -118,7 +119,7 @@ export class FrameRingWriter {
   tryWrite(header: Uint8Array, body: Uint8Array = EMPTY): boolean {
     const recordBytes = header.byteLength + body.byteLength;
     if (recordBytes > this.recordMax) {
-      throw new ApusError(
+      throw new RingError(
         "ERR_RING",
         `record of ${recordBytes} bytes can never fit this ring (recordBytesMax ${this.recordMax}); bound records or make the ring larger`,
       );

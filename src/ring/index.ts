@@ -19,3 +19,4 @@ export {
   RING_CAPACITY_BYTES_MAX,
   RING_CAPACITY_BYTES_MIN,
 } from "./frame-ring.ts";
+export * from "./ring-errors.ts";

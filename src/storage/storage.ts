@@ -13,7 +13,7 @@ export interface Storage {
   /**
    * Make everything appended so far durable. One write + one fdatasync covers every batch appended
    * since the last flush started (group commit); a call made while a flush is in flight waits for
-   * the next one, which covers everything appended meanwhile. Rejects with ApusError("ERR_WAL_IO")
+   * the next one, which covers everything appended meanwhile. Rejects with StorageError("ERR_WAL_IO")
    * on an I/O error, and so does every later call: a replica that cannot persist must stop.
    */
   flush(): Promise<void>;

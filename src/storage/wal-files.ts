@@ -1,6 +1,7 @@
 import { type FileHandle, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { ApusError, assert } from "../core/index.ts";
+import { assert } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 
 /**
  * Names of the files in a WAL data directory, and the directory fsync that makes creating,
@@ -71,9 +72,9 @@ export const DAMAGED_DATA_ADVICE =
   "every other replica before it votes";
 
 /** Wrap an unexpected file-system failure as the operating error the runtime stops on. */
-export function ioError(what: string, path: string, cause: unknown): ApusError {
+export function ioError(what: string, path: string, cause: unknown): StorageError {
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new ApusError("ERR_WAL_IO", `${what} ${path} failed: ${detail}`, { cause });
+  return new StorageError("ERR_WAL_IO", `${what} ${path} failed: ${detail}`, { cause });
 }
 
 export function errnoCode(error: unknown): string | undefined {

@@ -1,6 +1,6 @@
 import { open, readFile, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ApusError } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 import { errnoCode, ioError } from "./wal-files.ts";
 
 const LOCK_FILE = "LOCK";
@@ -35,7 +35,7 @@ export class WalLock {
       }
       const owner = await readOwner(path);
       if (owner !== null && isHeld(owner, key)) {
-        throw new ApusError(
+        throw new StorageError(
           "ERR_WAL_LOCKED",
           `data directory ${dir} is in use by pid ${owner} (${path}); stop that replica first, ` +
             `or, if no replica is running there, delete ${path}`,
@@ -46,7 +46,7 @@ export class WalLock {
         if (errnoCode(error) !== "ENOENT") throw ioError("removing stale lock", path, error);
       });
     }
-    throw new ApusError(
+    throw new StorageError(
       "ERR_WAL_LOCKED",
       `data directory ${dir} is contended: ${path} keeps reappearing`,
     );

@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ApusError } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 import { DAMAGED_DATA_ADVICE, errnoCode, fsyncDir, ioError, TEMP_SUFFIX } from "./wal-files.ts";
 
 const META_FILE = "meta.json";
@@ -33,7 +33,7 @@ export async function checkMeta(
   } catch (error) {
     if (errnoCode(error) !== "ENOENT") throw ioError("reading", path, error);
     if (hasWalFiles) {
-      throw new ApusError(
+      throw new StorageError(
         "ERR_WAL_CORRUPT",
         `${path} is missing but ${dir} holds WAL files: restore it if you have it; otherwise ` +
           DAMAGED_DATA_ADVICE,
@@ -45,7 +45,7 @@ export async function checkMeta(
   const stored = parseMeta(path, text);
   for (const setting of SETTINGS) {
     if (stored[setting] !== identity[setting]) {
-      throw new ApusError(
+      throw new StorageError(
         "ERR_WAL_MISMATCH",
         `data directory ${dir} was created with ${setting} ${JSON.stringify(stored[setting])}, ` +
           `but this replica was started with ${setting} ${JSON.stringify(identity[setting])}; ` +
@@ -61,7 +61,7 @@ function parseMeta(path: string, text: string): WalIdentity {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ApusError("ERR_WAL_CORRUPT", `${path} is not valid JSON; restore or remove it`, {
+    throw new StorageError("ERR_WAL_CORRUPT", `${path} is not valid JSON; restore or remove it`, {
       cause: error,
     });
   }
@@ -81,7 +81,7 @@ function parseMeta(path: string, text: string): WalIdentity {
       clusterId: value.clusterId,
     };
   }
-  throw new ApusError(
+  throw new StorageError(
     "ERR_WAL_CORRUPT",
     `${path} lacks replicaId, replicaCount or clusterId; restore or remove it`,
   );

@@ -1,13 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type AcceptedEntry,
-  ApusError,
-  type Ballot,
-  type DurableState,
-  type Slot,
-  type Snapshot,
-} from "../core/index.ts";
+import type { AcceptedEntry, Ballot, DurableState, Slot, Snapshot } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 import { DAMAGED_DATA_ADVICE, type DirListing, ioError, removeFiles } from "./wal-files.ts";
 import { RecordType, type SyncMark, type WalRecord } from "./wal-record.ts";
 import { corruptRecord, SegmentFile, type SegmentScan, scanSegment } from "./wal-segment.ts";
@@ -208,7 +202,7 @@ function checkSync(path: string, offset: number, sync: SyncMark, firstSequence: 
 function checkSnapshotSlot(path: string, loggedSlot: Slot, snapshotSlot: Slot): void {
   if (loggedSlot <= snapshotSlot) return;
   // Segments may have been deleted on the strength of that snapshot: without it, votes are lost.
-  throw new ApusError(
+  throw new StorageError(
     "ERR_WAL_CORRUPT",
     `${path} records a snapshot of slot ${loggedSlot}, but the newest snapshot file holds slot ` +
       `${snapshotSlot}: the snapshot file is missing. Restore it if you have it; otherwise ` +

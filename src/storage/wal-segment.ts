@@ -1,6 +1,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
-import { ApusError, assert, type Slot } from "../core/index.ts";
+import { assert, type Slot } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 import { DAMAGED_DATA_ADVICE, fsyncDir, ioError, segmentFileName, writeAll } from "./wal-files.ts";
 import {
   decodeRecord,
@@ -21,8 +22,8 @@ export interface SegmentScan {
   readonly torn: { readonly offset: number; readonly reason: string } | null;
 }
 
-export function corruptRecord(path: string, offset: number, reason: string): ApusError {
-  return new ApusError(
+export function corruptRecord(path: string, offset: number, reason: string): StorageError {
+  return new StorageError(
     "ERR_WAL_CORRUPT",
     `${path}: bad WAL record at byte offset ${offset} (${reason}); the log is damaged where it ` +
       `was durable, so records this replica acknowledged may be lost: ${DAMAGED_DATA_ADVICE}`,

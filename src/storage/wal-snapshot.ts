@@ -1,7 +1,8 @@
 import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { ApusError, assert, type Snapshot } from "../core/index.ts";
+import { assert, type Snapshot } from "../core/index.ts";
+import { StorageError } from "./storage-errors.ts";
 import {
   DAMAGED_DATA_ADVICE,
   fsyncDir,
@@ -68,8 +69,11 @@ export async function readSnapshotFile(dir: string, name: string, slot: number):
   } catch (error) {
     throw ioError("reading snapshot", path, error);
   }
-  const damaged = (what: string): ApusError =>
-    new ApusError("ERR_WAL_CORRUPT", `${path}: damaged snapshot (${what}); ${DAMAGED_DATA_ADVICE}`);
+  const damaged = (what: string): StorageError =>
+    new StorageError(
+      "ERR_WAL_CORRUPT",
+      `${path}: damaged snapshot (${what}); ${DAMAGED_DATA_ADVICE}`,
+    );
   if (bytes.byteLength < HEADER_SIZE)
     throw damaged(`${bytes.byteLength} bytes, shorter than its header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

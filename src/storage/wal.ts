@@ -11,6 +11,7 @@ import {
   type Snapshot,
 } from "../core/index.ts";
 import type { FsyncObserver, Storage, StorageStats } from "./storage.ts";
+import { StorageError } from "./storage-errors.ts";
 import { validateWalOptions, type WalOptions } from "./wal-config.ts";
 import { fsyncDir, ioError, listDir, removeFiles, snapshotFileName } from "./wal-files.ts";
 import { WalLock } from "./wal-lock.ts";
@@ -120,7 +121,7 @@ export class Wal implements Storage {
   /** The next group commit, waiting for `inFlight`; every flush() made meanwhile shares it. */
   private queued: Promise<void> | null = null;
   /** Set by the first I/O error: every later flush fails with it (what is on disk is unknown). */
-  private failure: ApusError | null = null;
+  private failure: StorageError | null = null;
   private closed = false;
 
   private flushCount = 0;
@@ -258,7 +259,7 @@ export class Wal implements Storage {
     const commit = this.commit(group)
       .catch((error: unknown) => {
         this.failure =
-          error instanceof ApusError && error.code === "ERR_WAL_IO"
+          error instanceof StorageError && error.code === "ERR_WAL_IO"
             ? error
             : ioError("group commit in", this.dir, error);
         throw this.failure;

@@ -21,4 +21,5 @@ export * from "./reassembly.ts";
 export * from "./shm-transport.ts";
 export * from "./tcp-transport.ts";
 export * from "./transport.ts";
+export * from "./transport-errors.ts";
 export * from "./udp-transport.ts";

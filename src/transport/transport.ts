@@ -1,5 +1,6 @@
 import { ApusError } from "../core/errors.ts";
 import { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN } from "../limits.ts";
+import { TransportError } from "./transport-errors.ts";
 
 /**
  * Peer transports: how the consensus thread of one replica exchanges messages with its peers.
@@ -108,7 +109,7 @@ export interface Transport {
    * whole datagram or frame alive; a shared-memory transport may not give that guarantee.
    */
   onMessage: (from: number, channel: number, payload: Uint8Array) => void;
-  /** Bind/listen. Rejects with ApusError("ERR_TRANSPORT") naming the address and what to do. */
+  /** Bind/listen. Rejects with TransportError("ERR_TRANSPORT") naming the address and what to do. */
   start(): Promise<void>;
   /** Release sockets and timers; queued messages are discarded. Idempotent. */
   close(): Promise<void>;
@@ -199,7 +200,7 @@ export function peerLabel(id: number): string {
 }
 
 /** The bind error, turned into what the operator should do about it. */
-export function bindError(kind: "udp" | "tcp", peer: PeerAddress, cause: unknown): ApusError {
+export function bindError(kind: "udp" | "tcp", peer: PeerAddress, cause: unknown): TransportError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   const where = `${kind} ${peer.host}:${peer.port}`;
   let advice: string;
@@ -222,5 +223,5 @@ export function bindError(kind: "udp" | "tcp", peer: PeerAddress, cause: unknown
     default:
       advice = `${code ?? String(cause)}; check this replica's entry in --peers`;
   }
-  return new ApusError("ERR_TRANSPORT", `cannot bind ${where}: ${advice}`, { cause });
+  return new TransportError("ERR_TRANSPORT", `cannot bind ${where}: ${advice}`, { cause });
 }

@@ -29,6 +29,7 @@ import {
   type TransportStats,
   validateTransportOptions,
 } from "./transport.ts";
+import { TransportError } from "./transport-errors.ts";
 
 /** Loopback-safe default: under the 65507-byte IPv4 UDP payload limit. */
 export const UDP_DATAGRAM_BYTES_DEFAULT = 65000;
@@ -316,7 +317,7 @@ async function resolvePeers(
         resolved = await lookup(host);
       } catch (cause) {
         if (peer.id === selfId) throw bindError("udp", self, cause);
-        throw new ApusError(
+        throw new TransportError(
           "ERR_TRANSPORT",
           `cannot resolve replica ${peer.id}'s host ${host}: ${(cause as Error).message}; check --peers`,
           { cause },
