@@ -216,6 +216,8 @@ export class Replica {
       /** While recovering: other replicas that answered that they are recovering too. */
       peersRecovering: popcount(this.recoverPeersRecovering),
       queuedCommands: this.queue.length - this.queueHead,
+      /** Running totals since start (see `counts`). */
+      counters: { ...this.counts },
       peers: this.peers
         .slice(1)
         .map((p, i) => ({ id: i + 1, chosenSlot: p.chosenSlot, heardTick: p.heardTick })),
@@ -250,22 +252,19 @@ export class Replica {
     return this.roleValue === "leader" ? this.id : this.leaderId;
   }
 
-  /** Messages step() refused as malformed or misaddressed (for the runtime's metrics). */
-  droppedMessages = 0;
-
-  /** Accepts sent again because a peer had not voted within retransmitTicks (for metrics). */
-  retransmittedAccepts = 0;
-
   /**
-   * Messages or entries dropped because their slot lies more than slotsAheadMax beyond our chosen
-   * prefix: holding them would cost memory at a sender's say-so (an Accept for slot 2e8 is 40
-   * bytes). Dropping an Accept costs only liveness; the leader's catch-up brings the slot later.
+   * What the core dropped or resent, for the runtime's metrics; read through status().counters.
+   * - droppedMessages: messages step() refused as malformed or misaddressed.
+   * - retransmittedAccepts: Accepts sent again because a peer had not voted within retransmitTicks.
+   * - droppedFarSlots: messages or entries dropped because their slot lies more than slotsAheadMax
+   *   beyond our chosen prefix: holding them would cost memory at a sender's say-so (an Accept for
+   *   slot 2e8 is 40 bytes). Dropping an Accept costs only liveness; catch-up brings the slot later.
    */
-  droppedFarSlots = 0;
+  private readonly counts = { droppedMessages: 0, retransmittedAccepts: 0, droppedFarSlots: 0 };
 
   step(message: Message): void {
     if (!this.wellFormed(message)) {
-      this.droppedMessages++;
+      this.counts.droppedMessages++;
       return;
     }
     // A probe's ballot is only a question: counting its round would let probes inflate rounds.
@@ -880,7 +879,7 @@ export class Replica {
     return ballot >= this.promised;
   }
 
-  /** A slot close enough to our chosen prefix to hold (see droppedFarSlots). */
+  /** A slot close enough to our chosen prefix to hold (see counts.droppedFarSlots). */
   private withinReach(slot: Slot): boolean {
     return slot <= this.chosenSlot + this.config.slotsAheadMax;
   }
@@ -896,7 +895,7 @@ export class Replica {
     const base = Math.max(this.chosenSlot, snapshot?.slot ?? 0);
     for (const entry of entries) {
       if (entry.slot > base + this.config.slotsAheadMax) {
-        this.droppedFarSlots++;
+        this.counts.droppedFarSlots++;
         return false;
       }
     }
@@ -905,7 +904,7 @@ export class Replica {
 
   private onAccept(m: Accept): void {
     if (!this.withinReach(m.slot)) {
-      this.droppedFarSlots++;
+      this.counts.droppedFarSlots++;
       return;
     }
     if (!this.acceptable(m.ballot)) return this.nack(m.from);
@@ -952,7 +951,7 @@ export class Replica {
     this.followLeader(m.from, m.ballot);
     for (const entry of m.entries) {
       if (this.withinReach(entry.slot)) this.learnChosen(entry.slot, entry.batch, m.ballot);
-      else this.droppedFarSlots++;
+      else this.counts.droppedFarSlots++;
     }
     this.learnCommit(m.commitSlot);
     this.replyHeartbeat(m.from, m.ballot);
@@ -1076,7 +1075,7 @@ export class Replica {
       for (let peer = 1; peer <= this.config.replicaCount; peer++) {
         if (peer !== this.id && (flight.votes & (1 << peer)) === 0) {
           this.sendAccept(peer, slot, batch);
-          this.retransmittedAccepts++;
+          this.counts.retransmittedAccepts++;
         }
       }
     }

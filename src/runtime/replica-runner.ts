@@ -25,6 +25,9 @@ import type {
   ConsensusControl,
   ConsensusWorkerData,
   ReplicaStatus,
+  StartupMessage,
+  WorkerDataByName,
+  WorkerName,
   WorkerRings,
 } from "./thread-contracts.ts";
 
@@ -90,12 +93,10 @@ function readSecret(config: ReplicaConfig, log: Logger): Uint8Array {
 }
 
 /** Each thread's entry file, in its folder under ../workers (src/workers or dist/workers). */
-const WORKER_ENTRIES = {
+const WORKER_ENTRIES: Readonly<Record<WorkerName, string>> = {
   "consensus-worker": "consensus/consensus-worker",
   "connection-worker": "connection/connection-worker",
-} as const;
-
-type WorkerName = keyof typeof WORKER_ENTRIES;
+};
 
 /** A worker's entry file: .ts when run from src (tests), .js from dist. */
 function workerUrl(name: WorkerName): URL {
@@ -107,7 +108,11 @@ function workerUrl(name: WorkerName): URL {
 const stoppingWorkers = new WeakSet<Worker>();
 
 /** Start a worker and wait for its "ready" message; a failure at start rejects with its reason. */
-function startWorker(name: WorkerName, data: unknown, log: Logger): Promise<Worker> {
+function startWorker<Name extends WorkerName>(
+  name: Name,
+  data: WorkerDataByName[Name],
+  log: Logger,
+): Promise<Worker> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerUrl(name), { workerData: data, name });
     const onError = (error: Error) => reject(error);
@@ -115,8 +120,8 @@ function startWorker(name: WorkerName, data: unknown, log: Logger): Promise<Work
       reject(new Error(`${name} exited with code ${code} while starting`));
     worker.once("error", onError);
     worker.once("exit", onExit);
-    const onMessage = (message: { ready?: boolean; error?: string; code?: string }) => {
-      if (message.ready === undefined) return;
+    const onMessage = (message: StartupMessage | { readonly ready?: undefined }) => {
+      if (message.ready === undefined) return; // a comlink message, not the start-up one
       worker.off("message", onMessage);
       worker.off("error", onError);
       worker.off("exit", onExit);
@@ -134,7 +139,7 @@ function startWorker(name: WorkerName, data: unknown, log: Logger): Promise<Work
         });
         resolve(worker);
       } else {
-        reject(Object.assign(new Error(message.error ?? "failed"), { code: message.code }));
+        reject(Object.assign(new Error(message.error), { code: message.code }));
       }
     };
     worker.on("message", onMessage);

@@ -4,7 +4,7 @@ import type { ReplicaConfig } from "./config.ts";
 
 /**
  * Everything that crosses a thread boundary, in one file (piscina's types.ts habit): the
- * workerData of each thread and the binary layout of ring records. The data path is rings of
+ * workerData of each thread, its start-up message and the binary layout of ring records. The data path is rings of
  * SharedArrayBuffer only; comlink carries control calls (stats, drain, shutdown).
  */
 
@@ -39,6 +39,27 @@ export interface ConnectionWorkerData {
   readonly clientsMax: number;
   /** Listen with reusePort (several workers on one port); false on a Node without it. */
   readonly reusePort: boolean;
+}
+
+/** The threads the runtime starts (src/runtime/replica-runner.ts), by entry name, with their data. */
+export interface WorkerDataByName {
+  readonly "consensus-worker": ConsensusWorkerData;
+  readonly "connection-worker": ConnectionWorkerData;
+}
+
+export type WorkerName = keyof WorkerDataByName;
+
+/** The one message a worker posts to the main thread: it started, or why it could not. */
+export type StartupMessage =
+  | { readonly ready: true }
+  | { readonly ready: false; readonly error: string; readonly code: string | undefined };
+
+/** A worker's own workerData, typed by its name: the one place the structured clone is cast. */
+export function workerDataOf<Name extends WorkerName>(
+  _name: Name,
+  data: unknown,
+): WorkerDataByName[Name] {
+  return data as WorkerDataByName[Name];
 }
 
 /**

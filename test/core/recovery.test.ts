@@ -126,7 +126,7 @@ describe("a replica that lost its state (issue 7 §1)", () => {
     }
     expect(c.node(3).role).toBe("follower");
     expect(c.node(3).status().chosenSlot).toBe(20);
-    expect(c.node(3).droppedFarSlots).toBe(0);
+    expect(c.node(3).status().counters.droppedFarSlots).toBe(0);
   });
 
   it("ignores an answer to another recovery (nonce) and a single replica recovers at once", () => {
@@ -169,7 +169,7 @@ describe("peer messages that would cost memory or stall a follower (issue 7 §3)
       commitSlot: 0,
       batch: { stampMs: 0, commands: [text("x")] },
     });
-    expect(c.node(2).droppedFarSlots).toBe(1);
+    expect(c.node(2).status().counters.droppedFarSlots).toBe(1);
     expect(c.node(2).status().lastSlot).toBe(0);
   });
 

@@ -324,7 +324,7 @@ describe("hostile or misaddressed messages", () => {
       ballot: ballotOf(90, 7),
       commitSlot: 0,
     });
-    expect(node.droppedMessages).toBe(3);
+    expect(node.status().counters.droppedMessages).toBe(3);
     expect(node.status().promised).toBe(before.promised);
   });
 });

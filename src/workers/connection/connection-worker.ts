@@ -3,10 +3,14 @@ import { parentPort, workerData } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { createLogger } from "../../runtime/logger.ts";
-import type { ConnectionControl, ConnectionWorkerData } from "../../runtime/thread-contracts.ts";
+import {
+  type ConnectionControl,
+  type StartupMessage,
+  workerDataOf,
+} from "../../runtime/thread-contracts.ts";
 import { ClientServer } from "./client-server.ts";
 
-const data = workerData as ConnectionWorkerData;
+const data = workerDataOf("connection-worker", workerData);
 const log = createLogger(data.config, `conn-${data.workerIndex}`);
 const server = new ClientServer({
   config: data.config,
@@ -25,11 +29,11 @@ const control: ConnectionControl = {
 Comlink.expose(control, nodeEndpoint(parentPort!));
 try {
   await server.listen();
-  parentPort!.postMessage({ ready: true });
+  parentPort!.postMessage({ ready: true } satisfies StartupMessage);
 } catch (error) {
   parentPort!.postMessage({
     ready: false,
     error: (error as Error).message,
     code: (error as NodeJS.ErrnoException).code,
-  });
+  } satisfies StartupMessage);
 }

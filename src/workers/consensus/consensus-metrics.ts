@@ -10,6 +10,13 @@ const LATENCY_BUCKETS_S = [
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** Metrics of the consensus worker, on a registry of its own (the main thread aggregates). */
+/** The core's counters (src/core/replica.ts `counts`). */
+export interface CoreCounters {
+  readonly droppedMessages: number;
+  readonly retransmittedAccepts: number;
+  readonly droppedFarSlots: number;
+}
+
 export class ConsensusMetrics {
   readonly registry = new Registry();
   readonly proposals = new Counter({
@@ -153,6 +160,30 @@ export class ConsensusMetrics {
     numberOfSignificantValueDigits: 3,
     useWebAssembly: false,
   });
+
+  /** The core's running totals as last exported (see exportCoreCounters). */
+  private coreCountersExported: CoreCounters = {
+    droppedMessages: 0,
+    retransmittedAccepts: 0,
+    droppedFarSlots: 0,
+  };
+
+  /**
+   * Publish the core's own counters (Replica.status().counters, running totals) into the
+   * Prometheus counters: each call adds what grew since the last. Called before every scrape, so
+   * nothing counts by diffing the core around tick() or step().
+   */
+  exportCoreCounters(counters: CoreCounters): void {
+    const last = this.coreCountersExported;
+    const grew = (now: number, then: number) => Math.max(0, now - then);
+    const resent = grew(counters.retransmittedAccepts, last.retransmittedAccepts);
+    const refused = grew(counters.droppedMessages, last.droppedMessages);
+    const far = grew(counters.droppedFarSlots, last.droppedFarSlots);
+    if (resent > 0) this.retransmits.inc(resent);
+    if (refused > 0) this.droppedPackets.inc({ reason: "core-refused" }, refused);
+    if (far > 0) this.droppedPackets.inc({ reason: "far-slot" }, far);
+    this.coreCountersExported = { ...counters };
+  }
 
   observeConsensus(micros: number): void {
     this.consensusLatency.observe(micros / 1e6);

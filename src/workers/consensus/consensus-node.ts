@@ -30,6 +30,7 @@ import type { Storage } from "../../storage/storage.ts";
 import type { Transport } from "../../transport/transport.ts";
 import { LOG_HEADER_BYTES } from "../log-command.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
+import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
@@ -283,10 +284,7 @@ export class ConsensusNode {
   private onTick(): void {
     this.ticks++;
     if (this.core.role === "recovering") this.warnIfEveryoneRecovers();
-    const before = this.core.retransmittedAccepts;
     this.core.tick();
-    const resent = this.core.retransmittedAccepts - before;
-    if (resent > 0) this.metrics.retransmits.inc(resent);
     this.schedulePump();
   }
 
@@ -319,14 +317,12 @@ export class ConsensusNode {
   }
 
   /**
-   * One peer message into the core. Far-away slots are dropped inside the core (counted here); an
+   * One peer message into the core. Far-away slots are dropped inside the core (its own counters); an
    * exception other than a broken core invariant is logged and counted, and the replica goes on:
    * one peer's message must not take down the consensus thread. A failed assertion is a bug in
    * the core whose state can no longer be trusted, so it still stops the replica.
    */
   private stepCore(message: Message): void {
-    const dropped = this.core.droppedMessages;
-    const far = this.core.droppedFarSlots;
     try {
       this.core.step(message);
     } catch (error) {
@@ -336,12 +332,7 @@ export class ConsensusNode {
         { err: error, from: message.from, type: message.type },
         "a peer message failed; dropped",
       );
-      return;
     }
-    if (this.core.droppedMessages !== dropped)
-      this.metrics.droppedPackets.inc({ reason: "core-refused" });
-    if (this.core.droppedFarSlots !== far)
-      this.metrics.droppedPackets.inc({ reason: "far-slot" }, this.core.droppedFarSlots - far);
   }
 
   /** Wait for request records (spin briefly, then park on the doorbell), take them, repeat. */
@@ -576,50 +567,20 @@ export class ConsensusNode {
   // ---- control --------------------------------------------------------------------------------
 
   private replicationInfo(): string {
-    const s = this.core.status();
-    const role = s.role === "leader" ? "master" : "slave";
-    return [
-      `role:${role}`,
-      `apus_role:${s.role}`,
-      `apus_replica_id:${this.config.id}`,
-      `apus_replicas:${this.config.peers.length}`,
-      `apus_leader_id:${s.leaderId}`,
-      `apus_ballot:${formatBallot(s.role === "follower" ? s.promised : s.ballot)}`,
-      `apus_commit_index:${s.chosenSlot}`,
-      `apus_applied_index:${s.appliedSlot}`,
-      `apus_durability:${this.config.durability}`,
-    ].join("\r\n");
+    return replicationInfo(this.config, this.core.status());
   }
 
   status(): ReplicaStatus {
-    const s = this.core.status();
-    return {
-      id: this.config.id,
-      role: s.role,
-      leader: s.leaderId === 0 ? null : s.leaderId,
-      // A follower has no ballot of its own: show the one it promised (its leader's, normally).
-      ballot: formatBallot(s.role === "follower" ? s.promised : s.ballot),
-      promised: formatBallot(s.promised),
-      commitIndex: s.chosenSlot,
-      appliedIndex: s.appliedSlot,
-      lastSlot: s.lastSlot,
-      inFlightSlots: s.inFlightSlots,
+    return describeReplica({
+      config: this.config,
+      core: this.core.status(),
+      ticks: this.ticks,
+      tickMs: this.tickMs,
       pendingRequests: this.router.requests.size,
       keys: this.machine.keyCount,
-      durability: this.config.durability,
-      transport: this.config.transport,
       workers: this.readers.length,
-      uptimeMs: Math.round(performance.now() - this.startedMs),
-      peers: s.peers.map((p) => ({
-        id: p.id,
-        address: `${this.config.peers[p.id - 1]!.host}:${this.config.peers[p.id - 1]!.port}`,
-        chosenSlot: p.id === this.config.id ? s.chosenSlot : p.chosenSlot,
-        lastHeardMsAgo:
-          p.id === this.config.id || s.role !== "leader"
-            ? null
-            : (this.ticks - p.heardTick) * this.tickMs,
-      })),
-    };
+      uptimeMs: performance.now() - this.startedMs,
+    });
   }
 
   get pendingRequests(): number {
@@ -631,7 +592,9 @@ export class ConsensusNode {
   }
 
   async metricsJson(): Promise<unknown[]> {
-    this.metrics.commitIndex.set(this.core.status().chosenSlot);
+    const core = this.core.status();
+    this.metrics.exportCoreCounters(core.counters);
+    this.metrics.commitIndex.set(core.chosenSlot);
     this.metrics.pendingRequests.set(this.router.requests.size);
     this.metrics.keys.set(this.machine.keyCount);
     this.metrics.replyOverflow.set(this.replies.queuedRecords());

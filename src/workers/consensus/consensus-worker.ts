@@ -4,12 +4,16 @@ import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { createLogger } from "../../runtime/logger.ts";
 import { openStorage } from "../../runtime/open-storage.ts";
-import type { ConsensusControl, ConsensusWorkerData } from "../../runtime/thread-contracts.ts";
+import {
+  type ConsensusControl,
+  type StartupMessage,
+  workerDataOf,
+} from "../../runtime/thread-contracts.ts";
 import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../../transport/index.ts";
 import { ConsensusMetrics } from "./consensus-metrics.ts";
 import { ConsensusNode } from "./consensus-node.ts";
 
-const data = workerData as ConsensusWorkerData;
+const data = workerDataOf("consensus-worker", workerData);
 const { config } = data;
 const log = createLogger(config, "consensus");
 const metrics = new ConsensusMetrics();
@@ -55,4 +59,4 @@ const control: ConsensusControl = {
   shutdown: () => node.shutdown(),
 };
 Comlink.expose(control, nodeEndpoint(parentPort!));
-parentPort!.postMessage({ ready: true });
+parentPort!.postMessage({ ready: true } satisfies StartupMessage);
