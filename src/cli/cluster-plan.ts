@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
 import { LOCAL_REPLICA_COUNT_MAX } from "../limits.ts";
+import { launcherOwnedFlag, splitLauncherArgv } from "./launcher-args.ts";
 
 /**
  * The local cluster launcher's settings (`npm start`, dist/cluster.js) and the plan they make:
@@ -102,16 +103,12 @@ function choiceFlag<T extends string>(
 }
 
 function checkReplicaArgs(args: readonly string[]): void {
-  for (const arg of args) {
-    const match = /^--([^=]+)/.exec(arg);
-    if (match === null) continue;
-    const reason = LAUNCHER_OWNED[match[1]!];
-    if (reason !== undefined)
-      throw new ApusError(
-        "ERR_INVALID_CONFIG",
-        `--${match[1]} after -- is set by the launcher: ${reason}`,
-      );
-  }
+  const owned = launcherOwnedFlag(args, Object.keys(LAUNCHER_OWNED));
+  if (owned !== null)
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `--${owned} after -- is set by the launcher: ${LAUNCHER_OWNED[owned]}`,
+    );
 }
 
 function checkPortRanges(options: ClusterOptions): void {
@@ -143,9 +140,7 @@ function checkPortRanges(options: ClusterOptions): void {
 
 /** Parse the launcher's argv; everything after the first `--` goes to every replica unchanged. */
 export function parseClusterArgs(argv: readonly string[], cores: number): ClusterArgs {
-  const split = argv.indexOf("--");
-  const own = split === -1 ? argv : argv.slice(0, split);
-  const replicaArgs = split === -1 ? [] : argv.slice(split + 1);
+  const { own, forReplicas: replicaArgs } = splitLauncherArgv(argv);
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({

@@ -7,6 +7,7 @@ import {
   SHM_RING_BYTES_MAX,
   SHM_RING_BYTES_MIN,
 } from "../transport/shm-transport.ts";
+import { hasFlag, launcherOwnedFlag, splitLauncherArgv } from "./launcher-args.ts";
 
 /**
  * The flags of dist/thread-cluster.js, parsed and checked here, pure: N replicas as threads of
@@ -65,14 +66,8 @@ function port(flag: string, text: string | undefined, fallback: number, count: n
   return value;
 }
 
-function hasFlag(argv: readonly string[], flag: string): boolean {
-  return argv.some((arg) => arg === `--${flag}` || arg.startsWith(`--${flag}=`));
-}
-
 export function parseThreadClusterArgs(argv: readonly string[]): ThreadClusterArgs {
-  const split = argv.indexOf("--");
-  const own = split === -1 ? argv : argv.slice(0, split);
-  const replicaFlags = split === -1 ? [] : argv.slice(split + 1);
+  const { own, forReplicas: replicaFlags } = splitLauncherArgv(argv);
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -131,12 +126,11 @@ export function parseThreadClusterArgs(argv: readonly string[]): ThreadClusterAr
     THREAD_CLUSTER_DEFAULTS.basePeerPort,
     replicaCount,
   );
-  for (const flag of RESERVED_REPLICA_FLAGS) {
-    if (hasFlag(replicaFlags, flag))
-      throw invalid(
-        `--${flag} after -- : the thread cluster sets it for each replica; use its own flags (--help)`,
-      );
-  }
+  const owned = launcherOwnedFlag(replicaFlags, RESERVED_REPLICA_FLAGS);
+  if (owned !== null)
+    throw invalid(
+      `--${owned} after -- : the thread cluster sets it for each replica; use its own flags (--help)`,
+    );
   const dataDir = text("data-dir") ?? null;
   const peers = Array.from({ length: replicaCount }, (_, i) =>
     transport === "shm" ? `shm:${i + 1}` : `127.0.0.1:${peerBase + i}`,
