@@ -72,6 +72,12 @@ export function workerDataOf<Name extends WorkerName>(
 export const REQUEST_CONN_ID = 0;
 export const REQUEST_SEQ = 4;
 export const REQUEST_PREFIX_BYTES = 8;
+/**
+ * In program mode (--app) a connection worker also tells the consensus worker that a client
+ * went away, with a record of this seq whose log command is the connection's "close" event: the
+ * program's copies must see the connection close too (its subscriptions, blocked pops, MULTI).
+ */
+export const REQUEST_SEQ_CLOSE = 0;
 
 // The log command header (LOG_*) lives in src/workers/log-command.ts.
 
@@ -85,6 +91,11 @@ export const REPLY_SEQ = 4;
 export const REPLY_FLAGS = 8;
 export const REPLY_HEADER_BYTES = 12;
 export const REPLY_FINAL = 1;
+/**
+ * A reply record of this seq is output the client did not ask for just now (a program's Pub/Sub
+ * message): the connection worker writes it at once, whatever request is in flight.
+ */
+export const PUSH_SEQ = 0;
 
 /** Control calls the main thread makes on the consensus worker (over comlink). */
 export interface ConsensusControl {
@@ -133,6 +144,8 @@ export interface ReplicaStatus {
   readonly inFlightSlots: number;
   readonly pendingRequests: number;
   readonly keys: number;
+  /** The replicated application: the embedded store, or the program under --app and its state. */
+  readonly app: Record<string, unknown>;
   readonly durability: "fsync" | "memory";
   readonly transport: "udp" | "tcp" | "shm";
   readonly workers: number;

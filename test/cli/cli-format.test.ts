@@ -38,6 +38,7 @@ function status(overrides: Partial<ReplicaStatus> & { id: number }): ReplicaStat
     lastSlot: 1532,
     inFlightSlots: 0,
     pendingRequests: 0,
+    app: { kind: "embedded", keys: 0 },
     keys: 10,
     durability: "fsync",
     transport: "udp",

@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
+import type { ConnectionRef, ReplicatedApp, ReplySink } from "../../app/replicated-app.ts";
 import { formatBallot } from "../../core/ballot.ts";
 import { ApusError } from "../../core/errors.ts";
 import { SeededPrng } from "../../core/prng.ts";
@@ -14,6 +15,7 @@ import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 import {
   type LatencySummary,
+  PUSH_SEQ,
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
   REQUEST_SEQ,
@@ -28,7 +30,7 @@ import {
 } from "../../storage/recovery-marker.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { Transport } from "../../transport/transport.ts";
-import { LOG_HEADER_BYTES } from "../log-command.ts";
+import { logCommandCount } from "../log-command.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
@@ -43,6 +45,14 @@ import {
   type RouterEvent,
 } from "./request-router.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
+
+/** What the application may ask of the consensus worker. */
+export interface AppHooks {
+  /** INFO's replication section. */
+  info(): string;
+  /** Unasked output for a client connection (sent only if the client is this replica's). */
+  push(connection: ConnectionRef, bytes: Uint8Array): void;
+}
 
 const MESSAGE_TYPE_NAMES = [
   "unknown",
@@ -86,6 +96,8 @@ export interface ConsensusNodeOptions {
   readonly metrics: ConsensusMetrics;
   readonly transport: Transport;
   readonly logger: Logger;
+  /** Builds the replicated application (the embedded store, or a program under --app). */
+  readonly createApp: (hooks: AppHooks) => ReplicatedApp;
   /** Busy-poll of the request rings before parking, µs. */
   readonly ringSpinUs: number;
 }
@@ -163,12 +175,19 @@ export class ConsensusNode {
       },
       this.storage.recovered,
     );
-    this.machine = new StateMachine({
+    const app = options.createApp({
+      info: () => this.replicationInfo(),
+      push: (connection, bytes) => {
+        // Unasked output of a program (a Pub/Sub message) for a client of this replica.
+        if (connection.origin !== this.config.id || connection.incarnation !== this.incarnation)
+          return;
+        this.replies.send(connection.worker, connection.connId, PUSH_SEQ, bytes);
+        this.scheduleReplyFlush();
+      },
+    });
+    this.machine = new StateMachine(app, {
       replicaId: this.config.id,
       incarnation: this.incarnation,
-      valueBytesMax: this.config.valueBytesMax,
-      replyBytesMax: this.config.replyBytesMax,
-      info: () => this.replicationInfo(),
     });
     this.router = new RequestRouter(
       this.core,
@@ -359,10 +378,7 @@ export class ConsensusNode {
     const seq = view.getUint32(REQUEST_SEQ, true);
     // The log command is the record less its ring prefix: one copy, out of the ring.
     const command = record.slice(REQUEST_PREFIX_BYTES);
-    const commandCount =
-      command.byteLength >= LOG_HEADER_BYTES + 4
-        ? new DataView(command.buffer).getUint32(LOG_HEADER_BYTES, true)
-        : 0;
+    const commandCount = logCommandCount(command);
     if (this.stopping) {
       this.replies.send(
         worker,
@@ -441,8 +457,8 @@ export class ConsensusNode {
     }
     const skippedBefore = this.machine.duplicates + this.machine.malformed;
     for (const entry of ready.chosen) {
-      const applied = this.machine.applyBatch(entry.batch, (requestId, reply) =>
-        this.onOwnReply(requestId, reply),
+      const applied = this.machine.applyBatch(entry.batch, (requestId) =>
+        this.claimReply(requestId),
       );
       this.appliedSlot = entry.slot;
       if (applied.foreign) foreignApplied = true;
@@ -477,38 +493,49 @@ export class ConsensusNode {
       return;
     const started = performance.now();
     const data = this.machine.snapshot();
+    this.bytesSinceSnapshot = 0;
+    this.slotsSinceSnapshot = 0;
+    if (data === null) return; // the application keeps no snapshot: the whole log stays
     this.core.compact({ slot: this.appliedSlot, data });
     this.log.info(
       {
         slot: this.appliedSlot,
         bytes: data.byteLength,
-        keys: this.machine.keyCount,
+        keys: this.machine.app.keyCount(),
         ms: Math.round(performance.now() - started),
       },
       "snapshot taken; the log before it is dropped",
     );
     this.metrics.snapshots.inc();
-    this.bytesSinceSnapshot = 0;
-    this.slotsSinceSnapshot = 0;
   }
 
-  /** `reply` is null when the log command could not be decoded (never expected: our own bytes). */
-  private onOwnReply(requestId: number, reply: Uint8Array | null): void {
+  /**
+   * One of this replica's requests is about to run: take it off the router (it no longer expires:
+   * it ran) and hand the application where its reply goes. A program may answer much later
+   * (BLPOP); the reply then reaches the ring on its own flush.
+   */
+  private claimReply(requestId: number): ReplySink {
     const request = this.router.take(requestId);
-    if (request === undefined) return; // answered already (timed out) or an earlier run's
-    if (reply === null) {
-      this.replies.send(
-        request.worker,
-        request.connId,
-        request.seq,
-        errorReply("ERR malformed request in the log", request.commandCount),
-      );
-      return;
-    }
-    const micros = (performance.now() - request.takenMs) * 1000;
-    if (this.core.role === "leader") this.metrics.observeConsensus(micros);
-    this.metrics.requestLatency.observe(micros / 1e6);
-    this.replies.send(request.worker, request.connId, request.seq, reply);
+    if (request === undefined) return null; // answered already (timed out) or an earlier run's
+    return (reply) => {
+      const micros = (performance.now() - request.takenMs) * 1000;
+      if (this.core.role === "leader") this.metrics.observeConsensus(micros);
+      this.metrics.requestLatency.observe(micros / 1e6);
+      this.replies.send(request.worker, request.connId, request.seq, reply);
+      this.scheduleReplyFlush();
+    };
+  }
+
+  private replyFlushScheduled = false;
+
+  /** Replies that come outside apply() (a program's) go to the rings on the next turn, together. */
+  private scheduleReplyFlush(): void {
+    if (this.replyFlushScheduled) return;
+    this.replyFlushScheduled = true;
+    setImmediate(() => {
+      this.replyFlushScheduled = false;
+      if (this.replies.flush()) setTimeout(() => this.scheduleReplyFlush(), 1);
+    });
   }
 
   private send(messages: readonly Message[]): void {
@@ -577,7 +604,8 @@ export class ConsensusNode {
       ticks: this.ticks,
       tickMs: this.tickMs,
       pendingRequests: this.router.requests.size,
-      keys: this.machine.keyCount,
+      keys: this.machine.app.keyCount() ?? 0,
+      app: this.machine.app.describe(),
       workers: this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
     });
@@ -596,7 +624,7 @@ export class ConsensusNode {
     this.metrics.exportCoreCounters(core.counters);
     this.metrics.commitIndex.set(core.chosenSlot);
     this.metrics.pendingRequests.set(this.router.requests.size);
-    this.metrics.keys.set(this.machine.keyCount);
+    this.metrics.keys.set(this.machine.app.keyCount() ?? 0);
     this.metrics.replyOverflow.set(this.replies.queuedRecords());
     this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
     return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];

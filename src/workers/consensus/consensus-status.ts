@@ -15,6 +15,7 @@ export interface StatusInputs {
   readonly tickMs: number;
   readonly pendingRequests: number;
   readonly keys: number;
+  readonly app: Record<string, unknown>;
   readonly workers: number;
   readonly uptimeMs: number;
 }
@@ -35,6 +36,7 @@ export function describeReplica(inputs: StatusInputs): ReplicaStatus {
     inFlightSlots: s.inFlightSlots,
     pendingRequests: inputs.pendingRequests,
     keys: inputs.keys,
+    app: inputs.app,
     durability: config.durability,
     transport: config.transport,
     workers: inputs.workers,

@@ -2,6 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
+import { KvApp } from "../../app/kv-app.ts";
 import { createLogger } from "../../runtime/logger.ts";
 import { openStorage } from "../../runtime/open-storage.ts";
 import {
@@ -48,6 +49,12 @@ const node = new ConsensusNode({
   metrics,
   logger: log,
   ringSpinUs: config.ringSpinUs,
+  createApp: (hooks) =>
+    new KvApp({
+      valueBytesMax: config.valueBytesMax,
+      replyBytesMax: config.replyBytesMax,
+      info: hooks.info,
+    }),
 });
 await node.start();
 

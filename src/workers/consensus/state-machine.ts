@@ -1,25 +1,12 @@
-import { decodeCommands } from "../../app/command-codec.ts";
-import { type ExecContext, KvStore } from "../../app/kv-store.ts";
+import type { ReplicatedApp, ReplySink } from "../../app/replicated-app.ts";
 import { ApusError } from "../../core/errors.ts";
 import type { Batch, Snapshot } from "../../core/types.ts";
-import { MIB, REQUEST_REPLY_BYTES_MAX } from "../../limits.ts";
-import { LOG_HEADER_BYTES, readLogHeader } from "../log-command.ts";
+import { logBodyOffset, readConnectionPrefix, readLogHeader } from "../log-command.ts";
 import { ClientSessions } from "./client-sessions.ts";
-
-const REPLY_TOO_LARGE = Buffer.from(
-  `-ERR replies to this pipelined request exceed ${REQUEST_REPLY_BYTES_MAX / MIB} MiB; send fewer commands at once\r\n`,
-);
-
-/** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
-const EXPIRE_SWEEP_KEYS = 20;
 
 export interface StateMachineOptions {
   readonly replicaId: number;
   readonly incarnation: number;
-  readonly valueBytesMax: number;
-  readonly replyBytesMax: number;
-  /** The INFO replication section (role, leader, ballot, commit and applied index). */
-  readonly info: () => string;
 }
 
 /** One RESP error per command of a request, so a pipelining client gets every reply it waits for. */
@@ -31,42 +18,29 @@ export function errorReply(text: string, commandCount: number): Uint8Array {
 }
 
 /**
- * The replicated state machine as the log sees it: applies chosen batches to the embedded store,
- * in slot order, on every replica. Time comes only from the batch's stamp (the leader's clock).
- * Only the replica (and incarnation) where a request arrived hands its reply back to a client.
+ * The replicated state machine as the log sees it: reads each chosen log command's header, lets
+ * the client sessions decide whether it runs (at most once per request id), and applies it to
+ * the application (src/app/replicated-app.ts: the embedded store, or a program under --app), in
+ * slot order, on every replica. Time comes only from the batch's stamp (the leader's clock).
+ * Only the replica (and incarnation) where a request arrived claims its reply for a client.
  */
 export class StateMachine {
-  private store: KvStore;
+  readonly app: ReplicatedApp;
   /** Which request ids already ran: a request sent twice (after a leader change) runs once. */
   private sessions = new ClientSessions();
   private readonly options: StateMachineOptions;
   private nowMs = 0;
-  private readonly context: ExecContext;
   /** Log commands that failed to decode (never expected: they are our own encoding). */
   malformed = 0;
   /** Requests skipped because they already ran (an origin sent them again). */
   duplicates = 0;
 
-  constructor(options: StateMachineOptions) {
+  constructor(app: ReplicatedApp, options: StateMachineOptions) {
+    this.app = app;
     this.options = options;
-    this.store = new KvStore({
-      valueBytesMax: options.valueBytesMax,
-      replyBytesMax: options.replyBytesMax,
-    });
-    const self = this;
-    this.context = {
-      get nowMs() {
-        return self.nowMs;
-      },
-      info: (section: string) => (section === "replication" ? options.info() : ""),
-    };
   }
 
-  get keyCount(): number {
-    return this.store.keyCount;
-  }
-
-  /** Snapshot layout: u32 sessionsLength | client sessions | the store's own snapshot. */
+  /** Snapshot layout: u32 sessionsLength | client sessions | the application's own snapshot. */
   install(snapshot: Snapshot): void {
     const data = snapshot.data;
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -76,28 +50,30 @@ export class StateMachine {
       throw new ApusError("ERR_WIRE_FIELD", "snapshot: truncated client sessions");
     this.sessions = ClientSessions.decode(data.subarray(4, 4 + sessionsLength));
     this.nowMs = this.sessions.clockMs; // the log clock of the replica that took the snapshot
-    this.store = KvStore.restore(data.subarray(4 + sessionsLength), {
-      valueBytesMax: this.options.valueBytesMax,
-      replyBytesMax: this.options.replyBytesMax,
-    });
+    this.app.restore(data.subarray(4 + sessionsLength));
   }
 
-  snapshot(): Uint8Array {
+  /** The sessions and the application's state, or null when the application cannot take one. */
+  snapshot(): Uint8Array | null {
+    const app = this.app.snapshot();
+    if (app === null) return null;
     const sessions = this.sessions.encode();
-    const store = this.store.snapshot();
-    const data = new Uint8Array(4 + sessions.byteLength + store.byteLength);
+    const data = new Uint8Array(4 + sessions.byteLength + app.byteLength);
     new DataView(data.buffer).setUint32(0, sessions.byteLength, true);
     data.set(sessions, 4);
-    data.set(store, 4 + sessions.byteLength);
+    data.set(app, 4 + sessions.byteLength);
     return data;
   }
 
-  /** Apply one chosen batch; `reply` gets the replies to this replica's own requests. */
+  /**
+   * Apply one chosen batch. `claim(requestId)` is asked for the reply sink of each of this
+   * replica's own requests that runs (null if nobody waits for it any more).
+   */
   applyBatch(
     batch: Batch,
-    reply: (requestId: number, bytes: Uint8Array | null) => void,
+    claim: (requestId: number) => ReplySink,
   ): { requests: number; commands: number; bytes: number; foreign: boolean } {
-    // The clock never runs backwards for the store, even if a new leader's clock is behind.
+    // The clock never runs backwards for the application, even if a new leader's clock is behind.
     this.nowMs = this.sessions.advanceClock(batch.stampMs);
     let commands = 0;
     let bytes = 0;
@@ -125,33 +101,32 @@ export class StateMachine {
         this.duplicates++; // already ran, or its origin gave up on it: its client has an answer
         continue;
       }
-      const requests = decodeCommands(command, LOG_HEADER_BYTES);
-      if (requests === null) {
+      const prefix = readConnectionPrefix(command);
+      const event = prefix?.event ?? "data";
+      const sink = mine && event === "data" ? claim(requestId) : null;
+      const applied = this.app.apply(
+        {
+          connection: {
+            origin: header.origin,
+            incarnation: header.incarnation,
+            worker: prefix?.worker ?? 0,
+            connId: prefix?.connId ?? 0,
+          },
+          event,
+          body: command,
+          bodyOffset: logBodyOffset(command),
+          nowMs: this.nowMs,
+        },
+        sink,
+      );
+      if (applied.malformed) {
         this.malformed++;
-        if (mine) reply(requestId, null);
+        sink?.(errorReply("ERR malformed request in the log", 1));
         continue;
       }
-      commands += requests.length;
-      if (mine) {
-        const parts: Uint8Array[] = [];
-        let replyBytes = 0;
-        for (const args of requests) {
-          const part = this.store.execute(args, this.context);
-          // Every command still runs; only the reply is replaced once the request's total is too big.
-          if (replyBytes + part.byteLength > REQUEST_REPLY_BYTES_MAX) {
-            parts.push(REPLY_TOO_LARGE);
-            continue;
-          }
-          replyBytes += part.byteLength;
-          parts.push(part);
-        }
-        reply(requestId, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-      } else {
-        for (const args of requests) this.store.execute(args, this.context);
-      }
+      commands += applied.commands;
     }
-    // Active expiry at the same log point on every replica, with the batch's time: deterministic.
-    this.store.expireSweep(this.nowMs, EXPIRE_SWEEP_KEYS);
+    this.app.endBatch(this.nowMs);
     this.sessions.expire(this.nowMs);
     return { requests: batch.commands.length, commands, bytes, foreign };
   }
