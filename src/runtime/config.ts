@@ -67,6 +67,13 @@ export interface ReplicaConfig {
   readonly snapshotEveryBytes: number;
   /** Busy-poll of an empty ring before a thread parks on its doorbell, µs. */
   readonly ringSpinUs: number;
+  /**
+   * Transparent mode: the command line of the server program each replica runs its own copy of
+   * ({port}, {dir}, {host}, {id} filled in), fronted by the client port; null: the embedded store.
+   */
+  readonly app: string | null;
+  /** How client streams (and the program's replies) are cut into requests under --app. */
+  readonly protocol: "resp" | "memcache" | "raw";
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   readonly logFormat: "json" | "pretty";
 }
@@ -317,6 +324,20 @@ export const SETTINGS: readonly Setting[] = [
     help: "the consensus worker busy-polls its empty request rings this long before sleeping (0: sleep at once; more burns CPU, saves a ~50 µs wake-up)",
   },
   {
+    key: "app",
+    flag: "app",
+    kind: "string",
+    defaultText: "(none: the embedded store)",
+    help: 'replicate an unmodified server program instead of the embedded store: each replica runs its own copy of CMD on a private loopback port and feeds it the ordered client input, e.g. "redis-server --port {port} --bind {host} --dir {dir} --save \'\'" ({port} {dir} {host} {id} are filled in; no shell: write a script for pipes)',
+  },
+  {
+    key: "protocol",
+    flag: "protocol",
+    kind: "choice",
+    choices: ["resp", "memcache", "raw"],
+    help: "with --app: the program's protocol, which cuts client streams into requests and its replies into answers (resp: Redis; memcache: memcached's text protocol; raw: chunks as they arrive, no ordering guarantee across connections)",
+  },
+  {
     key: "logLevel",
     flag: "log-level",
     kind: "choice",
@@ -355,6 +376,8 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   pendingRequestsMax: PENDING_REQUESTS_MAX_DEFAULT,
   snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,
   ringSpinUs: RING_SPIN_US_DEFAULT,
+  app: null,
+  protocol: "resp",
   logLevel: "info",
   logFormat: "json",
 };

@@ -73,11 +73,12 @@ export const REQUEST_CONN_ID = 0;
 export const REQUEST_SEQ = 4;
 export const REQUEST_PREFIX_BYTES = 8;
 /**
- * In program mode (--app) a connection worker also tells the consensus worker that a client
- * went away, with a record of this seq whose log command is the connection's "close" event: the
- * program's copies must see the connection close too (its subscriptions, blocked pops, MULTI).
+ * A request record of this seq carries a connection event, not a client request (program mode,
+ * --app): "close" when a client went away, so the program's copies see the connection close too
+ * (its subscriptions, blocked pops, MULTI). Nobody waits for its reply: a reply record of this seq
+ * is dropped by the connection worker. Client requests' seqs wrap before reaching it.
  */
-export const REQUEST_SEQ_CLOSE = 0;
+export const REQUEST_SEQ_EVENT = 0xffff_ffff;
 
 // The log command header (LOG_*) lives in src/workers/log-command.ts.
 
