@@ -28,16 +28,22 @@
 
 export type CodecName = "resp" | "memcache" | "raw";
 
-/** Stable error codes; callers match on these, never on the message. */
-export type CodecErrorCode =
-  /** The bytes break the protocol's grammar. */
-  | "ERR_CODEC_SYNTAX"
-  /** A request or reply is above a named limit. */
-  | "ERR_CODEC_LIMIT"
-  /** Valid in the protocol, but not something this codec can frame (e.g. RESP3 streamed strings). */
-  | "ERR_CODEC_UNSUPPORTED"
-  /** The copy sent bytes when no reply was expected. */
-  | "ERR_CODEC_UNEXPECTED";
+/**
+ * Stable error codes; callers match on these, never on the message.
+ * - ERR_CODEC_SYNTAX: the bytes break the protocol's grammar.
+ * - ERR_CODEC_LIMIT: a request or reply is above a named limit.
+ * - ERR_CODEC_UNSUPPORTED: valid in the protocol, but not something this codec can frame (e.g.
+ *   RESP3 streamed strings).
+ * - ERR_CODEC_UNEXPECTED: the copy sent bytes when no reply was expected.
+ */
+export const CODEC_ERROR_CODES = [
+  "ERR_CODEC_SYNTAX",
+  "ERR_CODEC_LIMIT",
+  "ERR_CODEC_UNSUPPORTED",
+  "ERR_CODEC_UNEXPECTED",
+] as const;
+
+export type CodecErrorCode = (typeof CODEC_ERROR_CODES)[number];
 
 export class CodecError extends Error {
   readonly code: CodecErrorCode;

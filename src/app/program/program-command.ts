@@ -10,14 +10,21 @@
  * matches nothing).
  */
 
-/** Errors of the program supervisor. Callers match on `code`. */
-export type ProgramErrorCode =
-  /** The command template cannot be split or expanded. */
-  | "ERR_APP_COMMAND"
-  /** The program could not be started, or exited or timed out before it accepted connections. */
-  | "ERR_APP_START"
-  /** whenRunning() while the program has exited for good (restart "never") or was stopped. */
-  | "ERR_APP_NOT_RUNNING";
+/**
+ * Errors of the program supervisor. Callers match on `code`.
+ * - ERR_APP_COMMAND: the command template cannot be split or expanded.
+ * - ERR_APP_START: the program could not be started, or exited or timed out before it accepted
+ *   connections.
+ * - ERR_APP_NOT_RUNNING: whenRunning() while the program has exited for good (restart "never")
+ *   or was stopped.
+ */
+export const PROGRAM_ERROR_CODES = [
+  "ERR_APP_COMMAND",
+  "ERR_APP_START",
+  "ERR_APP_NOT_RUNNING",
+] as const;
+
+export type ProgramErrorCode = (typeof PROGRAM_ERROR_CODES)[number];
 
 /** The program's end: exit code or signal (one of them is null), and its last lines of output. */
 export interface ProgramExit {
