@@ -28,7 +28,8 @@
  * | CONFIG SET/REWRITE/RESETSTAT, SHUTDOWN, SAVE, BGSAVE, BGREWRITEAOF | refuse: per-copy administration |
  * | REPLICAOF, SLAVEOF, FAILOVER, SYNC, PSYNC, REPLCONF  | refuse: apus, not Redis replication, keeps the copies equal   |
  * | CLUSTER *, ASKING, READONLY, READWRITE, RESTORE-ASKING, MIGRATE | refuse: no Redis Cluster, no other server             |
- * | MONITOR, SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, (P\|S)UNSUBSCRIBE | refuse: replies outside the one-reply-per-command order |
+ * | MONITOR | refuse: replies outside the one-reply-per-command order |
+ * | SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, (P\|S)UNSUBSCRIBE | replicate: confirmations counted, messages relayed as pushes |
  * | CLIENT KILL/PAUSE/UNPAUSE/UNBLOCK/NO-EVICT/REPLY/TRACKING/CACHING | refuse: acts on the copy's loopback connections or the reply count |
  * | DEBUG (all but DIGEST, DIGEST-VALUE), PFDEBUG, PFSELFTEST, SWAPDB, MODULE * | refuse               |
  * | ACL SETUSER/DELUSER/LOAD/SAVE                      | refuse: users belong to each copy's configuration              |
@@ -106,8 +107,7 @@ const PERSISTENCE =
   "apus's log is what makes writes durable; connect to a copy directly for a local snapshot";
 const REPLICATION = "apus, not Redis replication, keeps the copies identical";
 const CLUSTER = "Redis Cluster is not supported behind apus";
-const OUT_OF_BAND =
-  "it sends replies outside the one-reply-per-command order the log keeps; subscribe on a copy's own port (PUBLISH is replicated to every copy)";
+const OUT_OF_BAND = "it sends replies outside the one-reply-per-command order the log keeps";
 const LOOPBACK = "it acts on the copy's connections, which belong to apus, not to your clients";
 
 /** Rules by table name; a container's rule (`script`) covers its subcommands. */
@@ -143,9 +143,15 @@ const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ),
   ["migrate", { refuse: "it moves keys to a server outside apus, once from every copy" }],
   ["monitor", { refuse: OUT_OF_BAND }],
-  ...["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"].map(
-    (name): [string, Rule] => [name, { refuse: OUT_OF_BAND }],
-  ),
+  ...["wait", "waitaof"].map((name): [string, Rule] => [
+    name,
+    {
+      refuse:
+        "apus answers a write only once a majority of replicas logged it, so it is already replicated; and each copy would wait on its own clock",
+    },
+  ]),
+  // SUBSCRIBE and its family are replicated: the apply loop counts their confirmations and relays
+  // the messages PUBLISH sends as output the client did not ask for (program-app.ts).
   ["client|kill", { refuse: LOOPBACK }],
   ["client|pause", { refuse: LOOPBACK }],
   ["client|unpause", { refuse: LOOPBACK }],

@@ -287,7 +287,7 @@ describe.skipIf(!REDIS)("Redis command policy against redis-server", () => {
       [["SYNC"], "refuse", false],
       [["PSYNC", "x", "1"], "refuse", false],
       [["MONITOR"], "refuse", false],
-      [["SUBSCRIBE", "c"], "refuse", false],
+      [["SUBSCRIBE", "c"], "replicate", false],
       [["DEBUG", "SLEEP", "0"], "refuse", false],
       [["DEBUG", "DIGEST"], "divergent", false],
       [["DEBUG", "DIGEST-VALUE", "a"], "divergent", false],
@@ -343,7 +343,7 @@ describe.skipIf(!REDIS)("Redis command policy against redis-server", () => {
       [["XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "$"], "replicate", true],
       [["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], "replicate", false],
       [["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"], "replicate", true],
-      [["WAIT", "0", "0"], "replicate", true],
+      [["WAIT", "0", "0"], "refuse", true],
     ];
 
     it.each(CASES)("%j → %s", (words, expected, blocking) => {
