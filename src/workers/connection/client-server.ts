@@ -2,11 +2,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { encodeCommands } from "../../app/command-codec.ts";
+import type { ProgramCodec } from "../../app/program/codec.ts";
 import { isProtocolError, RespParser } from "../../app/resp-parser.ts";
 import { DoorbellRinger, DoorbellWaiter } from "../../ring/doorbell.ts";
 import { FrameRingReader, FrameRingWriter } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 import {
+  PUSH_SEQ,
   REPLY_CONN_ID,
   REPLY_FINAL,
   REPLY_FLAGS,
@@ -15,9 +17,16 @@ import {
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
   REQUEST_SEQ,
+  REQUEST_SEQ_EVENT,
   type WorkerRings,
 } from "../../runtime/thread-contracts.ts";
-import { LOG_HEADER_BYTES } from "../log-command.ts";
+import {
+  CONNECTION_PREFIX_BYTES,
+  LOG_HEADER_BYTES,
+  type LogConnection,
+  writeConnectionPrefix,
+} from "../log-command.ts";
+import { ProgramRequests, programRequestCodec } from "./program-requests.ts";
 
 /** Pipelined commands of one connection that travel in one log command, at most. */
 const CHUNK_COMMANDS_MAX = 1024;
@@ -38,9 +47,25 @@ function isQuit(args: readonly Uint8Array[]): boolean {
   );
 }
 
+/** A request record (thread-contracts.ts): its prefix, and the log command. */
+interface RequestRecord {
+  readonly header: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+function requestHeader(connId: number, seq: number): Uint8Array {
+  const header = new Uint8Array(REQUEST_PREFIX_BYTES);
+  const view = new DataView(header.buffer);
+  view.setUint32(REQUEST_CONN_ID, connId, true);
+  view.setUint32(REQUEST_SEQ, seq, true);
+  return header;
+}
+
 /** One client connection. At most one request (a chunk of pipelined commands) is in flight. */
 class Client {
   readonly parser: RespParser;
+  /** Program mode, memcache or raw: cuts the stream instead of `parser`; null otherwise. */
+  readonly program: ProgramRequests | null;
   /** Sequence number of the request in flight, or 0. */
   inFlightSeq = 0;
   nextSeq = 1;
@@ -51,16 +76,24 @@ class Client {
   /** QUIT seen: answer +OK once the request in flight is answered, then close. */
   quitting = false;
   /** The request record waiting for ring space. */
-  blocked: { header: Uint8Array; body: Uint8Array } | null = null;
+  blocked: RequestRecord | null = null;
   closed = false;
+  /** Program mode: a request was sent (or is waiting for ring space), so the copies know this connection. */
+  sentData = false;
 
   readonly id: number;
   readonly socket: Socket;
 
-  constructor(id: number, socket: Socket, requestBytesMax: number) {
+  constructor(
+    id: number,
+    socket: Socket,
+    requestBytesMax: number,
+    program: ProgramRequests | null,
+  ) {
     this.id = id;
     this.socket = socket;
     this.parser = new RespParser({ requestBytesMax, bulkBytesMax: requestBytesMax });
+    this.program = program;
   }
 }
 
@@ -78,6 +111,13 @@ export interface ClientServerOptions {
  * A connection worker: accepts clients on the shared client port, cuts their byte streams into
  * commands, sends each connection's pipelined commands as one request record into its ring to the
  * consensus worker, and writes the replies that come back on the return ring.
+ *
+ * Program mode (`--app`): the log command carries the connection prefix (log-command.ts) naming
+ * the client connection alike on every replica; memcache and raw clients are cut by the codec
+ * (program-requests.ts) instead of the RESP parser; a closed connection is sent as a close event
+ * (seq REQUEST_SEQ_EVENT) so the program's copies close theirs; the program's unasked output
+ * (reply seq PUSH_SEQ) is written at once. Without `--app` the log commands are the embedded
+ * store's, byte for byte.
  */
 export class ClientServer {
   readonly registry = new Registry();
@@ -120,6 +160,12 @@ export class ClientServer {
   private readonly reader: FrameRingReader;
   private readonly waiter: DoorbellWaiter;
   private readonly blocked = new Set<Client>();
+  /** Program mode: the close events that found the ring full, in order. */
+  private readonly events: RequestRecord[] = [];
+  /** Program mode (`--app`): log commands carry the connection prefix. */
+  private readonly programMode: boolean;
+  /** Program mode, memcache or raw: the codec that cuts client streams; null otherwise. */
+  private readonly codec: ProgramCodec | null;
   private retryTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
   private stopping = false;
@@ -129,6 +175,10 @@ export class ClientServer {
 
   constructor(options: ClientServerOptions) {
     this.options = options;
+    const { app, protocol, requestBytesMax } = options.config;
+    this.programMode = app !== null;
+    this.codec =
+      app !== null && protocol !== "resp" ? programRequestCodec(protocol, requestBytesMax) : null;
     this.writer = new FrameRingWriter(options.rings.requests);
     this.bell = new DoorbellRinger(options.consensusBell);
     this.reader = new FrameRingReader(options.rings.replies);
@@ -161,7 +211,13 @@ export class ClientServer {
       socket.end("-ERR max number of clients reached\r\n", () => socket.destroy());
       return;
     }
-    const client = new Client(this.nextConnId++, socket, this.options.config.requestBytesMax);
+    const program = this.codec === null ? null : new ProgramRequests(this.codec);
+    const client = new Client(
+      this.nextConnId++,
+      socket,
+      this.options.config.requestBytesMax,
+      program,
+    );
     if (this.nextConnId > 0xffff_fff0) this.nextConnId = 1;
     this.clients.set(client.id, client);
     this.accepted.inc();
@@ -169,7 +225,8 @@ export class ClientServer {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       if (client.closed) return; // after QUIT or a protocol error: read nothing more
-      client.parser.feed(chunk);
+      if (client.program === null) client.parser.feed(chunk);
+      else client.program.push(chunk);
       this.pump(client);
     });
     socket.on("drain", () => this.pump(client));
@@ -177,40 +234,82 @@ export class ClientServer {
     socket.on("close", () => {
       client.closed = true;
       this.clients.delete(client.id);
-      this.blocked.delete(client);
       this.connections.dec();
+      if (!this.programMode || !client.sentData) {
+        this.blocked.delete(client);
+        return;
+      }
+      // The copies hold a connection for this client: close it there too, after its last
+      // request (still sent if it waits for ring space: the client may not wait for replies).
+      if (client.blocked === null) this.sendCloseEvent(client);
     });
   }
 
   /** Send the next chunk of this client's commands if none is in flight. */
   private pump(client: Client): void {
-    if (client.closed || client.inFlightSeq !== 0 || client.blocked !== null) return;
-    if (client.socket.writableNeedDrain) {
-      client.socket.pause(); // the client does not read its replies: stop reading its requests
-      return;
-    }
-    const chunk = this.takeChunk(client);
-    if (chunk.length === 0) {
-      if (client.protocolError !== null) {
-        this.protocolErrors.inc();
-        this.finish(client, Buffer.from(`-ERR ${client.protocolError}\r\n`));
+    for (;;) {
+      if (client.closed || client.inFlightSeq !== 0 || client.blocked !== null) return;
+      if (client.socket.writableNeedDrain) {
+        client.socket.pause(); // the client does not read its replies: stop reading its requests
         return;
       }
-      if (client.quitting) {
-        this.finish(client, OK);
+      const program = client.program;
+      const chunk =
+        program === null
+          ? this.takeChunk(client)
+          : program.takeChunk(CHUNK_COMMANDS_MAX, CHUNK_BYTES_MAX);
+      if (chunk.length > 0) {
+        this.send(client, chunk);
+        return;
+      }
+      if (program === null) {
+        if (client.protocolError !== null) {
+          this.protocolErrors.inc();
+          this.finish(client, Buffer.from(`-ERR ${client.protocolError}\r\n`));
+          return;
+        }
+        if (client.quitting) {
+          this.finish(client, OK);
+          return;
+        }
+        client.socket.resume();
+        return;
+      }
+      // Every request before it is answered: answer a refused one here, then read on.
+      const refusal = program.takeRefusal();
+      if (refusal !== null) {
+        client.socket.write(refusal);
+        continue;
+      }
+      const end = program.end;
+      if (end !== null) {
+        if (end.protocolError) this.protocolErrors.inc();
+        this.finish(client, end.lastReply);
         return;
       }
       client.socket.resume();
       return;
     }
+  }
+
+  /** Send one chunk of a client's commands as its request in flight. */
+  private send(client: Client, chunk: Uint8Array[][]): void {
     this.commands.inc(chunk.length);
-    const body = encodeCommands(chunk, LOG_HEADER_BYTES);
-    const header = new Uint8Array(REQUEST_PREFIX_BYTES);
-    const view = new DataView(header.buffer);
+    let body: Uint8Array;
+    if (this.programMode) {
+      const { workerIndex } = this.options;
+      body = this.connectionCommand(chunk, {
+        worker: workerIndex,
+        connId: client.id,
+        event: "data",
+      });
+      client.sentData = true;
+    } else {
+      body = encodeCommands(chunk, LOG_HEADER_BYTES);
+    }
     const seq = client.nextSeq++;
     if (client.nextSeq > 0xffff_fff0) client.nextSeq = 1;
-    view.setUint32(REQUEST_CONN_ID, client.id, true);
-    view.setUint32(REQUEST_SEQ, seq, true);
+    const header = requestHeader(client.id, seq);
     client.inFlightSeq = seq;
     // While a request is in flight, bytes pile up only in the parser, bounded by its limits.
     client.socket.pause();
@@ -224,10 +323,38 @@ export class ClientServer {
     this.ringBell();
   }
 
-  /** Write the last reply and close: the descriptor goes once it is flushed, whatever the client does. */
-  private finish(client: Client, last: Buffer): void {
+  /** Program mode: a log command of the connection prefix, then `chunk` (command-codec body). */
+  private connectionCommand(chunk: Uint8Array[][], connection: LogConnection): Uint8Array {
+    const command = encodeCommands(chunk, LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES);
+    writeConnectionPrefix(command, connection);
+    return command;
+  }
+
+  /** Program mode: tell the copies this client's connection closed; it waits its turn if the ring is full. */
+  private sendCloseEvent(client: Client): void {
+    const event: RequestRecord = {
+      header: requestHeader(client.id, REQUEST_SEQ_EVENT),
+      body: this.connectionCommand([], {
+        worker: this.options.workerIndex,
+        connId: client.id,
+        event: "close",
+      }),
+    };
+    if (this.events.length === 0 && this.writer.tryWrite(event.header, event.body)) {
+      this.ringBell();
+      return;
+    }
+    this.ringFull.inc();
+    this.events.push(event);
+    this.scheduleRetry();
+  }
+
+  /** Write the last reply (if any) and close: the descriptor goes once it is flushed, whatever the client does. */
+  private finish(client: Client, last: Uint8Array | null): void {
     client.closed = true;
-    client.socket.end(last, () => client.socket.destroy());
+    const destroy = () => client.socket.destroy();
+    if (last === null) client.socket.end(destroy);
+    else client.socket.end(last, destroy);
   }
 
   /** Commands ready to go: everything parsed, up to the chunk limits, stopping at QUIT or an error. */
@@ -262,6 +389,19 @@ export class ClientServer {
     return chunk;
   }
 
+  /** Write the close events that waited for ring space, in order. */
+  private retryEvents(): void {
+    let sent = 0;
+    while (sent < this.events.length) {
+      const event = this.events[sent]!;
+      if (!this.writer.tryWrite(event.header, event.body)) break;
+      sent++;
+    }
+    if (sent === 0) return;
+    this.events.splice(0, sent);
+    this.ringBell();
+  }
+
   private ringBell(): void {
     if (this.rang) return;
     this.rang = true;
@@ -275,8 +415,11 @@ export class ClientServer {
     if (this.retryTimer !== null) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
+      this.retryEvents();
       for (const client of this.blocked) {
-        if (client.closed || client.blocked === null) {
+        // A closed client's request goes all the same in program mode, its close event after it.
+        const sendAnyway = this.programMode && client.sentData;
+        if ((client.closed && !sendAnyway) || client.blocked === null) {
           this.blocked.delete(client);
           continue;
         }
@@ -284,8 +427,9 @@ export class ClientServer {
         client.blocked = null;
         this.blocked.delete(client);
         this.ringBell();
+        if (client.closed) this.sendCloseEvent(client);
       }
-      if (this.blocked.size > 0) this.scheduleRetry();
+      if (this.blocked.size > 0 || this.events.length > 0) this.scheduleRetry();
     }, RING_RETRY_MS);
   }
 
@@ -303,7 +447,15 @@ export class ClientServer {
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const client = this.clients.get(view.getUint32(REPLY_CONN_ID, true));
     const seq = view.getUint32(REPLY_SEQ, true);
-    if (client === undefined || client.closed || client.inFlightSeq !== seq) return; // client left
+    if (seq === PUSH_SEQ) {
+      // The program's unasked output (a Pub/Sub message): at once, whatever is in flight.
+      if (client !== undefined && !client.closed)
+        client.socket.write(record.slice(REPLY_HEADER_BYTES));
+      return;
+    }
+    // A connection event's reply (nobody waits for it), or the client left.
+    if (seq === REQUEST_SEQ_EVENT) return;
+    if (client === undefined || client.closed || client.inFlightSeq !== seq) return;
     client.socket.write(record.slice(REPLY_HEADER_BYTES));
     if ((view.getUint8(REPLY_FLAGS) & REPLY_FINAL) === 0) return;
     client.inFlightSeq = 0;
@@ -328,6 +480,11 @@ export class ClientServer {
     await this.stopAccepting();
     for (const client of this.clients.values()) client.socket.destroy();
     await this.closed;
+    // Requests and close events still waiting for ring space go with the clients.
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.blocked.clear();
+    this.events.length = 0;
     this.waiter.close();
     this.options.logger.debug({ worker: this.options.workerIndex }, "connection worker stopped");
   }
