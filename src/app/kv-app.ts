@@ -47,7 +47,7 @@ export class KvApp implements ReplicatedApp {
 
   apply(request: AppRequest, reply: ReplySink): AppliedRequest {
     this.nowMs = request.nowMs;
-    if (request.event === "close") return { commands: 0, malformed: false };
+    if (request.event !== "data") return { commands: 0, malformed: false };
     const commands = decodeCommands(request.body, request.bodyOffset);
     if (commands === null) return { commands: 0, malformed: true };
     if (reply === null) {

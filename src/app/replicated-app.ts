@@ -26,11 +26,12 @@ export function connectionKey(c: ConnectionRef): string {
 /** One chosen client request, after the runtime admitted it (it had not run before). */
 export interface AppRequest {
   /**
-   * The client's connection: "data" carries its next requests, "close" says it went away. The
-   * embedded store ignores connections (its commands carry no per-connection state).
+   * The client's connection: "data" carries its next requests, "close" says it went away,
+   * "unblock" that the timeout of its blocked command ran out at its origin. The embedded store
+   * ignores connections (its commands carry no per-connection state).
    */
   readonly connection: ConnectionRef;
-  readonly event: "data" | "close";
+  readonly event: "data" | "close" | "unblock";
   /** The request's commands in the command-codec encoding (src/app/command-codec.ts). */
   readonly body: Uint8Array;
   readonly bodyOffset: number;

@@ -9,7 +9,7 @@
  * (src/app/command-codec.ts); for kind LOG_KIND_CONNECTION (a program under --app, whose
  * connections carry state), by the connection prefix and then the body:
  *
- *   u32 connId | u16 connection worker | u8 event (1 data, 2 close) | u8 reserved
+ *   u32 connId | u16 connection worker | u8 event (1 data, 2 close, 3 unblock) | u8 reserved
  *
  * which names the client connection the same way on every replica (with the header's origin and
  * incarnation). The connection worker writes the kind and the prefix; it leaves
@@ -36,12 +36,21 @@ export const CONNECTION_EVENT = 6;
 export const CONNECTION_PREFIX_BYTES = 8;
 export const CONNECTION_EVENT_DATA = 1;
 export const CONNECTION_EVENT_CLOSE = 2;
+/** The origin's timeout of a blocked command (BLPOP k 5) fired: every copy unblocks it here. */
+export const CONNECTION_EVENT_UNBLOCK = 3;
+
+const EVENT_CODES = {
+  data: CONNECTION_EVENT_DATA,
+  close: CONNECTION_EVENT_CLOSE,
+  unblock: CONNECTION_EVENT_UNBLOCK,
+} as const;
+const EVENT_NAMES = ["", "data", "close", "unblock"] as const;
 
 /** The connection a LOG_KIND_CONNECTION command belongs to (less the header's origin). */
 export interface LogConnection {
   readonly worker: number;
   readonly connId: number;
-  readonly event: "data" | "close";
+  readonly event: "data" | "close" | "unblock";
 }
 
 /** Where the command-codec body of a log command starts, by its kind. */
@@ -71,10 +80,7 @@ export function writeConnectionPrefix(command: Uint8Array, connection: LogConnec
   const at = LOG_HEADER_BYTES;
   view.setUint32(at + CONNECTION_CONN_ID, connection.connId, true);
   view.setUint16(at + CONNECTION_WORKER, connection.worker, true);
-  view.setUint8(
-    at + CONNECTION_EVENT,
-    connection.event === "close" ? CONNECTION_EVENT_CLOSE : CONNECTION_EVENT_DATA,
-  );
+  view.setUint8(at + CONNECTION_EVENT, EVENT_CODES[connection.event]);
 }
 
 /** The connection of a LOG_KIND_CONNECTION command, or null (another kind, or malformed). */
@@ -83,12 +89,12 @@ export function readConnectionPrefix(command: Uint8Array): LogConnection | null 
   if (command.byteLength < LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES) return null;
   const view = new DataView(command.buffer, command.byteOffset, command.byteLength);
   const at = LOG_HEADER_BYTES;
-  const event = view.getUint8(at + CONNECTION_EVENT);
-  if (event !== CONNECTION_EVENT_DATA && event !== CONNECTION_EVENT_CLOSE) return null;
+  const event = EVENT_NAMES[view.getUint8(at + CONNECTION_EVENT)];
+  if (event === undefined || event === "") return null;
   return {
     connId: view.getUint32(at + CONNECTION_CONN_ID, true),
     worker: view.getUint16(at + CONNECTION_WORKER, true),
-    event: event === CONNECTION_EVENT_CLOSE ? "close" : "data",
+    event,
   };
 }
 

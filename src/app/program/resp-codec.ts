@@ -122,12 +122,12 @@ class RespRequestCutter implements RequestCutter {
       this.failed = new CodecError(code, parsed.error, true, errorReply(`ERR ${parsed.error}`));
       return this.failed;
     }
-    return encodeRequest(parsed);
+    return respRequest(parsed);
   }
 }
 
 /** `args` (name first) as one multibulk; the returned args are views into its bytes. */
-function encodeRequest(parsed: readonly Buffer[]): CutRequest {
+export function respRequest(parsed: readonly Buffer[]): CutRequest {
   assert(parsed.length >= 1);
   let size = `*${parsed.length}\r\n`.length;
   for (const arg of parsed) size += `$${arg.length}\r\n`.length + arg.length + 2;

@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
+import { encodeCommands } from "../../app/command-codec.ts";
 import type { ConnectionRef, ReplicatedApp, ReplySink } from "../../app/replicated-app.ts";
 import { formatBallot } from "../../core/ballot.ts";
 import { ApusError } from "../../core/errors.ts";
@@ -19,6 +20,7 @@ import {
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
   REQUEST_SEQ,
+  REQUEST_SEQ_EVENT,
   type ReplicaStatus,
   type WorkerRings,
 } from "../../runtime/thread-contracts.ts";
@@ -30,7 +32,12 @@ import {
 } from "../../storage/recovery-marker.ts";
 import type { Storage } from "../../storage/storage.ts";
 import type { Transport } from "../../transport/transport.ts";
-import { logCommandCount } from "../log-command.ts";
+import {
+  CONNECTION_PREFIX_BYTES,
+  LOG_HEADER_BYTES,
+  logCommandCount,
+  writeConnectionPrefix,
+} from "../log-command.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
@@ -52,6 +59,12 @@ export interface AppHooks {
   info(): string;
   /** Unasked output for a client connection (sent only if the client is this replica's). */
   push(connection: ConnectionRef, bytes: Uint8Array): void;
+  /** Put an "unblock" event for one of this replica's connections in the log. */
+  proposeUnblock(connection: ConnectionRef): void;
+  /** Whether a connection's client is this replica's (this process's). */
+  isLocal(connection: ConnectionRef): boolean;
+  /** The application failed beyond repair (its copy died): stop this replica. */
+  fatal(error: Error): void;
 }
 
 const MESSAGE_TYPE_NAMES = [
@@ -183,6 +196,16 @@ export class ConsensusNode {
           return;
         this.replies.send(connection.worker, connection.connId, PUSH_SEQ, bytes);
         this.scheduleReplyFlush();
+      },
+      proposeUnblock: (connection) => this.proposeConnectionEvent(connection, "unblock"),
+      isLocal: (connection) =>
+        connection.origin === this.config.id && connection.incarnation === this.incarnation,
+      fatal: (error) => {
+        this.log.fatal(
+          { err: error },
+          "the replicated application failed; stopping this replica (its supervisor restarts it, and it rebuilds the program's copy from its log)",
+        );
+        process.exit(1);
       },
     });
     this.machine = new StateMachine(app, {
@@ -401,6 +424,25 @@ export class ConsensusNode {
         ),
       );
     }
+  }
+
+  /** A connection event this replica puts in the log itself (its client's blocking timeout). */
+  private proposeConnectionEvent(connection: ConnectionRef, event: "unblock"): void {
+    if (this.stopping) return;
+    const command = encodeCommands([], LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES);
+    writeConnectionPrefix(command, { worker: connection.worker, connId: connection.connId, event });
+    const request = this.router.add(
+      connection.worker,
+      connection.connId,
+      REQUEST_SEQ_EVENT,
+      0,
+      command,
+    );
+    if (request === null) {
+      this.log.warn({ connection, event }, "no room to put a connection event in the log; dropped");
+      return;
+    }
+    this.schedulePump();
   }
 
   /** The router's events, as metrics. */

@@ -2,7 +2,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
-import { KvApp } from "../../app/kv-app.ts";
 import { createLogger } from "../../runtime/logger.ts";
 import { openStorage } from "../../runtime/open-storage.ts";
 import {
@@ -13,6 +12,7 @@ import {
 import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../../transport/index.ts";
 import { ConsensusMetrics } from "./consensus-metrics.ts";
 import { ConsensusNode } from "./consensus-node.ts";
+import { setUpApp } from "./replicated-app-setup.ts";
 
 const data = workerDataOf("consensus-worker", workerData);
 const { config } = data;
@@ -39,6 +39,9 @@ const transport =
         messageBytesMax,
         onDrop,
       });
+// The embedded store, or (--app) this replica's own copy of the program, started before any log
+// entry is applied to it.
+const app = await setUpApp(config, log);
 const node = new ConsensusNode({
   config,
   incarnation: data.incarnation,
@@ -49,12 +52,7 @@ const node = new ConsensusNode({
   metrics,
   logger: log,
   ringSpinUs: config.ringSpinUs,
-  createApp: (hooks) =>
-    new KvApp({
-      valueBytesMax: config.valueBytesMax,
-      replyBytesMax: config.replyBytesMax,
-      info: hooks.info,
-    }),
+  createApp: (hooks) => app.create(hooks),
 });
 await node.start();
 
@@ -63,7 +61,10 @@ const control: ConsensusControl = {
   metricsJson: () => node.metricsJson(),
   latency: (reset) => node.latency(reset),
   pendingRequests: () => node.pendingRequests,
-  shutdown: () => node.shutdown(),
+  shutdown: async () => {
+    await node.shutdown();
+    await app.stop();
+  },
 };
 Comlink.expose(control, nodeEndpoint(parentPort!));
 parentPort!.postMessage({ ready: true } satisfies StartupMessage);

@@ -103,7 +103,9 @@ export class StateMachine {
       }
       const prefix = readConnectionPrefix(command);
       const event = prefix?.event ?? "data";
-      const sink = mine && event === "data" ? claim(requestId) : null;
+      // An event's request is claimed too (nobody waits for it), so it leaves the router now.
+      const claimed = mine ? claim(requestId) : null;
+      const sink = event === "data" ? claimed : null;
       const applied = this.app.apply(
         {
           connection: {

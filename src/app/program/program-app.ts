@@ -1,0 +1,469 @@
+import { createHash, type Hash } from "node:crypto";
+import { decodeCommands } from "../command-codec.ts";
+import {
+  type AppliedRequest,
+  type AppRequest,
+  type ConnectionRef,
+  connectionKey,
+  type ReplicatedApp,
+  type ReplySink,
+} from "../replicated-app.ts";
+import { type CutRequest, isCodecError, type ProgramCodec, type RequestCutter } from "./codec.ts";
+import { CopyConnection } from "./copy-connection.ts";
+import { withoutTimeout } from "./redis-blocking.ts";
+import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
+import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
+import { respRequest } from "./resp-codec.ts";
+
+/** Applied steps between two output digests kept for comparison (/status, output checking). */
+export const DIGEST_EVERY_STEPS = 1000;
+/** Output digests kept. */
+export const DIGESTS_KEPT = 8;
+/** Pause between two probes of a blocking command that has neither answered nor blocked yet. */
+const PROBE_RETRY_MS = 1;
+
+export interface ProgramAppHooks {
+  /** Output the copy sent unasked (Pub/Sub) for a client connection. */
+  push(connection: ConnectionRef, bytes: Uint8Array): void;
+  /** Put an "unblock" event for this connection in the log (its client's timeout ran out). */
+  proposeUnblock(connection: ConnectionRef): void;
+  /** Whether a connection's client is this replica's (it keeps that client's timeouts). */
+  isLocal(connection: ConnectionRef): boolean;
+  /** The copy cannot be trusted or reached any more: the replica must stop. */
+  fatal(error: Error): void;
+}
+
+export interface ProgramAppOptions {
+  readonly codec: ProgramCodec;
+  readonly host: string;
+  readonly port: number;
+  /**
+   * The copy's command table (redis-server): turns on the Redis policy — refusals, the log's time
+   * stamp in relative expiries and TIME, blocking commands. null for other programs.
+   */
+  readonly redisTable: RedisCommandTable | null;
+  readonly hooks: ProgramAppHooks;
+  /** The program's process for /status (pid, state, exits), from its supervisor. */
+  readonly describeProgram?: () => unknown;
+}
+
+/** The replies of one request (its pipelined commands), put together in order. */
+class RequestReply {
+  private readonly parts: (Uint8Array | undefined)[];
+  private remaining: number;
+  private readonly sink: (reply: Uint8Array) => void;
+
+  constructor(commands: number, sink: (reply: Uint8Array) => void) {
+    this.parts = new Array(commands);
+    this.remaining = commands;
+    this.sink = sink;
+  }
+
+  complete(index: number, bytes: Uint8Array): void {
+    this.parts[index] = bytes;
+    if (--this.remaining > 0) return;
+    const parts = this.parts as Uint8Array[];
+    this.sink(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  }
+}
+
+/** One unit of the apply loop: a command of a request, or a connection event. */
+interface Step {
+  readonly connection: ConnectionRef;
+  readonly key: string;
+  readonly event: "data" | "close" | "unblock";
+  readonly nowMs: number;
+  /** data: the command as the codec cut it, its index in its request, and where replies go. */
+  readonly request: CutRequest | null;
+  readonly index: number;
+  readonly reply: RequestReply | null;
+}
+
+/** A client connection's loopback connection and its state in the apply loop. */
+interface Copy {
+  readonly connection: ConnectionRef;
+  readonly link: CopyConnection;
+  /**
+   * A blocking command waits in the copy (BLPOP on an empty list): its step, and its replies to
+   * come. They are taken (hashed, relayed) only where the loop finds it woken, never when they
+   * happen to arrive, so the digest sees every command in the same order on every copy.
+   */
+  blocked: {
+    readonly step: Step;
+    readonly replies: Promise<Uint8Array[]>;
+    readonly divergent: boolean;
+  } | null;
+  /** Steps that arrived while blocked: they run, in order, right where it is unblocked. */
+  readonly parked: Step[];
+}
+
+/**
+ * A copy of an unmodified server program as the replicated application (`--app`). Every
+ * replica, the leader too, sends each chosen request to its own copy, over one loopback
+ * connection per client connection, in log order, one command at a time: a command goes out only
+ * once the one before it (on any connection) was answered, so the copy sees the same
+ * interleaving everywhere. The origin's copy's reply goes to the client; every copy's reply is
+ * hashed into a digest of all output, in log order (output checking compares them).
+ *
+ * A blocking command (Redis's BLPOP …) is sent with its timeout taken out (redis-blocking.ts);
+ * the loop asks the copy (`CLIENT LIST ID`) until the command either answered or is blocked, then
+ * goes on; later commands of that connection wait beside it. After every command while something
+ * is blocked, the loop asks which blocked commands it woke, collects their replies and runs what
+ * waited behind them, before the next command: the wake-up happens at the same log position on
+ * every copy.
+ */
+export class ProgramApp implements ReplicatedApp {
+  readonly kind = "program";
+  private readonly options: ProgramAppOptions;
+  private readonly copies = new Map<string, Copy>();
+  /** Every connection seen, by origin: an origin that restarted (new incarnation) closes its old ones. */
+  private readonly incarnations = new Map<number, number>();
+  private readonly keysByOrigin = new Map<number, Set<string>>();
+  /** Request cutters re-reading each connection's requests (memcache, raw), in log order. */
+  private readonly cutters = new Map<string, RequestCutter>();
+  private readonly queue: Step[] = [];
+  private head = 0;
+  private running = false;
+  private control: CopyConnection | null = null;
+  private readonly blocked = new Set<Copy>();
+  private readonly digest: Hash = createHash("sha256");
+  private readonly digests: { steps: number; digest: string }[] = [];
+  private stepsDone = 0;
+  private failed = false;
+
+  constructor(options: ProgramAppOptions) {
+    this.options = options;
+  }
+
+  apply(request: AppRequest, reply: ReplySink): AppliedRequest {
+    const { connection, nowMs } = request;
+    const key = connectionKey(connection);
+    this.closeEarlierIncarnation(connection, nowMs);
+    if (request.event !== "data") {
+      this.enqueue({
+        connection,
+        key,
+        event: request.event,
+        nowMs,
+        request: null,
+        index: 0,
+        reply: null,
+      });
+      if (request.event === "close") {
+        this.keysByOrigin.get(connection.origin)?.delete(key);
+        this.cutters.delete(key);
+      }
+      return { commands: 0, malformed: false };
+    }
+    const commands = decodeCommands(request.body, request.bodyOffset);
+    if (commands === null) return { commands: 0, malformed: true };
+    let origin = this.keysByOrigin.get(connection.origin);
+    if (origin === undefined) this.keysByOrigin.set(connection.origin, (origin = new Set()));
+    origin.add(key);
+    const cut = commands.map((args) => this.cut(key, args));
+    if (cut.some((c) => c === null)) return { commands: 0, malformed: true };
+    const replies = reply === null ? null : new RequestReply(cut.length, reply);
+    cut.forEach((request, index) => {
+      this.enqueue({ connection, key, event: "data", nowMs, request, index, reply: replies });
+    });
+    return { commands: cut.length, malformed: false };
+  }
+
+  /** The codec's view of one command: RESP args as a multibulk; other protocols' bytes re-cut. */
+  private cut(key: string, args: readonly Buffer[]): CutRequest | null {
+    if (this.options.codec.name === "resp") return args.length > 0 ? respRequest(args) : null;
+    if (args.length !== 1) return null;
+    let cutter = this.cutters.get(key);
+    if (cutter === undefined) this.cutters.set(key, (cutter = this.options.codec.requests()));
+    cutter.push(args[0]!);
+    const request = cutter.next();
+    if (request === null || isCodecError(request)) return null;
+    return request;
+  }
+
+  /** An origin's new incarnation (it restarted): its earlier clients are gone; close them here. */
+  private closeEarlierIncarnation(connection: ConnectionRef, nowMs: number): void {
+    const known = this.incarnations.get(connection.origin);
+    this.incarnations.set(connection.origin, connection.incarnation);
+    if (known === undefined || known === connection.incarnation) return;
+    const keys = this.keysByOrigin.get(connection.origin);
+    if (keys === undefined) return;
+    for (const key of [...keys]) {
+      const [origin, incarnation, worker, connId] = key.split(".").map(Number);
+      if (incarnation === connection.incarnation) continue;
+      const old = { origin: origin!, incarnation: incarnation!, worker: worker!, connId: connId! };
+      this.enqueue({
+        connection: old,
+        key,
+        event: "close",
+        nowMs,
+        request: null,
+        index: 0,
+        reply: null,
+      });
+      keys.delete(key);
+      this.cutters.delete(key);
+    }
+  }
+
+  endBatch(): void {}
+
+  /** A copy's state cannot be read out: the runtime keeps the whole log (no compaction). */
+  snapshot(): null {
+    return null;
+  }
+
+  restore(): void {
+    throw new Error("a program's copy cannot install a snapshot: it is rebuilt from the log");
+  }
+
+  keyCount(): null {
+    return null;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      kind: this.kind,
+      protocol: this.options.codec.name,
+      policy: this.options.redisTable === null ? "none" : "redis",
+      program: this.options.describeProgram?.() ?? null,
+      port: this.options.port,
+      appliedSteps: this.stepsDone,
+      queuedSteps: this.queue.length - this.head,
+      connections: this.copies.size,
+      blocked: this.blocked.size,
+      digests: this.digests.slice(),
+    };
+  }
+
+  /** Stop the loop and close the loopback connections (the copy itself is stopped by its owner). */
+  close(): void {
+    this.failed = true;
+    for (const copy of this.copies.values()) copy.link.close();
+    this.control?.close();
+  }
+
+  // ---- the apply loop ----------------------------------------------------------------------
+
+  private enqueue(step: Step): void {
+    this.queue.push(step);
+    if (this.running || this.failed) return;
+    this.running = true;
+    this.drive().then(
+      () => {
+        this.running = false;
+      },
+      (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  private fail(error: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.options.hooks.fatal(error);
+  }
+
+  private async drive(): Promise<void> {
+    while (this.head < this.queue.length && !this.failed) {
+      const step = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Step; // let it be collected
+      if (this.head > 4096 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      await this.run(step);
+      if (this.blocked.size > 0) await this.wakeUnblocked();
+    }
+  }
+
+  private async run(step: Step): Promise<void> {
+    const existing = this.copies.get(step.key);
+    if (step.event === "close") {
+      if (existing === undefined) return;
+      this.copies.delete(step.key);
+      this.blocked.delete(existing);
+      existing.link.close();
+      return;
+    }
+    if (step.event === "unblock") {
+      if (existing?.blocked == null) return; // answered meanwhile, or gone
+      // Answers the blocked command exactly as its timeout would, at this log position everywhere.
+      await this.command(["CLIENT", "UNBLOCK", String(existing.link.clientId), "TIMEOUT"]);
+      await this.release(existing);
+      return;
+    }
+    const copy = existing ?? (await this.open(step.connection, step.key));
+    if (copy.blocked !== null) {
+      copy.parked.push(step);
+      return;
+    }
+    await this.execute(copy, step);
+  }
+
+  private async open(connection: ConnectionRef, key: string): Promise<Copy> {
+    const link = await this.connect(connection);
+    const copy: Copy = { connection, link, blocked: null, parked: [] };
+    this.copies.set(key, copy);
+    if (this.options.redisTable !== null) link.clientId = await this.clientIdOf(link);
+    return copy;
+  }
+
+  /** A loopback connection to the copy, for a client connection (or null: the loop's own). */
+  private connect(connection: ConnectionRef | null): Promise<CopyConnection> {
+    return CopyConnection.open(this.options.port, this.options.host, this.options.codec, {
+      onPush: (bytes) => {
+        if (connection !== null) this.options.hooks.push(connection, bytes);
+      },
+      onBroken: (error) =>
+        this.fail(
+          new Error(`the program broke its protocol on a loopback connection: ${error.message}`),
+        ),
+    });
+  }
+
+  private async clientIdOf(link: CopyConnection): Promise<number> {
+    const [reply] = await link.send(respRequest([Buffer.from("CLIENT"), Buffer.from("ID")]));
+    const text = Buffer.from(reply ?? []).toString("latin1");
+    const match = /^:(\d+)\r\n$/.exec(text);
+    if (match === null) throw new Error(`CLIENT ID answered ${JSON.stringify(text)}`);
+    return Number(match[1]);
+  }
+
+  /** A command of the apply loop's own, on its control connection (RESP programs). */
+  private async command(words: readonly string[]): Promise<Uint8Array> {
+    if (this.control === null) this.control = await this.connect(null);
+    const [reply] = await this.control.send(respRequest(words.map((w) => Buffer.from(w))));
+    return reply ?? new Uint8Array(0);
+  }
+
+  private async execute(copy: Copy, step: Step): Promise<void> {
+    let request = step.request!;
+    let divergent = false;
+    let timeoutMs = 0;
+    let blocking = false;
+    const table = this.options.redisTable;
+    if (table !== null && request.args !== undefined) {
+      const args = [Buffer.from(request.name), ...request.args];
+      const cls: RedisCommandClass = classify(table, args);
+      if (cls.policy.kind === "refuse") {
+        this.finish(step, [Buffer.from(cls.policy.error, "latin1")], false);
+        return;
+      }
+      if (cls.policy.kind === "replicate") divergent = cls.policy.divergentOutput;
+      let sent: readonly Buffer[] = args;
+      if (cls.policy.kind === "rewrite") {
+        const rewritten = rewriteWithTime(args, Math.floor(step.nowMs));
+        if (rewritten.kind === "reply") {
+          this.finish(step, [rewritten.reply], false);
+          return;
+        }
+        sent = rewritten.args;
+      }
+      if (cls.blocking) {
+        blocking = true;
+        const unbounded = withoutTimeout(lowerName(args[0]!), sent);
+        sent = unbounded.args;
+        timeoutMs = unbounded.timeoutMs;
+      }
+      request = this.withReplyCount(copy, sent !== args ? respRequest(sent) : request);
+    }
+    const answered = copy.link.send(request);
+    if (!blocking) {
+      this.finish(step, await answered, divergent);
+      return;
+    }
+    let done = false;
+    const replies = answered.then((r) => {
+      done = true;
+      return r;
+    });
+    if (await this.blocksWithoutAnswer(copy, () => done)) {
+      copy.blocked = { step, replies, divergent };
+      this.blocked.add(copy);
+      if (timeoutMs > 0 && this.options.hooks.isLocal(copy.connection)) {
+        const blockedAt = copy.blocked;
+        setTimeout(() => {
+          if (copy.blocked === blockedAt) this.options.hooks.proposeUnblock(copy.connection);
+        }, timeoutMs).unref();
+      }
+      return;
+    }
+    this.finish(step, await replies, divergent);
+  }
+
+  /** Bare UNSUBSCRIBE/PUNSUBSCRIBE answer once per current subscription (at least once). */
+  private withReplyCount(copy: Copy, request: CutRequest): CutRequest {
+    if ((request.args?.length ?? 0) > 0) return request;
+    if (request.name === "unsubscribe")
+      return { ...request, replies: Math.max(1, copy.link.channels.size) };
+    if (request.name === "punsubscribe")
+      return { ...request, replies: Math.max(1, copy.link.patterns.size) };
+    return request;
+  }
+
+  /** Ask the copy until the command answered (false) or is blocked waiting (true). */
+  private async blocksWithoutAnswer(copy: Copy, answered: () => boolean): Promise<boolean> {
+    for (;;) {
+      if (answered()) return false;
+      const flags = await this.clientFlags([copy.link.clientId]);
+      if (answered()) return false;
+      if (flags.get(copy.link.clientId)?.includes("b") === true) return true;
+      await new Promise((resolve) => setTimeout(resolve, PROBE_RETRY_MS));
+    }
+  }
+
+  /** `flags=` of each client id, from `CLIENT LIST ID …`. */
+  private async clientFlags(ids: readonly number[]): Promise<Map<number, string>> {
+    const reply = Buffer.from(await this.command(["CLIENT", "LIST", "ID", ...ids.map(String)]));
+    const flags = new Map<number, string>();
+    for (const line of reply.toString("latin1").split("\n")) {
+      const id = /(?:^|\s)id=(\d+)/.exec(line);
+      const f = /(?:^|\s)flags=(\S*)/.exec(line);
+      if (id !== null && f !== null) flags.set(Number(id[1]), f[1]!);
+    }
+    return flags;
+  }
+
+  /**
+   * After a command, while something is blocked: which blocked commands did it wake? Collect
+   * their replies and run what waited behind them, before the next command of the log.
+   */
+  private async wakeUnblocked(): Promise<void> {
+    for (;;) {
+      const blocked = [...this.blocked];
+      if (blocked.length === 0) return;
+      const flags = await this.clientFlags(blocked.map((c) => c.link.clientId));
+      const woken = blocked.filter((c) => !(flags.get(c.link.clientId)?.includes("b") ?? false));
+      if (woken.length === 0) return;
+      for (const copy of woken) await this.release(copy);
+    }
+  }
+
+  /** A blocked command was woken: take its replies, then run the steps that waited behind it. */
+  private async release(copy: Copy): Promise<void> {
+    const blocked = copy.blocked;
+    if (blocked === null) return;
+    this.finish(blocked.step, await blocked.replies, blocked.divergent);
+    copy.blocked = null;
+    this.blocked.delete(copy);
+    while (copy.parked.length > 0 && copy.blocked === null && !this.failed) {
+      await this.execute(copy, copy.parked.shift()!);
+    }
+  }
+
+  /** A command's replies are in: hash them (unless replica-specific), hand them to the request. */
+  private finish(step: Step, replies: readonly Uint8Array[], divergent: boolean): void {
+    const bytes = replies.length === 1 ? replies[0]! : Buffer.concat(replies);
+    this.digest.update(step.key);
+    this.digest.update(divergent ? "\0divergent" : bytes);
+    this.stepsDone++;
+    if (this.stepsDone % DIGEST_EVERY_STEPS === 0) {
+      this.digests.push({
+        steps: this.stepsDone,
+        digest: this.digest.copy().digest("hex").slice(0, 16),
+      });
+      if (this.digests.length > DIGESTS_KEPT) this.digests.shift();
+    }
+    step.reply?.complete(step.index, bytes);
+  }
+}

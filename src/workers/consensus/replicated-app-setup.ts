@@ -1,0 +1,137 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { KvApp } from "../../app/kv-app.ts";
+import type { ProgramCodec } from "../../app/program/codec.ts";
+import { memcacheCodec } from "../../app/program/memcache-codec.ts";
+import { ProgramApp } from "../../app/program/program-app.ts";
+import { PROGRAM_HOST, ProgramProcess } from "../../app/program/program-process.ts";
+import { rawCodec } from "../../app/program/raw-codec.ts";
+import {
+  loadRedisCommandTable,
+  type RedisCommandTable,
+} from "../../app/program/redis-command-table.ts";
+import { respCodec } from "../../app/program/resp-codec.ts";
+import type { ReplicatedApp } from "../../app/replicated-app.ts";
+import type { ReplicaConfig } from "../../runtime/config.ts";
+import type { AppHooks } from "./consensus-node.ts";
+
+/** The application of this replica, ready to be built once the consensus node exists. */
+export interface AppSetup {
+  create(hooks: AppHooks): ReplicatedApp;
+  /** Stop what the setup started (the program's copy). */
+  stop(): Promise<void>;
+}
+
+/** Where the copy's pid is kept, so a copy a killed replica left behind is stopped on restart. */
+const PID_FILE = "app.pid";
+
+function codecFor(protocol: ReplicaConfig["protocol"]): ProgramCodec {
+  switch (protocol) {
+    case "resp":
+      return respCodec();
+    case "memcache":
+      return memcacheCodec();
+    case "raw":
+      return rawCodec();
+  }
+}
+
+/**
+ * A copy left running by a replica that was killed (kill -9 gives it no chance to stop it): its
+ * pid is in the data directory. Stop it if that pid still runs the same program.
+ */
+function stopLeftover(dataDir: string, program: string, log: Logger): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, PID_FILE), "utf8").trim());
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0")[0] ?? "";
+    if (!cmdline.endsWith(program.split("/").pop() ?? program)) return;
+    process.kill(-pid, "SIGKILL");
+    log.warn({ pid }, "stopped the copy of the program a previous run of this replica left behind");
+  } catch {
+    // gone already, or not ours to stop
+  }
+}
+
+/**
+ * The embedded store, or (--app) this replica's own copy of the program: started on a private
+ * loopback port with an emptied directory (the log rebuilds it), supervised (a copy that dies
+ * takes the replica down: its supervisor restarts it and it rebuilds the copy from its log).
+ */
+export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppSetup> {
+  if (config.app === null) {
+    return {
+      create: (hooks) =>
+        new KvApp({
+          valueBytesMax: config.valueBytesMax,
+          replyBytesMax: config.replyBytesMax,
+          info: hooks.info,
+        }),
+      stop: async () => {},
+    };
+  }
+  let fatal: (error: Error) => void = (error) => {
+    throw error;
+  };
+  const program = new ProgramProcess({
+    command: config.app,
+    dir: join(config.dataDir, "app"),
+    replicaId: config.id,
+    restart: "never",
+    onOutput: (line, stream) => log.debug({ stream }, `app: ${line}`),
+    onExit: (exit) =>
+      fatal(
+        new Error(
+          `the program's copy exited (code ${exit.code}, signal ${exit.signal}); last output: ${exit.outputTail.slice(-5).join(" | ")}`,
+        ),
+      ),
+  });
+  const argv0 = program.describe().argv[0] ?? "";
+  stopLeftover(config.dataDir, argv0, log);
+  await program.start();
+  const pidFile = join(config.dataDir, PID_FILE);
+  writeFileSync(pidFile, `${program.pid}\n`);
+  log.info(
+    { pid: program.pid, port: program.port, command: config.app },
+    "the program's copy runs",
+  );
+  const codec = codecFor(config.protocol);
+  let table: RedisCommandTable | null = null;
+  if (config.protocol === "resp") {
+    try {
+      table = await loadRedisCommandTable(program.port!, { host: PROGRAM_HOST });
+    } catch (error) {
+      log.warn(
+        { err: error },
+        "the program speaks RESP but is not redis-server (COMMAND failed): commands go to every copy as they are, with no Redis policy (no refusals of random commands, no time rewrites, blocking commands unsupported)",
+      );
+    }
+  }
+  let app: ProgramApp | null = null;
+  return {
+    create: (hooks) => {
+      fatal = hooks.fatal;
+      app = new ProgramApp({
+        codec,
+        host: PROGRAM_HOST,
+        port: program.port!,
+        redisTable: table,
+        hooks,
+        describeProgram: () => program.describe(),
+      });
+      return app;
+    },
+    stop: async () => {
+      fatal = () => {};
+      (app as ProgramApp | null)?.close();
+      await program.stop();
+      rmSync(pidFile, { force: true });
+    },
+  };
+}
