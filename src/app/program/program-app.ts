@@ -15,8 +15,12 @@ import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
 import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
 import { respRequest } from "./resp-codec.ts";
 
-/** Applied steps between two output digests kept for comparison (/status, output checking). */
-export const DIGEST_EVERY_STEPS = 1000;
+/**
+ * Applied steps between two output digests, which every replica reports for comparison (output
+ * checking, src/workers/consensus/output-check.ts): a divergence is found at most this many steps
+ * after it shows in a reply.
+ */
+export const DIGEST_EVERY_STEPS = 100;
 /** Output digests kept. */
 export const DIGESTS_KEPT = 8;
 /** Pause between two probes of a blocking command that has neither answered nor blocked yet. */
@@ -31,6 +35,8 @@ export interface ProgramAppHooks {
   isLocal(connection: ConnectionRef): boolean;
   /** The copy cannot be trusted or reached any more: the replica must stop. */
   fatal(error: Error): void;
+  /** A digest of all output so far, every DIGEST_EVERY_STEPS steps (for output checking). */
+  digest(steps: number, digest: string): void;
 }
 
 export interface ProgramAppOptions {
@@ -458,11 +464,10 @@ export class ProgramApp implements ReplicatedApp {
     this.digest.update(divergent ? "\0divergent" : bytes);
     this.stepsDone++;
     if (this.stepsDone % DIGEST_EVERY_STEPS === 0) {
-      this.digests.push({
-        steps: this.stepsDone,
-        digest: this.digest.copy().digest("hex").slice(0, 16),
-      });
+      const digest = this.digest.copy().digest("hex").slice(0, 16);
+      this.digests.push({ steps: this.stepsDone, digest });
       if (this.digests.length > DIGESTS_KEPT) this.digests.shift();
+      this.options.hooks.digest(this.stepsDone, digest);
     }
     step.reply?.complete(step.index, bytes);
   }

@@ -121,6 +121,12 @@ export class ConsensusMetrics {
     help: "Snapshots of the store taken for log compaction",
     registers: [this.registry],
   });
+  readonly outputDivergences = new Counter({
+    name: "apus_output_divergences_total",
+    help: "Output checking (--app): times a replica's copy answered differently from a majority's",
+    labelNames: ["replica"],
+    registers: [this.registry],
+  });
   readonly role = new Gauge({
     name: "apus_role",
     help: "1 for this replica's current role",

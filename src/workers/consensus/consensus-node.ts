@@ -41,12 +41,14 @@ import {
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
+import { decodeDigestReport, encodeDigestReport, OutputCheck } from "./output-check.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import {
   CHANNEL_CORE,
   CHANNEL_FORWARD,
   CHANNEL_FORWARD_REFUSED,
+  CHANNEL_OUTPUT_DIGEST,
   RESEND_AFTER_MS,
   RequestRouter,
   type RouterEvent,
@@ -65,6 +67,8 @@ export interface AppHooks {
   isLocal(connection: ConnectionRef): boolean;
   /** The application failed beyond repair (its copy died): stop this replica. */
   fatal(error: Error): void;
+  /** A digest of the application's output after `steps` steps (output checking). */
+  digest(steps: number, digest: string): void;
 }
 
 const MESSAGE_TYPE_NAMES = [
@@ -144,6 +148,8 @@ export class ConsensusNode {
   private lastRole: string = "follower";
   /** The per-type counters, bound once: a label lookup per message costs more than the send. */
   private readonly sentByType: Counter.Internal[];
+  /** Output checking of a program's copies (--app): every replica's digests, compared. */
+  private readonly outputCheck: OutputCheck;
   /** Last slot applied to the state machine (the snapshot point if one is taken now). */
   private appliedSlot = 0;
   private bytesSinceSnapshot = 0;
@@ -158,6 +164,7 @@ export class ConsensusNode {
     this.metrics = options.metrics;
     this.sentByType = MESSAGE_TYPE_NAMES.map((type) => this.metrics.messagesSent.labels({ type }));
     this.storage = options.storage;
+    this.outputCheck = new OutputCheck(options.config.peers.length);
     this.transport = options.transport;
     this.log = options.logger;
     this.incarnation = options.incarnation;
@@ -200,12 +207,15 @@ export class ConsensusNode {
       proposeUnblock: (connection) => this.proposeConnectionEvent(connection, "unblock"),
       isLocal: (connection) =>
         connection.origin === this.config.id && connection.incarnation === this.incarnation,
-      fatal: (error) => {
-        this.log.fatal(
-          { err: error },
-          "the replicated application failed; stopping this replica (its supervisor restarts it, and it rebuilds the program's copy from its log)",
-        );
-        process.exit(1);
+      fatal: (error) => this.appFailed(error),
+      digest: (steps, digest) => {
+        // Every replica judges every report: the leader raises the alarm, a replica that finds
+        // itself in the minority stops.
+        const payload = encodeDigestReport(steps, digest);
+        for (let peer = 1; peer <= this.config.peers.length; peer++)
+          if (peer !== this.config.id) this.transport.send(peer, CHANNEL_OUTPUT_DIGEST, payload);
+        this.transport.flush();
+        this.judgeOutput(this.config.id, steps, digest);
       },
     });
     this.machine = new StateMachine(app, {
@@ -346,6 +356,12 @@ export class ConsensusNode {
       this.schedulePump();
       return;
     }
+    if (channel === CHANNEL_OUTPUT_DIGEST) {
+      const report = decodeDigestReport(payload);
+      if (report === null) this.metrics.droppedPackets.inc({ reason: "decode" });
+      else this.judgeOutput(from, report.steps, report.digest);
+      return;
+    }
     if (channel === CHANNEL_FORWARD_REFUSED) {
       this.router.onForwardRefused(from, payload);
       return;
@@ -422,6 +438,32 @@ export class ConsensusNode {
           `BUSY ${this.router.requests.size} requests already wait for consensus here (--max-pending); retry later`,
           commandCount,
         ),
+      );
+    }
+  }
+
+  private appFailed(error: Error): never {
+    this.log.fatal(
+      { err: error },
+      "the replicated application failed; stopping this replica (its supervisor restarts it, and it rebuilds the program's copy from its log)",
+    );
+    process.exit(1);
+  }
+
+  /** One replica's output digest (ours or a peer's) against the others' (output-check.ts). */
+  private judgeOutput(replica: number, steps: number, digest: string): void {
+    for (const d of this.outputCheck.report(replica, steps, digest)) {
+      this.metrics.outputDivergences.inc({ replica: String(d.replica) });
+      if (d.replica === this.config.id) {
+        this.appFailed(
+          new Error(
+            `this replica's copy of the program diverged: after ${d.steps} applied steps its output digest is ${d.digest}, a majority's is ${d.majorityDigest} (its copy was changed behind the replica's back, runs another configuration or version, or decided something by its own clock). Stopping; on restart it rebuilds its copy from the log`,
+          ),
+        );
+      }
+      this.log.error(
+        { replica: d.replica, steps: d.steps, digest: d.digest, majorityDigest: d.majorityDigest },
+        `OUTPUT DIVERGENCE: replica ${d.replica}'s copy of the program answered differently from the majority's by step ${d.steps}; it stops serving and voting until it is rebuilt from the log`,
       );
     }
   }
@@ -647,7 +689,7 @@ export class ConsensusNode {
       tickMs: this.tickMs,
       pendingRequests: this.router.requests.size,
       keys: this.machine.app.keyCount() ?? 0,
-      app: this.machine.app.describe(),
+      app: { ...this.machine.app.describe(), divergences: this.outputCheck.found.slice(-8) },
       workers: this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
     });

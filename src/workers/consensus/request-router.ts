@@ -13,6 +13,8 @@ export const CHANNEL_FORWARD = 1;
  * request again to whoever leads next without any risk of running it twice.
  */
 export const CHANNEL_FORWARD_REFUSED = 2;
+/** A replica's digest of its program copy's output (output checking, output-check.ts). */
+export const CHANNEL_OUTPUT_DIGEST = 3;
 
 /** A request proposed or forwarded this long ago and not applied is sent again (lost forward). */
 export const RESEND_AFTER_MS = 1000;
