@@ -1,10 +1,11 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { KvApp } from "../../app/kv-app.ts";
 import type { ProgramCodec } from "../../app/program/codec.ts";
 import { memcacheCodec } from "../../app/program/memcache-codec.ts";
 import { ProgramApp } from "../../app/program/program-app.ts";
+import { splitCommand } from "../../app/program/program-command.ts";
 import { PROGRAM_HOST, ProgramProcess } from "../../app/program/program-process.ts";
 import { rawCodec } from "../../app/program/raw-codec.ts";
 import {
@@ -25,6 +26,11 @@ export interface AppSetup {
 
 /** Where the copy's pid is kept, so a copy a killed replica left behind is stopped on restart. */
 const PID_FILE = "app.pid";
+/**
+ * util-linux's setpriv, when present, starts the copy with a parent-death signal: a replica that
+ * is killed (kill -9, OOM) takes its copy with it instead of leaving it running.
+ */
+const SETPRIV = "/usr/bin/setpriv";
 
 function codecFor(protocol: ReplicaConfig["protocol"]): ProgramCodec {
   switch (protocol) {
@@ -79,8 +85,9 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
   let fatal: (error: Error) => void = (error) => {
     throw error;
   };
+  const withDeathSignal = existsSync(SETPRIV);
   const program = new ProgramProcess({
-    command: config.app,
+    command: withDeathSignal ? `${SETPRIV} --pdeathsig KILL -- ${config.app}` : config.app,
     dir: join(config.dataDir, "app"),
     replicaId: config.id,
     restart: "never",
@@ -92,8 +99,7 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
         ),
       ),
   });
-  const argv0 = program.describe().argv[0] ?? "";
-  stopLeftover(config.dataDir, argv0, log);
+  stopLeftover(config.dataDir, splitCommand(config.app)[0] ?? "", log);
   await program.start();
   const pidFile = join(config.dataDir, PID_FILE);
   writeFileSync(pidFile, `${program.pid}\n`);
