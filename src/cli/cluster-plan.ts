@@ -156,6 +156,8 @@ export function parseClusterArgs(argv: readonly string[], cores: number): Cluste
         durability: { type: "string" },
         transport: { type: "string" },
         workers: { type: "string" },
+        app: { type: "string" },
+        protocol: { type: "string" },
         "no-restart": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -169,6 +171,18 @@ export function parseClusterArgs(argv: readonly string[], cores: number): Cluste
   const dataDir = str("data-dir") ?? "./data";
   if (dataDir.length === 0) throw invalid("data-dir", "must not be empty");
   checkReplicaArgs(replicaArgs);
+  // --app and --protocol are replica settings the launcher takes too, so the issue's one-liner
+  // `npm start -- --app "redis-server …"` works; the replica checks them.
+  const app = str("app");
+  if (app !== undefined && app.trim().length === 0)
+    throw invalid("app", 'must be a command line, e.g. "redis-server --port {port} --dir {dir}"');
+  const protocol = str("protocol");
+  if (protocol !== undefined && app === undefined)
+    throw invalid("protocol", "only means something with --app");
+  const appArgs = [
+    ...(app === undefined ? [] : ["--app", app]),
+    ...(protocol === undefined ? [] : ["--protocol", protocol]),
+  ];
   const options: ClusterOptions = {
     replicas,
     baseClientPort: intFlag("base-client-port", str("base-client-port"), 7001, 1, 65535),
@@ -179,7 +193,7 @@ export function parseClusterArgs(argv: readonly string[], cores: number): Cluste
     transport: choiceFlag("transport", str("transport"), ["udp", "tcp"] as const),
     workers: intFlag("workers", str("workers"), defaultClusterWorkers(cores, replicas), 1, 64),
     restart: values["no-restart"] !== true,
-    replicaArgs,
+    replicaArgs: [...appArgs, ...replicaArgs],
   };
   checkPortRanges(options);
   return { action: "run", options };
@@ -283,6 +297,10 @@ Options:
   --transport T           peer transport, udp or tcp; default: udp
   --workers N             connection worker threads per replica; default: cores / replicas - 1,
                           1..4 (here ${defaultClusterWorkers(cores, 3)} with 3 replicas)
+  --app "CMD"             replicate an unmodified server program instead of the embedded store:
+                          each replica runs its own copy of CMD ({port} {host} {dir} {id} filled
+                          in), e.g. --app "redis-server --port {port} --bind {host} --dir {dir} --save ''"
+  --protocol P            with --app: resp (default), memcache or raw
   --no-restart            leave a replica that exits down instead of restarting it after 1 s
   --help                  show this text
   -- FLAGS...             pass FLAGS to every replica (see node dist/replica.js --help),
