@@ -101,6 +101,9 @@ interface Copy {
   } | null;
   /** Steps that arrived while blocked: they run, in order, right where it is unblocked. */
   readonly parked: Step[];
+  /** Inside MULTI (Redis): commands are queued, not run; `multiDivergent`: EXEC's reply is replica-specific. */
+  inMulti: boolean;
+  multiDivergent: boolean;
 }
 
 /**
@@ -308,7 +311,14 @@ export class ProgramApp implements ReplicatedApp {
 
   private async open(connection: ConnectionRef, key: string): Promise<Copy> {
     const link = await this.connect(connection);
-    const copy: Copy = { connection, link, blocked: null, parked: [] };
+    const copy: Copy = {
+      connection,
+      link,
+      blocked: null,
+      parked: [],
+      inMulti: false,
+      multiDivergent: false,
+    };
     this.copies.set(key, copy);
     if (this.options.redisTable !== null) link.clientId = await this.clientIdOf(link);
     return copy;
@@ -357,6 +367,20 @@ export class ProgramApp implements ReplicatedApp {
       }
       if (cls.policy.kind === "replicate") divergent = cls.policy.divergentOutput;
       let sent: readonly Buffer[] = args;
+      const name = request.name;
+      if (copy.inMulti && name !== "exec" && name !== "discard") {
+        // Queued, not run: TIME goes as it is (its reply belongs in EXEC's), nothing blocks, and
+        // EXEC's reply is as replica-specific as the most specific command it holds.
+        if (divergent || name === "time") copy.multiDivergent = true;
+        if (cls.policy.kind === "rewrite" && name !== "time") {
+          const rewritten = rewriteWithTime(args, Math.floor(step.nowMs));
+          if (rewritten.kind === "command") sent = rewritten.args;
+        }
+        request = sent !== args ? respRequest(sent) : request;
+        this.finish(step, await copy.link.send(request), divergent);
+        return;
+      }
+      if (name === "exec" || name === "discard") divergent = copy.multiDivergent;
       if (cls.policy.kind === "rewrite") {
         const rewritten = rewriteWithTime(args, Math.floor(step.nowMs));
         if (rewritten.kind === "reply") {
@@ -375,7 +399,9 @@ export class ProgramApp implements ReplicatedApp {
     }
     const answered = copy.link.send(request);
     if (!blocking) {
-      this.finish(step, await answered, divergent);
+      const replies = await answered;
+      this.followTransaction(copy, request.name, replies);
+      this.finish(step, replies, divergent);
       return;
     }
     let done = false;
@@ -395,6 +421,16 @@ export class ProgramApp implements ReplicatedApp {
       return;
     }
     this.finish(step, await replies, divergent);
+  }
+
+  /** MULTI opens a transaction on this connection (when the copy said +OK); EXEC/DISCARD end it. */
+  private followTransaction(copy: Copy, name: string, replies: readonly Uint8Array[]): void {
+    if (name === "multi" && replies[0]?.[0] === 0x2b /* + */) {
+      copy.inMulti = true;
+      copy.multiDivergent = false;
+    } else if (name === "exec" || name === "discard") {
+      copy.inMulti = false;
+    }
   }
 
   /** Bare UNSUBSCRIBE/PUNSUBSCRIBE answer once per current subscription (at least once). */
