@@ -69,6 +69,12 @@ export const SNAPSHOT_EVERY_BYTES_DEFAULT = 64 * MIB;
 /** A snapshot is also taken after this many slots, however small their commands. */
 export const SNAPSHOT_EVERY_SLOTS = 100_000;
 
+/**
+ * Under --app, command bytes the uncompacted log may hold (--app-log-max-bytes): the core keeps
+ * the log in memory until a snapshot, and a program's copy has none yet.
+ */
+export const APP_LOG_BYTES_MAX_DEFAULT = 1024 * MIB;
+
 // ---- threads ----------------------------------------------------------------------------------
 
 /** Busy-poll of an empty ring before a thread parks on its doorbell (--ring-spin-us). */

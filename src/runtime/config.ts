@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
 import {
+  APP_LOG_BYTES_MAX_DEFAULT,
   BATCH_BYTES_MAX_DEFAULT,
   BATCH_COMMANDS_MAX_DEFAULT,
   CLIENTS_MAX_DEFAULT,
@@ -74,6 +75,11 @@ export interface ReplicaConfig {
   readonly app: string | null;
   /** How client streams (and the program's replies) are cut into requests under --app. */
   readonly protocol: "resp" | "memcache" | "raw";
+  /**
+   * Under --app the log cannot be compacted (a program's state cannot be read out yet), so it is
+   * bounded: past this many command bytes the replica refuses new requests with an error.
+   */
+  readonly appLogBytesMax: number;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   readonly logFormat: "json" | "pretty";
 }
@@ -328,7 +334,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "app",
     kind: "string",
     defaultText: "(none: the embedded store)",
-    help: 'replicate an unmodified server program instead of the embedded store: each replica runs its own copy of CMD on a private loopback port and feeds it the ordered client input, e.g. "redis-server --port {port} --bind {host} --dir {dir} --save \'\'" ({port} {dir} {host} {id} are filled in; no shell: write a script for pipes)',
+    help: "replicate an unmodified server program instead of the embedded store: each replica runs its own copy of CMD on a private loopback port and feeds it the ordered client input, e.g. \"redis-server --port {port} --bind {host} --dir {dir} --save ''\" ({port} {dir} {host} {id} are filled in; no shell: write a script for pipes)",
   },
   {
     key: "protocol",
@@ -336,6 +342,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: "choice",
     choices: ["resp", "memcache", "raw"],
     help: "with --app: the program's protocol, which cuts client streams into requests and its replies into answers (resp: Redis; memcache: memcached's text protocol; raw: chunks as they arrive, no ordering guarantee across connections)",
+  },
+  {
+    key: "appLogBytesMax",
+    flag: "app-log-max-bytes",
+    kind: "size",
+    min: MIB,
+    max: 1024 * 1024 * MIB,
+    help: "with --app: the log is never compacted (each copy is rebuilt by replaying it), and the replica keeps it in memory and on disk; past this many command bytes it refuses new requests with an error (and says so in its log and /status) until the cluster is restarted with empty data directories",
   },
   {
     key: "logLevel",
@@ -378,6 +392,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   ringSpinUs: RING_SPIN_US_DEFAULT,
   app: null,
   protocol: "resp",
+  appLogBytesMax: APP_LOG_BYTES_MAX_DEFAULT,
   logLevel: "info",
   logFormat: "json",
 };

@@ -189,3 +189,27 @@ describe("--app: three replicas fronting three redis-server copies", () => {
     expect(c).toBe(a);
   }, 240_000);
 });
+
+describe("--app: the uncompacted log is bounded", () => {
+  it("past --app-log-max-bytes new requests get a clear error and nothing else breaks", async () => {
+    const cluster = await TestCluster.start({
+      replicas: 1,
+      extraArgs: ["--app", APP, "--app-log-max-bytes", "1m"],
+    });
+    try {
+      await cluster.waitForLeader(60_000);
+      const port = cluster.replica(1).clientPort;
+      const value = "x".repeat(64 * 1024);
+      let refused = "";
+      for (let i = 0; i < 40 && refused === ""; i++) {
+        const reply = await redisCli(port, ["SET", `big${i}`, value]);
+        if (reply.includes("log full")) refused = reply;
+      }
+      expect(refused).toMatch(/apus log full.*--app-log-max-bytes/);
+      const status = (await cluster.status(1))!.app as { logBytes: number; logBytesMax: number };
+      expect(status.logBytes).toBeGreaterThanOrEqual(status.logBytesMax);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
+});

@@ -154,6 +154,9 @@ export class ConsensusNode {
   private appliedSlot = 0;
   private bytesSinceSnapshot = 0;
   private slotsSinceSnapshot = 0;
+  /** Command bytes in the log since the last snapshot taken (all of them for a program's copy). */
+  private uncompactedBytes = 0;
+  private logFullWarned = false;
   /** Started with no durable state in an existing cluster, or with the marker: the core recovers first. */
   private readonly recoveringAtStart: boolean;
   /** The data directory held the durable "recovering" marker at start. */
@@ -427,6 +430,19 @@ export class ConsensusNode {
       );
       return;
     }
+    if (this.logFull()) {
+      this.metrics.requestErrors.inc({ reason: "log-full" });
+      this.replies.send(
+        worker,
+        connId,
+        seq,
+        errorReply(
+          `ERR apus log full: the log of the program's copies holds ${this.uncompactedBytes} bytes (--app-log-max-bytes ${this.config.appLogBytesMax}) and cannot be compacted yet; restart the cluster with empty data directories, or raise the limit`,
+          commandCount,
+        ),
+      );
+      return;
+    }
     const request = this.router.add(worker, connId, seq, commandCount, command);
     if (request === null) {
       this.metrics.requestErrors.inc({ reason: "pending-full" });
@@ -487,6 +503,20 @@ export class ConsensusNode {
     this.schedulePump();
   }
 
+  /** Under --app the log is never compacted: past --app-log-max-bytes new requests are refused. */
+  private logFull(): boolean {
+    if (this.config.app === null || this.uncompactedBytes < this.config.appLogBytesMax)
+      return false;
+    if (!this.logFullWarned) {
+      this.logFullWarned = true;
+      this.log.error(
+        { bytes: this.uncompactedBytes, limit: this.config.appLogBytesMax },
+        "the log is full (--app-log-max-bytes): a program's copy cannot be snapshotted yet, so the log cannot be compacted; new requests are refused with an error",
+      );
+    }
+    return true;
+  }
+
   /** The router's events, as metrics. */
   private countRouterEvent(event: RouterEvent): void {
     switch (event) {
@@ -538,6 +568,7 @@ export class ConsensusNode {
       this.appliedSlot = ready.snapshot.slot;
       this.bytesSinceSnapshot = 0;
       this.slotsSinceSnapshot = 0;
+      this.uncompactedBytes = 0;
     }
     const skippedBefore = this.machine.duplicates + this.machine.malformed;
     for (const entry of ready.chosen) {
@@ -547,6 +578,7 @@ export class ConsensusNode {
       this.appliedSlot = entry.slot;
       if (applied.foreign) foreignApplied = true;
       this.bytesSinceSnapshot += applied.bytes;
+      this.uncompactedBytes += applied.bytes;
       this.slotsSinceSnapshot++;
       this.metrics.chosenSlots.inc();
       this.metrics.appliedCommands.inc(applied.commands);
@@ -581,6 +613,7 @@ export class ConsensusNode {
     this.slotsSinceSnapshot = 0;
     if (data === null) return; // the application keeps no snapshot: the whole log stays
     this.core.compact({ slot: this.appliedSlot, data });
+    this.uncompactedBytes = 0;
     this.log.info(
       {
         slot: this.appliedSlot,
@@ -689,7 +722,12 @@ export class ConsensusNode {
       tickMs: this.tickMs,
       pendingRequests: this.router.requests.size,
       keys: this.machine.app.keyCount() ?? 0,
-      app: { ...this.machine.app.describe(), divergences: this.outputCheck.found.slice(-8) },
+      app: {
+        ...this.machine.app.describe(),
+        divergences: this.outputCheck.found.slice(-8),
+        logBytes: this.uncompactedBytes,
+        logBytesMax: this.config.app === null ? null : this.config.appLogBytesMax,
+      },
       workers: this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
     });
