@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the programs the tests use are on PATH: redis-cli, redis-benchmark and redis-server
-# (the integration tests and benchmarks drive the replicas with the real Redis tools), and nft
-# (the lossy-network test drops peer packets with nftables; it is skipped without root or nft).
+# (the integration tests and benchmarks drive the replicas with the real Redis tools), memcached
+# (the transparent-mode test replicates an unmodified memcached), and nft (the lossy-network test
+# drops peer packets with nftables; it is skipped without root or nft).
 # On Debian/Ubuntu as root, installs what is missing; elsewhere, says what to install.
 set -euo pipefail
 missing=()
@@ -10,6 +11,10 @@ for program in redis-cli redis-benchmark redis-server; do
   command -v "$program" >/dev/null 2>&1 || missing+=("$program")
 done
 [ ${#missing[@]} -gt 0 ] && packages+=(redis-tools redis-server)
+if ! command -v memcached >/dev/null 2>&1; then
+  missing+=(memcached)
+  packages+=(memcached)
+fi
 optional_nft=0
 if ! command -v nft >/dev/null 2>&1 && ! [ -x /usr/sbin/nft ]; then
   packages+=(nftables)
@@ -26,9 +31,9 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   exit 0
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "apus-smr tests need ${missing[*]}: install the Redis tools and server first," >&2
-  echo "  Debian/Ubuntu: sudo apt-get install redis-tools redis-server" >&2
-  echo "  Fedora: sudo dnf install redis    macOS: brew install redis" >&2
+  echo "apus-smr tests need ${missing[*]}: install them first," >&2
+  echo "  Debian/Ubuntu: sudo apt-get install redis-tools redis-server memcached" >&2
+  echo "  Fedora: sudo dnf install redis memcached    macOS: brew install redis memcached" >&2
   exit 1
 fi
 if [ "$optional_nft" = "1" ]; then
