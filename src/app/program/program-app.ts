@@ -8,7 +8,7 @@ import {
   type ReplicatedApp,
   type ReplySink,
 } from "../replicated-app.ts";
-import { type CutRequest, isCodecError, type ProgramCodec, type RequestCutter } from "./codec.ts";
+import { type CutRequest, isCodecError, type ProgramCodec } from "./codec.ts";
 import { CopyConnection } from "./copy-connection.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
 import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
@@ -128,8 +128,6 @@ export class ProgramApp implements ReplicatedApp {
   /** Every connection seen, by origin: an origin that restarted (new incarnation) closes its old ones. */
   private readonly incarnations = new Map<number, number>();
   private readonly keysByOrigin = new Map<number, Set<string>>();
-  /** Request cutters re-reading each connection's requests (memcache, raw), in log order. */
-  private readonly cutters = new Map<string, RequestCutter>();
   private readonly queue: Step[] = [];
   private head = 0;
   private running = false;
@@ -160,7 +158,6 @@ export class ProgramApp implements ReplicatedApp {
       });
       if (request.event === "close") {
         this.keysByOrigin.get(connection.origin)?.delete(key);
-        this.cutters.delete(key);
       }
       return { commands: 0, malformed: false };
     }
@@ -169,7 +166,7 @@ export class ProgramApp implements ReplicatedApp {
     let origin = this.keysByOrigin.get(connection.origin);
     if (origin === undefined) this.keysByOrigin.set(connection.origin, (origin = new Set()));
     origin.add(key);
-    const cut = commands.map((args) => this.cut(key, args));
+    const cut = commands.map((args) => this.cut(args));
     if (cut.some((c) => c === null)) return { commands: 0, malformed: true };
     const replies = reply === null ? null : new RequestReply(cut.length, reply);
     cut.forEach((request, index) => {
@@ -179,11 +176,16 @@ export class ProgramApp implements ReplicatedApp {
   }
 
   /** The codec's view of one command: RESP args as a multibulk; other protocols' bytes re-cut. */
-  private cut(key: string, args: readonly Buffer[]): CutRequest | null {
+  /**
+   * The codec's view of one logged command: RESP args as a multibulk; another protocol's request
+   * bytes (one whole request, as the connection worker cut it) cut again by a fresh cutter. Its
+   * bytes are already canonical: a quiet memcached request carries its `mn` fence, which the
+   * second cut fences once more; only the first request is taken, so the logged fence is dropped.
+   */
+  private cut(args: readonly Buffer[]): CutRequest | null {
     if (this.options.codec.name === "resp") return args.length > 0 ? respRequest(args) : null;
     if (args.length !== 1) return null;
-    let cutter = this.cutters.get(key);
-    if (cutter === undefined) this.cutters.set(key, (cutter = this.options.codec.requests()));
+    const cutter = this.options.codec.requests();
     cutter.push(args[0]!);
     const request = cutter.next();
     if (request === null || isCodecError(request)) return null;
@@ -211,7 +213,6 @@ export class ProgramApp implements ReplicatedApp {
         reply: null,
       });
       keys.delete(key);
-      this.cutters.delete(key);
     }
   }
 
