@@ -7,7 +7,7 @@
  * stays paired. Exceptions, each explicit: TTLs within a tolerance (the front takes the log's time
  * stamp, the bare server its own clock); commands the policy refuses, sent to the front only; TIME
  * and XADD * checked for shape; hash-ordered replies compared as sets. At the end every copy's
- * DEBUG DIGEST equals the bare server's. Two known failures (it.fails, each naming its bug) run
+ * DEBUG DIGEST equals the bare server's. Cases that were bugs once (a refused command inside MULTI, RESET) run
  * last. Skipped, with a message, when redis-server is absent.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -1595,14 +1595,10 @@ describe.skipIf(!REDIS)(
       }
     });
 
-    // Known failures, after the digests (they write through the front only, or stall the apply
-    // loop). Each names the bug; remove `.fails` once it is fixed.
-
-    // BUG (src/app/program/program-app.ts:364-367): a command the policy refuses inside MULTI is
-    // answered by the replica and never reaches the copy, so the copy's transaction is not marked
-    // failed and EXEC runs the other queued commands; Redis aborts a transaction in which a
-    // command was rejected while queueing (-EXECABORT).
-    it.fails("known failure: a command refused inside MULTI aborts the transaction", async () => {
+    // After the digests: these write through the front only. Both were bugs once: a refused
+    // command inside MULTI did not abort the copy's transaction, and RESET did not end MULTI (or
+    // subscriptions) for the apply loop, which then waited for a reply that never came.
+    it("a command refused inside MULTI aborts the transaction", async () => {
       const conn = await RespConnection.open(cluster!.replica(1).clientPort, "front, MULTI");
       others.push(conn);
       expect(await conn.send(["MULTI"])).toBe("+OK\r\n");
@@ -1612,13 +1608,7 @@ describe.skipIf(!REDIS)(
       expect(await front[1]!.send(["EXISTS", "f:abort"])).toBe(":0\r\n");
     });
 
-    // BUG (src/app/program/program-app.ts:371 and followTransaction, 426-434): RESET ends MULTI on
-    // the copy, but the apply loop still counts the connection inside MULTI, so a BLPOP after it
-    // is sent as a queued command and awaited in line: the apply loop waits for a reply that only
-    // a later log command could bring, and the whole replica stalls. Last: it leaves the cluster
-    // stalled. (Its sibling, not tested: RESET while subscribed leaves CopyConnection.channels
-    // stale, so a later bare UNSUBSCRIBE waits for one reply per old channel and stalls too.)
-    it.fails("known failure: RESET ends MULTI, so a BLPOP after it blocks", async () => {
+    it("RESET ends MULTI, so a BLPOP after it blocks", async () => {
       const conn = await RespConnection.open(cluster!.replica(1).clientPort, "front, RESET");
       const other = await RespConnection.open(cluster!.replica(2).clientPort, "front, waker");
       others.push(conn, other);
@@ -1629,6 +1619,17 @@ describe.skipIf(!REDIS)(
       other.write(["LPUSH", "f:reset", "v"]);
       expect(await other.next("LPUSH f:reset v", 15_000)).toBe(":1\r\n");
       expect(await conn.next("BLPOP f:reset 0", 15_000)).toBe("*2\r\n$7\r\nf:reset\r\n$1\r\nv\r\n");
+    });
+
+    it("RESET ends subscriptions, so a bare UNSUBSCRIBE after it answers once", async () => {
+      const conn = await RespConnection.open(cluster!.replica(3).clientPort, "front, RESET sub");
+      others.push(conn);
+      conn.write(["SUBSCRIBE", "r:a", "r:b"]);
+      expect(await conn.next("SUBSCRIBE r:a", 15_000)).toMatch(/subscribe/);
+      expect(await conn.next("SUBSCRIBE r:b", 15_000)).toMatch(/subscribe/);
+      expect(await conn.send(["RESET"])).toBe("+RESET\r\n");
+      expect(await conn.send(["UNSUBSCRIBE"])).toBe("*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+      expect(await conn.send(["PING"])).toBe("+PONG\r\n");
     });
   },
 );

@@ -23,6 +23,14 @@ import { respRequest } from "./resp-codec.ts";
 export const DIGEST_EVERY_STEPS = 100;
 /** Output digests kept. */
 export const DIGESTS_KEPT = 8;
+/** Commands that run at once inside MULTI and end it (RESET discards it too). */
+const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
+/**
+ * Sent to the copy in place of a command refused inside MULTI: Redis rejects an unknown command
+ * when it is queued, which makes EXEC fail with EXECABORT, as the refused command would have.
+ */
+const REFUSED_IN_MULTI = Buffer.from("apus-refused-in-multi");
+
 /** Pause between two probes of a blocking command that has neither answered nor blocked yet. */
 const PROBE_RETRY_MS = 1;
 
@@ -363,13 +371,16 @@ export class ProgramApp implements ReplicatedApp {
       const args = [Buffer.from(request.name), ...request.args];
       const cls: RedisCommandClass = classify(table, args);
       if (cls.policy.kind === "refuse") {
+        // Inside MULTI, a command Redis rejects when it is queued makes EXEC fail (EXECABORT):
+        // the copy is sent one it rejects so, and the client gets the refusal's reason.
+        if (copy.inMulti) await copy.link.send(respRequest([REFUSED_IN_MULTI]));
         this.finish(step, [Buffer.from(cls.policy.error, "latin1")], false);
         return;
       }
       if (cls.policy.kind === "replicate") divergent = cls.policy.divergentOutput;
       let sent: readonly Buffer[] = args;
       const name = request.name;
-      if (copy.inMulti && name !== "exec" && name !== "discard") {
+      if (copy.inMulti && !ENDS_MULTI.has(name)) {
         // Queued, not run: TIME goes as it is (its reply belongs in EXEC's), nothing blocks, and
         // EXEC's reply is as replica-specific as the most specific command it holds.
         if (divergent || name === "time") copy.multiDivergent = true;
@@ -429,8 +440,13 @@ export class ProgramApp implements ReplicatedApp {
     if (name === "multi" && replies[0]?.[0] === 0x2b /* + */) {
       copy.inMulti = true;
       copy.multiDivergent = false;
-    } else if (name === "exec" || name === "discard") {
+    } else if (ENDS_MULTI.has(name)) {
       copy.inMulti = false;
+    }
+    // RESET also ends every subscription of the connection.
+    if (name === "reset") {
+      copy.link.channels.clear();
+      copy.link.patterns.clear();
     }
   }
 

@@ -6,11 +6,10 @@ import type { ConnectionRef, ReplicatedApp, ReplySink } from "../../app/replicat
 import { formatBallot } from "../../core/ballot.ts";
 import { ApusError } from "../../core/errors.ts";
 import { SeededPrng } from "../../core/prng.ts";
-import type { DurableState, Ready } from "../../core/ready.ts";
+import type { DurableState } from "../../core/ready.ts";
 import { Replica } from "../../core/replica.ts";
 import type { Message } from "../../core/types.ts";
 import { decodeMessage, encodeMessage } from "../../core/wire.ts";
-import { SNAPSHOT_EVERY_SLOTS } from "../../limits.ts";
 import { DoorbellWaiter } from "../../ring/doorbell.ts";
 import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
@@ -38,10 +37,11 @@ import {
   logCommandCount,
   writeConnectionPrefix,
 } from "../log-command.ts";
+import { Applier } from "./applier.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
-import { decodeDigestReport, encodeDigestReport, OutputCheck } from "./output-check.ts";
+import { decodeDigestReport, encodeDigestReport } from "./output-check.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import {
@@ -131,7 +131,8 @@ export class ConsensusNode {
   private readonly storage: Storage;
   private readonly transport: Transport;
   private readonly log: Logger;
-  private readonly machine: StateMachine;
+  /** Applies chosen entries to the replicated application; snapshots; output checking. */
+  private readonly applier: Applier;
   private readonly router: RequestRouter;
   private readonly replies: ReplyRouter;
   private readonly readers: FrameRingReader[];
@@ -148,15 +149,6 @@ export class ConsensusNode {
   private lastRole: string = "follower";
   /** The per-type counters, bound once: a label lookup per message costs more than the send. */
   private readonly sentByType: Counter.Internal[];
-  /** Output checking of a program's copies (--app): every replica's digests, compared. */
-  private readonly outputCheck: OutputCheck;
-  /** Last slot applied to the state machine (the snapshot point if one is taken now). */
-  private appliedSlot = 0;
-  private bytesSinceSnapshot = 0;
-  private slotsSinceSnapshot = 0;
-  /** Command bytes in the log since the last snapshot taken (all of them for a program's copy). */
-  private uncompactedBytes = 0;
-  private logFullWarned = false;
   /** Started with no durable state in an existing cluster, or with the marker: the core recovers first. */
   private readonly recoveringAtStart: boolean;
   /** The data directory held the durable "recovering" marker at start. */
@@ -167,7 +159,6 @@ export class ConsensusNode {
     this.metrics = options.metrics;
     this.sentByType = MESSAGE_TYPE_NAMES.map((type) => this.metrics.messagesSent.labels({ type }));
     this.storage = options.storage;
-    this.outputCheck = new OutputCheck(options.config.peers.length);
     this.transport = options.transport;
     this.log = options.logger;
     this.incarnation = options.incarnation;
@@ -218,12 +209,18 @@ export class ConsensusNode {
         for (let peer = 1; peer <= this.config.peers.length; peer++)
           if (peer !== this.config.id) this.transport.send(peer, CHANNEL_OUTPUT_DIGEST, payload);
         this.transport.flush();
-        this.judgeOutput(this.config.id, steps, digest);
+        this.applier.judgeOutput(this.config.id, steps, digest);
       },
     });
-    this.machine = new StateMachine(app, {
+    const machine = new StateMachine(app, {
       replicaId: this.config.id,
       incarnation: this.incarnation,
+    });
+    this.applier = new Applier(machine, this.config, this.metrics, this.log, {
+      claim: (requestId) => this.claimReply(requestId),
+      flushReplies: () => this.replies.flush(),
+      compact: (snapshot) => this.core.compact(snapshot),
+      fatal: (error) => this.appFailed(error),
     });
     this.router = new RequestRouter(
       this.core,
@@ -262,7 +259,13 @@ export class ConsensusNode {
           this.send(messages);
           this.transport.flush();
         },
-        apply: (ready) => this.apply(ready),
+        apply: (ready) => {
+          // A follower waits to answer its client until it learns the commit: tell it now.
+          if (this.applier.apply(ready).foreignApplied && this.core.role === "leader") {
+            this.core.announceCommit();
+            this.schedulePump();
+          }
+        },
         append: (persist) => this.storage.append(persist),
         flush: () => {
           const started = performance.now();
@@ -362,7 +365,7 @@ export class ConsensusNode {
     if (channel === CHANNEL_OUTPUT_DIGEST) {
       const report = decodeDigestReport(payload);
       if (report === null) this.metrics.droppedPackets.inc({ reason: "decode" });
-      else this.judgeOutput(from, report.steps, report.digest);
+      else this.applier.judgeOutput(from, report.steps, report.digest);
       return;
     }
     if (channel === CHANNEL_FORWARD_REFUSED) {
@@ -430,14 +433,14 @@ export class ConsensusNode {
       );
       return;
     }
-    if (this.logFull()) {
+    if (this.applier.logFull()) {
       this.metrics.requestErrors.inc({ reason: "log-full" });
       this.replies.send(
         worker,
         connId,
         seq,
         errorReply(
-          `ERR apus log full: the log of the program's copies holds ${this.uncompactedBytes} bytes (--app-log-max-bytes ${this.config.appLogBytesMax}) and cannot be compacted yet; restart the cluster with empty data directories, or raise the limit`,
+          `ERR apus log full: the log of the program's copies holds ${this.applier.logBytes} bytes (--app-log-max-bytes ${this.config.appLogBytesMax}) and cannot be compacted yet; restart the cluster with empty data directories, or raise the limit`,
           commandCount,
         ),
       );
@@ -466,24 +469,6 @@ export class ConsensusNode {
     process.exit(1);
   }
 
-  /** One replica's output digest (ours or a peer's) against the others' (output-check.ts). */
-  private judgeOutput(replica: number, steps: number, digest: string): void {
-    for (const d of this.outputCheck.report(replica, steps, digest)) {
-      this.metrics.outputDivergences.inc({ replica: String(d.replica) });
-      if (d.replica === this.config.id) {
-        this.appFailed(
-          new Error(
-            `this replica's copy of the program diverged: after ${d.steps} applied steps its output digest is ${d.digest}, a majority's is ${d.majorityDigest} (its copy was changed behind the replica's back, runs another configuration or version, or decided something by its own clock). Stopping; on restart it rebuilds its copy from the log`,
-          ),
-        );
-      }
-      this.log.error(
-        { replica: d.replica, steps: d.steps, digest: d.digest, majorityDigest: d.majorityDigest },
-        `OUTPUT DIVERGENCE: replica ${d.replica}'s copy of the program answered differently from the majority's by step ${d.steps}; it stops serving and voting until it is rebuilt from the log`,
-      );
-    }
-  }
-
   /** A connection event this replica puts in the log itself (its client's blocking timeout). */
   private proposeConnectionEvent(connection: ConnectionRef, event: "unblock"): void {
     if (this.stopping) return;
@@ -501,20 +486,6 @@ export class ConsensusNode {
       return;
     }
     this.schedulePump();
-  }
-
-  /** Under --app the log is never compacted: past --app-log-max-bytes new requests are refused. */
-  private logFull(): boolean {
-    if (this.config.app === null || this.uncompactedBytes < this.config.appLogBytesMax)
-      return false;
-    if (!this.logFullWarned) {
-      this.logFullWarned = true;
-      this.log.error(
-        { bytes: this.uncompactedBytes, limit: this.config.appLogBytesMax },
-        "the log is full (--app-log-max-bytes): a program's copy cannot be snapshotted yet, so the log cannot be compacted; new requests are refused with an error",
-      );
-    }
-    return true;
   }
 
   /** The router's events, as metrics. */
@@ -558,72 +529,6 @@ export class ConsensusNode {
     this.readyLoop.pump();
     if (this.replies.flush()) setTimeout(() => this.schedulePump(), 1);
     this.transport.flush();
-  }
-
-  /** Install the snapshot and apply the chosen entries of `ready`, in slot order. */
-  private apply(ready: Ready): void {
-    let foreignApplied = false;
-    if (ready.snapshot !== null) {
-      this.machine.install(ready.snapshot);
-      this.appliedSlot = ready.snapshot.slot;
-      this.bytesSinceSnapshot = 0;
-      this.slotsSinceSnapshot = 0;
-      this.uncompactedBytes = 0;
-    }
-    const skippedBefore = this.machine.duplicates + this.machine.malformed;
-    for (const entry of ready.chosen) {
-      const applied = this.machine.applyBatch(entry.batch, (requestId) =>
-        this.claimReply(requestId),
-      );
-      this.appliedSlot = entry.slot;
-      if (applied.foreign) foreignApplied = true;
-      this.bytesSinceSnapshot += applied.bytes;
-      this.uncompactedBytes += applied.bytes;
-      this.slotsSinceSnapshot++;
-      this.metrics.chosenSlots.inc();
-      this.metrics.appliedCommands.inc(applied.commands);
-      if (applied.requests > 0) this.metrics.batchSize.observe(applied.requests);
-    }
-    const skipped = this.machine.duplicates + this.machine.malformed - skippedBefore;
-    if (skipped > 0) this.metrics.skippedRequests.inc(skipped);
-    if (ready.chosen.length > 0) this.replies.flush();
-    // A follower waits to answer its client until it learns this commit: tell it now.
-    if (foreignApplied && this.core.role === "leader") {
-      this.core.announceCommit();
-      this.schedulePump();
-    }
-    this.maybeSnapshot();
-  }
-
-  /**
-   * Log compaction: once enough was applied, the store's image at the applied slot replaces the
-   * log up to it (the WAL writes it to its own file and drops the segments it covers). A peer
-   * that falls behind it is sent the snapshot. Serializing is synchronous: it pauses this thread
-   * for a time proportional to the store (see the README).
-   */
-  private maybeSnapshot(): void {
-    if (
-      this.bytesSinceSnapshot < this.config.snapshotEveryBytes &&
-      this.slotsSinceSnapshot < SNAPSHOT_EVERY_SLOTS
-    )
-      return;
-    const started = performance.now();
-    const data = this.machine.snapshot();
-    this.bytesSinceSnapshot = 0;
-    this.slotsSinceSnapshot = 0;
-    if (data === null) return; // the application keeps no snapshot: the whole log stays
-    this.core.compact({ slot: this.appliedSlot, data });
-    this.uncompactedBytes = 0;
-    this.log.info(
-      {
-        slot: this.appliedSlot,
-        bytes: data.byteLength,
-        keys: this.machine.app.keyCount(),
-        ms: Math.round(performance.now() - started),
-      },
-      "snapshot taken; the log before it is dropped",
-    );
-    this.metrics.snapshots.inc();
   }
 
   /**
@@ -721,13 +626,8 @@ export class ConsensusNode {
       ticks: this.ticks,
       tickMs: this.tickMs,
       pendingRequests: this.router.requests.size,
-      keys: this.machine.app.keyCount() ?? 0,
-      app: {
-        ...this.machine.app.describe(),
-        divergences: this.outputCheck.found.slice(-8),
-        logBytes: this.uncompactedBytes,
-        logBytesMax: this.config.app === null ? null : this.config.appLogBytesMax,
-      },
+      keys: this.applier.machine.app.keyCount() ?? 0,
+      app: this.applier.describe(),
       workers: this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
     });
@@ -746,7 +646,7 @@ export class ConsensusNode {
     this.metrics.exportCoreCounters(core.counters);
     this.metrics.commitIndex.set(core.chosenSlot);
     this.metrics.pendingRequests.set(this.router.requests.size);
-    this.metrics.keys.set(this.machine.app.keyCount() ?? 0);
+    this.metrics.keys.set(this.applier.machine.app.keyCount() ?? 0);
     this.metrics.replyOverflow.set(this.replies.queuedRecords());
     this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
     return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];
