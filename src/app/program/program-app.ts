@@ -23,6 +23,9 @@ import { respRequest } from "./resp-codec.ts";
 export const DIGEST_EVERY_STEPS = 100;
 /** Output digests kept. */
 export const DIGESTS_KEPT = 8;
+/** A command the copy has not answered after this long is reported (the apply loop waits). */
+export const APPLY_STALL_WARN_MS = 5_000;
+
 /** Commands that run at once inside MULTI and end it (RESET discards it too). */
 const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
 /**
@@ -45,6 +48,8 @@ export interface ProgramAppHooks {
   fatal(error: Error): void;
   /** A digest of all output so far, every DIGEST_EVERY_STEPS steps (for output checking). */
   digest(steps: number, digest: string): void;
+  /** The copy has not answered one command for APPLY_STALL_WARN_MS: everything waits behind it. */
+  stalled(connection: ConnectionRef, command: string): void;
 }
 
 export interface ProgramAppOptions {
@@ -289,8 +294,18 @@ export class ProgramApp implements ReplicatedApp {
         this.queue.splice(0, this.head);
         this.head = 0;
       }
-      await this.run(step);
-      if (this.blocked.size > 0) await this.wakeUnblocked();
+      // The loop waits for the copy: say so when it waits long (a slow command, or a reply the
+      // loop counted wrong), since every later command of every client waits behind it.
+      const stalled = setTimeout(
+        () => this.options.hooks.stalled(step.connection, step.request?.name ?? step.event),
+        APPLY_STALL_WARN_MS,
+      );
+      try {
+        await this.run(step);
+        if (this.blocked.size > 0) await this.wakeUnblocked();
+      } finally {
+        clearTimeout(stalled);
+      }
     }
   }
 

@@ -69,6 +69,8 @@ export interface AppHooks {
   fatal(error: Error): void;
   /** A digest of the application's output after `steps` steps (output checking). */
   digest(steps: number, digest: string): void;
+  /** The application has waited long for one command (a program's copy that does not answer). */
+  stalled(connection: ConnectionRef, command: string): void;
 }
 
 const MESSAGE_TYPE_NAMES = [
@@ -202,6 +204,11 @@ export class ConsensusNode {
       isLocal: (connection) =>
         connection.origin === this.config.id && connection.incarnation === this.incarnation,
       fatal: (error) => this.appFailed(error),
+      stalled: (connection, command) =>
+        this.log.warn(
+          { connection, command },
+          "the program's copy has not answered a command for 5 s; every later command waits behind it (a slow command, or one whose replies the apply loop cannot count)",
+        ),
       digest: (steps, digest) => {
         // Every replica judges every report: the leader raises the alarm, a replica that finds
         // itself in the minority stops.
@@ -221,6 +228,11 @@ export class ConsensusNode {
       flushReplies: () => this.replies.flush(),
       compact: (snapshot) => this.core.compact(snapshot),
       fatal: (error) => this.appFailed(error),
+      stalled: (connection, command) =>
+        this.log.warn(
+          { connection, command },
+          "the program's copy has not answered a command for 5 s; every later command waits behind it (a slow command, or one whose replies the apply loop cannot count)",
+        ),
     });
     this.router = new RequestRouter(
       this.core,
