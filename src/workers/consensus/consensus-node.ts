@@ -228,11 +228,6 @@ export class ConsensusNode {
       flushReplies: () => this.replies.flush(),
       compact: (snapshot) => this.core.compact(snapshot),
       fatal: (error) => this.appFailed(error),
-      stalled: (connection, command) =>
-        this.log.warn(
-          { connection, command },
-          "the program's copy has not answered a command for 5 s; every later command waits behind it (a slow command, or one whose replies the apply loop cannot count)",
-        ),
     });
     this.router = new RequestRouter(
       this.core,
