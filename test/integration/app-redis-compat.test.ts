@@ -1156,7 +1156,6 @@ const REFUSALS: Step[] = [
   refused("FCALL", "f", "0"),
   refused("BGSAVE"),
   refused("WAIT", "0", "0"),
-  refused("HELLO", "3"),
   refused("PFDEBUG", "GETREG", "p:a"),
   refused("CLIENT", "KILL", "ID", "999999999"),
   refused("config", "set", "appendonly", "no"),

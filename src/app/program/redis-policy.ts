@@ -33,7 +33,6 @@
  * | CLIENT KILL/PAUSE/UNPAUSE/UNBLOCK/NO-EVICT/REPLY/TRACKING/CACHING | refuse: acts on the copy's loopback connections or the reply count |
  * | DEBUG (all but DIGEST, DIGEST-VALUE), PFDEBUG, PFSELFTEST, SWAPDB, MODULE * | refuse               |
  * | ACL SETUSER/DELUSER/LOAD/SAVE                      | refuse: users belong to each copy's configuration              |
- * | HELLO 3                                            | refuse: RESP3 is not supported (HELLO, HELLO 2: divergent)     |
  * | XCLAIM, XAUTOCLAIM with min-idle-time > 0          | refuse: idle time is measured on each copy's clock            |
  * | any other command flagged `admin`                  | refuse (a newer Redis's admin commands stay out until listed)  |
  * | INFO, LASTSAVE, ROLE, LOLWUT, DBSIZE, CONFIG GET, CLIENT ID/INFO/LIST, HELLO, MEMORY USAGE/STATS/DOCTOR/MALLOC-STATS, OBJECT *, COMMAND *, LATENCY *, SLOWLOG *, ACL LOG, DEBUG DIGEST, DEBUG DIGEST-VALUE, XINFO STREAM … FULL, WAITAOF | replicate, divergentOutput |
@@ -257,9 +256,7 @@ function policyByArguments(spec: RedisCommandSpec, args: readonly Buffer[]): Pol
       return refusal(spec, args, `${ADMIN} (only DEBUG DIGEST and DEBUG DIGEST-VALUE are allowed)`);
     }
     case "hello":
-      if (args.length >= 2 && parseInteger(args[1]!) === 3n) {
-        return refusal(spec, args, "RESP3 is not supported; use RESP2 (HELLO 2)");
-      }
+      // RESP3 too: the loop cuts RESP3 replies and tells pushes (`>`) from answers.
       return DIVERGENT; // its reply carries the copy's connection id
     case "xclaim":
     case "xautoclaim": {
