@@ -17,7 +17,7 @@
  * equal the LPUSHes sent; memcached copies must hold as many items as each other).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +46,7 @@ const USAGE = `Usage: npm run bench:app -- [options]
   --only P         redis or memcached: one program only
   --out DIR        where results go (default bench/results/app-<date>/; --quick: a temp dir)
   --quick          smoke run: 1 repetition, clients 1,8, 1000 requests per run
+  --redraw DIR     only redraw DIR's charts from its results.json (no measurement)
   --help
 `;
 
@@ -68,6 +69,7 @@ interface Options {
   readonly programs: readonly ("redis" | "memcached")[];
   readonly outDir: string;
   readonly quick: boolean;
+  readonly redraw: string | null;
 }
 
 /** One load-generator run: what the load generator reports. */
@@ -409,6 +411,7 @@ function parseOptions(): Options | null {
       only: { type: "string" },
       out: { type: "string" },
       quick: { type: "boolean", default: false },
+      redraw: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -442,6 +445,7 @@ function parseOptions(): Options | null {
         ? join(tmpdir(), `apus-bench-app-quick-${process.pid}`)
         : join(ROOT, "bench", "results", `app-${stamp}`)),
     quick,
+    redraw: values.redraw ?? null,
   };
 }
 
@@ -673,6 +677,17 @@ async function writeCharts(
       xValues: clients,
       xLog: clients.length > 1 && Math.min(...clients) > 0,
     });
+    // The bare server runs 10–50× faster than the replicated variants: on a linear y axis their
+    // lines would lie flat on the floor. Log y keeps every line readable.
+    // Variant names are long: let the legend show them whole.
+    const encoding = (
+      spec as { encoding?: { y?: Record<string, unknown>; color?: Record<string, unknown> } }
+    ).encoding;
+    if (encoding?.y !== undefined) {
+      encoding.y.scale = { type: "log" };
+      encoding.y.title = "ops/s (log scale)";
+    }
+    if (encoding?.color !== undefined) encoding.color.legend = { labelLimit: 400 };
     const file = `${plan.program}-${test}-throughput.svg`;
     writeFileSync(join(outDir, file), await renderSvg(spec));
     files.push(file);
@@ -680,10 +695,32 @@ async function writeCharts(
   return files;
 }
 
+/** --redraw: the charts of an earlier run, from its results.json. */
+async function redraw(dir: string): Promise<void> {
+  const saved = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as {
+    machine: Record<string, string | number>;
+    options: Options;
+    rows: Row[];
+  };
+  const m = saved.machine;
+  const machineLine = `${m.cores} × ${m.cpuModel}, Node ${m.node}, redis ${m.redisServer}, memcached ${m.memcached}`;
+  const files: string[] = [];
+  for (const plan of plans()) {
+    const of = ordered(saved.rows, plan, saved.options.clients);
+    if (of.length > 0)
+      files.push(...(await writeCharts(of, plan, saved.options.clients, machineLine, dir)));
+  }
+  process.stdout.write(`redrew ${files.join(", ")} in ${dir}\n`);
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
   if (options === null) {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (options.redraw !== null) {
+    await redraw(options.redraw);
     return;
   }
   installSignalCleanup(() => {
