@@ -12,7 +12,7 @@ import { type CutRequest, isCodecError, type ProgramCodec } from "./codec.ts";
 import { CopyConnection } from "./copy-connection.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
 import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
-import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
+import { classify, commutes, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
 import { respRequest } from "./resp-codec.ts";
 
 /**
@@ -25,6 +25,31 @@ export const DIGEST_EVERY_STEPS = 100;
 export const DIGESTS_KEPT = 8;
 /** A command the copy has not answered after this long is reported (the apply loop waits). */
 export const APPLY_STALL_WARN_MS = 5_000;
+
+/** Steps the loop sends to the copy together at most (commands that commute). */
+export const CONCURRENT_STEPS_MAX = 64;
+/**
+ * Commands that always go alone: they change how the loop reads the connection's later replies
+ * (transactions, subscriptions, RESP3) or act on the connection itself.
+ */
+const ALONE = new Set([
+  "multi",
+  "exec",
+  "discard",
+  "reset",
+  "watch",
+  "unwatch",
+  "hello",
+  "select",
+  "client",
+  "subscribe",
+  "psubscribe",
+  "ssubscribe",
+  "unsubscribe",
+  "punsubscribe",
+  "sunsubscribe",
+  "quit",
+]);
 
 /** Commands that run at once inside MULTI and end it (RESET discards it too). */
 const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
@@ -150,9 +175,15 @@ export class ProgramApp implements ReplicatedApp {
   private readonly digests: { steps: number; digest: string }[] = [];
   private stepsDone = 0;
   private failed = false;
+  /** The step the loop waits on, since when, and whether that wait was reported. */
+  private current: { readonly step: Step; readonly sinceMs: number; reported: boolean } | null =
+    null;
+  private readonly stallTimer: NodeJS.Timeout;
 
   constructor(options: ProgramAppOptions) {
     this.options = options;
+    this.stallTimer = setInterval(() => this.watchForStall(), 1000);
+    this.stallTimer.unref();
   }
 
   apply(request: AppRequest, reply: ReplySink): AppliedRequest {
@@ -261,6 +292,7 @@ export class ProgramApp implements ReplicatedApp {
 
   /** Stop the loop and close the loopback connections (the copy itself is stopped by its owner). */
   close(): void {
+    clearInterval(this.stallTimer);
     this.failed = true;
     for (const copy of this.copies.values()) copy.link.close();
     this.control?.close();
@@ -286,26 +318,89 @@ export class ProgramApp implements ReplicatedApp {
     this.options.hooks.fatal(error);
   }
 
+  private take(): Step {
+    const step = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as Step; // let it be collected
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return step;
+  }
+
   private async drive(): Promise<void> {
     while (this.head < this.queue.length && !this.failed) {
-      const step = this.queue[this.head]!;
-      this.queue[this.head++] = undefined as unknown as Step; // let it be collected
-      if (this.head > 4096 && this.head * 2 > this.queue.length) {
-        this.queue.splice(0, this.head);
-        this.head = 0;
-      }
-      // The loop waits for the copy: say so when it waits long (a slow command, or a reply the
-      // loop counted wrong), since every later command of every client waits behind it.
-      const stalled = setTimeout(
-        () => this.options.hooks.stalled(step.connection, step.request?.name ?? step.event),
-        APPLY_STALL_WARN_MS,
+      const step = this.take();
+      this.current = { step, sinceMs: performance.now(), reported: false };
+      const batch = this.concurrentWith(step);
+      if (batch === null) await this.run(step);
+      else await this.runTogether(batch);
+      if (this.blocked.size > 0) await this.wakeUnblocked();
+      this.current = null;
+    }
+  }
+
+  /** The loop waits for the copy: say so when it waits long, since every client waits behind it. */
+  private watchForStall(): void {
+    const current = this.current;
+    if (current === null || current.reported) return;
+    if (performance.now() - current.sinceMs < APPLY_STALL_WARN_MS) return;
+    current.reported = true;
+    const { step } = current;
+    this.options.hooks.stalled(step.connection, step.request?.name ?? step.event);
+  }
+
+  /**
+   * Commands that may go to the copy together with `first` (null when it must go alone): the
+   * steps right after it in the log, up to CONCURRENT_STEPS_MAX, as long as each commutes with
+   * every other connection's command among them (disjoint keys; Redis policy only) or follows its
+   * own connection's (a connection's commands reach the copy in order anyway). Their replies are
+   * taken in log order. Only while nothing is blocked: where a woken command's waiting steps run
+   * must not depend on how many steps happened to be queued.
+   */
+  private concurrentWith(first: Step): { step: Step; copy: Copy; cls: RedisCommandClass }[] | null {
+    if (this.options.redisTable === null || this.blocked.size > 0) return null;
+    const head = this.concurrentCandidate(first);
+    if (head === null) return null;
+    const batch = [head];
+    while (batch.length < CONCURRENT_STEPS_MAX && this.head < this.queue.length) {
+      const next = this.concurrentCandidate(this.queue[this.head]!);
+      if (next === null) break;
+      const conflicts = batch.some(
+        (member) => member.copy !== next.copy && !commutes(member.cls, next.cls),
       );
-      try {
-        await this.run(step);
-        if (this.blocked.size > 0) await this.wakeUnblocked();
-      } finally {
-        clearTimeout(stalled);
-      }
+      if (conflicts) break;
+      batch.push(next);
+      this.take();
+    }
+    return batch.length > 1 ? batch : null;
+  }
+
+  /** A step that may run beside others: a plain command on an open, idle connection. */
+  private concurrentCandidate(
+    step: Step,
+  ): { step: Step; copy: Copy; cls: RedisCommandClass } | null {
+    if (step.event !== "data" || step.request?.args === undefined) return null;
+    const copy = this.copies.get(step.key);
+    if (copy === undefined || copy.blocked !== null || copy.inMulti) return null;
+    if (ALONE.has(step.request.name)) return null;
+    const cls = classify(this.options.redisTable!, [
+      Buffer.from(step.request.name),
+      ...step.request.args,
+    ]);
+    if (cls.policy.kind !== "replicate" || cls.blocking) return null;
+    return { step, copy, cls };
+  }
+
+  /** Send a batch (concurrentWith) at once; take the replies in log order. */
+  private async runTogether(
+    batch: readonly { step: Step; copy: Copy; cls: RedisCommandClass }[],
+  ): Promise<void> {
+    const answers = batch.map(({ step, copy }) => copy.link.send(step.request!));
+    for (let i = 0; i < batch.length; i++) {
+      const { step, cls } = batch[i]!;
+      const divergent = cls.policy.kind === "replicate" && cls.policy.divergentOutput;
+      this.finish(step, await answers[i]!, divergent);
     }
   }
 
