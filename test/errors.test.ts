@@ -29,7 +29,7 @@ function sources(dir: string): Source[] {
 }
 
 /** Every mistake in the code tables of `files`, one line each; [] when they are sound. */
-export function checkErrorTables(files: readonly Source[]): string[] {
+function checkErrorTables(files: readonly Source[]): string[] {
   const problems: string[] = [];
   const declaredIn = new Map<string, string>();
   const uses = new Map<string, number>();

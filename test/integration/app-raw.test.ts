@@ -222,7 +222,8 @@ describe("a line-based TCP server replicated unmodified (--protocol raw)", () =>
       views = await Promise.all(ids.map((id) => app(id)));
       const steps = views.map((v) => v?.appliedSteps ?? -1).join(",");
       if (views.every((v) => v?.appliedSteps === views[0]?.appliedSteps) && steps === last) break;
-      if (Date.now() > deadline) throw new Error(`steps never settled: ${steps}\n${cluster.outputs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`steps never settled: ${steps}\n${cluster.outputs()}`);
       last = steps;
       await sleep(300);
     }

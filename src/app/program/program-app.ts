@@ -208,7 +208,10 @@ export class ProgramApp implements ReplicatedApp {
     const commands = decodeCommands(request.body, request.bodyOffset);
     if (commands === null) return { commands: 0, malformed: true };
     let origin = this.keysByOrigin.get(connection.origin);
-    if (origin === undefined) this.keysByOrigin.set(connection.origin, (origin = new Set()));
+    if (origin === undefined) {
+      origin = new Set();
+      this.keysByOrigin.set(connection.origin, origin);
+    }
     origin.add(key);
     const cut = commands.map((args) => this.cut(args));
     if (cut.some((c) => c === null)) return { commands: 0, malformed: true };
