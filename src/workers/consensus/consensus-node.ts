@@ -440,7 +440,8 @@ export class ConsensusNode {
       );
       return;
     }
-    if (this.applier.logFull()) {
+    // Connection events still go in: without its close, a copy would keep a gone client's state.
+    if (seq !== REQUEST_SEQ_EVENT && this.applier.logFull()) {
       this.metrics.requestErrors.inc({ reason: "log-full" });
       this.replies.send(
         worker,
