@@ -656,3 +656,42 @@ class MemcacheReplyCutter implements ReplyCutter {
     return this.failed;
   }
 }
+
+/** Commands whose first argument is their one key. */
+const ONE_KEY = new Set([
+  "set",
+  "add",
+  "replace",
+  "append",
+  "prepend",
+  "cas",
+  "delete",
+  "incr",
+  "decr",
+  "touch",
+  "mg",
+  "ms",
+  "md",
+  "ma",
+]);
+
+/**
+ * Stands for memcached's one CAS counter: every write takes the next CAS unique, so two writes on
+ * different keys still do not commute (their order decides which key gets which unique, and
+ * `gets` shows it). Every write names it as a key; reads do not.
+ */
+const CAS_COUNTER = Buffer.from("\0cas-counter", "latin1");
+
+/**
+ * The keys a memcached request touches, for sending commuting requests to a copy together: reads
+ * (get, gets) their keys; writes their key and the CAS counter; "all" for the rest (flush_all,
+ * stats, verbosity, mn, …: they commute with nothing).
+ */
+export function memcacheKeys(request: CutRequest): readonly Buffer[] | "all" {
+  const args = request.args ?? [];
+  if (request.name === "get" || request.name === "gets") return args.length > 0 ? args : "all";
+  if (ONE_KEY.has(request.name)) return args.length > 0 ? [args[0]!, CAS_COUNTER] : "all";
+  if (request.name === "gat" || request.name === "gats")
+    return args.length > 1 ? [...args.slice(1), CAS_COUNTER] : "all";
+  return "all";
+}

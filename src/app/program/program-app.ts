@@ -10,9 +10,10 @@ import {
 } from "../replicated-app.ts";
 import { type CutRequest, isCodecError, type ProgramCodec } from "./codec.ts";
 import { CopyConnection } from "./copy-connection.ts";
+import { memcacheKeys } from "./memcache-codec.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
 import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
-import { classify, commutes, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
+import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
 import { respRequest } from "./resp-codec.ts";
 
 /**
@@ -121,6 +122,22 @@ interface Step {
   readonly request: CutRequest | null;
   readonly index: number;
   readonly reply: RequestReply | null;
+}
+
+/** A command the loop may send beside others (concurrentWith). */
+interface Concurrent {
+  readonly step: Step;
+  readonly copy: Copy;
+  readonly keys: readonly Buffer[] | "all";
+  readonly divergent: boolean;
+}
+
+/** Whether two commands' keys may overlap ("all": anything). */
+function sharesKeys(a: readonly Buffer[] | "all", b: readonly Buffer[] | "all"): boolean {
+  if (a === "all" || b === "all") return true;
+  if (a.length === 0 || b.length === 0) return false;
+  const names = new Set(a.map((key) => key.toString("latin1")));
+  return b.some((key) => names.has(key.toString("latin1")));
 }
 
 /** A client connection's loopback connection and its state in the apply loop. */
@@ -356,13 +373,13 @@ export class ProgramApp implements ReplicatedApp {
   /**
    * Commands that may go to the copy together with `first` (null when it must go alone): the
    * steps right after it in the log, up to CONCURRENT_STEPS_MAX, as long as each commutes with
-   * every other connection's command among them (disjoint keys; Redis policy only) or follows its
-   * own connection's (a connection's commands reach the copy in order anyway). Their replies are
-   * taken in log order. Only while nothing is blocked: where a woken command's waiting steps run
-   * must not depend on how many steps happened to be queued.
+   * every other connection's command among them (disjoint keys: the Redis policy's key table, or
+   * memcached's key arguments) or follows its own connection's (a connection's commands reach the
+   * copy in order anyway). Their replies are taken in log order. Only while nothing is blocked:
+   * where a woken command's waiting steps run must not depend on how many steps were queued.
    */
-  private concurrentWith(first: Step): { step: Step; copy: Copy; cls: RedisCommandClass }[] | null {
-    if (this.options.redisTable === null || this.blocked.size > 0) return null;
+  private concurrentWith(first: Step): Concurrent[] | null {
+    if (this.blocked.size > 0) return null;
     const head = this.concurrentCandidate(first);
     if (head === null) return null;
     const batch = [head];
@@ -370,7 +387,7 @@ export class ProgramApp implements ReplicatedApp {
       const next = this.concurrentCandidate(this.queue[this.head]!);
       if (next === null) break;
       const conflicts = batch.some(
-        (member) => member.copy !== next.copy && !commutes(member.cls, next.cls),
+        (member) => member.copy !== next.copy && sharesKeys(member.keys, next.keys),
       );
       if (conflicts) break;
       batch.push(next);
@@ -380,29 +397,27 @@ export class ProgramApp implements ReplicatedApp {
   }
 
   /** A step that may run beside others: a plain command on an open, idle connection. */
-  private concurrentCandidate(
-    step: Step,
-  ): { step: Step; copy: Copy; cls: RedisCommandClass } | null {
+  private concurrentCandidate(step: Step): Concurrent | null {
     if (step.event !== "data" || step.request?.args === undefined) return null;
     const copy = this.copies.get(step.key);
     if (copy === undefined || copy.blocked !== null || copy.inMulti) return null;
-    if (ALONE.has(step.request.name)) return null;
-    const cls = classify(this.options.redisTable!, [
-      Buffer.from(step.request.name),
-      ...step.request.args,
-    ]);
+    const request = step.request;
+    if (this.options.codec.name === "memcache") {
+      const keys = memcacheKeys(request);
+      return keys === "all" ? null : { step, copy, keys, divergent: false };
+    }
+    const table = this.options.redisTable;
+    if (table === null || ALONE.has(request.name)) return null;
+    const cls = classify(table, [Buffer.from(request.name), ...request.args!]);
     if (cls.policy.kind !== "replicate" || cls.blocking) return null;
-    return { step, copy, cls };
+    return { step, copy, keys: cls.keys, divergent: cls.policy.divergentOutput };
   }
 
   /** Send a batch (concurrentWith) at once; take the replies in log order. */
-  private async runTogether(
-    batch: readonly { step: Step; copy: Copy; cls: RedisCommandClass }[],
-  ): Promise<void> {
+  private async runTogether(batch: readonly Concurrent[]): Promise<void> {
     const answers = batch.map(({ step, copy }) => copy.link.send(step.request!));
     for (let i = 0; i < batch.length; i++) {
-      const { step, cls } = batch[i]!;
-      const divergent = cls.policy.kind === "replicate" && cls.policy.divergentOutput;
+      const { step, divergent } = batch[i]!;
       this.finish(step, await answers[i]!, divergent);
     }
   }
