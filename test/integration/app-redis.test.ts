@@ -220,3 +220,49 @@ describe("--app: the uncompacted log is bounded", () => {
     }
   }, 120_000);
 });
+
+describe("--app with --durability memory: a restarted replica recovers its copy from its peers", () => {
+  it("kill -9 of a follower, relaunched with --initial-cluster-state existing, rebuilds the same copy", async () => {
+    const cluster = await TestCluster.start({
+      replicas: 3,
+      durability: "memory",
+      extraArgs: ["--app", APP],
+    });
+    const view = async (id: number) => (await cluster.status(id))?.app as unknown as AppStatus;
+    try {
+      const leader = await cluster.waitForLeader(60_000);
+      await cluster.waitForAllUp(60_000);
+      const follower = [1, 2, 3].find((id) => id !== leader)!;
+      const writer = client(cluster.replica(leader).clientPort);
+      for (let i = 0; i < 300; i++) await writer.set(`m${i % 37}`, `v${i}`);
+      await writer.rpush("list", "a", "b", "c");
+      await cluster.kill(follower);
+      for (let i = 0; i < 100; i++) await writer.incr("after");
+      // Nothing on disk: it must learn the whole log from the others before it votes.
+      cluster.launch(follower, ["--initial-cluster-state", "existing"]);
+      const deadline = Date.now() + 120_000;
+      let steps = "";
+      for (;;) {
+        const views = await Promise.all([1, 2, 3].map(view));
+        steps = views.map((v) => v?.appliedSteps ?? -1).join(",");
+        if (views.every((v) => v !== undefined && v.appliedSteps === views[0]!.appliedSteps)) break;
+        if (Date.now() > deadline)
+          throw new Error(
+            `the recovered replica did not catch up (${steps})\n${cluster.outputs()}`,
+          );
+        await sleep(200);
+      }
+      const digests = await Promise.all(
+        [1, 2, 3].map(async (id) =>
+          (await redisCli((await view(id)).program.port, ["DEBUG", "DIGEST"])).trim(),
+        ),
+      );
+      expect(digests[1]).toBe(digests[0]);
+      expect(digests[2]).toBe(digests[0]);
+      expect(await redisCli(cluster.replica(follower).clientPort, ["GET", "after"])).toBe("100\n");
+      writer.disconnect();
+    } finally {
+      await cluster.stop();
+    }
+  }, 240_000);
+});
