@@ -180,6 +180,12 @@ export class ProgramApp implements ReplicatedApp {
   readonly kind = "program";
   private readonly options: ProgramAppOptions;
   private readonly copies = new Map<string, Copy>();
+  /**
+   * Connections closed in the log (of origins' current incarnations), and origin incarnations
+   * retired by a restart: a late entry of either is dropped.
+   */
+  private readonly closed = new Set<string>();
+  private readonly retired = new Set<string>();
   /** Every connection seen, by origin: an origin that restarted (new incarnation) closes its old ones. */
   private readonly incarnations = new Map<number, number>();
   private readonly keysByOrigin = new Map<number, Set<string>>();
@@ -207,6 +213,16 @@ export class ProgramApp implements ReplicatedApp {
     const { connection, nowMs } = request;
     const key = connectionKey(connection);
     this.closeEarlierIncarnation(connection, nowMs);
+    // A request of a connection already closed, or of an origin process that has since restarted,
+    // chosen late (an old leader's vote recovered by a new one): its client is gone and never got
+    // an answer. It is dropped, the same way on every replica, rather than reopening a connection
+    // nobody would close.
+    if (
+      this.closed.has(key) ||
+      this.retired.has(`${connection.origin}.${connection.incarnation}`)
+    ) {
+      return { commands: 0, malformed: false };
+    }
     if (request.event !== "data") {
       this.enqueue({
         connection,
@@ -219,6 +235,7 @@ export class ProgramApp implements ReplicatedApp {
       });
       if (request.event === "close") {
         this.keysByOrigin.get(connection.origin)?.delete(key);
+        this.closed.add(key);
       }
       return { commands: 0, malformed: false };
     }
@@ -259,8 +276,16 @@ export class ProgramApp implements ReplicatedApp {
   /** An origin's new incarnation (it restarted): its earlier clients are gone; close them here. */
   private closeEarlierIncarnation(connection: ConnectionRef, nowMs: number): void {
     const known = this.incarnations.get(connection.origin);
+    if (known === undefined || known === connection.incarnation) {
+      this.incarnations.set(connection.origin, connection.incarnation);
+      return;
+    }
+    // Incarnations are random, not ordered: one seen before is a late entry of a retired one.
+    if (this.retired.has(`${connection.origin}.${connection.incarnation}`)) return;
+    this.retired.add(`${connection.origin}.${known}`);
     this.incarnations.set(connection.origin, connection.incarnation);
-    if (known === undefined || known === connection.incarnation) return;
+    for (const closed of [...this.closed])
+      if (closed.startsWith(`${connection.origin}.${known}.`)) this.closed.delete(closed);
     const keys = this.keysByOrigin.get(connection.origin);
     if (keys === undefined) return;
     for (const key of [...keys]) {
