@@ -64,6 +64,12 @@ export interface ReplicatedApp {
    * a checkpoint hook): the runtime then keeps the whole log and never compacts it.
    */
   snapshot(): Uint8Array | null;
+  /**
+   * For an app whose state can only be captured asynchronously (a program's checkpoint hook):
+   * the state as of everything applied when this is called, when it is ready; null when it cannot
+   * be taken now (the runtime tries again later). Absent: only snapshot() exists.
+   */
+  checkpoint?(): Promise<Uint8Array | null>;
   /** Replace the state with a snapshot's (a replica that fell behind the leader's compaction). */
   restore(data: Uint8Array): void;
   /** Keys held, where the app can tell (the embedded store); null otherwise. */

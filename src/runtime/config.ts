@@ -73,6 +73,11 @@ export interface ReplicaConfig {
    * ({port}, {dir}, {host}, {id} filled in), fronted by the client port; null: the embedded store.
    */
   readonly app: string | null;
+  /**
+   * With --app: a command that makes the program write its state to {dir} (redis-cli -p {port}
+   * SAVE); the files it leaves are the checkpoint that lets the log be compacted. null: none.
+   */
+  readonly checkpoint: string | null;
   /** How client streams (and the program's replies) are cut into requests under --app. */
   readonly protocol: "resp" | "memcache" | "raw";
   /**
@@ -337,6 +342,13 @@ export const SETTINGS: readonly Setting[] = [
     help: "replicate an unmodified server program instead of the embedded store: each replica runs its own copy of CMD on a private loopback port and feeds it the ordered client input, e.g. \"redis-server --port {port} --bind {host} --dir {dir} --save ''\" ({port} {dir} {host} {id} are filled in; no shell: write a script for pipes)",
   },
   {
+    key: "checkpoint",
+    flag: "checkpoint",
+    kind: "string",
+    defaultText: "(none: the log is kept whole, up to --app-log-max-bytes)",
+    help: 'with --app: a command that makes the copy save its state into {dir}, e.g. "redis-cli -p {port} SAVE"; the files it leaves become the snapshot that compacts the log (taken when no client connection holds MULTI, SELECT, a subscription or a blocked command), and a replica far behind installs them',
+  },
+  {
     key: "protocol",
     flag: "protocol",
     kind: "choice",
@@ -391,6 +403,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,
   ringSpinUs: RING_SPIN_US_DEFAULT,
   app: null,
+  checkpoint: null,
   protocol: "resp",
   appLogBytesMax: APP_LOG_BYTES_MAX_DEFAULT,
   logLevel: "info",

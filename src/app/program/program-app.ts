@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { decodeCommands } from "../command-codec.ts";
 import {
   type AppliedRequest,
@@ -9,6 +9,7 @@ import {
   type ReplySink,
 } from "../replicated-app.ts";
 import { type CutRequest, isCodecError, type ProgramCodec } from "./codec.ts";
+import { type CopyCheckpoint, decodeCheckpoint, encodeCheckpoint } from "./copy-checkpoint.ts";
 import { CopyConnection } from "./copy-connection.ts";
 import { memcacheKeys } from "./memcache-codec.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
@@ -52,6 +53,31 @@ const ALONE = new Set([
   "quit",
 ]);
 
+/**
+ * Commands that leave state on their connection, which a checkpoint (the program's own files)
+ * cannot keep: a connection that sent one blocks checkpoints until it closes (or RESETs). CLIENT
+ * only for the subcommands whose state a later reply shows (SETINFO only feeds CLIENT LIST).
+ */
+const CONNECTION_STATE = new Set(["select", "watch", "auth", "hello", "readonly"]);
+const CLIENT_STATE = new Set(["setname", "tracking", "no-evict", "no-touch", "reply"]);
+
+function leavesConnectionState(name: string, args: readonly Buffer[] | undefined): boolean {
+  if (CONNECTION_STATE.has(name)) return true;
+  if (name !== "client") return false;
+  const sub = args?.[0]?.toString("latin1").toLowerCase();
+  return sub !== undefined && CLIENT_STATE.has(sub);
+}
+
+/** A step that is no client's: the loop's own barriers. */
+const BARRIER = {
+  connection: { origin: 0, incarnation: 0, worker: 0, connId: 0 },
+  key: "",
+  nowMs: 0,
+  request: null,
+  index: 0,
+  reply: null,
+} as const;
+
 /** Commands that run at once inside MULTI and end it (RESET discards it too). */
 const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
 /**
@@ -76,6 +102,10 @@ export interface ProgramAppHooks {
   digest(steps: number, digest: string): void;
   /** The copy has not answered one command for APPLY_STALL_WARN_MS: everything waits behind it. */
   stalled(connection: ConnectionRef, command: string): void;
+  /** With --checkpoint: run the hook against the copy and return the files it leaves in {dir}. */
+  checkpointFiles?(): Promise<ReadonlyMap<string, Uint8Array>>;
+  /** With --checkpoint: restart the copy from these files (stop, empty {dir}, write, start). */
+  restoreFiles?(files: ReadonlyMap<string, Uint8Array>): Promise<void>;
 }
 
 export interface ProgramAppOptions {
@@ -116,7 +146,11 @@ class RequestReply {
 interface Step {
   readonly connection: ConnectionRef;
   readonly key: string;
-  readonly event: "data" | "close" | "unblock";
+  /** Also the loop's own barriers: take a checkpoint here, or restore one here. */
+  readonly event: "data" | "close" | "unblock" | "checkpoint" | "restore";
+  /** checkpoint: where the result goes; restore: what to restore. */
+  readonly checkpointDone?: (data: Uint8Array | null) => void;
+  readonly restoreFrom?: CopyCheckpoint;
   readonly nowMs: number;
   /** data: the command as the codec cut it, its index in its request, and where replies go. */
   readonly request: CutRequest | null;
@@ -158,6 +192,8 @@ interface Copy {
   readonly parked: Step[];
   /** Inside MULTI (Redis): commands are queued, not run; `multiDivergent`: EXEC's reply is replica-specific. */
   inMulti: boolean;
+  /** It sent a command that leaves state on its connection (SELECT, WATCH, AUTH, …): no checkpoint while open. */
+  stateful: boolean;
   multiDivergent: boolean;
 }
 
@@ -194,7 +230,8 @@ export class ProgramApp implements ReplicatedApp {
   private running = false;
   private control: CopyConnection | null = null;
   private readonly blocked = new Set<Copy>();
-  private readonly digest: Hash = createHash("sha256");
+  /** The output digest so far: each step's output chained onto the one before (SHA-256). */
+  private chain: Buffer = Buffer.alloc(32);
   private readonly digests: { steps: number; digest: string }[] = [];
   private stepsDone = 0;
   private failed = false;
@@ -205,6 +242,12 @@ export class ProgramApp implements ReplicatedApp {
 
   constructor(options: ProgramAppOptions) {
     this.options = options;
+    if (options.hooks.checkpointFiles !== undefined) {
+      this.checkpoint = () =>
+        new Promise((resolve) => {
+          this.enqueue({ ...BARRIER, event: "checkpoint", checkpointDone: resolve });
+        });
+    }
     this.stallTimer = setInterval(() => this.watchForStall(), 1000);
     this.stallTimer.unref();
   }
@@ -308,12 +351,33 @@ export class ProgramApp implements ReplicatedApp {
   endBatch(): void {}
 
   /** A copy's state cannot be read out: the runtime keeps the whole log (no compaction). */
+  /** A copy's state is never read out synchronously: see checkpoint(). */
   snapshot(): null {
     return null;
   }
 
-  restore(): void {
-    throw new Error("a program's copy cannot install a snapshot: it is rebuilt from the log");
+  /**
+   * With a checkpoint hook (--checkpoint): a barrier in the apply loop at the current end of the
+   * log; when the loop reaches it, and no open connection holds state a checkpoint cannot keep,
+   * the hook runs and the files it leaves, with the loop's own state, are the checkpoint.
+   */
+  readonly checkpoint?: () => Promise<Uint8Array | null>;
+
+  /** Install a checkpoint (a replica behind the leader's compaction, or restarting from one). */
+  restore(data: Uint8Array): void {
+    const checkpoint = decodeCheckpoint(data);
+    // Apply-side state, so later entries are judged as on a replica that saw the whole log.
+    this.incarnations.clear();
+    for (const [origin, incarnation] of checkpoint.loop.incarnations)
+      this.incarnations.set(origin, incarnation);
+    this.retired.clear();
+    for (const r of checkpoint.loop.retired) this.retired.add(r);
+    this.closed.clear();
+    for (const c of checkpoint.loop.closed) this.closed.add(c);
+    this.keysByOrigin.clear();
+    for (const [origin, keys] of checkpoint.loop.keysByOrigin)
+      this.keysByOrigin.set(origin, new Set(keys));
+    this.enqueue({ ...BARRIER, event: "restore", restoreFrom: checkpoint });
   }
 
   keyCount(): null {
@@ -448,6 +512,14 @@ export class ProgramApp implements ReplicatedApp {
   }
 
   private async run(step: Step): Promise<void> {
+    if (step.event === "checkpoint") {
+      step.checkpointDone!(await this.takeCheckpoint());
+      return;
+    }
+    if (step.event === "restore") {
+      await this.restoreCheckpoint(step.restoreFrom!);
+      return;
+    }
     const existing = this.copies.get(step.key);
     if (step.event === "close") {
       if (existing === undefined) return;
@@ -480,6 +552,7 @@ export class ProgramApp implements ReplicatedApp {
       parked: [],
       inMulti: false,
       multiDivergent: false,
+      stateful: false,
     };
     this.copies.set(key, copy);
     if (this.options.redisTable !== null) link.clientId = await this.clientIdOf(link);
@@ -565,7 +638,7 @@ export class ProgramApp implements ReplicatedApp {
     const answered = copy.link.send(request);
     if (!blocking) {
       const replies = await answered;
-      this.followTransaction(copy, request.name, replies);
+      this.followTransaction(copy, request, replies);
       this.finish(step, replies, divergent);
       return;
     }
@@ -588,8 +661,42 @@ export class ProgramApp implements ReplicatedApp {
     this.finish(step, await replies, divergent);
   }
 
+  /** At a checkpoint barrier: the checkpoint, or null when an open connection holds state. */
+  private async takeCheckpoint(): Promise<Uint8Array | null> {
+    for (const copy of this.copies.values())
+      if (copy.stateful || copy.blocked !== null || copy.inMulti || copy.link.subscribed)
+        return null;
+    const files = await this.options.hooks.checkpointFiles!();
+    return encodeCheckpoint({
+      steps: this.stepsDone,
+      chain: this.chain,
+      loop: {
+        incarnations: [...this.incarnations],
+        retired: [...this.retired],
+        closed: [...this.closed],
+        keysByOrigin: [...this.keysByOrigin].map(([origin, keys]) => [origin, [...keys]]),
+      },
+      files,
+    });
+  }
+
+  /** At a restore barrier: every loopback connection goes, the copy restarts from the files. */
+  private async restoreCheckpoint(checkpoint: CopyCheckpoint): Promise<void> {
+    for (const copy of this.copies.values()) copy.link.close();
+    this.copies.clear();
+    this.blocked.clear();
+    this.control?.close();
+    this.control = null;
+    await this.options.hooks.restoreFiles!(checkpoint.files);
+    this.stepsDone = checkpoint.steps;
+    this.chain = Buffer.from(checkpoint.chain);
+  }
+
   /** MULTI opens a transaction on this connection (when the copy said +OK); EXEC/DISCARD end it. */
-  private followTransaction(copy: Copy, name: string, replies: readonly Uint8Array[]): void {
+  private followTransaction(copy: Copy, request: CutRequest, replies: readonly Uint8Array[]): void {
+    const name = request.name;
+    if (name === "reset") copy.stateful = false;
+    else if (leavesConnectionState(name, request.args)) copy.stateful = true;
     if (name === "multi" && replies[0]?.[0] === 0x2b /* + */) {
       copy.inMulti = true;
       copy.multiDivergent = false;
@@ -673,10 +780,13 @@ export class ProgramApp implements ReplicatedApp {
       step.reply?.complete(step.index, bytes);
       return;
     }
-    this.digest.update(step.key);
-    this.digest.update(divergent ? "\0divergent" : bytes);
+    this.chain = createHash("sha256")
+      .update(this.chain)
+      .update(step.key)
+      .update(divergent ? "\0divergent" : bytes)
+      .digest();
     if (this.stepsDone % DIGEST_EVERY_STEPS === 0) {
-      const digest = this.digest.copy().digest("hex").slice(0, 16);
+      const digest = this.chain.toString("hex", 0, 8);
       this.digests.push({ steps: this.stepsDone, digest });
       if (this.digests.length > DIGESTS_KEPT) this.digests.shift();
       this.options.hooks.digest(this.stepsDone, digest);

@@ -275,6 +275,8 @@ export class ProgramProcess {
   private state: ProgramState = "stopped";
   /** The process now spawned, from spawn until its exit is handled. */
   private run: ProgramRun | null = null;
+  /** Fills the emptied directory before the next spawn (start(seed)). */
+  private seed: ((dir: string) => Promise<void>) | null = null;
   /** The argv last spawned ([] before the first start). */
   private argv: readonly string[] = [];
   /** The output of the last run, kept for describe() after it ended. */
@@ -340,13 +342,15 @@ export class ProgramProcess {
   }
 
   /**
-   * Empty the directory, spawn the program and resolve once it accepts a TCP connection on its
+   * Empty the directory (then let `seed` fill it: a checkpoint to start from), spawn the program
+   * and resolve once it accepts a TCP connection on its
    * port. Rejects with ProgramError("ERR_APP_START") (the command, how it ended, its last output)
    * when it cannot be spawned, exits first, or startTimeoutMs passes (it is killed then).
    * Allowed when stopped or exited; a pending automatic restart is cancelled.
    */
-  async start(): Promise<void> {
+  async start(seed?: (dir: string) => Promise<void>): Promise<void> {
     assert(this.launching === null, "ProgramProcess.start(): a start is already in progress");
+    this.seed = seed ?? null;
     assert(this.state !== "running", "ProgramProcess.start(): already running");
     assert(this.stopping === null, "ProgramProcess.start(): stop() is in progress");
     this.cancelRestart();
@@ -433,6 +437,9 @@ export class ProgramProcess {
       }
       this.checkNotStopped();
       await prepareProgramDir(this.dir);
+      // A checkpoint to start from (files the program loads at start, e.g. dump.rdb), once.
+      if (this.seed !== null) await this.seed(this.dir);
+      this.seed = null;
       this.checkNotStopped();
       this.argv = programArgv(this.command, this.placeholderValues(port));
       run = this.spawnRun(this.argv);

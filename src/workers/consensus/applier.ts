@@ -40,6 +40,8 @@ export class Applier {
   /** Command bytes in the log since the last snapshot taken (all of them for a program's copy). */
   private uncompactedBytes = 0;
   private logFullWarned = false;
+  /** A program's checkpoint is being taken (the hook runs asynchronously). */
+  private checkpointing = false;
 
   constructor(
     machine: StateMachine,
@@ -101,19 +103,53 @@ export class Applier {
       this.slotsSinceSnapshot < SNAPSHOT_EVERY_SLOTS
     )
       return;
+    if (this.checkpointing) return; // one at a time; the next trigger tries again
     const started = performance.now();
-    const data = this.machine.snapshot();
+    const slot = this.appliedSlot;
     this.bytesSinceSnapshot = 0;
     this.slotsSinceSnapshot = 0;
-    if (data === null) return; // the application keeps no snapshot: the whole log stays
-    this.io.compact({ slot: this.appliedSlot, data });
+    const data = this.machine.snapshot();
+    if (data !== null) {
+      this.compacted(slot, data, started);
+      return;
+    }
+    // A program's copy: its checkpoint hook runs when the apply loop reaches this point of the
+    // log, so the checkpoint belongs at `slot` even though more is applied meanwhile.
+    const later = this.machine.snapshotLater();
+    if (later === null) return; // no snapshot at all: the whole log stays (--app-log-max-bytes)
+    this.checkpointing = true;
+    const bytesAtSlot = this.uncompactedBytes;
+    later.then(
+      (checkpoint) => {
+        this.checkpointing = false;
+        if (checkpoint === null) {
+          this.log.info(
+            { slot },
+            "no checkpoint now: a client connection holds state a checkpoint cannot keep (MULTI, SELECT, a subscription, a blocked command); trying again later",
+          );
+          return;
+        }
+        const appliedSince = this.uncompactedBytes - bytesAtSlot;
+        this.compacted(slot, checkpoint, started);
+        this.uncompactedBytes = Math.max(0, appliedSince);
+      },
+      (error: unknown) => {
+        this.checkpointing = false;
+        this.log.error({ err: error, slot }, "the checkpoint hook failed; the log is kept");
+      },
+    );
+  }
+
+  /** The log up to `slot` is replaced by `data`. */
+  private compacted(slot: number, data: Uint8Array, startedMs: number): void {
+    this.io.compact({ slot, data });
     this.uncompactedBytes = 0;
     this.log.info(
       {
-        slot: this.appliedSlot,
+        slot,
         bytes: data.byteLength,
         keys: this.machine.app.keyCount(),
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(performance.now() - startedMs),
       },
       "snapshot taken; the log before it is dropped",
     );

@@ -226,7 +226,10 @@ export class ConsensusNode {
     this.applier = new Applier(machine, this.config, this.metrics, this.log, {
       claim: (requestId) => this.claimReply(requestId),
       flushReplies: () => this.replies.flush(),
-      compact: (snapshot) => this.core.compact(snapshot),
+      compact: (snapshot) => {
+        this.core.compact(snapshot);
+        this.schedulePump(); // the snapshot is persisted with the next Ready (it may come late)
+      },
       fatal: (error) => this.appFailed(error),
     });
     this.router = new RequestRouter(

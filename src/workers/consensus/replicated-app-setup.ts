@@ -1,11 +1,13 @@
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { KvApp } from "../../app/kv-app.ts";
 import type { ProgramCodec } from "../../app/program/codec.ts";
 import { memcacheCodec } from "../../app/program/memcache-codec.ts";
 import { ProgramApp } from "../../app/program/program-app.ts";
-import { splitCommand } from "../../app/program/program-command.ts";
+import { programArgv, splitCommand } from "../../app/program/program-command.ts";
 import { PROGRAM_HOST, ProgramProcess } from "../../app/program/program-process.ts";
 import { rawCodec } from "../../app/program/raw-codec.ts";
 import {
@@ -41,6 +43,43 @@ function codecFor(protocol: ReplicaConfig["protocol"]): ProgramCodec {
     case "raw":
       return rawCodec();
   }
+}
+
+/** Longest a checkpoint hook may run before the checkpoint is given up. */
+export const CHECKPOINT_HOOK_TIMEOUT_MS = 60_000;
+
+/**
+ * Run the checkpoint hook (no shell; placeholders filled in) while the apply loop waits at its
+ * barrier, then read every regular file it left in the copy's directory.
+ */
+async function runCheckpoint(
+  template: string,
+  program: ProgramProcess,
+  dir: string,
+  id: number,
+): Promise<ReadonlyMap<string, Uint8Array>> {
+  const argv = programArgv(template, {
+    port: String(program.port),
+    dir,
+    host: PROGRAM_HOST,
+    id: String(id),
+  });
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      argv[0]!,
+      argv.slice(1),
+      { timeout: CHECKPOINT_HOOK_TIMEOUT_MS },
+      (error, _stdout, stderr) => {
+        if (error === null) resolve();
+        else
+          reject(new Error(`checkpoint hook ${argv.join(" ")} failed: ${error.message} ${stderr}`));
+      },
+    );
+  });
+  const files = new Map<string, Uint8Array>();
+  for (const entry of await readdir(dir, { withFileTypes: true }))
+    if (entry.isFile()) files.set(entry.name, await readFile(join(dir, entry.name)));
+  return files;
 }
 
 /**
@@ -120,6 +159,24 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
     }
   }
   let app: ProgramApp | null = null;
+  const dir = join(config.dataDir, "app");
+  const checkpointHooks =
+    config.checkpoint === null
+      ? {}
+      : {
+          checkpointFiles: () => runCheckpoint(config.checkpoint!, program, dir, config.id),
+          restoreFiles: async (files: ReadonlyMap<string, Uint8Array>) => {
+            log.info(
+              { files: [...files.keys()] },
+              "restarting the program's copy from a checkpoint",
+            );
+            await program.stop();
+            await program.start(async (into) => {
+              for (const [name, bytes] of files) await writeFile(join(into, name), bytes);
+            });
+            writeFileSync(pidFile, `${program.pid}\n`);
+          },
+        };
   return {
     create: (hooks) => {
       fatal = hooks.fatal;
@@ -128,7 +185,7 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
         host: PROGRAM_HOST,
         port: program.port!,
         redisTable: table,
-        hooks,
+        hooks: { ...hooks, ...checkpointHooks },
         describeProgram: () => program.describe(),
       });
       return app;

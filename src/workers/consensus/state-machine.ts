@@ -66,6 +66,24 @@ export class StateMachine {
   }
 
   /**
+   * The sessions now and the application's checkpoint once it is ready (an app without snapshot()
+   * but with checkpoint(): a program's copy), or null when the app has neither. The checkpoint
+   * holds everything applied before this call, so the result belongs at the slot applied now.
+   */
+  snapshotLater(): Promise<Uint8Array | null> | null {
+    if (this.app.checkpoint === undefined) return null;
+    const sessions = this.sessions.encode();
+    return this.app.checkpoint().then((app) => {
+      if (app === null) return null;
+      const data = new Uint8Array(4 + sessions.byteLength + app.byteLength);
+      new DataView(data.buffer).setUint32(0, sessions.byteLength, true);
+      data.set(sessions, 4);
+      data.set(app, 4 + sessions.byteLength);
+      return data;
+    });
+  }
+
+  /**
    * Apply one chosen batch. `claim(requestId)` is asked for the reply sink of each of this
    * replica's own requests that runs (null if nobody waits for it any more).
    */

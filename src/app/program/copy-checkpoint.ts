@@ -1,0 +1,94 @@
+/**
+ * A checkpoint of a program's copy, as it travels in the runtime's snapshot:
+ *
+ *   u32 magic "APC1" | f64 applied steps | 32-byte output digest chain | u32 loop-state length
+ *   | loop state (JSON: origins' incarnations, retired incarnations, closed connections, open
+ *   connections by origin) | u32 file count | per file: u16 name length | name (UTF-8) | u32 size
+ *   | bytes
+ *
+ * The files are what the checkpoint hook left in the copy's directory (Redis: dump.rdb); the rest
+ * is the apply loop's own state at that log position, so a replica that starts from the
+ * checkpoint judges later entries and digests exactly as one that applied the whole log.
+ */
+
+const MAGIC = 0x41504331; // "APC1"
+/** Longest file name kept in a checkpoint. */
+export const CHECKPOINT_NAME_BYTES_MAX = 255;
+
+export interface CopyLoopState {
+  readonly incarnations: readonly (readonly [number, number])[];
+  readonly retired: readonly string[];
+  readonly closed: readonly string[];
+  readonly keysByOrigin: readonly (readonly [number, readonly string[]])[];
+}
+
+export interface CopyCheckpoint {
+  readonly steps: number;
+  readonly chain: Uint8Array;
+  readonly loop: CopyLoopState;
+  readonly files: ReadonlyMap<string, Uint8Array>;
+}
+
+export function encodeCheckpoint(checkpoint: CopyCheckpoint): Uint8Array {
+  const loop = Buffer.from(JSON.stringify(checkpoint.loop), "utf8");
+  const names = [...checkpoint.files.keys()].map((name) => Buffer.from(name, "utf8"));
+  for (const name of names)
+    if (name.byteLength > CHECKPOINT_NAME_BYTES_MAX)
+      throw new Error(`checkpoint file name longer than ${CHECKPOINT_NAME_BYTES_MAX} bytes`);
+  let size = 4 + 8 + 32 + 4 + loop.byteLength + 4;
+  const files = [...checkpoint.files.values()];
+  for (let i = 0; i < names.length; i++)
+    size += 2 + names[i]!.byteLength + 4 + files[i]!.byteLength;
+  const out = Buffer.alloc(size);
+  let at = out.writeUInt32LE(MAGIC, 0);
+  at = out.writeDoubleLE(checkpoint.steps, at);
+  out.set(checkpoint.chain.subarray(0, 32), at);
+  at += 32;
+  at = out.writeUInt32LE(loop.byteLength, at);
+  out.set(loop, at);
+  at += loop.byteLength;
+  at = out.writeUInt32LE(names.length, at);
+  for (let i = 0; i < names.length; i++) {
+    at = out.writeUInt16LE(names[i]!.byteLength, at);
+    out.set(names[i]!, at);
+    at += names[i]!.byteLength;
+    at = out.writeUInt32LE(files[i]!.byteLength, at);
+    out.set(files[i]!, at);
+    at += files[i]!.byteLength;
+  }
+  return out;
+}
+
+/** Throws on a damaged checkpoint: a snapshot is checksummed by the WAL, so this is a bug. */
+export function decodeCheckpoint(data: Uint8Array): CopyCheckpoint {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const need = (at: number, bytes: number) => {
+    if (at + bytes > buf.byteLength) throw new Error("program checkpoint: truncated");
+  };
+  need(0, 48);
+  if (buf.readUInt32LE(0) !== MAGIC) throw new Error("program checkpoint: not one (bad magic)");
+  const steps = buf.readDoubleLE(4);
+  const chain = Uint8Array.from(buf.subarray(12, 44));
+  const loopLength = buf.readUInt32LE(44);
+  need(48, loopLength + 4);
+  const loop = JSON.parse(buf.toString("utf8", 48, 48 + loopLength)) as CopyLoopState;
+  let at = 48 + loopLength;
+  const count = buf.readUInt32LE(at);
+  at += 4;
+  const files = new Map<string, Uint8Array>();
+  for (let i = 0; i < count; i++) {
+    need(at, 2);
+    const nameLength = buf.readUInt16LE(at);
+    need(at + 2, nameLength + 4);
+    const name = buf.toString("utf8", at + 2, at + 2 + nameLength);
+    at += 2 + nameLength;
+    const size = buf.readUInt32LE(at);
+    need(at + 4, size);
+    files.set(name, Uint8Array.from(buf.subarray(at + 4, at + 4 + size)));
+    at += 4 + size;
+  }
+  for (const name of files.keys())
+    if (name === "" || name === "." || name === ".." || /[/\\\0]/.test(name))
+      throw new Error(`program checkpoint: file name ${JSON.stringify(name)} is not a plain name`);
+  return { steps, chain, loop, files };
+}
