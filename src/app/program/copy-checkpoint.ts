@@ -18,7 +18,8 @@ export const CHECKPOINT_NAME_BYTES_MAX = 255;
 export interface CopyLoopState {
   readonly incarnations: readonly (readonly [number, number])[];
   readonly retired: readonly string[];
-  readonly closed: readonly string[];
+  /** Closed connections, with the log time they closed at. */
+  readonly closed: readonly (readonly [string, number])[];
   readonly keysByOrigin: readonly (readonly [number, readonly string[]])[];
 }
 

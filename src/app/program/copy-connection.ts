@@ -12,8 +12,10 @@ export const RAW_REPLY_WAIT_MS = 50;
 
 /** Pub/Sub messages: output a subscribed connection receives without asking. */
 const MESSAGE_KINDS = new Set(["message", "pmessage", "smessage"]);
-const CHANNEL_KINDS = new Set(["subscribe", "unsubscribe", "ssubscribe", "sunsubscribe"]);
+const CHANNEL_KINDS = new Set(["subscribe", "unsubscribe"]);
 const PATTERN_KINDS = new Set(["psubscribe", "punsubscribe"]);
+/** Shard channels are a namespace of their own: a bare UNSUBSCRIBE does not touch them. */
+const SHARD_KINDS = new Set(["ssubscribe", "sunsubscribe"]);
 
 interface Waiter {
   remaining: number;
@@ -44,10 +46,12 @@ export class CopyConnection {
   /** Channels and patterns this connection is subscribed to (RESP), for bare UNSUBSCRIBE. */
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
+  readonly shardChannels = new Set<string>();
   /** The copy's own id of this connection (Redis `CLIENT ID`), for probing and unblocking. */
   clientId = 0;
-  /** The copy closed this connection (or we did). */
+  /** The copy closed this connection (or we did), and what later requests on it are answered. */
   closed = false;
+  private closedError = "-ERR the program closed this connection\r\n";
 
   private constructor(socket: Socket, codec: ProgramCodec, events: CopyConnectionEvents) {
     this.socket = socket;
@@ -57,15 +61,7 @@ export class CopyConnection {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", () => {}); // 'close' follows
-    socket.on("close", () => {
-      this.closed = true;
-      // Whatever still waits gets an error reply: the copy is gone or dropped this connection.
-      for (const waiter of this.waiting.splice(0)) {
-        while (waiter.remaining-- > 0)
-          waiter.replies.push(Buffer.from("-ERR the program closed this connection\r\n"));
-        waiter.resolve(waiter.replies);
-      }
-    });
+    socket.on("close", () => this.closeWith("-ERR the program closed this connection\r\n"));
   }
 
   static open(
@@ -85,7 +81,7 @@ export class CopyConnection {
   }
 
   get subscribed(): boolean {
-    return this.channels.size + this.patterns.size > 0;
+    return this.channels.size + this.patterns.size + this.shardChannels.size > 0;
   }
 
   /** Replies the copy still owes on this connection. */
@@ -97,9 +93,7 @@ export class CopyConnection {
   send(request: CutRequest): Promise<Uint8Array[]> {
     if (this.closed)
       return Promise.resolve(
-        Array.from({ length: Math.max(1, request.replies) }, () =>
-          Buffer.from("-ERR the program closed this connection\r\n"),
-        ),
+        Array.from({ length: Math.max(1, request.replies) }, () => Buffer.from(this.closedError)),
       );
     this.cutter.expect(request);
     this.socket.write(request.bytes);
@@ -114,6 +108,17 @@ export class CopyConnection {
   close(): void {
     this.closed = true;
     this.socket.destroy();
+  }
+
+  /** Closed: whatever still waits gets `error` for each reply it lacks; later sends get it too. */
+  private closeWith(error: string): void {
+    if (!this.closed) this.closedError = error;
+    this.closed = true;
+    this.socket.destroy();
+    for (const waiter of this.waiting.splice(0)) {
+      while (waiter.remaining-- > 0) waiter.replies.push(Buffer.from(error));
+      waiter.resolve(waiter.replies);
+    }
   }
 
   private armRawTimer(): void {
@@ -132,6 +137,12 @@ export class CopyConnection {
       const reply = this.cutter.next();
       if (reply === null) return;
       if (isCodecError(reply)) {
+        if (reply.code === "ERR_CODEC_LIMIT") {
+          // A reply too large to relay: the same on every copy, so not a broken program. The
+          // connection's framing is lost: it closes, and what waits on it gets this error.
+          this.closeWith(`-ERR the program's reply is too large to relay (${reply.message})\r\n`);
+          return;
+        }
         this.events.onBroken(reply);
         this.close();
         return;
@@ -174,7 +185,11 @@ export class CopyConnection {
   /** Follow (un)subscribe confirmations: `subscribe <channel> <count>`. */
   private noteSubscription(bytes: Uint8Array): void {
     const kind = respPushKind(bytes);
-    if (kind === null || !(CHANNEL_KINDS.has(kind) || PATTERN_KINDS.has(kind))) return;
+    if (
+      kind === null ||
+      !(CHANNEL_KINDS.has(kind) || PATTERN_KINDS.has(kind) || SHARD_KINDS.has(kind))
+    )
+      return;
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // A RESP3 push reads as an array.
     let items: Resp2Value[] | undefined;
@@ -187,7 +202,11 @@ export class CopyConnection {
     }
     const name = items?.[1];
     if (!Buffer.isBuffer(name)) return; // UNSUBSCRIBE with nothing subscribed: a null name
-    const set = PATTERN_KINDS.has(kind) ? this.patterns : this.channels;
+    const set = PATTERN_KINDS.has(kind)
+      ? this.patterns
+      : SHARD_KINDS.has(kind)
+        ? this.shardChannels
+        : this.channels;
     const key = name.toString("latin1");
     if (kind.includes("unsubscribe")) set.delete(key);
     else set.add(key);

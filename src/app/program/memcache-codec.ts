@@ -695,3 +695,17 @@ export function memcacheKeys(request: CutRequest): readonly Buffer[] | "all" {
     return args.length > 1 ? [...args.slice(1), CAS_COUNTER] : "all";
   return "all";
 }
+
+/** Meta-get flags whose answer is the copy's own: remaining TTL (t), last access (l), hit before (h). */
+const COPY_SPECIFIC_MG_FLAGS = new Set(["t", "l", "h"]);
+
+/**
+ * Whether a memcached request's reply is the copy's own (its pid, uptime, clock, access history)
+ * though its state is not: left out of output checking, like Redis's INFO.
+ */
+export function memcacheDivergentOutput(request: CutRequest): boolean {
+  if (request.name === "stats" || request.name === "me") return true;
+  if (request.name !== "mg") return false;
+  const flags = (request.args ?? []).slice(1);
+  return flags.some((flag) => COPY_SPECIFIC_MG_FLAGS.has(flag.toString("latin1").charAt(0)));
+}

@@ -9,9 +9,14 @@ import {
   type ReplySink,
 } from "../replicated-app.ts";
 import { type CutRequest, isCodecError, type ProgramCodec } from "./codec.ts";
-import { type CopyCheckpoint, decodeCheckpoint, encodeCheckpoint } from "./copy-checkpoint.ts";
+import {
+  type CopyCheckpoint,
+  type CopyLoopState,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from "./copy-checkpoint.ts";
 import { CopyConnection } from "./copy-connection.ts";
-import { memcacheKeys } from "./memcache-codec.ts";
+import { memcacheDivergentOutput, memcacheKeys } from "./memcache-codec.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
 import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
 import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
@@ -35,6 +40,7 @@ export const CONCURRENT_STEPS_MAX = 64;
  * (transactions, subscriptions, RESP3) or act on the connection itself.
  */
 const ALONE = new Set([
+  "auth",
   "multi",
   "exec",
   "discard",
@@ -77,6 +83,13 @@ const BARRIER = {
   index: 0,
   reply: null,
 } as const;
+
+/** Closed connections are remembered this long (log time), pruned every CLOSED_PRUNE_EVERY closes. */
+export const CLOSED_KEPT_MS = 60 * 60 * 1000;
+const CLOSED_PRUNE_EVERY = 1024;
+
+/** setTimeout's longest delay; a longer blocking timeout (24.8 days) is cut to it. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
 
 /** Commands that run at once inside MULTI and end it (RESET discards it too). */
 const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
@@ -150,6 +163,7 @@ interface Step {
   readonly event: "data" | "close" | "unblock" | "checkpoint" | "restore";
   /** checkpoint: where the result goes; restore: what to restore. */
   readonly checkpointDone?: (data: Uint8Array | null) => void;
+  readonly checkpointLoop?: CopyLoopState;
   readonly restoreFrom?: CopyCheckpoint;
   readonly nowMs: number;
   /** data: the command as the codec cut it, its index in its request, and where replies go. */
@@ -195,6 +209,8 @@ interface Copy {
   /** It sent a command that leaves state on its connection (SELECT, WATCH, AUTH, …): no checkpoint while open. */
   stateful: boolean;
   multiDivergent: boolean;
+  /** The client's timeout of the blocked command, at its origin. */
+  unblockTimer: NodeJS.Timeout | null;
 }
 
 /**
@@ -220,7 +236,7 @@ export class ProgramApp implements ReplicatedApp {
    * Connections closed in the log (of origins' current incarnations), and origin incarnations
    * retired by a restart: a late entry of either is dropped.
    */
-  private readonly closed = new Set<string>();
+  private readonly closed = new Map<string, number>();
   private readonly retired = new Set<string>();
   /** Every connection seen, by origin: an origin that restarted (new incarnation) closes its old ones. */
   private readonly incarnations = new Map<number, number>();
@@ -245,7 +261,15 @@ export class ProgramApp implements ReplicatedApp {
     if (options.hooks.checkpointFiles !== undefined) {
       this.checkpoint = () =>
         new Promise((resolve) => {
-          this.enqueue({ ...BARRIER, event: "checkpoint", checkpointDone: resolve });
+          // The apply side runs ahead of the loop: its state is taken now, at the barrier's
+          // position in the log, not when the loop reaches the barrier.
+          const loop = this.loopState();
+          this.enqueue({
+            ...BARRIER,
+            event: "checkpoint",
+            checkpointDone: resolve,
+            checkpointLoop: loop,
+          });
         });
     }
     this.stallTimer = setInterval(() => this.watchForStall(), 1000);
@@ -278,7 +302,8 @@ export class ProgramApp implements ReplicatedApp {
       });
       if (request.event === "close") {
         this.keysByOrigin.get(connection.origin)?.delete(key);
-        this.closed.add(key);
+        this.closed.set(key, nowMs);
+        if (this.closed.size % CLOSED_PRUNE_EVERY === 0) this.pruneClosed(nowMs);
       }
       return { commands: 0, malformed: false };
     }
@@ -316,6 +341,15 @@ export class ProgramApp implements ReplicatedApp {
     return request;
   }
 
+  /**
+   * Forget connections closed more than CLOSED_KEPT_MS of log time ago: a request of theirs that
+   * late was given up at its origin long before (its --request-timeout-ms is at most 10 min).
+   */
+  private pruneClosed(nowMs: number): void {
+    for (const [key, atMs] of this.closed)
+      if (atMs < nowMs - CLOSED_KEPT_MS) this.closed.delete(key);
+  }
+
   /** An origin's new incarnation (it restarted): its earlier clients are gone; close them here. */
   private closeEarlierIncarnation(connection: ConnectionRef, nowMs: number): void {
     const known = this.incarnations.get(connection.origin);
@@ -327,7 +361,7 @@ export class ProgramApp implements ReplicatedApp {
     if (this.retired.has(`${connection.origin}.${connection.incarnation}`)) return;
     this.retired.add(`${connection.origin}.${known}`);
     this.incarnations.set(connection.origin, connection.incarnation);
-    for (const closed of [...this.closed])
+    for (const closed of [...this.closed.keys()])
       if (closed.startsWith(`${connection.origin}.${known}.`)) this.closed.delete(closed);
     const keys = this.keysByOrigin.get(connection.origin);
     if (keys === undefined) return;
@@ -373,7 +407,7 @@ export class ProgramApp implements ReplicatedApp {
     this.retired.clear();
     for (const r of checkpoint.loop.retired) this.retired.add(r);
     this.closed.clear();
-    for (const c of checkpoint.loop.closed) this.closed.add(c);
+    for (const [key, atMs] of checkpoint.loop.closed) this.closed.set(key, atMs);
     this.keysByOrigin.clear();
     for (const [origin, keys] of checkpoint.loop.keysByOrigin)
       this.keysByOrigin.set(origin, new Set(keys));
@@ -493,7 +527,8 @@ export class ProgramApp implements ReplicatedApp {
     const request = step.request;
     if (this.options.codec.name === "memcache") {
       const keys = memcacheKeys(request);
-      return keys === "all" ? null : { step, copy, keys, divergent: false };
+      if (keys === "all") return null;
+      return { step, copy, keys, divergent: memcacheDivergentOutput(request) };
     }
     const table = this.options.redisTable;
     if (table === null || ALONE.has(request.name)) return null;
@@ -513,7 +548,7 @@ export class ProgramApp implements ReplicatedApp {
 
   private async run(step: Step): Promise<void> {
     if (step.event === "checkpoint") {
-      step.checkpointDone!(await this.takeCheckpoint());
+      step.checkpointDone!(await this.takeCheckpoint(step.checkpointLoop!));
       return;
     }
     if (step.event === "restore") {
@@ -525,6 +560,7 @@ export class ProgramApp implements ReplicatedApp {
       if (existing === undefined) return;
       this.copies.delete(step.key);
       this.blocked.delete(existing);
+      if (existing.unblockTimer !== null) clearTimeout(existing.unblockTimer);
       existing.link.close();
       return;
     }
@@ -553,6 +589,7 @@ export class ProgramApp implements ReplicatedApp {
       inMulti: false,
       multiDivergent: false,
       stateful: false,
+      unblockTimer: null,
     };
     this.copies.set(key, copy);
     if (this.options.redisTable !== null) link.clientId = await this.clientIdOf(link);
@@ -589,7 +626,7 @@ export class ProgramApp implements ReplicatedApp {
 
   private async execute(copy: Copy, step: Step): Promise<void> {
     let request = step.request!;
-    let divergent = false;
+    let divergent = this.options.codec.name === "memcache" && memcacheDivergentOutput(request);
     let timeoutMs = 0;
     let blocking = false;
     const table = this.options.redisTable;
@@ -652,9 +689,14 @@ export class ProgramApp implements ReplicatedApp {
       this.blocked.add(copy);
       if (timeoutMs > 0 && this.options.hooks.isLocal(copy.connection)) {
         const blockedAt = copy.blocked;
-        setTimeout(() => {
-          if (copy.blocked === blockedAt) this.options.hooks.proposeUnblock(copy.connection);
-        }, timeoutMs).unref();
+        copy.unblockTimer = setTimeout(
+          () => {
+            copy.unblockTimer = null;
+            if (copy.blocked === blockedAt) this.options.hooks.proposeUnblock(copy.connection);
+          },
+          Math.min(timeoutMs, TIMER_MS_MAX),
+        );
+        copy.unblockTimer.unref();
       }
       return;
     }
@@ -662,7 +704,17 @@ export class ProgramApp implements ReplicatedApp {
   }
 
   /** At a checkpoint barrier: the checkpoint, or null when an open connection holds state. */
-  private async takeCheckpoint(): Promise<Uint8Array | null> {
+  /** What the apply side knows of connections, for a checkpoint (copied: it changes on). */
+  private loopState(): CopyLoopState {
+    return {
+      incarnations: [...this.incarnations],
+      retired: [...this.retired],
+      closed: [...this.closed],
+      keysByOrigin: [...this.keysByOrigin].map(([origin, keys]) => [origin, [...keys]]),
+    };
+  }
+
+  private async takeCheckpoint(loop: CopyLoopState): Promise<Uint8Array | null> {
     for (const copy of this.copies.values())
       if (copy.stateful || copy.blocked !== null || copy.inMulti || copy.link.subscribed)
         return null;
@@ -670,19 +722,21 @@ export class ProgramApp implements ReplicatedApp {
     return encodeCheckpoint({
       steps: this.stepsDone,
       chain: this.chain,
-      loop: {
-        incarnations: [...this.incarnations],
-        retired: [...this.retired],
-        closed: [...this.closed],
-        keysByOrigin: [...this.keysByOrigin].map(([origin, keys]) => [origin, [...keys]]),
-      },
+      loop,
       files,
     });
   }
 
   /** At a restore barrier: every loopback connection goes, the copy restarts from the files. */
   private async restoreCheckpoint(checkpoint: CopyCheckpoint): Promise<void> {
-    for (const copy of this.copies.values()) copy.link.close();
+    // Whatever waits in the old copy is answered now: its client must not wait for ever.
+    const gone = Buffer.from("-ERR the replica restarted its copy from a checkpoint; retry\r\n");
+    for (const copy of this.copies.values()) {
+      if (copy.blocked !== null) copy.blocked.step.reply?.complete(copy.blocked.step.index, gone);
+      for (const parked of copy.parked) parked.reply?.complete(parked.index, gone);
+      if (copy.unblockTimer !== null) clearTimeout(copy.unblockTimer);
+      copy.link.close();
+    }
     this.copies.clear();
     this.blocked.clear();
     this.control?.close();
@@ -707,6 +761,7 @@ export class ProgramApp implements ReplicatedApp {
     if (name === "reset") {
       copy.link.channels.clear();
       copy.link.patterns.clear();
+      copy.link.shardChannels.clear();
     }
   }
 
@@ -717,6 +772,8 @@ export class ProgramApp implements ReplicatedApp {
       return { ...request, replies: Math.max(1, copy.link.channels.size) };
     if (request.name === "punsubscribe")
       return { ...request, replies: Math.max(1, copy.link.patterns.size) };
+    if (request.name === "sunsubscribe")
+      return { ...request, replies: Math.max(1, copy.link.shardChannels.size) };
     return request;
   }
 
@@ -762,6 +819,8 @@ export class ProgramApp implements ReplicatedApp {
   private async release(copy: Copy): Promise<void> {
     const blocked = copy.blocked;
     if (blocked === null) return;
+    if (copy.unblockTimer !== null) clearTimeout(copy.unblockTimer);
+    copy.unblockTimer = null;
     this.finish(blocked.step, await blocked.replies, blocked.divergent);
     copy.blocked = null;
     this.blocked.delete(copy);

@@ -49,9 +49,19 @@ export function withoutTimeout(name: string, args: readonly Buffer[]): BlockingC
     return replaced(args, at, Math.max(1, Math.round(s * 1000)));
   }
   if (name === "xread" || name === "xreadgroup") {
+    // The options before STREAMS, read as Redis does: GROUP takes two arguments, COUNT and BLOCK
+    // one, NOACK none (a group or consumer named "block" is not the option).
     for (let i = 1; i + 1 < args.length; i++) {
       const word = args[i]!.toString("latin1").toLowerCase();
       if (word === "streams") return none;
+      if (word === "group") {
+        i += 2;
+        continue;
+      }
+      if (word === "count") {
+        i += 1;
+        continue;
+      }
       if (word !== "block") continue;
       const text = args[i + 1]!.toString("latin1");
       if (!/^\d+$/.test(text) || Number(text) === 0) return none;

@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeCommands } from "../../../src/app/command-codec.ts";
+import { decodeCheckpoint } from "../../../src/app/program/copy-checkpoint.ts";
 import { ProgramApp } from "../../../src/app/program/program-app.ts";
 import { respCodec } from "../../../src/app/program/resp-codec.ts";
 import type { AppRequest, ConnectionRef } from "../../../src/app/replicated-app.ts";
@@ -106,6 +107,50 @@ describe("the program apply loop", () => {
     await until(() => fake.commands.length === 2);
     expect(fake.commands).toEqual(["SET", "PING"]);
     expect(fake.opened).toBe(2);
+  });
+
+  it("a checkpoint holds the loop's state at its barrier, not what was applied while the hook ran", async () => {
+    let finishHook: (files: ReadonlyMap<string, Uint8Array>) => void = () => {};
+    let hookStarted = false;
+    const checkpointing = new ProgramApp({
+      codec: respCodec(),
+      host: "127.0.0.1",
+      port: fake.port,
+      redisTable: null,
+      hooks: {
+        push: () => {},
+        proposeUnblock: () => {},
+        isLocal: () => true,
+        fatal: (error) => {
+          throw error;
+        },
+        digest: () => {},
+        stalled: () => {},
+        checkpointFiles: () => {
+          hookStarted = true;
+          return new Promise((resolve) => {
+            finishHook = resolve;
+          });
+        },
+        restoreFiles: async () => {},
+      },
+    });
+    try {
+      checkpointing.apply(request(a, "data", "SET", "x", "1"), sink);
+      const taken = checkpointing.checkpoint!();
+      await until(() => replies.length === 1);
+      // Applied after the barrier: the apply side learns of b's close while the hook runs.
+      checkpointing.apply(request(b, "data", "SET", "y", "1"), sink);
+      checkpointing.apply(request(b, "close"), null);
+      await until(() => hookStarted);
+      finishHook(new Map([["dump.rdb", Buffer.from("state")]]));
+      const checkpoint = decodeCheckpoint((await taken)!);
+      expect(checkpoint.loop.closed).toEqual([]);
+      expect(checkpoint.steps).toBe(1);
+      expect(Buffer.from(checkpoint.files.get("dump.rdb")!).toString()).toBe("state");
+    } finally {
+      checkpointing.close();
+    }
   });
 
   it("closes an origin's connections when it restarts, and drops its old incarnation's late requests", async () => {
