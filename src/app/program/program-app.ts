@@ -106,7 +106,8 @@ export interface ProgramAppHooks {
   /** Output the copy sent unasked (Pub/Sub) for a client connection. */
   push(connection: ConnectionRef, bytes: Uint8Array): void;
   /** Put an "unblock" event for this connection in the log (its client's timeout ran out). */
-  proposeUnblock(connection: ConnectionRef): void;
+  /** `block` numbers the connection's blocked command, so a late event cannot hit a later one. */
+  proposeUnblock(connection: ConnectionRef, block: number): void;
   /** Whether a connection's client is this replica's (it keeps that client's timeouts). */
   isLocal(connection: ConnectionRef): boolean;
   /** The copy cannot be trusted or reached any more: the replica must stop. */
@@ -164,6 +165,8 @@ interface Step {
   /** checkpoint: where the result goes; restore: what to restore. */
   readonly checkpointDone?: (data: Uint8Array | null) => void;
   readonly checkpointLoop?: CopyLoopState;
+  /** unblock: which of the connection's blocked commands (Copy.blocks when it blocked). */
+  readonly block?: number;
   readonly restoreFrom?: CopyCheckpoint;
   readonly nowMs: number;
   /** data: the command as the codec cut it, its index in its request, and where replies go. */
@@ -211,6 +214,8 @@ interface Copy {
   multiDivergent: boolean;
   /** The client's timeout of the blocked command, at its origin. */
   unblockTimer: NodeJS.Timeout | null;
+  /** Commands of this connection that blocked so far (the same count on every copy). */
+  blocks: number;
 }
 
 /**
@@ -291,6 +296,8 @@ export class ProgramApp implements ReplicatedApp {
       return { commands: 0, malformed: false };
     }
     if (request.event !== "data") {
+      // An unblock event names the blocked command it is for (its number on the connection).
+      const named = decodeCommands(request.body, request.bodyOffset)?.[0]?.[0];
       this.enqueue({
         connection,
         key,
@@ -299,6 +306,7 @@ export class ProgramApp implements ReplicatedApp {
         request: null,
         index: 0,
         reply: null,
+        block: named === undefined ? 0 : Number(named.toString("latin1")),
       });
       if (request.event === "close") {
         this.keysByOrigin.get(connection.origin)?.delete(key);
@@ -565,7 +573,8 @@ export class ProgramApp implements ReplicatedApp {
       return;
     }
     if (step.event === "unblock") {
-      if (existing?.blocked == null) return; // answered meanwhile, or gone
+      // Answered meanwhile, gone, or another blocked command now (the event was for an earlier one).
+      if (existing?.blocked == null || existing.blocks !== step.block) return;
       // Answers the blocked command exactly as its timeout would, at this log position everywhere.
       await this.command(["CLIENT", "UNBLOCK", String(existing.link.clientId), "TIMEOUT"]);
       await this.release(existing);
@@ -590,6 +599,7 @@ export class ProgramApp implements ReplicatedApp {
       multiDivergent: false,
       stateful: false,
       unblockTimer: null,
+      blocks: 0,
     };
     this.copies.set(key, copy);
     if (this.options.redisTable !== null) link.clientId = await this.clientIdOf(link);
@@ -686,13 +696,15 @@ export class ProgramApp implements ReplicatedApp {
     });
     if (await this.blocksWithoutAnswer(copy, () => done)) {
       copy.blocked = { step, replies, divergent };
+      copy.blocks++;
       this.blocked.add(copy);
       if (timeoutMs > 0 && this.options.hooks.isLocal(copy.connection)) {
         const blockedAt = copy.blocked;
         copy.unblockTimer = setTimeout(
           () => {
             copy.unblockTimer = null;
-            if (copy.blocked === blockedAt) this.options.hooks.proposeUnblock(copy.connection);
+            if (copy.blocked === blockedAt)
+              this.options.hooks.proposeUnblock(copy.connection, copy.blocks);
           },
           Math.min(timeoutMs, TIMER_MS_MAX),
         );

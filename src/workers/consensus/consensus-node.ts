@@ -62,7 +62,7 @@ export interface AppHooks {
   /** Unasked output for a client connection (sent only if the client is this replica's). */
   push(connection: ConnectionRef, bytes: Uint8Array): void;
   /** Put an "unblock" event for one of this replica's connections in the log. */
-  proposeUnblock(connection: ConnectionRef): void;
+  proposeUnblock(connection: ConnectionRef, block: number): void;
   /** Whether a connection's client is this replica's (this process's). */
   isLocal(connection: ConnectionRef): boolean;
   /** The application failed beyond repair (its copy died): stop this replica. */
@@ -200,7 +200,8 @@ export class ConsensusNode {
         this.replies.send(connection.worker, connection.connId, PUSH_SEQ, bytes);
         this.scheduleReplyFlush();
       },
-      proposeUnblock: (connection) => this.proposeConnectionEvent(connection, "unblock"),
+      proposeUnblock: (connection, block) =>
+        this.proposeConnectionEvent(connection, "unblock", String(block)),
       isLocal: (connection) =>
         connection.origin === this.config.id && connection.incarnation === this.incarnation,
       fatal: (error) => this.appFailed(error),
@@ -481,9 +482,16 @@ export class ConsensusNode {
   }
 
   /** A connection event this replica puts in the log itself (its client's blocking timeout). */
-  private proposeConnectionEvent(connection: ConnectionRef, event: "unblock"): void {
+  private proposeConnectionEvent(
+    connection: ConnectionRef,
+    event: "unblock",
+    argument: string,
+  ): void {
     if (this.stopping) return;
-    const command = encodeCommands([], LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES);
+    const command = encodeCommands(
+      [[Buffer.from(argument, "latin1")]],
+      LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES,
+    );
     writeConnectionPrefix(command, { worker: connection.worker, connId: connection.connId, event });
     const request = this.router.add(
       connection.worker,
