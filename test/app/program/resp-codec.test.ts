@@ -14,47 +14,10 @@ import {
   isCodecError,
 } from "../../../src/app/program/codec.ts";
 import { isRespAnswer, respCodec, respPushKind } from "../../../src/app/program/resp-codec.ts";
+import { randomChunks, splitAt } from "./chunks.ts";
 
 const latin1 = (text: string): Buffer => Buffer.from(text, "latin1");
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString("latin1");
-
-/** Splits `bytes` at the given fractions of its length (sorted, deduplicated). */
-function splitAt(bytes: Buffer, fractions: readonly number[]): Buffer[] {
-  const cuts = [...new Set(fractions.map((f) => Math.floor(f * bytes.length)))].sort(
-    (a, b) => a - b,
-  );
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  chunks.push(bytes.subarray(from));
-  return chunks;
-}
-
-/** A seeded PRNG (mulberry32) for random chunk sizes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomChunks(bytes: Buffer, seed: number, sizeMax: number): Buffer[] {
-  const random = prng(seed);
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const size = 1 + Math.floor(random() * sizeMax);
-    chunks.push(bytes.subarray(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
 
 /** Every reply cut from `chunks` (next() drained after each push), or the error that stopped it. */
 function cutReplies(
