@@ -592,6 +592,8 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
       "max-value-bytes",
       `(${config.valueBytesMax}) cannot exceed --max-request-bytes (${config.requestBytesMax}): a value arrives inside a request`,
     );
+  if (config.checkpoint !== null && config.app === null)
+    throw invalid("checkpoint", "only means something with --app (the program to checkpoint)");
   if (config.clientPort === config.adminPort && config.clientHost === config.adminHost)
     throw invalid("admin-port", `is the same as --client-port (${config.clientPort})`);
   return config;

@@ -753,7 +753,12 @@ export class ProgramApp implements ReplicatedApp {
     this.blocked.clear();
     this.control?.close();
     this.control = null;
-    await this.options.hooks.restoreFiles!(checkpoint.files);
+    const restore = this.options.hooks.restoreFiles;
+    if (restore === undefined)
+      throw new Error(
+        "this replica received a checkpoint of the program's copy but has no --checkpoint: start every replica with the same --app and --checkpoint",
+      );
+    await restore(checkpoint.files);
     this.stepsDone = checkpoint.steps;
     this.chain = Buffer.from(checkpoint.chain);
   }
