@@ -58,6 +58,9 @@ describe("replica settings", () => {
     ).toMatch(/^--heartbeat-ms: \(300\) must be at most half/);
     expect(failure(["--id", "1", "--peers", "a:1,a:1"])).toMatch(/lists a:1 twice/);
     expect(failure(["--bogus"])).toMatch(/Unknown option '--bogus'/);
+    expect(failure(["--id", "1", "--peers", PEERS, "--checkpoint", "redis-cli SAVE"])).toMatch(
+      /^--checkpoint: only means something with --app/,
+    );
   });
 
   it("reads --config JSON, and flags win over it", () => {
