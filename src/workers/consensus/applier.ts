@@ -16,8 +16,13 @@ export interface ApplierIo {
   flushReplies(): void;
   /** Replace the log up to the snapshot's slot with it (Replica.compact). */
   compact(snapshot: Snapshot): void;
-  /** The application failed beyond repair (its copy diverged): stop this replica. */
+  /** The application failed beyond repair: stop this replica. */
   fatal(error: Error): never;
+  /**
+   * This replica's copy diverged (its digest at `steps` is not the majority's): stop, after
+   * repeating that report to the peers so that they raise the alarm too.
+   */
+  diverged(error: Error, steps: number, digest: string): void;
 }
 
 /**
@@ -179,11 +184,14 @@ export class Applier {
     for (const d of this.outputCheck.report(replica, steps, digest)) {
       this.metrics.outputDivergences.inc({ replica: String(d.replica) });
       if (d.replica === this.config.id) {
-        this.io.fatal(
+        this.io.diverged(
           new Error(
             `this replica's copy of the program diverged: after ${d.steps} applied steps its output digest is ${d.digest}, a majority's is ${d.majorityDigest} (its copy was changed behind the replica's back, runs another configuration or version, or decided something by its own clock). Stopping; on restart it rebuilds its copy from the log`,
           ),
+          d.steps,
+          d.digest,
         );
+        continue;
       }
       this.log.error(
         { replica: d.replica, steps: d.steps, digest: d.digest, majorityDigest: d.majorityDigest },

@@ -95,6 +95,10 @@ const DRAIN_RECORDS_MAX = 4096;
 /** How often waiting requests are checked against their deadline. */
 const EXPIRE_INTERVAL_MS = 50;
 
+/** A diverged replica repeats the report that shows it this many times, this far apart, then exits. */
+const DIVERGED_REPORTS = 3;
+const DIVERGED_REPEAT_MS = 100;
+
 /** Nothing was ever persisted here (a first start, memory durability, a wiped directory). */
 function hasNoDurableState(state: DurableState): boolean {
   return (
@@ -227,6 +231,7 @@ export class ConsensusNode {
     this.applier = new Applier(machine, this.config, this.metrics, this.log, {
       claim: (requestId) => this.claimReply(requestId),
       flushReplies: () => this.replies.flush(),
+      diverged: (error, steps, digest) => this.stopDiverged(error, steps, digest),
       compact: (snapshot) => {
         this.core.compact(snapshot);
         this.schedulePump(); // the snapshot is persisted with the next Ready (it may come late)
@@ -471,6 +476,29 @@ export class ConsensusNode {
         ),
       );
     }
+  }
+
+  private divergedStopping = false;
+
+  /**
+   * Our copy diverged. Stop serving and voting, but first repeat the report that shows it to
+   * every peer, a few times (UDP may drop one, and an exit would drop what is still queued), so
+   * the others raise the alarm too.
+   */
+  private stopDiverged(error: Error, steps: number, digest: string): void {
+    if (this.divergedStopping) return;
+    this.divergedStopping = true;
+    this.log.fatal({ err: error }, "this replica's copy of the program diverged; stopping");
+    const payload = encodeDigestReport(steps, digest);
+    let sent = 0;
+    const repeat = () => {
+      for (let peer = 1; peer <= this.config.peers.length; peer++)
+        if (peer !== this.config.id) this.transport.send(peer, CHANNEL_OUTPUT_DIGEST, payload);
+      this.transport.flush();
+      sent++;
+      setTimeout(sent < DIVERGED_REPORTS ? repeat : () => process.exit(1), DIVERGED_REPEAT_MS);
+    };
+    repeat();
   }
 
   private appFailed(error: Error): never {

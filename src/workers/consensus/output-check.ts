@@ -23,8 +23,8 @@ export class OutputCheck {
   private readonly replicaCount: number;
   /** Reports by step count: replica → digest. */
   private readonly reports = new Map<number, Map<number, string>>();
-  /** Step counts already judged, with the majority's digest. */
-  private readonly settled = new Map<number, string>();
+  /** Step counts already judged: the majority's digest, and the replicas already judged there. */
+  private readonly settled = new Map<number, { digest: string; judged: Set<number> }>();
   /** Every divergence found so far (for /status). */
   readonly found: Divergence[] = [];
 
@@ -34,11 +34,14 @@ export class OutputCheck {
 
   /** One replica's digest at `steps`; returns the divergences this report reveals (often none). */
   report(replica: number, steps: number, digest: string): Divergence[] {
-    const majorityDigest = this.settled.get(steps);
-    if (majorityDigest !== undefined) {
-      return majorityDigest === digest
+    const settled = this.settled.get(steps);
+    if (settled !== undefined) {
+      // A report sent again (a diverged replica repeats its last one before it stops) counts once.
+      if (settled.judged.has(replica)) return [];
+      settled.judged.add(replica);
+      return settled.digest === digest
         ? []
-        : this.diverged([[replica, digest]], steps, majorityDigest);
+        : this.diverged([[replica, digest]], steps, settled.digest);
     }
     let byReplica = this.reports.get(steps);
     if (byReplica === undefined) {
@@ -52,7 +55,7 @@ export class OutputCheck {
     const majority = Math.floor(this.replicaCount / 2) + 1;
     const winner = [...counts].find(([, count]) => count >= majority)?.[0];
     if (winner === undefined) return [];
-    this.settled.set(steps, winner);
+    this.settled.set(steps, { digest: winner, judged: new Set(byReplica.keys()) });
     this.reports.delete(steps);
     const losers = [...byReplica].filter(([, d]) => d !== winner);
     return this.diverged(losers, steps, winner);

@@ -23,6 +23,16 @@ describe("output checking", () => {
     expect(five.found).toHaveLength(1);
   });
 
+  it("counts a report sent again once (a diverged replica repeats its last one before it stops)", () => {
+    const check = new OutputCheck(3);
+    check.report(1, 100, "good");
+    check.report(2, 100, "good");
+    expect(check.report(3, 100, "bad")).toHaveLength(1);
+    expect(check.report(3, 100, "bad")).toEqual([]);
+    expect(check.report(2, 100, "good")).toEqual([]);
+    expect(check.found).toHaveLength(1);
+  });
+
   it("judges nothing without a majority (three different digests of five)", () => {
     const check = new OutputCheck(5);
     expect(check.report(1, 100, "a")).toEqual([]);
