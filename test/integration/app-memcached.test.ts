@@ -7,10 +7,9 @@
  * log.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sleep, TestCluster } from "./cluster-harness.ts";
+import { freePort, sleep, TestCluster } from "./cluster-harness.ts";
+import { runs, SocketReader } from "./socket-reader.ts";
 
 const asRoot = process.getuid?.() === 0;
 const MEMCACHED = `memcached -p {port} -l {host} -U 0${asRoot ? " -u root" : ""}`;
@@ -19,78 +18,31 @@ type ReplyKind = "line" | "values" | "meta" | "fenced";
 
 /** One connection speaking memcached's text protocol; reads whole replies of a known kind. */
 class TextConnection {
-  private buffered = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  private closed: Error | null = null;
+  private readonly reader: SocketReader;
 
-  private readonly socket: Socket;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake?.();
-    });
-    const end = (error?: Error) => {
-      this.closed ??= error ?? new Error("connection closed");
-      this.wake?.();
-    };
-    socket.on("error", end);
-    socket.on("close", () => end());
+  private constructor(reader: SocketReader) {
+    this.reader = reader;
   }
 
-  static open(port: number): Promise<TextConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.off("error", reject);
-        socket.setNoDelay(true);
-        resolve(new TextConnection(socket));
-      });
-      socket.once("error", reject);
-    });
+  static async open(port: number): Promise<TextConnection> {
+    return new TextConnection(await SocketReader.open(port));
   }
 
   write(bytes: string | Buffer): void {
-    this.socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
+    this.reader.write(bytes);
   }
 
   close(): void {
-    this.socket.destroy();
-  }
-
-  /** Wait until `ready()`; a reply that never comes fails after 30 s of silence. */
-  private async until(ready: () => boolean): Promise<void> {
-    while (!ready()) {
-      if (this.closed !== null) throw this.closed;
-      const before = this.buffered.length;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 30_000);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-      if (!ready() && this.closed === null && this.buffered.length === before) {
-        throw new Error(`no reply in 30 s; buffered ${JSON.stringify(this.buffered.toString())}`);
-      }
-    }
+    this.reader.close();
   }
 
   /** The next line, CRLF included. */
-  async line(): Promise<Buffer> {
-    await this.until(() => this.buffered.indexOf("\r\n") !== -1);
-    const end = this.buffered.indexOf("\r\n") + 2;
-    const line = this.buffered.subarray(0, end);
-    this.buffered = this.buffered.subarray(end);
-    return line;
+  line(): Promise<Buffer> {
+    return this.reader.line("\r\n");
   }
 
-  async bytes(n: number): Promise<Buffer> {
-    await this.until(() => this.buffered.length >= n);
-    const bytes = this.buffered.subarray(0, n);
-    this.buffered = this.buffered.subarray(n);
-    return bytes;
+  bytes(n: number): Promise<Buffer> {
+    return this.reader.bytes(n);
   }
 
   /** One whole reply: a line; VALUE blocks to END; a meta line and its VA block; all up to MN. */
@@ -123,17 +75,6 @@ class TextConnection {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function connectWhenUp(port: number, timeoutMs = 20_000): Promise<TextConnection> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -143,17 +84,6 @@ async function connectWhenUp(port: number, timeoutMs = 20_000): Promise<TextConn
       if (Date.now() > deadline) throw error;
       await sleep(50);
     }
-  }
-}
-
-/** A process still running the program `name` (not a zombie, not reused by another program). */
-function runs(pid: number, name: string): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    if (/^\d+ \(.*\) Z/.test(stat)) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(name);
-  } catch {
-    return false;
   }
 }
 

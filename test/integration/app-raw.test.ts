@@ -5,12 +5,12 @@
  * reply), from connections on every replica; afterwards every copy, read on its own port, answers
  * GET alike for every key.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep, TestCluster } from "./cluster-harness.ts";
+import { runs, SocketReader } from "./socket-reader.ts";
 
 /** SET k v -> OK; GET k -> the value or NIL; INCR k -> the number. One reply line per line. */
 const LINE_SERVER = `import { createServer } from "node:net";
@@ -45,76 +45,25 @@ createServer((socket) => {
 
 /** A line client: one request line out, one reply line back. */
 class LineConnection {
-  private buffered = "";
-  private wake: (() => void) | null = null;
-  private closed: Error | null = null;
+  private readonly reader: SocketReader;
 
-  private readonly socket: Socket;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.buffered += chunk.toString("utf8");
-      this.wake?.();
-    });
-    const end = (error?: Error) => {
-      this.closed ??= error ?? new Error("connection closed");
-      this.wake?.();
-    };
-    socket.on("error", end);
-    socket.on("close", () => end());
+  private constructor(reader: SocketReader) {
+    this.reader = reader;
   }
 
-  static open(port: number): Promise<LineConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.off("error", reject);
-        socket.setNoDelay(true);
-        resolve(new LineConnection(socket));
-      });
-      socket.once("error", reject);
-    });
+  static async open(port: number): Promise<LineConnection> {
+    return new LineConnection(await SocketReader.open(port));
   }
 
-  /** Sends `line` and waits for one reply line (fails after 30 s without any reply byte). */
+  /** Sends `line` and waits for one reply line. */
   async ask(line: string): Promise<string> {
-    expect(this.buffered, `bytes nobody asked for before ${JSON.stringify(line)}`).toBe("");
-    this.socket.write(`${line}\n`);
-    for (;;) {
-      const nl = this.buffered.indexOf("\n");
-      if (nl !== -1) {
-        const reply = this.buffered.slice(0, nl);
-        this.buffered = this.buffered.slice(nl + 1);
-        return reply;
-      }
-      if (this.closed !== null) throw this.closed;
-      const before = this.buffered.length;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 30_000);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-      if (this.buffered.length === before && this.closed === null) {
-        throw new Error(`no reply to ${JSON.stringify(line)} in 30 s`);
-      }
-    }
+    expect(this.reader.pending, `bytes nobody asked for before ${JSON.stringify(line)}`).toBe(0);
+    this.reader.write(`${line}\n`);
+    return (await this.reader.line("\n")).toString("utf8").slice(0, -1);
   }
 
   close(): void {
-    this.socket.destroy();
-  }
-}
-
-/** A process still running (not a zombie) whose command line names `file`. */
-function runs(pid: number, file: string): boolean {
-  try {
-    if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "latin1"))) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(file);
-  } catch {
-    return false;
+    this.reader.close();
   }
 }
 

@@ -22,7 +22,7 @@ const portsTaken = new Set<number>();
  * Linux's ephemeral range (32768+), so a client socket's local port cannot take it before the
  * replica binds it.
  */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
     if (portsTaken.has(port)) continue;

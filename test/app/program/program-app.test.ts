@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodeCommands } from "../../../src/app/command-codec.ts";
 import { decodeCheckpoint } from "../../../src/app/program/copy-checkpoint.ts";
-import { ProgramApp } from "../../../src/app/program/program-app.ts";
+import { ProgramApp, type ProgramAppHooks } from "../../../src/app/program/program-app.ts";
 import { respCodec } from "../../../src/app/program/resp-codec.ts";
 import type { AppRequest, ConnectionRef } from "../../../src/app/replicated-app.ts";
 
@@ -45,6 +45,20 @@ function request(connection: ConnectionRef, event: AppRequest["event"], ...words
   return { connection, event, body, bodyOffset: 0, nowMs: 1 } satisfies AppRequest;
 }
 
+/** Hooks of a replica that needs nothing from the loop (no pushes, timeouts or digests). */
+function quietHooks(): ProgramAppHooks {
+  return {
+    push: () => {},
+    proposeUnblock: () => {},
+    isLocal: () => true,
+    fatal: (error) => {
+      throw error;
+    },
+    digest: () => {},
+    stalled: () => {},
+  };
+}
+
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(condition()).toBe(true);
@@ -63,16 +77,7 @@ describe("the program apply loop", () => {
       host: "127.0.0.1",
       port: fake.port,
       redisTable: null,
-      hooks: {
-        push: () => {},
-        proposeUnblock: () => {},
-        isLocal: () => true,
-        fatal: (error) => {
-          throw error;
-        },
-        digest: () => {},
-        stalled: () => {},
-      },
+      hooks: quietHooks(),
     });
   });
 
@@ -118,14 +123,7 @@ describe("the program apply loop", () => {
       port: fake.port,
       redisTable: null,
       hooks: {
-        push: () => {},
-        proposeUnblock: () => {},
-        isLocal: () => true,
-        fatal: (error) => {
-          throw error;
-        },
-        digest: () => {},
-        stalled: () => {},
+        ...quietHooks(),
         checkpointFiles: () => {
           hookStarted = true;
           return new Promise((resolve) => {
