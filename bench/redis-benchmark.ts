@@ -11,6 +11,15 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import {
+  type RoleCpuUs,
+  roleCpuTotal,
+  snapshotThreadCpu,
+  THREAD_ROLES,
+  type ThreadCpuDelta,
+  threadCpuDelta,
+  zeroRoleCpu,
+} from "./lib/thread-cpu.ts";
 
 const USAGE = `Usage: npm run bench:redis -- [options]
 
@@ -20,7 +29,19 @@ const USAGE = `Usage: npm run bench:redis -- [options]
   --durability D   fsync or memory for the cluster (default fsync)
   --quick          a smoke run: 2000 requests, 1 repeat, clients 1,8
   --help
+
+Each test (SET, GET) is its own redis-benchmark run, with the CPU of every thread of the
+target's processes read from /proc before and after it: the second table gives CPU µs per
+request summed over the cluster and split by replica (leader, followers) and by thread
+(consensus, connection workers, main, libuv pool, V8 helpers, other). The kernel counts CPU in
+10 ms ticks: those figures mean something over runs of 2 s or more (the table gives each run's
+length; choose --requests so that even bare redis-server runs that long).
 `;
+
+/** Below this a run's CPU figures are mostly tick rounding: the table flags them. */
+const CPU_WINDOW_MS_MIN = 2000;
+/** How long the idle cluster's CPU is read before the first run. */
+const IDLE_WINDOW_MS = 2000;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REPLICA_JS = join(ROOT, "dist", "replica.js");
@@ -35,6 +56,29 @@ interface Row {
   p99Ms: number;
   consensusP50Us: number | null;
   consensusP99Us: number | null;
+  cpu: PointCpu;
+}
+
+/** One process of a target: a replica (by id and role) or the bare redis-server. */
+interface TargetProcess {
+  readonly label: string;
+  readonly pid: number;
+}
+
+/** CPU of one process over a run, µs per request, by thread role. */
+interface ProcessCpu {
+  readonly label: string;
+  readonly usPerRequest: RoleCpuUs;
+  readonly totalUsPerRequest: number;
+}
+
+/** CPU of a target's processes over a run (or the medians over runs). */
+interface PointCpu {
+  /** Length of the run (median over runs); below CPU_WINDOW_MS_MIN the figures are coarse. */
+  readonly windowMs: number;
+  /** Summed over every process of the target, µs per request. */
+  readonly totalUsPerRequest: number;
+  readonly processes: readonly ProcessCpu[];
 }
 
 function run(cmd: string, args: readonly string[], timeoutMs = 600_000): Promise<string> {
@@ -143,10 +187,155 @@ class Cluster {
     throw new Error("the cluster elected no leader within 20 s");
   }
 
+  /** Replica id → pid; the ids run 1 … 3 in spawn order. */
+  pid(id: number): number {
+    const pid = this.children[id - 1]?.pid;
+    if (pid === undefined) throw new Error(`replica ${id} has no process`);
+    return pid;
+  }
+
   stop(): void {
     for (const child of this.children) child.kill("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** redis-benchmark's test names (-t) and how its CSV names them. */
+const TESTS = ["SET", "GET"] as const;
+type Test = (typeof TESTS)[number];
+
+interface Target {
+  readonly name: string;
+  readonly port: number;
+  /** Admin port whose /latency times this target's requests; null where it would not. */
+  readonly admin: number | null;
+  /** The processes whose CPU counts as this target's, leader first. */
+  readonly processes: readonly TargetProcess[];
+}
+
+/** CPU µs per request of each process between two snapshots, `requestCount` requests apart. */
+function perRequestCpu(
+  delta: ThreadCpuDelta,
+  processes: readonly TargetProcess[],
+  requestCount: number,
+): PointCpu {
+  const perProcess = processes.map((p): ProcessCpu => {
+    const roles = delta.byPid.get(p.pid) ?? zeroRoleCpu();
+    const usPerRequest = zeroRoleCpu();
+    for (const role of THREAD_ROLES) usPerRequest[role] = roles[role] / requestCount;
+    return { label: p.label, usPerRequest, totalUsPerRequest: roleCpuTotal(usPerRequest) };
+  });
+  return {
+    windowMs: delta.windowMs,
+    totalUsPerRequest: perProcess.reduce((sum, p) => sum + p.totalUsPerRequest, 0),
+    processes: perProcess,
+  };
+}
+
+/** One redis-benchmark run of one test against one target, with its processes' CPU around it. */
+async function runOnce(
+  target: Target,
+  test: Test,
+  point: { clients: number; pipeline: number },
+  requests: number,
+): Promise<Row> {
+  if (target.admin !== null) await getJson(`http://127.0.0.1:${target.admin}/latency?reset=1`);
+  const pids = target.processes.map((p) => p.pid);
+  const before = snapshotThreadCpu(pids);
+  const csv = await run("redis-benchmark", [
+    "-p",
+    String(target.port),
+    "-t",
+    test.toLowerCase(),
+    "-n",
+    String(requests),
+    "-c",
+    String(point.clients),
+    "-P",
+    String(point.pipeline),
+    "--csv",
+    "-r",
+    "100000",
+  ]);
+  const cpu = perRequestCpu(
+    threadCpuDelta(before, snapshotThreadCpu(pids)),
+    target.processes,
+    requests,
+  );
+  const latency =
+    target.admin === null
+      ? null
+      : await getJson<{ p50Us: number; p99Us: number }>(`http://127.0.0.1:${target.admin}/latency`);
+  const m = parseCsv(csv).get(test);
+  if (m === undefined)
+    throw new Error(`redis-benchmark -t ${test} printed no ${test} line:\n${csv}`);
+  return {
+    target: target.name,
+    test,
+    clients: point.clients,
+    pipeline: point.pipeline,
+    ...m,
+    consensusP50Us: latency?.p50Us ?? null,
+    consensusP99Us: latency?.p99Us ?? null,
+    cpu,
+  };
+}
+
+/** Medians over runs of one point, field by field (so the parts need not add up to the total). */
+function medianCpu(of: readonly PointCpu[]): PointCpu {
+  const first = of[0]!;
+  return {
+    windowMs: median(of.map((c) => c.windowMs)),
+    totalUsPerRequest: median(of.map((c) => c.totalUsPerRequest)),
+    processes: first.processes.map((p, i) => {
+      const usPerRequest = zeroRoleCpu();
+      for (const role of THREAD_ROLES)
+        usPerRequest[role] = median(of.map((c) => c.processes[i]!.usPerRequest[role]));
+      return {
+        label: p.label,
+        usPerRequest,
+        totalUsPerRequest: median(of.map((c) => c.processes[i]!.totalUsPerRequest)),
+      };
+    }),
+  };
+}
+
+function medianRow(of: readonly Row[]): Row | null {
+  const first = of[0];
+  if (first === undefined) return null;
+  const med = (f: (s: Row) => number | null) => {
+    const v = of.map(f).filter((x): x is number => x !== null);
+    return v.length === 0 ? null : median(v);
+  };
+  return {
+    target: first.target,
+    test: first.test,
+    clients: first.clients,
+    pipeline: first.pipeline,
+    rps: med((s) => s.rps)!,
+    p50Ms: med((s) => s.p50Ms)!,
+    p99Ms: med((s) => s.p99Ms)!,
+    consensusP50Us: med((s) => s.consensusP50Us),
+    consensusP99Us: med((s) => s.consensusP99Us),
+    cpu: medianCpu(of.map((s) => s.cpu)),
+  };
+}
+
+/** What each process burns with no client at all (heartbeats, timers, spinning), % of a core. */
+async function idleCpu(
+  processes: readonly TargetProcess[],
+): Promise<{ label: string; percentOfCore: number; byRole: RoleCpuUs }[]> {
+  const pids = processes.map((p) => p.pid);
+  const before = snapshotThreadCpu(pids);
+  await sleep(IDLE_WINDOW_MS);
+  const delta = threadCpuDelta(before, snapshotThreadCpu(pids));
+  return processes.map((p) => {
+    const roles = delta.byPid.get(p.pid) ?? zeroRoleCpu();
+    const byRole = zeroRoleCpu();
+    // µs per ms of wall clock / 10 = % of one core.
+    for (const role of THREAD_ROLES) byRole[role] = roles[role] / delta.windowMs / 10;
+    return { label: p.label, percentOfCore: roleCpuTotal(byRole), byRole };
+  });
 }
 
 async function main(): Promise<void> {
@@ -190,81 +379,55 @@ async function main(): Promise<void> {
     process.stdout.write(
       `redis-benchmark: ${requests} requests per run, ${repeat} runs per point, cluster durability ${durability}, leader ${leader}\nmachine: ${machine} (shared, noisy)\n`,
     );
-    const targets = [
-      { name: "redis-server (bare)", port: redisPort, admin: null as number | null },
+    const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
+      label: `${id === leader ? "leader" : "follower"} r${id}`,
+      pid: cluster.pid(id),
+    }));
+    replicas.sort(
+      (a, b) => Number(b.label.startsWith("leader")) - Number(a.label.startsWith("leader")),
+    );
+    const targets: Target[] = [
+      {
+        name: "redis-server (bare)",
+        port: redisPort,
+        admin: null,
+        processes: [{ label: "redis-server", pid: redis.pid! }],
+      },
       {
         name: "apus-smr leader",
         port: cluster.clientPort(leader),
         admin: cluster.adminPort(leader),
+        processes: replicas,
       },
       // The leader times only requests taken from its own rings: no consensus column here.
-      { name: "apus-smr follower", port: cluster.clientPort((leader % 3) + 1), admin: null },
+      {
+        name: "apus-smr follower",
+        port: cluster.clientPort((leader % 3) + 1),
+        admin: null,
+        processes: replicas,
+      },
     ];
+    const idle = await idleCpu(replicas);
+    process.stdout.write(
+      `idle cluster: ${idle.map((p) => `${p.label} ${p.percentOfCore.toFixed(1)} %`).join(", ")} of a core\n`,
+    );
     for (const point of points) {
       for (const target of targets) {
         const samples: Row[] = [];
         for (let r = 0; r < repeat; r++) {
-          if (target.admin !== null)
-            await getJson(`http://127.0.0.1:${target.admin}/latency?reset=1`);
-          const csv = await run("redis-benchmark", [
-            "-p",
-            String(target.port),
-            "-t",
-            "set,get",
-            "-n",
-            String(requests),
-            "-c",
-            String(point.clients),
-            "-P",
-            String(point.pipeline),
-            "--csv",
-            "-r",
-            "100000",
-          ]);
-          const latency =
-            target.admin === null
-              ? null
-              : await getJson<{ p50Us: number; p99Us: number }>(
-                  `http://127.0.0.1:${target.admin}/latency`,
-                );
-          for (const [test, m] of parseCsv(csv)) {
-            samples.push({
-              target: target.name,
-              test,
-              clients: point.clients,
-              pipeline: point.pipeline,
-              ...m,
-              consensusP50Us: latency?.p50Us ?? null,
-              consensusP99Us: latency?.p99Us ?? null,
-            });
-          }
+          for (const test of TESTS) samples.push(await runOnce(target, test, point, requests));
         }
-        for (const test of ["SET", "GET"]) {
-          const of = samples.filter((s) => s.test === test);
-          if (of.length === 0) continue;
-          const med = (f: (s: Row) => number | null) => {
-            const v = of.map(f).filter((x): x is number => x !== null);
-            return v.length === 0 ? null : median(v);
-          };
-          const row: Row = {
-            target: target.name,
-            test,
-            clients: point.clients,
-            pipeline: point.pipeline,
-            rps: med((s) => s.rps)!,
-            p50Ms: med((s) => s.p50Ms)!,
-            p99Ms: med((s) => s.p99Ms)!,
-            consensusP50Us: med((s) => s.consensusP50Us),
-            consensusP99Us: med((s) => s.consensusP99Us),
-          };
+        for (const test of TESTS) {
+          const row = medianRow(samples.filter((s) => s.test === test));
+          if (row === null) continue;
           rows.push(row);
           process.stdout.write(
-            `  ${row.target.padEnd(20)} ${test} -c ${point.clients} -P ${point.pipeline}: ${Math.round(row.rps)} req/s, p50 ${row.p50Ms} ms\n`,
+            `  ${row.target.padEnd(20)} ${test} -c ${point.clients} -P ${point.pipeline}: ${Math.round(row.rps)} req/s, p50 ${row.p50Ms} ms, ${row.cpu.totalUsPerRequest.toFixed(1)} CPU µs/req\n`,
           );
         }
       }
     }
-    const table = formatTable(rows);
+    const table = `${formatTable(rows)}\n\n${formatCpuTable(rows)}`;
     process.stdout.write(`\n${table}\n`);
     const outDir = join(ROOT, "bench", "results");
     mkdirSync(outDir, { recursive: true });
@@ -272,7 +435,7 @@ async function main(): Promise<void> {
     if (!quick) {
       writeFileSync(
         join(outDir, `redis-benchmark-${stamp}.json`),
-        `${JSON.stringify({ machine, requests, repeat, durability, rows }, null, 2)}\n`,
+        `${JSON.stringify({ machine, requests, repeat, durability, idle, rows }, null, 2)}\n`,
       );
       writeFileSync(join(outDir, `redis-benchmark-${stamp}.md`), `${table}\n`);
     }
@@ -299,6 +462,39 @@ function formatTable(rows: readonly Row[]): string {
     lines.push(
       `| ${row.target} | ${row.test} | ${row.clients} | ${row.pipeline} | ${Math.round(row.rps).toLocaleString("en-US")} | ${ratio} | ${row.p50Ms} | ${row.p99Ms} | ${row.consensusP50Us ?? ""} | ${row.consensusP99Us ?? ""} |`,
     );
+  }
+  return lines.join("\n");
+}
+
+function formatUs(us: number): string {
+  return us >= 100 ? Math.round(us).toLocaleString("en-US") : us.toFixed(1);
+}
+
+/** One row per point for the target's sum, then one per process, µs of CPU per request. */
+function formatCpuTable(rows: readonly Row[]): string {
+  const lines = [
+    `CPU µs per request (utime+stime of every thread over the whole run ÷ requests; medians over runs; runs under ${CPU_WINDOW_MS_MIN / 1000} s marked *, too short for 10 ms ticks):`,
+    "",
+    `| target | test | clients | pipeline | process | run s | µs/req | ${THREAD_ROLES.join(" | ")} |`,
+    `|---|---|--:|--:|---|--:|--:|${THREAD_ROLES.map(() => "--:").join("|")}|`,
+  ];
+  for (const row of rows) {
+    const short = row.cpu.windowMs < CPU_WINDOW_MS_MIN ? "*" : "";
+    const head = `| ${row.target} | ${row.test} | ${row.clients} | ${row.pipeline} |`;
+    const seconds = `${(row.cpu.windowMs / 1000).toFixed(1)}${short}`;
+    if (row.cpu.processes.length > 1) {
+      const sum = zeroRoleCpu();
+      for (const p of row.cpu.processes)
+        for (const role of THREAD_ROLES) sum[role] += p.usPerRequest[role];
+      lines.push(
+        `${head} **all** | ${seconds} | **${formatUs(row.cpu.totalUsPerRequest)}** | ${THREAD_ROLES.map((r) => formatUs(sum[r])).join(" | ")} |`,
+      );
+    }
+    for (const p of row.cpu.processes) {
+      lines.push(
+        `${head} ${p.label} | ${seconds} | ${formatUs(p.totalUsPerRequest)} | ${THREAD_ROLES.map((r) => formatUs(p.usPerRequest[r])).join(" | ")} |`,
+      );
+    }
   }
   return lines.join("\n");
 }
