@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every microbenchmark in turn (the pure core, rings between threads, the peer
- * transport's frames and HMAC, the WAL, the RESP parser, the store), each printing its own table
- * of medians. `--quick` is the smoke run CI does: short runs, numbers not worth quoting.
+ * transport's frames and HMAC, the MAC candidates, the WAL, the RESP parser, the store), each
+ * printing its own table of medians. `--quick` is the smoke run CI does: short runs, numbers not worth quoting.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,7 @@ const benches: [file: string, quickArgs: string[]][] = [
   ["core.bench.ts", ["--quick"]],
   ["ring.bench.ts", ["--runs", "1", "--round-trips", "2000"]],
   ["transport.bench.ts", ["--quick"]],
+  ["mac.bench.ts", ["--quick"]],
   ["wal.bench.ts", ["--quick"]],
   ["resp.bench.ts", ["--quick"]],
   ["kv.bench.ts", ["--quick"]],

@@ -1,7 +1,8 @@
 /**
  * Microbenchmarks of the peer transports: what the HMAC costs per frame (the raw-key createHmac
- * that re-imports the key every call, against FrameAuthenticator's KeyObject reused for every
- * frame), and round trips between two transports on loopback in one process.
+ * that re-imports the key every call, against FrameAuthenticator's one-shot HMAC; every MAC
+ * candidate is compared in bench/mac.bench.ts), and round trips between two transports on
+ * loopback in one process.
  * `node bench/transport.bench.ts [--quick]`. No timing is asserted anywhere; read medians.
  */
 import { createHmac, randomBytes } from "node:crypto";
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     add(`HMAC-SHA256 ${label}, createHmac(raw key) per call`, () => {
       createHmac("sha256", SECRET).update(data).digest();
     });
-    add(`HMAC-SHA256 ${label}, reused KeyObject (FrameAuthenticator)`, () => {
+    add(`HMAC-SHA256 ${label}, FrameAuthenticator (two crypto.hash)`, () => {
       authenticator.digest(data);
     });
     add(`openFrame ${label} payload (checks + HMAC verify)`, () => {

@@ -22,7 +22,8 @@
  *   [i * chunkSize, min((i + 1) * chunkSize, messageLength)), never empty.
  *
  * The tag is truncated to 128 bits (RFC 2104 §5 and NIST SP 800-107 allow truncation to half the
- * hash output): a forgery succeeds with probability 2^-128 per attempt. It authenticates, it does
+ * hash output): a forgery succeeds with probability 2^-128 per attempt. It is computed without a
+ * createHmac object per frame (mac.ts), bit for bit the same HMAC-SHA256. It authenticates, it does
  * not encrypt, and it does not stop replays: a replayed frame is a duplicate, which Paxos
  * tolerates as it tolerates any duplicate delivery.
  *
@@ -32,8 +33,9 @@
  * checked against the bytes actually present and against messageBytesMax before anything is
  * allocated by them.
  */
-import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { assert } from "../core/errors.ts";
+import { HmacSha256 } from "./mac.ts";
 import type { DropReason } from "./transport.ts";
 
 export const FRAME_MAGIC = 0x5041;
@@ -64,20 +66,21 @@ export const LENGTH_PREFIX_BYTES = 4;
 export const CHANNEL_MAX = 255;
 
 /**
- * HMAC-SHA256 with the key imported once as a KeyObject: createHmac with a KeyObject skips the
- * per-call key copy and import (measured in bench/transport.bench.ts).
+ * Signs and verifies frames with HMAC-SHA256 under the cluster's secret, computed by HmacSha256
+ * (mac.ts: two one-shot crypto.hash calls, no createHmac object per frame; the same tag bytes,
+ * and the security argument is written there). One per transport: not re-entrant, one thread.
  */
 export class FrameAuthenticator {
-  private readonly key: KeyObject;
+  private readonly hmac: HmacSha256;
 
   constructor(secret: Uint8Array) {
     assert(secret.byteLength > 0, "HMAC secret must not be empty");
-    this.key = createSecretKey(secret);
+    this.hmac = new HmacSha256(secret);
   }
 
   /** Full 32-byte HMAC-SHA256 of `bytes`. */
   digest(bytes: Uint8Array): Buffer {
-    return createHmac("sha256", this.key).update(bytes).digest();
+    return this.hmac.digest(bytes);
   }
 
   /** Write the tag over frame[0, end-16) into the last TAG_BYTES of `frame`. */

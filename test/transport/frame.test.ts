@@ -19,6 +19,7 @@ import {
   TAG_BYTES,
   writeHeader,
 } from "../../src/transport/index.ts";
+import { MAC_ONE_SHOT_BYTES_MAX } from "../../src/transport/mac.ts";
 import { CLUSTER_ID, pattern, SECRET, string, text } from "./helpers.ts";
 
 const auth = new FrameAuthenticator(SECRET);
@@ -78,6 +79,38 @@ describe("frame: coalesced records", () => {
         const opened = openFrame(copy, context);
         expect(opened.ok).toBe(false);
       }
+    }
+  });
+
+  it("the tag matches createHmac for payloads of every size, past the one-shot limit too", async () => {
+    const { createHmac } = await import("node:crypto");
+    for (const size of [0, 1, 100, 1400, MAC_ONE_SHOT_BYTES_MAX, MAC_ONE_SHOT_BYTES_MAX + 100]) {
+      const frame = sealSingle(auth, header, 0, 0, pattern(size, size & 0xff));
+      const end = frame.byteLength - TAG_BYTES;
+      const expected = createHmac("sha256", SECRET).update(frame.subarray(0, end)).digest();
+      expect(frame.subarray(end).equals(expected.subarray(0, TAG_BYTES))).toBe(true);
+    }
+  });
+
+  it("tampering is dropped as auth: a tag moved from another frame, a cut or grown frame, a large frame's flipped bit", () => {
+    const reason = (frame: Buffer) => {
+      const opened = openFrame(frame, context);
+      return opened.ok ? "ok" : opened.reason;
+    };
+    const a = sealSingle(auth, header, 0, 1, text("accept slot 7"));
+    const b = sealSingle(auth, header, 0, 1, text("accept slot 8"));
+    const transplanted = Buffer.from(a);
+    b.copy(transplanted, a.byteLength - TAG_BYTES, b.byteLength - TAG_BYTES);
+    expect(reason(transplanted)).toBe("auth");
+    expect(reason(a.subarray(0, a.byteLength - 1))).toBe("auth");
+    expect(reason(Buffer.concat([a, Buffer.of(0)]))).toBe("auth");
+    // Beyond MAC_ONE_SHOT_BYTES_MAX the tag comes from createHmac: the same checks hold.
+    const large = sealSingle(auth, header, 0, 1, pattern(MAC_ONE_SHOT_BYTES_MAX + 10, 3));
+    expect(reason(large)).toBe("ok");
+    for (const at of [HEADER_BYTES + 5, large.byteLength >> 1, large.byteLength - 1]) {
+      const copy = Buffer.from(large);
+      copy[at]! ^= 0x40;
+      expect(reason(copy)).toBe("auth");
     }
   });
 
