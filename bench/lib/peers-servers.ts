@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type Cluster, getJson, ROOT, sleep, startCluster } from "./cluster.ts";
 import type { Variant } from "./contracts.ts";
 
@@ -179,6 +179,21 @@ function apusVersion(): string {
   return commit === "" ? pkg.version : `${pkg.version} (${commit})`;
 }
 
+/**
+ * The temp dir cluster.ts made (it keeps it to itself): the parent of --secret-file on the
+ * replica's command line, so that stopAllNow() removes it too after a Ctrl-C.
+ */
+function apusDir(pid: number): string | null {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const at = args.indexOf("--secret-file");
+    const secret = at < 0 ? undefined : args[at + 1];
+    return secret === undefined || !secret.startsWith(tmpdir()) ? null : dirname(secret);
+  } catch {
+    return null;
+  }
+}
+
 interface ApusStatus {
   readonly role: string;
   readonly leader: number | null;
@@ -187,7 +202,7 @@ interface ApusStatus {
 
 export async function startApus(replicaCount: number): Promise<PeerCluster> {
   const cluster: Cluster = await startCluster(replicaCount, APUS_FSYNC_VARIANT);
-  const entry = { pids: () => cluster.pids(), dir: null };
+  const entry = { pids: () => cluster.pids(), dir: apusDir(cluster.pids()[0]!) };
   running.add(entry);
   const status = (id: number) =>
     getJson<ApusStatus>(`http://127.0.0.1:${cluster.adminPort(id)}/status`);
