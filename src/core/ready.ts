@@ -37,6 +37,17 @@ export interface Ready {
   readonly snapshot: Snapshot | null;
   /** Newly chosen entries, contiguous, in slot order. Apply each exactly once. */
   readonly chosen: readonly ChosenEntry[];
+  /**
+   * Reads asked with Replica.read() that now have an index: serve each from the state machine
+   * once it has applied `index` (at once when it already has), not before.
+   */
+  readonly reads: readonly ReadState[];
+}
+
+/** A read asked with Replica.read(ctx) may be served from the state as of slot `index`. */
+export interface ReadState {
+  readonly ctx: number;
+  readonly index: Slot;
 }
 
 /** What a caller gives the core after a crash: exactly what it made durable from PersistBatches. */

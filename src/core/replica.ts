@@ -2,7 +2,7 @@ import { BALLOT_NONE, type Ballot, ballotOf, ballotReplica, ballotRound } from "
 import { type CoreConfig, type CoreOptions, resolveCoreConfig } from "./config.ts";
 import { assert } from "./errors.ts";
 import { type LogEntry, SlotLog } from "./log.ts";
-import type { DurableState, PersistBatch, Ready } from "./ready.ts";
+import type { DurableState, PersistBatch, ReadState, Ready } from "./ready.ts";
 import {
   type Accept,
   type Accepted,
@@ -20,6 +20,8 @@ import {
   type Probe,
   type ProbeReply,
   type PromiseMessage,
+  type ReadIndex,
+  type ReadIndexReply,
   type Recover,
   type RecoverReply,
   type Slot,
@@ -33,6 +35,7 @@ import {
  */
 export type Role = "recovering" | "follower" | "candidate" | "leader";
 export type ProposeResult = "queued" | "not-leader" | "queue-full";
+export type ReadResult = "queued" | "queue-full";
 
 /** What the leader knows of one peer. */
 interface PeerProgress {
@@ -48,6 +51,8 @@ interface PeerProgress {
   progressTick: number;
   /** Tick of the first report below chosenSlot since the last one at or above it, or -1. */
   lowSinceTick: number;
+  /** Highest read round this peer echoed under our ballot (see the read section). */
+  readRound: number;
 }
 
 /** Catch-up messages a leader keeps in flight to one peer. */
@@ -58,6 +63,19 @@ interface InFlight {
   /** Bit (1 << id) per replica whose vote for the slot under the current ballot is durable. */
   votes: number;
   sentTick: number;
+}
+
+interface AskedRead {
+  readonly ctx: number;
+  askedTick: number;
+}
+
+interface LeaderRead {
+  readonly from: number;
+  readonly nonce: number;
+  readonly seq: number;
+  readonly index: Slot;
+  readonly round: number;
 }
 
 function popcount(mask: number): number {
@@ -154,6 +172,22 @@ export class Replica {
   /** Highest commit point sent to every peer (on an Accept or a heartbeat). */
   private commitSent: Slot = 0;
 
+  // ---- reads (see the read section) -----------------------------------------------------------
+  /** Fresh per incarnation (drawn at the first read): ReadIndex answers meant for another are ignored. */
+  private readNonce = 0;
+  private readSeqNext = 1;
+  /** This replica's reads waiting for an index, by seq. */
+  private readonly readsAsked = new Map<number, AskedRead>();
+  /** As leader: reads (ours and followers') waiting for their round to be confirmed, in round order. */
+  private leaderReads: LeaderRead[] = [];
+  private leaderReadsHead = 0;
+  /** As leader: the last read round sent, and whether a read waits for the next one. */
+  private readRoundSent = 0;
+  private readRoundWanted = false;
+  /** As leader: the highest slot Phase 1 found (or re-proposed); no read index is below it. */
+  private readFloor: Slot = 0;
+  private readsOut: ReadState[] = [];
+
   // ---- output being accumulated for the next Ready --------------------------------------------
   private persistPromised: Ballot | null = null;
   private persistAccepted: AcceptedEntry[] = [];
@@ -182,6 +216,7 @@ export class Replica {
         catchupSlot: 0,
         progressTick: 0,
         lowSinceTick: -1,
+        readRound: 0,
       });
     }
     if (durable !== undefined) this.restore(durable);
@@ -216,6 +251,8 @@ export class Replica {
       /** While recovering: other replicas that answered that they are recovering too. */
       peersRecovering: popcount(this.recoverPeersRecovering),
       queuedCommands: this.queue.length - this.queueHead,
+      /** Reads this replica asked for and has no index for yet. */
+      pendingReads: this.readsAsked.size,
       /** Running totals since start (see `counts`). */
       counters: { ...this.counts },
       peers: this.peers
@@ -226,6 +263,7 @@ export class Replica {
 
   tick(): void {
     this.now++;
+    this.retryReads();
     if (this.roleValue === "recovering") {
       this.sendRecover(); // to peers whose answer is overdue
       return;
@@ -256,11 +294,18 @@ export class Replica {
    * What the core dropped or resent, for the runtime's metrics; read through status().counters.
    * - droppedMessages: messages step() refused as malformed or misaddressed.
    * - retransmittedAccepts: Accepts sent again because a peer had not voted within retransmitTicks.
+   * - droppedReads: reads from followers refused because the leader's read queue was full.
    * - droppedFarSlots: messages or entries dropped because their slot lies more than slotsAheadMax
    *   beyond our chosen prefix: holding them would cost memory at a sender's say-so (an Accept for
    *   slot 2e8 is 40 bytes). Dropping an Accept costs only liveness; catch-up brings the slot later.
    */
-  private readonly counts = { droppedMessages: 0, retransmittedAccepts: 0, droppedFarSlots: 0 };
+  private readonly counts = {
+    droppedMessages: 0,
+    retransmittedAccepts: 0,
+    droppedFarSlots: 0,
+    /** Reads a leader refused because readsMax were already waiting for confirmation. */
+    droppedReads: 0,
+  };
 
   step(message: Message): void {
     if (!this.wellFormed(message)) {
@@ -298,6 +343,10 @@ export class Replica {
         return this.onChosen(message);
       case MessageType.InstallSnapshot:
         return this.onInstallSnapshot(message);
+      case MessageType.ReadIndex:
+        return this.onReadIndex(message);
+      case MessageType.ReadIndexReply:
+        return this.onReadIndexReply(message);
     }
   }
 
@@ -315,6 +364,7 @@ export class Replica {
       case MessageType.Heartbeat:
       case MessageType.Chosen:
       case MessageType.InstallSnapshot:
+      case MessageType.ReadIndexReply:
         return ballotRound(m.ballot) >= 1 && ballotReplica(m.ballot) === m.from;
       default:
         return true;
@@ -332,6 +382,8 @@ export class Replica {
       this.outNow.length > 0 ||
       this.outAfter.length > 0 ||
       this.chosenSlot > this.appliedSlot ||
+      this.readRoundWanted ||
+      this.readsOut.length > 0 ||
       this.canFormBatch()
     );
   }
@@ -340,6 +392,7 @@ export class Replica {
   ready(): Ready {
     assert(!this.readyOutstanding, "ready() called again before advance()");
     this.formBatches();
+    if (this.readRoundWanted) this.sendReadRound();
     const persist = this.takePersist();
     const chosen: ChosenEntry[] = [];
     for (let slot = this.appliedSlot + 1; slot <= this.chosenSlot; slot++) {
@@ -354,7 +407,9 @@ export class Replica {
       messages: this.outAfter,
       snapshot: this.install,
       chosen,
+      reads: this.readsOut,
     };
+    this.readsOut = [];
     this.outNow = [];
     this.outAfter = [];
     this.install = null;
@@ -810,7 +865,10 @@ export class Replica {
       peer.catchupSlot = 0;
       peer.progressTick = this.now;
       peer.lowSinceTick = -1;
+      peer.readRound = 0;
     }
+    this.clearLeaderReads();
+    this.readRoundSent = 0;
     let top = Math.max(this.chosenSlot, this.log.lastSlot);
     for (const slot of this.recovered.keys()) top = Math.max(top, slot);
     this.nextSlot = this.chosenSlot + 1;
@@ -820,6 +878,7 @@ export class Replica {
         this.proposeInSlot(slot, this.recovered.get(slot)?.batch ?? NOOP);
     }
     this.nextSlot = top + 1;
+    this.readFloor = top;
     this.recovered.clear();
     this.commitMark = this.chosenSlot;
     this.broadcastHeartbeat();
@@ -846,6 +905,7 @@ export class Replica {
 
   private becomeFollower(): void {
     if (this.roleValue === "leader") {
+      this.clearLeaderReads(); // our own are asked again of the next leader (retryReads)
       this.inFlight.clear();
       this.queue = [];
       this.queueHead = 0;
@@ -932,16 +992,17 @@ export class Replica {
     if (!this.acceptable(m.ballot)) return this.nack(m.from);
     this.followLeader(m.from, m.ballot);
     this.learnCommit(m.commitSlot);
-    this.replyHeartbeat(m.from, m.ballot);
+    this.replyHeartbeat(m.from, m.ballot, m.readRound);
   }
 
-  private replyHeartbeat(to: number, ballot: Ballot): void {
+  private replyHeartbeat(to: number, ballot: Ballot, readRound = 0): void {
     const reply: HeartbeatReply = {
       type: MessageType.HeartbeatReply,
       from: this.id,
       to,
       ballot,
       chosenSlot: this.chosenSlot,
+      readRound,
     };
     this.outAfter.push(reply);
   }
@@ -1155,6 +1216,11 @@ export class Replica {
 
   private onHeartbeatReply(m: HeartbeatReply): void {
     if (this.roleValue !== "leader" || m.ballot !== this.ballot) return;
+    const peer = this.peers[m.from]!;
+    if (m.readRound > peer.readRound && m.readRound <= this.readRoundSent) {
+      peer.readRound = m.readRound;
+      this.releaseReads();
+    }
     const progressed = this.peerHeard(m.from, m.chosenSlot);
     // Catching up over several messages: send the next part as soon as the last one landed.
     if (progressed && m.chosenSlot < this.commitMark) this.sendCatchup(m.from);
@@ -1233,6 +1299,7 @@ export class Replica {
       to: peer,
       ballot: this.ballot,
       commitSlot: this.chosenSlot,
+      readRound: this.readRoundSent,
     };
   }
 
@@ -1247,6 +1314,159 @@ export class Replica {
       commitSlot: this.chosenSlot,
     };
     this.outNow.push(accept);
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+  //
+  // A linearizable read without a log entry (ReadIndex, Raft thesis §6.4). A read must see every
+  // write acknowledged before it arrived, i.e. every slot chosen before then. The leader gives it
+  // an index, the higher of its chosen prefix and the top slot its Phase 1 found: a slot chosen
+  // under an earlier ballot is at most that top (Phase 1 saw a vote for it), and one chosen under
+  // ours is counted by us alone, so no replica can have learned it before our chosen prefix
+  // covers it. That holds only while we are still the leader, so the leader then sends a read
+  // round (a heartbeat numbered `readRound`) and waits until a majority, itself included, echoed
+  // that round under its ballot: each of them still promised our ballot after the read arrived,
+  // so no higher ballot had a majority of promises then, and no other leader could have chosen
+  // anything we do not know. Reads arriving while a round is out wait for the next round, so one
+  // round serves every read that waits for it. The runtime then serves the read once its applied
+  // slot reaches the index (Ready.reads).
+  //
+  // A follower's read is asked of the leader (ReadIndex) and answered with the index once
+  // confirmed (ReadIndexReply); the follower serves it from its own state machine at that index.
+  // Answers carry a per-incarnation nonce, so a late answer to a previous incarnation's read with
+  // the same seq is ignored. A read with no answer is asked again every retransmitTicks, of the
+  // leader known then (or registered locally once we lead).
+
+  /**
+   * Ask for a read index for the caller's read `ctx`: it comes back as {ctx, index} in a later
+   * Ready.reads, on any role (a follower asks the leader). Bounded by proposalQueueMax.
+   */
+  read(ctx: number): ReadResult {
+    if (this.readsAsked.size >= this.config.proposalQueueMax) return "queue-full";
+    if (this.readNonce === 0) this.readNonce = 1 + this.config.prng.nextInt(0xfffffffe);
+    const seq = this.readSeqNext++;
+    this.readsAsked.set(seq, { ctx, askedTick: this.now });
+    this.askRead(seq);
+    return "queued";
+  }
+
+  private askRead(seq: number): void {
+    if (this.roleValue === "leader") {
+      this.registerRead(this.id, this.readNonce, seq);
+      return;
+    }
+    if (this.roleValue === "recovering" || this.leaderId === 0) return; // asked again at a tick
+    const ask: ReadIndex = {
+      type: MessageType.ReadIndex,
+      from: this.id,
+      to: this.leaderId,
+      ballot: this.promised,
+      nonce: this.readNonce,
+      seq,
+    };
+    this.outNow.push(ask);
+  }
+
+  private retryReads(): void {
+    for (const [seq, read] of this.readsAsked) {
+      if (this.now - read.askedTick < this.config.retransmitTicks) continue;
+      read.askedTick = this.now;
+      this.askRead(seq);
+    }
+  }
+
+  private onReadIndex(m: ReadIndex): void {
+    if (this.roleValue === "leader") this.registerRead(m.from, m.nonce, m.seq);
+  }
+
+  private onReadIndexReply(m: ReadIndexReply): void {
+    if (m.nonce !== this.readNonce) return;
+    this.readAnswered(m.seq, m.index);
+  }
+
+  private readAnswered(seq: number, index: Slot): void {
+    const read = this.readsAsked.get(seq);
+    if (read === undefined) return; // answered already (an answer to a retry, or a duplicate)
+    this.readsAsked.delete(seq);
+    this.readsOut.push({ ctx: read.ctx, index });
+  }
+
+  private registerRead(from: number, nonce: number, seq: number): void {
+    if (this.leaderReads.length - this.leaderReadsHead >= this.config.proposalQueueMax) {
+      this.counts.droppedReads++;
+      return;
+    }
+    this.leaderReads.push({
+      from,
+      nonce,
+      seq,
+      index: this.readIndexFloor(),
+      round: this.readRoundSent + 1,
+    });
+    this.readRoundWanted = true;
+  }
+
+  /** The index a read arriving now must wait for. Protected: a test plants one without the floor. */
+  protected readIndexFloor(): Slot {
+    return Math.max(this.chosenSlot, this.readFloor);
+  }
+
+  /** One read round for every read registered since the last: a heartbeat to each peer. */
+  private sendReadRound(): void {
+    this.readRoundWanted = false;
+    if (this.roleValue !== "leader") return;
+    this.readRoundSent++;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer !== this.id) this.outNow.push(this.heartbeatTo(peer));
+    }
+    this.releaseReads(); // a one-replica cluster is its own majority
+  }
+
+  /**
+   * The highest read round a majority, this leader included, has echoed under our ballot.
+   * Protected: a test plants a leader that takes every round as confirmed at once.
+   */
+  protected readRoundConfirmed(): number {
+    const rounds = [this.readRoundSent];
+    for (let peer = 1; peer <= this.config.replicaCount; peer++)
+      if (peer !== this.id) rounds.push(this.peers[peer]!.readRound);
+    rounds.sort((a, b) => b - a);
+    return rounds[this.quorumSize() - 1]!;
+  }
+
+  /** The last read round sent (for a planted bug). */
+  protected get lastReadRound(): number {
+    return this.readRoundSent;
+  }
+
+  private releaseReads(): void {
+    const confirmed = this.readRoundConfirmed();
+    while (this.leaderReadsHead < this.leaderReads.length) {
+      const read = this.leaderReads[this.leaderReadsHead]!;
+      if (read.round > confirmed) break;
+      this.leaderReadsHead++;
+      if (read.from === this.id) {
+        if (read.nonce === this.readNonce) this.readAnswered(read.seq, read.index);
+        continue;
+      }
+      const reply: ReadIndexReply = {
+        type: MessageType.ReadIndexReply,
+        from: this.id,
+        to: read.from,
+        ballot: this.ballot,
+        nonce: read.nonce,
+        seq: read.seq,
+        index: read.index,
+      };
+      this.outNow.push(reply);
+    }
+    if (this.leaderReadsHead === this.leaderReads.length) this.clearLeaderReads();
+  }
+
+  private clearLeaderReads(): void {
+    this.leaderReads = [];
+    this.leaderReadsHead = 0;
+    this.readRoundWanted = false;
   }
 
   // ---- durability -----------------------------------------------------------------------------

@@ -52,6 +52,8 @@ export const MessageType = {
   ProbeReply: 11,
   Recover: 12,
   RecoverReply: 13,
+  ReadIndex: 14,
+  ReadIndexReply: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -105,14 +107,41 @@ export interface Accepted extends Envelope {
   readonly chosenSlot: Slot;
 }
 
+/**
+ * Also the leader's read round: a follower echoes `readRound` in its reply, and a reply with the
+ * leader's ballot that echoes round r says "I still promised your ballot after you sent round r"
+ * (see Replica's read section).
+ */
 export interface Heartbeat extends Envelope {
   readonly type: typeof MessageType.Heartbeat;
   readonly commitSlot: Slot;
+  readonly readRound: number;
 }
 
 export interface HeartbeatReply extends Envelope {
   readonly type: typeof MessageType.HeartbeatReply;
   readonly chosenSlot: Slot;
+  /** The readRound of the Heartbeat answered (0 when answering a catch-up message). */
+  readonly readRound: number;
+}
+
+/**
+ * A follower asks the leader for a read index on behalf of one of its reads. `nonce` is fresh per
+ * incarnation of the asking replica (an answer to an earlier incarnation is never taken for a new
+ * one) and `seq` numbers the reads of this incarnation.
+ */
+export interface ReadIndex extends Envelope {
+  readonly type: typeof MessageType.ReadIndex;
+  readonly nonce: number;
+  readonly seq: number;
+}
+
+/** The leader confirmed its leadership after the ReadIndex arrived: reads may see slot `index`. */
+export interface ReadIndexReply extends Envelope {
+  readonly type: typeof MessageType.ReadIndexReply;
+  readonly nonce: number;
+  readonly seq: number;
+  readonly index: Slot;
 }
 
 /** Catch-up: chosen values for a follower that missed them (contiguous, in slot order). */
@@ -184,4 +213,6 @@ export type Message =
   | Chosen
   | InstallSnapshot
   | Probe
-  | ProbeReply;
+  | ProbeReply
+  | ReadIndex
+  | ReadIndexReply;

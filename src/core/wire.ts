@@ -26,18 +26,21 @@ import {
  *   ProbeReply     u8 granted
  *   Accept         u64 slot | u64 commitSlot | batch
  *   Accepted       u64 slot | u64 chosenSlot
- *   Heartbeat      u64 commitSlot
- *   HeartbeatReply u64 chosenSlot
+ *   Heartbeat      u64 commitSlot | u64 readRound
+ *   HeartbeatReply u64 chosenSlot | u64 readRound
  *   Chosen         u64 commitSlot | u32 entryCount | entryCount × (u64 slot | batch)
  *   InstallSnapshot snapshot
  *   Recover        u32 nonce | u64 fromSlot
  *   RecoverReply   u32 nonce | u64 fromSlot | u64 chosenSlot | u8 flags (1 more, 2 snapshot,
  *                  4 recovering) | [snapshot] | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
+ *   ReadIndex      u32 nonce | u64 seq
+ *   ReadIndexReply u32 nonce | u64 seq | u64 index
  *
  * Decoded commands and snapshot data are views into the input buffer (no copy): the caller must
  * not reuse that buffer while the message is alive.
  */
-export const WIRE_VERSION = 1;
+/** 2: heartbeats carry the read round; ReadIndex and ReadIndexReply. */
+export const WIRE_VERSION = 2;
 export const HEADER_SIZE = 12;
 const U64_SIZE = 8;
 const U32_SIZE = 4;
@@ -85,9 +88,14 @@ function voteListSize(message: PromiseMessage | RecoverReply): number {
 function bodySize(message: Message): number {
   switch (message.type) {
     case MessageType.Prepare:
+      return U64_SIZE;
     case MessageType.Heartbeat:
     case MessageType.HeartbeatReply:
-      return U64_SIZE;
+      return 2 * U64_SIZE;
+    case MessageType.ReadIndex:
+      return U32_SIZE + U64_SIZE;
+    case MessageType.ReadIndexReply:
+      return U32_SIZE + 2 * U64_SIZE;
     case MessageType.Promise:
       return voteListSize(message);
     case MessageType.Recover:
@@ -217,9 +225,20 @@ export function encodeMessage(message: Message): Uint8Array {
       break;
     case MessageType.Heartbeat:
       w.u64(message.commitSlot);
+      w.u64(message.readRound);
       break;
     case MessageType.HeartbeatReply:
       w.u64(message.chosenSlot);
+      w.u64(message.readRound);
+      break;
+    case MessageType.ReadIndex:
+      w.u32(message.nonce);
+      w.u64(message.seq);
+      break;
+    case MessageType.ReadIndexReply:
+      w.u32(message.nonce);
+      w.u64(message.seq);
+      w.u64(message.index);
       break;
     case MessageType.Chosen:
       w.u64(message.commitSlot);
@@ -411,16 +430,39 @@ function decodeBody(r: Reader, type: number, from: number, to: number, ballot: n
         slot: r.slot("slot"),
         chosenSlot: r.u64("chosenSlot"),
       };
-    case MessageType.Heartbeat:
-      return { type: MessageType.Heartbeat, from, to, ballot, commitSlot: r.u64("commitSlot") };
-    case MessageType.HeartbeatReply:
+    case MessageType.Heartbeat: {
+      const commitSlot = r.u64("commitSlot");
       return {
-        type: MessageType.HeartbeatReply,
+        type: MessageType.Heartbeat,
         from,
         to,
         ballot,
-        chosenSlot: r.u64("chosenSlot"),
+        commitSlot,
+        readRound: r.u64("readRound"),
       };
+    }
+    case MessageType.HeartbeatReply: {
+      const chosenSlot = r.u64("chosenSlot");
+      const readRound = r.u64("readRound");
+      return { type: MessageType.HeartbeatReply, from, to, ballot, chosenSlot, readRound };
+    }
+    case MessageType.ReadIndex: {
+      const nonce = r.u32("nonce");
+      return { type: MessageType.ReadIndex, from, to, ballot, nonce, seq: r.u64("seq") };
+    }
+    case MessageType.ReadIndexReply: {
+      const nonce = r.u32("nonce");
+      const seq = r.u64("seq");
+      return {
+        type: MessageType.ReadIndexReply,
+        from,
+        to,
+        ballot,
+        nonce,
+        seq,
+        index: r.u64("index"),
+      };
+    }
     case MessageType.Chosen: {
       const commitSlot = r.u64("commitSlot");
       const count = r.count(U64_SIZE + BATCH_HEADER_SIZE, WIRE_LIMITS.entriesMax, "entry count");

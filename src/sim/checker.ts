@@ -19,7 +19,8 @@ export type ViolationKind =
   | "liveness"
   | "convergence"
   | "assertion"
-  | "wire";
+  | "wire"
+  | "linearizability";
 
 export class Violation extends Error {
   readonly kind: ViolationKind;
@@ -68,6 +69,10 @@ export class Checker {
   private readonly ackedSlots = new Map<Slot, string>();
   /** Acknowledged since the last durability check. */
   private readonly newlyAcked = new Set<Slot>();
+  /** Highest slot any replica has applied so far: a write there may have been acknowledged. */
+  appliedMax: Slot = 0;
+  /** Reads asked and not yet given an index: ctx -> who asked, and appliedMax when they did. */
+  private readonly reads = new Map<number, { replica: number; floor: Slot; tick: number }>();
 
   constructor(replicaCount: number) {
     this.replicaCount = replicaCount;
@@ -173,6 +178,38 @@ export class Checker {
     const expected = this.hashAt(slot);
     if (expected !== hash)
       this.fail("prefix", `replica ${replica} history differs at slot ${slot}`);
+    if (slot > this.appliedMax) this.appliedMax = slot;
+  }
+
+  /** `replica` asked its core for a read index (Replica.read) under `ctx`. */
+  onReadAsked(replica: number, ctx: number): void {
+    this.reads.set(ctx, { replica, floor: this.appliedMax, tick: this.now });
+  }
+
+  /**
+   * A core handed out a read index. Linearizable reads: the read must see every write that could
+   * have been acknowledged before it was asked, i.e. every slot any replica had applied then.
+   */
+  onReadIndex(replica: number, ctx: number, index: Slot): void {
+    const read = this.reads.get(ctx);
+    if (read === undefined || read.replica !== replica)
+      this.fail("integrity", `replica ${replica} handed out read ${ctx}, which it never asked`);
+    this.reads.delete(ctx);
+    if (index < read.floor)
+      this.fail(
+        "linearizability",
+        `replica ${replica}'s read ${ctx} (asked at tick ${read.tick}) got index ${index}, but slot ${read.floor} was already applied then: a stale read`,
+      );
+  }
+
+  /** A replica crashed: its pending reads die with it. */
+  dropReads(replica: number): void {
+    for (const [ctx, read] of this.reads) if (read.replica === replica) this.reads.delete(ctx);
+  }
+
+  /** Reads still waiting for an index, with the tick each was asked. */
+  pendingReads(): { ctx: number; replica: number; tick: number }[] {
+    return [...this.reads].map(([ctx, r]) => ({ ctx, replica: r.replica, tick: r.tick }));
   }
 
   private hashAt(slot: Slot): number | undefined {

@@ -26,6 +26,8 @@ export const PLANTED_BUGS = [
   "clusterdown-after-send",
   "no-sessions",
   "no-recovery-marker",
+  "read-without-round",
+  "read-without-floor",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -41,6 +43,20 @@ class SkipPhase1 extends CoreReplica {
   protected override beginPhase1(): void {
     super.beginPhase1();
     this.becomeLeader();
+  }
+}
+
+/** A leader that serves reads without a read round: a deposed leader that has not noticed serves stale data. */
+class ReadWithoutRound extends CoreReplica {
+  protected override readRoundConfirmed(): number {
+    return this.lastReadRound;
+  }
+}
+
+/** A new leader gives reads its chosen prefix as index, not the top slot its Phase 1 found. */
+class ReadWithoutFloor extends CoreReplica {
+  protected override readIndexFloor(): Slot {
+    return this.status().chosenSlot;
   }
 }
 
@@ -91,6 +107,10 @@ export function replicaFactory(
       return (o, d) => new AdoptFirstVote(o, d);
     case "promise-before-durable":
       return (o, d) => new PromiseBeforeDurable(o, d);
+    case "read-without-round":
+      return (o, d) => new ReadWithoutRound(o, d);
+    case "read-without-floor":
+      return (o, d) => new ReadWithoutFloor(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
     // is a runtime bug (a wiped replica started without recovery), planted in the simulator, as is
     // "no-recovery-marker" (a recovery that crashed half-way is not resumed at the next start);

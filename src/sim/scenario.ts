@@ -43,6 +43,13 @@ export interface Scenario {
   readonly catchupEntriesMax: number;
   /** Take a snapshot and compact every this many applied slots (0: never). */
   readonly compactEverySlots: number;
+  /** Per replica per tick, the chance that it is asked for a linearizable read (Replica.read). */
+  readonly readRate: number;
+  /**
+   * Per tick, the chance that one replica stalls (a GC pause, SIGSTOP) for up to 3 election
+   * timeouts: it neither ticks nor receives meanwhile, and wakes believing what it believed.
+   */
+  readonly pauseRate: number;
   readonly bug: PlantedBug | undefined;
 }
 
@@ -103,6 +110,8 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     resendAfterTicks: pick(prng, [1, 2, 4]) * electionTicks,
     pendingRequestsMax: pick(prng, [2, 8, 1000]),
     proposalQueueMax: pick(prng, [1, 4, 64 * 1024]),
+    readRate: pick(prng, [0, 0.05, 0.2]),
+    pauseRate: pick(prng, [0, 0.005, 0.02]),
     bug,
   };
 }
@@ -115,6 +124,6 @@ export function describeScenario(s: Scenario): string {
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
     `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
-    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax}${s.bug ? ` bug=${s.bug}` : ""}`
+    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

@@ -59,6 +59,8 @@ interface SimNode {
   /** Bumped at each restart: the origin incarnation in log headers, as the runtime's random one. */
   incarnation: number;
   downUntil: number;
+  /** Stalled (a GC pause, SIGSTOP) until this tick: no ticks, and what arrives meanwhile is lost. */
+  pausedUntil: number;
   /** Last ballot this replica led with (to count elections). */
   ledBallot: number;
 }
@@ -129,6 +131,13 @@ export class Simulator {
   private readonly trace: TraceSink | undefined;
   private now = 0;
   private partitionEndTick = 0;
+  /** Draws the reads, apart from the main prng so runs without reads keep their sequences. */
+  private readonly readPrng: SeededPrng;
+  private readCtx = 0;
+  /** Off once the run waits for the last reads' indexes. */
+  private readsOn = true;
+  /** Draws the pauses, apart from the main prng for the same reason. */
+  private readonly pausePrng: SeededPrng;
   /** Fault phase: faults strike and clients issue new commands. */
   private faultsOn = true;
   private crashes = 0;
@@ -149,6 +158,8 @@ export class Simulator {
     this.scenario = scenario;
     this.trace = trace;
     this.prng = new SeededPrng(scenario.seed);
+    this.readPrng = new SeededPrng(scenario.seed ^ 0x7ead);
+    this.pausePrng = new SeededPrng(scenario.seed ^ 0x9a05e);
     this.network = new SimNetwork(scenario.replicaCount, { ...scenario.faults }, this.prng);
     this.checker = new Checker(scenario.replicaCount);
     this.makeReplica = replicaFactory(scenario.bug);
@@ -166,6 +177,7 @@ export class Simulator {
         origin: null,
         incarnation: 0,
         downUntil: 0,
+        pausedUntil: 0,
         ledBallot: 0,
       };
       this.nodes.push(node);
@@ -263,6 +275,21 @@ export class Simulator {
       }
       this.step();
     }
+    // Every read asked of a live replica gets its index once a leader is stable.
+    this.readsOn = false;
+    const readDeadline = this.now + budget;
+    for (;;) {
+      const waiting = this.checker.pendingReads();
+      if (waiting.length === 0) break;
+      if (this.now >= readDeadline) {
+        const stuck = waiting.slice(0, 5).map((r) => `${r.ctx}@${r.replica} (t=${r.tick})`);
+        this.checker.fail(
+          "liveness",
+          `reads ${stuck.join(", ")} got no index ${budget} ticks after faults stopped`,
+        );
+      }
+      this.step();
+    }
   }
 
   private converged(): boolean {
@@ -282,7 +309,9 @@ export class Simulator {
     this.checker.now = this.now;
     for (const packet of this.network.deliver(this.now)) {
       const node = this.nodes[packet.to - 1]!;
-      if (node.core === null || node.origin === null) continue;
+      // Through the tick it wakes: it runs its timers and takes its clients' requests before it
+      // reads what the network brought (Node's event loop runs timers before polling sockets).
+      if (node.core === null || node.origin === null || this.now <= node.pausedUntil) continue;
       // The runtime copies what it keeps out of the transport's buffer.
       if (packet.channel === CHANNEL_FORWARD) {
         if (this.trace) this.log(`deliver forward ${packet.from}->${packet.to}`);
@@ -299,8 +328,9 @@ export class Simulator {
       node.core.step(decoded.message);
     }
     for (const client of this.clients) this.stepClient(client);
+    this.askReads();
     for (const node of this.nodes) {
-      if (node.core === null) continue;
+      if (node.core === null || this.paused(node)) continue;
       node.core.tick();
       // The runtime announces a commit whenever a follower waits on it: any time, in effect.
       if (this.prng.nextFloat() < ANNOUNCE_COMMIT_RATE) node.core.announceCommit();
@@ -308,6 +338,10 @@ export class Simulator {
       this.drain(node);
     }
     this.checker.checkDurability(this.disks());
+  }
+
+  private paused(node: SimNode): boolean {
+    return this.now < node.pausedUntil;
   }
 
   private disks(): SimStorage[] {
@@ -405,6 +439,7 @@ export class Simulator {
    * client sessions; the origin (id and incarnation) answers its own requests.
    */
   private apply(node: SimNode, ready: Ready): void {
+    for (const read of ready.reads) this.checker.onReadIndex(node.id, read.ctx, read.index);
     if (ready.snapshot !== null) {
       node.machine.install(ready.snapshot);
       this.checker.onApplied(node.id, ready.snapshot.slot, node.machine.hash);
@@ -455,6 +490,19 @@ export class Simulator {
 
   // ---- clients --------------------------------------------------------------------------------
 
+  /** Linearizable reads at random replicas; the checker judges the index each gets. */
+  private askReads(): void {
+    const rate = this.scenario.readRate;
+    if (rate === 0 || !this.readsOn) return;
+    for (const node of this.nodes) {
+      if (node.core === null || this.paused(node) || this.readPrng.nextFloat() >= rate) continue;
+      const ctx = ++this.readCtx;
+      if (node.core.read(ctx) !== "queued") continue;
+      this.checker.onReadAsked(node.id, ctx);
+      if (this.trace) this.log(`replica ${node.id} asked for read ${ctx}`);
+    }
+  }
+
   private anyReplica(): number {
     return 1 + this.prng.nextInt(this.scenario.replicaCount);
   }
@@ -468,6 +516,7 @@ export class Simulator {
     }
     if (this.now < client.sendAtTick) return;
     const node = this.nodes[client.target - 1]!;
+    if (this.paused(node)) return; // its connection hangs until the process runs again
     const origin = node.origin;
     if (origin === null) {
       client.retry(this.anyReplica(), this.now + 1); // connection refused
@@ -568,6 +617,14 @@ export class Simulator {
         this.crash(up[this.prng.nextInt(up.length)]!, "crash, disk replaced", true);
     }
     if (s.duelRate > 0 && this.prng.nextFloat() < s.duelRate) this.duel();
+    if (s.pauseRate > 0 && this.pausePrng.nextFloat() < s.pauseRate) {
+      const running = this.nodes.filter((n) => n.core !== null && !this.paused(n));
+      if (running.length > 0) {
+        const node = running[this.pausePrng.nextInt(running.length)]!;
+        node.pausedUntil = this.now + 1 + this.pausePrng.nextInt(3 * s.electionTicks);
+        this.log(`replica ${node.id} stalls until t=${node.pausedUntil}`);
+      }
+    }
 
     if (this.network.partitioned && this.now >= this.partitionEndTick) {
       this.network.heal();
@@ -623,6 +680,7 @@ export class Simulator {
 
   private crash(node: SimNode, why: string, wipe = false): void {
     this.dropConnections(node);
+    this.checker.dropReads(node.id);
     if (node.origin !== null) this.addOriginCounters(this.originTotals, node.origin);
     node.origin = null;
     node.core = null;

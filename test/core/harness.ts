@@ -3,6 +3,7 @@ import {
   type CoreOptions,
   type Message,
   MessageType,
+  type ReadState,
   type Ready,
   Replica,
   SeededPrng,
@@ -24,6 +25,8 @@ export class Cluster {
   /** Applied commands per replica, in order: what the state machine would see. */
   readonly applied: string[][] = [];
   readonly appliedSlots: Slot[][] = [];
+  /** Read indexes handed out per replica (Ready.reads), in order. */
+  readonly reads: ReadState[][] = [];
   inbox: Message[] = [];
   /** Messages every Ready produced, for assertions on what was sent. */
   readonly sent: Message[] = [];
@@ -39,6 +42,7 @@ export class Cluster {
       this.disks[id] = new SimStorage();
       this.applied[id] = [];
       this.appliedSlots[id] = [];
+      this.reads[id] = [];
       this.readies[id] = [];
       this.nodes[id] = this.make(id, false);
     }
@@ -79,6 +83,7 @@ export class Cluster {
         this.applied[id]!.push(...words(entry.batch));
         this.appliedSlots[id]!.push(entry.slot);
       }
+      this.reads[id]!.push(...ready.reads);
       node.advance();
     }
   }

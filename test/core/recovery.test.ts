@@ -191,6 +191,7 @@ describe("peer messages that would cost memory or stall a follower (issue 7 §3)
       to: 1,
       ballot,
       chosenSlot: 1,
+      readRound: 0,
     } as const;
     c.node(1).step(low);
     // One low report may be an old reply that came late: not believed yet.

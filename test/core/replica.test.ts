@@ -309,6 +309,7 @@ describe("hostile or misaddressed messages", () => {
       to: 2,
       ballot: ballotOf(90, 1),
       commitSlot: 0,
+      readRound: 0,
     });
     node.step({
       type: MessageType.Heartbeat,
@@ -316,6 +317,7 @@ describe("hostile or misaddressed messages", () => {
       to: 3,
       ballot: ballotOf(90, 1),
       commitSlot: 0,
+      readRound: 0,
     });
     node.step({
       type: MessageType.Heartbeat,
@@ -323,6 +325,7 @@ describe("hostile or misaddressed messages", () => {
       to: 2,
       ballot: ballotOf(90, 7),
       commitSlot: 0,
+      readRound: 0,
     });
     expect(node.status().counters.droppedMessages).toBe(3);
     expect(node.status().promised).toBe(before.promised);

@@ -38,8 +38,31 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant(MessageType.ProbeReply), ...env, granted: fc.boolean() }),
   fc.record({ type: fc.constant(MessageType.Accept), ...env, slot, commitSlot: safe, batch }),
   fc.record({ type: fc.constant(MessageType.Accepted), ...env, slot, chosenSlot: safe }),
-  fc.record({ type: fc.constant(MessageType.Heartbeat), ...env, commitSlot: safe }),
-  fc.record({ type: fc.constant(MessageType.HeartbeatReply), ...env, chosenSlot: safe }),
+  fc.record({
+    type: fc.constant(MessageType.Heartbeat),
+    ...env,
+    commitSlot: safe,
+    readRound: safe,
+  }),
+  fc.record({
+    type: fc.constant(MessageType.HeartbeatReply),
+    ...env,
+    chosenSlot: safe,
+    readRound: safe,
+  }),
+  fc.record({
+    type: fc.constant(MessageType.ReadIndex),
+    ...env,
+    nonce: fc.integer({ min: 0, max: 0xffffffff }),
+    seq: safe,
+  }),
+  fc.record({
+    type: fc.constant(MessageType.ReadIndexReply),
+    ...env,
+    nonce: fc.integer({ min: 0, max: 0xffffffff }),
+    seq: safe,
+    index: safe,
+  }),
   fc.record({
     type: fc.constant(MessageType.Chosen),
     ...env,
@@ -162,6 +185,7 @@ describe("wire format", () => {
       to: 2,
       ballot: 257,
       commitSlot: 3,
+      readRound: 0,
     });
     const mutate = (at: number, value: number) => {
       const copy = good.slice();

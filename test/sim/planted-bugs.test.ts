@@ -25,9 +25,15 @@ describe("the checker catches planted bugs", () => {
     expect.fail(`planted bug ${bug} went unnoticed for ${SEEDS_MAX} seeds`);
   });
 
-  it("between them they exercise the agreement, durability, liveness and integrity checks", () => {
+  it("between them they exercise the agreement, durability, liveness, integrity and read checks", () => {
     const kinds = new Set(caught.values());
-    for (const kind of ["agreement", "durability", "liveness", "integrity"] as const)
+    for (const kind of [
+      "agreement",
+      "durability",
+      "liveness",
+      "integrity",
+      "linearizability",
+    ] as const)
       expect(kinds).toContain(kind);
   });
 });
