@@ -18,6 +18,7 @@ import { measureMachineLimits } from "./lib/machine-limits.ts";
 import { ensureZnodes, type KeyWriter, openWriter } from "./lib/peers-clients.ts";
 import { driveClosedLoop, loopKey } from "./lib/peers-load.ts";
 import {
+  type IdleCpu,
   type MachineFloor,
   machineLine,
   type PeerMachine,
@@ -71,6 +72,8 @@ ZooKeeper (Debian zookeeper + a JRE): scripts/ensure-bench-peers.sh installs the
 const INITIAL_WARMUP_FACTOR = 2;
 /** Pause after the clusters start, before the first warm-up. */
 const SETTLE_MS = 500;
+/** Window over which every cluster's CPU is read with no client load, before the points. */
+const IDLE_WINDOW_MS = 2_000;
 
 interface Options {
   readonly settings: PeerSettings;
@@ -305,10 +308,29 @@ async function startAll(
   return clusters;
 }
 
+/** Every cluster's own CPU with no clients, over one window (they are all idle at once). */
+async function measureIdle(clusters: readonly PeerCluster[]): Promise<IdleCpu[]> {
+  const t0 = process.hrtime.bigint();
+  const before = clusters.map((c) => processesCpuSeconds(c.pids()));
+  await sleep(IDLE_WINDOW_MS);
+  const after = clusters.map((c) => processesCpuSeconds(c.pids()));
+  const windowS = Number(process.hrtime.bigint() - t0) / 1e9;
+  return clusters.map((c, i) => {
+    const idle = {
+      system: c.system,
+      replicaCount: c.replicaCount,
+      cpuPercent: (100 * (after[i]! - before[i]!)) / windowS,
+    };
+    progress(`${SYSTEM_LABEL[c.system]}: idle CPU ${idle.cpuPercent.toFixed(1)} % of a core`);
+    return idle;
+  });
+}
+
 async function runSize(
   options: Options,
   replicaCount: number,
   versions: Record<string, string>,
+  idle: IdleCpu[],
   onSample: (system: SystemName, clientCount: number, sample: PeerSample) => void,
 ): Promise<void> {
   const { settings } = options;
@@ -322,6 +344,7 @@ async function runSize(
           Array.from({ length: maxClients }, (_, i) => loopKey(i)),
         );
     await sleep(SETTLE_MS);
+    idle.push(...(await measureIdle(clusters)));
     for (const cluster of clusters) {
       const warmupMs = settings.warmupMs * INITIAL_WARMUP_FACTOR;
       progress(
@@ -371,10 +394,11 @@ async function main(): Promise<void> {
   );
   const floor = await measureFloor(options.roundTrips);
   const versions: Record<string, string> = {};
+  const idle: IdleCpu[] = [];
   const samples = new Map<string, PeerSample[]>();
   let done = 0;
   for (const replicaCount of settings.replicaCounts) {
-    await runSize(options, replicaCount, versions, (system, clientCount, sample) => {
+    await runSize(options, replicaCount, versions, idle, (system, clientCount, sample) => {
       const key = `${system}/${replicaCount}/${clientCount}`;
       samples.set(key, [...(samples.get(key) ?? []), sample]);
       done++;
@@ -401,6 +425,7 @@ async function main(): Promise<void> {
     settings,
     versions,
     floor,
+    idle,
     points,
     elapsedMs: Date.now() - started,
   };

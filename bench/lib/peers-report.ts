@@ -76,12 +76,21 @@ export interface MachineFloor {
   readonly tcp: RoundTrip;
 }
 
+/** CPU of one cluster's processes with no client load (heartbeats, timers, spinning), before the points. */
+export interface IdleCpu {
+  readonly system: SystemName;
+  readonly replicaCount: number;
+  /** % of one core, summed over the cluster's processes. */
+  readonly cpuPercent: number;
+}
+
 export interface PeerResults {
   readonly machine: PeerMachine;
   readonly settings: PeerSettings;
   /** What each system's servers said they are, per replica count. */
   readonly versions: Readonly<Record<string, string>>;
   readonly floor: MachineFloor;
+  readonly idle: readonly IdleCpu[];
   readonly points: readonly PeerPoint[];
   readonly elapsedMs: number;
 }
@@ -185,6 +194,10 @@ export function peersMarkdown(results: PeerResults, charts: readonly string[]): 
     `One closed-loop Node client harness for all three (C loops, a connection each, \`await write(k<i>, ${settings.valueBytes} B)\`), ` +
       `every connection to the leader, fsync on everywhere; ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms window per point, ` +
       `systems interleaved, medians of ${settings.repeat}. Server CPU: utime+stime of the system's processes over the window.`,
+    "",
+    `Idle CPU of each cluster before the load (% of one core, all its processes): ${results.idle
+      .map((i) => `${SYSTEM_LABEL[i.system]} ×${i.replicaCount} ${i.cpuPercent.toFixed(1)} %`)
+      .join(", ")}.`,
     "",
     ...compactTable(results),
     "",
