@@ -1,6 +1,6 @@
 import { MIB, REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
 import { decodeCommands } from "./command-codec.ts";
-import { type ExecContext, KvStore } from "./kv-store.ts";
+import { type ExecContext, isReadOnlyRequest, KvStore } from "./kv-store.ts";
 import type { AppliedRequest, AppRequest, ReplicatedApp, ReplySink } from "./replicated-app.ts";
 
 const REPLY_TOO_LARGE = Buffer.from(
@@ -68,6 +68,32 @@ export class KvApp implements ReplicatedApp {
     }
     reply(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     return { commands: commands.length, malformed: false };
+  }
+
+  /**
+   * A read-only request at this replica's read index. Its clock is the later of the log's and this
+   * machine's (Date.now()): a key whose TTL ran out is gone for reads even while no write moves
+   * the log's clock, and never earlier than the log says. Writes keep the log's clock alone.
+   */
+  readOnly(commands: readonly (readonly Uint8Array[])[]): boolean {
+    return isReadOnlyRequest(commands);
+  }
+
+  read(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null {
+    if (!isReadOnlyRequest(commands)) return null;
+    const nowMs = Date.now();
+    const parts: Uint8Array[] = [];
+    let replyBytes = 0;
+    for (const args of commands) {
+      const part = this.store.executeRead(args, nowMs, this.context);
+      if (replyBytes + part.byteLength > REQUEST_REPLY_BYTES_MAX) {
+        parts.push(REPLY_TOO_LARGE);
+        continue;
+      }
+      replyBytes += part.byteLength;
+      parts.push(part);
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   endBatch(nowMs: number): void {

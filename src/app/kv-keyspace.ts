@@ -231,12 +231,18 @@ export class Keyspace {
     return this.clockMs;
   }
 
-  /** The live entry for `key`; an expired one is deleted (lazy expiry). */
+  /**
+   * False while a read is served outside the log (KvStore.executeRead): an expired entry then
+   * stays, since deleting it on one replica only would make the replicas' keyspaces differ.
+   */
+  collecting = true;
+
+  /** The live entry for `key`; an expired one is deleted (lazy expiry) unless a read runs. */
   lookup(key: string, now: number): KvEntry | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (now > entry.expiresAtMs) {
-      this.remove(key, entry);
+      if (this.collecting) this.remove(key, entry);
       return undefined;
     }
     return entry;

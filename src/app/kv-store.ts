@@ -174,6 +174,21 @@ export function commandKind(name: Uint8Array): CommandKind | undefined {
   return findCommand(name)?.kind;
 }
 
+/**
+ * Whether every command of a request leaves the store as it is, so that a replica may answer it
+ * from its own state at a read index instead of through the log. Unknown commands and wrong
+ * arities go through the log, which answers them with the usual error.
+ */
+export function isReadOnlyRequest(commands: readonly (readonly Uint8Array[])[]): boolean {
+  if (commands.length === 0) return false;
+  for (const args of commands) {
+    const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
+    if (spec === undefined || spec.kind === "write") return false;
+    if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return false;
+  }
+  return true;
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return bytes instanceof Buffer
     ? bytes
@@ -233,6 +248,28 @@ export class KvStore {
     if (arity > 0 ? buffers.length !== arity : buffers.length < -arity)
       return wrongArity(spec.name);
     return spec.handler(this.keyspace, buffers, now, context);
+  }
+
+  /**
+   * Executes a command of a read-only request (isReadOnlyRequest) at `nowMs` without changing the
+   * store: the store's clock stays where the log put it, and an expired key is treated as gone
+   * but not deleted. `nowMs` may be ahead of the log's clock (see KvApp.read).
+   */
+  executeRead(args: readonly Uint8Array[], nowMs: number, context: ExecContext): Buffer {
+    const buffers = args.every((arg) => arg instanceof Buffer)
+      ? (args as readonly Buffer[])
+      : args.map(toBuffer);
+    const spec = args.length > 0 ? findCommand(buffers[0]!) : undefined;
+    assert(spec !== undefined && spec.kind !== "write", "executeRead of a write");
+    const now = Math.max(nowMs, this.keyspace.clockMs);
+    const keysBefore = this.keyspace.entries.size;
+    this.keyspace.collecting = false;
+    try {
+      return spec.handler(this.keyspace, buffers, now, context);
+    } finally {
+      this.keyspace.collecting = true;
+      assert(this.keyspace.entries.size === keysBefore, `read ${spec.name} changed the keyspace`);
+    }
   }
 
   /**

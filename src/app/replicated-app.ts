@@ -72,6 +72,15 @@ export interface ReplicatedApp {
   checkpoint?(): Promise<Uint8Array | null>;
   /** Replace the state with a snapshot's (a replica that fell behind the leader's compaction). */
   restore(data: Uint8Array): void;
+  /**
+   * Answer a read-only request from the state as it is, changing nothing (linearizable reads
+   * served at a read index, without the log). `commands` are the request's decoded commands.
+   * Returns null when the request is not read-only for this app (it then goes through the log).
+   * Absent: every request goes through the log (a program's copy, for now).
+   */
+  read?(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null;
+  /** Whether read() would answer this request (checked when it arrives). */
+  readOnly?(commands: readonly (readonly Uint8Array[])[]): boolean;
   /** Keys held, where the app can tell (the embedded store); null otherwise. */
   keyCount(): number | null;
   /** What /status shows under "app". */

@@ -8,18 +8,25 @@
  * The chaos clients connect from 127.0.0.1, so they always reach the replica they talk to.
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 
 const TABLE_PREFIX = "apus_chaos_";
 
+/**
+ * `nft` lives in /usr/sbin, which a non-login root shell (and so CI) may not have on PATH: the
+ * network faults would then be silently off.
+ */
+export const NFT = existsSync("/usr/sbin/nft") ? "/usr/sbin/nft" : "nft";
+
 function nft(args: readonly string[]): void {
-  execFileSync("nft", args, { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync(NFT, args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
 /** Root and a working `nft`: network faults are possible. */
 export function nftUsable(): boolean {
   if (process.getuid?.() !== 0) return false;
   try {
-    execFileSync("nft", ["list", "tables"], { stdio: "ignore" });
+    execFileSync(NFT, ["list", "tables"], { stdio: "ignore" });
     return true;
   } catch {
     return false;
@@ -110,7 +117,7 @@ function alive(pid: number): boolean {
 
 /** Tables left by chaos runs that were killed before they could clean up (kill -9 of the run). */
 function removeOrphanTables(): void {
-  const listing = execFileSync("nft", ["list", "tables"], { encoding: "utf8" });
+  const listing = execFileSync(NFT, ["list", "tables"], { encoding: "utf8" });
   for (const match of listing.matchAll(new RegExp(`^table inet (${TABLE_PREFIX}(\\d+))$`, "gm"))) {
     const pid = Number(match[2]);
     if (pid === process.pid || alive(pid)) continue;

@@ -48,6 +48,11 @@ export interface ReplicaConfig {
    * recovers from every other replica before it votes). Ignored when the WAL holds state.
    */
   readonly initialClusterState: "new" | "existing";
+  /**
+   * How read-only requests of the embedded store are served: "index" at a read index confirmed
+   * by a heartbeat round (no log entry, no fsync); "log" through the log like writes.
+   */
+  readonly reads: "index" | "log";
   readonly batchBytesMax: number;
   readonly batchCommandsMax: number;
   readonly window: number;
@@ -200,6 +205,13 @@ export const SETTINGS: readonly Setting[] = [
     kind: "choice",
     choices: ["new", "existing"],
     help: "for a replica that starts with no durable state (first start, memory durability, a wiped data directory): new = the cluster is being created now, vote at once; existing = the cluster ran before, recover from every other replica before voting (use it whenever such a replica ran before: a memory-mode restart, a replaced disk)",
+  },
+  {
+    key: "reads",
+    flag: "reads",
+    kind: "choice",
+    choices: ["index", "log"],
+    help: "read-only requests of the embedded store (GET, MGET, EXISTS, HGET, LRANGE, …): index = served by the replica that took them once a majority confirmed the leader (ReadIndex: linearizable, no log entry, no fsync); log = through the log like writes",
   },
   {
     key: "batchBytesMax",
@@ -385,6 +397,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   adminHost: "127.0.0.1",
   adminPort: 0,
   durability: "fsync",
+  reads: "index",
   initialClusterState: "new",
   batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
   batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,

@@ -63,6 +63,11 @@ export class Applier {
     this.outputCheck = new OutputCheck(config.peers.length);
   }
 
+  /** The last slot applied to the state machine. */
+  get applied(): number {
+    return this.appliedSlot;
+  }
+
   /**
    * Install the snapshot and apply the chosen entries of `ready`, in slot order. Returns whether
    * another replica's request was among them (a leader then announces the commit at once: that

@@ -15,6 +15,7 @@ export interface CoreCounters {
   readonly droppedMessages: number;
   readonly retransmittedAccepts: number;
   readonly droppedFarSlots: number;
+  readonly droppedReads: number;
 }
 
 export class ConsensusMetrics {
@@ -27,6 +28,12 @@ export class ConsensusMetrics {
   readonly forwarded = new Counter({
     name: "apus_forwarded_total",
     help: "Client requests this follower forwarded to the leader",
+    registers: [this.registry],
+  });
+  readonly reads = new Counter({
+    name: "apus_reads_total",
+    help: "Read-only requests served without the log (--reads index), by outcome: served at a read index; timeout (no index or apply within --request-timeout-ms); dropped-at-leader (the leader's read queue was full)",
+    labelNames: ["outcome"],
     registers: [this.registry],
   });
   readonly skippedRequests = new Counter({
@@ -172,6 +179,7 @@ export class ConsensusMetrics {
     droppedMessages: 0,
     retransmittedAccepts: 0,
     droppedFarSlots: 0,
+    droppedReads: 0,
   };
 
   /**
@@ -185,6 +193,8 @@ export class ConsensusMetrics {
     const resent = grew(counters.retransmittedAccepts, last.retransmittedAccepts);
     const refused = grew(counters.droppedMessages, last.droppedMessages);
     const far = grew(counters.droppedFarSlots, last.droppedFarSlots);
+    const reads = grew(counters.droppedReads, last.droppedReads);
+    if (reads > 0) this.reads.inc({ outcome: "dropped-at-leader" }, reads);
     if (resent > 0) this.retransmits.inc(resent);
     if (refused > 0) this.droppedPackets.inc({ reason: "core-refused" }, refused);
     if (far > 0) this.droppedPackets.inc({ reason: "far-slot" }, far);

@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
-import { encodeCommands } from "../../app/command-codec.ts";
+import { decodeCommands, encodeCommands } from "../../app/command-codec.ts";
 import type { ConnectionRef, ReplicatedApp, ReplySink } from "../../app/replicated-app.ts";
 import { formatBallot } from "../../core/ballot.ts";
 import { ApusError } from "../../core/errors.ts";
@@ -34,6 +34,7 @@ import type { Transport } from "../../transport/transport.ts";
 import {
   CONNECTION_PREFIX_BYTES,
   LOG_HEADER_BYTES,
+  logBodyOffset,
   logCommandCount,
   writeConnectionPrefix,
 } from "../log-command.ts";
@@ -42,6 +43,7 @@ import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
 import { decodeDigestReport, encodeDigestReport } from "./output-check.ts";
+import { ReadServer } from "./read-server.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import {
@@ -140,6 +142,8 @@ export class ConsensusNode {
   /** Applies chosen entries to the replicated application; snapshots; output checking. */
   private readonly applier: Applier;
   private readonly router: RequestRouter;
+  /** Read-only requests served at a read index (--reads index, embedded store); else null. */
+  private readonly reads: ReadServer | null;
   private readonly replies: ReplyRouter;
   private readonly readers: FrameRingReader[];
   private readonly waiter: DoorbellWaiter;
@@ -263,6 +267,22 @@ export class ConsensusNode {
         resendAfterMs: RESEND_AFTER_MS,
       },
     );
+    this.reads =
+      this.config.reads === "index" && app.read !== undefined && app.readOnly !== undefined
+        ? new ReadServer(
+            {
+              askIndex: (ctx) => this.core.read(ctx),
+              serve: (commands) => app.read?.(commands) ?? null,
+              reply: (worker, connId, seq, reply) => this.replies.send(worker, connId, seq, reply),
+              nowMs: () => performance.now(),
+              count: (outcome) => this.metrics.reads.inc({ outcome }),
+            },
+            {
+              pendingReadsMax: this.config.pendingRequestsMax,
+              requestTimeoutMs: this.config.requestTimeoutMs,
+            },
+          )
+        : null;
     this.replies = new ReplyRouter(options.rings);
     this.readers = options.rings.map((r) => new FrameRingReader(r.requests));
     this.waiter = new DoorbellWaiter(options.consensusBell, { spinUs: options.ringSpinUs });
@@ -281,13 +301,27 @@ export class ConsensusNode {
             this.core.announceCommit();
             this.schedulePump();
           }
+          if (this.reads !== null) {
+            const served =
+              this.reads.onIndexes(ready.reads, this.applier.applied) +
+              (ready.chosen.length > 0 || ready.snapshot !== null
+                ? this.reads.onApplied(this.applier.applied)
+                : 0);
+            if (served > 0) this.replies.flush();
+          }
         },
         append: (persist) => this.storage.append(persist),
         flush: () => {
+          // The WAL's usual commit is synchronous (undefined: durable at return, see Wal.flush).
           const started = performance.now();
-          return this.storage.flush().then(() => {
+          const observe = () =>
             this.metrics.fsyncLatency.observe((performance.now() - started) / 1000);
-          });
+          const flushing = this.storage.flush();
+          if (flushing === undefined) {
+            observe();
+            return undefined;
+          }
+          return flushing.then(observe);
         },
         advanced: (ready) => {
           if (ready.persist?.recovered === true && this.config.durability === "fsync")
@@ -449,6 +483,12 @@ export class ConsensusNode {
       );
       return;
     }
+    if (
+      seq !== REQUEST_SEQ_EVENT &&
+      this.reads !== null &&
+      this.takeRead(worker, connId, seq, command)
+    )
+      return;
     // Connection events still go in: without its close, a copy would keep a gone client's state.
     if (seq !== REQUEST_SEQ_EVENT && this.applier.logFull()) {
       this.metrics.requestErrors.inc({ reason: "log-full" });
@@ -476,6 +516,29 @@ export class ConsensusNode {
         ),
       );
     }
+  }
+
+  /**
+   * A request whose every command only reads is served at a read index (ReadServer) instead of
+   * through the log. True when it was taken (or refused BUSY), false when it goes to the log.
+   */
+  private takeRead(worker: number, connId: number, seq: number, command: Uint8Array): boolean {
+    const app = this.applier.machine.app;
+    const commands = decodeCommands(command, logBodyOffset(command));
+    if (commands === null || app.readOnly?.(commands) !== true) return false;
+    if (!this.reads!.add(worker, connId, seq, commands)) {
+      this.metrics.requestErrors.inc({ reason: "pending-full" });
+      this.replies.send(
+        worker,
+        connId,
+        seq,
+        errorReply(
+          `BUSY ${this.reads!.size} reads already wait for a read index here (--max-pending); retry later`,
+          commands.length,
+        ),
+      );
+    }
+    return true;
   }
 
   private divergedStopping = false;
@@ -651,6 +714,7 @@ export class ConsensusNode {
 
   private expireRequests(): void {
     this.router.expire();
+    this.reads?.expire();
     this.metrics.pendingRequests.set(this.router.requests.size);
     this.replies.flush();
   }
@@ -717,6 +781,7 @@ export class ConsensusNode {
         ),
       );
     }
+    this.reads?.drain("SHUTDOWN replica is shutting down; the read did not run");
     this.replies.flush();
     this.transport.onMessage = () => {}; // peers' messages no longer reach the core
     while (this.readyLoop.busy) await new Promise((resolve) => setTimeout(resolve, 1));
