@@ -154,6 +154,11 @@ function formatDuration(ms: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
 
+/** Wall time of one point: warm-up, window, opening and closing the connections (~0.7 s here). */
+function pointMsEstimate(settings: PeerSettings): number {
+  return settings.warmupMs + settings.durationMs + 700;
+}
+
 function javaVersion(): string {
   try {
     // `java -version` prints to stderr; `2>&1` is not available without a shell.
@@ -383,7 +388,7 @@ async function main(): Promise<void> {
     settings.clientCounts.length *
     settings.repeat;
   const estimateMs =
-    sampleCount * (settings.warmupMs + settings.durationMs + 700) +
+    sampleCount * pointMsEstimate(settings) +
     settings.replicaCounts.length *
       options.systems.length *
       (6000 + settings.warmupMs * 2 + settings.durationMs);
@@ -408,7 +413,7 @@ async function main(): Promise<void> {
           `${Math.round(sample.throughputOps)} ops/s, p50 ${sample.p50Us} µs, p99 ${sample.p99Us} µs, ` +
           `server CPU ${Math.round(sample.serverCpuUsPerOp)} µs/op (${Math.round(sample.serverCpuPercent)} %), client ${Math.round(sample.clientCpuUsPerOp)} µs/op, machine ${Math.round(sample.machineBusyPercent)} % busy` +
           `${sample.errorCount > 0 ? `, ${sample.errorCount} errors (${sample.firstError})` : ""}${sample.leaderMoved ? ", LEADER MOVED" : ""}` +
-          ` | elapsed ${formatDuration(elapsed)}, ETA ${formatDuration((elapsed / done) * (sampleCount - done))}`,
+          ` | elapsed ${formatDuration(elapsed)}, ETA ${formatDuration((sampleCount - done) * pointMsEstimate(settings))}`,
       );
     });
   }
