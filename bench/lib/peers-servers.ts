@@ -173,6 +173,11 @@ function apusVersion(): string {
     commit = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], {
       encoding: "utf8",
     }).trim();
+    // dist/ is built from the working tree: say when it is not the commit named.
+    const dirty = execFileSync("git", ["-C", ROOT, "status", "--porcelain", "--", "src"], {
+      encoding: "utf8",
+    }).trim();
+    if (dirty !== "") commit += " + uncommitted changes in src/";
   } catch {
     // not a git checkout
   }
