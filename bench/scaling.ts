@@ -32,6 +32,7 @@ import {
   consensusCounters,
   machineBusyPercent,
   machineCpu,
+  processCpuSeconds,
   processesCpuSeconds,
 } from "./lib/probes.ts";
 import {
@@ -191,6 +192,8 @@ function sleepUntil(epochMs: number): Promise<void> {
 interface Snapshot {
   readonly atMs: number;
   readonly replicaCpuSeconds: number;
+  /** Per replica process, in id order (one entry for a thread-cluster). */
+  readonly perProcessCpuSeconds: readonly number[];
   /** This benchmark process, every thread (main, load generators), µs. */
   readonly benchCpuUs: number;
   readonly machine: ReturnType<typeof machineCpu>;
@@ -207,6 +210,7 @@ async function snapshot(cluster: Cluster, leaderAdmin: string): Promise<Snapshot
   return {
     atMs: Date.now(),
     replicaCpuSeconds: processesCpuSeconds(cluster.pids()),
+    perProcessCpuSeconds: cluster.pids().map((pid) => processCpuSeconds(pid) ?? 0),
     benchCpuUs: benchCpuUs(),
     machine: machineCpu(),
     counters: consensusCounters(metrics),
@@ -281,6 +285,7 @@ async function measure(
     chosenSlots: after.counters.chosenSlots - before.counters.chosenSlots,
     replicaCpuPercent:
       (100 * (after.replicaCpuSeconds - before.replicaCpuSeconds)) / (windowMs / 1000),
+    cpuPerRequestUs: perReplicaCpu(cluster, before, after, requestCount),
     loadgenCpuPercent:
       (100 * results.reduce((a, r) => a + r.cpuWindowUs, 0)) / 1000 / Math.max(1, loadWindowMs),
     benchCpuPercent,
@@ -290,6 +295,23 @@ async function measure(
   };
   histogram.destroy();
   return sample;
+}
+
+/** Each replica process's CPU µs per request over the window; null for a one-process cluster. */
+function perReplicaCpu(
+  cluster: Cluster,
+  before: Snapshot,
+  after: Snapshot,
+  requestCount: number,
+): Sample["cpuPerRequestUs"] {
+  if (before.perProcessCpuSeconds.length !== cluster.replicaCount || requestCount === 0)
+    return null;
+  const usPerRequest = (i: number) =>
+    ((after.perProcessCpuSeconds[i]! - before.perProcessCpuSeconds[i]!) * 1e6) / requestCount;
+  const followers: number[] = [];
+  for (let id = 1; id <= cluster.replicaCount; id++)
+    if (id !== cluster.leaderId) followers.push(usPerRequest(id - 1));
+  return { leader: usPerRequest(cluster.leaderId - 1), followers };
 }
 
 function describeMachine(): Machine {
@@ -440,7 +462,7 @@ async function main(): Promise<void> {
                 `  [${done}/${sampleCount}] ${variant.name} N=${replicaCount} c=${connectionCount} rep ${repetition}/${settings.repeat}: ` +
                   `consensus p50 ${Math.round(sample.consensus.p50Us)} µs p99 ${Math.round(sample.consensus.p99Us)} µs, ` +
                   `client p50 ${sample.clientP50Us} µs p99 ${sample.clientP99Us} µs, ${Math.round(sample.throughputRps)} req/s, ` +
-                  `batch ${sample.batchAvg?.toFixed(1) ?? "–"}, CPU replicas ${Math.round(sample.replicaCpuPercent)} % loadgen ${Math.round(sample.loadgenCpuPercent)} % others ${Math.round(sample.otherCpuPercent)} %` +
+                  `batch ${sample.batchAvg?.toFixed(1) ?? "–"}, CPU replicas ${Math.round(sample.replicaCpuPercent)} %${sample.cpuPerRequestUs === null ? "" : ` (leader ${Math.round(sample.cpuPerRequestUs.leader)} µs/req, followers ${sample.cpuPerRequestUs.followers.map(Math.round).join("/")})`} loadgen ${Math.round(sample.loadgenCpuPercent)} % others ${Math.round(sample.otherCpuPercent)} %` +
                   `${sample.errorCount > 0 ? `, ${sample.errorCount} errors` : ""} | elapsed ${formatDuration(elapsed)}, ETA ${formatDuration((elapsed / done) * (sampleCount - done))}\n`,
               );
             }

@@ -22,6 +22,14 @@ export interface Sample {
   readonly chosenSlots: number;
   /** utime+stime of the replica processes over the window, % of one core, summed. */
   readonly replicaCpuPercent: number;
+  /**
+   * CPU µs per request completed in the window, of the leader's process and of each follower's
+   * (in id order); null for a cluster whose replicas share one process (thread-cluster).
+   */
+  readonly cpuPerRequestUs: {
+    readonly leader: number;
+    readonly followers: readonly number[];
+  } | null;
   /** CPU of the load-generator threads over the window, % of one core, summed. */
   readonly loadgenCpuPercent: number;
   /** This benchmark's own process (load generators + main thread), % of one core. */
@@ -43,6 +51,10 @@ export interface PointSummary {
   readonly throughputRps: number;
   readonly batchAvg: number | null;
   readonly replicaCpuPercent: number;
+  /** Leader's CPU µs per request, and the mean and largest of the followers'; null if unknown. */
+  readonly leaderCpuUsPerRequest: number | null;
+  readonly followerCpuUsPerRequest: number | null;
+  readonly followerCpuUsPerRequestMax: number | null;
   readonly loadgenCpuPercent: number;
   readonly machineBusyPercent: number;
   readonly otherCpuPercent: number;
@@ -113,6 +125,11 @@ export function median(values: readonly number[]): number {
 export function summarize(samples: readonly Sample[]): PointSummary {
   const of = (f: (s: Sample) => number) => median(samples.map(f));
   const batches = samples.map((s) => s.batchAvg).filter((b): b is number => b !== null);
+  const perRequest = samples.map((s) => s.cpuPerRequestUs).filter((c) => c !== null);
+  const mean = (values: readonly number[]) =>
+    values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+  const ofCpu = (f: (c: NonNullable<Sample["cpuPerRequestUs"]>) => number) =>
+    perRequest.length === 0 ? null : median(perRequest.map(f));
   return {
     consensusP50Us: of((s) => s.consensus.p50Us),
     consensusP99Us: of((s) => s.consensus.p99Us),
@@ -121,6 +138,9 @@ export function summarize(samples: readonly Sample[]): PointSummary {
     throughputRps: of((s) => s.throughputRps),
     batchAvg: batches.length === 0 ? null : median(batches),
     replicaCpuPercent: of((s) => s.replicaCpuPercent),
+    leaderCpuUsPerRequest: ofCpu((c) => c.leader),
+    followerCpuUsPerRequest: ofCpu((c) => mean(c.followers)),
+    followerCpuUsPerRequestMax: ofCpu((c) => Math.max(...c.followers)),
     loadgenCpuPercent: of((s) => s.loadgenCpuPercent),
     machineBusyPercent: of((s) => s.machineBusyPercent),
     otherCpuPercent: of((s) => s.otherCpuPercent),
@@ -214,6 +234,25 @@ export function pointsTable(points: readonly Point[], udpP50Us: number): string 
   return lines.join("\n");
 }
 
+/**
+ * CPU per committed request by replica role, per replica count: the protocol's claim that a
+ * follower's cost does not grow with the cluster, and the leader's only by its fan-out.
+ */
+export function cpuPerReplicaTable(points: readonly Point[]): string {
+  const lines = [
+    "| replicas | conns | leader CPU µs/req | follower CPU µs/req (mean) | follower max | leader / follower |",
+    "|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const p of points) {
+    const m = p.median;
+    if (m.leaderCpuUsPerRequest === null || m.followerCpuUsPerRequest === null) continue;
+    lines.push(
+      `| ${p.replicaCount} | ${p.connectionCount} | ${int(m.leaderCpuUsPerRequest)} | ${int(m.followerCpuUsPerRequest)} | ${int(m.followerCpuUsPerRequestMax ?? Number.NaN)} | ${fixed(m.leaderCpuUsPerRequest / m.followerCpuUsPerRequest, 2)} |`,
+    );
+  }
+  return lines.length > 2 ? lines.join("\n") : "";
+}
+
 export function risesTable(list: readonly Rise[]): string {
   const lines = [
     "| mode | change | consensus p50 from → to µs | consensus p50 rise | client p50 rise |",
@@ -270,6 +309,19 @@ export function markdown(results: Results, charts: readonly string[]): string {
     );
     out.push("");
     out.push(pointsTable(points, udp));
+    const byReplica = cpuPerReplicaTable(
+      [...points].sort(
+        (a, b) => a.connectionCount - b.connectionCount || a.replicaCount - b.replicaCount,
+      ),
+    );
+    if (byReplica !== "") {
+      out.push("");
+      out.push(
+        `CPU per request by replica (${variant.name}; utime+stime of each process over the window ÷ requests completed):`,
+      );
+      out.push("");
+      out.push(byReplica);
+    }
   }
   for (const s of results.skipped) out.push("", `Skipped ${s.variant}: ${s.reason}`);
   out.push("");
@@ -283,6 +335,7 @@ export function markdown(results: Results, charts: readonly string[]): string {
         `${machine.cores} cores = ${machine.cores * 100} %). **loadgen** = the load-generator threads (same machine, same cores). **others** = the rest of the machine's busy time (the other modes' idle clusters of the same size, which run alongside so the modes take turns under the same background load; other tenants of this shared VM; interrupts): machine busy (/proc/stat) × cores − replicas − this benchmark process. Where replicas + loadgen + others reach ~${machine.cores * 100} %, the point is CPU-bound and its latency is queueing for a core, not protocol.`,
       "- `--durability memory` in every mode: the APUS model keeps the log in memory of a majority (RDMA-written), and the question here is the network path and the protocol; with fsync a disk flush (~130 µs here) would sit in every round and hide both.",
       "- All connections go to the leader: that measures consensus without the follower → leader forwarding hop.",
+      "- **CPU µs/req by replica** = utime+stime of one replica process over the window ÷ requests completed in it (all of the process: consensus, connection and main threads, the libuv pool, V8's helpers). A follower's should stay flat from 3 to 9 replicas (it hears one Accept and sends one reply per slot whatever N); the leader's grows only with its fan-out (N − 1 Accepts and replies per slot), which batching spreads over the slot's requests. On 2 cores 9 replicas queue for a core, so read CPU here, not latency.",
     ].join("\n"),
   );
   if (charts.length > 0) {
