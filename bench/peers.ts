@@ -240,21 +240,22 @@ async function measure(
 ): Promise<PeerSample> {
   const leaderBefore = cluster.leaderIndex;
   const writers = await openWriters(cluster, clientCount);
-  let before: CpuReading | null = null;
-  let after: CpuReading | null = null;
+  /** Filled in by the harness at the window's edges (it calls both before it resolves). */
+  const readings: { start?: CpuReading; end?: CpuReading } = {};
   try {
     const outcome = await driveClosedLoop(
       writers,
       settings,
       () => {
-        before = readCpu(cluster);
+        readings.start = readCpu(cluster);
       },
       () => {
-        after = readCpu(cluster);
+        readings.end = readCpu(cluster);
       },
     );
-    const start = before! as CpuReading;
-    const end = after! as CpuReading;
+    const { start, end } = readings;
+    if (start === undefined || end === undefined)
+      throw new Error("no CPU reading at a window edge");
     const leaderNow = await cluster.currentLeader().catch(() => null);
     if (leaderNow !== null) cluster.leaderIndex = leaderNow;
     const ops = Math.max(1, outcome.completedCount);
