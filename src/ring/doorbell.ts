@@ -34,6 +34,7 @@
  */
 import { ApusError, assert } from "../core/errors.ts";
 import { RING_SPIN_US_MAX } from "../limits.ts";
+import type { BellRinger, BellWaiter } from "./bell.ts";
 import { RingError } from "./ring-errors.ts";
 
 /** Int32 index of the ring counter; producers add, the consumer waits on it. */
@@ -85,7 +86,7 @@ function bellView(bell: SharedArrayBuffer): Int32Array {
 }
 
 /** The producer's end. Any number of producers (threads) may ring one bell. */
-export class DoorbellRinger {
+export class DoorbellRinger implements BellRinger {
   private readonly bell: Int32Array;
 
   constructor(bell: SharedArrayBuffer) {
@@ -121,7 +122,7 @@ const KEEP_ALIVE_INTERVAL_MS = 2 ** 30;
  * polls for at most `spinUs`, then parks on `Atomics.waitAsync`, so sockets and timers of the
  * same event loop keep running while it waits.
  */
-export class DoorbellWaiter {
+export class DoorbellWaiter implements BellWaiter {
   private readonly bell: Int32Array;
   private readonly spinMs: number;
   /** True while a waitForWork call is in progress. Invariant: at most one at a time. */

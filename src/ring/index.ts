@@ -1,3 +1,4 @@
+export { type BellRinger, type BellWaiter, LocalBell } from "./bell.ts";
 export {
   BELL_BYTES,
   BELL_INT32_COUNT,
