@@ -99,7 +99,16 @@ export class ClientSessions {
     if (stampMs > session.lastStampMs) session.lastStampMs = stampMs;
     if (floor > session.floor) {
       session.floor = floor;
-      for (const id of session.applied) if (id <= floor) session.applied.delete(id);
+      // Ids are applied in about the order they were taken, so those at or below the floor sit at
+      // the front of the set (insertion order): drop from the front and stop at the first one
+      // above it. A copy applied out of order stays until the front passes it; it is at or below
+      // the floor, so the check below refuses it anyway. This was a scan of the whole set per
+      // request (O(requests in flight) on the hot path). Deterministic: every replica applies
+      // the same ids in the same order.
+      for (const id of session.applied) {
+        if (id > floor) break;
+        session.applied.delete(id);
+      }
     }
     if (requestId <= session.floor || session.applied.has(requestId)) return false;
     session.applied.add(requestId);
