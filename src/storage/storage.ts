@@ -12,11 +12,13 @@ export interface Storage {
   append(batch: PersistBatch): void;
   /**
    * Make everything appended so far durable. One write + one fdatasync covers every batch appended
-   * since the last flush started (group commit); a call made while a flush is in flight waits for
-   * the next one, which covers everything appended meanwhile. Rejects with StorageError("ERR_WAL_IO")
-   * on an I/O error, and so does every later call: a replica that cannot persist must stop.
+   * since the last flush started (group commit). Returns undefined when everything appended is
+   * durable at return (the WAL's common, synchronous commit; memory), or a Promise while a commit
+   * runs; a call made while a commit is in flight waits for the next one, which covers everything
+   * appended meanwhile. An I/O error is a rejected Promise with StorageError("ERR_WAL_IO") (never a
+   * throw), and so is every later call: a replica that cannot persist must stop.
    */
-  flush(): Promise<void>;
+  flush(): Promise<void> | undefined;
   /** Flush what is pending, then release the files (and the data directory's lock). */
   close(): Promise<void>;
   stats(): StorageStats;

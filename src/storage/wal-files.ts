@@ -1,3 +1,4 @@
+import { writevSync } from "node:fs";
 import { type FileHandle, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../core/index.ts";
@@ -97,6 +98,19 @@ export async function writeAll(
     assert(bytesWritten > 0, "writev wrote nothing");
     total += bytesWritten;
     if (at !== undefined) at += bytesWritten;
+    pending = dropWritten(pending, bytesWritten);
+  }
+  return total;
+}
+
+/** writeAll on the calling thread, at `position` of the file descriptor `fd`. */
+export function writeAllSync(fd: number, buffers: readonly Uint8Array[], position: number): number {
+  let pending = buffers.filter((b) => b.byteLength > 0);
+  let total = 0;
+  while (pending.length > 0) {
+    const bytesWritten = writevSync(fd, pending, position + total);
+    assert(bytesWritten > 0, "writev wrote nothing");
+    total += bytesWritten;
     pending = dropWritten(pending, bytesWritten);
   }
   return total;

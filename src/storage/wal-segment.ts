@@ -1,8 +1,15 @@
+import { fdatasyncSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { assert, type Slot } from "../core/index.ts";
 import { StorageError } from "./storage-errors.ts";
-import { DAMAGED_DATA_ADVICE, fsyncDir, ioError, segmentFileName, writeAll } from "./wal-files.ts";
+import {
+  DAMAGED_DATA_ADVICE,
+  fsyncDir,
+  ioError,
+  segmentFileName,
+  writeAllSync,
+} from "./wal-files.ts";
 import {
   decodeRecord,
   isSyncRecordAt,
@@ -201,22 +208,22 @@ export class SegmentFile {
     return this.handle !== null;
   }
 
-  /** Append whole records at the end of the file (one writev, unless the kernel writes less). */
-  async write(
-    buffers: readonly Uint8Array[],
-    byteCount: number,
-    recordCount: number,
-  ): Promise<void> {
+  /**
+   * Append whole records at the end of the file (one writev, unless the kernel writes less), on
+   * the calling thread: see Wal.writeRecords for why the group commit's write is synchronous.
+   */
+  writeSync(buffers: readonly Uint8Array[], byteCount: number, recordCount: number): void {
     assert(this.handle !== null, "write to a closed segment");
-    const written = await writeAll(this.handle, buffers, this.size);
+    const written = writeAllSync(this.handle.fd, buffers, this.size);
     assert(written === byteCount, "segment write size mismatch");
     this.size += byteCount;
     this.recordCount += recordCount;
   }
 
-  async datasync(): Promise<void> {
+  /** fdatasync on the calling thread: every byte written before it is on stable storage. */
+  datasyncSync(): void {
     assert(this.handle !== null, "sync of a closed segment");
-    await this.handle.datasync();
+    fdatasyncSync(this.handle.fd);
   }
 
   async close(): Promise<void> {

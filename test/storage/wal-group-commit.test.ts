@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DurableImage } from "../../src/storage/index.ts";
-import { batch, openTestWal, plain, tempDir, vote } from "./helpers.ts";
+import { batch, openTestWal, plain, snapshot, tempDir, vote } from "./helpers.ts";
 
 describe("WAL group commit", () => {
   let dir: string;
@@ -12,13 +12,14 @@ describe("WAL group commit", () => {
   it("coalesces flush calls made while an fsync is in flight into one more fsync", async () => {
     const wal = await openTestWal(dir, { fsync: true });
     const image = new DurableImage();
-    const flushes: Promise<void>[] = [];
+    const flushes: (Promise<void> | undefined)[] = [];
     const callCount = 50;
     for (let i = 1; i <= callCount; i++) {
       const b = batch({ accepted: [vote(i, 257, `command ${i}`)] });
       wal.append(b);
       image.apply(b);
-      flushes.push(wal.flush()); // the first starts a commit; the other 49 share the next one
+      // The first creates the segment (an asynchronous commit); the other 49 share the next one.
+      flushes.push(wal.flush());
     }
     await Promise.all(flushes);
     expect(wal.stats().fsyncCount).toBe(2);
@@ -41,6 +42,53 @@ describe("WAL group commit", () => {
     await wal.flush();
     expect(wal.stats().recordsWritten).toBe(4); // + a sync record + vote 2
     await wal.close();
+  });
+
+  it("commits into the open segment synchronously: flush returns undefined, durable at return", async () => {
+    const wal = await openTestWal(dir, { fsync: true });
+    const image = new DurableImage();
+    const first = batch({ promised: 257, accepted: [vote(1, 257, "a")] });
+    wal.append(first);
+    image.apply(first);
+    expect(wal.flush()).toBeInstanceOf(Promise); // the first commit creates the segment
+    await wal.flush();
+    for (let i = 2; i <= 4; i++) {
+      const b = batch({ accepted: [vote(i, 257, `command ${i}`)], chosenSlot: i - 1 });
+      wal.append(b);
+      image.apply(b);
+      expect(wal.flush()).toBeUndefined();
+      expect(wal.stats()).toMatchObject({ flushCount: i, fsyncCount: i });
+    }
+    expect(wal.flush()).toBeUndefined(); // nothing pending
+    expect(wal.stats().flushCount).toBe(4);
+    await wal.close();
+    const reopened = await openTestWal(dir);
+    expect(plain(reopened.recovered)).toEqual(plain(image.read()));
+    await reopened.close();
+  });
+
+  it("writes a snapshot or a new segment asynchronously, and a flush made meanwhile waits for the next commit", async () => {
+    const wal = await openTestWal(dir, { segmentBytesMax: 4096 });
+    wal.append(batch({ accepted: [vote(1, 257, "a")] }));
+    await wal.flush();
+    wal.append(batch({ snapshot: snapshot(1), chosenSlot: 1 }));
+    const snapshotting = wal.flush();
+    expect(snapshotting).toBeInstanceOf(Promise);
+    wal.append(batch({ accepted: [vote(2, 257, "x".repeat(5000))] }));
+    const next = wal.flush(); // shares the commit after the snapshot's
+    expect(next).toBeInstanceOf(Promise);
+    await next;
+    expect(wal.stats()).toMatchObject({ snapshotsWritten: 1, flushCount: 3, segmentCount: 1 });
+    wal.append(batch({ accepted: [vote(3, 257, "b")] }));
+    const rollover = wal.flush(); // the segment is full: the next commit starts a new one
+    expect(rollover).toBeInstanceOf(Promise);
+    await rollover;
+    expect(wal.stats()).toMatchObject({ flushCount: 4, segmentCount: 2 });
+    await wal.close();
+    const reopened = await openTestWal(dir);
+    expect(reopened.recovered.accepted.map((v) => v.slot)).toEqual([2, 3]);
+    expect(reopened.recovered.snapshot?.slot).toBe(1);
+    await reopened.close();
   });
 
   it("fails the flush and every later one with ERR_WAL_IO when the disk write fails", async () => {
