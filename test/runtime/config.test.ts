@@ -101,11 +101,15 @@ describe("replica settings", () => {
   it("maps milliseconds to core ticks that satisfy the core's checks", () => {
     const timing = coreTiming({ heartbeatMs: 50, electionTimeoutMs: 500 });
     expect(timing).toEqual({
-      tickMs: 10,
-      heartbeatTicks: 5,
-      electionTicks: 50,
-      retransmitTicks: 10,
+      tickMs: 25,
+      heartbeatTicks: 2,
+      electionTicks: 20,
+      retransmitTicks: 4,
     });
+    // The test clusters' fast settings keep a 10 ms tick.
+    expect(coreTiming({ heartbeatMs: 20, electionTimeoutMs: 300 }).tickMs).toBe(10);
+    // A long heartbeat interval still ticks at most every 25 ms.
+    expect(coreTiming({ heartbeatMs: 1000, electionTimeoutMs: 5000 }).tickMs).toBe(25);
     const tight = coreTiming({ heartbeatMs: 1, electionTimeoutMs: 2 });
     expect(tight.heartbeatTicks * 2).toBeLessThanOrEqual(tight.electionTicks);
   });
