@@ -27,6 +27,11 @@ const USAGE = `Usage: npm run bench:redis -- [options]
   --repeat K       runs per point; the table shows medians (default 3)
   --clients LIST   concurrent connections, comma-separated (default 1,8,24)
   --durability D   fsync or memory for the cluster (default fsync)
+  --replica-flags "FLAGS"
+                   extra flags for every replica, e.g. --replica-flags="--workers 0" (with "=": the
+                   value starts with a dash). Give it more than once to
+                   compare: one cluster per variant, all started at once, and each repeat runs
+                   every target in turn (A, B, A, B, …), so the machine's noise hits both alike
   --quick          a smoke run: 2000 requests, 1 repeat, clients 1,8
   --help
 
@@ -127,23 +132,31 @@ async function getJson<T>(url: string): Promise<T> {
 
 const BASE = 20_000 + (process.pid % 1000) * 10;
 
+/** Ports between one variant's cluster and the next (--replica-flags given more than once). */
+const VARIANT_PORT_STRIDE = 1000;
+
 class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), "apus-bench-"));
   readonly children: ChildProcess[] = [];
   readonly durability: string;
-  constructor(durability: string) {
+  /** Extra replica flags (--replica-flags), split on spaces. */
+  readonly flags: readonly string[];
+  private readonly base: number;
+  constructor(durability: string, flags: readonly string[], variant: number) {
     this.durability = durability;
+    this.flags = flags;
+    this.base = BASE + variant * VARIANT_PORT_STRIDE;
   }
 
   clientPort(id: number): number {
-    return BASE + id;
+    return this.base + id;
   }
   adminPort(id: number): number {
-    return BASE + 5 + id;
+    return this.base + 5 + id;
   }
 
   async start(): Promise<number> {
-    const peers = [1, 2, 3].map((id) => `127.0.0.1:${BASE + 100 + id}`).join(",");
+    const peers = [1, 2, 3].map((id) => `127.0.0.1:${this.base + 100 + id}`).join(",");
     writeFileSync(join(this.dir, "secret"), "bench-secret-0123456789abcdef0123\n");
     for (const id of [1, 2, 3]) {
       this.children.push(
@@ -167,6 +180,7 @@ class Cluster {
             join(this.dir, "secret"),
             "--log-level",
             "warn",
+            ...this.flags,
           ],
           { stdio: "ignore" },
         ),
@@ -345,6 +359,7 @@ async function main(): Promise<void> {
       repeat: { type: "string" },
       clients: { type: "string" },
       durability: { type: "string" },
+      "replica-flags": { type: "string", multiple: true },
       quick: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -370,21 +385,23 @@ async function main(): Promise<void> {
     ["--port", String(redisPort), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
     { stdio: "ignore" },
   );
-  const cluster = new Cluster(durability);
+  const variants = values["replica-flags"] ?? [""];
+  const clusters = variants.map(
+    (flags, i) =>
+      new Cluster(
+        durability,
+        flags.split(" ").filter((f) => f !== ""),
+        i,
+      ),
+  );
   const rows: Row[] = [];
+  const idleByCluster: Awaited<ReturnType<typeof idleCpu>>[] = [];
   try {
-    const leader = await cluster.start();
+    const leaders = await Promise.all(clusters.map((c) => c.start()));
     await sleep(300);
     const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, Node ${process.versions.node}`;
     process.stdout.write(
-      `redis-benchmark: ${requests} requests per run, ${repeat} runs per point, cluster durability ${durability}, leader ${leader}\nmachine: ${machine} (shared, noisy)\n`,
-    );
-    const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
-      label: `${id === leader ? "leader" : "follower"} r${id}`,
-      pid: cluster.pid(id),
-    }));
-    replicas.sort(
-      (a, b) => Number(b.label.startsWith("leader")) - Number(a.label.startsWith("leader")),
+      `redis-benchmark: ${requests} requests per run, ${repeat} runs per point, cluster durability ${durability}, leader ${leaders.join(", ")}\nmachine: ${machine} (shared, noisy)\n`,
     );
     const targets: Target[] = [
       {
@@ -393,32 +410,50 @@ async function main(): Promise<void> {
         admin: null,
         processes: [{ label: "redis-server", pid: redis.pid! }],
       },
-      {
-        name: "apus-smr leader",
-        port: cluster.clientPort(leader),
-        admin: cluster.adminPort(leader),
-        processes: replicas,
-      },
-      // The leader times only requests taken from its own rings: no consensus column here.
-      {
-        name: "apus-smr follower",
-        port: cluster.clientPort((leader % 3) + 1),
-        admin: null,
-        processes: replicas,
-      },
     ];
-    const idle = await idleCpu(replicas);
-    process.stdout.write(
-      `idle cluster: ${idle.map((p) => `${p.label} ${p.percentOfCore.toFixed(1)} %`).join(", ")} of a core\n`,
-    );
+    for (const [i, cluster] of clusters.entries()) {
+      const leader = leaders[i]!;
+      const suffix = clusters.length > 1 || variants[0] !== "" ? ` [${variants[i]}]` : "";
+      const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
+        label: `${id === leader ? "leader" : "follower"} r${id}`,
+        pid: cluster.pid(id),
+      }));
+      replicas.sort(
+        (a, b) => Number(b.label.startsWith("leader")) - Number(a.label.startsWith("leader")),
+      );
+      targets.push(
+        {
+          name: `apus-smr leader${suffix}`,
+          port: cluster.clientPort(leader),
+          admin: cluster.adminPort(leader),
+          processes: replicas,
+        },
+        // The leader times only requests taken from its own rings: no consensus column here.
+        {
+          name: `apus-smr follower${suffix}`,
+          port: cluster.clientPort((leader % 3) + 1),
+          admin: null,
+          processes: replicas,
+        },
+      );
+      const idle = await idleCpu(replicas);
+      process.stdout.write(
+        `idle cluster${suffix}: ${idle.map((p) => `${p.label} ${p.percentOfCore.toFixed(1)} %`).join(", ")} of a core\n`,
+      );
+      idleByCluster.push(idle);
+    }
     for (const point of points) {
-      for (const target of targets) {
-        const samples: Row[] = [];
-        for (let r = 0; r < repeat; r++) {
-          for (const test of TESTS) samples.push(await runOnce(target, test, point, requests));
+      const samples = new Map<Target, Row[]>(targets.map((t) => [t, []]));
+      // Each repeat runs every target once, so a noisy minute on the shared machine hits all.
+      for (let r = 0; r < repeat; r++) {
+        for (const target of targets) {
+          for (const test of TESTS)
+            samples.get(target)!.push(await runOnce(target, test, point, requests));
         }
+      }
+      for (const target of targets) {
         for (const test of TESTS) {
-          const row = medianRow(samples.filter((s) => s.test === test));
+          const row = medianRow(samples.get(target)!.filter((s) => s.test === test));
           if (row === null) continue;
           rows.push(row);
           process.stdout.write(
@@ -435,12 +470,12 @@ async function main(): Promise<void> {
     if (!quick) {
       writeFileSync(
         join(outDir, `redis-benchmark-${stamp}.json`),
-        `${JSON.stringify({ machine, requests, repeat, durability, idle, rows }, null, 2)}\n`,
+        `${JSON.stringify({ machine, requests, repeat, durability, variants, idle: idleByCluster, rows }, null, 2)}\n`,
       );
       writeFileSync(join(outDir, `redis-benchmark-${stamp}.md`), `${table}\n`);
     }
   } finally {
-    cluster.stop();
+    for (const cluster of clusters) cluster.stop();
     redis.kill("SIGKILL");
   }
 }
