@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
 import { LOCAL_REPLICA_COUNT_MAX } from "../limits.ts";
+import { workersForCores } from "../runtime/config.ts";
 import { launcherOwnedFlag, splitLauncherArgv } from "./launcher-args.ts";
 
 /**
@@ -54,9 +55,13 @@ export const REPLICAS_MAX = LOCAL_REPLICA_COUNT_MAX;
 export const SECRET_FILE_NAME = "cluster.secret";
 export const LOOPBACK = "127.0.0.1";
 
-/** Share the machine's cores among the replicas: cores / N, one of them for consensus, at most 4. */
+/**
+ * Share the machine's cores among the replicas: cores / N each, one of them for consensus, at
+ * most 4 for clients; 0 (clients on the consensus thread) when no core is left over, as with 3
+ * replicas on 2 cores.
+ */
 export function defaultClusterWorkers(cores: number, replicas: number): number {
-  return Math.max(1, Math.min(4, Math.floor(cores / replicas) - 1));
+  return workersForCores(cores / replicas);
 }
 
 /** Replica flags the launcher sets itself; `--` may not override them. */
@@ -191,7 +196,7 @@ export function parseClusterArgs(argv: readonly string[], cores: number): Cluste
     dataDir,
     durability: choiceFlag("durability", str("durability"), ["fsync", "memory"] as const),
     transport: choiceFlag("transport", str("transport"), ["udp", "tcp"] as const),
-    workers: intFlag("workers", str("workers"), defaultClusterWorkers(cores, replicas), 1, 64),
+    workers: intFlag("workers", str("workers"), defaultClusterWorkers(cores, replicas), 0, 64),
     restart: values["no-restart"] !== true,
     replicaArgs: [...appArgs, ...replicaArgs],
   };
@@ -295,8 +300,10 @@ Options:
                           is the peers' shared key; default: ./data
   --durability MODE       fsync (survives losing every replica at once) or memory; default: fsync
   --transport T           peer transport, udp or tcp; default: udp
-  --workers N             connection worker threads per replica; default: cores / replicas - 1,
-                          1..4 (here ${defaultClusterWorkers(cores, 3)} with 3 replicas)
+  --workers N             connection worker threads per replica; 0 serves clients on the
+                          consensus thread (no hop between threads: best when a worker would
+                          not get a core of its own); default: cores / replicas - 1, 0..4
+                          (here ${defaultClusterWorkers(cores, 3)} with 3 replicas)
   --app "CMD"             replicate an unmodified server program instead of the embedded store:
                           each replica runs its own copy of CMD ({port} {host} {dir} {id} filled
                           in), e.g. --app "redis-server --port {port} --bind {host} --dir {dir} --save ''"

@@ -183,7 +183,8 @@ Options:
   --base-admin-port PORT   admin HTTP port of replica 1 (default: ${d.baseAdminPort})
   --base-peer-port PORT    UDP peer port of replica 1, udp only (default: ${d.basePeerPort})
   --workers N              connection worker threads per replica (default: ${d.workers}; the
-                           replicas share this machine's cores)
+                           replicas share this machine's cores; 0 serves each replica's clients
+                           on its consensus thread)
   --ring-bytes BYTES       shm ring per ordered pair of replicas; larger messages are split
                            into records (default: ${SHM_RING_BYTES_DEFAULT / 1024 / 1024}m)
   --data-dir DIR           parent of replica-<id> write-ahead logs with -- --durability fsync

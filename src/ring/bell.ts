@@ -27,11 +27,20 @@ export interface BellWaiter {
   readonly closed: boolean;
 }
 
+export interface LocalBellOptions {
+  /**
+   * When a ring wakes the waiter: "microtask" (default) right after the producer's current
+   * callback, on the same event-loop turn; "next-turn" in the check phase (setImmediate), after
+   * every other I/O callback of this turn, so one wake-up takes all of the turn's records.
+   */
+  readonly wake?: "microtask" | "next-turn";
+}
+
 /**
  * A bell whose producer and consumer run on the same event loop. ring() resolves the consumer's
- * pending wait, so the consumer runs in a microtask right after the producer's current callback:
- * a record written on one turn is taken on the same turn. No thread sleeps, so there is nothing
- * to spin for and nothing to keep alive (the thread's sockets and timers do that).
+ * pending wait, so the consumer runs in a microtask right after the producer's current callback
+ * (or, with `wake: "next-turn"`, in this turn's check phase). No thread sleeps, so there is
+ * nothing to spin for and nothing to keep alive (the thread's sockets and timers do that).
  *
  * Single-threaded, so no handshake: hasWork() is checked before every park and after every wake,
  * and a ring() with nobody waiting is a no-op (the next waitForWork checks hasWork first).
@@ -40,8 +49,13 @@ export class LocalBell implements BellRinger, BellWaiter {
   /** Resolves the pending wait; null when nobody waits. Invariant: non-null only inside waitForWork. */
   private wake: (() => void) | null = null;
   private isClosed = false;
+  private readonly nextTurn: boolean;
   /** Times the consumer found no work and waited for a ring (a metric for tests and benchmarks). */
   parkCount = 0;
+
+  constructor(options: LocalBellOptions = {}) {
+    this.nextTurn = options.wake === "next-turn";
+  }
 
   get closed(): boolean {
     return this.isClosed;
@@ -51,7 +65,8 @@ export class LocalBell implements BellRinger, BellWaiter {
     const wake = this.wake;
     if (wake === null) return;
     this.wake = null;
-    wake();
+    if (this.nextTurn) setImmediate(wake);
+    else wake();
   }
 
   async waitForWork(hasWork: () => boolean): Promise<boolean> {

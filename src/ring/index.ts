@@ -1,4 +1,4 @@
-export { type BellRinger, type BellWaiter, LocalBell } from "./bell.ts";
+export { type BellRinger, type BellWaiter, LocalBell, type LocalBellOptions } from "./bell.ts";
 export {
   BELL_BYTES,
   BELL_INT32_COUNT,

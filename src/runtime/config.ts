@@ -118,9 +118,18 @@ interface Setting {
   readonly help: string;
 }
 
-/** Connection workers by default: leave one core to the consensus worker, at most 4. */
+/**
+ * Connection workers for a replica that has `cores` cores to itself: one core is the consensus
+ * thread's, the rest (at most 4) serve clients. With no core to spare (0) the clients are served on
+ * the consensus thread itself: a connection worker then only adds two cross-thread wake-ups per
+ * request and a thread that waits for a core (bench/results/workers-0-2026-11-29.md).
+ */
+export function workersForCores(cores: number): number {
+  return Math.max(0, Math.min(4, Math.floor(cores) - 1));
+}
+
 export function defaultWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
+  return workersForCores(availableParallelism());
 }
 
 /** A byte count as the size flags take it: 262144 → "256k", 16777216 → "16m". */
@@ -180,10 +189,10 @@ export const SETTINGS: readonly Setting[] = [
     key: "workers",
     flag: "workers",
     kind: "int",
-    min: 1,
+    min: 0,
     max: 64,
-    defaultText: `${defaultWorkers()} (cores - 1, at most 4)`,
-    help: "connection worker threads sharing the client port (needs Node >= 22.12)",
+    defaultText: `${defaultWorkers()} (cores - 1, 0..4)`,
+    help: "connection worker threads sharing the client port (needs Node >= 22.12); 0 serves clients on the consensus thread, no ring hop or wake-up between threads: best where a connection worker would not get a core of its own",
   },
   {
     key: "dataDir",

@@ -33,6 +33,8 @@ import type {
 
 /** Reply rings carry chunked replies, so they need not hold the largest one. */
 const REPLY_RING_BYTES = 4 * 1024 * 1024;
+/** Beyond the largest request (--max-request-bytes), so a few small ones can wait behind it. */
+const REQUEST_RING_SLACK_BYTES = 1024 * 1024;
 /** Requests waiting for consensus get this long to finish at shutdown before they are failed. */
 const SHUTDOWN_GRACE_MS = 2000;
 /** Used without --secret-file: anyone who can send to the peer port can forge packets. */
@@ -47,7 +49,10 @@ export interface ReplicaExtras {
 
 export interface RunningReplica {
   readonly config: ReplicaConfig;
-  /** Connection workers actually started (1 on a Node without reusePort). */
+  /**
+   * Connection workers actually started (1 on a Node without reusePort); 0 when the consensus
+   * worker serves the clients itself.
+   */
   readonly workers: number;
   /** host:port of the admin server, or "off". */
   readonly adminAddress: string;
@@ -171,12 +176,32 @@ function createRings(requestBytesMax: number, workers: number, consensusBell: Sh
   for (let i = 0; i < workers; i++) {
     const workerBell = createDoorbell();
     rings.push({
-      requests: createFrameRing(requestBytesMax + 1024 * 1024, consensusBell),
+      requests: createFrameRing(requestBytesMax + REQUEST_RING_SLACK_BYTES, consensusBell),
       replies: createFrameRing(REPLY_RING_BYTES, workerBell),
       workerBell,
     });
   }
   return rings;
+}
+
+/**
+ * --workers 0: the rings of the client server on the consensus thread. Their own doorbells stay
+ * unused: that thread rings same-thread bells (src/ring/bell.ts LocalBell).
+ */
+function createInThreadRings(requestBytesMax: number): ConsensusWorkerData["inThreadRings"] {
+  return {
+    requests: createFrameRing(requestBytesMax + REQUEST_RING_SLACK_BYTES),
+    replies: createFrameRing(REPLY_RING_BYTES),
+  };
+}
+
+/** --workers 0: the consensus worker answers the connection-worker calls for its in-thread server. */
+function inThreadControl(consensus: Remote<ConsensusControl>): Remote<ConnectionControl> {
+  return {
+    metricsJson: () => consensus.clientMetricsJson(),
+    stopAccepting: () => consensus.stopAcceptingClients(),
+    shutdown: () => consensus.shutdownClients(),
+  };
 }
 
 /** Start one replica's threads and admin server; resolves once clients can connect. */
@@ -208,6 +233,7 @@ export async function startReplica(
     secret,
     rings,
     consensusBell,
+    inThreadRings: workers === 0 ? createInThreadRings(config.requestBytesMax) : null,
     shmFabric: extras.shmFabric ?? null,
   };
   const consensusWorker = await startWorker("consensus-worker", consensusData, log);
@@ -216,7 +242,8 @@ export async function startReplica(
   ) as unknown as Remote<ConsensusControl>;
 
   const connectionWorkers: Worker[] = [];
-  const connections: Remote<ConnectionControl>[] = [];
+  const connections: Remote<ConnectionControl>[] =
+    workers === 0 ? [inThreadControl(consensus)] : [];
   // A connection worker that cannot start (port in use) must not leave the consensus worker
   // holding the data dir's lock and the peer port.
   const abandon = async (error: unknown): Promise<never> => {

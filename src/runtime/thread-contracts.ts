@@ -23,9 +23,16 @@ export interface ConsensusWorkerData {
   /** Random per process start: tells this run's requests from an earlier run's in the log. */
   readonly incarnation: number;
   readonly secret: Uint8Array;
+  /** One pair per connection worker; empty with --workers 0. */
   readonly rings: readonly WorkerRings[];
   /** The consensus worker's doorbell, rung by every connection worker after writing requests. */
   readonly consensusBell: SharedArrayBuffer;
+  /**
+   * --workers 0: the rings of the client server that runs on the consensus thread itself (same
+   * records, rung by same-thread bells instead of doorbells); null when connection workers serve
+   * the clients. Invariant: non-null iff `rings` is empty.
+   */
+  readonly inThreadRings: Pick<WorkerRings, "requests" | "replies"> | null;
   /** The rings joining the replica threads of this process; set iff config.transport is "shm". */
   readonly shmFabric: ShmFabricShared | null;
 }
@@ -107,6 +114,14 @@ export interface ConsensusControl {
   pendingRequests(): number;
   /** Stop taking requests, fail what waits, flush the WAL, close sockets. */
   shutdown(): Promise<void>;
+  /**
+   * With --workers 0 the consensus worker serves clients itself: these answer for its in-thread
+   * client server what ConnectionControl's calls answer for a connection worker. Without it they
+   * do nothing ([] for the metrics).
+   */
+  clientMetricsJson(): Promise<unknown[]>;
+  stopAcceptingClients(): Promise<void>;
+  shutdownClients(): Promise<void>;
 }
 
 export interface ConnectionControl {

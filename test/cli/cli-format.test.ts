@@ -232,7 +232,7 @@ describe("cluster launcher arguments and plan", () => {
       replicas: 5,
       transport: "tcp",
       restart: false,
-      workers: 1,
+      workers: 0, // 5 replicas on 2 cores: no core to spare, clients on the consensus thread
     });
     const plans = planReplicas(parsed.options);
     expect(plans).toHaveLength(5);
@@ -265,7 +265,7 @@ describe("cluster launcher arguments and plan", () => {
   });
 
   it("shares the cores among replicas for the default worker count", () => {
-    expect(defaultClusterWorkers(2, 3)).toBe(1);
+    expect(defaultClusterWorkers(2, 3)).toBe(0);
     expect(defaultClusterWorkers(8, 3)).toBe(1);
     expect(defaultClusterWorkers(16, 3)).toBe(4);
     expect(defaultClusterWorkers(64, 1)).toBe(4);

@@ -74,3 +74,24 @@ describe("LocalBell", () => {
     expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
+
+describe("LocalBell with wake: next-turn", () => {
+  it("wakes the waiter in the check phase, after this turn's other callbacks", async () => {
+    const bell = new LocalBell({ wake: "next-turn" });
+    let work = false;
+    const order: string[] = [];
+    const waited = bell
+      .waitForWork(() => work)
+      .then((result) => {
+        order.push("woken");
+        return result;
+      });
+    await Promise.resolve();
+    work = true;
+    bell.ring();
+    bell.ring(); // a second ring before the wake is a no-op
+    queueMicrotask(() => order.push("microtask"));
+    expect(await waited).toBe(true);
+    expect(order).toEqual(["microtask", "woken"]);
+  });
+});

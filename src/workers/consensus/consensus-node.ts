@@ -10,7 +10,7 @@ import type { DurableState } from "../../core/ready.ts";
 import { Replica } from "../../core/replica.ts";
 import type { Message } from "../../core/types.ts";
 import { decodeMessage, encodeMessage } from "../../core/wire.ts";
-import { DoorbellWaiter } from "../../ring/doorbell.ts";
+import type { BellRinger, BellWaiter } from "../../ring/bell.ts";
 import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 import {
@@ -114,8 +114,15 @@ function hasNoDurableState(state: DurableState): boolean {
 export interface ConsensusNodeOptions {
   readonly config: ReplicaConfig;
   readonly incarnation: number;
-  readonly rings: readonly WorkerRings[];
-  readonly consensusBell: SharedArrayBuffer;
+  /** Each client server's rings: one per connection worker, or the in-thread one (--workers 0). */
+  readonly rings: readonly Pick<WorkerRings, "requests" | "replies">[];
+  /**
+   * Waited on for request records: the doorbell every connection worker rings (busy-polling
+   * --ring-spin-us before it parks), or the in-thread server's LocalBell.
+   */
+  readonly requestWaiter: BellWaiter;
+  /** `replyBells[i]` wakes the reader of `rings[i].replies`. */
+  readonly replyBells: readonly BellRinger[];
   readonly storage: Storage;
   /** Created first, so the transport's drop counter can feed it. */
   readonly metrics: ConsensusMetrics;
@@ -123,8 +130,6 @@ export interface ConsensusNodeOptions {
   readonly logger: Logger;
   /** Builds the replicated application (the embedded store, or a program under --app). */
   readonly createApp: (hooks: AppHooks) => ReplicatedApp;
-  /** Busy-poll of the request rings before parking, µs. */
-  readonly ringSpinUs: number;
 }
 
 /**
@@ -146,7 +151,7 @@ export class ConsensusNode {
   private readonly reads: ReadServer | null;
   private readonly replies: ReplyRouter;
   private readonly readers: FrameRingReader[];
-  private readonly waiter: DoorbellWaiter;
+  private readonly waiter: BellWaiter;
   private readonly incarnation: number;
   private readonly tickMs: number;
   private readonly startedMs = performance.now();
@@ -283,9 +288,9 @@ export class ConsensusNode {
             },
           )
         : null;
-    this.replies = new ReplyRouter(options.rings);
+    this.replies = new ReplyRouter(options.rings, options.replyBells);
     this.readers = options.rings.map((r) => new FrameRingReader(r.requests));
-    this.waiter = new DoorbellWaiter(options.consensusBell, { spinUs: options.ringSpinUs });
+    this.waiter = options.requestWaiter;
     this.transport.onMessage = (from, channel, payload) =>
       this.onPeerMessage(from, channel, payload);
     this.readyLoop = new ReadyLoop(
@@ -449,7 +454,7 @@ export class ConsensusNode {
     }
   }
 
-  /** Wait for request records (spin briefly, then park on the doorbell), take them, repeat. */
+  /** Wait for request records (the doorbell spins briefly, then parks), take them, repeat. */
   private async ringLoop(): Promise<void> {
     const hasWork = () => this.readers.some((r) => r.hasRecords);
     while (!this.stopping) {
@@ -461,9 +466,13 @@ export class ConsensusNode {
           DRAIN_RECORDS_MAX,
         );
       }
+      // Let sockets and timers run before the next drain. This turn's immediate is queued before
+      // the pump's, so records that arrive in the rest of this turn are drained before the pump
+      // hands the core its proposals: with --workers 0 the first record of a turn wakes this loop
+      // at once (a microtask), and without this order it would go alone into a slot of its own.
+      const nextTurn = new Promise<void>((resolve) => setImmediate(resolve));
       if (taken > 0) this.schedulePump();
-      // Let sockets and timers run before the next drain.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn;
     }
   }
 
@@ -739,7 +748,7 @@ export class ConsensusNode {
       pendingRequests: this.router.requests.size,
       keys: this.applier.machine.app.keyCount() ?? 0,
       app: this.applier.describe(),
-      workers: this.readers.length,
+      workers: this.config.workers === 0 ? 0 : this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
     });
   }

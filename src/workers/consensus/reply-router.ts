@@ -1,4 +1,5 @@
-import { DoorbellRinger } from "../../ring/doorbell.ts";
+import { assert } from "../../core/errors.ts";
+import type { BellRinger } from "../../ring/bell.ts";
 import { FrameRingWriter } from "../../ring/frame-ring.ts";
 import {
   REPLY_CONN_ID,
@@ -22,7 +23,7 @@ interface QueuedReply {
  */
 export class ReplyRouter {
   private readonly writers: FrameRingWriter[];
-  private readonly bells: DoorbellRinger[];
+  private readonly bells: readonly BellRinger[];
   private readonly overflow: QueuedReply[][];
   private readonly dirty: boolean[];
   /** Largest body per record: the ring's record limit less our header. */
@@ -30,9 +31,11 @@ export class ReplyRouter {
   /** Replies that had to wait for ring space (a metric). */
   overflowed = 0;
 
-  constructor(rings: readonly WorkerRings[]) {
+  /** `bells[i]` wakes the reader of `rings[i].replies` (a doorbell, or a LocalBell in-thread). */
+  constructor(rings: readonly Pick<WorkerRings, "replies">[], bells: readonly BellRinger[]) {
+    assert(bells.length === rings.length, "one bell per reply ring");
     this.writers = rings.map((r) => new FrameRingWriter(r.replies));
-    this.bells = rings.map((r) => new DoorbellRinger(r.workerBell));
+    this.bells = bells;
     this.overflow = rings.map(() => []);
     this.dirty = rings.map(() => false);
     const recordMax = Math.min(...this.writers.map((w) => w.recordBytesMax));

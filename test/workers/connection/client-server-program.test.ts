@@ -2,7 +2,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeCommands, encodeCommands } from "../../../src/app/command-codec.ts";
-import { createDoorbell, DoorbellRinger } from "../../../src/ring/doorbell.ts";
+import { createDoorbell, DoorbellRinger, DoorbellWaiter } from "../../../src/ring/doorbell.ts";
 import { createFrameRing, FrameRingReader, FrameRingWriter } from "../../../src/ring/frame-ring.ts";
 import { parseReplicaArgs } from "../../../src/runtime/config.ts";
 import {
@@ -18,7 +18,7 @@ import {
   REQUEST_SEQ_EVENT,
   type WorkerRings,
 } from "../../../src/runtime/thread-contracts.ts";
-import { ClientServer } from "../../../src/workers/connection/client-server.ts";
+import { ClientServer } from "../../../src/workers/client-server.ts";
 import {
   CONNECTION_PREFIX_BYTES,
   LOG_HEADER_BYTES,
@@ -93,7 +93,8 @@ class Harness {
       config: parsed.config,
       workerIndex: WORKER,
       rings,
-      consensusBell,
+      requestBell: new DoorbellRinger(consensusBell),
+      replyWaiter: new DoorbellWaiter(workerBell, { spinUs: 0 }),
       clientsMax: 100,
       reusePort: false,
       logger: pino({ level: "silent" }),

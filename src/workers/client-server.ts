@@ -1,12 +1,12 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
-import { encodeCommands } from "../../app/command-codec.ts";
-import type { ProgramCodec } from "../../app/program/codec.ts";
-import { isProtocolError, RespParser } from "../../app/resp-parser.ts";
-import { DoorbellRinger, DoorbellWaiter } from "../../ring/doorbell.ts";
-import { FrameRingReader, FrameRingWriter } from "../../ring/frame-ring.ts";
-import type { ReplicaConfig } from "../../runtime/config.ts";
+import { encodeCommands } from "../app/command-codec.ts";
+import type { ProgramCodec } from "../app/program/codec.ts";
+import { isProtocolError, RespParser } from "../app/resp-parser.ts";
+import type { BellRinger, BellWaiter } from "../ring/bell.ts";
+import { FrameRingReader, FrameRingWriter } from "../ring/frame-ring.ts";
+import type { ReplicaConfig } from "../runtime/config.ts";
 import {
   PUSH_SEQ,
   REPLY_CONN_ID,
@@ -19,13 +19,13 @@ import {
   REQUEST_SEQ,
   REQUEST_SEQ_EVENT,
   type WorkerRings,
-} from "../../runtime/thread-contracts.ts";
+} from "../runtime/thread-contracts.ts";
 import {
   CONNECTION_PREFIX_BYTES,
   LOG_HEADER_BYTES,
   type LogConnection,
   writeConnectionPrefix,
-} from "../log-command.ts";
+} from "./log-command.ts";
 import { ProgramRequests, programRequestCodec } from "./program-requests.ts";
 
 /** Pipelined commands of one connection that travel in one log command, at most. */
@@ -99,18 +99,27 @@ class Client {
 
 export interface ClientServerOptions {
   readonly config: ReplicaConfig;
+  /** The index the consensus node knows this server's rings by (0 for the in-thread server). */
   readonly workerIndex: number;
-  readonly rings: WorkerRings;
-  readonly consensusBell: SharedArrayBuffer;
+  readonly rings: Pick<WorkerRings, "requests" | "replies">;
+  /**
+   * Rung after writing requests: the consensus worker's doorbell from a connection worker, a
+   * LocalBell on the consensus thread itself (--workers 0).
+   */
+  readonly requestBell: BellRinger;
+  /** Waited on for replies; the consensus node rings it after writing them (the same two kinds). */
+  readonly replyWaiter: BellWaiter;
   readonly clientsMax: number;
   readonly reusePort: boolean;
   readonly logger: Logger;
 }
 
 /**
- * A connection worker: accepts clients on the shared client port, cuts their byte streams into
+ * The client side of a replica: accepts clients on the (shared) client port, cuts their byte streams into
  * commands, sends each connection's pipelined commands as one request record into its ring to the
- * consensus worker, and writes the replies that come back on the return ring.
+ * consensus node, and writes the replies that come back on the return ring. It runs in each
+ * connection worker (connection/connection-worker.ts), or with --workers 0 on the consensus thread
+ * itself (consensus/consensus-worker.ts): the same code and ring records, only the bells differ.
  *
  * Program mode (`--app`): the log command carries the connection prefix (log-command.ts) naming
  * the client connection alike on every replica; memcache and raw clients are cut by the codec
@@ -156,9 +165,9 @@ export class ClientServer {
   private readonly server: Server;
   private readonly clients = new Map<number, Client>();
   private readonly writer: FrameRingWriter;
-  private readonly bell: DoorbellRinger;
+  private readonly bell: BellRinger;
   private readonly reader: FrameRingReader;
-  private readonly waiter: DoorbellWaiter;
+  private readonly waiter: BellWaiter;
   private readonly blocked = new Set<Client>();
   /** Program mode: the close events that found the ring full, in order. */
   private readonly events: RequestRecord[] = [];
@@ -180,11 +189,9 @@ export class ClientServer {
     this.codec =
       app !== null && protocol !== "resp" ? programRequestCodec(protocol, requestBytesMax) : null;
     this.writer = new FrameRingWriter(options.rings.requests);
-    this.bell = new DoorbellRinger(options.consensusBell);
+    this.bell = options.requestBell;
     this.reader = new FrameRingReader(options.rings.replies);
-    // Replies come a whole consensus round after the request: spinning for them would mostly
-    // burn CPU the other threads need (bench/ring.bench.ts), so this side parks at once.
-    this.waiter = new DoorbellWaiter(options.rings.workerBell, { spinUs: 0 });
+    this.waiter = options.replyWaiter;
     this.server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
   }
 
@@ -486,6 +493,6 @@ export class ClientServer {
     this.blocked.clear();
     this.events.length = 0;
     this.waiter.close();
-    this.options.logger.debug({ worker: this.options.workerIndex }, "connection worker stopped");
+    this.options.logger.debug({ worker: this.options.workerIndex }, "client server stopped");
   }
 }

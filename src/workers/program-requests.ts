@@ -3,9 +3,9 @@ import {
   isCodecError,
   type ProgramCodec,
   type RequestCutter,
-} from "../../app/program/codec.ts";
-import { MEMCACHE_VALUE_BYTES_MAX, memcacheCodec } from "../../app/program/memcache-codec.ts";
-import { RAW_CHUNK_BYTES_MAX, rawCodec } from "../../app/program/raw-codec.ts";
+} from "../app/program/codec.ts";
+import { MEMCACHE_VALUE_BYTES_MAX, memcacheCodec } from "../app/program/memcache-codec.ts";
+import { RAW_CHUNK_BYTES_MAX, rawCodec } from "../app/program/raw-codec.ts";
 
 /**
  * The codec that cuts client streams under `--app` with `--protocol memcache` or `raw` (RESP
