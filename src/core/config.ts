@@ -24,6 +24,12 @@ export interface CoreConfig {
   readonly windowSlots: number;
   /** Commands per slot. */
   readonly batchCommandsMax: number;
+  /**
+   * Batching that grows with load: while a slot is in flight, the next one starts only once as
+   * many commands wait as the last slot carried (or batchCommandsMax); when nothing is in flight
+   * it starts at once. False: every pump proposes what waits, as the window allows.
+   */
+  readonly adaptiveBatching: boolean;
   /** Command bytes per slot (a single larger command still gets a slot of its own). */
   readonly batchBytesMax: number;
   /** Commands a leader queues while the window is full; propose() refuses beyond it. */
@@ -56,6 +62,7 @@ export const CORE_DEFAULTS = {
   windowSlots: WINDOW_SLOTS_DEFAULT,
   batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,
   batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
+  adaptiveBatching: true,
   proposalQueueMax: 64 * 1024,
   catchupEntriesMax: 64,
   catchupBytesMax: 1024 * 1024,
@@ -73,7 +80,7 @@ export function resolveCoreConfig(options: CoreOptions): CoreConfig {
   const { recovering: _recovering, ...settings } = options;
   const config: CoreConfig = { ...CORE_DEFAULTS, ...settings };
   for (const [name, value] of Object.entries(config)) {
-    if (name !== "prng") positiveInt(name, value as number);
+    if (name !== "prng" && name !== "adaptiveBatching") positiveInt(name, value as number);
   }
   if (config.replicaCount > REPLICA_COUNT_MAX || config.replicaCount >= BALLOT_IDS) {
     throw new ApusError(

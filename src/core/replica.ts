@@ -165,6 +165,8 @@ export class Replica {
   private queue: Uint8Array[] = [];
   private queueHead = 0;
   private queueStampMs = 0;
+  /** Commands in the last batch proposed (adaptiveBatching: the next waits for as many). */
+  private lastBatchCommands = 1;
   private readonly peers: PeerProgress[] = [];
   private heartbeatElapsed = 0;
   /** chosenSlot when the previous heartbeat went out: a peer still below it needs catch-up. */
@@ -1237,11 +1239,19 @@ export class Replica {
   }
 
   private canFormBatch(): boolean {
-    return (
-      this.roleValue === "leader" &&
-      this.queueHead < this.queue.length &&
-      this.inFlight.size < this.config.windowSlots
-    );
+    if (
+      this.roleValue !== "leader" ||
+      this.queueHead >= this.queue.length ||
+      this.inFlight.size >= this.config.windowSlots
+    )
+      return false;
+    if (!this.config.adaptiveBatching || this.inFlight.size === 0) return true;
+    // A slot is in flight: start another only with a batch as big as the last one. Under load
+    // this lets batches grow until one round's arrivals fill a slot (fewer rounds, each one's
+    // sends, fsyncs and wake-ups shared by more requests); with nothing in flight a request goes
+    // at once, so a lone client waits for nothing.
+    const queued = this.queue.length - this.queueHead;
+    return queued >= Math.min(this.lastBatchCommands, this.config.batchCommandsMax);
   }
 
   /** Everything queued goes out now, one batch per slot, as far as the window allows. */
@@ -1256,6 +1266,7 @@ export class Replica {
         bytes += command.byteLength;
         this.queueHead++;
       }
+      this.lastBatchCommands = commands.length;
       this.proposeInSlot(this.nextSlot++, { stampMs: this.queueStampMs, commands });
     }
     if (this.queueHead === this.queue.length && this.queueHead > 0) {

@@ -55,6 +55,8 @@ export interface ReplicaConfig {
   readonly reads: "index" | "log";
   readonly batchBytesMax: number;
   readonly batchCommandsMax: number;
+  /** adaptive: a slot in flight makes the next wait for a batch as big as the last one. */
+  readonly batching: "adaptive" | "eager";
   readonly window: number;
   readonly heartbeatMs: number;
   readonly electionTimeoutMs: number;
@@ -232,6 +234,13 @@ export const SETTINGS: readonly Setting[] = [
     help: "command bytes per consensus slot (one larger command still gets a slot)",
   },
   {
+    key: "batching",
+    flag: "batching",
+    kind: "choice",
+    choices: ["adaptive", "eager"],
+    help: "adaptive = while a slot is in flight, the next starts only once as many requests wait as the last slot carried (batches grow with load: fewer rounds, fewer fsyncs and sends per request); eager = every request that arrives starts a slot as soon as the window allows",
+  },
+  {
     key: "batchCommandsMax",
     formerKey: "batchMaxCommands",
     flag: "batch-max-commands",
@@ -407,6 +416,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   adminPort: 0,
   durability: "fsync",
   reads: "index",
+  batching: "adaptive",
   initialClusterState: "new",
   batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
   batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,

@@ -50,6 +50,8 @@ export interface Scenario {
    * timeouts: it neither ticks nor receives meanwhile, and wakes believing what it believed.
    */
   readonly pauseRate: number;
+  /** The leader's batching (CoreConfig.adaptiveBatching): even seeds adaptive, odd eager. */
+  readonly adaptiveBatching: boolean;
   readonly bug: PlantedBug | undefined;
 }
 
@@ -112,6 +114,7 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     proposalQueueMax: pick(prng, [1, 4, 64 * 1024]),
     readRate: pick(prng, [0, 0.05, 0.2]),
     pauseRate: pick(prng, [0, 0.005, 0.02]),
+    adaptiveBatching: seed % 2 === 0,
     bug,
   };
 }
@@ -124,6 +127,6 @@ export function describeScenario(s: Scenario): string {
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
     `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
-    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate}${s.bug ? ` bug=${s.bug}` : ""}`
+    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

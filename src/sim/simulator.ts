@@ -725,6 +725,7 @@ export class Simulator {
         heartbeatTicks: 1,
         retransmitTicks: 2 * s.faults.delayTicksMax + 1,
         windowSlots: s.windowSlots,
+        adaptiveBatching: s.adaptiveBatching,
         proposalQueueMax: s.proposalQueueMax,
         catchupEntriesMax: s.catchupEntriesMax,
         prng: new SeededPrng(this.prng.next32()),

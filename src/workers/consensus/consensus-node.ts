@@ -200,6 +200,7 @@ export class ConsensusNode {
         windowSlots: this.config.window,
         batchCommandsMax: this.config.batchCommandsMax,
         batchBytesMax: this.config.batchBytesMax,
+        adaptiveBatching: this.config.batching === "adaptive",
         recovering: this.recoveringAtStart,
       },
       this.storage.recovered,
