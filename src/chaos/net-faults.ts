@@ -18,7 +18,8 @@ const TABLE_PREFIX = "apus_chaos_";
  */
 export const NFT = existsSync("/usr/sbin/nft") ? "/usr/sbin/nft" : "nft";
 
-function nft(args: readonly string[]): void {
+/** Run `nft` with these arguments (tests that drop packets themselves use it too). */
+export function nft(args: readonly string[]): void {
   execFileSync(NFT, args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 

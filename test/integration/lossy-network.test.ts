@@ -1,13 +1,12 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NFT, nftUsable } from "../../src/chaos/net-faults.ts";
+import { nftUsable, nft as runNft } from "../../src/chaos/net-faults.ts";
 import { TestCluster } from "./cluster-harness.ts";
 import { client, writeKeys } from "./keys.ts";
 
 const TABLE = `apus_test_${process.pid}`;
 
 function nft(...args: string[]): void {
-  execFileSync(NFT, args, { stdio: ["ignore", "ignore", "pipe"] });
+  runNft(args);
 }
 
 describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer packets)", () => {

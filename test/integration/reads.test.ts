@@ -3,9 +3,8 @@
  * latest acknowledged write on every replica, never go through the log, and an old leader that
  * lost its leadership without noticing (paused, or cut off) answers no read with old data.
  */
-import { execFileSync } from "node:child_process";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { NFT, nftUsable } from "../../src/chaos/net-faults.ts";
+import { nftUsable, nft as runNft } from "../../src/chaos/net-faults.ts";
 import { redisCli, sleep, TestCluster } from "./cluster-harness.ts";
 
 function counter(metrics: string, name: string, labels = ""): number {
@@ -99,7 +98,7 @@ describe("reads at a read index", () => {
 const TABLE = `apus_reads_${process.pid}`;
 
 function nft(...args: string[]): void {
-  execFileSync(NFT, args, { stdio: ["ignore", "ignore", "pipe"] });
+  runNft(args);
 }
 
 describe.skipIf(!nftUsable())("an old leader cut off by the network (nftables)", () => {

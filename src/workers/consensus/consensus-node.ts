@@ -514,18 +514,31 @@ export class ConsensusNode {
       return;
     }
     const request = this.router.add(worker, connId, seq, commandCount, command);
-    if (request === null) {
-      this.metrics.requestErrors.inc({ reason: "pending-full" });
-      this.replies.send(
+    if (request === null)
+      this.refuseBusy(
         worker,
         connId,
         seq,
-        errorReply(
-          `BUSY ${this.router.requests.size} requests already wait for consensus here (--max-pending); retry later`,
-          commandCount,
-        ),
+        commandCount,
+        `${this.router.requests.size} requests already wait for consensus`,
       );
-    }
+  }
+
+  /** --max-pending requests (or reads) already wait: answer -BUSY, counted. */
+  private refuseBusy(
+    worker: number,
+    connId: number,
+    seq: number,
+    commandCount: number,
+    what: string,
+  ): void {
+    this.metrics.requestErrors.inc({ reason: "pending-full" });
+    this.replies.send(
+      worker,
+      connId,
+      seq,
+      errorReply(`BUSY ${what} here (--max-pending); retry later`, commandCount),
+    );
   }
 
   /**
@@ -536,18 +549,14 @@ export class ConsensusNode {
     const app = this.applier.machine.app;
     const commands = decodeCommands(command, logBodyOffset(command));
     if (commands === null || app.readOnly?.(commands) !== true) return false;
-    if (!this.reads!.add(worker, connId, seq, commands)) {
-      this.metrics.requestErrors.inc({ reason: "pending-full" });
-      this.replies.send(
+    if (!this.reads!.add(worker, connId, seq, commands))
+      this.refuseBusy(
         worker,
         connId,
         seq,
-        errorReply(
-          `BUSY ${this.reads!.size} reads already wait for a read index here (--max-pending); retry later`,
-          commands.length,
-        ),
+        commands.length,
+        `${this.reads!.size} reads already wait for a read index`,
       );
-    }
     return true;
   }
 
