@@ -6,7 +6,7 @@
  * --repeat runs, not single absolute numbers.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +32,9 @@ const USAGE = `Usage: npm run bench:redis -- [options]
                    value starts with a dash). Give it more than once to
                    compare: one cluster per variant, all started at once, and each repeat runs
                    every target in turn (A, B, A, B, …), so the machine's noise hits both alike
+  --baseline DIR   also run DIR/dist/replica.js (another checkout, built there: e.g.
+                   git worktree add /tmp/base <commit> && cd /tmp/base && npm ci && npm run build)
+                   as a cluster of its own, in turn with the others: before/after in one run
   --quick          a smoke run: 2000 requests, 1 repeat, clients 1,8
   --help
 
@@ -142,10 +145,17 @@ class Cluster {
   /** Extra replica flags (--replica-flags), split on spaces. */
   readonly flags: readonly string[];
   private readonly base: number;
-  constructor(durability: string, flags: readonly string[], variant: number) {
+  private readonly replicaJs: string;
+  constructor(
+    durability: string,
+    flags: readonly string[],
+    variant: number,
+    replicaJs = REPLICA_JS,
+  ) {
     this.durability = durability;
     this.flags = flags;
     this.base = BASE + variant * VARIANT_PORT_STRIDE;
+    this.replicaJs = replicaJs;
   }
 
   clientPort(id: number): number {
@@ -163,7 +173,7 @@ class Cluster {
         spawn(
           process.execPath,
           [
-            REPLICA_JS,
+            this.replicaJs,
             "--id",
             String(id),
             "--peers",
@@ -360,6 +370,7 @@ async function main(): Promise<void> {
       clients: { type: "string" },
       durability: { type: "string" },
       "replica-flags": { type: "string", multiple: true },
+      baseline: { type: "string" },
       quick: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -385,7 +396,7 @@ async function main(): Promise<void> {
     ["--port", String(redisPort), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
     { stdio: "ignore" },
   );
-  const variants = values["replica-flags"] ?? [""];
+  const variants = [...(values["replica-flags"] ?? [""])];
   const clusters = variants.map(
     (flags, i) =>
       new Cluster(
@@ -394,6 +405,13 @@ async function main(): Promise<void> {
         i,
       ),
   );
+  if (values.baseline !== undefined) {
+    const replicaJs = join(values.baseline, "dist", "replica.js");
+    if (!existsSync(replicaJs))
+      throw new Error(`--baseline ${values.baseline}: no ${replicaJs}; build that checkout first`);
+    clusters.unshift(new Cluster(durability, [], variants.length, replicaJs));
+    variants.unshift(`baseline ${values.baseline}`);
+  }
   const rows: Row[] = [];
   const idleByCluster: Awaited<ReturnType<typeof idleCpu>>[] = [];
   try {
@@ -413,7 +431,8 @@ async function main(): Promise<void> {
     ];
     for (const [i, cluster] of clusters.entries()) {
       const leader = leaders[i]!;
-      const suffix = clusters.length > 1 || variants[0] !== "" ? ` [${variants[i]}]` : "";
+      const suffix =
+        clusters.length > 1 || variants[0] !== "" ? ` [${variants[i] || "this build"}]` : "";
       const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
         label: `${id === leader ? "leader" : "follower"} r${id}`,
         pid: cluster.pid(id),
