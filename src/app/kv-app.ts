@@ -7,6 +7,12 @@ const REPLY_TOO_LARGE = Buffer.from(
   `-ERR replies to this pipelined request exceed ${REQUEST_REPLY_BYTES_MAX / MIB} MiB; send fewer commands at once\r\n`,
 );
 
+/**
+ * How far the log's clock may lag this machine's before a read goes through the log, when some
+ * key has a TTL (KvApp.readOnly): the error a read may make about an expiry, at most.
+ */
+const READ_CLOCK_LAG_MS = 50;
+
 /** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
 const EXPIRE_SWEEP_KEYS = 20;
 
@@ -71,21 +77,24 @@ export class KvApp implements ReplicatedApp {
   }
 
   /**
-   * A read-only request at this replica's read index. Its clock is the later of the log's and this
-   * machine's (Date.now()): a key whose TTL ran out is gone for reads even while no write moves
-   * the log's clock, and never earlier than the log says. Writes keep the log's clock alone.
+   * Whether a request can be answered at a read index now: every command only reads, and the
+   * log's clock is fresh or no key has a TTL. Reads run at the log's clock (KvStore.executeRead),
+   * which moves only with writes: while none come, a key whose TTL ran out would stay readable.
+   * So when the log's clock is more than READ_CLOCK_LAG_MS behind this machine's and some key
+   * can expire, the read goes through the log like a write and gets a fresh stamp (as every
+   * read did before read indexes).
    */
   readOnly(commands: readonly (readonly Uint8Array[])[]): boolean {
-    return isReadOnlyRequest(commands);
+    if (!isReadOnlyRequest(commands)) return false;
+    return !this.store.hasExpiringKeys || Date.now() - this.store.clockMs <= READ_CLOCK_LAG_MS;
   }
 
   read(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null {
     if (!isReadOnlyRequest(commands)) return null;
-    const nowMs = Date.now();
     const parts: Uint8Array[] = [];
     let replyBytes = 0;
     for (const args of commands) {
-      const part = this.store.executeRead(args, nowMs, this.context);
+      const part = this.store.executeRead(args, this.context);
       if (replyBytes + part.byteLength > REQUEST_REPLY_BYTES_MAX) {
         parts.push(REPLY_TOO_LARGE);
         continue;

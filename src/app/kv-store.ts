@@ -226,6 +226,14 @@ export class KvStore {
     this.keyspace = keyspace ?? new Keyspace(full);
   }
 
+  /** The log's clock as the store last saw it (ms), and whether any key has a TTL. */
+  get clockMs(): number {
+    return this.keyspace.clockMs;
+  }
+  get hasExpiringKeys(): boolean {
+    return this.keyspace.volatile.size > 0;
+  }
+
   /** Keys held, including expired ones not yet collected (see `expireSweep`). */
   get keyCount(): number {
     return this.keyspace.entries.size;
@@ -251,17 +259,19 @@ export class KvStore {
   }
 
   /**
-   * Executes a command of a read-only request (isReadOnlyRequest) at `nowMs` without changing the
-   * store: the store's clock stays where the log put it, and an expired key is treated as gone
-   * but not deleted. `nowMs` may be ahead of the log's clock (see KvApp.read).
+   * Executes a command of a read-only request (isReadOnlyRequest) without changing the store, at
+   * the log's clock (the last applied batch's stamp): an expired key is treated as gone but not
+   * deleted. Never a machine's own clock: a read that saw a key expire by this machine's time
+   * while a later write, stamped by a leader whose clock is behind, still found it alive would
+   * not be linearizable (the key would vanish and come back).
    */
-  executeRead(args: readonly Uint8Array[], nowMs: number, context: ExecContext): Buffer {
+  executeRead(args: readonly Uint8Array[], context: ExecContext): Buffer {
     const buffers = args.every((arg) => arg instanceof Buffer)
       ? (args as readonly Buffer[])
       : args.map(toBuffer);
     const spec = args.length > 0 ? findCommand(buffers[0]!) : undefined;
     assert(spec !== undefined && spec.kind !== "write", "executeRead of a write");
-    const now = Math.max(nowMs, this.keyspace.clockMs);
+    const now = this.keyspace.clockMs;
     const keysBefore = this.keyspace.entries.size;
     this.keyspace.collecting = false;
     try {

@@ -68,6 +68,8 @@ interface InFlight {
 interface AskedRead {
   readonly ctx: number;
   askedTick: number;
+  /** The ballot we led when we registered it with ourselves (BALLOT_NONE: asked of a leader). */
+  registeredIn: Ballot;
 }
 
 interface LeaderRead {
@@ -76,6 +78,21 @@ interface LeaderRead {
   readonly seq: number;
   readonly index: Slot;
   readonly round: number;
+}
+
+/**
+ * Drop the consumed front [0, head) of a FIFO kept as an array and a head index, once it is at
+ * least half the array (amortized O(1) per item): a queue that never drains completely under
+ * steady load would otherwise keep every item it ever held. Returns the new head (0 or unchanged).
+ */
+function compactFront<T>(items: T[], head: number): number {
+  if (head === items.length) {
+    items.length = 0;
+    return 0;
+  }
+  if (head < 1024 || 2 * head < items.length) return head;
+  items.splice(0, head);
+  return 0;
 }
 
 function popcount(mask: number): number {
@@ -162,7 +179,7 @@ export class Replica {
   // ---- leader ---------------------------------------------------------------------------------
   private nextSlot: Slot = 1;
   private readonly inFlight = new Map<Slot, InFlight>();
-  private queue: Uint8Array[] = [];
+  private readonly queue: Uint8Array[] = [];
   private queueHead = 0;
   private queueStampMs = 0;
   /** Commands in the last batch proposed (adaptiveBatching: the next waits for as many). */
@@ -180,8 +197,10 @@ export class Replica {
   private readSeqNext = 1;
   /** This replica's reads waiting for an index, by seq. */
   private readonly readsAsked = new Map<number, AskedRead>();
+  /** The seq of each asked read, by the caller's ctx (cancelRead). */
+  private readonly readSeqByCtx = new Map<number, number>();
   /** As leader: reads (ours and followers') waiting for their round to be confirmed, in round order. */
-  private leaderReads: LeaderRead[] = [];
+  private readonly leaderReads: LeaderRead[] = [];
   private leaderReadsHead = 0;
   /** As leader: the last read round sent, and whether a read waits for the next one. */
   private readRoundSent = 0;
@@ -909,7 +928,7 @@ export class Replica {
     if (this.roleValue === "leader") {
       this.clearLeaderReads(); // our own are asked again of the next leader (retryReads)
       this.inFlight.clear();
-      this.queue = [];
+      this.queue.length = 0;
       this.queueHead = 0;
       this.leaderId = 0;
     }
@@ -1006,7 +1025,10 @@ export class Replica {
       chosenSlot: this.chosenSlot,
       readRound,
     };
-    this.outAfter.push(reply);
+    // A read round's echo reveals only our promise: when this Ready persists no new promise, it
+    // need not wait for the votes being persisted (a follower's fsync would delay every read).
+    if (readRound > 0 && this.persistPromised === null) this.outNow.push(reply);
+    else this.outAfter.push(reply);
   }
 
   private onChosen(m: Chosen): void {
@@ -1269,10 +1291,8 @@ export class Replica {
       this.lastBatchCommands = commands.length;
       this.proposeInSlot(this.nextSlot++, { stampMs: this.queueStampMs, commands });
     }
-    if (this.queueHead === this.queue.length && this.queueHead > 0) {
-      this.queue = [];
-      this.queueHead = 0;
-    }
+    // Adaptive batching leaves commands queued behind a slot in flight: compact, not only when empty.
+    this.queueHead = compactFront(this.queue, this.queueHead);
   }
 
   /** Phase 2a: vote for our own proposal (counted once durable) and send it to every peer. */
@@ -1356,14 +1376,27 @@ export class Replica {
     if (this.readsAsked.size >= this.config.proposalQueueMax) return "queue-full";
     if (this.readNonce === 0) this.readNonce = 1 + this.config.prng.nextInt(0xfffffffe);
     const seq = this.readSeqNext++;
-    this.readsAsked.set(seq, { ctx, askedTick: this.now });
+    this.readsAsked.set(seq, { ctx, askedTick: this.now, registeredIn: BALLOT_NONE });
+    this.readSeqByCtx.set(ctx, seq);
     this.askRead(seq);
     return "queued";
   }
 
+  /** The caller gave up on read `ctx` (its client had an answer): stop asking for its index. */
+  cancelRead(ctx: number): void {
+    const seq = this.readSeqByCtx.get(ctx);
+    if (seq === undefined) return;
+    this.readSeqByCtx.delete(ctx);
+    this.readsAsked.delete(seq);
+  }
+
   private askRead(seq: number): void {
     if (this.roleValue === "leader") {
-      this.registerRead(this.id, this.readNonce, seq);
+      const read = this.readsAsked.get(seq)!;
+      // Registered once per leadership: a round that is not confirmed yet will be. One refused
+      // for a full queue is tried again at a later tick.
+      if (read.registeredIn === this.ballot) return;
+      if (this.registerRead(this.id, this.readNonce, seq)) read.registeredIn = this.ballot;
       return;
     }
     if (this.roleValue === "recovering" || this.leaderId === 0) return; // asked again at a tick
@@ -1399,13 +1432,15 @@ export class Replica {
     const read = this.readsAsked.get(seq);
     if (read === undefined) return; // answered already (an answer to a retry, or a duplicate)
     this.readsAsked.delete(seq);
+    this.readSeqByCtx.delete(read.ctx);
     this.readsOut.push({ ctx: read.ctx, index });
   }
 
-  private registerRead(from: number, nonce: number, seq: number): void {
+  /** False when readsMax wait already (counted; the asker asks again later). */
+  private registerRead(from: number, nonce: number, seq: number): boolean {
     if (this.leaderReads.length - this.leaderReadsHead >= this.config.proposalQueueMax) {
       this.counts.droppedReads++;
-      return;
+      return false;
     }
     this.leaderReads.push({
       from,
@@ -1415,6 +1450,7 @@ export class Replica {
       round: this.readRoundSent + 1,
     });
     this.readRoundWanted = true;
+    return true;
   }
 
   /** The index a read arriving now must wait for. Protected: a test plants one without the floor. */
@@ -1471,11 +1507,12 @@ export class Replica {
       };
       this.outNow.push(reply);
     }
-    if (this.leaderReadsHead === this.leaderReads.length) this.clearLeaderReads();
+    // Under steady reads the next round's reads are nearly always waiting: never "all released".
+    this.leaderReadsHead = compactFront(this.leaderReads, this.leaderReadsHead);
   }
 
   private clearLeaderReads(): void {
-    this.leaderReads = [];
+    this.leaderReads.length = 0;
     this.leaderReadsHead = 0;
     this.readRoundWanted = false;
   }

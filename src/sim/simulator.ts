@@ -109,7 +109,13 @@ function describeMessage(m: Message): string {
     case MessageType.Chosen:
       return `${base} entries=${m.entries[0]?.slot ?? "-"}..${m.entries.at(-1)?.slot ?? "-"}`;
     case MessageType.Heartbeat:
-      return `${base} commit=${m.commitSlot}`;
+      return `${base} commit=${m.commitSlot} round=${m.readRound}`;
+    case MessageType.HeartbeatReply:
+      return `${base} chosen=${m.chosenSlot} round=${m.readRound}`;
+    case MessageType.ReadIndex:
+      return `${base} seq=${m.seq}`;
+    case MessageType.ReadIndexReply:
+      return `${base} seq=${m.seq} index=${m.index}`;
     default:
       return base;
   }

@@ -136,6 +136,18 @@ describe("linearizable reads (ReadIndex)", () => {
     expect(c.reads[1]).toEqual([{ ctx: 3, index: 1 }]);
   });
 
+  it("forgets a cancelled read: it is not asked again and its late index is dropped", () => {
+    const c = new Cluster(3);
+    c.elect(1);
+    c.node(2).read(5);
+    c.drain(2);
+    c.inbox = []; // the ask is lost
+    c.node(2).cancelRead(5);
+    expect(c.node(2).status().pendingReads).toBe(0);
+    c.tick(2, 5);
+    expect(c.inbox.filter(isType(MessageType.ReadIndex))).toEqual([]);
+  });
+
   it("bounds the reads it waits for", () => {
     const c = new Cluster(3, { proposalQueueMax: 2 });
     c.elect(1);

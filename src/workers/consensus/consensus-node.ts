@@ -278,6 +278,7 @@ export class ConsensusNode {
         ? new ReadServer(
             {
               askIndex: (ctx) => this.core.read(ctx),
+              cancelIndex: (ctx) => this.core.cancelRead(ctx),
               serve: (commands) => app.read?.(commands) ?? null,
               reply: (worker, connId, seq, reply) => this.replies.send(worker, connId, seq, reply),
               nowMs: () => performance.now(),
@@ -286,6 +287,7 @@ export class ConsensusNode {
             {
               pendingReadsMax: this.config.pendingRequestsMax,
               requestTimeoutMs: this.config.requestTimeoutMs,
+              reaskAfterMs: RESEND_AFTER_MS,
             },
           )
         : null;

@@ -6,6 +6,8 @@ import type { Slot } from "../../core/types.ts";
 export interface ReadServerIo {
   /** Ask the core for a read index (Replica.read). */
   askIndex(ctx: number): ReadResult;
+  /** Stop asking for the index of `ctx` (Replica.cancelRead). */
+  cancelIndex(ctx: number): void;
   /** Answer a read-only request from the state machine as it is now (ReplicatedApp.read). */
   serve(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null;
   reply(worker: number, connId: number, seq: number, reply: Uint8Array): void;
@@ -19,17 +21,25 @@ export interface ReadServerOptions {
   readonly pendingReadsMax: number;
   /** --request-timeout-ms: a read with no index by then is answered with an error. */
   readonly requestTimeoutMs: number;
+  /**
+   * A read whose index is not applied this long after it was given is asked for a new one. An
+   * index can name a slot that no leader will fill until the next write: the top slot a deposed
+   * leader's Phase 1 found, holding a vote the next leader never saw. Any index confirmed after
+   * the read arrived is as good, and a leader's own gives a slot it fills.
+   */
+  readonly reaskAfterMs: number;
 }
 
 interface PendingRead {
-  readonly ctx: number;
+  ctx: number;
   readonly worker: number;
   readonly connId: number;
   readonly seq: number;
   readonly commands: readonly (readonly Uint8Array[])[];
   readonly arrivedMs: number;
-  /** The read index once the core gave it, else -1. */
+  /** The read index once the core gave it, else -1; and when it came. */
   index: Slot;
+  indexedMs: number;
 }
 
 /**
@@ -76,6 +86,7 @@ export class ReadServer {
       commands,
       arrivedMs: this.io.nowMs(),
       index: -1,
+      indexedMs: 0,
     });
     return true;
   }
@@ -90,6 +101,7 @@ export class ReadServer {
       const read = this.pending.get(state.ctx);
       if (read === undefined) continue; // timed out meanwhile
       read.index = state.index;
+      read.indexedMs = this.io.nowMs();
       if (state.index <= appliedSlot) {
         this.serve(read);
         served++;
@@ -121,14 +133,29 @@ export class ReadServer {
     this.io.count("served");
   }
 
-  /** Answer the reads that waited past --request-timeout-ms. Nothing ran for them. */
+  /**
+   * Answer the reads that waited past --request-timeout-ms (nothing ran for them), and ask again
+   * for the index of reads parked too long on one (see reaskAfterMs).
+   */
   expire(): void {
     const now = this.io.nowMs();
     const timeout = this.options.requestTimeoutMs;
     let expired = false;
+    for (const read of this.parked) {
+      if (now - read.indexedMs < this.options.reaskAfterMs || now - read.arrivedMs >= timeout)
+        continue;
+      const ctx = this.nextCtx++;
+      if (this.io.askIndex(ctx) !== "queued") continue;
+      this.pending.delete(read.ctx);
+      read.ctx = ctx;
+      read.index = -1;
+      this.pending.set(ctx, read);
+      expired = true; // no longer parked: filtered out below
+    }
     for (const [ctx, read] of this.pending) {
-      if (now - read.arrivedMs < timeout) break; // in arrival order: the rest are younger
+      if (now - read.arrivedMs < timeout) continue;
       this.pending.delete(ctx);
+      this.io.cancelIndex(ctx);
       expired = true;
       this.io.count("timeout");
       const why =
@@ -145,13 +172,16 @@ export class ReadServer {
         ),
       );
     }
-    if (expired) this.parked = this.parked.filter((read) => this.pending.has(read.ctx));
+    if (expired)
+      this.parked = this.parked.filter((read) => read.index >= 0 && this.pending.has(read.ctx));
   }
 
   /** Answer every waiting read with `text` (shutdown). */
   drain(text: string): void {
-    for (const read of this.pending.values())
+    for (const [ctx, read] of this.pending) {
+      this.io.cancelIndex(ctx);
       this.io.reply(read.worker, read.connId, read.seq, repeat(text, read.commands.length));
+    }
     this.pending.clear();
     this.parked = [];
   }

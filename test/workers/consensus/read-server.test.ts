@@ -2,8 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { ReadResult } from "../../../src/core/replica.ts";
 import { ReadServer } from "../../../src/workers/consensus/read-server.ts";
 
-function harness(options: { pendingReadsMax?: number; queue?: ReadResult } = {}) {
+function harness(
+  options: { pendingReadsMax?: number; queue?: ReadResult; reaskAfterMs?: number } = {},
+) {
   const asked: number[] = [];
+  const cancelled: number[] = [];
   const replies: { connId: number; seq: number; text: string }[] = [];
   const counts: string[] = [];
   let now = 0;
@@ -13,17 +16,23 @@ function harness(options: { pendingReadsMax?: number; queue?: ReadResult } = {})
         asked.push(ctx);
         return options.queue ?? "queued";
       },
+      cancelIndex: (ctx) => cancelled.push(ctx),
       serve: (commands) => Buffer.from(`+${commands.length}\r\n`),
       reply: (_worker, connId, seq, reply) =>
         replies.push({ connId, seq, text: Buffer.from(reply).toString("latin1") }),
       nowMs: () => now,
       count: (outcome) => counts.push(outcome),
     },
-    { pendingReadsMax: options.pendingReadsMax ?? 10, requestTimeoutMs: 100 },
+    {
+      pendingReadsMax: options.pendingReadsMax ?? 10,
+      requestTimeoutMs: 100,
+      reaskAfterMs: options.reaskAfterMs ?? 1000,
+    },
   );
   return {
     server,
     asked,
+    cancelled,
     replies,
     counts,
     advance: (ms: number) => {
@@ -67,6 +76,23 @@ describe("ReadServer", () => {
     expect(h.server.onApplied(20)).toBe(0);
     expect(h.replies).toHaveLength(2);
     expect(h.counts).toEqual(["timeout", "timeout"]);
+    expect(h.cancelled).toEqual([1, 2]); // the core stops asking for them
+  });
+
+  it("asks again for the index of a read parked on one that is not applied for long", () => {
+    const h = harness({ reaskAfterMs: 30 });
+    h.server.add(0, 1, 1, get);
+    h.server.onIndexes([{ ctx: 1, index: 9 }], 3); // a slot no leader may fill soon
+    h.advance(20);
+    h.server.expire();
+    expect(h.asked).toEqual([1]);
+    h.advance(20);
+    h.server.expire();
+    expect(h.asked).toEqual([1, 2]); // asked again under a new ctx
+    h.server.onIndexes([{ ctx: 1, index: 9 }], 3); // a late answer for the old ctx: ignored
+    h.server.onIndexes([{ ctx: 2, index: 3 }], 3);
+    expect(h.replies.map((r) => r.connId)).toEqual([1]);
+    expect(h.server.onApplied(9)).toBe(0); // not answered twice
   });
 
   it("refuses beyond its bound or when the core's queue is full", () => {
