@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { parseList, parsePositive } from "./lib/args.ts";
 import { REPLICA_JS, ROOT, sleep } from "./lib/cluster.ts";
 import { probeFsync } from "./lib/fsync-probe.ts";
 import { measureMachineLimits } from "./lib/machine-limits.ts";
@@ -80,21 +81,6 @@ interface Options {
   readonly systems: readonly SystemName[];
   readonly roundTrips: number;
   readonly outDir: string;
-}
-
-function parseList(name: string, text: string): number[] {
-  const values = text.split(",").map((v) => Number(v.trim()));
-  for (const v of values)
-    if (!Number.isSafeInteger(v) || v < 1)
-      throw new Error(`--${name} takes positive integers, comma-separated; got "${text}"`);
-  return values;
-}
-
-function parsePositive(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`--${name} takes a positive integer; got "${text}"`);
-  return value;
 }
 
 function parseOptions(): Options | null {

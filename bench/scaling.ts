@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
 import { Piscina } from "piscina";
+import { parseList, parsePositive } from "./lib/args.ts";
 import { type LinePoint, lineChartSpec, renderSvg } from "./lib/charts.ts";
 import {
   type Cluster,
@@ -89,21 +90,6 @@ interface Options {
   readonly variantNames: readonly string[];
   readonly roundTrips: number;
   readonly outDir: string;
-}
-
-function parseList(name: string, text: string): number[] {
-  const values = text.split(",").map((v) => Number(v.trim()));
-  for (const v of values)
-    if (!Number.isSafeInteger(v) || v < 1)
-      throw new Error(`--${name} takes positive integers, comma-separated; got "${text}"`);
-  return values;
-}
-
-function parsePositive(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`--${name} takes a positive integer; got "${text}"`);
-  return value;
 }
 
 function parseOptions(): Options | null {

@@ -5,10 +5,10 @@
  * processes and their program copies (the copies' pids from each replica's /status
  * app.program.pid). Every target started is registered so that Ctrl-C or SIGTERM stops it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { type Cluster, getJson, sleep, startCluster } from "./cluster.ts";
+import { type Cluster, getJson, sleep, startCluster, stopChildren } from "./cluster.ts";
 import type { Variant } from "./contracts.ts";
 
 const PORT_LOW = 20_000;
@@ -114,17 +114,6 @@ async function acceptsConnections(port: number): Promise<boolean> {
   });
 }
 
-function killAndWait(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
-
 /**
  * Starts `command args…` with {port} filled in by a free port and waits until it accepts
  * connections. The program's own process is the target's one pid.
@@ -140,7 +129,7 @@ export async function startBare(
     args.map((a) => a.replaceAll("{port}", String(port))),
     { stdio: "ignore" },
   );
-  const stop = () => killAndWait(child);
+  const stop = () => stopChildren([child]);
   running.add(stop);
   const deadline = Date.now() + READY_MS_MAX;
   while (!(await acceptsConnections(port))) {

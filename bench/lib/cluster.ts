@@ -143,7 +143,8 @@ async function awaitLeader(
   );
 }
 
-function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+/** SIGKILL every child and wait until each has exited (one that already has counts at once). */
+export function stopChildren(children: readonly ChildProcess[]): Promise<void> {
   const exits = children.map(
     (child) =>
       new Promise<void>((resolve) => {

@@ -25,7 +25,7 @@ import {
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type Cluster, getJson, ROOT, sleep, startCluster } from "./cluster.ts";
+import { type Cluster, getJson, ROOT, sleep, startCluster, stopChildren } from "./cluster.ts";
 import type { Variant } from "./contracts.ts";
 
 export type SystemName = "apus-smr" | "zookeeper" | "etcd";
@@ -97,18 +97,6 @@ export function stopAllNow(): void {
     if (entry.dir !== null) rmSync(entry.dir, { recursive: true, force: true });
   }
   running.clear();
-}
-
-function killAndWait(children: readonly ChildProcess[]): Promise<void> {
-  const exits = children.map(
-    (child) =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) resolve();
-        else child.once("exit", () => resolve());
-      }),
-  );
-  for (const child of children) child.kill("SIGKILL");
-  return Promise.all(exits).then(() => undefined);
 }
 
 function logTail(file: string): string {
@@ -331,7 +319,7 @@ export async function startEtcd(replicaCount: number, etcdBin: string): Promise<
     );
   }
   const stop = async () => {
-    await killAndWait(children);
+    await stopChildren(children);
     rmSync(dir, { recursive: true, force: true });
     running.delete(entry);
   };
@@ -454,7 +442,7 @@ export async function startZooKeeper(
     );
   }
   const stop = async () => {
-    await killAndWait(children);
+    await stopChildren(children);
     rmSync(dir, { recursive: true, force: true });
     running.delete(entry);
   };
