@@ -62,7 +62,26 @@ export interface ReplicaConfig {
   readonly electionTimeoutMs: number;
   /** "shm" only for replicas that are threads of one process (dist/thread-cluster.js). */
   readonly transport: "udp" | "tcp" | "shm";
+  /** One or two peer keys, one per line: the first signs, either is accepted (a key roll). */
   readonly secretFile: string | null;
+  /**
+   * Mutual TLS between peers (--transport tcp only): this replica's certificate and key, and the
+   * CA that signed every replica's certificate. All three or none.
+   */
+  readonly peerTlsCert: string | null;
+  readonly peerTlsKey: string | null;
+  readonly peerTlsCa: string | null;
+  /** A TCP peer connection that has not finished its handshake in this time is closed. */
+  readonly peerHandshakeTimeoutMs: number;
+  /** Client authentication: the default user's password (AUTH password), or null: none. */
+  readonly requirepassFile: string | null;
+  /** Client authentication: named users with a password and a role, one per line; or null. */
+  readonly usersFile: string | null;
+  /** TLS on the client port: certificate and key (PEM); both or neither. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  /** With --tls-cert: CA whose client certificates are required; null: none asked for. */
+  readonly tlsCa: string | null;
   readonly clusterId: number;
   readonly requestTimeoutMs: number;
   readonly requestBytesMax: number;
@@ -284,8 +303,72 @@ export const SETTINGS: readonly Setting[] = [
     key: "secretFile",
     flag: "secret-file",
     kind: "string",
-    defaultText: "(none: a built-in development key, with a warning)",
-    help: "file holding the cluster key that authenticates peer packets (HMAC)",
+    defaultText: "(required with more than one replica; npm start makes one)",
+    help: "file holding the cluster key that authenticates peer packets (HMAC-SHA256 under keys derived from it), at least 16 bytes, e.g. openssl rand -hex 32 > FILE. A second line holds a second key during a key roll: the first line signs, either is accepted",
+  },
+  {
+    key: "peerTlsCert",
+    flag: "peer-tls-cert",
+    kind: "string",
+    defaultText: "(none)",
+    help: "with --transport tcp: this replica's TLS certificate (PEM) for mutual TLS between peers, which encrypts peer traffic (client data included); needs --peer-tls-key and --peer-tls-ca",
+  },
+  {
+    key: "peerTlsKey",
+    flag: "peer-tls-key",
+    kind: "string",
+    defaultText: "(none)",
+    help: "with --peer-tls-cert: its private key (PEM)",
+  },
+  {
+    key: "peerTlsCa",
+    flag: "peer-tls-ca",
+    kind: "string",
+    defaultText: "(none)",
+    help: "with --peer-tls-cert: the CA (PEM) that signed every replica's certificate; a peer without one is refused",
+  },
+  {
+    key: "peerHandshakeTimeoutMs",
+    flag: "peer-handshake-timeout-ms",
+    kind: "int",
+    min: 10,
+    max: 600_000,
+    help: "with --transport tcp: a peer connection that has not authenticated within this time is closed (bounds what an unauthenticated host can hold)",
+  },
+  {
+    key: "requirepassFile",
+    flag: "requirepass-file",
+    kind: "string",
+    defaultText: "(none: clients need no password)",
+    help: "file holding the password clients give with AUTH (redis-cli -a, ioredis password); until then every command but AUTH, HELLO, QUIT gets -NOAUTH. The default user has every right",
+  },
+  {
+    key: "usersFile",
+    flag: "users-file",
+    kind: "string",
+    defaultText: "(none)",
+    help: "file of named client users, one per line: NAME ROLE PASSWORD, ROLE one of read-only, read-write (no FLUSHALL, FLUSHDB, CONFIG, DEBUG) or admin; clients log in with AUTH NAME PASSWORD. Implies authentication",
+  },
+  {
+    key: "tlsCert",
+    flag: "tls-cert",
+    kind: "string",
+    defaultText: "(none: plain TCP)",
+    help: "TLS on the client port: the certificate (PEM); the port then speaks only TLS (redis-cli --tls); needs --tls-key",
+  },
+  {
+    key: "tlsKey",
+    flag: "tls-key",
+    kind: "string",
+    defaultText: "(none)",
+    help: "with --tls-cert: its private key (PEM)",
+  },
+  {
+    key: "tlsCa",
+    flag: "tls-ca",
+    kind: "string",
+    defaultText: "(none: no client certificate asked for)",
+    help: "with --tls-cert: clients must present a certificate signed by this CA (PEM)",
   },
   {
     key: "clusterId",
@@ -425,6 +508,15 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   electionTimeoutMs: ELECTION_TIMEOUT_MS_DEFAULT,
   transport: "udp",
   secretFile: null,
+  peerTlsCert: null,
+  peerTlsKey: null,
+  peerTlsCa: null,
+  peerHandshakeTimeoutMs: 5000,
+  requirepassFile: null,
+  usersFile: null,
+  tlsCert: null,
+  tlsKey: null,
+  tlsCa: null,
   clusterId: 1,
   requestTimeoutMs: REQUEST_TIMEOUT_MS_DEFAULT,
   requestBytesMax: REQUEST_BYTES_MAX_DEFAULT,
@@ -626,6 +718,26 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
     );
   if (config.checkpoint !== null && config.app === null)
     throw invalid("checkpoint", "only means something with --app (the program to checkpoint)");
+  if ((config.tlsCert === null) !== (config.tlsKey === null))
+    throw invalid(
+      config.tlsCert === null ? "tls-key" : "tls-cert",
+      "--tls-cert and --tls-key go together: the certificate and its private key",
+    );
+  if (config.tlsCa !== null && config.tlsCert === null)
+    throw invalid("tls-ca", "needs --tls-cert and --tls-key (the client port's own certificate)");
+  const peerTls = [config.peerTlsCert, config.peerTlsKey, config.peerTlsCa];
+  if (peerTls.some((v) => v !== null)) {
+    if (peerTls.some((v) => v === null))
+      throw invalid(
+        "peer-tls-cert",
+        "mutual TLS between peers needs all three of --peer-tls-cert, --peer-tls-key and --peer-tls-ca",
+      );
+    if (config.transport !== "tcp")
+      throw invalid(
+        "peer-tls-cert",
+        `TLS between peers runs over --transport tcp (this replica uses ${config.transport})`,
+      );
+  }
   if (config.clientPort === config.adminPort && config.clientHost === config.adminHost)
     throw invalid("admin-port", `is the same as --client-port (${config.clientPort})`);
   return config;
