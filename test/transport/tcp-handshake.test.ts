@@ -1,0 +1,237 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
+import {
+  CHANNEL_BINDING_BYTES,
+  HANDSHAKE_HEADER_BYTES,
+  HANDSHAKE_NONCE_BYTES,
+  HANDSHAKE_OFFSET_CLUSTER,
+  HANDSHAKE_OFFSET_FROM,
+  HANDSHAKE_OFFSET_TYPE,
+  HANDSHAKE_TYPE_PROOF,
+  HandshakeInitiator,
+  type HandshakeParams,
+  HandshakeResponder,
+  type HandshakeResult,
+  HELLO_BYTES,
+  NO_CHANNEL_BINDING,
+  PROOF_BYTES,
+  REPLY_BYTES,
+  TRANSCRIPT_BYTES,
+} from "../../src/transport/tcp-handshake.ts";
+
+const CLUSTER_ID = 0xc0ffee;
+const encode = (s: string) => new TextEncoder().encode(s);
+const KEYS = derivePeerKeys([encode("handshake-test-secret-0123456789")], CLUSTER_ID).handshake;
+const OTHER_KEYS = derivePeerKeys(
+  [encode("another-cluster-secret-987654321")],
+  CLUSTER_ID,
+).handshake;
+
+function nonce(): Uint8Array {
+  return randomBytes(HANDSHAKE_NONCE_BYTES);
+}
+
+function params(id: number, overrides: Partial<HandshakeParams> = {}): HandshakeParams {
+  return {
+    keys: KEYS,
+    clusterId: CLUSTER_ID,
+    id,
+    peerCount: 3,
+    nonce: nonce(),
+    binding: NO_CHANNEL_BINDING,
+    ...overrides,
+  };
+}
+
+/** Replica 1 dials replica 2 unless told otherwise. */
+function pair(
+  initiator: Partial<HandshakeParams> = {},
+  responder: Partial<HandshakeParams> = {},
+): { i: HandshakeInitiator; r: HandshakeResponder } {
+  return {
+    i: new HandshakeInitiator({ ...params(1, initiator), to: 2 }),
+    r: new HandshakeResponder(params(2, responder)),
+  };
+}
+
+function sent(result: HandshakeResult): Buffer {
+  if (result.state === "failed") throw new Error(`handshake failed: ${result.failure}`);
+  if (result.send === null) throw new Error("nothing to send");
+  return result.send;
+}
+
+/** Run a whole handshake in memory; returns both sides' last results. */
+function run(i: HandshakeInitiator, r: HandshakeResponder, frames = Buffer.alloc(0)) {
+  const reply = sent(r.receive(i.hello()));
+  const initiatorResult = i.receive(reply);
+  if (initiatorResult.state !== "done") return { initiatorResult, responderResult: null };
+  const responderResult = r.receive(Buffer.concat([sent(initiatorResult), frames]));
+  return { initiatorResult, responderResult };
+}
+
+describe("tcp handshake", () => {
+  it("has the documented fixed sizes", () => {
+    expect([HELLO_BYTES, REPLY_BYTES, PROOF_BYTES, TRANSCRIPT_BYTES]).toEqual([44, 76, 44, 164]);
+  });
+
+  it("good: both sides authenticate and the responder learns the initiator's id", () => {
+    const { i, r } = pair();
+    const { initiatorResult, responderResult } = run(i, r);
+    expect(initiatorResult).toMatchObject({ state: "done", peerId: 2, keyIndex: 0 });
+    expect(responderResult).toMatchObject({ state: "done", peerId: 1, keyIndex: 0, send: null });
+    if (responderResult?.state === "done") expect(responderResult.rest.byteLength).toBe(0);
+  });
+
+  it("good: frames pipelined behind the PROOF come back as `rest`", () => {
+    const { i, r } = pair();
+    const frames = Buffer.from("first frames");
+    const { responderResult } = run(i, r, frames);
+    expect(responderResult?.state).toBe("done");
+    if (responderResult?.state === "done") expect(responderResult.rest.equals(frames)).toBe(true);
+  });
+
+  it("good: bytes may arrive one at a time", () => {
+    const { i, r } = pair();
+    const hello = i.hello();
+    let reply: Buffer | null = null;
+    for (const byte of hello) {
+      const result = r.receive(Buffer.of(byte));
+      expect(result.state).toBe("pending");
+      if (result.state === "pending" && result.send !== null) reply = result.send;
+    }
+    expect(reply?.byteLength).toBe(REPLY_BYTES);
+    let proof: Buffer | null = null;
+    for (const [index, byte] of reply!.entries()) {
+      const result = i.receive(Buffer.of(byte));
+      expect(result.state).toBe(index === REPLY_BYTES - 1 ? "done" : "pending");
+      if (result.state === "done") proof = result.send;
+    }
+    let last: HandshakeResult | null = null;
+    for (const byte of proof!) last = r.receive(Buffer.of(byte));
+    expect(last).toMatchObject({ state: "done", peerId: 1 });
+  });
+
+  it("wrong key: the initiator refuses a responder with another secret", () => {
+    const { i, r } = pair({}, { keys: OTHER_KEYS });
+    expect(run(i, r).initiatorResult).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("wrong key: the responder refuses a PROOF signed with another secret", () => {
+    // The initiator verifies the REPLY under its second key but signs with its first, foreign one.
+    const { i, r } = pair({ keys: [...OTHER_KEYS, ...KEYS] });
+    const { initiatorResult, responderResult } = run(i, r);
+    expect(initiatorResult).toMatchObject({ state: "done", keyIndex: 1 });
+    expect(responderResult).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("key roll: a tag under the second (old) key verifies, and says which key it was", () => {
+    const secrets = ["the-new-secret-after-the-roll-01", "handshake-test-secret-0123456789"];
+    const rolled = derivePeerKeys(secrets.map(encode), CLUSTER_ID).handshake;
+    // Replica 2 has not rolled yet (signs with the old key); replica 1 has (accepts both).
+    const old = pair({ keys: rolled }, { keys: KEYS });
+    expect(run(old.i, old.r).initiatorResult).toMatchObject({ state: "done", keyIndex: 1 });
+    const both = pair({ keys: rolled }, { keys: rolled });
+    const result = run(both.i, both.r);
+    expect(result.initiatorResult).toMatchObject({ state: "done", keyIndex: 0 });
+    expect(result.responderResult).toMatchObject({ state: "done", keyIndex: 0 });
+  });
+
+  it("replayed transcript: a recorded HELLO and PROOF do not pass a responder's fresh nonce", () => {
+    const { i, r } = pair();
+    const hello = i.hello();
+    const reply = sent(r.receive(hello));
+    const proof = sent(i.receive(reply));
+    const victim = new HandshakeResponder(params(2));
+    victim.receive(hello);
+    expect(victim.receive(proof)).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("replayed transcript: a recorded REPLY does not pass an initiator's fresh nonce", () => {
+    const { i, r } = pair();
+    const reply = sent(r.receive(i.hello()));
+    const victim = new HandshakeInitiator({ ...params(1), to: 2 });
+    expect(victim.receive(reply)).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("reflection: a REPLY's tag does not serve as a PROOF", () => {
+    // A host that gets replica 2 to answer its HELLO tries the tag it got back as its PROOF.
+    const r = new HandshakeResponder(params(2));
+    const hello = new HandshakeInitiator({ ...params(1), to: 2 }).hello();
+    const reply = sent(r.receive(hello));
+    const proof = Buffer.alloc(PROOF_BYTES);
+    hello.copy(proof, 0, 0, HANDSHAKE_HEADER_BYTES);
+    proof.writeUInt8(HANDSHAKE_TYPE_PROOF, HANDSHAKE_OFFSET_TYPE);
+    reply.copy(proof, HANDSHAKE_HEADER_BYTES, REPLY_BYTES - 32);
+    expect(r.receive(proof)).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("channel binding: a transcript relayed between two TLS sessions does not verify", () => {
+    const { i, r } = pair(
+      { binding: randomBytes(CHANNEL_BINDING_BYTES) },
+      { binding: randomBytes(CHANNEL_BINDING_BYTES) },
+    );
+    expect(run(i, r).initiatorResult).toEqual({ state: "failed", failure: "tag" });
+  });
+
+  it("truncated: half a message is held, nothing is sent, and nothing is decided", () => {
+    const { i, r } = pair();
+    const hello = i.hello();
+    expect(r.receive(hello.subarray(0, HELLO_BYTES - 1))).toEqual({ state: "pending", send: null });
+    const reply = sent(r.receive(hello.subarray(HELLO_BYTES - 1)));
+    expect(i.receive(reply.subarray(0, 10))).toEqual({ state: "pending", send: null });
+  });
+
+  it("oversized: a frame's claimed 200 MiB length is not a HELLO; only 44 bytes are read", () => {
+    const r = new HandshakeResponder(params(2));
+    const claim = Buffer.alloc(64 * 1024);
+    claim.writeUInt32LE(200 * 1024 * 1024, 0);
+    claim.write("AP", 4, "latin1");
+    expect(r.receive(claim)).toEqual({ state: "failed", failure: "malformed" });
+  });
+
+  it("oversized: bytes after the REPLY are refused by the initiator", () => {
+    const { i, r } = pair();
+    const reply = sent(r.receive(i.hello()));
+    expect(i.receive(Buffer.concat([reply, Buffer.of(0)]))).toEqual({
+      state: "failed",
+      failure: "trailing",
+    });
+  });
+
+  it("header checks: cluster, addressee and sender ids", () => {
+    const hello = () => new HandshakeInitiator({ ...params(1), to: 2 }).hello();
+    const otherCluster = hello();
+    otherCluster.writeUInt32LE(7, HANDSHAKE_OFFSET_CLUSTER);
+    expect(new HandshakeResponder(params(2)).receive(otherCluster)).toMatchObject({
+      failure: "cluster",
+    });
+    expect(new HandshakeResponder(params(3)).receive(hello())).toMatchObject({ failure: "peer" });
+    for (const from of [0, 2, 4]) {
+      const bad = hello();
+      bad.writeUInt8(from, HANDSHAKE_OFFSET_FROM);
+      expect(new HandshakeResponder(params(2)).receive(bad)).toMatchObject({ failure: "peer" });
+    }
+    const version = hello();
+    version.writeUInt8(9, 2);
+    expect(new HandshakeResponder(params(2)).receive(version)).toMatchObject({
+      failure: "malformed",
+    });
+  });
+
+  it("header checks: a REPLY from a replica other than the one dialed is refused", () => {
+    // Replica 1 dials replica 2's address and replica 3 answers (a stale --peers entry).
+    const i = new HandshakeInitiator({ ...params(1), to: 2 });
+    const hello = Buffer.from(i.hello());
+    hello.writeUInt8(3, HANDSHAKE_OFFSET_FROM + 1);
+    const reply = sent(new HandshakeResponder(params(3)).receive(hello));
+    expect(i.receive(reply)).toEqual({ state: "failed", failure: "peer" });
+  });
+
+  it("a PROOF whose ids differ from the HELLO's is refused before its tag is checked", () => {
+    const { i, r } = pair();
+    const proof = Buffer.from(sent(i.receive(sent(r.receive(i.hello())))));
+    proof.writeUInt8(3, HANDSHAKE_OFFSET_FROM);
+    expect(r.receive(proof)).toEqual({ state: "failed", failure: "peer" });
+  });
+});
