@@ -112,6 +112,12 @@ export class ConsensusMetrics {
     labelNames: ["reason"],
     registers: [this.registry],
   });
+  readonly peerSettings = new Gauge({
+    name: "apus_peer_settings_agree",
+    help: "Per peer: 1 when its settings that must agree (--max-value-bytes, --max-reply-bytes, the replica count, the app) match this replica's, 0 when they differ (its messages are dropped), absent before its first hello",
+    labelNames: ["peer"],
+    registers: [this.registry],
+  });
   readonly fsyncLatency = new Histogram({
     name: "apus_wal_fsync_seconds",
     help: "WAL write + fdatasync per group commit",

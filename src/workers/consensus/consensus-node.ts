@@ -43,10 +43,12 @@ import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
 import { decodeDigestReport, encodeDigestReport } from "./output-check.ts";
+import { agreedSettings, decodeHello, PeerAgreement } from "./peer-agreement.ts";
 import { ReadServer } from "./read-server.ts";
 import { ReadyLoop } from "./ready-loop.ts";
 import { ReplyRouter } from "./reply-router.ts";
 import {
+  CHANNEL_AGREEMENT,
   CHANNEL_CORE,
   CHANNEL_FORWARD,
   CHANNEL_FORWARD_REFUSED,
@@ -150,6 +152,8 @@ export class ConsensusNode {
   /** Read-only requests served at a read index (--reads index, embedded store); else null. */
   private readonly reads: ReadServer | null;
   private readonly replies: ReplyRouter;
+  /** Peers' settings that must match ours: a peer's messages wait for its matching hello. */
+  private readonly agreement: PeerAgreement;
   private readonly readers: FrameRingReader[];
   private readonly waiter: BellWaiter;
   private readonly incarnation: number;
@@ -177,6 +181,12 @@ export class ConsensusNode {
     this.transport = options.transport;
     this.log = options.logger;
     this.incarnation = options.incarnation;
+    this.agreement = new PeerAgreement(
+      this.config.id,
+      this.config.peers.length,
+      this.incarnation,
+      agreedSettings(this.config),
+    );
     const timing = coreTiming(this.config);
     this.tickMs = timing.tickMs;
     // Recover when there is nothing on disk in a cluster that ran before, or when a recovery (or
@@ -345,6 +355,7 @@ export class ConsensusNode {
 
   async start(): Promise<void> {
     await this.transport.start();
+    this.sendHellos();
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
     const recovered = this.storage.recovered;
@@ -399,12 +410,18 @@ export class ConsensusNode {
 
   private onTick(): void {
     this.ticks++;
+    this.sendHellos();
     if (this.core.role === "recovering") this.warnIfEveryoneRecovers();
     this.core.tick();
     this.schedulePump();
   }
 
   private onPeerMessage(from: number, channel: number, payload: Uint8Array): void {
+    if (channel === CHANNEL_AGREEMENT) return this.onHello(from, payload);
+    if (!this.agreement.agreed(from)) {
+      this.metrics.droppedPackets.inc({ reason: "settings-not-agreed" });
+      return;
+    }
     if (channel === CHANNEL_CORE) {
       // Decoded batches are views of the buffer: copy, since the transport may reuse it.
       const decoded = decodeMessage(payload.slice());
@@ -436,6 +453,36 @@ export class ConsensusNode {
       return;
     }
     this.metrics.droppedPackets.inc({ reason: "channel" });
+  }
+
+  /** Our settings to the peers that have not shown they hold them (peer-agreement.ts). */
+  private sendHellos(): void {
+    const hellos = this.agreement.hellosToSend(performance.now());
+    for (const { to, payload } of hellos) this.transport.send(to, CHANNEL_AGREEMENT, payload);
+    if (hellos.length > 0) this.transport.flush();
+  }
+
+  private onHello(from: number, payload: Uint8Array): void {
+    const hello = decodeHello(payload);
+    if (hello === null) {
+      this.metrics.droppedPackets.inc({ reason: "decode" });
+      return;
+    }
+    const { reply, event } = this.agreement.receive(from, hello, performance.now());
+    if (reply !== null) {
+      this.transport.send(from, CHANNEL_AGREEMENT, reply);
+      this.transport.flush();
+    }
+    if (event === null) return;
+    this.metrics.peerSettings.set({ peer: String(from) }, event.kind === "agreed" ? 1 : 0);
+    if (event.kind === "agreed") {
+      this.log.info({ peer: from }, `replica ${from}'s settings match this replica's`);
+    } else {
+      this.log.error(
+        { peer: from, differences: event.differences },
+        `replica ${from} runs with settings that must be the same on every replica, and they differ (${event.differences.join("; ")}): its messages are dropped and it cannot join this replica's cluster. Start every replica with the same values`,
+      );
+    }
   }
 
   /**

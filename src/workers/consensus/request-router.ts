@@ -15,6 +15,8 @@ export const CHANNEL_FORWARD = 1;
 export const CHANNEL_FORWARD_REFUSED = 2;
 /** A replica's digest of its program copy's output (output checking, output-check.ts). */
 export const CHANNEL_OUTPUT_DIGEST = 3;
+/** A replica's settings that must agree (peer-agreement.ts): every other channel waits for it. */
+export const CHANNEL_AGREEMENT = 4;
 
 /** A request proposed or forwarded this long ago and not applied is sent again (lost forward). */
 export const RESEND_AFTER_MS = 1000;

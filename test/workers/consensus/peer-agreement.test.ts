@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import {
+  type AgreedSettings,
+  DISAGREEMENT_LOG_EVERY_MS,
+  decodeHello,
+  differences,
+  encodeHello,
+  HELLO_RESEND_MS,
+  PeerAgreement,
+} from "../../../src/workers/consensus/peer-agreement.ts";
+
+const SETTINGS: AgreedSettings = { "max-value-bytes": "8388608", replicas: "3 (--peers)" };
+
+/** Replicas exchanging hellos through a queue, like a network that delivers everything. */
+function exchange(nodes: PeerAgreement[], nowMs: number, rounds = 20): number {
+  let delivered = 0;
+  const queue: { from: number; to: number; payload: Uint8Array }[] = [];
+  nodes.forEach((node, index) => {
+    for (const hello of node.hellosToSend(nowMs)) queue.push({ from: index + 1, ...hello });
+  });
+  for (let i = 0; i < rounds * nodes.length && queue.length > 0; i++) {
+    const { from, to, payload } = queue.shift()!;
+    delivered++;
+    const hello = decodeHello(payload);
+    expect(hello).not.toBeNull();
+    const { reply } = nodes[to - 1]!.receive(from, hello!, nowMs);
+    if (reply !== null) queue.push({ from: to, to: from, payload: reply });
+  }
+  expect(queue).toEqual([]); // no endless bouncing
+  return delivered;
+}
+
+describe("PeerAgreement", () => {
+  it("lets a peer through only once its matching hello arrived", () => {
+    const a = new PeerAgreement(1, 2, 101, SETTINGS);
+    const b = new PeerAgreement(2, 2, 202, SETTINGS);
+    expect(a.agreed(2)).toBe(false);
+    expect(a.agreed(1)).toBe(true);
+    exchange([a, b], 0);
+    expect(a.agreed(2)).toBe(true);
+    expect(b.agreed(1)).toBe(true);
+    // Both know the other holds theirs: nothing is resent.
+    expect(a.hellosToSend(10 * HELLO_RESEND_MS)).toEqual([]);
+    expect(b.hellosToSend(10 * HELLO_RESEND_MS)).toEqual([]);
+  });
+
+  it("refuses a peer whose settings differ, and stops sending once each holds the other's", () => {
+    const a = new PeerAgreement(1, 2, 101, SETTINGS);
+    const b = new PeerAgreement(2, 2, 202, { ...SETTINGS, "max-value-bytes": "1048576" });
+    const delivered = exchange([a, b], 0);
+    expect(delivered).toBeLessThanOrEqual(4);
+    expect(a.agreed(2)).toBe(false);
+    expect(b.agreed(1)).toBe(false);
+    expect(a.disagreeing()).toEqual([2]);
+    expect(a.hellosToSend(10 * HELLO_RESEND_MS)).toEqual([]);
+  });
+
+  it("names the difference, and logs it again only after a while", () => {
+    const a = new PeerAgreement(1, 2, 101, SETTINGS);
+    const theirs = { ...SETTINGS, "max-value-bytes": "1048576" };
+    const first = a.receive(2, { incarnation: 202, heard: 0, settings: theirs }, 0);
+    expect(first.event).toEqual({
+      kind: "disagreed",
+      peer: 2,
+      differences: ["max-value-bytes: theirs 1048576, ours 8388608"],
+    });
+    expect(first.reply).not.toBeNull();
+    const again = a.receive(2, { incarnation: 202, heard: 101, settings: theirs }, 1000);
+    expect(again.event).toBeNull();
+    const later = a.receive(
+      2,
+      { incarnation: 202, heard: 101, settings: theirs },
+      1000 + DISAGREEMENT_LOG_EVERY_MS,
+    );
+    expect(later.event?.kind).toBe("disagreed");
+  });
+
+  it("takes a restarted peer's new settings, in both directions", () => {
+    const a = new PeerAgreement(1, 2, 101, SETTINGS);
+    exchange([a, new PeerAgreement(2, 2, 202, SETTINGS)], 0);
+    expect(a.agreed(2)).toBe(true);
+    // Replica 2 restarts with another limit: refused.
+    exchange([a, new PeerAgreement(2, 2, 203, { ...SETTINGS, replicas: "5 (--peers)" })], 1);
+    expect(a.agreed(2)).toBe(false);
+    // And restarts again with the right one: let through.
+    const fixed = new PeerAgreement(2, 2, 204, SETTINGS);
+    exchange([a, fixed], 2);
+    expect(a.agreed(2)).toBe(true);
+    expect(fixed.agreed(1)).toBe(true);
+  });
+
+  it("resends to a peer that has not answered, every HELLO_RESEND_MS", () => {
+    const a = new PeerAgreement(1, 3, 101, SETTINGS);
+    expect(a.hellosToSend(0).map((h) => h.to)).toEqual([2, 3]);
+    expect(a.hellosToSend(HELLO_RESEND_MS - 1)).toEqual([]);
+    a.receive(2, { incarnation: 202, heard: 101, settings: SETTINGS }, 1);
+    expect(a.hellosToSend(HELLO_RESEND_MS).map((h) => h.to)).toEqual([3]);
+  });
+
+  it("ignores hellos it cannot read, and an unknown sender", () => {
+    expect(decodeHello(Buffer.from("not json"))).toBeNull();
+    expect(decodeHello(Buffer.from('{"v":2,"incarnation":1,"heard":0,"settings":{}}'))).toBeNull();
+    expect(
+      decodeHello(Buffer.from('{"v":1,"incarnation":1,"heard":0,"settings":{"a":1}}')),
+    ).toBeNull();
+    expect(decodeHello(Buffer.alloc(10_000, 0x20))).toBeNull();
+    const hello = { incarnation: 5, heard: 0, settings: SETTINGS };
+    expect(decodeHello(encodeHello(hello))).toEqual(hello);
+    const a = new PeerAgreement(1, 2, 101, SETTINGS);
+    expect(a.receive(7, hello, 0)).toEqual({ reply: null, event: null });
+  });
+
+  it("differences covers settings only one side has", () => {
+    expect(differences({ a: "1" }, { b: "2" })).toEqual([
+      "a: theirs (absent), ours 1",
+      "b: theirs 2, ours (absent)",
+    ]);
+  });
+});
