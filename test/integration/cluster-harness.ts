@@ -56,6 +56,8 @@ export interface ClusterOptions {
   readonly replicas: number;
   readonly durability?: "fsync" | "memory";
   readonly extraArgs?: readonly string[];
+  /** Flags for one replica only (its own certificate, say), after extraArgs. */
+  readonly extraArgsFor?: (id: number) => readonly string[];
   readonly workers?: number;
   /** Defaults 20 / 300: fast failover in tests. Larger clusters on 2 cores want more slack. */
   readonly heartbeatMs?: number;
@@ -126,6 +128,7 @@ export class TestCluster {
       "--log-level",
       "info",
       ...(this.options.extraArgs ?? []),
+      ...(this.options.extraArgsFor?.(id) ?? []),
     ];
   }
 
