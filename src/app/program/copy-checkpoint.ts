@@ -10,6 +10,7 @@
  * is the apply loop's own state at that log position, so a replica that starts from the
  * checkpoint judges later entries and digests exactly as one that applied the whole log.
  */
+import { ApusError } from "../../core/errors.ts";
 
 const MAGIC = 0x41504331; // "APC1"
 /** Longest file name kept in a checkpoint. */
@@ -60,19 +61,27 @@ export function encodeCheckpoint(checkpoint: CopyCheckpoint): Uint8Array {
   return out;
 }
 
-/** Throws on a damaged checkpoint: a snapshot is checksummed by the WAL, so this is a bug. */
+function damaged(what: string): never {
+  throw new ApusError("ERR_WIRE_FIELD", `program checkpoint: ${what}`);
+}
+
+/**
+ * Throws ApusError ERR_WIRE_FIELD ("program checkpoint: …") on a damaged checkpoint, whatever the
+ * damage: a snapshot is checksummed by the WAL and comes from an authenticated peer, so this is a
+ * bug, but one that must fail here, with a message, rather than in restore() with a TypeError.
+ */
 export function decodeCheckpoint(data: Uint8Array): CopyCheckpoint {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const need = (at: number, bytes: number) => {
-    if (at + bytes > buf.byteLength) throw new Error("program checkpoint: truncated");
+    if (at + bytes > buf.byteLength) damaged("truncated");
   };
   need(0, 48);
-  if (buf.readUInt32LE(0) !== MAGIC) throw new Error("program checkpoint: not one (bad magic)");
+  if (buf.readUInt32LE(0) !== MAGIC) damaged("not one (bad magic)");
   const steps = buf.readDoubleLE(4);
   const chain = Uint8Array.from(buf.subarray(12, 44));
   const loopLength = buf.readUInt32LE(44);
   need(48, loopLength + 4);
-  const loop = JSON.parse(buf.toString("utf8", 48, 48 + loopLength)) as CopyLoopState;
+  const loop = parseLoopState(buf.toString("utf8", 48, 48 + loopLength));
   let at = 48 + loopLength;
   const count = buf.readUInt32LE(at);
   at += 4;
@@ -90,6 +99,53 @@ export function decodeCheckpoint(data: Uint8Array): CopyCheckpoint {
   }
   for (const name of files.keys())
     if (name === "" || name === "." || name === ".." || /[/\\\0]/.test(name))
-      throw new Error(`program checkpoint: file name ${JSON.stringify(name)} is not a plain name`);
+      damaged(`file name ${JSON.stringify(name)} is not a plain name`);
   return { steps, chain, loop, files };
+}
+
+/** The loop state's JSON, checked to have the shapes restore() iterates. */
+function parseLoopState(text: string): CopyLoopState {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    damaged("loop state is not JSON");
+  }
+  if (typeof value !== "object" || value === null) damaged("loop state is not an object");
+  const loop = value as Record<string, unknown>;
+  const incarnations = listOf(loop.incarnations, "incarnations", (v) =>
+    isPair(v, "number", "number"),
+  );
+  const retired = listOf(loop.retired, "retired", (v) => typeof v === "string");
+  const closed = listOf(loop.closed, "closed", (v) => isPair(v, "string", "number"));
+  const keysByOrigin = listOf(
+    loop.keysByOrigin,
+    "keysByOrigin",
+    (v) =>
+      Array.isArray(v) &&
+      v.length === 2 &&
+      typeof v[0] === "number" &&
+      Array.isArray(v[1]) &&
+      v[1].every((key) => typeof key === "string"),
+  );
+  return {
+    incarnations: incarnations as CopyLoopState["incarnations"],
+    retired: retired as CopyLoopState["retired"],
+    closed: closed as CopyLoopState["closed"],
+    keysByOrigin: keysByOrigin as CopyLoopState["keysByOrigin"],
+  };
+}
+
+function listOf(value: unknown, name: string, isItem: (item: unknown) => boolean): unknown[] {
+  if (!Array.isArray(value) || !value.every(isItem)) damaged(`loop state has a bad ${name}`);
+  return value;
+}
+
+function isPair(value: unknown, first: string, second: string): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    typeof value[0] === first &&
+    typeof value[1] === second
+  );
 }
