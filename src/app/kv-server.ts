@@ -9,12 +9,23 @@ import {
   ERR_NOT_INTEGER,
   type ExecContext,
   type Handler,
+  isReply,
   latin1,
   parseLong,
   upper,
   wrongArity,
 } from "./kv-shared.ts";
-import { bulk, bulkArray, EMPTY_ARRAY, errorReply, integer, NULL_BULK, OK, PONG } from "./resp.ts";
+import {
+  array,
+  bulk,
+  bulkArray,
+  EMPTY_ARRAY,
+  errorReply,
+  integer,
+  NULL_BULK,
+  OK,
+  PONG,
+} from "./resp.ts";
 
 /** The Redis version we claim: clients gate features on it. */
 export const REDIS_VERSION_CLAIMED = "7.0.0";
@@ -34,7 +45,89 @@ export const select: Handler = (_keyspace, args) => {
 
 export const quit: Handler = () => OK;
 
-export const hello: Handler = () => errorReply("NOPROTO this server does not support RESP3");
+/** HELLO 3: the embedded store speaks RESP2 only; clients fall back to it (and to AUTH). */
+export const HELLO_NOPROTO_RESP3 = errorReply("NOPROTO this server does not support RESP3");
+/** Redis's answer to a wrong user name or password, the same for both so neither leaks. */
+export const ERR_WRONGPASS = errorReply(
+  "WRONGPASS invalid username-password pair or user is disabled.",
+);
+
+/** HELLO's arguments as Redis 7 reads them (helloCommand, networking.c). */
+export interface HelloRequest {
+  /** The protocol version asked for; null when HELLO has no argument (keep the current one). */
+  readonly protover: number | null;
+  readonly auth: { readonly username: Buffer; readonly password: Buffer } | null;
+  readonly setname: Buffer | null;
+}
+
+/**
+ * `HELLO [protover [AUTH username password] [SETNAME clientname]]`, or Redis's error reply: the
+ * version is checked first, then each option, before any authentication.
+ */
+export function parseHello(args: readonly Buffer[]): HelloRequest | Buffer {
+  if (args.length < 2) return { protover: null, auth: null, setname: null };
+  const protover = parseLong(args[1]!);
+  if (protover === null)
+    return errorReply("ERR Protocol version is not an integer or out of range");
+  if (protover < 2 || protover > 3) return errorReply("NOPROTO unsupported protocol version");
+  let auth: HelloRequest["auth"] = null;
+  let setname: Buffer | null = null;
+  for (let i = 2; i < args.length; i++) {
+    const option = upper(args[i]!);
+    const more = args.length - 1 - i;
+    if (option === "AUTH" && more >= 2) {
+      auth = { username: args[i + 1]!, password: args[i + 2]! };
+      i += 2;
+    } else if (option === "SETNAME" && more >= 1) {
+      setname = args[i + 1]!;
+      if (!isValidClientName(setname))
+        return errorReply(
+          "ERR Client names cannot contain spaces, newlines or special characters.",
+        );
+      i += 1;
+    } else {
+      return errorReply(`ERR Syntax error in HELLO option '${latin1(args[i]!)}'`);
+    }
+  }
+  return { protover, auth, setname };
+}
+
+/** Redis's rule for client names: printable ASCII, no space. */
+function isValidClientName(name: Buffer): boolean {
+  for (const c of name) if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+/** HELLO's RESP2 answer, as redis-server 7 gives it: a flat list of field, value. */
+const HELLO_REPLY = array([
+  bulk("server"),
+  bulk("redis"),
+  bulk("version"),
+  bulk(REDIS_VERSION_CLAIMED),
+  bulk("proto"),
+  integer(2),
+  bulk("id"),
+  integer(1), // as CLIENT ID: connection ids belong to the runtime, not the store
+  bulk("mode"),
+  bulk("standalone"),
+  bulk("role"),
+  bulk("master"),
+  bulk("modules"),
+  EMPTY_ARRAY,
+]);
+
+/**
+ * HELLO: RESP2 only. With --requirepass-file or --users-file the replica itself checks HELLO's
+ * AUTH and passes HELLO on without it; here (no authentication set up) only the default user
+ * exists and takes any password, as in a redis-server without one.
+ */
+export const hello: Handler = (_keyspace, args) => {
+  const request = parseHello(args);
+  if (isReply(request)) return request;
+  if (request.protover === 3) return HELLO_NOPROTO_RESP3;
+  if (request.auth !== null && latin1(request.auth.username) !== "default") return ERR_WRONGPASS;
+  return HELLO_REPLY;
+};
 
 function unknownSubcommand(subcommand: Buffer, command: string): Buffer {
   return errorReply(`ERR unknown subcommand '${latin1(subcommand)}'. Try ${command} HELP.`);
@@ -60,6 +153,14 @@ const CONFIG_VALUES: ReadonlyMap<string, string> = new Map([
   ["maxmemory", "0"],
   ["maxmemory-policy", "noeviction"],
 ]);
+
+/**
+ * Whether a CONFIG command changes or resets the server's settings (SET, RESETSTAT, REWRITE, …)
+ * rather than reading them: a client role that may write keys may not do this.
+ */
+export function configIsAdmin(args: readonly Buffer[]): boolean {
+  return args.length < 2 || upper(args[1]!) !== "GET";
+}
 
 export const config: Handler = (_keyspace, args) => {
   const sub = upper(args[1]!);

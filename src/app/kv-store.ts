@@ -70,7 +70,14 @@ interface CommandSpec {
   readonly arity: number;
   readonly kind: CommandKind;
   readonly handler: Handler;
+  /**
+   * Whether this call administers the whole store (FLUSHALL, CONFIG SET) rather than reading or
+   * writing keys; absent: never. Client roles (src/workers/client-rights.ts) read it.
+   */
+  readonly admin?: (args: readonly Buffer[]) => boolean;
 }
+
+const ALWAYS = () => true;
 
 const SPECS: readonly CommandSpec[] = [
   { name: "get", arity: 2, kind: "read", handler: strings.get },
@@ -96,8 +103,8 @@ const SPECS: readonly CommandSpec[] = [
   { name: "keys", arity: 2, kind: "read", handler: keys.keys },
   { name: "scan", arity: -2, kind: "read", handler: keys.scan },
   { name: "dbsize", arity: 1, kind: "read", handler: keys.dbsize },
-  { name: "flushall", arity: -1, kind: "write", handler: keys.flushall },
-  { name: "flushdb", arity: -1, kind: "write", handler: keys.flushdb },
+  { name: "flushall", arity: -1, kind: "write", handler: keys.flushall, admin: ALWAYS },
+  { name: "flushdb", arity: -1, kind: "write", handler: keys.flushdb, admin: ALWAYS },
   { name: "type", arity: 2, kind: "read", handler: keys.type },
   { name: "hset", arity: -4, kind: "write", handler: hashes.hset },
   { name: "hmset", arity: -4, kind: "write", handler: hashes.hmset },
@@ -140,7 +147,13 @@ const SPECS: readonly CommandSpec[] = [
   { name: "echo", arity: 2, kind: "connection", handler: server.echo },
   { name: "select", arity: 2, kind: "connection", handler: server.select },
   { name: "info", arity: -1, kind: "read", handler: server.info },
-  { name: "config", arity: -2, kind: "connection", handler: server.config },
+  {
+    name: "config",
+    arity: -2,
+    kind: "connection",
+    handler: server.config,
+    admin: server.configIsAdmin,
+  },
   { name: "client", arity: -2, kind: "connection", handler: server.client },
   { name: "hello", arity: -1, kind: "connection", handler: server.hello },
   { name: "quit", arity: -1, kind: "connection", handler: server.quit },
@@ -172,6 +185,12 @@ function findCommand(name: Uint8Array): CommandSpec | undefined {
 /** The kind of the command named `name` (any case), or undefined for an unknown command. */
 export function commandKind(name: Uint8Array): CommandKind | undefined {
   return findCommand(name)?.kind;
+}
+
+/** Whether the command `args` administers the store (the spec's `admin`); false if unknown. */
+export function isAdminCommand(args: readonly Uint8Array[]): boolean {
+  const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
+  return spec?.admin?.(args.map(toBuffer)) ?? false;
 }
 
 /**

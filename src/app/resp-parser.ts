@@ -87,7 +87,7 @@ function validateOptions(options: RespParserOptions): void {
 }
 
 export class RespParser {
-  private readonly options: RespParserOptions;
+  private options: RespParserOptions;
 
   /** Bytes [pos, end) of `buf` are unread. Invariant: 0 <= pos <= end <= buf.length. */
   private buf: Buffer = EMPTY;
@@ -118,6 +118,18 @@ export class RespParser {
   constructor(options: Partial<RespParserOptions> = {}) {
     this.options = { ...RESP_PARSER_DEFAULTS, ...options };
     validateOptions(this.options);
+  }
+
+  /**
+   * Replaces the limits for the requests parsed from now on: the runtime holds a client that has
+   * not authenticated to small ones, and raises them once it has. Only between requests (right
+   * after `next()` returned one), so that no request is checked against two sets of limits.
+   */
+  setLimits(limits: Partial<RespParserOptions>): void {
+    assert(this.kind === KIND_NONE && this.bigArg === null, "setLimits inside a request");
+    const options = { ...this.options, ...limits };
+    validateOptions(options);
+    this.options = options;
   }
 
   /** Bytes held for requests not yet complete (the runtime may pause reading above a mark). */
