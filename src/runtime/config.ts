@@ -340,14 +340,14 @@ export const SETTINGS: readonly Setting[] = [
     flag: "requirepass-file",
     kind: "string",
     defaultText: "(none: clients need no password)",
-    help: "file holding the password clients give with AUTH (redis-cli -a, ioredis password); until then every command but AUTH, HELLO, QUIT gets -NOAUTH. The default user has every right",
+    help: "file holding the password clients give with AUTH (redis-cli -a, ioredis password); until then every command but AUTH, HELLO, QUIT gets -NOAUTH, and a request may hold at most 10 arguments and 64 KiB. The default user has every right. Not with --protocol memcache or raw (they have no AUTH)",
   },
   {
     key: "usersFile",
     flag: "users-file",
     kind: "string",
     defaultText: "(none)",
-    help: "file of named client users, one per line: NAME ROLE PASSWORD, ROLE one of read-only, read-write (no FLUSHALL, FLUSHDB, CONFIG, DEBUG) or admin; clients log in with AUTH NAME PASSWORD. Implies authentication",
+    help: "file of named client users, one per line: NAME ROLE PASSWORD (# starts a comment), ROLE one of read-only (commands that change no key), read-write (not FLUSHALL, FLUSHDB, CONFIG SET/RESETSTAT; with --app also none of redis-server's admin commands: DEBUG, SHUTDOWN, CLIENT KILL…) or admin; clients log in with AUTH NAME PASSWORD (redis-cli --user/--pass, ioredis username). Implies authentication",
   },
   {
     key: "tlsCert",
@@ -402,7 +402,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: "size",
     min: 1,
     max: 256 * MIB,
-    help: "largest value the embedded store keeps. Must be the same on every replica: it decides which writes succeed",
+    help: "largest value the embedded store keeps. A command with a longer argument is refused by the replica that received it, with the store's own error, before it is proposed: it is never logged. Must be the same on every replica: it decides which writes succeed",
   },
   {
     key: "replyBytesMax",

@@ -1,9 +1,16 @@
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { encodeCommands } from "../app/command-codec.ts";
 import type { ProgramCodec } from "../app/program/codec.ts";
-import { isProtocolError, RespParser } from "../app/resp-parser.ts";
+import {
+  isProtocolError,
+  RESP_PARSER_DEFAULTS,
+  RespParser,
+  type RespParserOptions,
+} from "../app/resp-parser.ts";
+import { assert } from "../core/errors.ts";
 import type { BellRinger, BellWaiter } from "../ring/bell.ts";
 import { FrameRingReader, FrameRingWriter } from "../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../runtime/config.ts";
@@ -20,6 +27,10 @@ import {
   REQUEST_SEQ_EVENT,
   type WorkerRings,
 } from "../runtime/thread-contracts.ts";
+import { ClientAdmission, type ClientSession } from "./client-admission.ts";
+import { ClientUsers } from "./client-auth.ts";
+import { type CommandRights, embeddedRights, loadProgramRights } from "./client-rights.ts";
+import { loadClientTls } from "./client-tls.ts";
 import {
   CONNECTION_PREFIX_BYTES,
   LOG_HEADER_BYTES,
@@ -36,6 +47,29 @@ const CHUNK_BYTES_MAX = 256 * 1024;
 const RING_RETRY_MS = 1;
 
 const OK = Buffer.from("+OK\r\n");
+
+/**
+ * What a connection may send before it logs in: Redis's limits for an unauthenticated client (10
+ * arguments, 16 KiB bulks), enough for AUTH and HELLO and little for a stranger to hold on each
+ * of --max-clients connections. Beyond them: a protocol error, and the connection is closed.
+ */
+const LOGGED_OUT_ARGS_MAX = 10;
+const LOGGED_OUT_BULK_BYTES_MAX = 16 * 1024;
+const LOGGED_OUT_REQUEST_BYTES_MAX = 64 * 1024;
+
+/** The request parser's limits once a connection has logged in (or with no authentication). */
+function loggedInLimits(requestBytesMax: number): RespParserOptions {
+  return { ...RESP_PARSER_DEFAULTS, requestBytesMax, bulkBytesMax: requestBytesMax };
+}
+
+function loggedOutLimits(requestBytesMax: number): RespParserOptions {
+  return {
+    argsMax: LOGGED_OUT_ARGS_MAX,
+    bulkBytesMax: Math.min(LOGGED_OUT_BULK_BYTES_MAX, requestBytesMax),
+    inlineBytesMax: Math.min(LOGGED_OUT_BULK_BYTES_MAX, requestBytesMax),
+    requestBytesMax: Math.min(LOGGED_OUT_REQUEST_BYTES_MAX, requestBytesMax),
+  };
+}
 
 function isQuit(args: readonly Uint8Array[]): boolean {
   const name = args[0];
@@ -80,6 +114,13 @@ class Client {
   closed = false;
   /** Program mode: a request was sent (or is waiting for ring space), so the copies know this connection. */
   sentData = false;
+  /** Who logged in on this connection (client-admission.ts). */
+  readonly session: ClientSession;
+  /**
+   * A reply given here, not by the consensus node (AUTH, NOAUTH, NOPERM, value too large): written
+   * once the request in flight is answered, so it keeps its place in the pipeline.
+   */
+  localReply: Buffer | null = null;
 
   readonly id: number;
   readonly socket: Socket;
@@ -87,13 +128,15 @@ class Client {
   constructor(
     id: number,
     socket: Socket,
-    requestBytesMax: number,
+    limits: RespParserOptions,
     program: ProgramRequests | null,
+    session: ClientSession,
   ) {
     this.id = id;
     this.socket = socket;
-    this.parser = new RespParser({ requestBytesMax, bulkBytesMax: requestBytesMax });
+    this.parser = new RespParser(limits);
     this.program = program;
+    this.session = session;
   }
 }
 
@@ -160,6 +203,36 @@ export class ClientServer {
     help: "Times a request found the ring to the consensus worker full (backpressure)",
     registers: [this.registry],
   });
+  private readonly authFailures = new Counter({
+    name: "apus_client_auth_failures_total",
+    help: "AUTH and HELLO AUTH refused with -WRONGPASS (unknown user or wrong password)",
+    registers: [this.registry],
+  });
+  private readonly noAuth = new Counter({
+    name: "apus_client_noauth_total",
+    help: "Commands refused with -NOAUTH: sent before the connection logged in",
+    registers: [this.registry],
+  });
+  private readonly noPerm = new Counter({
+    name: "apus_client_noperm_total",
+    help: "Commands refused with -NOPERM: not allowed by the user's role (--users-file)",
+    registers: [this.registry],
+  });
+  private readonly valueTooLarge = new Counter({
+    name: "apus_client_value_too_large_total",
+    help: "Commands refused at this replica, never proposed: an argument over --max-value-bytes",
+    registers: [this.registry],
+  });
+  private readonly loggedOutCut = new Counter({
+    name: "apus_client_logged_out_cut_total",
+    help: "Connections closed for sending a request over the small limits before logging in",
+    registers: [this.registry],
+  });
+  private readonly tlsFailures = new Counter({
+    name: "apus_client_tls_handshake_failures_total",
+    help: "Failed TLS handshakes on the client port (plain TCP, no or a wrong client certificate, timeout)",
+    registers: [this.registry],
+  });
 
   private readonly options: ClientServerOptions;
   private readonly server: Server;
@@ -175,6 +248,14 @@ export class ClientServer {
   private readonly programMode: boolean;
   /** Program mode, memcache or raw: the codec that cuts client streams; null otherwise. */
   private readonly codec: ProgramCodec | null;
+  /** Who may log in (--requirepass-file, --users-file); null: no authentication. */
+  private readonly users: ClientUsers | null;
+  /** The gate every RESP command passes; built by listen() (program mode reads the copy's table). */
+  private admission: ClientAdmission | null = null;
+  /** Whether the gate has anything to check (authentication, or the embedded store's value limit). */
+  private admissionActive = false;
+  private readonly loggedIn: RespParserOptions;
+  private readonly loggedOut: RespParserOptions;
   private retryTimer: NodeJS.Timeout | null = null;
   private nextConnId = 1;
   private stopping = false;
@@ -192,11 +273,51 @@ export class ClientServer {
     this.bell = options.requestBell;
     this.reader = new FrameRingReader(options.rings.replies);
     this.waiter = options.replyWaiter;
-    this.server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    // Read at start: a wrong file stops the replica with its name, before any client comes.
+    this.users = ClientUsers.load(options.config);
+    this.loggedIn = loggedInLimits(requestBytesMax);
+    this.loggedOut = loggedOutLimits(requestBytesMax);
+    const tls = loadClientTls(options.config);
+    const onConnection = (socket: Socket) => this.onConnection(socket);
+    if (tls === null) {
+      this.server = createServer({ noDelay: true }, onConnection);
+    } else {
+      // Only TLS on this port: a plain client's bytes fail the handshake and it is closed.
+      const server = createTlsServer({ ...tls, noDelay: true }, onConnection);
+      server.on("tlsClientError", (error, socket) => {
+        this.tlsFailures.inc();
+        options.logger.debug(
+          { err: error.message, remote: socket.remoteAddress },
+          "TLS handshake failed on the client port",
+        );
+      });
+      this.server = server;
+    }
+  }
+
+  /** The right each command needs, when some user's role limits it; null: nothing to check. */
+  private async loadRights(): Promise<CommandRights | null> {
+    if (this.users === null || !this.users.hasRestrictedUsers) return null;
+    return this.programMode ? loadProgramRights(this.options.config) : embeddedRights;
   }
 
   async listen(): Promise<void> {
-    const { clientHost, clientPort } = this.options.config;
+    const { clientHost, clientPort, app, valueBytesMax } = this.options.config;
+    const valueCheck = app === null ? valueBytesMax : null;
+    this.admission = new ClientAdmission({
+      users: this.users,
+      rights: await this.loadRights(),
+      valueBytesMax: valueCheck,
+      resp3: this.programMode,
+      resetLogsOut: this.programMode,
+      counters: {
+        authFailures: this.authFailures,
+        noAuth: this.noAuth,
+        noPerm: this.noPerm,
+        valueTooLarge: this.valueTooLarge,
+      },
+    });
+    this.admissionActive = this.users !== null || valueCheck !== null;
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(
@@ -219,11 +340,14 @@ export class ClientServer {
       return;
     }
     const program = this.codec === null ? null : new ProgramRequests(this.codec);
+    const admission = this.admission;
+    assert(admission !== null, "a client before listen()");
     const client = new Client(
       this.nextConnId++,
       socket,
-      this.options.config.requestBytesMax,
+      admission.authRequired ? this.loggedOut : this.loggedIn,
       program,
+      admission.session(),
     );
     if (this.nextConnId > 0xffff_fff0) this.nextConnId = 1;
     this.clients.set(client.id, client);
@@ -260,6 +384,13 @@ export class ClientServer {
         client.socket.pause(); // the client does not read its replies: stop reading its requests
         return;
       }
+      const local = client.localReply;
+      if (local !== null) {
+        // Every reply before it is written (nothing in flight): its place in the pipeline.
+        client.localReply = null;
+        client.socket.write(local);
+        continue;
+      }
       const program = client.program;
       const chunk =
         program === null
@@ -270,8 +401,16 @@ export class ClientServer {
         return;
       }
       if (program === null) {
+        if (client.localReply !== null) continue;
         if (client.protocolError !== null) {
           this.protocolErrors.inc();
+          if (this.admission!.authRequired && client.session.user === null) {
+            this.loggedOutCut.inc();
+            this.options.logger.debug(
+              { remote: client.socket.remoteAddress, error: client.protocolError },
+              "closed a client that sent too much before logging in",
+            );
+          }
           this.finish(client, Buffer.from(`-ERR ${client.protocolError}\r\n`));
           return;
         }
@@ -364,7 +503,10 @@ export class ClientServer {
     else client.socket.end(last, destroy);
   }
 
-  /** Commands ready to go: everything parsed, up to the chunk limits, stopping at QUIT or an error. */
+  /**
+   * Commands ready to go: everything parsed, up to the chunk limits, stopping at QUIT, an error,
+   * or a command answered here (left in `client.localReply`).
+   */
   private takeChunk(client: Client): Uint8Array[][] {
     const chunk: Uint8Array[][] = [];
     let bytes = 0;
@@ -378,11 +520,13 @@ export class ClientServer {
           client.protocolError = next.error;
           break;
         }
-        args = next;
-      }
-      if (isQuit(args)) {
-        client.quitting = true;
-        break;
+        if (isQuit(next)) {
+          client.quitting = true;
+          break;
+        }
+        const admitted = this.admissionActive ? this.admit(client, next) : next;
+        if (admitted === null) break;
+        args = admitted;
       }
       let size = 0;
       for (const arg of args) size += arg.byteLength + 4;
@@ -394,6 +538,22 @@ export class ClientServer {
       bytes += size;
     }
     return chunk;
+  }
+
+  /**
+   * One parsed command through the gate: the command to send, or null when it is answered here
+   * (the reply left in `client.localReply`). Logging in raises the parser's limits; RESET lowers them.
+   */
+  private admit(client: Client, args: Buffer[]): Buffer[] | null {
+    const admission = this.admission!;
+    const wasLoggedIn = client.session.user !== null;
+    const decision = admission.admit(client.session, args);
+    const loggedIn = client.session.user !== null;
+    if (admission.authRequired && loggedIn !== wasLoggedIn)
+      client.parser.setLimits(loggedIn ? this.loggedIn : this.loggedOut);
+    if (decision.kind === "forward") return decision.args;
+    client.localReply = decision.reply;
+    return null;
   }
 
   /** Write the close events that waited for ring space, in order. */

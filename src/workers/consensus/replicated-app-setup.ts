@@ -17,6 +17,7 @@ import {
 import { respCodec } from "../../app/program/resp-codec.ts";
 import type { ReplicatedApp } from "../../app/replicated-app.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
+import { PROGRAM_PORT_FILE } from "../client-rights.ts";
 import type { AppHooks } from "./consensus-node.ts";
 
 /** The application of this replica, ready to be built once the consensus node exists. */
@@ -142,6 +143,8 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
   await program.start();
   const pidFile = join(config.dataDir, PID_FILE);
   writeFileSync(pidFile, `${program.pid}\n`);
+  // The client side reads the copy's command table from it (roles of --users-file).
+  writeFileSync(join(config.dataDir, PROGRAM_PORT_FILE), `${program.port}\n`);
   log.info(
     { pid: program.pid, port: program.port, command: config.app },
     "the program's copy runs",

@@ -1,0 +1,164 @@
+/**
+ * The client port's gate, one command at a time, before the command joins a request to the
+ * consensus node. In order, as redis-server 7 checks them:
+ *
+ * 1. AUTH and HELLO … AUTH are answered here (OK, WRONGPASS); their passwords never reach the log.
+ * 2. Before a connection has logged in, everything else but QUIT (the caller's) gets -NOAUTH.
+ * 3. A command the user's role does not allow (client-rights.ts) gets -NOPERM.
+ * 4. With the embedded store, a command with an argument over --max-value-bytes gets the store's
+ *    own "value too large" error here, at the replica that received it, instead of being
+ *    replicated and fsynced by every replica only to be refused by each.
+ *
+ * A refused command never leaves this replica. The caller writes each reply in the command's
+ * place in the pipeline (after the replies to the commands before it).
+ */
+import { ERR_WRONGPASS, HELLO_NOPROTO_RESP3, parseHello } from "../app/kv-server.ts";
+import { ERR_SYNTAX, isReply, valueTooLarge, wrongArity } from "../app/kv-shared.ts";
+import { errorReply, OK } from "../app/resp.ts";
+import { type ClientUser, type ClientUsers, DEFAULT_USER } from "./client-auth.ts";
+import { type CommandRights, noPermission, roleAllows } from "./client-rights.ts";
+
+/** Redis 7's reply to a command before AUTH. */
+export const ERR_NOAUTH = errorReply("NOAUTH Authentication required.");
+/** Redis 7.0's reply to HELLO without AUTH before the connection has logged in. */
+export const ERR_NOAUTH_HELLO = errorReply(
+  "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+);
+
+/** One connection's login. */
+export interface ClientSession {
+  /** The user this connection logged in as; null before AUTH (only when authentication is on). */
+  user: ClientUser | null;
+}
+
+/** What to do with one command: send it on (perhaps rewritten), or answer it here. */
+export type Admission =
+  | { readonly kind: "forward"; readonly args: Buffer[] }
+  | { readonly kind: "reply"; readonly reply: Buffer };
+
+interface Count {
+  inc(): void;
+}
+
+export interface ClientAdmissionOptions {
+  /** Who may log in; null: authentication is off (AUTH and HELLO go on as they are). */
+  readonly users: ClientUsers | null;
+  /** The right each command needs; null when every user is an admin (nothing to look up). */
+  readonly rights: CommandRights | null;
+  /** The embedded store's --max-value-bytes, checked here; null in transparent mode. */
+  readonly valueBytesMax: number | null;
+  /** Whether HELLO 3 is served (a program's redis-server); the embedded store speaks RESP2. */
+  readonly resp3: boolean;
+  /** Whether RESET logs the connection out (a program's redis-server runs RESET). */
+  readonly resetLogsOut: boolean;
+  readonly counters: {
+    readonly authFailures: Count;
+    readonly noAuth: Count;
+    readonly noPerm: Count;
+    readonly valueTooLarge: Count;
+  };
+}
+
+/** Whether `arg` is the command name `lowerName` (ASCII, any case), without allocating. */
+function isNamed(arg: Buffer, lowerName: string): boolean {
+  if (arg.byteLength !== lowerName.length) return false;
+  for (let i = 0; i < arg.byteLength; i++) {
+    if ((arg[i]! | 0x20) !== lowerName.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const forward = (args: Buffer[]): Admission => ({ kind: "forward", args });
+const reply = (bytes: Buffer): Admission => ({ kind: "reply", reply: bytes });
+
+export class ClientAdmission {
+  private readonly options: ClientAdmissionOptions;
+  private readonly setname = Buffer.from("SETNAME");
+
+  constructor(options: ClientAdmissionOptions) {
+    this.options = options;
+  }
+
+  /** Whether connections start logged out. */
+  get authRequired(): boolean {
+    return this.options.users !== null;
+  }
+
+  /** A new connection's session. */
+  session(): ClientSession {
+    return { user: null };
+  }
+
+  /** The gate for one command (`args[0]` its name); may log `session` in or out. */
+  admit(session: ClientSession, args: Buffer[]): Admission {
+    const { users, rights, counters } = this.options;
+    const name = args[0]!;
+    if (users !== null) {
+      if (isNamed(name, "auth")) return reply(this.auth(users, session, args));
+      if (isNamed(name, "hello")) return this.hello(users, session, args);
+      const user = session.user;
+      if (user === null) {
+        counters.noAuth.inc();
+        return reply(ERR_NOAUTH);
+      }
+      if (rights !== null && user.role !== "admin") {
+        const need = rights(args);
+        if (!roleAllows(user.role, need.right)) {
+          counters.noPerm.inc();
+          return reply(noPermission(need.name));
+        }
+      }
+    }
+    const valueBytesMax = this.options.valueBytesMax;
+    if (valueBytesMax !== null) {
+      for (let i = 1; i < args.length; i++) {
+        if (args[i]!.byteLength <= valueBytesMax) continue;
+        counters.valueTooLarge.inc();
+        return reply(valueTooLarge(valueBytesMax));
+      }
+    }
+    if (users !== null && this.options.resetLogsOut && isNamed(name, "reset")) session.user = null;
+    return forward(args);
+  }
+
+  /** `AUTH password` (the default user) or `AUTH user password`, as Redis 7 answers it. */
+  private auth(users: ClientUsers, session: ClientSession, args: Buffer[]): Buffer {
+    if (args.length < 2) return wrongArity("auth");
+    if (args.length > 3) return ERR_SYNTAX;
+    const user = users.authenticate(args.length === 2 ? DEFAULT_USER : args[1]!, args.at(-1)!);
+    if (user === null) {
+      // A failed AUTH leaves a logged-in connection as it was, as in Redis.
+      this.options.counters.authFailures.inc();
+      return ERR_WRONGPASS;
+    }
+    session.user = user;
+    return OK;
+  }
+
+  /**
+   * HELLO: its errors and its AUTH answered here; once logged in, HELLO goes on without AUTH (the
+   * store or the program answers it, SETNAME included).
+   */
+  private hello(users: ClientUsers, session: ClientSession, args: Buffer[]): Admission {
+    const request = parseHello(args);
+    if (isReply(request)) return reply(request);
+    // An unsupported version is refused before any login, as Redis refuses HELLO 4.
+    if (request.protover === 3 && !this.options.resp3) return reply(HELLO_NOPROTO_RESP3);
+    if (request.auth !== null) {
+      const user = users.authenticate(request.auth.username, request.auth.password);
+      if (user === null) {
+        this.options.counters.authFailures.inc();
+        return reply(ERR_WRONGPASS);
+      }
+      session.user = user;
+    }
+    if (session.user === null) {
+      this.options.counters.noAuth.inc();
+      return reply(ERR_NOAUTH_HELLO);
+    }
+    if (request.auth === null) return forward(args);
+    const rest: Buffer[] = [args[0]!, args[1]!];
+    if (request.setname !== null) rest.push(this.setname, request.setname);
+    return forward(rest);
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Client authentication, unit by unit: the users file and the password file (errors name the file
+ * and line), the password check, what each role may run (the embedded store's command table and
+ * a redis-server COMMAND table), and the gate each command passes (client-admission.ts) with
+ * Redis 7's replies.
+ */
+import { describe, expect, it } from "vitest";
+import type {
+  RedisCommandSpec,
+  RedisCommandTable,
+} from "../../src/app/program/redis-command-table.ts";
+import { ClientAdmission, type ClientSession } from "../../src/workers/client-admission.ts";
+import {
+  ClientUsers,
+  parseRequirepassFile,
+  parseUsersFile,
+} from "../../src/workers/client-auth.ts";
+import { embeddedRights, redisTableRights, roleAllows } from "../../src/workers/client-rights.ts";
+
+const args = (...words: string[]): Buffer[] => words.map((w) => Buffer.from(w));
+
+describe("--users-file", () => {
+  it("reads NAME ROLE PASSWORD lines, skipping comments and blank lines", () => {
+    const users = parseUsersFile(
+      "# who\n\nreader read-only r-pass\r\n  writer\tread-write w-pass  \nboss admin b-pass\n",
+      "users.txt",
+    );
+    expect(users.map((u) => [u.name, u.role])).toEqual([
+      ["reader", "read-only"],
+      ["writer", "read-write"],
+      ["boss", "admin"],
+    ]);
+  });
+
+  it.each([
+    [
+      "reader read-only",
+      "users.txt line 2: expected NAME ROLE PASSWORD",
+      "ok admin p\nreader read-only",
+    ],
+    [
+      "a password with a space",
+      "users.txt line 1: expected NAME ROLE PASSWORD",
+      "u admin two words",
+    ],
+    [
+      "an unknown role",
+      "users.txt line 1: role 'root' of user u is none of read-only, read-write, admin",
+      "u root p",
+    ],
+    [
+      "a user twice",
+      "users.txt line 3: user u is already defined on line 1",
+      "u admin p\n#\nu read-only q",
+    ],
+    ["no user at all", "users.txt defines no user", "# nobody\n"],
+  ])("refuses %s, naming the file and line", (_what, message, text) => {
+    expect(() => parseUsersFile(text, "users.txt")).toThrow(message);
+  });
+
+  it("refuses a password longer than PASSWORD_BYTES_MAX", () => {
+    expect(() => parseUsersFile(`u admin ${"p".repeat(1025)}`, "f")).toThrow(
+      "f line 1: the password is longer than 1024 bytes",
+    );
+  });
+});
+
+describe("--requirepass-file", () => {
+  it("takes the first line, without its line ending, as the default user's password", () => {
+    const user = parseRequirepassFile("s3cret\r\n", "pass");
+    expect([user.name, user.role]).toEqual(["default", "admin"]);
+    expect(new ClientUsers([user]).authenticate("default", Buffer.from("s3cret"))).toBe(user);
+  });
+
+  it.each([
+    ["", "pass: the password is empty"],
+    ["\n", "pass: the password is empty"],
+    ["one\ntwo\n", "pass: holds more than one line"],
+    ["with space\n", "pass line 1: the password contains a space"],
+  ])("refuses %j", (text, message) => {
+    expect(() => parseRequirepassFile(text, "pass")).toThrow(message);
+  });
+});
+
+describe("ClientUsers.authenticate", () => {
+  const users = new ClientUsers(parseUsersFile("alice read-only a-pass\nbob admin b-pass\n", "f"));
+
+  it("returns the user for their own password only", () => {
+    expect(users.authenticate(Buffer.from("alice"), Buffer.from("a-pass"))?.role).toBe("read-only");
+    expect(users.authenticate(Buffer.from("alice"), Buffer.from("b-pass"))).toBeNull();
+    expect(users.authenticate(Buffer.from("alice"), Buffer.from("a-pas"))).toBeNull();
+    expect(users.authenticate(Buffer.from("carol"), Buffer.from("a-pass"))).toBeNull();
+    expect(users.authenticate("default", Buffer.from("a-pass"))).toBeNull();
+  });
+
+  it("knows whether some user's role is limited", () => {
+    expect(users.hasRestrictedUsers).toBe(true);
+    expect(new ClientUsers(parseUsersFile("bob admin p", "f")).hasRestrictedUsers).toBe(false);
+  });
+});
+
+describe("roles", () => {
+  it("read-only runs reads; read-write also writes; admin everything", () => {
+    const table = (role: "read-only" | "read-write" | "admin") =>
+      (["read", "write", "admin"] as const).map((right) => roleAllows(role, right));
+    expect(table("read-only")).toEqual([true, false, false]);
+    expect(table("read-write")).toEqual([true, true, false]);
+    expect(table("admin")).toEqual([true, true, true]);
+  });
+
+  it("the embedded store's table: kind and admin decide", () => {
+    const need = (...words: string[]) => embeddedRights(args(...words));
+    expect(need("GET", "k")).toEqual({ right: "read", name: "get" });
+    expect(need("set", "k", "v")).toEqual({ right: "write", name: "set" });
+    expect(need("PING")).toEqual({ right: "read", name: "ping" });
+    expect(need("FLUSHALL")).toEqual({ right: "admin", name: "flushall" });
+    expect(need("flushdb", "ASYNC")).toEqual({ right: "admin", name: "flushdb" });
+    expect(need("CONFIG", "SET", "save", "")).toEqual({ right: "admin", name: "config|set" });
+    expect(need("CONFIG", "RESETSTAT")).toEqual({ right: "admin", name: "config|resetstat" });
+    expect(need("CONFIG", "GET", "save")).toEqual({ right: "read", name: "config|get" });
+    // Unknown: the store answers it with an error and changes nothing.
+    expect(need("NOSUCH", "x")).toEqual({ right: "read", name: "nosuch" });
+  });
+
+  it("a redis-server COMMAND table: flags and ACL categories decide", () => {
+    const spec = (name: string, flags: string[], categories: string[]): RedisCommandSpec => ({
+      name,
+      arity: -1,
+      flags: new Set(flags),
+      firstKey: 0,
+      lastKey: 0,
+      keyStep: 0,
+      aclCategories: new Set(categories),
+      tips: new Set(),
+      keySpecs: [],
+      subcommands: name === "config" ? ["get", "set"] : [],
+    });
+    const table: RedisCommandTable = {
+      commands: new Map(
+        [
+          spec("get", ["readonly"], ["@read", "@string"]),
+          spec("set", ["write", "denyoom"], ["@write", "@string"]),
+          spec("keys", ["readonly"], ["@keyspace", "@read", "@dangerous"]),
+          spec("flushall", ["write"], ["@keyspace", "@write", "@dangerous"]),
+          spec("swapdb", ["write"], ["@keyspace", "@write", "@dangerous"]),
+          spec("debug", ["admin", "noscript"], ["@admin", "@dangerous"]),
+          spec("eval", ["noscript"], ["@scripting"]),
+          spec("eval_ro", ["readonly", "noscript"], ["@scripting"]),
+          spec("publish", ["pubsub"], ["@pubsub"]),
+          spec("config", [], []),
+          spec("config|get", ["admin"], ["@admin"]),
+          spec("config|set", ["admin"], ["@admin"]),
+        ].map((s) => [s.name, s]),
+      ),
+    };
+    const rights = redisTableRights(table);
+    const right = (...words: string[]) => rights(args(...words)).right;
+    expect(right("GET", "k")).toBe("read");
+    expect(right("SET", "k", "v")).toBe("write");
+    expect(right("KEYS", "*")).toBe("read");
+    expect(right("FLUSHALL")).toBe("admin");
+    expect(right("SWAPDB", "0", "1")).toBe("admin");
+    expect(right("DEBUG", "SLEEP", "0")).toBe("admin");
+    expect(right("EVAL", "return 1", "0")).toBe("write");
+    expect(right("EVAL_RO", "return 1", "0")).toBe("read");
+    expect(right("PUBLISH", "c", "m")).toBe("read");
+    expect(rights(args("CONFIG", "SET", "save", ""))).toEqual({
+      right: "admin",
+      name: "config|set",
+    });
+    expect(right("CONFIG", "GET", "save")).toBe("read");
+    expect(right("NOSUCH")).toBe("read");
+  });
+});
+
+describe("the gate (ClientAdmission)", () => {
+  const counts = { authFailures: 0, noAuth: 0, noPerm: 0, valueTooLarge: 0 };
+  const counter = (name: keyof typeof counts) => ({ inc: () => counts[name]++ });
+  const users = new ClientUsers([
+    parseRequirepassFile("top\n", "pass"),
+    ...parseUsersFile("reader read-only r-pass\nwriter read-write w-pass\n", "users"),
+  ]);
+  const gate = (valueBytesMax: number | null, resp3 = false) =>
+    new ClientAdmission({
+      users,
+      rights: embeddedRights,
+      valueBytesMax,
+      resp3,
+      resetLogsOut: resp3,
+      counters: {
+        authFailures: counter("authFailures"),
+        noAuth: counter("noAuth"),
+        noPerm: counter("noPerm"),
+        valueTooLarge: counter("valueTooLarge"),
+      },
+    });
+  const reply = (admission: ReturnType<ClientAdmission["admit"]>) =>
+    admission.kind === "reply" ? admission.reply.toString("latin1") : admission.args.join(" ");
+
+  it("refuses everything but AUTH and HELLO before a login, and counts it", () => {
+    const admission = gate(null);
+    const session: ClientSession = admission.session();
+    expect(reply(admission.admit(session, args("GET", "k")))).toBe(
+      "-NOAUTH Authentication required.\r\n",
+    );
+    expect(reply(admission.admit(session, args("HELLO")))).toMatch(
+      /^-NOAUTH HELLO must be called with the client already authenticated/,
+    );
+    expect(reply(admission.admit(session, args("AUTH")))).toBe(
+      "-ERR wrong number of arguments for 'auth' command\r\n",
+    );
+    expect(reply(admission.admit(session, args("AUTH", "a", "b", "c")))).toBe(
+      "-ERR syntax error\r\n",
+    );
+    expect(reply(admission.admit(session, args("auth", "wrong")))).toBe(
+      "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    expect(session.user).toBeNull();
+    expect(reply(admission.admit(session, args("Auth", "top")))).toBe("+OK\r\n");
+    expect(session.user?.name).toBe("default");
+    expect(reply(admission.admit(session, args("GET", "k")))).toBe("GET k");
+    expect(counts.noAuth).toBeGreaterThanOrEqual(2);
+    expect(counts.authFailures).toBeGreaterThanOrEqual(1);
+  });
+
+  it("checks HELLO's AUTH here and passes HELLO on without it", () => {
+    const admission = gate(null);
+    const session = admission.session();
+    expect(reply(admission.admit(session, args("HELLO", "2", "AUTH", "reader", "no")))).toMatch(
+      /^-WRONGPASS/,
+    );
+    expect(reply(admission.admit(session, args("HELLO", "x")))).toBe(
+      "-ERR Protocol version is not an integer or out of range\r\n",
+    );
+    expect(reply(admission.admit(session, args("HELLO", "4", "AUTH", "reader", "r-pass")))).toBe(
+      "-NOPROTO unsupported protocol version\r\n",
+    );
+    // The embedded store speaks RESP2: HELLO 3 is refused before any login.
+    expect(reply(admission.admit(session, args("HELLO", "3", "AUTH", "reader", "r-pass")))).toBe(
+      "-NOPROTO this server does not support RESP3\r\n",
+    );
+    expect(session.user).toBeNull();
+    expect(
+      reply(
+        admission.admit(session, args("hello", "2", "auth", "reader", "r-pass", "SETNAME", "n")),
+      ),
+    ).toBe("hello 2 SETNAME n");
+    expect(session.user?.name).toBe("reader");
+    expect(reply(admission.admit(session, args("HELLO", "2", "SETNAME", "a b")))).toBe(
+      "-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+    );
+  });
+
+  it("refuses by role with Redis's NOPERM; a failed AUTH keeps the login", () => {
+    const admission = gate(null);
+    const session = admission.session();
+    admission.admit(session, args("AUTH", "reader", "r-pass"));
+    expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe(
+      "-NOPERM this user has no permissions to run the 'set' command\r\n",
+    );
+    expect(reply(admission.admit(session, args("AUTH", "writer", "bad")))).toMatch(/^-WRONGPASS/);
+    expect(session.user?.name).toBe("reader");
+    admission.admit(session, args("AUTH", "writer", "w-pass"));
+    expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe("SET k v");
+    expect(reply(admission.admit(session, args("FLUSHALL")))).toBe(
+      "-NOPERM this user has no permissions to run the 'flushall' command\r\n",
+    );
+  });
+
+  it("refuses an argument over --max-value-bytes with the store's own error, once logged in", () => {
+    const admission = gate(8);
+    const session = admission.session();
+    expect(reply(admission.admit(session, args("SET", "k", "123456789")))).toMatch(/^-NOAUTH/);
+    admission.admit(session, args("AUTH", "top"));
+    expect(reply(admission.admit(session, args("SET", "k", "12345678")))).toBe("SET k 12345678");
+    expect(reply(admission.admit(session, args("SET", "k", "123456789")))).toBe(
+      "-ERR value too large (limit 8 bytes, set by --max-value-bytes)\r\n",
+    );
+    expect(counts.valueTooLarge).toBe(1);
+  });
+
+  it("RESET logs out where the program runs it (transparent mode)", () => {
+    const admission = gate(null, true);
+    const session = admission.session();
+    admission.admit(session, args("AUTH", "top"));
+    expect(reply(admission.admit(session, args("RESET")))).toBe("RESET");
+    expect(session.user).toBeNull();
+    expect(reply(admission.admit(session, args("GET", "k")))).toMatch(/^-NOAUTH/);
+  });
+});
