@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -230,6 +230,17 @@ export class TestCluster {
       await sleep(50);
     }
     throw new Error(`replicas ${ids.join(",")} did not apply slot ${slot} within ${timeoutMs} ms`);
+  }
+
+  /** Bytes of every file under replica `id`'s data directory (its WAL, snapshots, metadata). */
+  dataDirBytes(id: number): number {
+    const total = (dir: string): number =>
+      readdirSync(dir, { withFileTypes: true }).reduce((sum, entry) => {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) return sum + total(path);
+        return entry.isFile() ? sum + statSync(path).size : sum;
+      }, 0);
+    return total(join(this.dir, `replica-${id}`));
   }
 
   outputs(): string {
