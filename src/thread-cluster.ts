@@ -63,7 +63,7 @@ async function run(plan: ThreadClusterPlan): Promise<void> {
     try {
       replicas.push(
         await startReplica(config, {
-          ...(config.secretFile === null ? { secret } : {}),
+          ...(config.secretFile === null ? { secrets: [secret] } : {}),
           ...(fabric === null ? {} : { shmFabric: fabric }),
         }),
       );

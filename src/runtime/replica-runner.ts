@@ -4,14 +4,12 @@
  * process; `dist/thread-cluster.js` runs several in one process. No data-path work happens in the
  * calling (main) thread. Process concerns (signals, exit codes) stay with the caller.
  */
-import { randomInt } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { randomBytes, randomInt } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Logger } from "pino";
 import { ApusError } from "../core/errors.ts";
-import { SECRET_BYTES_MIN } from "../limits.ts";
 import { createDoorbell } from "../ring/doorbell.ts";
 import { createFrameRing } from "../ring/frame-ring.ts";
 import type { ShmFabricShared } from "../transport/shm-transport.ts";
@@ -19,6 +17,8 @@ import { VERSION } from "../version.ts";
 import { AdminServer, type Remote } from "./admin-server.ts";
 import type { ReplicaConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { nextPeerIncarnation } from "./peer-incarnation.ts";
+import { readPeerSecrets } from "./peer-secrets.ts";
 import type {
   ConnectionControl,
   ConnectionWorkerData,
@@ -37,12 +37,10 @@ const REPLY_RING_BYTES = 4 * 1024 * 1024;
 const REQUEST_RING_SLACK_BYTES = 1024 * 1024;
 /** Requests waiting for consensus get this long to finish at shutdown before they are failed. */
 const SHUTDOWN_GRACE_MS = 2000;
-/** Used without --secret-file: anyone who can send to the peer port can forge packets. */
-const DEVELOPMENT_SECRET = "apus-smr development key: pass --secret-file in production";
 
 export interface ReplicaExtras {
-  /** The peer key, instead of reading --secret-file (the thread cluster makes a random one). */
-  readonly secret?: Uint8Array;
+  /** The peer keys, instead of reading --secret-file (the thread cluster makes a random one). */
+  readonly secrets?: readonly Uint8Array[];
   /** Required when config.transport is "shm": the rings shared with the other replica threads. */
   readonly shmFabric?: ShmFabricShared;
 }
@@ -71,30 +69,21 @@ function hasReusePort(): boolean {
   return major > 22 || (major === 22 && minor >= 12);
 }
 
-function readSecret(config: ReplicaConfig, log: Logger): Uint8Array {
-  if (config.secretFile === null) {
-    if (config.peers.length > 1)
-      log.warn(
-        "no --secret-file: peers authenticate with a built-in development key, so anyone who can reach the peer port can forge packets",
-      );
-    return Buffer.from(DEVELOPMENT_SECRET);
-  }
-  let secret: Buffer;
-  try {
-    secret = readFileSync(config.secretFile);
-  } catch (error) {
-    throw new ApusError(
-      "ERR_INVALID_CONFIG",
-      `--secret-file: cannot read ${config.secretFile}: ${(error as Error).message}`,
+/** The cluster secrets (peer-secrets.ts); shm frames are not authenticated, so it needs none. */
+function secretsOf(
+  config: ReplicaConfig,
+  extras: ReplicaExtras,
+  log: Logger,
+): readonly Uint8Array[] {
+  if (extras.secrets !== undefined) return extras.secrets;
+  if (config.transport === "shm") return [randomBytes(32)];
+  const secrets = readPeerSecrets(config);
+  if (secrets.length > 1)
+    log.info(
+      { secretFile: config.secretFile },
+      "key roll: the secret file holds two keys; signing with the first, accepting both (when the new key is first everywhere and no replica's apus_peer_frames_second_key_total grows, remove the old one)",
     );
-  }
-  const trimmed = Buffer.from(secret.toString("latin1").trim(), "latin1");
-  if (trimmed.byteLength < SECRET_BYTES_MIN)
-    throw new ApusError(
-      "ERR_INVALID_CONFIG",
-      `--secret-file: ${config.secretFile} holds ${trimmed.byteLength} bytes; use at least ${SECRET_BYTES_MIN} (e.g. openssl rand -hex 32 > ${config.secretFile})`,
-    );
-  return trimmed;
+  return secrets;
 }
 
 /** Each thread's entry file, in its folder under ../workers (src/workers or dist/workers). */
@@ -221,16 +210,15 @@ export async function startReplica(
     log.warn(
       "--durability memory: the log is kept in memory only; the cluster survives the loss of a minority of replicas, not of all of them at once",
     );
-  const secret =
-    extras.secret ??
-    (config.transport === "shm" ? Buffer.from(DEVELOPMENT_SECRET) : readSecret(config, log));
+  const secrets = secretsOf(config, extras, log);
 
   const consensusBell = createDoorbell();
   const rings = createRings(config.requestBytesMax, workers, consensusBell);
   const consensusData: ConsensusWorkerData = {
     config,
     incarnation: randomInt(1, 2 ** 32 - 1),
-    secret,
+    peerIncarnation: nextPeerIncarnation(config),
+    secrets,
     rings,
     consensusBell,
     inThreadRings: workers === 0 ? createInThreadRings(config.requestBytesMax) : null,

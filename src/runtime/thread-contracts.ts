@@ -22,7 +22,13 @@ export interface ConsensusWorkerData {
   readonly config: ReplicaConfig;
   /** Random per process start: tells this run's requests from an earlier run's in the log. */
   readonly incarnation: number;
-  readonly secret: Uint8Array;
+  /**
+   * This run in every peer frame (src/runtime/peer-incarnation.ts): unlike `incarnation`, it grows
+   * across restarts, so peers tell this run's frames from replays of an earlier run's.
+   */
+  readonly peerIncarnation: number;
+  /** The cluster secrets, the signing one first (a second one during a key roll). */
+  readonly secrets: readonly Uint8Array[];
   /** One pair per connection worker; empty with --workers 0. */
   readonly rings: readonly WorkerRings[];
   /** The consensus worker's doorbell, rung by every connection worker after writing requests. */

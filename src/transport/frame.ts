@@ -1,47 +1,66 @@
 /**
  * The transport frame: one per UDP datagram, or one per TCP length prefix (u32 LE frame length,
- * then the frame). Little-endian throughout. Layout:
+ * then the frame). Little-endian throughout. Layout (FRAME_VERSION 2):
  *
  *   offset  size  field
  *   0       u16   magic 0x5041 (bytes "AP")
  *   2       u8    version (FRAME_VERSION)
- *   3       u8    flags: bit 0 FRAGMENT; all other bits must be 0
+ *   3       u8    flags: bit 0 FRAGMENT, bit 1 SESSION; all other bits must be 0, and not both
  *   4       u32   clusterId
  *   8       u8    from (replica id, 1..n)
  *   9       u8    to (replica id, 1..n)
  *   10      u16   reserved, must be 0
- *   12      ...   body
- *   end-16  16    tag: HMAC-SHA256(secret, bytes [0, end-16)), truncated to its first 16 bytes
+ *   12      u64   incarnation: the sender's run, >= 1, grows across its restarts (a safe integer)
+ *   20      u64   seq: the sender's frame number to this receiver in this incarnation, from 0
+ *   28      u64   echo: the receiver's incarnation as the sender last saw it; 0 if not yet
+ *   36      ...   body
+ *   end-16  16    tag: HMAC-SHA256(frame key, bytes [0, end-16)), truncated to its first 16 bytes
  *
- * Body, FRAGMENT clear (coalesced messages): one or more records
+ * The frame key is derived from the cluster secret (peer-keys.ts, purpose "frames"), never the
+ * secret itself. During a key roll two keys verify (FrameAuthenticator).
+ *
+ * Body, neither flag (coalesced messages): one or more records
  *   u8 channel | u32 length | length bytes
  * Body, FRAGMENT set (one fragment of a message too large for one datagram; UDP only):
  *   u8 channel | u32 messageId | u16 fragmentIndex | u16 fragmentCount | u32 messageLength | chunk
  *   All fragments of a message carry the same channel, messageId, fragmentCount and messageLength.
  *   chunkSize = ceil(messageLength / fragmentCount); fragment i holds message bytes
- *   [i * chunkSize, min((i + 1) * chunkSize, messageLength)), never empty.
+ *   [i * chunkSize, min((i + 1) * chunkSize, messageLength)), never empty. Each fragment is a
+ *   frame of its own, with its own seq.
+ * Body, SESSION set: empty (UDP only). It only carries the session fields: a sender announces
+ *   its incarnation at start, and a receiver answers a frame with a stale echo with one, so the
+ *   sender learns the incarnation it must echo (peer-sessions.ts).
  *
  * The tag is truncated to 128 bits (RFC 2104 §5 and NIST SP 800-107 allow truncation to half the
  * hash output): a forgery succeeds with probability 2^-128 per attempt. It is computed without a
  * createHmac object per frame (mac.ts), bit for bit the same HMAC-SHA256. It authenticates, it does
- * not encrypt, and it does not stop replays: a replayed frame is a duplicate, which Paxos
- * tolerates as it tolerates any duplicate delivery.
+ * not encrypt. Replays are dropped by the session fields, which the tag covers: a frame of an
+ * older incarnation than the newest seen from its sender, or whose seq is below the sender's
+ * replay window or already in it (replay-window.ts), is a "replay"; with UDP, a frame whose echo
+ * is not the receiver's current incarnation (recorded before the receiver restarted) is
+ * "stale-session".
  *
  * Order of checks on receipt (openFrame): the frame length, magic, version and clusterId (the
  * fixed header, cheap, and all that is read before authentication), then the tag with
- * crypto.timingSafeEqual, and only then flags, from, to and the body. Lengths in the body are
- * checked against the bytes actually present and against messageBytesMax before anything is
- * allocated by them.
+ * crypto.timingSafeEqual (the signing key first, the second key of a roll only on mismatch), then
+ * flags, reserved, from, to, and that incarnation, seq and echo are safe integers, then the
+ * session fields (peer-sessions.ts: a newer incarnation is learned, then the echo, then the replay
+ * window, which is only ever updated here, after the tag verified). The body is checked after
+ * openFrame, by the transport: lengths in it are checked against the bytes actually present and
+ * against messageBytesMax before anything is allocated by them.
  */
 import { timingSafeEqual } from "node:crypto";
 import { assert } from "../core/errors.ts";
 import { HmacSha256 } from "./mac.ts";
-import type { DropReason } from "./transport.ts";
+import { derivePeerKeys } from "./peer-keys.ts";
+import { PeerSessions } from "./peer-sessions.ts";
+import type { DropReason, TransportOptions } from "./transport.ts";
 
 export const FRAME_MAGIC = 0x5041;
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 export const FLAG_FRAGMENT = 0x01;
-const FLAGS_KNOWN = FLAG_FRAGMENT;
+export const FLAG_SESSION = 0x02;
+const FLAGS_KNOWN = FLAG_FRAGMENT | FLAG_SESSION;
 
 export const OFFSET_MAGIC = 0;
 export const OFFSET_VERSION = 2;
@@ -50,7 +69,10 @@ export const OFFSET_CLUSTER = 4;
 export const OFFSET_FROM = 8;
 export const OFFSET_TO = 9;
 export const OFFSET_RESERVED = 10;
-export const HEADER_BYTES = 12;
+export const OFFSET_INCARNATION = 12;
+export const OFFSET_SEQ = 20;
+export const OFFSET_ECHO = 28;
+export const HEADER_BYTES = 36;
 export const TAG_BYTES = 16;
 /** Header and tag: what every frame costs on top of its body. */
 export const FRAME_OVERHEAD_BYTES = HEADER_BYTES + TAG_BYTES;
@@ -59,28 +81,39 @@ export const RECORD_HEADER_BYTES = 5;
 /** u8 channel | u32 messageId | u16 fragmentIndex | u16 fragmentCount | u32 messageLength. */
 export const FRAGMENT_HEADER_BYTES = 13;
 export const FRAGMENT_COUNT_MAX = 0xffff;
-/** Smallest frame openFrame accepts: header, one empty record, tag. */
-export const FRAME_BYTES_MIN = FRAME_OVERHEAD_BYTES + RECORD_HEADER_BYTES;
+/** Smallest frame openFrame accepts: a session frame, header and tag. */
+export const FRAME_BYTES_MIN = FRAME_OVERHEAD_BYTES;
+/** Smallest frame that carries a message: header, one empty record, tag. */
+export const RECORD_FRAME_BYTES_MIN = FRAME_OVERHEAD_BYTES + RECORD_HEADER_BYTES;
 /** The TCP transport's u32 LE frame length prefix. */
 export const LENGTH_PREFIX_BYTES = 4;
 export const CHANNEL_MAX = 255;
+const U32_RANGE = 2 ** 32;
+/** A u64 field's high word must stay below this for the value to be a safe integer (< 2^53). */
+const U64_SAFE_HIGH_LIMIT = 2 ** 21;
+
+assert(HEADER_BYTES === OFFSET_ECHO + 8, "the header ends after the echo");
 
 /**
- * Signs and verifies frames with HMAC-SHA256 under the cluster's secret, computed by HmacSha256
- * (mac.ts: two one-shot crypto.hash calls, no createHmac object per frame; the same tag bytes,
- * and the security argument is written there). One per transport: not re-entrant, one thread.
+ * Signs and verifies frames with HMAC-SHA256 under the derived frame keys (peer-keys.ts), computed
+ * by HmacSha256 (mac.ts: two one-shot crypto.hash calls, no createHmac object per frame; the same
+ * tag bytes, and the security argument is written there). Key 0 signs. verify() tries key 0 and
+ * only on mismatch the next one, so outside a key roll a frame costs one HMAC, as before, and a
+ * forged frame costs one HMAC per key. One per transport: not re-entrant, one thread.
  */
 export class FrameAuthenticator {
-  private readonly hmac: HmacSha256;
+  private readonly hmacs: readonly HmacSha256[];
 
-  constructor(secret: Uint8Array) {
-    assert(secret.byteLength > 0, "HMAC secret must not be empty");
-    this.hmac = new HmacSha256(secret);
+  /** `keys`: the frame keys, the signing one first (derivePeerKeys(...).frames). */
+  constructor(keys: readonly Uint8Array[]) {
+    assert(keys.length >= 1, "a frame authenticator needs at least one key");
+    for (const key of keys) assert(key.byteLength > 0, "HMAC key must not be empty");
+    this.hmacs = keys.map((key) => new HmacSha256(key));
   }
 
-  /** Full 32-byte HMAC-SHA256 of `bytes`. */
+  /** Full 32-byte HMAC-SHA256 of `bytes` under the signing key. */
   digest(bytes: Uint8Array): Buffer {
-    return this.hmac.digest(bytes);
+    return this.hmacs[0]!.digest(bytes);
   }
 
   /** Write the tag over frame[0, end-16) into the last TAG_BYTES of `frame`. */
@@ -91,12 +124,20 @@ export class FrameAuthenticator {
     frame.set(digest.subarray(0, TAG_BYTES), end);
   }
 
-  /** Constant-time comparison of the frame's tag with the one we compute. */
-  verify(frame: Uint8Array): boolean {
-    if (frame.byteLength < FRAME_OVERHEAD_BYTES) return false;
+  /**
+   * Which key made the frame's tag: 0 the signing key, 1 the second key of a roll; -1 none. Each
+   * comparison is constant-time.
+   */
+  verify(frame: Uint8Array): number {
+    if (frame.byteLength < FRAME_OVERHEAD_BYTES) return -1;
     const end = frame.byteLength - TAG_BYTES;
-    const digest = this.digest(frame.subarray(0, end));
-    return timingSafeEqual(digest.subarray(0, TAG_BYTES), frame.subarray(end));
+    const signed = frame.subarray(0, end);
+    const tag = frame.subarray(end);
+    for (let index = 0; index < this.hmacs.length; index++) {
+      const digest = this.hmacs[index]!.digest(signed);
+      if (timingSafeEqual(digest.subarray(0, TAG_BYTES), tag)) return index;
+    }
+    return -1;
   }
 }
 
@@ -107,7 +148,15 @@ export interface FrameHeaderFields {
   readonly to: number;
 }
 
-export function writeHeader(frame: Buffer, fields: FrameHeaderFields): void {
+/**
+ * Write the fixed header and the session fields: our incarnation, the next seq to `to` (taken
+ * from `sessions`, so every frame sealed gets its own) and the echo of `to`'s incarnation.
+ */
+export function writeHeader(
+  frame: Buffer,
+  fields: FrameHeaderFields,
+  sessions: PeerSessions,
+): void {
   assert(frame.byteLength >= FRAME_OVERHEAD_BYTES, "frame shorter than its overhead");
   frame.writeUInt16LE(FRAME_MAGIC, OFFSET_MAGIC);
   frame.writeUInt8(FRAME_VERSION, OFFSET_VERSION);
@@ -116,30 +165,106 @@ export function writeHeader(frame: Buffer, fields: FrameHeaderFields): void {
   frame.writeUInt8(fields.from, OFFSET_FROM);
   frame.writeUInt8(fields.to, OFFSET_TO);
   frame.writeUInt16LE(0, OFFSET_RESERVED);
+  writeSessionFields(
+    frame,
+    sessions.incarnation,
+    sessions.takeSeq(fields.to),
+    sessions.echoFor(fields.to),
+  );
 }
 
-/** What the receiving side checks every frame against. */
+/** The three session fields (tests forge frames with it, then sign again). */
+export function writeSessionFields(
+  frame: Buffer,
+  incarnation: number,
+  seq: number,
+  echo: number,
+): void {
+  writeU64(frame, OFFSET_INCARNATION, incarnation);
+  writeU64(frame, OFFSET_SEQ, seq);
+  writeU64(frame, OFFSET_ECHO, echo);
+}
+
+function writeU64(frame: Buffer, offset: number, value: number): void {
+  assert(Number.isSafeInteger(value) && value >= 0, "u64 field is a safe integer");
+  frame.writeUInt32LE(value % U32_RANGE, offset);
+  frame.writeUInt32LE(Math.floor(value / U32_RANGE), offset + 4);
+}
+
+/** A u64 field as a number, or -1 when it is not a safe integer. No bigint on the hot path. */
+function readU64(frame: Buffer, offset: number): number {
+  const high = frame.readUInt32LE(offset + 4);
+  if (high >= U64_SAFE_HIGH_LIMIT) return -1;
+  return high * U32_RANGE + frame.readUInt32LE(offset);
+}
+
+/** What a transport frames with: keys, replay state, and what the receiving side checks. */
 export interface FrameContext {
   readonly authenticator: FrameAuthenticator;
+  readonly sessions: PeerSessions;
   readonly clusterId: number;
   /** This replica: frames addressed to another are dropped. */
   readonly id: number;
   readonly peerCount: number;
   readonly messageBytesMax: number;
+  /** Called for each frame admitted under the second key of a roll (authenticator key 1). */
+  readonly onSecondKey: (from: number) => void;
+}
+
+/**
+ * The FrameContext of a transport: frame keys derived from options.secrets, sessions with
+ * options.incarnation, frames under the second key counted in `counters` and reported to
+ * options.onSecondKey. `echoRequired`: see PeerSessions (UDP true, TCP false).
+ */
+export function createFrameContext(
+  options: TransportOptions,
+  echoRequired: boolean,
+  counters: { framesSecondKey: number },
+): FrameContext {
+  const keys = derivePeerKeys(options.secrets, options.clusterId);
+  return {
+    authenticator: new FrameAuthenticator(keys.frames),
+    sessions: new PeerSessions({
+      id: options.id,
+      peerCount: options.peers.length,
+      incarnation: options.incarnation,
+      echoRequired,
+    }),
+    clusterId: options.clusterId,
+    id: options.id,
+    peerCount: options.peers.length,
+    messageBytesMax: options.messageBytesMax,
+    onSecondKey: (from) => {
+      counters.framesSecondKey++;
+      options.onSecondKey?.(from);
+    },
+  };
 }
 
 export interface OpenedFrame {
   readonly from: number;
   readonly fragment: boolean;
+  /** A session frame: admitted, nothing to deliver. */
+  readonly session: boolean;
   /** View of the body: between the header and the tag. */
   readonly body: Buffer;
 }
 
 export type OpenResult =
   | { readonly ok: true; readonly frame: OpenedFrame }
-  | { readonly ok: false; readonly reason: DropReason };
+  /**
+   * `from`: the authenticated sender when the frame got past the tag and the from/to checks
+   * (the UDP transport answers a "stale-session" with a session frame to it); 0 otherwise.
+   * `session`: whether it was a session frame (only meaningful when `from` is not 0).
+   */
+  | {
+      readonly ok: false;
+      readonly reason: DropReason;
+      readonly from: number;
+      readonly session: boolean;
+    };
 
-const fail = (reason: DropReason): OpenResult => ({ ok: false, reason });
+const fail = (reason: DropReason): OpenResult => ({ ok: false, reason, from: 0, session: false });
 
 /** Check and authenticate one frame (order of checks in the comment at the top). */
 export function openFrame(frame: Buffer, context: FrameContext): OpenResult {
@@ -147,16 +272,26 @@ export function openFrame(frame: Buffer, context: FrameContext): OpenResult {
   if (frame.readUInt16LE(OFFSET_MAGIC) !== FRAME_MAGIC) return fail("malformed");
   if (frame.readUInt8(OFFSET_VERSION) !== FRAME_VERSION) return fail("malformed");
   if (frame.readUInt32LE(OFFSET_CLUSTER) !== context.clusterId) return fail("cluster");
-  if (!context.authenticator.verify(frame)) return fail("auth");
-  // Authenticated: from here on the fields were written by a holder of the secret.
+  const keyIndex = context.authenticator.verify(frame);
+  if (keyIndex < 0) return fail("auth");
+  // Authenticated: from here on the fields were written by a holder of the key.
   const flags = frame.readUInt8(OFFSET_FLAGS);
-  if ((flags & ~FLAGS_KNOWN) !== 0) return fail("malformed");
+  if ((flags & ~FLAGS_KNOWN) !== 0 || flags === FLAGS_KNOWN) return fail("malformed");
   if (frame.readUInt16LE(OFFSET_RESERVED) !== 0) return fail("malformed");
   const from = frame.readUInt8(OFFSET_FROM);
   if (from < 1 || from > context.peerCount) return fail("unknown-peer");
   if (frame.readUInt8(OFFSET_TO) !== context.id) return fail("unknown-peer");
+  const incarnation = readU64(frame, OFFSET_INCARNATION);
+  const seq = readU64(frame, OFFSET_SEQ);
+  const echo = readU64(frame, OFFSET_ECHO);
+  if (incarnation < 1 || seq < 0 || echo < 0) return fail("malformed");
+  const session = (flags & FLAG_SESSION) !== 0;
+  if (session && frame.byteLength !== FRAME_OVERHEAD_BYTES) return fail("malformed");
+  const admitted = context.sessions.admit(from, incarnation, seq, echo);
+  if (admitted !== "ok") return { ok: false, reason: admitted, from, session };
+  if (keyIndex > 0) context.onSecondKey(from);
   const body = frame.subarray(HEADER_BYTES, frame.byteLength - TAG_BYTES);
-  return { ok: true, frame: { from, fragment: (flags & FLAG_FRAGMENT) !== 0, body } };
+  return { ok: true, frame: { from, fragment: (flags & FLAG_FRAGMENT) !== 0, session, body } };
 }
 
 /**
@@ -236,8 +371,9 @@ export function readFragment(body: Buffer, messageBytesMax: number): FragmentHea
 
 /**
  * Builds one coalesced frame at a time in a reused staging buffer; seal() copies it out at its
- * exact size (small frames then come from Buffer's shared pool) and signs it. An optional
- * length prefix (TCP) is written in front of the frame and is not covered by the tag.
+ * exact size (small frames then come from Buffer's shared pool), stamps the session fields and
+ * signs it. An optional length prefix (TCP) is written in front of the frame and is not covered by
+ * the tag.
  */
 export class FrameBuilder {
   private readonly staging: Buffer;
@@ -257,8 +393,8 @@ export class FrameBuilder {
     this.frameBytesMax = frameBytesMax;
     this.prefixBytes = prefixBytes;
     this.header = header;
-    assert(frameBytesMax >= FRAME_BYTES_MIN, "frameBytesMax below the smallest frame");
-    assert((header.flags & FLAG_FRAGMENT) === 0, "a coalesced frame has no FRAGMENT flag");
+    assert(frameBytesMax >= RECORD_FRAME_BYTES_MIN, "frameBytesMax below the smallest frame");
+    assert(header.flags === 0, "a coalesced frame has no flags");
     this.staging = Buffer.allocUnsafe(prefixBytes + frameBytesMax);
     this.used = prefixBytes + HEADER_BYTES;
   }
@@ -287,15 +423,15 @@ export class FrameBuilder {
   }
 
   /** The signed frame (with its length prefix, if any); the builder starts a new frame. */
-  seal(authenticator: FrameAuthenticator): Buffer {
+  seal(context: FrameContext): Buffer {
     assert(!this.empty, "sealing an empty frame");
     const total = this.used + TAG_BYTES;
     const out = Buffer.allocUnsafe(total);
     this.staging.copy(out, 0, 0, this.used);
     if (this.prefixBytes > 0) out.writeUInt32LE(total - this.prefixBytes, 0);
     const frame = out.subarray(this.prefixBytes);
-    writeHeader(frame, this.header);
-    authenticator.sign(frame);
+    writeHeader(frame, this.header, context.sessions);
+    context.authenticator.sign(frame);
     this.used = this.prefixBytes + HEADER_BYTES;
     this.recordCount = 0;
     return out;
@@ -304,7 +440,7 @@ export class FrameBuilder {
 
 /** One signed frame holding a single record of any size (TCP messages too big to coalesce). */
 export function sealSingle(
-  authenticator: FrameAuthenticator,
+  context: FrameContext,
   header: FrameHeaderFields,
   prefixBytes: 0 | typeof LENGTH_PREFIX_BYTES,
   channel: number,
@@ -314,17 +450,25 @@ export function sealSingle(
   const out = Buffer.allocUnsafe(prefixBytes + frameBytes);
   if (prefixBytes > 0) out.writeUInt32LE(frameBytes, 0);
   const frame = out.subarray(prefixBytes);
-  writeHeader(frame, header);
+  writeHeader(frame, header, context.sessions);
   frame.writeUInt8(channel, HEADER_BYTES);
   frame.writeUInt32LE(payload.byteLength, HEADER_BYTES + 1);
   frame.set(payload, HEADER_BYTES + RECORD_HEADER_BYTES);
-  authenticator.sign(frame);
+  context.authenticator.sign(frame);
   return out;
+}
+
+/** A signed session frame (no body, no prefix: UDP only) to header.to. */
+export function sealSession(context: FrameContext, header: FrameHeaderFields): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_OVERHEAD_BYTES);
+  writeHeader(frame, { ...header, flags: FLAG_SESSION }, context.sessions);
+  context.authenticator.sign(frame);
+  return frame;
 }
 
 /** Split `payload` into signed fragment frames of at most `frameBytesMax` bytes each. */
 export function sealFragments(
-  authenticator: FrameAuthenticator,
+  context: FrameContext,
   header: FrameHeaderFields,
   frameBytesMax: number,
   channel: number,
@@ -346,14 +490,14 @@ export function sealFragments(
     const frame = Buffer.allocUnsafe(
       FRAME_OVERHEAD_BYTES + FRAGMENT_HEADER_BYTES + chunk.byteLength,
     );
-    writeHeader(frame, fields);
+    writeHeader(frame, fields, context.sessions);
     frame.writeUInt8(channel, HEADER_BYTES);
     frame.writeUInt32LE(messageId, HEADER_BYTES + 1);
     frame.writeUInt16LE(index, HEADER_BYTES + 5);
     frame.writeUInt16LE(fragmentCount, HEADER_BYTES + 7);
     frame.writeUInt32LE(messageLength, HEADER_BYTES + 9);
     frame.set(chunk, HEADER_BYTES + FRAGMENT_HEADER_BYTES);
-    authenticator.sign(frame);
+    context.authenticator.sign(frame);
     frames.push(frame);
   }
   return frames;

@@ -18,10 +18,12 @@
  * decoded): HKDF's extract step concentrates whatever entropy the line has.
  *
  * Key roll: the secret file holds one or two lines. Index 0 of each list, derived from the first
- * secret, signs; every index verifies, in order. An operator adds the new secret as the first
- * line on every replica (the old one second), restarts them one at a time, then removes the old
- * line once every replica signs with the new one (the transport counts frames accepted under
- * the old key: when that stops growing everywhere, the roll is complete).
+ * secret, signs; every index verifies, in order. Every replica must accept what every other
+ * signs at each moment of a rolling restart, so a roll takes three rounds, one replica at a time
+ * each: (1) `old` then `new` (sign old, accept both); (2) `new` then `old` (sign new, accept
+ * both); (3) `new` alone, once no replica's count of frames accepted under the second key
+ * (apus_peer_frames_second_key_total) grows any more. Going from `old` straight to `new, old`
+ * would leave the replicas not yet restarted unable to read the restarted ones.
  */
 import { hkdfSync } from "node:crypto";
 import { assert } from "../core/errors.ts";

@@ -3,8 +3,8 @@ import { ApusError, assert } from "../core/errors.ts";
 import {
   CHANNEL_MAX,
   checkRecords,
+  createFrameContext,
   FRAME_OVERHEAD_BYTES,
-  FrameAuthenticator,
   FrameBuilder,
   type FrameContext,
   type FrameHeaderFields,
@@ -86,7 +86,6 @@ export class TcpTransport implements Transport {
   };
 
   private readonly options: TransportOptions;
-  private readonly authenticator: FrameAuthenticator;
   private readonly context: FrameContext;
   /** Largest frame accepted or produced, length prefix excluded. */
   private readonly frameBytesMax: number;
@@ -100,14 +99,8 @@ export class TcpTransport implements Transport {
   constructor(options: TransportOptions) {
     validateTransportOptions(options);
     this.options = options;
-    this.authenticator = new FrameAuthenticator(options.secret);
-    this.context = {
-      authenticator: this.authenticator,
-      clusterId: options.clusterId,
-      id: options.id,
-      peerCount: options.peers.length,
-      messageBytesMax: options.messageBytesMax,
-    };
+    // No echo required: TCP sends no session frames and closes a connection on any drop.
+    this.context = createFrameContext(options, false, this.counters);
     const singleFrameBytesMax =
       FRAME_OVERHEAD_BYTES + RECORD_HEADER_BYTES + options.messageBytesMax;
     const builderFrameBytes = Math.min(TCP_FRAME_BYTES_TARGET, singleFrameBytesMax);
@@ -163,25 +156,19 @@ export class TcpTransport implements Transport {
       peer.builder.append(channel, payload);
       return;
     }
-    if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+    if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
     if (peer.builder.fits(payload.byteLength)) {
       peer.builder.append(channel, payload);
       return;
     }
-    const frame = sealSingle(
-      this.authenticator,
-      peer.header,
-      LENGTH_PREFIX_BYTES,
-      channel,
-      payload,
-    );
+    const frame = sealSingle(this.context, peer.header, LENGTH_PREFIX_BYTES, channel, payload);
     this.enqueue(peer, frame);
   }
 
   flush(): void {
     if (this.closed) return;
     for (const peer of this.peers) {
-      if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+      if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
       if (peer.pending.length === 0) continue;
       if (peer.state === "open") this.writePending(peer);
       else if (peer.state === "idle" && this.server !== null) this.connect(peer);

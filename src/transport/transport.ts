@@ -1,12 +1,14 @@
 import { ApusError } from "../core/errors.ts";
 import { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN } from "../limits.ts";
+import { PEER_SECRETS_MAX } from "./peer-keys.ts";
 import { TransportError } from "./transport-errors.ts";
 
 /**
  * Peer transports: how the consensus thread of one replica exchanges messages with its peers.
  * The transport carries opaque bytes (the core's `encodeMessage` output on channel 0, forwarded
- * client requests on channel 1); it authenticates every frame with an HMAC over the cluster
- * secret and drops, counting by reason, anything it cannot trust. It never throws for network
+ * client requests on channel 1); it authenticates every frame with an HMAC under a key derived
+ * from the cluster secret, drops replayed frames, and drops, counting by reason, anything it
+ * cannot trust. It never throws for network
  * conditions: a peer that is down, a lost datagram or a hostile packet are normal operation,
  * and Paxos retransmits.
  */
@@ -23,8 +25,16 @@ export interface TransportOptions {
   readonly peers: readonly PeerAddress[];
   /** u32; frames of another cluster are dropped ("cluster"). */
   readonly clusterId: number;
-  /** HMAC-SHA256 key shared by the cluster; at least SECRET_BYTES_MIN bytes. */
-  readonly secret: Uint8Array;
+  /**
+   * The cluster secrets, each at least SECRET_BYTES_MIN bytes: one, or two during a key roll.
+   * Frame keys are derived from them (peer-keys.ts); the first signs, either verifies.
+   */
+  readonly secrets: readonly Uint8Array[];
+  /**
+   * This run of the replica: a safe integer >= 1, greater than any earlier run's (peers drop
+   * frames of an older incarnation as replays). replica-runner.ts makes it (peer-incarnation.ts).
+   */
+  readonly incarnation: number;
   /**
    * Largest payload accepted or sent, in bytes (MESSAGE_BYTES_MAX_DEFAULT = 16 MiB is the usual
    * setting). A larger send() is dropped and counted "oversize".
@@ -44,6 +54,12 @@ export interface TransportOptions {
    * partial messages that timed out.
    */
   readonly onDrop?: (reason: DropReason, from: string) => void;
+  /**
+   * Called for every frame accepted under the second secret of a key roll, with its sender: in
+   * the roll's second round (new secret first, old second), when no peer's count grows any more,
+   * every replica signs with the new secret (peer-keys.ts).
+   */
+  readonly onSecondKey?: (from: number) => void;
 }
 
 export type DropReason =
@@ -57,6 +73,17 @@ export type DropReason =
   | "oversize"
   /** Authenticated, but `from` is not 1..peers.length or `to` is not this replica. */
   | "unknown-peer"
+  /**
+   * Authenticated, but seen before: an older incarnation of its sender, or a sequence number
+   * already seen or below the replay window (replay-window.ts).
+   */
+  | "replay"
+  /**
+   * Authenticated, but its sender did not yet know this replica's current incarnation (UDP): sent
+   * before this replica restarted, or a recording replayed. Answered with a session frame;
+   * a few right after either side starts are normal.
+   */
+  | "stale-session"
   /** A partial message dropped: timed out, evicted by the per-peer limit, or inconsistent. */
   | "reassembly"
   /** The socket refused a datagram or frame, or the transport is closed. */
@@ -70,6 +97,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "cluster",
   "oversize",
   "unknown-peer",
+  "replay",
+  "stale-session",
   "reassembly",
   "send-error",
   "queue-full",
@@ -86,6 +115,8 @@ export interface TransportStats {
   readonly bytesReceived: number;
   /** Datagrams (UDP) or frames (TCP) handed to the socket. */
   readonly datagramsSent: number;
+  /** Frames accepted under the second secret of a key roll (see TransportOptions.onSecondKey). */
+  readonly framesSecondKey: number;
   readonly dropped: Readonly<Record<DropReason, number>>;
 }
 
@@ -128,7 +159,7 @@ function invalid(message: string): ApusError {
 
 /** Validate options once, at the edge, naming the option. */
 export function validateTransportOptions(options: TransportOptions): void {
-  const { id, peers, clusterId, secret, messageBytesMax } = options;
+  const { id, peers, clusterId, secrets, incarnation, messageBytesMax } = options;
   if (peers.length < 1 || peers.length > PEERS_MAX) {
     throw invalid(`peers lists ${peers.length} replicas; a cluster has 1 to ${PEERS_MAX}`);
   }
@@ -148,10 +179,20 @@ export function validateTransportOptions(options: TransportOptions): void {
   if (!Number.isInteger(clusterId) || clusterId < 0 || clusterId > U32_MAX) {
     throw invalid(`clusterId ${clusterId} is not a u32 (0..${U32_MAX})`);
   }
-  if (secret.byteLength < SECRET_BYTES_MIN) {
+  if (secrets.length < 1 || secrets.length > PEER_SECRETS_MAX) {
     throw invalid(
-      `secret is ${secret.byteLength} bytes; use at least ${SECRET_BYTES_MIN} (e.g. openssl rand -hex 32)`,
+      `secrets lists ${secrets.length} keys; give 1, or ${PEER_SECRETS_MAX} during a key roll`,
     );
+  }
+  secrets.forEach((secret, index) => {
+    if (secret.byteLength < SECRET_BYTES_MIN) {
+      throw invalid(
+        `secrets[${index}] is ${secret.byteLength} bytes; use at least ${SECRET_BYTES_MIN} (e.g. openssl rand -hex 32)`,
+      );
+    }
+  });
+  if (!Number.isSafeInteger(incarnation) || incarnation < 1) {
+    throw invalid(`incarnation ${incarnation} is not a safe integer >= 1`);
   }
   if (
     !Number.isInteger(messageBytesMax) ||
@@ -171,12 +212,15 @@ export class StatsCounter {
   bytesSent = 0;
   bytesReceived = 0;
   datagramsSent = 0;
+  framesSecondKey = 0;
   readonly dropped: Record<DropReason, number> = {
     auth: 0,
     malformed: 0,
     cluster: 0,
     oversize: 0,
     "unknown-peer": 0,
+    replay: 0,
+    "stale-session": 0,
     reassembly: 0,
     "send-error": 0,
     "queue-full": 0,
@@ -189,6 +233,7 @@ export class StatsCounter {
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       datagramsSent: this.datagramsSent,
+      framesSecondKey: this.framesSecondKey,
       dropped: { ...this.dropped },
     };
   }

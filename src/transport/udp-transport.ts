@@ -5,10 +5,10 @@ import { ApusError, assert } from "../core/errors.ts";
 import {
   CHANNEL_MAX,
   checkRecords,
+  createFrameContext,
   FRAGMENT_COUNT_MAX,
   FRAGMENT_HEADER_BYTES,
   FRAME_OVERHEAD_BYTES,
-  FrameAuthenticator,
   FrameBuilder,
   type FrameContext,
   type FrameHeaderFields,
@@ -17,8 +17,10 @@ import {
   RECORD_HEADER_BYTES,
   readFragment,
   sealFragments,
+  sealSession,
 } from "./frame.ts";
 import { REASSEMBLY_SWEEP_MS, Reassembler } from "./reassembly.ts";
+import { REPLAY_WINDOW_SEQS } from "./replay-window.ts";
 import {
   bindError,
   type DropReason,
@@ -47,6 +49,16 @@ export const UDP_SEND_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
  * beyond this: a lost fragment loses the message, and Paxos retransmits).
  */
 export const UDP_BURST_BYTES_MAX = 512 * 1024;
+/**
+ * Least time between two session frames to one peer sent in answer to its frames with a stale
+ * echo (peer-sessions.ts): one answer suffices, and a flood of replayed frames must not make us
+ * send a flood. If it is lost, the peer's next stale frame after this long asks again.
+ */
+export const UDP_SESSION_FRAME_INTERVAL_MS = 20;
+
+// A whole burst of the smallest datagrams may arrive in any order and still fit the replay
+// window, with room to spare: reordering alone must not look like a replay.
+assert(REPLAY_WINDOW_SEQS >= 4 * Math.ceil(UDP_BURST_BYTES_MAX / UDP_DATAGRAM_BYTES_MIN));
 
 interface UdpPeer {
   readonly id: number;
@@ -62,12 +74,22 @@ interface UdpPeer {
   queuedBytes: number;
   /** Next fragmented-message id (u32, wraps). */
   nextMessageId: number;
+  /**
+   * performance.now() when we last answered this peer's stale echo with a session frame, and the
+   * peer's incarnation then; -Infinity / 0: never. A new incarnation of the peer (it restarted;
+   * only the peer can make one) is answered at once, the same one at most every
+   * UDP_SESSION_FRAME_INTERVAL_MS. The announcement at start counts as neither.
+   */
+  sessionAnsweredMs: number;
+  sessionAnsweredIncarnation: number;
 }
 
 /**
  * The default transport: one dgram socket bound at peers[id-1]. Small messages to one peer are
  * coalesced into one datagram per flush(); a message too big for one datagram is split into
- * fragments and reassembled by the receiver within the limits of reassembly.ts.
+ * fragments and reassembled by the receiver within the limits of reassembly.ts. Every frame
+ * carries the session fields (frame.ts); at start and whenever a peer's frame echoes a stale
+ * incarnation of ours, we send that peer a session frame so it learns our current one.
  */
 export class UdpTransport implements Transport {
   onMessage: (from: number, channel: number, payload: Uint8Array) => void = () => {
@@ -76,7 +98,6 @@ export class UdpTransport implements Transport {
 
   private readonly options: TransportOptions;
   private readonly datagramBytesMax: number;
-  private readonly authenticator: FrameAuthenticator;
   private readonly context: FrameContext;
   private readonly peers: UdpPeer[] = [];
   private readonly reassembler: Reassembler;
@@ -93,14 +114,7 @@ export class UdpTransport implements Transport {
     validateTransportOptions(options);
     this.options = options;
     this.datagramBytesMax = validateDatagramBytesMax(options);
-    this.authenticator = new FrameAuthenticator(options.secret);
-    this.context = {
-      authenticator: this.authenticator,
-      clusterId: options.clusterId,
-      id: options.id,
-      peerCount: options.peers.length,
-      messageBytesMax: options.messageBytesMax,
-    };
+    this.context = createFrameContext(options, true, this.counters);
     options.peers.forEach((peer, index) => {
       const header = { flags: 0, clusterId: options.clusterId, from: options.id, to: index + 1 };
       this.peers.push({
@@ -113,6 +127,8 @@ export class UdpTransport implements Transport {
         queueHead: 0,
         queuedBytes: 0,
         nextMessageId: 0,
+        sessionAnsweredMs: Number.NEGATIVE_INFINITY,
+        sessionAnsweredIncarnation: 0,
       });
     });
     this.reassembler = new Reassembler(options.peers.length, (from) =>
@@ -144,6 +160,9 @@ export class UdpTransport implements Transport {
       REASSEMBLY_SWEEP_MS,
     );
     this.sweepTimer.unref();
+    // Tell every peer our incarnation now, so that its frames echo it before it has anything
+    // to send us: otherwise its first messages after our (re)start are dropped "stale-session".
+    for (const peer of this.peers) if (peer.id !== this.options.id) this.sendSession(peer);
   }
 
   send(to: number, channel: number, payload: Uint8Array): void {
@@ -162,16 +181,16 @@ export class UdpTransport implements Transport {
     this.counters.messagesSent++;
     if (RECORD_HEADER_BYTES + payload.byteLength + FRAME_OVERHEAD_BYTES <= this.datagramBytesMax) {
       if (!peer.builder.fits(payload.byteLength))
-        this.enqueue(peer, peer.builder.seal(this.authenticator));
+        this.enqueue(peer, peer.builder.seal(this.context));
       peer.builder.append(channel, payload);
       return;
     }
     // Too big for one datagram: keep send order, then fragment.
-    if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+    if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
     const messageId = peer.nextMessageId;
     peer.nextMessageId = (peer.nextMessageId + 1) >>> 0;
     const fragments = sealFragments(
-      this.authenticator,
+      this.context,
       peer.header,
       this.datagramBytesMax,
       channel,
@@ -183,7 +202,7 @@ export class UdpTransport implements Transport {
 
   flush(): void {
     for (const peer of this.peers) {
-      if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.authenticator));
+      if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
     }
     this.drain();
   }
@@ -205,6 +224,14 @@ export class UdpTransport implements Transport {
 
   stats(): TransportStats {
     return this.counters.snapshot();
+  }
+
+  /**
+   * The incarnation of `peer` seen in its frames, which ours echo; 0 until one arrived. Until
+   * then the peer drops what we send it as "stale-session" (for tests and /status).
+   */
+  peerIncarnation(peer: number): number {
+    return this.context.sessions.echoFor(peer);
   }
 
   /** Partial messages awaiting fragments (for tests and /status). */
@@ -249,8 +276,9 @@ export class UdpTransport implements Transport {
   private onDatagram(datagram: Buffer, remote: dgram.RemoteInfo): void {
     this.counters.bytesReceived += datagram.byteLength;
     const opened = openFrame(datagram, this.context);
-    if (!opened.ok) return this.drop(opened.reason, `${remote.address}:${remote.port}`);
-    const { from, fragment, body } = opened.frame;
+    if (!opened.ok) return this.onRefused(opened, remote);
+    const { from, fragment, session, body } = opened.frame;
+    if (session) return; // its session fields were all it carried
     if (fragment) return this.onFragment(from, body, remote);
     const problem = checkRecords(body, this.options.messageBytesMax);
     if (problem !== null) return this.drop(problem, `${remote.address}:${remote.port}`);
@@ -269,6 +297,41 @@ export class UdpTransport implements Transport {
       this.counters.messagesReceived++;
       this.onMessage(from, result.channel, result.payload);
     }
+  }
+
+  /**
+   * A frame openFrame refused. A stale echo is answered with a session frame; one on a session
+   * frame is the peer's own announcement, crossing ours, and is not counted as a drop.
+   */
+  private onRefused(
+    refused: { reason: DropReason; from: number; session: boolean },
+    remote: dgram.RemoteInfo,
+  ): void {
+    if (refused.reason === "stale-session") {
+      const peer = this.peers[refused.from - 1]!;
+      const incarnation = this.context.sessions.echoFor(peer.id);
+      const now = performance.now();
+      if (
+        incarnation !== peer.sessionAnsweredIncarnation ||
+        now - peer.sessionAnsweredMs >= UDP_SESSION_FRAME_INTERVAL_MS
+      ) {
+        peer.sessionAnsweredMs = now;
+        peer.sessionAnsweredIncarnation = incarnation;
+        this.sendSession(peer);
+      }
+      if (refused.session) return;
+    }
+    this.drop(refused.reason, `${remote.address}:${remote.port}`);
+  }
+
+  /** A session frame to `peer`, straight to the socket: it is tiny and must not wait. */
+  private sendSession(peer: UdpPeer): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    const frame = sealSession(this.context, peer.header);
+    this.counters.datagramsSent++;
+    this.counters.bytesSent += frame.byteLength;
+    socket.send(frame, peer.port, peer.address, this.onSent);
   }
 
   private drop(reason: DropReason, from: string): void {

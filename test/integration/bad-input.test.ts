@@ -1,10 +1,12 @@
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ballotOf, encodeMessage, MessageType } from "../../src/core/index.ts";
-import { FrameAuthenticator, sealSingle } from "../../src/transport/frame.ts";
+import { PEER_INCARNATION_FILE } from "../../src/runtime/peer-incarnation.ts";
+import { createFrameContext, FRAME_VERSION, sealSingle } from "../../src/transport/frame.ts";
 import { sleep, TestCluster } from "./cluster-harness.ts";
 
 function client(port: number): Redis {
@@ -68,10 +70,10 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
     const before = await cluster.metrics(2);
     // Garbage: far too short to be a frame.
     await sendUdp(target.peerPort, Buffer.from("hello, replica"));
-    // A frame-shaped packet (magic "AP", version 1, this cluster, from 1 to 2) with a wrong HMAC.
+    // A frame-shaped packet (magic "AP", this version, this cluster, from 1 to 2) with a wrong HMAC.
     const forged = Buffer.alloc(64);
     forged.writeUInt16LE(0x5041, 0);
-    forged.writeUInt8(1, 2);
+    forged.writeUInt8(FRAME_VERSION, 2);
     forged.writeUInt32LE(1, 4);
     forged.writeUInt8(1, 8);
     forged.writeUInt8(2, 9);
@@ -100,9 +102,14 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
   });
 
   it("drops an authenticated Accept for a slot far beyond the log, counts it, and keeps serving (issue 7 §3)", async () => {
-    // Signed with the cluster key, from replica 1 to 3: past the HMAC, into the core. An Accept
-    // for slot 2e8 used to make the replica fill the log gap entry by entry (2 GiB, then a crash).
+    // Signed with the cluster key, from replica 1 to 3: past the HMAC and the replay checks, into
+    // the core. An Accept for slot 2e8 used to make the replica fill the log gap entry by entry
+    // (2 GiB, then a crash). To pass the replay checks the frame claims a run of replica 1 newer
+    // than its real one (incarnations are in each data directory) and echoes replica 3's; replica
+    // 3 then takes replica 1's real frames for an older run's, until replica 1 restarts.
     const secret = Buffer.from(readFileSync(cluster.secretFile, "latin1").trim(), "latin1");
+    const incarnation = (id: number) =>
+      Number(readFileSync(join(cluster.dir, `replica-${id}`, PEER_INCARNATION_FILE), "latin1"));
     const accept = encodeMessage({
       type: MessageType.Accept,
       from: 1,
@@ -112,13 +119,20 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
       commitSlot: 0,
       batch: { stampMs: 0, commands: [Buffer.from("x")] },
     });
-    const frame = sealSingle(
-      new FrameAuthenticator(secret),
-      { flags: 0, clusterId: 1, from: 1, to: 3 },
-      0,
-      0,
-      accept,
+    const forger = createFrameContext(
+      {
+        id: 1,
+        peers: cluster.replicas.map((r) => ({ host: "127.0.0.1", port: r.peerPort })),
+        clusterId: 1,
+        secrets: [secret],
+        incarnation: incarnation(1) + 1,
+        messageBytesMax: 1 << 20,
+      },
+      false,
+      { framesSecondKey: 0 },
     );
+    forger.sessions.admit(3, incarnation(3), 0, 0); // learn what to echo
+    const frame = sealSingle(forger, { flags: 0, clusterId: 1, from: 1, to: 3 }, 0, 0, accept);
     await sendUdp(cluster.replica(3).peerPort, frame);
     let after = "";
     for (let i = 0; i < 50; i++) {
@@ -127,6 +141,11 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
       if (counter(after, "apus_dropped_packets_total", 'reason="far-slot"') > 0) break;
     }
     expect(counter(after, "apus_dropped_packets_total", 'reason="far-slot"')).toBe(1);
+    // Replica 1 restarts with a run newer than the forged one: replica 3 hears it again.
+    await cluster.kill(1);
+    cluster.launch(1);
+    await cluster.waitForAllUp();
+    await cluster.waitForLeader();
     const c = client(cluster.replica(3).clientPort);
     try {
       expect(await c.set("after-far-slot", "fine")).toBe("OK");

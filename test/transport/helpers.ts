@@ -2,12 +2,15 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { ApusError } from "../../src/core/errors.ts";
 import {
+  createFrameContext,
   createTransport,
   type DropReason,
+  type FrameContext,
   type PeerAddress,
   type Transport,
   type TransportKind,
   type TransportOptions,
+  UdpTransport,
 } from "../../src/transport/index.ts";
 
 export const SECRET = new TextEncoder().encode("test-secret-0123456789abcdef");
@@ -54,8 +57,50 @@ export function addresses(ports: readonly number[]): PeerAddress[] {
   return ports.map((port) => ({ host: "127.0.0.1", port }));
 }
 
+/**
+ * Incarnations handed out in this test process: each transport made gets a higher one, as a
+ * restarted replica would.
+ */
+let lastIncarnation = Date.now();
+export function nextIncarnation(): number {
+  lastIncarnation++;
+  return lastIncarnation;
+}
+
 export function baseOptions(id: number, peers: readonly PeerAddress[]): TransportOptions {
-  return { id, peers, clusterId: CLUSTER_ID, secret: SECRET, messageBytesMax: 16 * MIB };
+  return {
+    id,
+    peers,
+    clusterId: CLUSTER_ID,
+    secrets: [SECRET],
+    incarnation: nextIncarnation(),
+    messageBytesMax: 16 * MIB,
+  };
+}
+
+/**
+ * A FrameContext of replica `id` in a cluster of 3 (addresses unused), with its own replay
+ * state; `secondKeyFrames` lists the senders of frames admitted under the second key.
+ */
+export function frameContext(
+  id: number,
+  overrides: Partial<Pick<TransportOptions, "secrets" | "incarnation" | "messageBytesMax">> & {
+    readonly echoRequired?: boolean;
+  } = {},
+): FrameContext & {
+  readonly secondKeyFrames: number[];
+  readonly counters: { framesSecondKey: number };
+} {
+  const secondKeyFrames: number[] = [];
+  const counters = { framesSecondKey: 0 };
+  const options: TransportOptions = {
+    ...baseOptions(id, addresses([7001, 7002, 7003])),
+    messageBytesMax: 1 << 20,
+    ...overrides,
+    onSecondKey: (from) => secondKeyFrames.push(from),
+  };
+  const context = createFrameContext(options, overrides.echoRequired ?? false, counters);
+  return { ...context, secondKeyFrames, counters };
 }
 
 export function makeNode(kind: TransportKind, options: TransportOptions): Node {
@@ -73,7 +118,8 @@ export function makeNode(kind: TransportKind, options: TransportOptions): Node {
 
 /**
  * Start a cluster of `count` transports on fresh ports (retrying if a port was taken in the
- * meantime). `tweak` adjusts each replica's options.
+ * meantime), and with UDP wait until each knows the others' incarnations (so that nothing the
+ * test sends is dropped "stale-session"). `tweak` adjusts each replica's options.
  */
 export async function startCluster(
   kind: TransportKind,
@@ -85,12 +131,43 @@ export async function startCluster(
     const nodes = peers.map((_, index) => makeNode(kind, tweak(baseOptions(index + 1, peers))));
     try {
       await Promise.all(nodes.map((node) => node.transport.start()));
+      await waitForSessions(nodes);
       return nodes;
     } catch (error) {
       await Promise.all(nodes.map((node) => node.transport.close()));
       if (!(error instanceof ApusError) || attempt >= 3) throw error;
     }
   }
+}
+
+/**
+ * UDP: wait until every node echoes every other's current incarnation (the session frames sent
+ * at start have crossed). Other transports: nothing to wait for.
+ */
+export async function waitForSessions(nodes: readonly Node[]): Promise<void> {
+  // A node can only learn a peer whose frames it can authenticate (the same cluster, and the
+  // peer's signing secret among its own).
+  const canRead = (node: Node, other: Node) =>
+    node.options.clusterId === other.options.clusterId &&
+    node.options.secrets.some((secret) => sameBytes(secret, other.options.secrets[0]!));
+  const knows = (node: Node, other: Node) =>
+    !(node.transport instanceof UdpTransport) ||
+    !canRead(node, other) ||
+    node.transport.peerIncarnation(other.options.id) === other.options.incarnation;
+  await waitFor(
+    () => nodes.every((node) => nodes.every((other) => other === node || knows(node, other))),
+    "peer sessions",
+  );
+}
+
+/**
+ * A FrameContext that forges frames of replica `from` to `to` as a run of incarnation
+ * `incarnation` that already knows `to`'s current one (so UDP's echo check passes).
+ */
+export function forger(from: number, to: Node, incarnation: number): FrameContext {
+  const context = frameContext(from, { incarnation });
+  context.sessions.admit(to.options.id, to.options.incarnation, 0, 0);
+  return context;
 }
 
 export async function closeAll(nodes: readonly Node[]): Promise<void> {

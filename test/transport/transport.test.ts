@@ -1,19 +1,17 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  FrameAuthenticator,
-  LENGTH_PREFIX_BYTES,
-  sealSingle,
-  type TransportKind,
-} from "../../src/transport/index.ts";
+import { LENGTH_PREFIX_BYTES, sealSingle, type TransportKind } from "../../src/transport/index.ts";
 import {
   baseOptions,
   CLUSTER_ID,
   closeAll,
+  forger,
+  frameContext,
   MIB,
   makeNode,
   type Node,
+  nextIncarnation,
   pattern,
   SECRET,
   sameBytes,
@@ -21,6 +19,7 @@ import {
   string,
   text,
   waitFor,
+  waitForSessions,
 } from "./helpers.ts";
 
 /** Behaviour both transports share: the Transport contract. */
@@ -64,6 +63,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     nodes = await startCluster(kind, 2);
     const [a, b] = nodes as [Node, Node];
     const count = 1000;
+    const before = a.transport.stats().datagramsSent; // UDP: the session frame sent at start
     for (let i = 0; i < count; i++) a.transport.send(2, 0, text(`m${i}`));
     a.transport.flush();
     await waitFor(() => b.received.length === count, `${count} messages`);
@@ -71,7 +71,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
       Array.from({ length: count }, (_, i) => `m${i}`),
     );
     // ~10 bytes per record: all of them fit in one datagram (65000 B) or one frame (256 KiB).
-    expect(a.transport.stats().datagramsSent).toBe(1);
+    expect(a.transport.stats().datagramsSent - before).toBe(1);
     expect(a.transport.stats().messagesSent).toBe(count);
   });
 
@@ -112,7 +112,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
 
   it("drops frames signed with another secret, counted 'auth'", async () => {
     nodes = await startCluster(kind, 2, (o) =>
-      o.id === 1 ? { ...o, secret: text("another-secret-0123456789") } : o,
+      o.id === 1 ? { ...o, secrets: [text("another-secret-0123456789")] } : o,
     );
     const [a, b] = nodes as [Node, Node];
     a.transport.send(2, 0, text("forged"));
@@ -137,7 +137,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     nodes = await startCluster(kind, 2);
     const b = nodes[1]!;
     const forged = sealSingle(
-      new FrameAuthenticator(SECRET),
+      frameContext(1),
       { flags: 0, clusterId: CLUSTER_ID, from: 9, to: 2 },
       kind === "tcp" ? LENGTH_PREFIX_BYTES : 0,
       0,
@@ -158,7 +158,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     const [a, b] = nodes as [Node, Node];
     const { port } = b.address;
     const good = sealSingle(
-      new FrameAuthenticator(SECRET),
+      frameContext(1),
       { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 },
       0,
       0,
@@ -190,6 +190,59 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     await waitFor(() => b.received.length === 1, "a good message after the garbage");
   });
 
+  it("key roll, round by round: each pair of neighbouring rounds talks both ways; second-key frames are counted; old and new alone do not talk", async () => {
+    const OLD = SECRET;
+    const NEW = text("the-new-cluster-secret-0123456789");
+    // Replica i runs the secret file of round i: before, (1) old+new, (2) new+old, (3) after.
+    const rounds = [[OLD], [OLD, NEW], [NEW, OLD], [NEW]];
+    nodes = await startCluster(kind, 4, (o) => ({ ...o, secrets: rounds[o.id - 1]! }));
+    const talks = async (from: Node, to: Node) => {
+      const drops = to.transport.stats().dropped.auth;
+      const what = `${from.options.id} to ${to.options.id}`;
+      from.transport.send(to.options.id, 0, text(what));
+      from.transport.flush();
+      await waitFor(
+        () =>
+          to.received.some((m) => string(m.payload) === what) ||
+          to.transport.stats().dropped.auth > drops,
+        what,
+      );
+      return to.received.some((m) => string(m.payload) === what);
+    };
+    const [before, first, second, after] = nodes as [Node, Node, Node, Node];
+    for (const [a, b] of [
+      [before, first],
+      [first, second],
+      [second, after],
+    ] as const) {
+      expect(await talks(a, b)).toBe(true);
+      expect(await talks(b, a)).toBe(true);
+    }
+    // Round 2 reads round 1's frames (signed with the old key) under its second key.
+    expect(second.transport.stats().framesSecondKey).toBeGreaterThanOrEqual(1);
+    expect(after.transport.stats().framesSecondKey).toBe(0);
+    expect(await talks(before, after)).toBe(false);
+    expect(await talks(after, before)).toBe(false);
+    expect(await talks(second, before)).toBe(false); // why round 1 comes first
+  });
+
+  it("a frame received twice is delivered once and dropped 'replay'; one of an older incarnation too", async () => {
+    nodes = await startCluster(kind, 2);
+    const b = nodes[1]!;
+    const run = forger(1, b, nextIncarnation()); // replica 1, as if restarted
+    const prefix = kind === "tcp" ? LENGTH_PREFIX_BYTES : 0;
+    const header = { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 };
+    const once = sealSingle(run, header, prefix, 1, text("INCR counter"));
+    await sendRaw(kind, b.address.port, [once, once]);
+    await waitFor(() => b.transport.stats().dropped.replay === 1, "a replay drop");
+    expect(b.received.map((m) => string(m.payload))).toEqual(["INCR counter"]);
+    // Replica 1's own transport runs an older incarnation now: its frames are replays.
+    nodes[0]!.transport.send(2, 0, text("from the older run"));
+    nodes[0]!.transport.flush();
+    await waitFor(() => b.transport.stats().dropped.replay >= 2, "an older incarnation dropped");
+    expect(b.received.length).toBe(1);
+  });
+
   it("close() releases its port: a new transport binds the same address", async () => {
     nodes = await startCluster(kind, 2);
     const { options } = nodes[1]!;
@@ -197,6 +250,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     const again = makeNode(kind, baseOptions(2, options.peers));
     nodes.push(again);
     await again.transport.start();
+    await waitForSessions([nodes[0]!, again]);
     nodes[0]!.transport.send(2, 0, text("to the new one"));
     nodes[0]!.transport.flush();
     await waitFor(() => again.received.length === 1, "a message to the rebound transport");
@@ -219,8 +273,18 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
   it("rejects invalid options naming the option", () => {
     const peers = [{ host: "127.0.0.1", port: 7001 }];
     expect(() => makeNode(kind, { ...baseOptions(2, peers) })).toThrow(/ids run from 1 to 1/);
-    expect(() => makeNode(kind, { ...baseOptions(1, peers), secret: text("short") })).toThrow(
-      /secret is 5 bytes/,
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), secrets: [text("short")] })).toThrow(
+      /secrets\[0\] is 5 bytes/,
+    );
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), secrets: [] })).toThrow(
+      /secrets lists 0 keys/,
+    );
+    const three = [SECRET, SECRET, SECRET];
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), secrets: three })).toThrow(
+      /secrets lists 3 keys; give 1, or 2 during a key roll/,
+    );
+    expect(() => makeNode(kind, { ...baseOptions(1, peers), incarnation: 0 })).toThrow(
+      /incarnation 0/,
     );
     expect(() => makeNode(kind, { ...baseOptions(1, peers), clusterId: -1 })).toThrow(/clusterId/);
   });

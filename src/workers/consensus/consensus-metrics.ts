@@ -118,6 +118,12 @@ export class ConsensusMetrics {
     labelNames: ["peer"],
     registers: [this.registry],
   });
+  readonly peerFramesSecondKey = new Counter({
+    name: "apus_peer_frames_second_key_total",
+    help: "Peer frames accepted under the second key of --secret-file (the old one, once the new key is on the first line), by sending replica: when no replica's count grows, every replica signs with the first key",
+    labelNames: ["peer"],
+    registers: [this.registry],
+  });
   readonly fsyncLatency = new Histogram({
     name: "apus_wal_fsync_seconds",
     help: "WAL write + fdatasync per group commit",

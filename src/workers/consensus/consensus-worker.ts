@@ -38,9 +38,11 @@ const transport =
         id: config.id,
         peers: config.peers,
         clusterId: config.clusterId,
-        secret: data.secret,
+        secrets: data.secrets,
+        incarnation: data.peerIncarnation,
         messageBytesMax,
         onDrop,
+        onSecondKey: (from) => metrics.peerFramesSecondKey.inc({ peer: String(from) }),
       });
 // The embedded store, or (--app) this replica's own copy of the program, started before any log
 // entry is applied to it.
