@@ -102,37 +102,37 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
   });
 
   it("drops an authenticated Accept for a slot far beyond the log, counts it, and keeps serving (issue 7 §3)", async () => {
-    // Signed with the cluster key, from replica 1 to 3: past the HMAC and the replay checks, into
+    // Signed with the cluster key, from replica 2 to 3: past the HMAC and the replay checks, into
     // the core. An Accept for slot 2e8 used to make the replica fill the log gap entry by entry
-    // (2 GiB, then a crash). To pass the replay checks the frame claims a run of replica 1 newer
+    // (2 GiB, then a crash). To pass the replay checks the frame claims a run of replica 2 newer
     // than its real one (incarnations are in each data directory) and echoes replica 3's; replica
-    // 3 then takes replica 1's real frames for an older run's, until replica 1 restarts.
+    // 3 then takes replica 2's real frames for an older run's, until replica 2 restarts.
     const secret = Buffer.from(readFileSync(cluster.secretFile, "latin1").trim(), "latin1");
     const incarnation = (id: number) =>
       Number(readFileSync(join(cluster.dir, `replica-${id}`, PEER_INCARNATION_FILE), "latin1"));
     const accept = encodeMessage({
       type: MessageType.Accept,
-      from: 1,
+      from: 2,
       to: 3,
-      ballot: ballotOf(1_000_000, 1),
+      ballot: ballotOf(1_000_000, 2),
       slot: 200_000_000,
       commitSlot: 0,
       batch: { stampMs: 0, commands: [Buffer.from("x")] },
     });
     const forger = createFrameContext(
       {
-        id: 1,
+        id: 2,
         peers: cluster.replicas.map((r) => ({ host: "127.0.0.1", port: r.peerPort })),
         clusterId: 1,
         secrets: [secret],
-        incarnation: incarnation(1) + 1,
+        incarnation: incarnation(2) + 1,
         messageBytesMax: 1 << 20,
       },
       false,
       { framesSecondKey: 0 },
     );
     forger.sessions.admit(3, incarnation(3), 0, 0); // learn what to echo
-    const frame = sealSingle(forger, { flags: 0, clusterId: 1, from: 1, to: 3 }, 0, 0, accept);
+    const frame = sealSingle(forger, { flags: 0, clusterId: 1, from: 2, to: 3 }, 0, 0, accept);
     await sendUdp(cluster.replica(3).peerPort, frame);
     let after = "";
     for (let i = 0; i < 50; i++) {
@@ -141,9 +141,9 @@ describe("bad input is dropped or answered, counted, and harms nobody else", () 
       if (counter(after, "apus_dropped_packets_total", 'reason="far-slot"') > 0) break;
     }
     expect(counter(after, "apus_dropped_packets_total", 'reason="far-slot"')).toBe(1);
-    // Replica 1 restarts with a run newer than the forged one: replica 3 hears it again.
-    await cluster.kill(1);
-    cluster.launch(1);
+    // Replica 2 restarts with a run newer than the forged one: replica 3 hears it again.
+    await cluster.kill(2);
+    cluster.launch(2);
     await cluster.waitForAllUp();
     await cluster.waitForLeader();
     const c = client(cluster.replica(3).clientPort);
