@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { replayCommand } from "./replay.ts";
-import { type FuzzOutcome, type FuzzTarget, takeTallies } from "./target.ts";
+import { type FuzzOutcome, type FuzzTarget, takeSlowestMs, takeTallies } from "./target.ts";
 import { FUZZ_TARGETS } from "./targets/index.ts";
 
 const MIB = 1024 * 1024;
@@ -29,6 +29,8 @@ interface TargetReport {
   readonly peakRssBytes: number;
   readonly peakArrayBuffersBytes: number;
   readonly seconds: number;
+  /** The slowest single input, ms (generation excluded). */
+  readonly slowestMs: number;
   readonly outcomes: [string, number][];
 }
 
@@ -78,6 +80,7 @@ async function fuzzTarget(
   const sampler = setInterval(() => sampleMemory(peak), 200);
   let inputs = 0;
   takeTallies();
+  takeSlowestMs();
   try {
     for (let index = 0; inputs < runs; index++) {
       const numRuns = Math.min(batch, runs - inputs);
@@ -114,6 +117,7 @@ async function fuzzTarget(
     peakRssBytes: peak.rss,
     peakArrayBuffersBytes: peak.arrayBuffers,
     seconds: (performance.now() - started) / 1000,
+    slowestMs: takeSlowestMs(),
     outcomes: takeTallies(),
   };
 }
@@ -122,13 +126,14 @@ function markdown(reports: readonly TargetReport[], seed: number): string {
   const lines = [
     `Seed ${seed} (batch k uses seed + k), Node ${process.version}, ${new Date().toISOString()}`,
     "",
-    "| target | inputs | crashes | peak RSS | peak arrayBuffers | time | inputs/s |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| target | inputs | crashes | peak RSS | peak arrayBuffers | slowest input | time | inputs/s |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of reports) {
     lines.push(
       `| ${r.name} | ${r.inputs.toLocaleString("en-US")} | ${r.crashes.length} | ` +
         `${(r.peakRssBytes / MIB).toFixed(0)} MiB | ${(r.peakArrayBuffersBytes / MIB).toFixed(1)} MiB | ` +
+        `${r.slowestMs.toFixed(0)} ms | ` +
         `${formatDuration(r.seconds)} | ${Math.round(r.inputs / r.seconds).toLocaleString("en-US")} |`,
     );
   }

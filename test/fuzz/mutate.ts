@@ -261,3 +261,10 @@ export function chunk(bytes: Buffer, chunking: Chunking): Buffer[] {
   if (from < bytes.length) chunks.push(bytes.subarray(from));
   return chunks;
 }
+
+/** Bytes in the largest chunk (a loop: a spread of 10^5 chunks overflows the stack). */
+export function largestChunk(chunks: readonly Uint8Array[]): number {
+  let largest = 0;
+  for (const piece of chunks) largest = Math.max(largest, piece.byteLength);
+  return largest;
+}

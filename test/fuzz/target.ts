@@ -94,7 +94,12 @@ export function syncTarget<T>(spec: TargetSpec<T>): FuzzTarget {
     ciShare: spec.ciShare ?? 1,
     run: async (params) => {
       const property = fc.property(spec.arbitrary, (input) => {
-        spec.check(input);
+        const started = performance.now();
+        try {
+          spec.check(input);
+        } finally {
+          timed(performance.now() - started, input);
+        }
       });
       return outcome(spec.name, fc.check(property, fcParams(params)) as fc.RunDetails<unknown>);
     },
@@ -118,7 +123,12 @@ export function asyncTarget<T>(spec: AsyncTargetSpec<T>): FuzzTarget {
     ciShare: spec.ciShare ?? 1,
     run: async (params) => {
       const property = fc.asyncProperty(spec.arbitrary, async (input) => {
-        await spec.check(input);
+        const started = performance.now();
+        try {
+          await spec.check(input);
+        } finally {
+          timed(performance.now() - started, input);
+        }
       });
       const details = await fc.check(property, fcParams(params));
       return outcome(spec.name, details as fc.RunDetails<unknown>);
@@ -176,4 +186,27 @@ export function takeTallies(): [string, number][] {
   const entries = [...tallies.entries()].sort((a, b) => b[1] - a[1]);
   tallies.clear();
   return entries;
+}
+
+/**
+ * The slowest input since the last `takeSlowest()`, in ms: what "terminates" came to in a run. An
+ * input slower than SLOW_INPUT_MS is also written to stderr at once, so that a hang shows which.
+ */
+let slowestMs = 0;
+const SLOW_INPUT_MS = 2000;
+
+function timed(ms: number, input: unknown): void {
+  slowestMs = Math.max(slowestMs, ms);
+  if (ms > SLOW_INPUT_MS) {
+    const shown = fc.stringify(input);
+    process.stderr.write(
+      `slow input (${ms.toFixed(0)} ms): ${shown.slice(0, 2000)}${shown.length > 2000 ? "…" : ""}\n`,
+    );
+  }
+}
+
+export function takeSlowestMs(): number {
+  const ms = slowestMs;
+  slowestMs = 0;
+  return ms;
 }

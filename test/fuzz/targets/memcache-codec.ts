@@ -20,7 +20,7 @@ import {
   memcacheRepliesArb,
   memcacheRequestsArb,
 } from "../gen/memcache.ts";
-import { chunk, chunkingArb, fuzzBytes } from "../mutate.ts";
+import { chunk, chunkingArb, fuzzBytes, largestChunk } from "../mutate.ts";
 import { check, syncTarget, tally } from "../target.ts";
 
 const latin1 = (bytes: Uint8Array): string =>
@@ -73,7 +73,7 @@ export const memcacheRequestsTarget = syncTarget({
   }),
   check: ({ input, chunking, limits }) => {
     const chunks = chunk(input.bytes, chunking);
-    const chunkBytesMax = Math.max(0, ...chunks.map((c) => c.length));
+    const chunkBytesMax = largestChunk(chunks);
     const codec = memcacheCodec(limits);
     const { result, largestBytes } = measureAllocations(() => drive(codec.requests(), chunks));
     const unreadMax = Math.max(limits.lineBytesMax, limits.valueBytesMax) + 2;

@@ -20,7 +20,7 @@ import {
   respCommandsArb,
   SMALL_LIMITS,
 } from "../gen/resp-requests.ts";
-import { chunk, chunkingArb, fuzzBytes } from "../mutate.ts";
+import { chunk, chunkingArb, fuzzBytes, largestChunk } from "../mutate.ts";
 import { check, syncTarget, tally } from "../target.ts";
 import { allocationBound } from "./resp-parser.ts";
 
@@ -70,7 +70,7 @@ export const respCodecRequestsTarget = syncTarget({
     const codec = respCodec({ request: SMALL_LIMITS });
     const chunks = chunk(input.bytes, chunking);
     const { result, largestBytes } = measureAllocations(() => drive(codec.requests(), chunks));
-    const chunkBytesMax = Math.max(0, ...chunks.map((c) => c.length));
+    const chunkBytesMax = largestChunk(chunks);
     // The parser's own bound, plus the re-encoded copy of one whole request.
     const bound =
       allocationBound(SMALL_LIMITS, chunkBytesMax) + SMALL_LIMITS.requestBytesMax * 2 + 64;

@@ -17,7 +17,7 @@ import {
   SMALL_LIMITS,
   withinLimits,
 } from "../gen/resp-requests.ts";
-import { chunk, chunkingArb, fuzzBytes } from "../mutate.ts";
+import { chunk, chunkingArb, fuzzBytes, largestChunk } from "../mutate.ts";
 import { check, syncTarget, tally } from "../target.ts";
 
 /** Smallest buffer the parser allocates to join unread bytes with a chunk (JOIN_BYTES_MIN). */
@@ -107,7 +107,7 @@ export const respParserTarget = syncTarget({
   }),
   check: ({ input, chunking, options }) => {
     const chunks = chunk(input.bytes, chunking);
-    const chunkBytesMax = Math.max(0, ...chunks.map((c) => c.length));
+    const chunkBytesMax = largestChunk(chunks);
     const { result: chunked, largestBytes } = measureAllocations(() =>
       parseChunks(chunks, options),
     );
