@@ -40,14 +40,18 @@
  * is not the receiver's current incarnation (recorded before the receiver restarted) is
  * "stale-session".
  *
- * Order of checks on receipt (openFrame): the frame length, magic, version and clusterId (the
- * fixed header, cheap, and all that is read before authentication), then the tag with
- * crypto.timingSafeEqual (the signing key first, the second key of a roll only on mismatch), then
- * flags, reserved, from, to, and that incarnation, seq and echo are safe integers, then the
- * session fields (peer-sessions.ts: a newer incarnation is learned, then the echo, then the replay
- * window, which is only ever updated here, after the tag verified). The body is checked after
- * openFrame, by the transport: lengths in it are checked against the bytes actually present and
- * against messageBytesMax before anything is allocated by them.
+ * Order of checks on receipt (openFrame), each failure a drop reason: the frame length (at least
+ * header and tag), magic, version ("malformed") and clusterId ("cluster") -- the fixed header,
+ * cheap, and all that is read before authentication; then the tag with crypto.timingSafeEqual,
+ * under the signing key and, only on mismatch, the second key of a roll ("auth"); then flags
+ * (no unknown bit, not both) and reserved ("malformed"), from and to ("unknown-peer"), that
+ * incarnation >= 1, seq and echo are safe integers and that a session frame has no body
+ * ("malformed"); then the session fields (peer-sessions.ts): an older incarnation than the newest
+ * seen from `from` ("replay"), a newer one learned, the echo where required ("stale-session"),
+ * the replay window ("replay"), which is only ever updated here, after the tag verified. A frame
+ * admitted under the second key is counted. The body is checked after openFrame, by the
+ * transport: lengths in it are checked against the bytes actually present and against
+ * messageBytesMax before anything is allocated by them.
  */
 import { timingSafeEqual } from "node:crypto";
 import { assert } from "../core/errors.ts";

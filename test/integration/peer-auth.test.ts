@@ -94,6 +94,50 @@ describe("a replica with the wrong secret", () => {
   });
 });
 
+describe("a key roll", () => {
+  let cluster: TestCluster;
+  const dir = mkdtempSync(join(tmpdir(), "apus-key-roll-"));
+  afterAll(async () => {
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("in its second round (new key first on 1 and 2, still second on 3) keeps one cluster, and counts the old key's frames by sender", async () => {
+    const OLD = "a".repeat(64);
+    const NEW = "b".repeat(64);
+    const secondRound = join(dir, "new-old.secret");
+    const firstRound = join(dir, "old-new.secret");
+    writeFileSync(secondRound, `${NEW}\n${OLD}\n`, { mode: 0o600 });
+    writeFileSync(firstRound, `${OLD}\n${NEW}\n`, { mode: 0o600 });
+    cluster = await TestCluster.start({
+      replicas: 3,
+      extraArgsFor: (id) => ["--secret-file", id === 3 ? firstRound : secondRound],
+    });
+    await cluster.waitForLeader();
+    await cluster.waitForAllUp();
+    const atThree = client(cluster.replica(3).clientPort);
+    try {
+      expect(await atThree.set("rolled", "yes")).toBe("OK");
+      await cluster.waitForApplied([1, 2, 3], 1);
+      const secondKey = (metrics: string, peer: number) =>
+        counter(metrics, "apus_peer_frames_second_key_total", `peer="${peer}"`);
+      // 1 and 2 read 3's frames (old key) under their second key; 3 reads theirs (new key) under
+      // its second key too. Frames between 1 and 2 use the first key: not counted.
+      for (const id of [1, 2])
+        await until(
+          async () => secondKey(await cluster.metrics(id), 3) > 0,
+          `replica ${id} to count replica 3's frames`,
+        );
+      const atOne = await cluster.metrics(1);
+      expect(secondKey(atOne, 2)).toBe(0);
+      expect(secondKey(await cluster.metrics(3), 1)).toBeGreaterThan(0);
+      expect(drops(atOne, "auth")).toBe(0);
+    } finally {
+      atThree.disconnect();
+    }
+  });
+});
+
 describe("a replica of a multi-replica cluster without --secret-file", () => {
   it("exits at once with an error that says what to do", async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
