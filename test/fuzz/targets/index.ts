@@ -5,6 +5,7 @@ import { copyCheckpointTarget } from "./copy-checkpoint.ts";
 import { frameRecordsTarget, reassemblyTarget } from "./frame-body.ts";
 import { frameReaderTarget } from "./frame-reader.ts";
 import { kvSnapshotTarget } from "./kv-snapshot.ts";
+import { logCommandTarget } from "./log-command.ts";
 import { memcacheRepliesTarget, memcacheRequestsTarget } from "./memcache-codec.ts";
 import { rawCodecTarget } from "./raw-codec.ts";
 import { respCodecRepliesTarget, respCodecRequestsTarget } from "./resp-codec.ts";
@@ -30,6 +31,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   reassemblyTarget,
   wireTarget,
   commandCodecTarget,
+  logCommandTarget,
   // Disk and snapshots.
   walSegmentTarget,
   walRecoveryTarget,
