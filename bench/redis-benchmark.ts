@@ -5,7 +5,7 @@
  * is asserted. This 2-core machine is shared and noisy: read the ratios, and the medians of
  * --repeat runs, not single absolute numbers.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,6 +35,11 @@ const USAGE = `Usage: npm run bench:redis -- [options]
   --baseline DIR   also run DIR/dist/replica.js (another checkout, built there: e.g.
                    git worktree add /tmp/base <commit> && cd /tmp/base && npm ci && npm run build)
                    as a cluster of its own, in turn with the others: before/after in one run
+  --tls            also run every cluster (not --baseline) as a twin with TLS on its client
+                   port (--tls-cert/--tls-key, a self-signed certificate made with openssl), and
+                   bare redis-server on a TLS port too; redis-benchmark --tls --cacert. A third
+                   table sets each TLS target beside its plain twin (throughput, p50, CPU per
+                   request), written to bench/results/tls-DATE.md (also with --quick)
   --quick          a smoke run: 2000 requests, 1 repeat, clients 1,8
   --help
 
@@ -52,6 +57,41 @@ const CPU_WINDOW_MS_MIN = 2000;
 const IDLE_WINDOW_MS = 2000;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A self-signed certificate for 127.0.0.1 (--tls): the replicas' and redis-server's, and the CA. */
+interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+function makeTlsFiles(dir: string): TlsFiles {
+  const cert = join(dir, "bench.crt");
+  const key = join(dir, "bench.key");
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
+    { stdio: "pipe" },
+  );
+  return { cert, key };
+}
 const REPLICA_JS = join(ROOT, "dist", "replica.js");
 
 interface Row {
@@ -144,6 +184,8 @@ class Cluster {
   readonly durability: string;
   /** Extra replica flags (--replica-flags), split on spaces. */
   readonly flags: readonly string[];
+  /** TLS on the client port (--tls): clients need redis-benchmark --tls. */
+  readonly tls: TlsFiles | null;
   private readonly base: number;
   private readonly replicaJs: string;
   constructor(
@@ -151,9 +193,11 @@ class Cluster {
     flags: readonly string[],
     variant: number,
     replicaJs = REPLICA_JS,
+    tls: TlsFiles | null = null,
   ) {
     this.durability = durability;
-    this.flags = flags;
+    this.tls = tls;
+    this.flags = tls === null ? flags : [...flags, "--tls-cert", tls.cert, "--tls-key", tls.key];
     this.base = BASE + variant * VARIANT_PORT_STRIDE;
     this.replicaJs = replicaJs;
   }
@@ -235,6 +279,10 @@ interface Target {
   readonly admin: number | null;
   /** The processes whose CPU counts as this target's, leader first. */
   readonly processes: readonly TargetProcess[];
+  /** TLS on its port: the CA file redis-benchmark checks it with; null for plain TCP. */
+  readonly tlsCa: string | null;
+  /** A TLS target's plain twin (same build, flags and role), by name; null otherwise. */
+  readonly plainTwin: string | null;
 }
 
 /** CPU µs per request of each process between two snapshots, `requestCount` requests apart. */
@@ -267,6 +315,7 @@ async function runOnce(
   const pids = target.processes.map((p) => p.pid);
   const before = snapshotThreadCpu(pids);
   const csv = await run("redis-benchmark", [
+    ...(target.tlsCa === null ? [] : ["--tls", "--cacert", target.tlsCa]),
     "-p",
     String(target.port),
     "-t",
@@ -371,6 +420,7 @@ async function main(): Promise<void> {
       durability: { type: "string" },
       "replica-flags": { type: "string", multiple: true },
       baseline: { type: "string" },
+      tls: { type: "boolean", default: false },
       quick: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -390,21 +440,49 @@ async function main(): Promise<void> {
   }));
   points.push({ clients: clientCounts.at(-1)!, pipeline: 16 });
 
+  const tlsDir = values.tls ? mkdtempSync(join(tmpdir(), "apus-bench-tls-")) : null;
+  const tls = tlsDir === null ? null : makeTlsFiles(tlsDir);
   const redisPort = BASE + 50;
+  const redisTlsPort = BASE + 51;
+  const redisTlsFlags =
+    tls === null
+      ? []
+      : [
+          "--tls-port",
+          String(redisTlsPort),
+          "--tls-cert-file",
+          tls.cert,
+          "--tls-key-file",
+          tls.key,
+          "--tls-auth-clients",
+          "no",
+        ];
   const redis = spawn(
     "redis-server",
-    ["--port", String(redisPort), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+    [
+      "--port",
+      String(redisPort),
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--bind",
+      "127.0.0.1",
+      ...redisTlsFlags,
+    ],
     { stdio: "ignore" },
   );
   const variants = [...(values["replica-flags"] ?? [""])];
-  const clusters = variants.map(
-    (flags, i) =>
-      new Cluster(
-        durability,
-        flags.split(" ").filter((f) => f !== ""),
-        i,
-      ),
-  );
+  const variantFlags = variants.map((flags) => flags.split(" ").filter((f) => f !== ""));
+  const clusters = variantFlags.map((flags, i) => new Cluster(durability, flags, i));
+  // Each variant's TLS twin: the same flags plus TLS on the client port, started beside it.
+  if (tls !== null) {
+    const count = variants.length;
+    for (const [i, flags] of variantFlags.entries()) {
+      clusters.push(new Cluster(durability, flags, count + i, REPLICA_JS, tls));
+      variants.push(variants[i]!);
+    }
+  }
   if (values.baseline !== undefined) {
     const replicaJs = join(values.baseline, "dist", "replica.js");
     if (!existsSync(replicaJs))
@@ -421,18 +499,37 @@ async function main(): Promise<void> {
     process.stdout.write(
       `redis-benchmark: ${requests} requests per run, ${repeat} runs per point, cluster durability ${durability}, leader ${leaders.join(", ")}\nmachine: ${machine} (shared, noisy)\n`,
     );
+    const bare = "redis-server (bare)";
     const targets: Target[] = [
       {
-        name: "redis-server (bare)",
+        name: bare,
         port: redisPort,
         admin: null,
         processes: [{ label: "redis-server", pid: redis.pid! }],
+        tlsCa: null,
+        plainTwin: null,
       },
     ];
+    if (tls !== null)
+      targets.push({
+        name: "redis-server (bare) [TLS]",
+        port: redisTlsPort,
+        admin: null,
+        processes: [{ label: "redis-server", pid: redis.pid! }],
+        tlsCa: tls.cert,
+        plainTwin: bare,
+      });
     for (const [i, cluster] of clusters.entries()) {
       const leader = leaders[i]!;
+      const labelled = clusters.length > 1 || variants[0] !== "";
+      const plainSuffix = labelled ? ` [${variants[i] || "this build"}]` : "";
       const suffix =
-        clusters.length > 1 || variants[0] !== "" ? ` [${variants[i] || "this build"}]` : "";
+        cluster.tls === null
+          ? plainSuffix
+          : labelled
+            ? ` [${variants[i] || "this build"}, TLS]`
+            : " [TLS]";
+      const tlsCa = cluster.tls?.cert ?? null;
       const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
         label: `${id === leader ? "leader" : "follower"} r${id}`,
         pid: cluster.pid(id),
@@ -446,6 +543,8 @@ async function main(): Promise<void> {
           port: cluster.clientPort(leader),
           admin: cluster.adminPort(leader),
           processes: replicas,
+          tlsCa,
+          plainTwin: tlsCa === null ? null : `apus-smr leader${plainSuffix}`,
         },
         // The leader times only requests taken from its own rings: no consensus column here.
         {
@@ -453,6 +552,8 @@ async function main(): Promise<void> {
           port: cluster.clientPort((leader % 3) + 1),
           admin: null,
           processes: replicas,
+          tlsCa,
+          plainTwin: tlsCa === null ? null : `apus-smr follower${plainSuffix}`,
         },
       );
       const idle = await idleCpu(replicas);
@@ -486,6 +587,15 @@ async function main(): Promise<void> {
     const outDir = join(ROOT, "bench", "results");
     mkdirSync(outDir, { recursive: true });
     const stamp = new Date().toISOString().slice(0, 10);
+    if (tls !== null) {
+      const tlsTable = formatTlsTable(rows, targets);
+      process.stdout.write(`\n${tlsTable}\n`);
+      const heading = `# TLS on the client port: cost (bench:redis --tls)\n\nredis-benchmark: ${requests} requests per run, ${repeat} runs per point (medians), cluster durability ${durability}\nmachine: ${machine} (shared, noisy)\n`;
+      writeFileSync(
+        join(outDir, `tls-${stamp}.md`),
+        `${heading}\n${tlsTable}\n\n## All targets\n\n${table}\n`,
+      );
+    }
     if (!quick) {
       writeFileSync(
         join(outDir, `redis-benchmark-${stamp}.json`),
@@ -496,7 +606,36 @@ async function main(): Promise<void> {
   } finally {
     for (const cluster of clusters) cluster.stop();
     redis.kill("SIGKILL");
+    if (tlsDir !== null) rmSync(tlsDir, { recursive: true, force: true });
   }
+}
+
+/** Each TLS target beside its plain twin: what TLS costs in throughput, latency and CPU. */
+function formatTlsTable(rows: readonly Row[], targets: readonly Target[]): string {
+  const lines = [
+    "TLS against plain TCP, same build and flags (ratios TLS ÷ plain; CPU summed over the target's processes, µs per request):",
+    "",
+    "| target | test | clients | pipeline | req/s plain | req/s TLS | ratio | p50 ms plain | p50 ms TLS | CPU µs/req plain | CPU µs/req TLS | ratio |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const row of rows) {
+    const twin = targets.find((t) => t.name === row.target)?.plainTwin ?? null;
+    if (twin === null) continue;
+    const plain = rows.find(
+      (r) =>
+        r.target === twin &&
+        r.test === row.test &&
+        r.clients === row.clients &&
+        r.pipeline === row.pipeline,
+    );
+    if (plain === undefined) continue;
+    const cpuPlain = plain.cpu.totalUsPerRequest;
+    const cpuTls = row.cpu.totalUsPerRequest;
+    lines.push(
+      `| ${twin} | ${row.test} | ${row.clients} | ${row.pipeline} | ${Math.round(plain.rps).toLocaleString("en-US")} | ${Math.round(row.rps).toLocaleString("en-US")} | ${(row.rps / plain.rps).toFixed(2)} | ${plain.p50Ms} | ${row.p50Ms} | ${formatUs(cpuPlain)} | ${formatUs(cpuTls)} | ${cpuPlain > 0 ? (cpuTls / cpuPlain).toFixed(2) : ""} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 function formatTable(rows: readonly Row[]): string {
