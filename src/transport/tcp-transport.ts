@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import net from "node:net";
+import tls from "node:tls";
 import { ApusError, assert } from "../core/errors.ts";
 import {
   CHANNEL_MAX,
@@ -15,6 +17,18 @@ import {
   sealSingle,
 } from "./frame.ts";
 import { FrameReader } from "./frame-reader.ts";
+import { derivePeerKeys } from "./peer-keys.ts";
+import { createPeerTlsServer, peerCertificateProblem, peerSecureContext } from "./peer-tls.ts";
+import {
+  CHANNEL_BINDING_BYTES,
+  HANDSHAKE_NONCE_BYTES,
+  HandshakeInitiator,
+  type HandshakeParams,
+  HandshakeResponder,
+  NO_CHANNEL_BINDING,
+  TLS_EXPORTER_LABEL,
+  TRANSCRIPT_BYTES,
+} from "./tcp-handshake.ts";
 import {
   bindError,
   type DropReason,
@@ -39,15 +53,36 @@ export const TCP_RECONNECT_DELAY_MS_MIN = 50;
 export const TCP_RECONNECT_DELAY_MS_MAX = 2000;
 /** A connect that has not completed in this long is abandoned (then backoff). */
 export const TCP_CONNECT_TIMEOUT_MS = 3000;
-/** TCP keep-alive probe delay: finds half-open connections to crashed peers. */
+/**
+ * TCP keep-alive probe delay, both directions: finds half-open connections to crashed peers.
+ * An idle authenticated inbound connection is normal (a follower may have nothing to say); one
+ * whose peer died is found by these probes, or replaced when the peer connects again.
+ */
 export const TCP_KEEPALIVE_MS = 5000;
 /**
  * Inbound connections held at once. At the limit a new connection evicts the oldest one that
- * has not yet sent an authenticated frame, or is refused if all have.
+ * has not yet authenticated (finished the handshake), or is refused if all have. Authenticated
+ * ones are at most one per peer (a newer one replaces it), so with fewer than this many peers
+ * there is always room.
  */
 export const TCP_INBOUND_CONNECTIONS_MAX = 64;
+/**
+ * --peer-handshake-timeout-ms's default: a connection must finish TLS (if on) and the peer
+ * handshake within this long of being accepted or connected, or it is closed.
+ */
+export const TCP_HANDSHAKE_TIMEOUT_MS_DEFAULT = 5000;
+/**
+ * An authenticated inbound connection part way through a frame that receives no byte for this
+ * long is closed ("stalled"). Idle between frames is fine. Long enough for a sender whose event
+ * loop is held up (a big snapshot encoded, a slow fsync) to carry on; only key holders get here.
+ */
+export const TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT = 10_000;
 
-type LinkState = "idle" | "connecting" | "open" | "backoff";
+/**
+ * idle → connecting (TCP, then TLS if on) → handshaking (HELLO sent, REPLY awaited) → open
+ * (frames written) → backoff after any close → idle.
+ */
+type LinkState = "idle" | "connecting" | "handshaking" | "open" | "backoff";
 
 /** Our outbound connection to one peer (we only send on it; the peer sends on its own). */
 interface TcpPeer {
@@ -59,26 +94,63 @@ interface TcpPeer {
   pending: Buffer[];
   pendingBytes: number;
   state: LinkState;
-  /** Non-null exactly when state is "connecting" or "open". */
+  /** Non-null exactly when state is "connecting", "handshaking" or "open". */
   socket: net.Socket | null;
+  /** Non-null exactly when state is "handshaking". */
+  handshake: HandshakeInitiator | null;
+  /**
+   * The handshake deadline: set when TCP connects, cleared when the handshake is done or the
+   * socket closes. Non-null: connected and not yet authenticated.
+   */
+  deadline: NodeJS.Timeout | null;
   reconnectDelayMs: number;
   /** Non-null exactly when state is "backoff". */
   timer: NodeJS.Timeout | null;
 }
 
+/**
+ * One accepted connection: TLS (if on), then the handshake (HandshakeResponder, which reads at
+ * most TRANSCRIPT_BYTES), then frames from the one peer it authenticated as.
+ */
 interface Inbound {
-  readonly socket: net.Socket;
+  /** The accepted TCP socket; destroying it ends the connection, TLS layer included. */
+  readonly raw: net.Socket;
+  /** "address:port" of the remote end; the key of TcpTransport.inbound. */
   readonly label: string;
-  readonly reader: FrameReader;
-  /** The peer this connection has authenticated as; 0 until its first good frame. */
+  /** Where bytes are read: `raw`, or its TLS socket; null while TLS is being negotiated. */
+  socket: net.Socket | null;
+  /** Non-null from when bytes are read until the handshake is done. */
+  handshake: HandshakeResponder | null;
+  /** Non-null once authenticated. Invariant: reader !== null iff peerId !== 0. */
+  reader: FrameReader | null;
+  /** The peer this connection authenticated as in the handshake; 0 until then. */
   peerId: number;
+  /** Bytes fed to `reader` not yet returned as frames: > 0 while a frame is part way. */
+  partialBytes: number;
+  /** The handshake deadline from accept; null once authenticated or closed. */
+  deadline: NodeJS.Timeout | null;
+  closed: boolean;
 }
 
 /**
  * `--transport tcp`, for networks that drop UDP: listens on peers[id-1] for inbound connections
  * (receive only) and connects lazily to each peer (send only), reconnecting with backoff.
- * Frames use the UDP frame format and HMAC behind a u32 LE length prefix; there is no
- * fragmentation. An inbound connection that sends one frame that fails any check is closed.
+ *
+ * Every connection starts with the peer handshake (tcp-handshake.ts), under the handshake key
+ * derived from the cluster secret, within handshakeTimeoutMs; with `options.tls`, inside mutual
+ * TLS (peer-tls.ts says how identity is checked). Until it is done an inbound connection is read
+ * into a fixed TRANSCRIPT_BYTES buffer and nothing else, at most TCP_INBOUND_CONNECTIONS_MAX are
+ * held (a new one evicts the oldest unauthenticated), and any failure closes it and counts
+ * "handshake". Only then are frames read: length-prefixed (u32 LE) frames in the UDP frame format
+ * of up to frameBytesMax, all from the peer the handshake named; one that fails any check closes
+ * the connection, as does a frame that stalls (frameStallTimeoutMs without a byte).
+ *
+ * Frames keep their MAC, sequence and incarnation after the handshake: without TLS nothing else
+ * protects the stream from an on-path host that injects bytes after the handshake, the replay
+ * window needs the authenticated sequence numbers, and frames stay the UDP transport's. Under
+ * TLS the MAC is redundant with TLS's own, and kept: the frame format stays one, and a host with
+ * a certificate of the CA still cannot forge a frame without the secret (bench/tcp-tls.bench.ts
+ * measures what the two cost together).
  */
 export class TcpTransport implements Transport {
   onMessage: (from: number, channel: number, payload: Uint8Array) => void = () => {
@@ -87,20 +159,41 @@ export class TcpTransport implements Transport {
 
   private readonly options: TransportOptions;
   private readonly context: FrameContext;
+  /** Handshake keys (peer-keys.ts): index 0 signs, every one verifies. */
+  private readonly handshakeKeys: readonly Uint8Array[];
   /** Largest frame accepted or produced, length prefix excluded. */
   private readonly frameBytesMax: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly frameStallTimeoutMs: number;
+  /** Outbound TLS settings; null: plain TCP. */
+  private readonly secureContext: tls.SecureContext | null;
   private readonly peers: TcpPeer[] = [];
-  /** Inbound connections, oldest first. Invariant: size <= TCP_INBOUND_CONNECTIONS_MAX. */
-  private readonly inbound = new Set<Inbound>();
+  /**
+   * Inbound connections by label, oldest first (a Map keeps insertion order). Invariant:
+   * size <= TCP_INBOUND_CONNECTIONS_MAX, and at most one authenticated connection per peer.
+   */
+  private readonly inbound = new Map<string, Inbound>();
   private readonly counters = new StatsCounter();
   private server: net.Server | null = null;
+  /** With TLS: negotiates TLS on accepted sockets handed to it; never listens itself. */
+  private tlsServer: tls.Server | null = null;
   private closed = false;
 
   constructor(options: TransportOptions) {
     validateTransportOptions(options);
     this.options = options;
+    this.handshakeTimeoutMs = timeoutOption(
+      "handshakeTimeoutMs",
+      options.handshakeTimeoutMs ?? TCP_HANDSHAKE_TIMEOUT_MS_DEFAULT,
+    );
+    this.frameStallTimeoutMs = timeoutOption(
+      "frameStallTimeoutMs",
+      options.frameStallTimeoutMs ?? TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT,
+    );
     // No echo required: TCP sends no session frames and closes a connection on any drop.
     this.context = createFrameContext(options, false, this.counters);
+    this.handshakeKeys = derivePeerKeys(options.secrets, options.clusterId).handshake;
+    this.secureContext = options.tls === undefined ? null : peerSecureContext(options.tls);
     const singleFrameBytesMax =
       FRAME_OVERHEAD_BYTES + RECORD_HEADER_BYTES + options.messageBytesMax;
     const builderFrameBytes = Math.min(TCP_FRAME_BYTES_TARGET, singleFrameBytesMax);
@@ -116,6 +209,8 @@ export class TcpTransport implements Transport {
         pendingBytes: 0,
         state: "idle",
         socket: null,
+        handshake: null,
+        deadline: null,
         reconnectDelayMs: TCP_RECONNECT_DELAY_MS_MIN,
         timer: null,
       });
@@ -125,7 +220,11 @@ export class TcpTransport implements Transport {
   async start(): Promise<void> {
     assert(this.server === null && !this.closed, "TcpTransport.start() called twice");
     const self = this.options.peers[this.options.id - 1]!;
-    const server = net.createServer({ noDelay: true, keepAlive: true });
+    const server = net.createServer({
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: TCP_KEEPALIVE_MS,
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => reject(bindError("tcp", self, error)));
       server.listen({ host: self.host, port: self.port, exclusive: true }, () => {
@@ -136,6 +235,12 @@ export class TcpTransport implements Transport {
     server.on("error", () => {}); // accept errors (EMFILE...) must not crash the replica
     server.on("connection", (socket) => this.onInbound(socket));
     this.server = server;
+    if (this.options.tls !== undefined) {
+      const tlsServer = createPeerTlsServer(this.options.tls, this.handshakeTimeoutMs);
+      tlsServer.on("secureConnection", (socket) => this.onInboundSecure(socket));
+      tlsServer.on("tlsClientError", (_error, socket) => this.onInboundTlsError(socket));
+      this.tlsServer = tlsServer;
+    }
   }
 
   send(to: number, channel: number, payload: Uint8Array): void {
@@ -181,20 +286,29 @@ export class TcpTransport implements Transport {
     for (const peer of this.peers) {
       if (peer.timer !== null) clearTimeout(peer.timer);
       peer.timer = null;
+      if (peer.deadline !== null) clearTimeout(peer.deadline);
+      peer.deadline = null;
       peer.socket?.destroy();
       peer.socket = null;
+      peer.handshake = null;
       peer.pending = [];
       peer.pendingBytes = 0;
     }
-    for (const connection of this.inbound) connection.socket.destroy();
-    this.inbound.clear();
+    for (const connection of [...this.inbound.values()]) this.closeInbound(connection, null);
+    assert(this.inbound.size === 0);
     const server = this.server;
     this.server = null;
+    this.tlsServer = null;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   stats(): TransportStats {
     return this.counters.snapshot();
+  }
+
+  /** Inbound connections held now, authenticated or not (<= TCP_INBOUND_CONNECTIONS_MAX). */
+  get inboundConnectionCount(): number {
+    return this.inbound.size;
   }
 
   // ---- outbound ---------------------------------------------------------------------------
@@ -220,32 +334,79 @@ export class TcpTransport implements Transport {
 
   private connect(peer: TcpPeer): void {
     assert(peer.state === "idle" && peer.socket === null);
-    const socket = net.createConnection({
-      host: peer.address.host,
-      port: peer.address.port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: TCP_KEEPALIVE_MS,
-    });
+    const { host, port } = peer.address;
+    const socket =
+      this.secureContext === null
+        ? net.createConnection({ host, port })
+        : // The server's certificate must chain to the CA and name `host` (tls.connect checks it
+          // against the host dialed: an IP SAN for an address). No SNI is sent to an IP.
+          tls.connect({
+            host,
+            port,
+            secureContext: this.secureContext,
+            ...(net.isIP(host) === 0 ? { servername: host } : {}),
+          });
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     peer.state = "connecting";
     peer.socket = socket;
     socket.setTimeout(TCP_CONNECT_TIMEOUT_MS, () => socket.destroy());
     socket.once("connect", () => {
       socket.setTimeout(0);
-      peer.state = "open";
-      peer.reconnectDelayMs = TCP_RECONNECT_DELAY_MS_MIN;
-      if (peer.pending.length > 0) this.writePending(peer);
+      peer.deadline = setTimeout(() => socket.destroy(), this.handshakeTimeoutMs);
+      peer.deadline.unref();
     });
+    socket.once(this.secureContext === null ? "connect" : "secureConnect", () =>
+      this.onOutboundReady(peer, socket),
+    );
     // A peer that is down is normal: errors are quiet, "close" follows and schedules a retry.
     socket.on("error", () => {});
-    // The peer never sends on our outbound connection; read and discard to notice its FIN.
-    socket.on("data", () => {});
+    socket.on("data", (chunk: Buffer) => this.onOutboundData(peer, socket, chunk));
     socket.once("close", () => this.onOutboundClosed(peer, socket));
+  }
+
+  /** TCP (and TLS) is up: say HELLO. */
+  private onOutboundReady(peer: TcpPeer, socket: net.Socket): void {
+    if (peer.socket !== socket || this.closed) return;
+    assert(peer.state === "connecting");
+    const handshake = new HandshakeInitiator({
+      ...this.handshakeParams(channelBinding(socket)),
+      to: peer.id,
+    });
+    peer.state = "handshaking";
+    peer.handshake = handshake;
+    socket.write(handshake.hello());
+  }
+
+  private onOutboundData(peer: TcpPeer, socket: net.Socket, chunk: Buffer): void {
+    // Once open, the peer never sends on our outbound connection; bytes are read and discarded
+    // only to notice its FIN.
+    if (peer.socket !== socket || peer.state !== "handshaking") return;
+    const result = peer.handshake!.receive(chunk);
+    if (result.state === "pending") return;
+    if (result.state === "failed") {
+      socket.destroy(); // counted "handshake" when it closes (deadline still set)
+      return;
+    }
+    socket.write(result.send!);
+    clearTimeout(peer.deadline!);
+    peer.deadline = null;
+    peer.handshake = null;
+    peer.state = "open";
+    peer.reconnectDelayMs = TCP_RECONNECT_DELAY_MS_MIN;
+    if (peer.pending.length > 0) this.writePending(peer);
   }
 
   private onOutboundClosed(peer: TcpPeer, socket: net.Socket): void {
     if (peer.socket !== socket || this.closed) return;
+    // Connected but never authenticated: a bad REPLY, a refused certificate, the deadline.
+    if (peer.deadline !== null) {
+      clearTimeout(peer.deadline);
+      peer.deadline = null;
+      this.drop("handshake", peerLabel(peer.id));
+    }
     peer.socket = null;
+    peer.handshake = null;
     peer.state = "backoff";
     peer.timer = setTimeout(() => {
       peer.timer = null;
@@ -256,77 +417,174 @@ export class TcpTransport implements Transport {
     peer.reconnectDelayMs = Math.min(peer.reconnectDelayMs * 2, TCP_RECONNECT_DELAY_MS_MAX);
   }
 
-  // ---- inbound ----------------------------------------------------------------------------
+  // ---- inbound: accept, TLS, handshake -----------------------------------------------------
 
-  private onInbound(socket: net.Socket): void {
-    if (this.closed || !this.makeRoomForInbound()) {
-      socket.destroy();
+  private onInbound(raw: net.Socket): void {
+    const label = `${raw.remoteAddress}:${raw.remotePort}`;
+    if (this.closed) {
+      raw.destroy();
       return;
     }
+    if (!this.makeRoomForInbound()) {
+      this.drop("handshake", label);
+      raw.destroy();
+      return;
+    }
+    const stale = this.inbound.get(label);
+    if (stale !== undefined) this.closeInbound(stale, null);
     const connection: Inbound = {
-      socket,
-      label: `${socket.remoteAddress}:${socket.remotePort}`,
-      reader: new FrameReader(this.frameBytesMax),
+      raw,
+      label,
+      socket: null,
+      handshake: null,
+      reader: null,
       peerId: 0,
+      partialBytes: 0,
+      deadline: null,
+      closed: false,
     };
-    this.inbound.add(connection);
-    socket.on("data", (chunk: Buffer) => this.onInboundData(connection, chunk));
-    socket.on("error", () => {});
-    socket.once("close", () => this.inbound.delete(connection));
+    this.inbound.set(label, connection);
+    raw.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    raw.on("error", () => {});
+    raw.once("close", () => this.closeInbound(connection, null));
+    connection.deadline = setTimeout(
+      () => this.closeInbound(connection, "handshake"),
+      this.handshakeTimeoutMs,
+    );
+    connection.deadline.unref();
+    if (this.tlsServer === null) this.startResponder(connection, raw, NO_CHANNEL_BINDING);
+    else this.tlsServer.emit("connection", raw); // node:tls's documented way to hand it a socket
   }
 
   /** Evict the oldest unauthenticated connection at the limit; false if none can go. */
   private makeRoomForInbound(): boolean {
     if (this.inbound.size < TCP_INBOUND_CONNECTIONS_MAX) return true;
-    for (const connection of this.inbound) {
+    for (const connection of this.inbound.values()) {
       if (connection.peerId !== 0) continue;
-      this.closeInbound(connection);
+      this.closeInbound(connection, "handshake");
       return true;
     }
     return false;
   }
 
+  /** TLS is up (the client certificate chains to the CA; tls.Server refused anything else). */
+  private onInboundSecure(socket: tls.TLSSocket): void {
+    const connection = this.inbound.get(`${socket.remoteAddress}:${socket.remotePort}`);
+    if (connection === undefined || connection.closed || connection.socket !== null) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => {});
+    socket.once("close", () => this.closeInbound(connection, null));
+    this.startResponder(connection, socket, channelBinding(socket));
+  }
+
+  private onInboundTlsError(socket: tls.TLSSocket): void {
+    const connection = this.inbound.get(`${socket.remoteAddress}:${socket.remotePort}`);
+    if (connection !== undefined) this.closeInbound(connection, "handshake");
+    socket.destroy();
+  }
+
+  private startResponder(connection: Inbound, socket: net.Socket, binding: Uint8Array): void {
+    connection.socket = socket;
+    connection.handshake = new HandshakeResponder(this.handshakeParams(binding));
+    socket.on("data", (chunk: Buffer) => this.onInboundData(connection, chunk));
+  }
+
   private onInboundData(connection: Inbound, chunk: Buffer): void {
+    if (connection.closed) return;
     this.counters.bytesReceived += chunk.byteLength;
-    connection.reader.push(chunk);
-    while (!connection.socket.destroyed) {
-      const frame = connection.reader.next();
+    if (connection.handshake === null) return this.onFrameBytes(connection, chunk);
+    const result = connection.handshake.receive(chunk);
+    if (result.state === "failed") return this.closeInbound(connection, "handshake");
+    if (result.send !== null) connection.socket!.write(result.send);
+    if (result.state === "pending") return;
+    if (!this.certificateNames(connection, result.peerId)) {
+      return this.closeInbound(connection, "handshake");
+    }
+    this.authenticate(connection, result.peerId);
+    if (result.rest.byteLength > 0) this.onFrameBytes(connection, result.rest);
+  }
+
+  /** With TLS: whether the client certificate names the --peers host of the replica it claims. */
+  private certificateNames(connection: Inbound, peerId: number): boolean {
+    if (this.tlsServer === null) return true;
+    const host = this.options.peers[peerId - 1]!.host;
+    return peerCertificateProblem(connection.socket as tls.TLSSocket, host) === null;
+  }
+
+  /** The handshake named peer `from`: frames from it are read now; an older connection of its goes. */
+  private authenticate(connection: Inbound, from: number): void {
+    assert(connection.peerId === 0 && connection.socket !== null && from !== 0);
+    clearTimeout(connection.deadline!);
+    connection.deadline = null;
+    connection.handshake = null;
+    connection.peerId = from;
+    connection.reader = new FrameReader(this.frameBytesMax);
+    for (const other of [...this.inbound.values()]) {
+      if (other !== connection && other.peerId === from) this.closeInbound(other, null);
+    }
+    // The socket's idle timer: re-armed by every read. Only a frame left part way is a fault.
+    connection.socket.setTimeout(this.frameStallTimeoutMs);
+    connection.socket.on("timeout", () => {
+      if (connection.partialBytes > 0) this.closeInbound(connection, "stalled");
+    });
+  }
+
+  // ---- inbound: frames ---------------------------------------------------------------------
+
+  private onFrameBytes(connection: Inbound, chunk: Buffer): void {
+    const reader = connection.reader!;
+    reader.push(chunk);
+    connection.partialBytes += chunk.byteLength;
+    while (!connection.closed) {
+      const frame = reader.next();
       if (frame === null) return;
-      if (typeof frame === "string") return this.rejectInbound(connection, frame);
+      if (typeof frame === "string") return this.closeInbound(connection, frame);
+      connection.partialBytes -= LENGTH_PREFIX_BYTES + frame.byteLength;
       this.onFrame(connection, frame);
     }
   }
 
   private onFrame(connection: Inbound, frame: Buffer): void {
     const opened = openFrame(frame, this.context);
-    if (!opened.ok) return this.rejectInbound(connection, opened.reason);
-    const { from, fragment, body } = opened.frame;
-    if (fragment) return this.rejectInbound(connection, "malformed");
-    if (connection.peerId === 0) this.authenticate(connection, from);
-    else if (connection.peerId !== from) return this.rejectInbound(connection, "unknown-peer");
+    if (!opened.ok) return this.closeInbound(connection, opened.reason);
+    const { from, fragment, session, body } = opened.frame;
+    if (fragment || session) return this.closeInbound(connection, "malformed");
+    // Only the peer the handshake authenticated may send on this connection.
+    if (from !== connection.peerId) return this.closeInbound(connection, "unknown-peer");
     const problem = checkRecords(body, this.options.messageBytesMax);
-    if (problem !== null) return this.rejectInbound(connection, problem);
+    if (problem !== null) return this.closeInbound(connection, problem);
     this.counters.messagesReceived += forEachRecord(body, (channel, payload) =>
       this.onMessage(from, channel, payload),
     );
   }
 
-  /** First good frame: the connection is peer `from`'s; an older one of its is stale. */
-  private authenticate(connection: Inbound, from: number): void {
-    connection.peerId = from;
-    for (const other of this.inbound) {
-      if (other !== connection && other.peerId === from) this.closeInbound(other);
-    }
+  /**
+   * Close an inbound connection once, counting `reason`; with null, a connection that never
+   * authenticated still counts "handshake" (it held a slot and gave up or was given up on).
+   */
+  private closeInbound(connection: Inbound, reason: DropReason | null): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    if (this.inbound.get(connection.label) === connection) this.inbound.delete(connection.label);
+    if (connection.deadline !== null) clearTimeout(connection.deadline);
+    connection.deadline = null;
+    const counted = reason ?? (connection.peerId === 0 && !this.closed ? "handshake" : null);
+    if (counted !== null) this.drop(counted, connection.label);
+    connection.socket?.destroy();
+    connection.raw.destroy();
   }
 
-  private rejectInbound(connection: Inbound, reason: DropReason): void {
-    this.drop(reason, connection.label);
-    this.closeInbound(connection);
-  }
-
-  private closeInbound(connection: Inbound): void {
-    this.inbound.delete(connection);
-    connection.socket.destroy();
+  private handshakeParams(binding: Uint8Array): HandshakeParams {
+    return {
+      keys: this.handshakeKeys,
+      clusterId: this.options.clusterId,
+      id: this.options.id,
+      peerCount: this.options.peers.length,
+      nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
+      binding,
+    };
   }
 
   private drop(reason: DropReason, from: string): void {
@@ -338,3 +596,20 @@ export class TcpTransport implements Transport {
 function queuedBytes(peer: TcpPeer): number {
   return peer.pendingBytes + peer.builder.pendingBytes + (peer.socket?.writableLength ?? 0);
 }
+
+/** RFC 9266's tls-exporter binding of a TLS socket; zeros on plain TCP (nothing to bind to). */
+function channelBinding(socket: net.Socket): Uint8Array {
+  if (!(socket instanceof tls.TLSSocket)) return NO_CHANNEL_BINDING;
+  // RFC 9266 §2: the "tls-exporter" binding has an empty context (under TLS 1.3, as none).
+  return socket.exportKeyingMaterial(CHANNEL_BINDING_BYTES, TLS_EXPORTER_LABEL, Buffer.alloc(0));
+}
+
+function timeoutOption(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 600_000) {
+    throw new ApusError("ERR_INVALID_CONFIG", `${name} ${value} is out of range; use 1..600000 ms`);
+  }
+  return value;
+}
+
+// What an unauthenticated host can make an inbound connection hold is the transcript.
+assert(TRANSCRIPT_BYTES <= 256, "the handshake reads a few hundred bytes at most");

@@ -1,6 +1,7 @@
 import { ApusError } from "../core/errors.ts";
 import { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN } from "../limits.ts";
 import { PEER_SECRETS_MAX } from "./peer-keys.ts";
+import type { PeerTlsMaterial } from "./peer-tls.ts";
 import { TransportError } from "./transport-errors.ts";
 
 /**
@@ -60,6 +61,24 @@ export interface TransportOptions {
    * every replica signs with the new secret (peer-keys.ts).
    */
   readonly onSecondKey?: (from: number) => void;
+  /**
+   * TCP only: mutual TLS between peers (peer-tls.ts; readPeerTls reads and checks the files of
+   * --peer-tls-cert, --peer-tls-key, --peer-tls-ca). Absent: plain TCP. The peer handshake and
+   * the frame MAC run inside TLS as without it.
+   */
+  readonly tls?: PeerTlsMaterial;
+  /**
+   * TCP only (--peer-handshake-timeout-ms): a connection that has not finished TLS (if on) and
+   * the peer handshake this long after it was accepted or connected is closed, counted
+   * "handshake". Default TCP_HANDSHAKE_TIMEOUT_MS_DEFAULT (5000).
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * TCP only: an authenticated connection part way through a frame that receives nothing for
+   * this long is closed, counted "stalled" (idle between frames is fine). Default
+   * TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT (10000).
+   */
+  readonly frameStallTimeoutMs?: number;
 }
 
 export type DropReason =
@@ -89,7 +108,16 @@ export type DropReason =
   /** The socket refused a datagram or frame, or the transport is closed. */
   | "send-error"
   /** The per-peer send queue is at its byte limit (a peer that is down or slow). */
-  | "queue-full";
+  | "queue-full"
+  /**
+   * TCP: a connection closed before it authenticated — a handshake message that fails a check
+   * (another secret or cluster, a replayed transcript), a refused certificate, the handshake
+   * timeout, evicted by a newer stranger, or closed by its sender — or, outbound, a peer that
+   * did not authenticate itself to us. One per connection.
+   */
+  | "handshake"
+  /** TCP: an authenticated connection stopped part way through a frame (frameStallTimeoutMs). */
+  | "stalled";
 
 export const DROP_REASONS: readonly DropReason[] = [
   "auth",
@@ -102,6 +130,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "reassembly",
   "send-error",
   "queue-full",
+  "handshake",
+  "stalled",
 ];
 
 export interface TransportStats {
@@ -224,6 +254,8 @@ export class StatsCounter {
     reassembly: 0,
     "send-error": 0,
     "queue-full": 0,
+    handshake: 0,
+    stalled: 0,
   };
 
   snapshot(): TransportStats {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
 import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
 import {
   CHANNEL_BINDING_BYTES,
@@ -19,6 +20,17 @@ import {
   REPLY_BYTES,
   TRANSCRIPT_BYTES,
 } from "../../src/transport/tcp-handshake.ts";
+import {
+  addresses,
+  baseOptions,
+  closeAll,
+  freePorts,
+  makeNode,
+  type Node,
+  startCluster,
+  text,
+  waitFor,
+} from "./helpers.ts";
 
 const CLUSTER_ID = 0xc0ffee;
 const encode = (s: string) => new TextEncoder().encode(s);
@@ -233,5 +245,59 @@ describe("tcp handshake", () => {
     const proof = Buffer.from(sent(i.receive(sent(r.receive(i.hello())))));
     proof.writeUInt8(3, HANDSHAKE_OFFSET_FROM);
     expect(r.receive(proof)).toEqual({ state: "failed", failure: "peer" });
+  });
+});
+
+describe("tcp handshake: timeout (in a TcpTransport)", () => {
+  const TIMEOUT_MS = 300;
+  /** Timers on 2 busy shared cores. */
+  const SLACK_MS = 2500;
+  let nodes: Node[] = [];
+  let cleanup: (() => void)[] = [];
+  afterEach(async () => {
+    for (const undo of cleanup) undo();
+    cleanup = [];
+    await closeAll(nodes);
+    nodes = [];
+  });
+
+  it("responder: a HELLO that stops one byte short is cut off at handshakeTimeoutMs", async () => {
+    nodes = await startCluster("tcp", 2, (o) => ({ ...o, handshakeTimeoutMs: TIMEOUT_MS }));
+    const b = nodes[1]!;
+    const started = Date.now();
+    const socket = net.createConnection(b.address, () =>
+      socket.write(Buffer.alloc(HELLO_BYTES - 1)),
+    );
+    socket.on("error", () => {});
+    cleanup.push(() => socket.destroy());
+    await new Promise((resolve) => socket.once("close", resolve));
+    const ms = Date.now() - started;
+    expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    await waitFor(() => b.transport.stats().dropped.handshake === 1, "counted 'handshake'");
+  });
+
+  it("initiator: a listener that accepts and never REPLYs is left at handshakeTimeoutMs", async () => {
+    const peers = addresses(await freePorts(2));
+    // Replica 2's port is held by a silent listener that only counts connections.
+    const accepted: number[] = [];
+    const closed: number[] = [];
+    const silent = net.createServer((socket) => {
+      accepted.push(Date.now());
+      socket.on("error", () => {});
+      socket.resume(); // read (and ignore) the HELLO, so the initiator's close is seen
+      socket.once("close", () => closed.push(Date.now()));
+    });
+    await new Promise<void>((resolve) => silent.listen(peers[1]!.port, "127.0.0.1", resolve));
+    cleanup.push(() => silent.close());
+    const a = makeNode("tcp", { ...baseOptions(1, peers), handshakeTimeoutMs: TIMEOUT_MS });
+    nodes = [a];
+    await a.transport.start();
+    a.transport.send(2, 0, text("never delivered"));
+    a.transport.flush();
+    await waitFor(() => closed.length >= 1, "the initiator gives up", TIMEOUT_MS + SLACK_MS);
+    expect(closed[0]! - accepted[0]!).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(a.transport.stats().dropped.handshake).toBeGreaterThanOrEqual(1);
+    expect(a.drops[0]).toEqual({ reason: "handshake", from: "peer 2" });
   });
 });

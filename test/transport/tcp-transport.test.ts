@@ -1,19 +1,42 @@
+import { once } from "node:events";
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { TCP_INBOUND_CONNECTIONS_MAX } from "../../src/transport/index.ts";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  createFrameContext,
+  type DropReason,
+  LENGTH_PREFIX_BYTES,
+  MESSAGE_BYTES_MAX_LIMIT,
+  sealSingle,
+  TCP_INBOUND_CONNECTIONS_MAX,
+  type TcpTransport,
+  type TransportOptions,
+} from "../../src/transport/index.ts";
+import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
+import { HELLO_BYTES } from "../../src/transport/tcp-handshake.ts";
 import {
   addresses,
   baseOptions,
+  CLUSTER_ID,
   closeAll,
   freePorts,
   MIB,
   makeNode,
   type Node,
+  pattern,
+  sameBytes,
   startCluster,
   string,
   text,
   waitFor,
 } from "./helpers.ts";
+import {
+  type CertDir,
+  type CertMaterial,
+  makeCa,
+  makeClusterCerts,
+  makeLeaf,
+} from "./peer-certs.ts";
+import { authenticatedSocket } from "./tcp-raw.ts";
 
 describe("tcp transport: connections", () => {
   let nodes: Node[] = [];
@@ -99,5 +122,292 @@ describe("tcp transport: connections", () => {
     a.transport.send(2, 0, text("through the crowd"));
     a.transport.flush();
     await waitFor(() => b.received.length === 1, "a peer's message despite idle strangers");
+  });
+});
+
+// ---- issue 10: the handshake before frames, timeouts, bounds, mutual TLS ------------------------
+
+const HANDSHAKE_TIMEOUT_MS = 300;
+const STALL_TIMEOUT_MS = 300;
+/** Slack for timers on 2 busy shared cores. */
+const SLACK_MS = 2500;
+
+function quick(options: TransportOptions): TransportOptions {
+  return {
+    ...options,
+    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    frameStallTimeoutMs: STALL_TIMEOUT_MS,
+  };
+}
+
+/** Connect to `node`, write `bytes`, and resolve with the ms until the node closed it. */
+function closedAfter(node: Node, bytes: Uint8Array): Promise<number> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const socket = net.createConnection(node.address, () => socket.write(bytes));
+    socket.on("error", () => {});
+    socket.on("data", () => {});
+    socket.once("close", () => resolve(Date.now() - started));
+  });
+}
+
+/** A frame signed as replica `from` of `node`'s cluster, addressed to `node`. */
+function frameFrom(node: Node, from: number, payload: Uint8Array): Buffer {
+  const context = createFrameContext({ ...node.options, id: from }, false, { framesSecondKey: 0 });
+  const header = { flags: 0, clusterId: node.options.clusterId, from, to: node.options.id };
+  return sealSingle(context, header, LENGTH_PREFIX_BYTES, 0, payload);
+}
+
+/** Resolves when `socket` has closed (the node closed it). */
+function isClosed(socket: net.Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => socket.once("close", () => resolve()));
+}
+
+function u32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(value, 0);
+  return bytes;
+}
+
+function count(node: Node, reason: DropReason): number {
+  return node.drops.filter((d) => d.reason === reason).length;
+}
+
+describe("tcp transport: handshake before frames, timeouts, bounds", () => {
+  let nodes: Node[] = [];
+  let strays: net.Socket[] = [];
+  afterEach(async () => {
+    for (const s of strays) s.destroy();
+    strays = [];
+    await closeAll(nodes);
+    nodes = [];
+  });
+
+  it("a stranger holding half a handshake is cut off at the handshake timeout, counted", async () => {
+    nodes = await startCluster("tcp", 2, quick);
+    const b = nodes[1]!;
+    const ms = await closedAfter(b, new Uint8Array(HELLO_BYTES - 1));
+    expect(ms).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(HANDSHAKE_TIMEOUT_MS + SLACK_MS);
+    await waitFor(() => count(b, "handshake") === 1, "the drop counted");
+    expect(b.received).toEqual([]);
+  });
+
+  it("a stranger claiming a 200 MiB frame is cut off after a HELLO's worth; memory stays bounded", async () => {
+    // The replica's own setting: frames of up to 256 MiB, which a stranger could once fill.
+    nodes = await startCluster("tcp", 2, (o) => ({
+      ...quick(o),
+      messageBytesMax: MESSAGE_BYTES_MAX_LIMIT,
+    }));
+    const b = nodes[1]!;
+    const claim = Buffer.alloc(1 << 20);
+    claim.writeUInt32LE(200 * MIB, 0);
+    claim.write("AP", 4, "latin1");
+    const before = process.memoryUsage();
+    const socket = net.createConnection(b.address);
+    strays.push(socket);
+    socket.on("error", () => {});
+    await once(socket, "connect");
+    // Stream the claimed frame's bytes as fast as the socket takes them, until it is closed.
+    let written = 0;
+    const pump = () => {
+      while (!socket.destroyed && written < 200 * MIB && socket.write(claim))
+        written += claim.length;
+    };
+    socket.on("drain", pump);
+    pump();
+    await isClosed(socket);
+    await waitFor(() => count(b, "handshake") === 1, "the drop counted");
+    // What the transport read before deciding: one socket read or a few, never the claim.
+    expect(b.transport.stats().bytesReceived).toBeLessThan(4 * MIB);
+    const after = process.memoryUsage();
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(32 * MIB);
+  });
+
+  it("a crowd of half handshakes: at most TCP_INBOUND_CONNECTIONS_MAX held, all cut off, a peer still gets through", async () => {
+    nodes = await startCluster("tcp", 2, quick);
+    const [a, b] = nodes as [Node, Node];
+    const crowd = 3 * TCP_INBOUND_CONNECTIONS_MAX;
+    const closings: Promise<number>[] = [];
+    const tcp = b.transport as TcpTransport;
+    let held = 0;
+    const sample = setInterval(() => {
+      held = Math.max(held, tcp.inboundConnectionCount);
+    }, 1);
+    for (let i = 0; i < crowd; i++) closings.push(closedAfter(b, new Uint8Array(10)));
+    a.transport.send(2, 0, text("through the crowd"));
+    a.transport.flush();
+    await waitFor(() => {
+      if (b.received.length > 0) return true;
+      a.transport.send(2, 0, text("through the crowd"));
+      a.transport.flush();
+      return false;
+    }, "a peer's message despite the crowd");
+    const times = await Promise.all(closings);
+    clearInterval(sample);
+    expect(Math.max(...times)).toBeLessThan(HANDSHAKE_TIMEOUT_MS + SLACK_MS);
+    expect(held).toBeGreaterThan(TCP_INBOUND_CONNECTIONS_MAX / 2);
+    expect(held).toBeLessThanOrEqual(TCP_INBOUND_CONNECTIONS_MAX);
+    expect(tcp.inboundConnectionCount).toBe(1); // replica 1's
+    // Each stranger is counted once: evicted, or cut off at the timeout.
+    await waitFor(() => count(b, "handshake") >= crowd, "every stranger counted");
+  });
+
+  it("an authenticated peer stalling part way through a frame is cut off; an idle one is not", async () => {
+    nodes = await startCluster("tcp", 3, quick);
+    const c = nodes[2]!;
+    const idle = await authenticatedSocket(c, 1);
+    const stalling = await authenticatedSocket(c, 2);
+    strays.push(idle, stalling);
+    idle.write(frameFrom(c, 1, text("then nothing")));
+    const frame = frameFrom(c, 2, new Uint8Array(64 * 1024));
+    const started = Date.now();
+    stalling.write(frame.subarray(0, frame.length / 2));
+    await isClosed(stalling);
+    const ms = Date.now() - started;
+    expect(ms).toBeGreaterThanOrEqual(STALL_TIMEOUT_MS - 50);
+    expect(ms).toBeLessThan(STALL_TIMEOUT_MS + SLACK_MS);
+    expect(count(c, "stalled")).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 3 * STALL_TIMEOUT_MS));
+    expect(idle.destroyed).toBe(false);
+    expect(c.received.map((m) => string(m.payload))).toEqual(["then nothing"]);
+  });
+
+  it("frames are read only from the replica the handshake authenticated", async () => {
+    nodes = await startCluster("tcp", 3, quick);
+    const c = nodes[2]!;
+    const socket = await authenticatedSocket(c, 1);
+    strays.push(socket);
+    socket.write(frameFrom(c, 2, text("as replica 2 on replica 1's connection")));
+    await isClosed(socket);
+    expect(count(c, "unknown-peer")).toBe(1);
+    expect(c.received).toEqual([]);
+  });
+
+  it("a frame over frameBytesMax after the handshake is refused at its length prefix", async () => {
+    nodes = await startCluster("tcp", 2, quick);
+    const b = nodes[1]!;
+    const socket = await authenticatedSocket(b, 1);
+    strays.push(socket);
+    socket.write(u32(200 * MIB));
+    await isClosed(socket);
+    expect(count(b, "oversize")).toBe(1);
+  });
+
+  it("a peer with another secret is refused at the handshake, on both sides", async () => {
+    const other = new TextEncoder().encode("another-secret-0123456789abcdef");
+    nodes = await startCluster("tcp", 2, (o) => quick(o.id === 1 ? { ...o, secrets: [other] } : o));
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, text("forged"));
+    a.transport.flush();
+    await waitFor(() => count(a, "handshake") >= 1 && count(b, "handshake") >= 1, "both refuse");
+    expect(b.received).toEqual([]);
+    await expect(
+      authenticatedSocket(b, 1, derivePeerKeys([other], CLUSTER_ID).handshake),
+    ).rejects.toThrow(/handshake failed: tag/);
+  });
+});
+
+describe("tcp transport: mutual TLS", () => {
+  let certs: CertDir;
+  let nodes: Node[] = [];
+  let strays: net.Socket[] = [];
+  beforeAll(() => {
+    certs = makeClusterCerts(3);
+    makeCa(certs.dir, "other-ca");
+    makeLeaf(certs.dir, "intruder", { ca: "other-ca" });
+    makeLeaf(certs.dir, "elsewhere", { san: "IP:127.0.0.3" });
+  });
+  afterAll(() => certs.remove());
+  afterEach(async () => {
+    for (const s of strays) s.destroy();
+    strays = [];
+    await closeAll(nodes);
+    nodes = [];
+  });
+
+  const withTls = (material: (id: number) => CertMaterial) => (options: TransportOptions) =>
+    quick({ ...options, tls: material(options.id) });
+
+  it("two transports exchange messages both ways over mutual TLS", async () => {
+    nodes = await startCluster(
+      "tcp",
+      2,
+      withTls((id) => certs.material(`replica-${id}`)),
+    );
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, text("to b, encrypted"));
+    a.transport.send(2, 1, pattern(1 << 20, 7));
+    a.transport.flush();
+    b.transport.send(1, 0, text("to a, encrypted"));
+    b.transport.flush();
+    await waitFor(() => b.received.length === 2 && a.received.length === 1, "both directions");
+    expect(string(b.received[0]!.payload)).toBe("to b, encrypted");
+    expect(sameBytes(b.received[1]!.payload, pattern(1 << 20, 7))).toBe(true);
+    expect(string(a.received[0]!.payload)).toBe("to a, encrypted");
+    expect(a.drops).toEqual([]);
+    expect(b.drops).toEqual([]);
+  });
+
+  it("a peer whose certificate comes from another CA is refused, whichever side it is", async () => {
+    const intruder = certs.material("intruder", "other-ca");
+    nodes = await startCluster(
+      "tcp",
+      2,
+      withTls((id) =>
+        id === 1
+          ? { ...intruder, ca: certs.material("replica-2").ca }
+          : certs.material(`replica-${id}`),
+      ),
+    );
+    const [a, b] = nodes as [Node, Node];
+    a.transport.send(2, 0, text("from the intruder"));
+    a.transport.flush();
+    b.transport.send(1, 0, text("to the intruder"));
+    b.transport.flush();
+    await waitFor(
+      () => count(b, "handshake") >= 2 && count(a, "handshake") >= 1,
+      "b refuses the intruder's client certificate and its server certificate",
+    );
+    expect(b.received).toEqual([]);
+    expect(a.received).toEqual([]);
+  });
+
+  it("a certificate of the CA that names another address cannot claim this replica", async () => {
+    // Replica 2 is dialed at 127.0.0.2; its impostor has a certificate of the CA for 127.0.0.3.
+    const ports = await freePorts(2);
+    const peers = [
+      { host: "127.0.0.1", port: ports[0]! },
+      { host: "127.0.0.2", port: ports[1]! },
+    ];
+    const a = makeNode("tcp", withTls(() => certs.material("replica-1"))(baseOptions(1, peers)));
+    const impostor = makeNode(
+      "tcp",
+      withTls(() => certs.material("elsewhere"))(baseOptions(2, peers)),
+    );
+    nodes = [a, impostor];
+    await Promise.all(nodes.map((n) => n.transport.start()));
+    impostor.transport.send(1, 0, text("I am replica 2"));
+    impostor.transport.flush();
+    a.transport.send(2, 0, text("to replica 2"));
+    a.transport.flush();
+    // Inbound: TLS and the handshake pass, then its certificate does not name 127.0.0.2.
+    // Outbound: tls.connect refuses the server certificate for the host dialed.
+    await waitFor(() => count(a, "handshake") >= 2, "a refuses the impostor both ways");
+    expect(a.received).toEqual([]);
+    expect(impostor.received).toEqual([]);
+  });
+
+  it("a host without TLS holding half a TLS hello is cut off at the handshake timeout", async () => {
+    nodes = await startCluster(
+      "tcp",
+      2,
+      withTls((id) => certs.material(`replica-${id}`)),
+    );
+    const b = nodes[1]!;
+    const ms = await closedAfter(b, Uint8Array.of(0x16, 0x03, 0x01, 0x00));
+    expect(ms).toBeLessThan(HANDSHAKE_TIMEOUT_MS + SLACK_MS);
+    await waitFor(() => count(b, "handshake") === 1, "counted");
   });
 });

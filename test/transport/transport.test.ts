@@ -1,5 +1,4 @@
 import dgram from "node:dgram";
-import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { LENGTH_PREFIX_BYTES, sealSingle, type TransportKind } from "../../src/transport/index.ts";
 import {
@@ -21,6 +20,7 @@ import {
   waitFor,
   waitForSessions,
 } from "./helpers.ts";
+import { authenticatedSocket } from "./tcp-raw.ts";
 
 /** Behaviour both transports share: the Transport contract. */
 describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
@@ -110,26 +110,30 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     expect(a.drops).toEqual([{ reason: "oversize", from: "peer 2" }]);
   });
 
-  it("drops frames signed with another secret, counted 'auth'", async () => {
+  // TCP refuses another secret or cluster at the connection handshake (tcp-handshake.ts), before
+  // any frame: counted "handshake" there, "auth" or "cluster" on UDP.
+  it("drops frames signed with another secret, counted 'auth' (UDP) or 'handshake' (TCP)", async () => {
     nodes = await startCluster(kind, 2, (o) =>
       o.id === 1 ? { ...o, secrets: [text("another-secret-0123456789")] } : o,
     );
     const [a, b] = nodes as [Node, Node];
     a.transport.send(2, 0, text("forged"));
     a.transport.flush();
-    await waitFor(() => b.transport.stats().dropped.auth >= 1, "an auth drop");
+    const reason = kind === "tcp" ? "handshake" : "auth";
+    await waitFor(() => b.transport.stats().dropped[reason] >= 1, `a ${reason} drop`);
     expect(b.received).toEqual([]);
-    expect(b.drops[0]!.reason).toBe("auth");
+    expect(b.drops[0]!.reason).toBe(reason);
   });
 
-  it("drops frames of another cluster, counted 'cluster'", async () => {
+  it("drops frames of another cluster, counted 'cluster' (UDP) or 'handshake' (TCP)", async () => {
     nodes = await startCluster(kind, 2, (o) =>
       o.id === 1 ? { ...o, clusterId: CLUSTER_ID + 1 } : o,
     );
     const [a, b] = nodes as [Node, Node];
     a.transport.send(2, 0, text("wrong cluster"));
     a.transport.flush();
-    await waitFor(() => b.transport.stats().dropped.cluster >= 1, "a cluster drop");
+    const reason = kind === "tcp" ? "handshake" : "cluster";
+    await waitFor(() => b.transport.stats().dropped[reason] >= 1, `a ${reason} drop`);
     expect(b.received).toEqual([]);
   });
 
@@ -143,8 +147,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
       0,
       text("from nowhere"),
     );
-    const { port } = b.address;
-    await sendRaw(kind, port, [forged]);
+    await sendRaw(kind, b, [forged]);
     await waitFor(() => b.transport.stats().dropped["unknown-peer"] >= 1, "an unknown-peer drop");
     expect(b.received).toEqual([]);
     // Service continues.
@@ -156,7 +159,6 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
   it("survives garbage and truncated input, counts it, and keeps serving", async () => {
     nodes = await startCluster(kind, 2);
     const [a, b] = nodes as [Node, Node];
-    const { port } = b.address;
     const good = sealSingle(
       frameContext(1),
       { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 },
@@ -172,15 +174,15 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
       good.subarray(0, 20), // shorter than any frame
     ];
     if (kind === "udp") {
-      await sendRaw("udp", port, garbage);
+      await sendRaw("udp", b, garbage);
       await waitFor(() => sumDrops(b) >= garbage.length - 1, "garbage counted");
     } else {
       // Each connection is closed at its first bad frame: one connection per piece of garbage.
       for (const piece of garbage.slice(1)) {
         const prefixed = Buffer.concat([u32(piece.byteLength), piece]);
-        await sendRaw("tcp", port, [prefixed]);
+        await sendRaw("tcp", b, [prefixed]);
       }
-      await sendRaw("tcp", port, [u32(0xffff_ffff)]); // absurd claimed length
+      await sendRaw("tcp", b, [u32(0xffff_ffff)]); // absurd claimed length
       await waitFor(() => sumDrops(b) >= garbage.length, "garbage counted");
       expect(b.transport.stats().dropped.oversize).toBe(1);
     }
@@ -197,14 +199,14 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     const rounds = [[OLD], [OLD, NEW], [NEW, OLD], [NEW]];
     nodes = await startCluster(kind, 4, (o) => ({ ...o, secrets: rounds[o.id - 1]! }));
     const talks = async (from: Node, to: Node) => {
-      const drops = to.transport.stats().dropped.auth;
+      const refused = () =>
+        to.transport.stats().dropped.auth + to.transport.stats().dropped.handshake;
+      const drops = refused();
       const what = `${from.options.id} to ${to.options.id}`;
       from.transport.send(to.options.id, 0, text(what));
       from.transport.flush();
       await waitFor(
-        () =>
-          to.received.some((m) => string(m.payload) === what) ||
-          to.transport.stats().dropped.auth > drops,
+        () => to.received.some((m) => string(m.payload) === what) || refused() > drops,
         what,
       );
       return to.received.some((m) => string(m.payload) === what);
@@ -233,7 +235,7 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     const prefix = kind === "tcp" ? LENGTH_PREFIX_BYTES : 0;
     const header = { flags: 0, clusterId: CLUSTER_ID, from: 1, to: 2 };
     const once = sealSingle(run, header, prefix, 1, text("INCR counter"));
-    await sendRaw(kind, b.address.port, [once, once]);
+    await sendRaw(kind, b, [once, once]);
     await waitFor(() => b.transport.stats().dropped.replay === 1, "a replay drop");
     expect(b.received.map((m) => string(m.payload))).toEqual(["INCR counter"]);
     // Replica 1's own transport runs an older incarnation now: its frames are replays.
@@ -300,8 +302,12 @@ function sumDrops(node: Node): number {
   return Object.values(node.transport.stats().dropped).reduce((a, b) => a + b, 0);
 }
 
-/** Send raw bytes as a stranger: datagrams from a fresh socket, or one TCP connection. */
-async function sendRaw(kind: TransportKind, port: number, pieces: Buffer[]): Promise<void> {
+/**
+ * Send raw bytes to `node`: datagrams from a fresh socket, or one TCP connection that first
+ * completes the connection handshake as replica 1 (frames are only read after it).
+ */
+async function sendRaw(kind: TransportKind, node: Node, pieces: Buffer[]): Promise<void> {
+  const { port } = node.address;
   if (kind === "udp") {
     const socket = dgram.createSocket("udp4");
     for (const piece of pieces) {
@@ -310,9 +316,7 @@ async function sendRaw(kind: TransportKind, port: number, pieces: Buffer[]): Pro
     socket.close();
     return;
   }
-  const socket = net.createConnection({ host: "127.0.0.1", port });
-  socket.on("error", () => {});
-  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  const socket = await authenticatedSocket(node, 1);
   for (const piece of pieces) socket.write(piece);
   // The transport closes a connection that sends garbage; wait for that (or for our end).
   await new Promise<void>((resolve) => {

@@ -12,6 +12,7 @@ import {
   workerDataOf,
 } from "../../runtime/thread-contracts.ts";
 import { createTransport, MESSAGE_BYTES_MAX_LIMIT, ShmTransport } from "../../transport/index.ts";
+import { readPeerTls } from "../../transport/peer-tls.ts";
 import { ClientServer } from "../client-server.ts";
 import { ConsensusMetrics } from "./consensus-metrics.ts";
 import { ConsensusNode } from "./consensus-node.ts";
@@ -21,6 +22,15 @@ const data = workerDataOf("consensus-worker", workerData);
 const { config } = data;
 const log = createLogger(config, "consensus");
 const metrics = new ConsensusMetrics();
+// Mutual TLS between peers: the PEM files are read and checked once, before anything starts, with
+// errors naming the flag and the file (peer-tls.ts). config.ts made sure all three or none are set.
+const peerTls =
+  config.peerTlsCert === null
+    ? null
+    : readPeerTls(
+        { cert: config.peerTlsCert, key: config.peerTlsKey!, ca: config.peerTlsCa! },
+        config.peers[config.id - 1]!.host,
+      );
 const storage = await openStorage(config, log);
 // Large enough for a snapshot sent to a lagging peer (see README, log compaction).
 const messageBytesMax = MESSAGE_BYTES_MAX_LIMIT;
@@ -43,6 +53,8 @@ const transport =
         messageBytesMax,
         onDrop,
         onSecondKey: (from) => metrics.peerFramesSecondKey.inc({ peer: String(from) }),
+        handshakeTimeoutMs: config.peerHandshakeTimeoutMs,
+        ...(peerTls === null ? {} : { tls: peerTls }),
       });
 // The embedded store, or (--app) this replica's own copy of the program, started before any log
 // entry is applied to it.
