@@ -17,7 +17,10 @@ export function createTransport(kind: TransportKind, options: TransportOptions):
 
 export * from "./frame.ts";
 export { FrameReader } from "./frame-reader.ts";
+export * from "./peer-keys.ts";
+export * from "./peer-sessions.ts";
 export * from "./reassembly.ts";
+export * from "./replay-window.ts";
 export * from "./shm-transport.ts";
 export * from "./tcp-transport.ts";
 export * from "./transport.ts";
