@@ -716,11 +716,20 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
       "max-value-bytes",
       `(${config.valueBytesMax}) cannot exceed --max-request-bytes (${config.requestBytesMax}): a value arrives inside a request`,
     );
+  if (
+    config.app !== null &&
+    config.protocol !== "resp" &&
+    (config.requirepassFile !== null || config.usersFile !== null)
+  )
+    throw invalid(
+      config.requirepassFile !== null ? "requirepass-file" : "users-file",
+      `client authentication speaks RESP (AUTH), and --protocol ${config.protocol} has no AUTH: require client certificates (--tls-cert, --tls-key, --tls-ca) or firewall the client port instead`,
+    );
   if (config.checkpoint !== null && config.app === null)
     throw invalid("checkpoint", "only means something with --app (the program to checkpoint)");
   if ((config.tlsCert === null) !== (config.tlsKey === null))
     throw invalid(
-      config.tlsCert === null ? "tls-key" : "tls-cert",
+      config.tlsKey === null ? "tls-key" : "tls-cert",
       "--tls-cert and --tls-key go together: the certificate and its private key",
     );
   if (config.tlsCa !== null && config.tlsCert === null)

@@ -51,6 +51,11 @@ export interface ClientAdmissionOptions {
   readonly resp3: boolean;
   /** Whether RESET logs the connection out (a program's redis-server runs RESET). */
   readonly resetLogsOut: boolean;
+  /**
+   * Whether AUTH without users is answered here as redis-server answers it with no password set
+   * (the embedded store has no AUTH; a program's copy answers its own).
+   */
+  readonly answerAuthWithoutUsers: boolean;
   readonly counters: {
     readonly authFailures: Count;
     readonly noAuth: Count;
@@ -69,6 +74,17 @@ function isNamed(arg: Buffer, lowerName: string): boolean {
 }
 
 const forward = (args: Buffer[]): Admission => ({ kind: "forward", args });
+
+/** redis-server 7's answers to AUTH when no password is set: clients (ioredis) recognise them. */
+const ERR_AUTH_NO_PASSWORD = errorReply(
+  "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+);
+
+function authWithoutUsers(args: Buffer[]): Buffer {
+  if (args.length < 2) return wrongArity("auth");
+  if (args.length > 3) return ERR_SYNTAX;
+  return args.length === 2 ? ERR_AUTH_NO_PASSWORD : ERR_WRONGPASS;
+}
 const reply = (bytes: Buffer): Admission => ({ kind: "reply", reply: bytes });
 
 export class ClientAdmission {
@@ -93,6 +109,8 @@ export class ClientAdmission {
   admit(session: ClientSession, args: Buffer[]): Admission {
     const { users, rights, counters } = this.options;
     const name = args[0]!;
+    if (users === null && this.options.answerAuthWithoutUsers && isNamed(name, "auth"))
+      return reply(authWithoutUsers(args));
     if (users !== null) {
       if (isNamed(name, "auth")) return reply(this.auth(users, session, args));
       if (isNamed(name, "hello")) return this.hello(users, session, args);

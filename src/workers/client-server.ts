@@ -310,6 +310,7 @@ export class ClientServer {
       valueBytesMax: valueCheck,
       resp3: this.programMode,
       resetLogsOut: this.programMode,
+      answerAuthWithoutUsers: !this.programMode,
       counters: {
         authFailures: this.authFailures,
         noAuth: this.noAuth,

@@ -61,6 +61,26 @@ describe("replica settings", () => {
     expect(failure(["--id", "1", "--peers", PEERS, "--checkpoint", "redis-cli SAVE"])).toMatch(
       /^--checkpoint: only means something with --app/,
     );
+    const base = ["--id", "1", "--peers", PEERS];
+    expect(failure([...base, "--tls-cert", "c.pem"])).toMatch(
+      /^--tls-key: --tls-cert and --tls-key/,
+    );
+    expect(failure([...base, "--tls-ca", "ca.pem"])).toMatch(/^--tls-ca: needs --tls-cert/);
+    expect(failure([...base, "--peer-tls-cert", "c.pem"])).toMatch(/needs all three/);
+    expect(
+      failure([...base, "--peer-tls-cert", "c", "--peer-tls-key", "k", "--peer-tls-ca", "a"]),
+    ).toMatch(/runs over --transport tcp \(this replica uses udp\)/);
+    expect(
+      failure([
+        ...base,
+        "--app",
+        "memcached -p {port}",
+        "--protocol",
+        "memcache",
+        "--users-file",
+        "u",
+      ]),
+    ).toMatch(/^--users-file: client authentication speaks RESP/);
   });
 
   it("reads --config JSON, and flags win over it", () => {

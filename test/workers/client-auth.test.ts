@@ -180,13 +180,14 @@ describe("the gate (ClientAdmission)", () => {
     parseRequirepassFile("top\n", "pass"),
     ...parseUsersFile("reader read-only r-pass\nwriter read-write w-pass\n", "users"),
   ]);
-  const gate = (valueBytesMax: number | null, resp3 = false) =>
+  const gate = (valueBytesMax: number | null, resp3 = false, withUsers = true) =>
     new ClientAdmission({
-      users,
+      users: withUsers ? users : null,
       rights: embeddedRights,
       valueBytesMax,
       resp3,
       resetLogsOut: resp3,
+      answerAuthWithoutUsers: !resp3,
       counters: {
         authFailures: counter("authFailures"),
         noAuth: counter("noAuth"),
@@ -196,6 +197,20 @@ describe("the gate (ClientAdmission)", () => {
     });
   const reply = (admission: ReturnType<ClientAdmission["admit"]>) =>
     admission.kind === "reply" ? admission.reply.toString("latin1") : admission.args.join(" ");
+
+  it("answers AUTH without users as redis-server with no password does (embedded store only)", () => {
+    const embedded = gate(null, false, false);
+    const session = embedded.session();
+    expect(reply(embedded.admit(session, args("AUTH", "x")))).toMatch(
+      /^-ERR AUTH <password> called without any password configured for the default user/,
+    );
+    expect(reply(embedded.admit(session, args("AUTH", "u", "x")))).toBe(
+      "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    expect(reply(embedded.admit(session, args("GET", "k")))).toBe("GET k");
+    // A program's copy answers its own AUTH.
+    expect(reply(gate(null, true, false).admit(session, args("AUTH", "x")))).toBe("AUTH x");
+  });
 
   it("refuses everything but AUTH and HELLO before a login, and counts it", () => {
     const admission = gate(null);
