@@ -104,6 +104,8 @@ interface TcpPeer {
    */
   deadline: NodeJS.Timeout | null;
   reconnectDelayMs: number;
+  /** When the handshake last completed (Date.now()); the backoff resets only after a good run. */
+  openedAtMs: number;
   /** Non-null exactly when state is "backoff". */
   timer: NodeJS.Timeout | null;
 }
@@ -212,6 +214,7 @@ export class TcpTransport implements Transport {
         handshake: null,
         deadline: null,
         reconnectDelayMs: TCP_RECONNECT_DELAY_MS_MIN,
+        openedAtMs: 0,
         timer: null,
       });
     });
@@ -393,7 +396,7 @@ export class TcpTransport implements Transport {
     peer.deadline = null;
     peer.handshake = null;
     peer.state = "open";
-    peer.reconnectDelayMs = TCP_RECONNECT_DELAY_MS_MIN;
+    peer.openedAtMs = Date.now();
     if (peer.pending.length > 0) this.writePending(peer);
   }
 
@@ -405,6 +408,10 @@ export class TcpTransport implements Transport {
       peer.deadline = null;
       this.drop("handshake", peerLabel(peer.id));
     }
+    // A connection that stayed open a while was good: reconnect at once. One the peer closes
+    // right after the handshake (it refuses our certificate, say) keeps backing off instead.
+    const wasOpenMs = peer.state === "open" ? Date.now() - peer.openedAtMs : 0;
+    if (wasOpenMs >= TCP_RECONNECT_DELAY_MS_MAX) peer.reconnectDelayMs = TCP_RECONNECT_DELAY_MS_MIN;
     peer.socket = null;
     peer.handshake = null;
     peer.state = "backoff";
