@@ -3,6 +3,7 @@ import type { FuzzTarget } from "../target.ts";
 import { commandCodecTarget } from "./command-codec.ts";
 import { copyCheckpointTarget } from "./copy-checkpoint.ts";
 import { frameRecordsTarget, reassemblyTarget } from "./frame-body.ts";
+import { frameOpenTarget } from "./frame-open.ts";
 import { frameReaderTarget } from "./frame-reader.ts";
 import { kvSnapshotTarget } from "./kv-snapshot.ts";
 import { logCommandTarget } from "./log-command.ts";
@@ -27,6 +28,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   // Peer bytes: before authentication, then after the MAC.
   tcpHandshakeTarget,
   frameReaderTarget,
+  frameOpenTarget,
   frameRecordsTarget,
   reassemblyTarget,
   wireTarget,
