@@ -7,14 +7,14 @@
  * peer until that peer's hello has arrived and matches. A replica that differs is told why, in
  * its log and in its peers' logs, and never joins.
  *
- * Protocol: a hello carries the sender's settings, its incarnation and `heard`: the incarnation of
- * the receiver whose hello the sender holds (0: none). A replica resends its hello every
- * HELLO_RESEND_MS to each peer that has not shown (by `heard`) that it holds ours; it answers at
- * once a hello that has not heard our current incarnation (a peer that just started, or one we
- * restarted under), and once more to tell a peer we now hold its hello. Each of those answers
- * happens at most once per pair of incarnations, so two replicas never bounce hellos back and
- * forth, agreeing or not. Hellos ride the authenticated transport, so only holders of the
- * cluster key can send one.
+ * Protocol: a hello carries the sender's settings, its incarnation, `heard`: the incarnation of
+ * the receiver whose hello the sender holds (0: none), and `ask`: the sender has not yet seen
+ * the receiver hold its hello, and wants an answer. A replica resends its hello (with `ask`)
+ * every HELLO_RESEND_MS to each peer that has not shown (by `heard`) that it holds ours, and
+ * answers every hello that asks. An answer asks only while the answerer itself lacks that proof,
+ * and it carries `heard`, so after one exchange neither side asks: two replicas never bounce
+ * hellos back and forth, agreeing or not, and a lost answer costs one resend interval. Hellos
+ * ride the authenticated transport, so only holders of the cluster key can send one.
  *
  * Pure: no sockets, no clock of its own (the consensus node passes time and sends what
  * `hellosToSend` returns), so it is unit-tested alone.
@@ -36,6 +36,8 @@ export interface Hello {
   readonly incarnation: number;
   /** The receiver's incarnation whose hello the sender holds; 0: none yet. */
   readonly heard: number;
+  /** The sender has not seen the receiver hold its hello: answer. */
+  readonly ask: boolean;
   readonly settings: AgreedSettings;
 }
 
@@ -53,14 +55,16 @@ export function decodeHello(bytes: Uint8Array): Hello | null {
     return null;
   }
   if (parsed === null || typeof parsed !== "object") return null;
-  const { v, incarnation, heard, settings } = parsed as Record<string, unknown>;
+  const { v, incarnation, heard, ask, settings } = parsed as Record<string, unknown>;
   if (v !== 1 || !Number.isSafeInteger(incarnation) || !Number.isSafeInteger(heard)) return null;
+  if (typeof ask !== "boolean") return null;
   if (settings === null || typeof settings !== "object" || Array.isArray(settings)) return null;
   const entries = Object.entries(settings as Record<string, unknown>);
   if (!entries.every(([, value]) => typeof value === "string")) return null;
   return {
     incarnation: incarnation as number,
     heard: heard as number,
+    ask,
     settings: Object.fromEntries(entries) as AgreedSettings,
   };
 }
@@ -83,8 +87,6 @@ interface Peer {
   incarnation: number;
   /** The peer showed (by `heard`) that it holds a hello of our current incarnation. */
   holdsOurs: boolean;
-  /** The peer's incarnation we last told it we hold (our last hello's `heard` to it). */
-  told: number;
   /** When our hello was last sent to it; -Infinity: never. */
   sentMs: number;
   /** The differences last reported, and when; for the log. */
@@ -112,7 +114,6 @@ export class PeerAgreement {
         state: id === self ? "agreed" : "unknown",
         incarnation: 0,
         holdsOurs: id === self,
-        told: 0,
         sentMs: Number.NEGATIVE_INFINITY,
         differences: [],
         loggedMs: Number.NEGATIVE_INFINITY,
@@ -167,18 +168,17 @@ export class PeerAgreement {
       }
     }
     peer.differences = diff;
-    // Answer a peer that has not heard us (so it need not wait for our next resend), or that
-    // does not know yet we hold its hello (so it stops resending).
-    const reply = !peer.holdsOurs || peer.told !== peer.incarnation ? this.helloFor(peer) : null;
+    // Answer a peer that asks: it has not seen us hold its hello (or has not heard us at all).
+    const reply = hello.ask ? this.helloFor(peer) : null;
     if (reply !== null) peer.sentMs = nowMs;
     return { reply, event };
   }
 
   private helloFor(peer: Peer): Uint8Array {
-    peer.told = peer.incarnation;
     return encodeHello({
       incarnation: this.incarnation,
       heard: peer.incarnation,
+      ask: !peer.holdsOurs,
       settings: this.settings,
     });
   }

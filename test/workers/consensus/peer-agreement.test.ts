@@ -48,7 +48,7 @@ describe("PeerAgreement", () => {
     const a = new PeerAgreement(1, 2, 101, SETTINGS);
     const b = new PeerAgreement(2, 2, 202, { ...SETTINGS, "max-value-bytes": "1048576" });
     const delivered = exchange([a, b], 0);
-    expect(delivered).toBeLessThanOrEqual(4);
+    expect(delivered).toBeLessThanOrEqual(6); // both start at once: two hellos, two answers each
     expect(a.agreed(2)).toBe(false);
     expect(b.agreed(1)).toBe(false);
     expect(a.disagreeing()).toEqual([2]);
@@ -58,18 +58,22 @@ describe("PeerAgreement", () => {
   it("names the difference, and logs it again only after a while", () => {
     const a = new PeerAgreement(1, 2, 101, SETTINGS);
     const theirs = { ...SETTINGS, "max-value-bytes": "1048576" };
-    const first = a.receive(2, { incarnation: 202, heard: 0, settings: theirs }, 0);
+    const first = a.receive(2, { incarnation: 202, heard: 0, ask: true, settings: theirs }, 0);
     expect(first.event).toEqual({
       kind: "disagreed",
       peer: 2,
       differences: ["max-value-bytes: theirs 1048576, ours 8388608"],
     });
     expect(first.reply).not.toBeNull();
-    const again = a.receive(2, { incarnation: 202, heard: 101, settings: theirs }, 1000);
+    const again = a.receive(
+      2,
+      { incarnation: 202, heard: 101, ask: false, settings: theirs },
+      1000,
+    );
     expect(again.event).toBeNull();
     const later = a.receive(
       2,
-      { incarnation: 202, heard: 101, settings: theirs },
+      { incarnation: 202, heard: 101, ask: false, settings: theirs },
       1000 + DISAGREEMENT_LOG_EVERY_MS,
     );
     expect(later.event?.kind).toBe("disagreed");
@@ -89,22 +93,49 @@ describe("PeerAgreement", () => {
     expect(fixed.agreed(1)).toBe(true);
   });
 
+  it("stops for good when any one hello of the exchange is lost", () => {
+    for (let lost = 0; lost < 3; lost++) {
+      const nodes = [
+        new PeerAgreement(1, 2, 101, SETTINGS),
+        new PeerAgreement(2, 2, 202, SETTINGS),
+      ];
+      let now = 0;
+      let sent = 0;
+      const queue: { from: number; to: number; payload: Uint8Array }[] = [];
+      for (let step = 0; step < 40; step++, now += HELLO_RESEND_MS) {
+        nodes.forEach((node, index) => {
+          for (const hello of node.hellosToSend(now)) queue.push({ from: index + 1, ...hello });
+        });
+        while (queue.length > 0) {
+          const { from, to, payload } = queue.shift()!;
+          if (sent++ === lost) continue; // the network loses this one
+          const { reply } = nodes[to - 1]!.receive(from, decodeHello(payload)!, now);
+          if (reply !== null) queue.push({ from: to, to: from, payload: reply });
+        }
+      }
+      expect(nodes[0]!.agreed(2) && nodes[1]!.agreed(1)).toBe(true);
+      expect(sent).toBeLessThanOrEqual(6); // nobody resends forever
+    }
+  });
+
   it("resends to a peer that has not answered, every HELLO_RESEND_MS", () => {
     const a = new PeerAgreement(1, 3, 101, SETTINGS);
     expect(a.hellosToSend(0).map((h) => h.to)).toEqual([2, 3]);
     expect(a.hellosToSend(HELLO_RESEND_MS - 1)).toEqual([]);
-    a.receive(2, { incarnation: 202, heard: 101, settings: SETTINGS }, 1);
+    a.receive(2, { incarnation: 202, heard: 101, ask: false, settings: SETTINGS }, 1);
     expect(a.hellosToSend(HELLO_RESEND_MS).map((h) => h.to)).toEqual([3]);
   });
 
   it("ignores hellos it cannot read, and an unknown sender", () => {
     expect(decodeHello(Buffer.from("not json"))).toBeNull();
-    expect(decodeHello(Buffer.from('{"v":2,"incarnation":1,"heard":0,"settings":{}}'))).toBeNull();
     expect(
-      decodeHello(Buffer.from('{"v":1,"incarnation":1,"heard":0,"settings":{"a":1}}')),
+      decodeHello(Buffer.from('{"v":2,"incarnation":1,"heard":0,"ask":true,"settings":{}}')),
+    ).toBeNull();
+    expect(
+      decodeHello(Buffer.from('{"v":1,"incarnation":1,"heard":0,"ask":true,"settings":{"a":1}}')),
     ).toBeNull();
     expect(decodeHello(Buffer.alloc(10_000, 0x20))).toBeNull();
-    const hello = { incarnation: 5, heard: 0, settings: SETTINGS };
+    const hello = { incarnation: 5, heard: 0, ask: true, settings: SETTINGS };
     expect(decodeHello(encodeHello(hello))).toEqual(hello);
     const a = new PeerAgreement(1, 2, 101, SETTINGS);
     expect(a.receive(7, hello, 0)).toEqual({ reply: null, event: null });
