@@ -29,7 +29,9 @@
  *   frame of its own, with its own seq.
  * Body, SESSION set: empty (UDP only). It only carries the session fields: a sender announces
  *   its incarnation at start, and a receiver answers a frame with a stale echo with one, so the
- *   sender learns the incarnation it must echo (peer-sessions.ts).
+ *   sender learns the incarnation it must echo (peer-sessions.ts). Its seq is 0 and takes no
+ *   place in the replay window: it delivers nothing, and it goes straight to the socket, ahead
+ *   of queued frames, which it must not push below the window.
  *
  * The tag is truncated to 128 bits (RFC 2104 §5 and NIST SP 800-107 allow truncation to half the
  * hash output): a forgery succeeds with probability 2^-128 per attempt. It is computed without a
@@ -48,7 +50,8 @@
  * incarnation >= 1, seq and echo are safe integers and that a session frame has no body
  * ("malformed"); then the session fields (peer-sessions.ts): an older incarnation than the newest
  * seen from `from` ("replay"), a newer one learned, the echo where required ("stale-session"),
- * the replay window ("replay"), which is only ever updated here, after the tag verified. A frame
+ * and for all but session frames the replay window ("replay"), which is only ever updated here,
+ * after the tag verified. A frame
  * admitted under the second key is counted. The body is checked after openFrame, by the
  * transport: lengths in it are checked against the bytes actually present and against
  * messageBytesMax before anything is allocated by them.
@@ -169,12 +172,11 @@ export function writeHeader(
   frame.writeUInt8(fields.from, OFFSET_FROM);
   frame.writeUInt8(fields.to, OFFSET_TO);
   frame.writeUInt16LE(0, OFFSET_RESERVED);
-  writeSessionFields(
-    frame,
-    sessions.incarnation,
-    sessions.takeSeq(fields.to),
-    sessions.echoFor(fields.to),
-  );
+  // A session frame takes no sequence number: it carries nothing to deliver, so replaying it
+  // only repeats an incarnation, and sent ahead of queued frames it must not push them below the
+  // receiver's replay window.
+  const seq = (fields.flags & FLAG_SESSION) !== 0 ? 0 : sessions.takeSeq(fields.to);
+  writeSessionFields(frame, sessions.incarnation, seq, sessions.echoFor(fields.to));
 }
 
 /** The three session fields (tests forge frames with it, then sign again). */
@@ -247,6 +249,8 @@ export function createFrameContext(
 
 export interface OpenedFrame {
   readonly from: number;
+  /** The sender's incarnation (its run): a newer one means it restarted. */
+  readonly incarnation: number;
   readonly fragment: boolean;
   /** A session frame: admitted, nothing to deliver. */
   readonly session: boolean;
@@ -291,11 +295,16 @@ export function openFrame(frame: Buffer, context: FrameContext): OpenResult {
   if (incarnation < 1 || seq < 0 || echo < 0) return fail("malformed");
   const session = (flags & FLAG_SESSION) !== 0;
   if (session && frame.byteLength !== FRAME_OVERHEAD_BYTES) return fail("malformed");
-  const admitted = context.sessions.admit(from, incarnation, seq, echo);
+  const admitted = session
+    ? context.sessions.admitSession(from, incarnation, echo)
+    : context.sessions.admit(from, incarnation, seq, echo);
   if (admitted !== "ok") return { ok: false, reason: admitted, from, session };
   if (keyIndex > 0) context.onSecondKey(from);
   const body = frame.subarray(HEADER_BYTES, frame.byteLength - TAG_BYTES);
-  return { ok: true, frame: { from, fragment: (flags & FLAG_FRAGMENT) !== 0, session, body } };
+  return {
+    ok: true,
+    frame: { from, incarnation, fragment: (flags & FLAG_FRAGMENT) !== 0, session, body },
+  };
 }
 
 /**

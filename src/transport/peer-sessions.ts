@@ -70,6 +70,20 @@ export class PeerSessions {
    * Check, and remember, the session fields of an authenticated frame from `from`. A newer
    * incarnation is learned (it will be echoed) even when the frame is then dropped.
    */
+  /**
+   * A session frame's fields: its incarnation (learned if newer, "replay" if older) and its echo,
+   * but no place in the replay window: it delivers nothing, so a copy of one only repeats what
+   * the receiver knows. A stale echo still makes it "stale-session", so the transport answers
+   * with a session frame of its own and the sender learns our incarnation.
+   */
+  admitSession(from: number, incarnation: number, echo: number): SessionResult {
+    const window = this.windows[from - 1]!;
+    if (incarnation < window.incarnation) return "replay";
+    if (incarnation > window.incarnation) window.reset(incarnation);
+    if (this.echoRequired && echo !== this.incarnation) return "stale-session";
+    return "ok";
+  }
+
   admit(from: number, incarnation: number, seq: number, echo: number): SessionResult {
     const window = this.windows[from - 1]!;
     if (incarnation < window.incarnation) return "replay";

@@ -80,6 +80,20 @@ export class Reassembler {
     return { kind: "complete", channel: partial.channel, payload: partial.buffer };
   }
 
+  /**
+   * `from` restarted (its frames carry a newer incarnation): its partial messages are of its old
+   * run, and its new run numbers messages from 0 again, so a fragment of the new run must not
+   * complete an old partial of the same id. Dropped and counted, like a timeout.
+   */
+  forgetPeer(from: number): void {
+    const partials = this.partials[from - 1];
+    assert(partials !== undefined, "a peer outside the cluster");
+    for (const messageId of [...partials.keys()]) {
+      partials.delete(messageId);
+      this.onEvict(from);
+    }
+  }
+
   /** Drop partial messages whose deadline has passed. */
   sweep(nowMs: number): void {
     this.partials.forEach((partials, index) => {

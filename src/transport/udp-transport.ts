@@ -82,6 +82,8 @@ interface UdpPeer {
    */
   sessionAnsweredMs: number;
   sessionAnsweredIncarnation: number;
+  /** The incarnation of this peer's last admitted frame; 0 before any. */
+  incarnationSeen: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class UdpTransport implements Transport {
         nextMessageId: 0,
         sessionAnsweredMs: Number.NEGATIVE_INFINITY,
         sessionAnsweredIncarnation: 0,
+        incarnationSeen: 0,
       });
     });
     this.reassembler = new Reassembler(options.peers.length, (from) =>
@@ -277,7 +280,13 @@ export class UdpTransport implements Transport {
     this.counters.bytesReceived += datagram.byteLength;
     const opened = openFrame(datagram, this.context);
     if (!opened.ok) return this.onRefused(opened, remote);
-    const { from, fragment, session, body } = opened.frame;
+    const { from, incarnation, fragment, session, body } = opened.frame;
+    const peer = this.peers[from - 1]!;
+    if (incarnation !== peer.incarnationSeen) {
+      // A restarted sender numbers its messages from 0 again: its old run's partials must go.
+      if (peer.incarnationSeen !== 0) this.reassembler.forgetPeer(from);
+      peer.incarnationSeen = incarnation;
+    }
     if (session) return; // its session fields were all it carried
     if (fragment) return this.onFragment(from, body, remote);
     const problem = checkRecords(body, this.options.messageBytesMax);

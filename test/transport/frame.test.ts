@@ -229,6 +229,20 @@ describe("frame: session fields (incarnation, seq, echo) and replays", () => {
     expect(reason(restamp(first, incarnation, 5, 0))).toBe("replay"); // the old run, now stale
   });
 
+  it("a session frame takes no seq and no place in the window: sent ahead of queued frames, it pushes none out", () => {
+    const queued = [0, 1, 2].map(() => sealSingle(sender, header, 0, 0, text("q")));
+    const session = sealSession(sender, header);
+    expect(u64(session, OFFSET_SEQ)).toBe(0);
+    expect(u64(sealSingle(sender, header, 0, 0, text("next")), OFFSET_SEQ)).toBe(3);
+    expect(reason(session)).toBe("ok");
+    expect(reason(session)).toBe("ok"); // a copy repeats only an incarnation the receiver knows
+    expect(queued.map((f) => reason(f))).toEqual(["ok", "ok", "ok"]);
+    // A session frame of an older run is still a replay.
+    const incarnation = sender.sessions.incarnation;
+    expect(reason(restamp(queued[0]!, incarnation + 1, 0, 0))).toBe("ok");
+    expect(reason(session)).toBe("replay");
+  });
+
   it("the window is only touched after the tag verified: a forged frame cannot burn a seq", () => {
     const frame = sealSingle(sender, header, 0, 0, text("x"));
     const forged = Buffer.from(frame);
@@ -359,6 +373,17 @@ describe("Reassembler limits", () => {
       chunk: Buffer.alloc(chunkLength, index),
     };
   };
+
+  it("forgets a restarted peer's partials: its new run's message of the same id does not complete an old one", () => {
+    const evicted: number[] = [];
+    const reassembler = new Reassembler(3, (from) => evicted.push(from), 2000, 4);
+    expect(reassembler.add(2, fragment(0, 0, 2, 10), 0).kind).toBe("partial");
+    expect(reassembler.add(3, fragment(0, 0, 2, 10), 0).kind).toBe("partial");
+    reassembler.forgetPeer(2);
+    expect(evicted).toEqual([2]);
+    expect(reassembler.add(2, fragment(0, 1, 2, 10), 1).kind).toBe("partial"); // not complete
+    expect(reassembler.add(3, fragment(0, 1, 2, 10), 1).kind).toBe("complete"); // 3 untouched
+  });
 
   it("drops a partial message after its timeout, counted once", () => {
     const evicted: number[] = [];
