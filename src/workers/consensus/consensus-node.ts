@@ -239,7 +239,7 @@ export class ConsensusNode {
         // itself in the minority stops.
         const payload = encodeDigestReport(steps, digest);
         for (let peer = 1; peer <= this.config.peers.length; peer++)
-          if (peer !== this.config.id) this.transport.send(peer, CHANNEL_OUTPUT_DIGEST, payload);
+          if (peer !== this.config.id) this.sendToPeer(peer, CHANNEL_OUTPUT_DIGEST, payload);
         this.transport.flush();
         this.applier.judgeOutput(this.config.id, steps, digest);
       },
@@ -261,7 +261,7 @@ export class ConsensusNode {
     this.router = new RequestRouter(
       this.core,
       {
-        send: (to, channel, bytes) => this.transport.send(to, channel, bytes),
+        send: (to, channel, bytes) => this.sendToPeer(to, channel, bytes),
         fail: (request, reason, text) => {
           this.metrics.requestErrors.inc({ reason });
           this.replies.send(
@@ -624,7 +624,7 @@ export class ConsensusNode {
     let sent = 0;
     const repeat = () => {
       for (let peer = 1; peer <= this.config.peers.length; peer++)
-        if (peer !== this.config.id) this.transport.send(peer, CHANNEL_OUTPUT_DIGEST, payload);
+        if (peer !== this.config.id) this.sendToPeer(peer, CHANNEL_OUTPUT_DIGEST, payload);
       this.transport.flush();
       sent++;
       setTimeout(sent < DIVERGED_REPORTS ? repeat : () => process.exit(1), DIVERGED_REPEAT_MS);
@@ -740,9 +740,19 @@ export class ConsensusNode {
 
   private send(messages: readonly Message[]): void {
     for (const message of messages) {
+      if (!this.agreement.agreed(message.to)) continue; // see sendToPeer
       this.transport.send(message.to, CHANNEL_CORE, encodeMessage(message));
       this.sentByType[message.type]?.inc();
     }
+  }
+
+  /**
+   * Anything but a hello goes only to a peer whose settings we have seen agree with ours. A
+   * replica that restarted with other settings therefore sends its peers nothing before they
+   * have its hello, even while they still take it for its earlier, agreeing run.
+   */
+  private sendToPeer(to: number, channel: number, bytes: Uint8Array): void {
+    if (this.agreement.agreed(to)) this.transport.send(to, channel, bytes);
   }
 
   /** Log leadership changes and release requests that waited for a leader. */
