@@ -81,7 +81,8 @@ function parseCertificates(flag: string, file: string, pem: Buffer): X509Certifi
 
 /**
  * Read and check the PEM files: each readable, the key matching the certificate, the certificate
- * issued by the CA, valid now, and naming `ownHost` (this replica's --peers host, where its peers
+ * issued by the CA, valid now, good for both TLS purposes (checkExtendedKeyUsage), and naming
+ * `ownHost` (this replica's --peers host, where its peers
  * dial it). Every failure names the flag and the file and says what to do.
  */
 export function readPeerTls(
@@ -121,6 +122,7 @@ export function readPeerTls(
       `${files.cert} is valid from ${leaf.validFrom} to ${leaf.validTo}, not now; renew it`,
     );
   }
+  checkExtendedKeyUsage(files.cert, leaf);
   const named = isIP(ownHost) !== 0 ? leaf.checkIP(ownHost) : leaf.checkHost(ownHost);
   if (named === undefined) {
     const san = leaf.subjectAltName ?? "(no subjectAltName)";
@@ -130,6 +132,34 @@ export function readPeerTls(
     );
   }
   return material;
+}
+
+/** RFC 5280 §4.2.1.12: the purposes a replica's certificate serves, by OID and openssl name. */
+const EKU_PURPOSES = [
+  { oid: "1.3.6.1.5.5.7.3.1", name: "serverAuth", role: "server (its peers dial it)" },
+  { oid: "1.3.6.1.5.5.7.3.2", name: "clientAuth", role: "client (it dials its peers)" },
+] as const;
+
+/**
+ * A replica's certificate is presented both ways: as a TLS server to the peers that dial it and
+ * as a TLS client to the peers it dials. An extendedKeyUsage extension, when present, limits the
+ * certificate to the purposes it lists, and OpenSSL's certificate checks enforce it: with
+ * serverAuth alone the replica starts, and then every connection it dials fails TLS at the peer
+ * that checks its client certificate (with clientAuth alone, every connection dialed to it fails
+ * at the dialer). Absent: any purpose. (X509Certificate.keyUsage is, despite its name, the
+ * extended key usage OIDs.)
+ */
+function checkExtendedKeyUsage(file: string, leaf: X509Certificate): void {
+  const usages = leaf.keyUsage;
+  if (usages === undefined) return;
+  const missing = EKU_PURPOSES.filter((purpose) => !usages.includes(purpose.oid));
+  if (missing.length === 0) return;
+  const names = (oids: readonly string[]) =>
+    oids.map((oid) => EKU_PURPOSES.find((p) => p.oid === oid)?.name ?? oid).join(",");
+  throw invalid(
+    "peer-tls-cert",
+    `${file} has extendedKeyUsage ${names(usages) || "(empty)"}, without ${missing.map((p) => p.name).join(" and ")}; a replica is a TLS ${missing.map((p) => p.role).join(" and a TLS ")} too, and those connections would fail: reissue it with the openssl extension extendedKeyUsage=serverAuth,clientAuth (in the -extfile, or -addext)`,
+  );
 }
 
 /** The secure context of every connection, both directions: created once per transport. */

@@ -56,6 +56,8 @@ export interface LeafOptions {
   readonly san?: string;
   /** Days valid from now. */
   readonly days?: number;
+  /** extendedKeyUsage, "serverAuth,clientAuth" by default; null: no such extension. */
+  readonly eku?: string | null;
 }
 
 /** A replica's key and certificate signed by CA `ca`: `${name}.crt`, `${name}.key`. */
@@ -68,7 +70,9 @@ export function makeLeaf(dir: string, name: string, options: LeafOptions = {}): 
       `subjectAltName=${options.san ?? "IP:127.0.0.1"}`,
       "basicConstraints=critical,CA:FALSE",
       "keyUsage=critical,digitalSignature",
-      "extendedKeyUsage=serverAuth,clientAuth",
+      ...(options.eku === null
+        ? []
+        : [`extendedKeyUsage=${options.eku ?? "serverAuth,clientAuth"}`]),
       "",
     ].join("\n"),
   );

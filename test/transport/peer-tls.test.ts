@@ -14,6 +14,9 @@ describe("peer TLS material (--peer-tls-cert, --peer-tls-key, --peer-tls-ca)", (
     makeLeaf(certs.dir, "replica-2");
     makeLeaf(certs.dir, "by-name", { san: "DNS:replica-3.example" });
     makeLeaf(certs.dir, "stranger", { ca: "other-ca" });
+    makeLeaf(certs.dir, "server-only", { eku: "serverAuth" });
+    makeLeaf(certs.dir, "client-only", { eku: "clientAuth" });
+    makeLeaf(certs.dir, "any-purpose", { eku: null });
   });
   afterAll(() => certs.remove());
 
@@ -58,6 +61,20 @@ describe("peer TLS material (--peer-tls-cert, --peer-tls-key, --peer-tls-ca)", (
       /--peer-tls-cert: .*IP Address:127\.0\.0\.1.*at 10\.1\.2\.3.*subjectAltName IP:10\.1\.2\.3/,
     );
     expect(() => readPeerTls(certs.files("by-name"), "replica-4.example")).toThrow(/DNS:replica-4/);
+  });
+
+  it("an extendedKeyUsage without clientAuth or serverAuth: the flag, the file, the extension to add", () => {
+    // Such a replica would start, and every connection that needs the missing purpose then fails.
+    expect(() => readPeerTls(certs.files("server-only"), "127.0.0.1")).toThrow(
+      /--peer-tls-cert: .*server-only\.crt has extendedKeyUsage serverAuth, without clientAuth;.*extendedKeyUsage=serverAuth,clientAuth/,
+    );
+    expect(() => readPeerTls(certs.files("client-only"), "127.0.0.1")).toThrow(
+      /--peer-tls-cert: .*client-only\.crt has extendedKeyUsage clientAuth, without serverAuth;.*extendedKeyUsage=serverAuth,clientAuth/,
+    );
+  });
+
+  it("no extendedKeyUsage extension: any purpose, accepted", () => {
+    expect(readPeerTls(certs.files("any-purpose"), "127.0.0.1").cert.byteLength).toBeGreaterThan(0);
   });
 
   it("a certificate that has expired or is not yet valid", () => {
