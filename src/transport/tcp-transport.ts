@@ -61,11 +61,31 @@ export const TCP_CONNECT_TIMEOUT_MS = 3000;
 export const TCP_KEEPALIVE_MS = 5000;
 /**
  * Inbound connections held at once. At the limit a new connection evicts the oldest one that
- * has not yet authenticated (finished the handshake), or is refused if all have. Authenticated
- * ones are at most one per peer (a newer one replaces it), so with fewer than this many peers
- * there is always room.
+ * has not yet authenticated (finished the handshake) of the source address holding the most
+ * unauthenticated ones, or is refused if all have authenticated. Authenticated ones are at most
+ * one per peer (a newer one replaces it), so with fewer than this many peers there is always
+ * room.
  */
 export const TCP_INBOUND_CONNECTIONS_MAX = 64;
+/**
+ * Unauthenticated inbound connections held at once from one source address (the remote IP
+ * address); a new one from a source at the limit evicts that source's oldest. A genuine peer
+ * holds at most one at a time (it has one outbound link to us and redials only after it
+ * closed), so this leaves room for several replicas behind one address (one host, a NAT), while
+ * a crowd from one address can neither fill the table nor evict another source's handshake.
+ *
+ * What is left: an attacker with many source addresses. Evictions at TCP_INBOUND_CONNECTIONS_MAX
+ * take from the source holding the most, so a genuine handshake (one connection from its source)
+ * is evicted only when no source holds more than one, that is by about
+ * TCP_INBOUND_CONNECTIONS_MAX attacking addresses, and still only while they open connections
+ * faster than the handshake's round trip. An IPv6 host usually has a whole /64 of addresses;
+ * each is a source here. Rate-limit connections at the network.
+ */
+export const TCP_UNAUTHENTICATED_PER_SOURCE_MAX = 8;
+assert(
+  TCP_UNAUTHENTICATED_PER_SOURCE_MAX * 4 <= TCP_INBOUND_CONNECTIONS_MAX,
+  "one source holds at most a quarter of the inbound table",
+);
 /**
  * --peer-handshake-timeout-ms's default: a connection must finish TLS (if on) and the peer
  * handshake within this long of being accepted or connected, or it is closed.
@@ -119,6 +139,8 @@ interface Inbound {
   readonly raw: net.Socket;
   /** "address:port" of the remote end; the key of TcpTransport.inbound. */
   readonly label: string;
+  /** The remote address alone: what TCP_UNAUTHENTICATED_PER_SOURCE_MAX counts by. */
+  readonly source: string;
   /** Where bytes are read: `raw`, or its TLS socket; null while TLS is being negotiated. */
   socket: net.Socket | null;
   /** Non-null from when bytes are read until the handshake is done. */
@@ -134,6 +156,12 @@ interface Inbound {
   closed: boolean;
 }
 
+/** The unauthenticated connections of one source address; `oldest` is the first accepted. */
+interface UnauthenticatedSource {
+  count: number;
+  readonly oldest: Inbound;
+}
+
 /**
  * `--transport tcp`, for networks that drop UDP: listens on peers[id-1] for inbound connections
  * (receive only) and connects lazily to each peer (send only), reconnecting with backoff.
@@ -142,7 +170,9 @@ interface Inbound {
  * derived from the cluster secret, within handshakeTimeoutMs; with `options.tls`, inside mutual
  * TLS (peer-tls.ts says how identity is checked). Until it is done an inbound connection is read
  * into a fixed TRANSCRIPT_BYTES buffer and nothing else, at most TCP_INBOUND_CONNECTIONS_MAX are
- * held (a new one evicts the oldest unauthenticated), and any failure closes it and counts
+ * held and at most TCP_UNAUTHENTICATED_PER_SOURCE_MAX unauthenticated ones per source address (a
+ * new one evicts its source's oldest unauthenticated, or at the global limit the oldest of the
+ * source holding the most), and any failure closes it and counts
  * "handshake". Only then are frames read: length-prefixed (u32 LE) frames in the UDP frame format
  * of up to frameBytesMax, all from the peer the handshake named; one that fails any check closes
  * the connection, as does a frame that stalls (frameStallTimeoutMs without a byte).
@@ -172,7 +202,9 @@ export class TcpTransport implements Transport {
   private readonly peers: TcpPeer[] = [];
   /**
    * Inbound connections by label, oldest first (a Map keeps insertion order). Invariant:
-   * size <= TCP_INBOUND_CONNECTIONS_MAX, and at most one authenticated connection per peer.
+   * size <= TCP_INBOUND_CONNECTIONS_MAX, at most TCP_UNAUTHENTICATED_PER_SOURCE_MAX
+   * unauthenticated connections per source address, and at most one authenticated connection
+   * per peer.
    */
   private readonly inbound = new Map<string, Inbound>();
   private readonly counters = new StatsCounter();
@@ -427,12 +459,13 @@ export class TcpTransport implements Transport {
   // ---- inbound: accept, TLS, handshake -----------------------------------------------------
 
   private onInbound(raw: net.Socket): void {
-    const label = `${raw.remoteAddress}:${raw.remotePort}`;
+    const source = raw.remoteAddress ?? "unknown";
+    const label = `${source}:${raw.remotePort}`;
     if (this.closed) {
       raw.destroy();
       return;
     }
-    if (!this.makeRoomForInbound()) {
+    if (!this.makeRoomForInbound(source)) {
       this.drop("handshake", label);
       raw.destroy();
       return;
@@ -442,6 +475,7 @@ export class TcpTransport implements Transport {
     const connection: Inbound = {
       raw,
       label,
+      source,
       socket: null,
       handshake: null,
       reader: null,
@@ -451,6 +485,7 @@ export class TcpTransport implements Transport {
       closed: false,
     };
     this.inbound.set(label, connection);
+    assert(this.inbound.size <= TCP_INBOUND_CONNECTIONS_MAX);
     raw.setKeepAlive(true, TCP_KEEPALIVE_MS);
     raw.on("error", () => {});
     raw.once("close", () => this.closeInbound(connection, null));
@@ -463,15 +498,39 @@ export class TcpTransport implements Transport {
     else this.tlsServer.emit("connection", raw); // node:tls's documented way to hand it a socket
   }
 
-  /** Evict the oldest unauthenticated connection at the limit; false if none can go. */
-  private makeRoomForInbound(): boolean {
-    if (this.inbound.size < TCP_INBOUND_CONNECTIONS_MAX) return true;
-    for (const connection of this.inbound.values()) {
-      if (connection.peerId !== 0) continue;
-      this.closeInbound(connection, "handshake");
+  /**
+   * Room for one more connection from `source`: at TCP_UNAUTHENTICATED_PER_SOURCE_MAX its
+   * oldest unauthenticated connection goes; at TCP_INBOUND_CONNECTIONS_MAX the oldest
+   * unauthenticated one of the source holding the most goes. False if every held connection is
+   * authenticated (the new one is refused).
+   */
+  private makeRoomForInbound(source: string): boolean {
+    const sources = this.unauthenticatedBySource();
+    const own = sources.get(source);
+    if (own !== undefined && own.count >= TCP_UNAUTHENTICATED_PER_SOURCE_MAX) {
+      this.closeInbound(own.oldest, "handshake");
       return true;
     }
-    return false;
+    if (this.inbound.size < TCP_INBOUND_CONNECTIONS_MAX) return true;
+    let largest: UnauthenticatedSource | null = null;
+    for (const held of sources.values()) {
+      if (largest === null || held.count > largest.count) largest = held;
+    }
+    if (largest === null) return false;
+    this.closeInbound(largest.oldest, "handshake");
+    return true;
+  }
+
+  /** Unauthenticated connections held, by source address (at most TCP_INBOUND_CONNECTIONS_MAX). */
+  private unauthenticatedBySource(): Map<string, UnauthenticatedSource> {
+    const sources = new Map<string, UnauthenticatedSource>();
+    for (const connection of this.inbound.values()) {
+      if (connection.peerId !== 0) continue;
+      const held = sources.get(connection.source);
+      if (held === undefined) sources.set(connection.source, { count: 1, oldest: connection });
+      else held.count++;
+    }
+    return sources;
   }
 
   /** TLS is up (the client certificate chains to the CA; tls.Server refused anything else). */

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -8,11 +9,17 @@ import {
   MESSAGE_BYTES_MAX_LIMIT,
   sealSingle,
   TCP_INBOUND_CONNECTIONS_MAX,
+  TCP_UNAUTHENTICATED_PER_SOURCE_MAX,
   type TcpTransport,
   type TransportOptions,
 } from "../../src/transport/index.ts";
 import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
-import { HELLO_BYTES } from "../../src/transport/tcp-handshake.ts";
+import {
+  HANDSHAKE_NONCE_BYTES,
+  HandshakeInitiator,
+  HELLO_BYTES,
+  NO_CHANNEL_BINDING,
+} from "../../src/transport/tcp-handshake.ts";
 import {
   addresses,
   baseOptions,
@@ -36,7 +43,7 @@ import {
   makeClusterCerts,
   makeLeaf,
 } from "./peer-certs.ts";
-import { authenticatedSocket } from "./tcp-raw.ts";
+import { authenticatedSocket, handshakeKeys, repliedHandshake } from "./tcp-raw.ts";
 
 describe("tcp transport: connections", () => {
   let nodes: Node[] = [];
@@ -102,7 +109,7 @@ describe("tcp transport: connections", () => {
     expect(a.transport.stats().messagesSent).toBe(3);
   });
 
-  it("idle strangers cannot lock out peers: the oldest unauthenticated connection is evicted", async () => {
+  it("idle strangers cannot lock out peers: the oldest unauthenticated connection of their source is evicted", async () => {
     nodes = await startCluster("tcp", 2);
     const [a, b] = nodes as [Node, Node];
     for (let i = 0; i < TCP_INBOUND_CONNECTIONS_MAX + 5; i++) {
@@ -140,11 +147,20 @@ function quick(options: TransportOptions): TransportOptions {
   };
 }
 
-/** Connect to `node`, write `bytes`, and resolve with the ms until the node closed it. */
-function closedAfter(node: Node, bytes: Uint8Array): Promise<number> {
+/** Handshakes that do not time out while a test's crowd arrives on 2 busy shared cores. */
+function patient(options: TransportOptions): TransportOptions {
+  return { ...options, handshakeTimeoutMs: 60_000 };
+}
+
+/**
+ * Connect to `node` (from `localAddress`, any of 127/8 on Linux loopback, if given), write
+ * `bytes`, and resolve with the ms until the node closed it.
+ */
+function closedAfter(node: Node, bytes: Uint8Array, localAddress?: string): Promise<number> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const socket = net.createConnection(node.address, () => socket.write(bytes));
+    const from = localAddress === undefined ? {} : { localAddress };
+    const socket = net.createConnection({ ...node.address, ...from }, () => socket.write(bytes));
     socket.on("error", () => {});
     socket.on("data", () => {});
     socket.once("close", () => resolve(Date.now() - started));
@@ -172,6 +188,51 @@ function u32(value: number): Buffer {
 
 function count(node: Node, reason: DropReason): number {
   return node.drops.filter((d) => d.reason === reason).length;
+}
+
+/** Loopback source addresses other than 127.0.0.1 (Linux routes all of 127/8 to lo). */
+function otherSources(count: number): string[] {
+  return Array.from({ length: count }, (_, index) => `127.0.0.${index + 2}`);
+}
+
+/**
+ * `perSource` strangers from each of `sources`, each saying a well-formed HELLO (as replica 1,
+ * which the node answers without knowing who sent it) and nothing more. Resolves with the
+ * sockets once the node has dealt with every one: answered its HELLO, or closed it.
+ */
+async function helloCrowd(
+  node: Node,
+  sources: readonly string[],
+  perSource: number,
+): Promise<net.Socket[]> {
+  const hello = new HandshakeInitiator({
+    keys: handshakeKeys(node),
+    clusterId: node.options.clusterId,
+    id: 1,
+    peerCount: node.options.peers.length,
+    nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
+    binding: NO_CHANNEL_BINDING,
+    to: node.options.id,
+  }).hello();
+  const sockets: net.Socket[] = [];
+  const settled: Promise<void>[] = [];
+  for (let i = 0; i < perSource; i++) {
+    for (const localAddress of sources) {
+      const socket = net.createConnection({ ...node.address, localAddress }, () =>
+        socket.write(hello),
+      );
+      socket.on("error", () => {});
+      sockets.push(socket);
+      settled.push(
+        new Promise((resolve) => {
+          socket.once("data", () => resolve());
+          socket.once("close", () => resolve());
+        }),
+      );
+    }
+  }
+  await Promise.all(settled);
+  return sockets;
 }
 
 describe("tcp transport: handshake before frames, timeouts, bounds", () => {
@@ -228,6 +289,10 @@ describe("tcp transport: handshake before frames, timeouts, bounds", () => {
   it("a crowd of half handshakes: at most TCP_INBOUND_CONNECTIONS_MAX held, all cut off, a peer still gets through", async () => {
     nodes = await startCluster("tcp", 2, quick);
     const [a, b] = nodes as [Node, Node];
+    // From enough source addresses to fill the table despite the bound per source.
+    const sources = otherSources(
+      (2 * TCP_INBOUND_CONNECTIONS_MAX) / TCP_UNAUTHENTICATED_PER_SOURCE_MAX,
+    );
     const crowd = 3 * TCP_INBOUND_CONNECTIONS_MAX;
     const closings: Promise<number>[] = [];
     const tcp = b.transport as TcpTransport;
@@ -235,7 +300,9 @@ describe("tcp transport: handshake before frames, timeouts, bounds", () => {
     const sample = setInterval(() => {
       held = Math.max(held, tcp.inboundConnectionCount);
     }, 1);
-    for (let i = 0; i < crowd; i++) closings.push(closedAfter(b, new Uint8Array(10)));
+    for (let i = 0; i < crowd; i++) {
+      closings.push(closedAfter(b, new Uint8Array(10), sources[i % sources.length]));
+    }
     a.transport.send(2, 0, text("through the crowd"));
     a.transport.flush();
     await waitFor(() => {
@@ -252,6 +319,47 @@ describe("tcp transport: handshake before frames, timeouts, bounds", () => {
     expect(tcp.inboundConnectionCount).toBe(1); // replica 1's
     // Each stranger is counted once: evicted, or cut off at the timeout.
     await waitFor(() => count(b, "handshake") >= crowd, "every stranger counted");
+  });
+
+  it("a crowd from one source address cannot stop a peer's handshake from completing", async () => {
+    nodes = await startCluster("tcp", 2, patient);
+    const b = nodes[1]!;
+    // Replica 1's handshake is half done (REPLY received) when the crowd arrives from 127.0.0.2.
+    const genuine = await repliedHandshake(b, 1, { localAddress: "127.0.0.1" });
+    strays.push(genuine.socket);
+    const crowd = 3 * TCP_INBOUND_CONNECTIONS_MAX;
+    strays.push(...(await helloCrowd(b, ["127.0.0.2"], crowd)));
+    const held = (b.transport as TcpTransport).inboundConnectionCount;
+    const evicted = count(b, "handshake");
+    genuine.prove();
+    genuine.socket.write(frameFrom(b, 1, text("after the crowd")));
+    await waitFor(
+      () => b.received.length === 1 || genuine.socket.destroyed,
+      "the frame, or the genuine connection closed",
+    );
+    expect(b.received.map((m) => string(m.payload))).toEqual(["after the crowd"]);
+    // The crowd held its source's share; each of the rest was evicted from its own source.
+    expect(held).toBe(1 + TCP_UNAUTHENTICATED_PER_SOURCE_MAX);
+    expect(evicted).toBe(crowd - TCP_UNAUTHENTICATED_PER_SOURCE_MAX);
+  });
+
+  it("a crowd from many source addresses fills the table, and is evicted from its largest source first", async () => {
+    nodes = await startCluster("tcp", 2, patient);
+    const b = nodes[1]!;
+    const genuine = await repliedHandshake(b, 1, { localAddress: "127.0.0.1" });
+    strays.push(genuine.socket);
+    // 12 sources of 12: 96 past the per-source bound, so the table fills and its evictions start.
+    const sources = otherSources(12);
+    strays.push(...(await helloCrowd(b, sources, 12)));
+    const held = (b.transport as TcpTransport).inboundConnectionCount;
+    genuine.prove();
+    genuine.socket.write(frameFrom(b, 1, text("after the crowd")));
+    await waitFor(
+      () => b.received.length === 1 || genuine.socket.destroyed,
+      "the frame, or the genuine connection closed",
+    );
+    expect(b.received.map((m) => string(m.payload))).toEqual(["after the crowd"]);
+    expect(held).toBe(TCP_INBOUND_CONNECTIONS_MAX);
   });
 
   it("an authenticated peer stalling part way through a frame is cut off; an idle one is not", async () => {
