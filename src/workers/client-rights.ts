@@ -11,9 +11,14 @@
  *
  * Admin: FLUSHALL, FLUSHDB, CONFIG but CONFIG GET; in transparent mode also every command
  * redis-server flags `admin` (DEBUG, SHUTDOWN, MONITOR, CLIENT KILL, ACL SETUSER, …) and the
- * @dangerous writes to the whole keyspace (SWAPDB, RESTORE, MIGRATE). A command the table does
- * not know counts as a read: the store or the program answers it with an unknown-command error
- * and changes nothing.
+ * @dangerous writes to the whole keyspace (SWAPDB, RESTORE, MIGRATE).
+ *
+ * A name the table does not know:
+ * - embedded store: a read. Its table is the store: a name it lacks runs nothing there (unknown
+ *   command error).
+ * - transparent mode: admin (fail closed). The program may run what its COMMAND table does not
+ *   list: a command renamed with redis-server's `rename-command` (FLUSHALL → WIPEALL) or a module
+ *   command loaded later. A non-admin user gets -NOPERM for it, even for a mere typo.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -71,7 +76,8 @@ export const embeddedRights: CommandRights = (args) => {
 export function redisTableRights(table: RedisCommandTable): CommandRights {
   return (args) => {
     const spec = lookupCommand(table, args);
-    if (spec === null) return { right: "read", name: lowerName(args[0]!) };
+    // Not in the table is not harmless: WIPEALL may be FLUSHALL renamed (file comment).
+    if (spec === null) return { right: "admin", name: lowerName(args[0]!) };
     const { name, flags, aclCategories: categories } = spec;
     // Tools read settings (redis-benchmark asks CONFIG GET save); reading them changes nothing.
     if (name === "config|get") return { right: "read", name };

@@ -284,7 +284,9 @@ describe("client AUTH in transparent mode (redis-server copies) on the consensus
   const clients: Redis[] = [];
 
   beforeAll(async () => {
-    const app = "redis-server --port {port} --bind {host} --dir {dir} --save '' --appendonly no";
+    // FLUSHALL renamed: WIPEALL is in no COMMAND table, so only an admin may run it.
+    const app =
+      "redis-server --port {port} --bind {host} --dir {dir} --save '' --appendonly no --rename-command FLUSHALL WIPEALL";
     cluster = await TestCluster.start({
       replicas: 1,
       workers: 0,
@@ -318,6 +320,19 @@ describe("client AUTH in transparent mode (redis-server copies) on the consensus
     // HELLO 3 is the copy's to answer (redis-server speaks RESP3); its AUTH is checked here.
     const hello = await cli(port, ["HELLO", "2", "AUTH", "reader", "reader-pass"]);
     expect(hello.split("\n").slice(0, 2)).toEqual(["server", "redis"]);
+  });
+
+  it("a command the program's table does not know (FLUSHALL renamed WIPEALL) needs admin", async () => {
+    const admin = connect(port, { password: DEFAULT_PASSWORD });
+    const reader = connect(port, { username: "reader", password: "reader-pass" });
+    const writer = connect(port, { username: "writer", password: "writer-pass" });
+    clients.push(admin, reader, writer);
+    await admin.set("survivor", "1");
+    await expect(reader.call("WIPEALL")).rejects.toThrow(noPerm("wipeall"));
+    await expect(writer.call("wipeall")).rejects.toThrow(noPerm("wipeall"));
+    expect(await admin.get("survivor")).toBe("1");
+    expect(await admin.call("WIPEALL")).toBe("OK");
+    expect(await admin.dbsize()).toBe(0);
   });
 });
 

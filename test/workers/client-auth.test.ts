@@ -169,7 +169,15 @@ describe("roles", () => {
       name: "config|set",
     });
     expect(right("CONFIG", "GET", "save")).toBe("read");
-    expect(right("NOSUCH")).toBe("read");
+  });
+
+  it("a name the COMMAND table does not know needs admin: fail closed (rename-command, a module loaded later)", () => {
+    const table: RedisCommandTable = { commands: new Map() };
+    const rights = redisTableRights(table);
+    // redis-server --rename-command FLUSHALL WIPEALL: WIPEALL is in no table, and wipes everything.
+    expect(rights(args("WIPEALL"))).toEqual({ right: "admin", name: "wipeall" });
+    expect(rights(args("NOSUCH", "x"))).toEqual({ right: "admin", name: "nosuch" });
+    expect(roleAllows("read-write", rights(args("WIPEALL")).right)).toBe(false);
   });
 });
 
