@@ -12,7 +12,7 @@ import { Keyspace } from "./kv-keyspace.ts";
 import * as lists from "./kv-lists.ts";
 import * as server from "./kv-server.ts";
 import * as sets from "./kv-sets.ts";
-import { type ExecContext, type Handler, latin1, wrongArity } from "./kv-shared.ts";
+import { type ExecContext, type Handler, latin1, upper, wrongArity } from "./kv-shared.ts";
 import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
 import * as strings from "./kv-strings.ts";
 import * as zsets from "./kv-zsets.ts";
@@ -75,21 +75,55 @@ interface CommandSpec {
    * writing keys; absent: never. Client roles (src/workers/client-rights.ts) read it.
    */
   readonly admin?: (args: readonly Buffer[]) => boolean;
+  /**
+   * Which arguments are values: those the handler refuses with `value too large` when longer
+   * than `valueBytesMax`; absent: none (keys, fields, patterns, options are not values). The
+   * client port refuses an oversized one before proposing the command (hasValueOver).
+   */
+  readonly values?: ValueArgs;
 }
+
+/**
+ * Value positions: args[first], args[first + step], … to the last argument; step 0: args[first]
+ * alone. Step 2: values paired with the argument before each (MSET's key, HSET's field, ZADD's
+ * score), pairs from args[first - 1] to the end.
+ */
+interface ValueArgs {
+  /** A function where options come before the values (ZADD). */
+  readonly first: number | ((args: readonly Buffer[]) => number);
+  readonly step: 0 | 1 | 2;
+}
+
+const VALUE_AT_2: ValueArgs = { first: 2, step: 0 };
+const VALUE_AT_3: ValueArgs = { first: 3, step: 0 };
+const VALUES_FROM_2: ValueArgs = { first: 2, step: 1 };
+const PAIRED_FROM_2: ValueArgs = { first: 2, step: 2 };
+const PAIRED_FROM_3: ValueArgs = { first: 3, step: 2 };
+
+/** ZADD's options, which come before its score-member pairs (kv-zsets.ts zaddGeneric). */
+const ZADD_OPTIONS = new Set(["NX", "XX", "CH", "INCR", "GT", "LT"]);
+const ZADD_MEMBERS: ValueArgs = {
+  first: (args) => {
+    let at = 2;
+    while (at < args.length && ZADD_OPTIONS.has(upper(args[at]!))) at++;
+    return at + 1;
+  },
+  step: 2,
+};
 
 const ALWAYS = () => true;
 
 const SPECS: readonly CommandSpec[] = [
   { name: "get", arity: 2, kind: "read", handler: strings.get },
-  { name: "set", arity: -3, kind: "write", handler: strings.set },
-  { name: "getset", arity: 3, kind: "write", handler: strings.getset },
+  { name: "set", arity: -3, kind: "write", handler: strings.set, values: VALUE_AT_2 },
+  { name: "getset", arity: 3, kind: "write", handler: strings.getset, values: VALUE_AT_2 },
   { name: "mget", arity: -2, kind: "read", handler: strings.mget },
-  { name: "mset", arity: -3, kind: "write", handler: strings.mset },
+  { name: "mset", arity: -3, kind: "write", handler: strings.mset, values: PAIRED_FROM_2 },
   { name: "incr", arity: 2, kind: "write", handler: strings.incr },
   { name: "incrby", arity: 3, kind: "write", handler: strings.incrby },
   { name: "decr", arity: 2, kind: "write", handler: strings.decr },
   { name: "decrby", arity: 3, kind: "write", handler: strings.decrby },
-  { name: "append", arity: 3, kind: "write", handler: strings.append },
+  { name: "append", arity: 3, kind: "write", handler: strings.append, values: VALUE_AT_2 },
   { name: "strlen", arity: 2, kind: "read", handler: strings.strlen },
   { name: "del", arity: -2, kind: "write", handler: keys.del },
   { name: "exists", arity: -2, kind: "read", handler: keys.exists },
@@ -106,28 +140,28 @@ const SPECS: readonly CommandSpec[] = [
   { name: "flushall", arity: -1, kind: "write", handler: keys.flushall, admin: ALWAYS },
   { name: "flushdb", arity: -1, kind: "write", handler: keys.flushdb, admin: ALWAYS },
   { name: "type", arity: 2, kind: "read", handler: keys.type },
-  { name: "hset", arity: -4, kind: "write", handler: hashes.hset },
-  { name: "hmset", arity: -4, kind: "write", handler: hashes.hmset },
+  { name: "hset", arity: -4, kind: "write", handler: hashes.hset, values: PAIRED_FROM_3 },
+  { name: "hmset", arity: -4, kind: "write", handler: hashes.hmset, values: PAIRED_FROM_3 },
   { name: "hget", arity: 3, kind: "read", handler: hashes.hget },
   { name: "hdel", arity: -3, kind: "write", handler: hashes.hdel },
   { name: "hgetall", arity: 2, kind: "read", handler: hashes.hgetall },
   { name: "hlen", arity: 2, kind: "read", handler: hashes.hlen },
   { name: "hexists", arity: 3, kind: "read", handler: hashes.hexists },
-  { name: "lpush", arity: -3, kind: "write", handler: lists.lpush },
-  { name: "rpush", arity: -3, kind: "write", handler: lists.rpush },
+  { name: "lpush", arity: -3, kind: "write", handler: lists.lpush, values: VALUES_FROM_2 },
+  { name: "rpush", arity: -3, kind: "write", handler: lists.rpush, values: VALUES_FROM_2 },
   { name: "lpop", arity: -2, kind: "write", handler: lists.lpop },
   { name: "rpop", arity: -2, kind: "write", handler: lists.rpop },
   { name: "lrange", arity: 4, kind: "read", handler: lists.lrange },
   { name: "llen", arity: 2, kind: "read", handler: lists.llen },
-  { name: "sadd", arity: -3, kind: "write", handler: sets.sadd },
+  { name: "sadd", arity: -3, kind: "write", handler: sets.sadd, values: VALUES_FROM_2 },
   { name: "srem", arity: -3, kind: "write", handler: sets.srem },
   { name: "smembers", arity: 2, kind: "read", handler: sets.smembers },
   { name: "scard", arity: 2, kind: "read", handler: sets.scard },
   { name: "sismember", arity: 3, kind: "read", handler: sets.sismember },
   { name: "spop", arity: -2, kind: "write", handler: sets.spop },
   { name: "srandmember", arity: -2, kind: "read", handler: sets.srandmember },
-  { name: "zadd", arity: -4, kind: "write", handler: zsets.zadd },
-  { name: "zincrby", arity: 4, kind: "write", handler: zsets.zincrby },
+  { name: "zadd", arity: -4, kind: "write", handler: zsets.zadd, values: ZADD_MEMBERS },
+  { name: "zincrby", arity: 4, kind: "write", handler: zsets.zincrby, values: VALUE_AT_3 },
   { name: "zscore", arity: 3, kind: "read", handler: zsets.zscore },
   { name: "zmscore", arity: -3, kind: "read", handler: zsets.zmscore },
   { name: "zrem", arity: -3, kind: "write", handler: zsets.zrem },
@@ -191,6 +225,31 @@ export function commandKind(name: Uint8Array): CommandKind | undefined {
 export function isAdminCommand(args: readonly Uint8Array[]): boolean {
   const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
   return spec?.admin?.(args.map(toBuffer)) ?? false;
+}
+
+/**
+ * Whether `args` carries a value (the spec's `values`) longer than `valueBytesMax`: the store
+ * would answer `value too large` and change nothing, so the client port may refuse the command
+ * before proposing it. False for an unknown command, a wrong arity or unpaired values: the store
+ * answers those with its own error. A command malformed in some other way too (a SET option the
+ * store rejects) and carrying an oversized value gets `value too large` rather than that error.
+ */
+export function hasValueOver(args: readonly Uint8Array[], valueBytesMax: number): boolean {
+  const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
+  const values = spec?.values;
+  if (spec === undefined || values === undefined) return false;
+  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return false;
+  const buffers = args.every((arg) => arg instanceof Buffer)
+    ? (args as readonly Buffer[])
+    : args.map(toBuffer);
+  const first = typeof values.first === "number" ? values.first : values.first(buffers);
+  if (values.step === 0) return first < args.length && args[first]!.byteLength > valueBytesMax;
+  // Pairs from args[first - 1]: an incomplete pair is the store's error to give.
+  if (values.step === 2 && (args.length - first + 1) % 2 !== 0) return false;
+  for (let i = first; i < args.length; i += values.step) {
+    if (args[i]!.byteLength > valueBytesMax) return true;
+  }
+  return false;
 }
 
 /**

@@ -5,15 +5,18 @@
  * 1. AUTH and HELLO … AUTH are answered here (OK, WRONGPASS); their passwords never reach the log.
  * 2. Before a connection has logged in, everything else but QUIT (the caller's) gets -NOAUTH.
  * 3. A command the user's role does not allow (client-rights.ts) gets -NOPERM.
- * 4. With the embedded store, a command with an argument over --max-value-bytes gets the store's
- *    own "value too large" error here, at the replica that received it, instead of being
- *    replicated and fsynced by every replica only to be refused by each.
+ * 4. With the embedded store, a command with a value over --max-value-bytes gets the store's own
+ *    "value too large" error here, at the replica that received it, instead of being replicated
+ *    and fsynced by every replica only to be refused by each. Only the arguments the store itself
+ *    checks are values (kv-store.ts hasValueOver): a long key, field or pattern, an unknown
+ *    command or a wrong arity go on, and the store answers them as it would.
  *
  * A refused command never leaves this replica. The caller writes each reply in the command's
  * place in the pipeline (after the replies to the commands before it).
  */
 import { ERR_WRONGPASS, HELLO_NOPROTO_RESP3, parseHello } from "../app/kv-server.ts";
 import { ERR_SYNTAX, isReply, valueTooLarge, wrongArity } from "../app/kv-shared.ts";
+import { hasValueOver } from "../app/kv-store.ts";
 import { errorReply, OK } from "../app/resp.ts";
 import { type ClientUser, type ClientUsers, DEFAULT_USER } from "./client-auth.ts";
 import { type CommandRights, noPermission, roleAllows } from "./client-rights.ts";
@@ -128,12 +131,9 @@ export class ClientAdmission {
       }
     }
     const valueBytesMax = this.options.valueBytesMax;
-    if (valueBytesMax !== null) {
-      for (let i = 1; i < args.length; i++) {
-        if (args[i]!.byteLength <= valueBytesMax) continue;
-        counters.valueTooLarge.inc();
-        return reply(valueTooLarge(valueBytesMax));
-      }
+    if (valueBytesMax !== null && hasValueOver(args, valueBytesMax)) {
+      counters.valueTooLarge.inc();
+      return reply(valueTooLarge(valueBytesMax));
     }
     if (users !== null && this.options.resetLogsOut && isNamed(name, "reset")) session.user = null;
     return forward(args);

@@ -2,7 +2,9 @@
  * Refusing early (issue 10): with the embedded store, a command with an argument over
  * --max-value-bytes is answered by the replica that received it, with the store's own error, and
  * is never proposed: no replica's data directory (its WAL) grows by it. A value just under the
- * limit is the control: it does grow every replica's WAL, so the measure can see a refusal.
+ * limit is the control: it does grow every replica's WAL, so the measure can see a refusal. Only
+ * values are checked: a long key, field or ECHO argument, an unknown command and a wrong arity
+ * reach the store, which answers them as it would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster } from "./cluster-harness.ts";
@@ -81,6 +83,29 @@ describe("--max-value-bytes 1m: a 2 MiB value is refused at the replica that rec
     expect(await readReply(reader)).toBe("+OK");
     const control = await settledSizes();
     for (const [i, size] of control.entries()) expect(size - after[i]!).toBeGreaterThan(MIB);
+    reader.close();
+  });
+
+  it("refuses only values: a long key, hash field or ECHO argument and an unknown command reach the store", async () => {
+    const follower = cluster.replicas.find((r) => r.id !== leader)!;
+    const reader = await SocketReader.open(follower.clientPort);
+    const long = "k".repeat(MIB + 1);
+    reader.write(
+      command("SET", long, "v") +
+        command("STRLEN", long) +
+        command("HSET", "h", long, "v") +
+        command("ECHO", "e".repeat(MIB + 1)) +
+        command("NOSUCH", long) +
+        command("GETSET", "g", "x".repeat(MIB + 1), "extra") +
+        command("HSET", "h", "f", "x".repeat(MIB + 1)),
+    );
+    expect(await readReply(reader)).toBe("+OK");
+    expect(await readReply(reader)).toBe(":1");
+    expect(await readReply(reader)).toBe(":1");
+    expect(await readReply(reader)).toBe("e".repeat(MIB + 1));
+    expect(await readReply(reader)).toMatch(/^-ERR unknown command 'NOSUCH'/);
+    expect(await readReply(reader)).toBe("-ERR wrong number of arguments for 'getset' command");
+    expect(await readReply(reader)).toBe(TOO_LARGE);
     reader.close();
   });
 });

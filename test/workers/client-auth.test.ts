@@ -5,6 +5,7 @@
  * Redis 7's replies.
  */
 import { describe, expect, it } from "vitest";
+import { KvStore } from "../../src/app/kv-store.ts";
 import type {
   RedisCommandSpec,
   RedisCommandTable,
@@ -300,6 +301,59 @@ describe("the gate (ClientAdmission)", () => {
       "-ERR value too large (limit 8 bytes, set by --max-value-bytes)\r\n",
     );
     expect(counts.valueTooLarge).toBe(1);
+  });
+
+  it("checks only the store's value positions: long keys, fields, patterns and unknown commands go on", () => {
+    const admission = gate(8, false, false);
+    const session = admission.session();
+    const long = "k".repeat(100);
+    const before = counts.valueTooLarge;
+    const admitted = (...words: string[]) => reply(admission.admit(session, args(...words)));
+    const TOO_LARGE = "-ERR value too large (limit 8 bytes, set by --max-value-bytes)\r\n";
+    const store = new KvStore({ valueBytesMax: 8 });
+    const context = { nowMs: 1, info: () => "" };
+    // Not values: the store answers these itself (a 100-byte key is a fine key).
+    for (const words of [
+      ["SET", long, "v"],
+      ["GET", long],
+      ["HSET", "h", long, "v"],
+      ["KEYS", long],
+      ["ECHO", long],
+      ["NOSUCH", long],
+      ["MSET", long, "v"],
+      ["ZADD", "z", "1.000000000000", "m"],
+      ["ZADD", "z", "NX", "1", "m"],
+      ["LRANGE", long, "0", "-1"],
+      // Wrong arity or unpaired: the store's own error, not "value too large".
+      ["GETSET", "k", long, "x"],
+      ["HSET", "h", "f", long, "g"],
+      ["MSET", "a", long, "b"],
+    ]) {
+      expect(admitted(...words)).toBe(words.join(" "));
+      expect(store.execute(args(...words), context).toString("latin1")).not.toBe(TOO_LARGE);
+    }
+    expect(counts.valueTooLarge).toBe(before);
+    // Values: refused here, before the command is proposed.
+    for (const words of [
+      ["SET", "k", long],
+      ["SET", "k", long, "EX", "10"],
+      ["GETSET", "k", long],
+      ["APPEND", "k", long],
+      ["MSET", "a", "1", "b", long],
+      ["HSET", "h", "f", "v", "g", long],
+      ["HMSET", "h", "f", long],
+      ["LPUSH", "l", "a", long],
+      ["RPUSH", "l", long],
+      ["SADD", "s", "a", long],
+      ["ZADD", "z", "1", "m", "2", long],
+      ["zadd", "z", "nx", "ch", "1", long],
+      ["ZINCRBY", "z", "1", long],
+    ]) {
+      expect(admitted(...words)).toBe(TOO_LARGE);
+      // The same answer the store gives: the gate refuses only what the store would.
+      expect(store.execute(args(...words), context).toString("latin1")).toBe(TOO_LARGE);
+    }
+    expect(counts.valueTooLarge).toBe(before + 13);
   });
 
   it("RESET logs out where the program runs it (transparent mode)", () => {
