@@ -83,10 +83,19 @@ const ERR_AUTH_NO_PASSWORD = errorReply(
   "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
 );
 
+/**
+ * AUTH as a redis-server with no password answers it: its only user, `default`, has nopass, so
+ * `AUTH default <anything>` is +OK; another name is -WRONGPASS (names are case-sensitive).
+ */
 function authWithoutUsers(args: Buffer[]): Buffer {
   if (args.length < 2) return wrongArity("auth");
   if (args.length > 3) return ERR_SYNTAX;
-  return args.length === 2 ? ERR_AUTH_NO_PASSWORD : ERR_WRONGPASS;
+  if (args.length === 2) return ERR_AUTH_NO_PASSWORD;
+  return isDefaultUser(args[1]!) ? OK : ERR_WRONGPASS;
+}
+
+function isDefaultUser(name: Buffer): boolean {
+  return name.byteLength === DEFAULT_USER.length && name.toString("latin1") === DEFAULT_USER;
 }
 const reply = (bytes: Buffer): Admission => ({ kind: "reply", reply: bytes });
 

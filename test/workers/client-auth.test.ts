@@ -216,6 +216,25 @@ describe("the gate (ClientAdmission)", () => {
     expect(reply(embedded.admit(session, args("AUTH", "u", "x")))).toBe(
       "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
     );
+    // The default user has nopass: any password is its (user names are case-sensitive).
+    expect(reply(embedded.admit(session, args("AUTH", "default", "anything")))).toBe("+OK\r\n");
+    expect(reply(embedded.admit(session, args("AUTH", "DEFAULT", "anything")))).toMatch(
+      /^-WRONGPASS/,
+    );
+    expect(reply(embedded.admit(session, args("AUTH", "default", "a", "b")))).toBe(
+      "-ERR syntax error\r\n",
+    );
+    // HELLO goes on to the store, which answers HELLO AUTH the same way.
+    expect(reply(embedded.admit(session, args("HELLO", "2", "AUTH", "default", "x")))).toBe(
+      "HELLO 2 AUTH default x",
+    );
+    const store = new KvStore();
+    const hello = (user: string) =>
+      store
+        .execute(args("HELLO", "2", "AUTH", user, "anything"), { nowMs: 1, info: () => "" })
+        .toString("latin1");
+    expect(hello("default")).toMatch(/^\*14\r\n\$6\r\nserver\r\n/);
+    expect(hello("DEFAULT")).toMatch(/^-WRONGPASS/);
     expect(reply(embedded.admit(session, args("GET", "k")))).toBe("GET k");
     // A program's copy answers its own AUTH.
     expect(reply(gate(null, true, false).admit(session, args("AUTH", "x")))).toBe("AUTH x");
