@@ -56,9 +56,14 @@ function checkToken(
   return null;
 }
 
+function isRole(field: string): field is ClientRole {
+  return (CLIENT_ROLES as readonly string[]).includes(field);
+}
+
 /**
  * The users of a --users-file's text: `NAME ROLE PASSWORD` per line, `#` starts a comment line,
- * blank lines are skipped. Throws ERR_INVALID_CONFIG naming `file` and the line.
+ * blank lines are skipped. Throws ERR_INVALID_CONFIG naming `file` and the line, never a field:
+ * with the fields out of order any of them may be a password, and errors reach logs.
  */
 export function parseUsersFile(text: string, file: string): ClientUser[] {
   const users: ClientUser[] = [];
@@ -79,16 +84,19 @@ export function parseUsersFile(text: string, file: string): ClientUser[] {
       checkToken(name, "user name", USER_NAME_BYTES_MAX, where) ??
       checkToken(password, "password", PASSWORD_BYTES_MAX, where);
     if (bad !== null) throw invalid("users-file", bad);
-    if (!(CLIENT_ROLES as readonly string[]).includes(role))
+    if (!isRole(role))
       throw invalid(
         "users-file",
-        `${where()}: role '${role}' of user ${name} is none of ${CLIENT_ROLES.join(", ")}`,
+        `${where()}: the second field is not a role (${CLIENT_ROLES.join(", ")})${isRole(password) ? "; the third field is a role: write NAME ROLE PASSWORD" : ""}`,
       );
     const earlier = lineOf.get(name);
     if (earlier !== undefined)
-      throw invalid("users-file", `${where()}: user ${name} is already defined on line ${earlier}`);
+      throw invalid(
+        "users-file",
+        `${where()}: the user name is already defined on line ${earlier}`,
+      );
     lineOf.set(name, index + 1);
-    users.push({ name, role: role as ClientRole, digest: digestOf(Buffer.from(password, "utf8")) });
+    users.push({ name, role, digest: digestOf(Buffer.from(password, "utf8")) });
   }
   if (users.length === 0)
     throw invalid("users-file", `${file} defines no user (lines: NAME ROLE PASSWORD)`);

@@ -46,17 +46,43 @@ describe("--users-file", () => {
     ],
     [
       "an unknown role",
-      "users.txt line 1: role 'root' of user u is none of read-only, read-write, admin",
+      "users.txt line 1: the second field is not a role (read-only, read-write, admin)",
       "u root p",
     ],
     [
       "a user twice",
-      "users.txt line 3: user u is already defined on line 1",
+      "users.txt line 3: the user name is already defined on line 1",
       "u admin p\n#\nu read-only q",
     ],
     ["no user at all", "users.txt defines no user", "# nobody\n"],
   ])("refuses %s, naming the file and line", (_what, message, text) => {
     expect(() => parseUsersFile(text, "users.txt")).toThrow(message);
+  });
+
+  it("never prints a field that could be a password, whatever the order of the fields", () => {
+    for (const line of [
+      "alice Sesame-0123 read-only",
+      "Sesame-0123 alice admin",
+      "read-only alice Sesame-0123",
+      "alice Sesame-0123 admin extra",
+      "alice admin Sesame-0123\nalice read-only Sesame-0123",
+    ]) {
+      let message = "";
+      try {
+        parseUsersFile(line, "users.txt");
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^--users-file users\.txt line \d/);
+      expect(message).not.toContain("Sesame");
+      expect(message).not.toContain("alice");
+    }
+  });
+
+  it("says when the fields look swapped (a role in the third field)", () => {
+    expect(() => parseUsersFile("alice Sesame-0123 read-only", "users.txt")).toThrow(
+      "the third field is a role: write NAME ROLE PASSWORD",
+    );
   });
 
   it("refuses a password longer than PASSWORD_BYTES_MAX", () => {
