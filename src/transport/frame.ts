@@ -12,7 +12,8 @@
  *   10      u16   reserved, must be 0
  *   12      u64   incarnation: the sender's run, >= 1, grows across its restarts (a safe integer)
  *   20      u64   seq: the sender's frame number to this receiver in this incarnation, from 0
- *   28      u64   echo: the receiver's incarnation as the sender last saw it; 0 if not yet
+ *   28      u64   echo: the receiver's incarnation as the sender last saw it; 0 if not yet (TCP
+ *                 learns it in the connection handshake and never sends 0)
  *   36      ...   body
  *   end-16  16    tag: HMAC-SHA256(frame key, bytes [0, end-16)), truncated to its first 16 bytes
  *
@@ -38,9 +39,9 @@
  * createHmac object per frame (mac.ts), bit for bit the same HMAC-SHA256. It authenticates, it does
  * not encrypt. Replays are dropped by the session fields, which the tag covers: a frame of an
  * older incarnation than the newest seen from its sender, or whose seq is below the sender's
- * replay window or already in it (replay-window.ts), is a "replay"; with UDP, a frame whose echo
- * is not the receiver's current incarnation (recorded before the receiver restarted) is
- * "stale-session".
+ * replay window or already in it (replay-window.ts), is a "replay"; a frame whose echo is not the
+ * receiver's current incarnation (recorded before the receiver restarted) is "stale-session", on
+ * UDP and TCP alike (peer-sessions.ts says how each learns the incarnation to echo).
  *
  * Order of checks on receipt (openFrame), each failure a drop reason: the frame length (at least
  * header and tag), magic, version ("malformed") and clusterId ("cluster") -- the fixed header,
@@ -191,6 +192,24 @@ export function writeSessionFields(
   writeU64(frame, OFFSET_ECHO, echo);
 }
 
+/** The echo a sealed frame (no length prefix) carries; -1 if it is not a safe integer. */
+export function frameEcho(frame: Buffer): number {
+  assert(frame.byteLength >= FRAME_OVERHEAD_BYTES, "frame shorter than its overhead");
+  return readU64(frame, OFFSET_ECHO);
+}
+
+/**
+ * Give a sealed frame of ours (no length prefix) another echo and sign it again. TCP: a frame
+ * queued before the sender knew any run of the receiver (echo 0) gets the incarnation the
+ * connection handshake showed; nothing else of it changes, its seq included.
+ */
+export function resealEcho(frame: Buffer, echo: number, authenticator: FrameAuthenticator): void {
+  assert(frame.byteLength >= FRAME_OVERHEAD_BYTES, "frame shorter than its overhead");
+  assert(echo >= 1, "an echo to reseal with is an incarnation");
+  writeU64(frame, OFFSET_ECHO, echo);
+  authenticator.sign(frame);
+}
+
 function writeU64(frame: Buffer, offset: number, value: number): void {
   assert(Number.isSafeInteger(value) && value >= 0, "u64 field is a safe integer");
   frame.writeUInt32LE(value % U32_RANGE, offset);
@@ -220,7 +239,8 @@ export interface FrameContext {
 /**
  * The FrameContext of a transport: frame keys derived from options.secrets, sessions with
  * options.incarnation, frames under the second key counted in `counters` and reported to
- * options.onSecondKey. `echoRequired`: see PeerSessions (UDP true, TCP false).
+ * options.onSecondKey. `echoRequired`: see PeerSessions (true on UDP and TCP; tests forge with
+ * false).
  */
 export function createFrameContext(
   options: TransportOptions,

@@ -8,15 +8,32 @@ import { type AdmitResult, ReplayWindow, SEQUENCE_MAX } from "./replay-window.ts
  *
  * Why the echo: the replay window lives in memory, so a receiver that restarts forgets which
  * frames it saw; a recorder could then play it every frame of a sender's current incarnation
- * once more. A frame is only admitted if it echoes the receiver's current incarnation, which
- * no frame recorded before the receiver (re)started can do. A sender learns a peer's
- * incarnation from that peer's authenticated frames (even ones it then drops), and a receiver
- * that drops a frame for a stale echo tells the sender its incarnation with a session frame
- * (udp-transport.ts), so after a restart the two agree within a round trip.
+ * once more (the last REPLAY_WINDOW_SEQS of them pass the window of the receiver's new run). A
+ * frame is only admitted if it echoes the receiver's current incarnation, which no frame
+ * recorded before the receiver (re)started can do.
  *
- * The TCP transport does not require the echo (`echoRequired` false): it does not send session
- * frames, and it closes a connection on any dropped frame; its connection handshake is what
- * binds a connection to the receiver's current run.
+ * How a sender learns the incarnation it echoes, both transports requiring the echo:
+ *   - UDP: from that peer's authenticated frames (even ones it then drops); a receiver that
+ *     drops a frame for a stale echo tells the sender its incarnation with a session frame
+ *     (udp-transport.ts), so after a restart the two agree within a round trip.
+ *   - TCP: from the connection handshake (tcp-handshake.ts), before the first frame: the REPLY
+ *     carries the responder's incarnation, the PROOF the initiator's, each under a tag over the
+ *     other side's fresh nonce (learn()). The dialing side seals every frame it writes on that
+ *     connection with the responder's incarnation as echo: frames it queued for an earlier run
+ *     of the peer are discarded, counted "stale-session", when the handshake shows a newer one
+ *     (tcp-transport.ts). So a stale echo on a TCP connection is never the sender's own doing,
+ *     only a recording injected into the stream (plain TCP has nothing else to stop an on-path
+ *     host from writing into it): the frame is dropped, counted "stale-session", and the
+ *     connection goes on.
+ *
+ * Why the echo on TCP rather than a frame key per connection (HKDF of the frame key and the
+ * handshake's nonces, frames signed when written): one session rule and one frame format for
+ * both transports, checked by the same code and fuzz target; frames are signed when sealed, and
+ * signed again only if queued before the sender knew any run of the peer (echo 0, at its first
+ * handshake), not every queued frame at every connection; and it closes the same hole. What neither would
+ * change: a frame of the sender's current run that never reached the receiver (its connection
+ * was cut) can be injected into a later connection of the same two runs while it is within the
+ * replay window; it is delivered once, late, as a delayed UDP datagram would be.
  */
 export interface PeerSessionsOptions {
   /** This replica, 1..peerCount. */
@@ -24,7 +41,10 @@ export interface PeerSessionsOptions {
   readonly peerCount: number;
   /** This run's incarnation: a safe integer >= 1 that grows across restarts. */
   readonly incarnation: number;
-  /** Drop frames whose echo is not our incarnation ("stale-session"). */
+  /**
+   * Drop frames whose echo is not our incarnation ("stale-session"). Both transports set it;
+   * false is for tests that forge frames without knowing the receiver's incarnation.
+   */
   readonly echoRequired: boolean;
 }
 
@@ -67,9 +87,19 @@ export class PeerSessions {
   }
 
   /**
-   * Check, and remember, the session fields of an authenticated frame from `from`. A newer
-   * incarnation is learned (it will be echoed) even when the frame is then dropped.
+   * A peer's incarnation from a fresh, authenticated TCP handshake: a newer one is learned (it
+   * will be echoed, and the peer's frames are numbered from 0 again), the same one changes
+   * nothing, an older one is a "replay" (a run before one already seen: the transport refuses
+   * the connection).
    */
+  learn(peer: number, incarnation: number): SessionResult {
+    assert(Number.isSafeInteger(incarnation) && incarnation >= 1, "incarnation");
+    const window = this.windows[peer - 1]!;
+    if (incarnation < window.incarnation) return "replay";
+    if (incarnation > window.incarnation) window.reset(incarnation);
+    return "ok";
+  }
+
   /**
    * A session frame's fields: its incarnation (learned if newer, "replay" if older) and its echo,
    * but no place in the replay window: it delivers nothing, so a copy of one only repeats what
@@ -84,6 +114,10 @@ export class PeerSessions {
     return "ok";
   }
 
+  /**
+   * Check, and remember, the session fields of an authenticated frame from `from`. A newer
+   * incarnation is learned (it will be echoed) even when the frame is then dropped.
+   */
   admit(from: number, incarnation: number, seq: number, echo: number): SessionResult {
     const window = this.windows[from - 1]!;
     if (incarnation < window.incarnation) return "replay";

@@ -14,12 +14,22 @@
  *   9       u8    to (the receiver's replica id)
  *   10      u16   reserved, must be 0
  *
- *   HELLO  initiator → responder   header | nonceI (32)               44 bytes
- *   REPLY  responder → initiator   header | nonceR (32) | tagR (32)   76 bytes
- *   PROOF  initiator → responder   header | tagI (32)                 44 bytes
+ *   HELLO  initiator → responder   header | nonceI (32)                                   44 bytes
+ *   REPLY  responder → initiator   header | nonceR (32) | incarnationR (u64) | tagR (32)  84 bytes
+ *   PROOF  initiator → responder   header | incarnationI (u64) | tagI (32)                52 bytes
  *
- *   tagR = HMAC-SHA256(k, "apus-smr/tcp-handshake/v1/responder" ‖ binding ‖ HELLO ‖ REPLY[0, 44))
- *   tagI = HMAC-SHA256(k, "apus-smr/tcp-handshake/v1/initiator" ‖ binding ‖ HELLO ‖ REPLY ‖ PROOF[0, 12))
+ *   tagR = HMAC-SHA256(k, "apus-smr/tcp-handshake/v2/responder" ‖ binding ‖ HELLO ‖ REPLY[0, 52))
+ *   tagI = HMAC-SHA256(k, "apus-smr/tcp-handshake/v2/initiator" ‖ binding ‖ HELLO ‖ REPLY ‖ PROOF[0, 20))
+ *
+ * incarnationR and incarnationI are each side's transport incarnation (TransportOptions
+ * .incarnation, the run of the replica: a safe integer >= 1 that grows across restarts), under
+ * the tags. The handshake is where the two runs meet: each side learns the other's current run
+ * from a message it has just seen proved over its own fresh nonce, so neither can be a recording.
+ * The initiator echoes incarnationR in every frame it sends on the connection, and the responder
+ * drops frames whose echo is not its own incarnation: frames recorded before the responder
+ * restarted and injected into a new connection's stream are dropped ("stale-session"). The
+ * responder learns incarnationI, so frames of the initiator's earlier runs are replays at once
+ * (peer-sessions.ts says why this, and not a key per connection).
  *
  * k is the handshake key derived from the cluster secret (peer-keys.ts, purpose "handshake": never
  * the frame key, so no handshake tag verifies as a frame and no frame tag as a handshake); index 0
@@ -38,14 +48,20 @@
  * Checks, in order: every message is read into a fixed transcript buffer of TRANSCRIPT_BYTES, never
  * more. On HELLO (unauthenticated, cheap): magic, version, type, reserved, clusterId, `to` is this
  * replica, `from` is another replica of 1..peerCount. On REPLY: the same header checks with `from`
- * the replica we dialed, then tagR. On PROOF: the header repeats HELLO's ids, then tagI. Bytes after
- * PROOF are the initiator's first frames (it does not wait); bytes after REPLY are a violation.
+ * the replica we dialed, then tagR, then incarnationR is a safe integer >= 1. On PROOF: the header
+ * repeats HELLO's ids, then tagI, then incarnationI likewise. Bytes after PROOF are the
+ * initiator's first frames (it does not wait); bytes after REPLY are a violation. Whether a peer's
+ * incarnation is older than one already seen is the transport's check (PeerSessions.learn).
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { assert } from "../core/errors.ts";
 
 export const HANDSHAKE_MAGIC = 0x4841;
-export const HANDSHAKE_VERSION = 1;
+/**
+ * 2: REPLY and PROOF carry the sender's incarnation (1 had none). Replicas of different versions
+ * refuse each other's HELLO or REPLY ("malformed"): upgrade a TCP cluster's replicas together.
+ */
+export const HANDSHAKE_VERSION = 2;
 export const HANDSHAKE_TYPE_HELLO = 1;
 export const HANDSHAKE_TYPE_REPLY = 2;
 export const HANDSHAKE_TYPE_PROOF = 3;
@@ -59,6 +75,8 @@ export const HANDSHAKE_OFFSET_TO = 9;
 export const HANDSHAKE_OFFSET_RESERVED = 10;
 export const HANDSHAKE_HEADER_BYTES = 12;
 export const HANDSHAKE_NONCE_BYTES = 32;
+/** u64 LE: the sender's incarnation, a safe integer >= 1. */
+export const HANDSHAKE_INCARNATION_BYTES = 8;
 /** Full HMAC-SHA256 output: handshakes are rare, nothing to save by truncating. */
 export const HANDSHAKE_TAG_BYTES = 32;
 /** The channel binding under both tags: TLS exporter output, or zeros on plain TCP. */
@@ -67,20 +85,38 @@ export const CHANNEL_BINDING_BYTES = 32;
 export const TLS_EXPORTER_LABEL = "EXPORTER-Channel-Binding";
 
 export const HELLO_BYTES = HANDSHAKE_HEADER_BYTES + HANDSHAKE_NONCE_BYTES;
-export const REPLY_BYTES = HANDSHAKE_HEADER_BYTES + HANDSHAKE_NONCE_BYTES + HANDSHAKE_TAG_BYTES;
-export const PROOF_BYTES = HANDSHAKE_HEADER_BYTES + HANDSHAKE_TAG_BYTES;
+export const REPLY_BYTES =
+  HANDSHAKE_HEADER_BYTES +
+  HANDSHAKE_NONCE_BYTES +
+  HANDSHAKE_INCARNATION_BYTES +
+  HANDSHAKE_TAG_BYTES;
+export const PROOF_BYTES =
+  HANDSHAKE_HEADER_BYTES + HANDSHAKE_INCARNATION_BYTES + HANDSHAKE_TAG_BYTES;
 /** All a handshake ever holds of what it reads: HELLO ‖ REPLY ‖ PROOF. */
 export const TRANSCRIPT_BYTES = HELLO_BYTES + REPLY_BYTES + PROOF_BYTES;
-assert(TRANSCRIPT_BYTES === 164, "handshake layout changed: update the table above");
+assert(TRANSCRIPT_BYTES === 180, "handshake layout changed: update the table above");
 
 const OFFSET_REPLY = HELLO_BYTES;
 const OFFSET_PROOF = HELLO_BYTES + REPLY_BYTES;
-const LABEL_RESPONDER = Buffer.from("apus-smr/tcp-handshake/v1/responder", "ascii");
-const LABEL_INITIATOR = Buffer.from("apus-smr/tcp-handshake/v1/initiator", "ascii");
+/** Transcript offsets of the incarnations and of the tags that cover them. */
+const OFFSET_INCARNATION_R = OFFSET_REPLY + HANDSHAKE_HEADER_BYTES + HANDSHAKE_NONCE_BYTES;
+const OFFSET_TAG_R = OFFSET_INCARNATION_R + HANDSHAKE_INCARNATION_BYTES;
+const OFFSET_INCARNATION_I = OFFSET_PROOF + HANDSHAKE_HEADER_BYTES;
+const OFFSET_TAG_I = OFFSET_INCARNATION_I + HANDSHAKE_INCARNATION_BYTES;
+assert(OFFSET_TAG_R + HANDSHAKE_TAG_BYTES === OFFSET_PROOF, "tagR ends the REPLY");
+assert(OFFSET_TAG_I + HANDSHAKE_TAG_BYTES === TRANSCRIPT_BYTES, "tagI ends the PROOF");
+const LABEL_RESPONDER = Buffer.from("apus-smr/tcp-handshake/v2/responder", "ascii");
+const LABEL_INITIATOR = Buffer.from("apus-smr/tcp-handshake/v2/initiator", "ascii");
+const U32_RANGE = 2 ** 32;
+/** A u64's high word must stay below this for the value to be a safe integer (< 2^53). */
+const U64_SAFE_HIGH_LIMIT = 2 ** 21;
 
 /** Why a handshake failed: for tests and logs; the transport counts them all as "handshake". */
 export type HandshakeFailure =
-  /** Not a handshake message: magic, version, type or reserved bytes are wrong. */
+  /**
+   * Not a handshake message: magic, version, type or reserved bytes are wrong; or, under a tag
+   * that verifies, an incarnation that is not a safe integer >= 1.
+   */
   | "malformed"
   /** Another cluster's id. */
   | "cluster"
@@ -102,6 +138,8 @@ export type HandshakeResult =
       readonly state: "done";
       readonly send: Buffer | null;
       readonly peerId: number;
+      /** The peer's incarnation (its run), as it proved it in this handshake. */
+      readonly peerIncarnation: number;
       /** Index of the key the peer's tag verified under (> 0: it still signs with an old key). */
       readonly keyIndex: number;
       readonly rest: Buffer;
@@ -119,6 +157,8 @@ export interface HandshakeParams {
   readonly nonce: Uint8Array;
   /** CHANNEL_BINDING_BYTES: the TLS exporter, or zeros without TLS. */
   readonly binding: Uint8Array;
+  /** This replica's transport incarnation (TransportOptions.incarnation): sent under the tag. */
+  readonly incarnation: number;
 }
 
 type Phase = "reading" | "done" | "failed";
@@ -137,7 +177,26 @@ abstract class Handshake {
     assert(params.nonce.byteLength === HANDSHAKE_NONCE_BYTES, "nonce size");
     assert(params.binding.byteLength === CHANNEL_BINDING_BYTES, "channel binding size");
     assert(params.id >= 1 && params.id <= params.peerCount, "id out of 1..peerCount");
+    assert(
+      Number.isSafeInteger(params.incarnation) && params.incarnation >= 1,
+      "incarnation is a safe integer >= 1",
+    );
     this.params = params;
+  }
+
+  /** Write our incarnation at `at` (u64 LE). */
+  protected writeIncarnation(at: number): void {
+    const incarnation = this.params.incarnation;
+    this.transcript.writeUInt32LE(incarnation % U32_RANGE, at);
+    this.transcript.writeUInt32LE(Math.floor(incarnation / U32_RANGE), at + 4);
+  }
+
+  /** The peer's incarnation at `at`, or -1 when it is not a safe integer >= 1. */
+  protected readIncarnation(at: number): number {
+    const high = this.transcript.readUInt32LE(at + 4);
+    if (high >= U64_SAFE_HIGH_LIMIT) return -1;
+    const incarnation = high * U32_RANGE + this.transcript.readUInt32LE(at);
+    return incarnation >= 1 ? incarnation : -1;
   }
 
   /** Copy bytes of `chunk` from `offset` into the transcript up to `end`; returns the new offset. */
@@ -242,15 +301,18 @@ export class HandshakeInitiator extends Handshake {
     if (offset < chunk.byteLength) return this.fail("trailing");
     const problem = this.checkHeader(OFFSET_REPLY, HANDSHAKE_TYPE_REPLY, this.to, this.params.id);
     if (problem !== null) return this.fail(problem);
-    const tagAt = OFFSET_REPLY + HANDSHAKE_HEADER_BYTES + HANDSHAKE_NONCE_BYTES;
-    const keyIndex = this.verify(LABEL_RESPONDER, tagAt, tagAt);
+    const keyIndex = this.verify(LABEL_RESPONDER, OFFSET_TAG_R, OFFSET_TAG_R);
     if (keyIndex < 0) return this.fail("tag");
+    const peerIncarnation = this.readIncarnation(OFFSET_INCARNATION_R);
+    if (peerIncarnation < 0) return this.fail("malformed");
     this.writeHeader(OFFSET_PROOF, HANDSHAKE_TYPE_PROOF, this.params.id, this.to);
-    this.sign(LABEL_INITIATOR, OFFSET_PROOF + HANDSHAKE_HEADER_BYTES);
+    this.writeIncarnation(OFFSET_INCARNATION_I);
+    this.sign(LABEL_INITIATOR, OFFSET_TAG_I);
     this.filled = TRANSCRIPT_BYTES;
     this.phase = "done";
     const send = this.message(OFFSET_PROOF, TRANSCRIPT_BYTES);
-    return { state: "done", send, peerId: this.to, keyIndex, rest: chunk.subarray(offset) };
+    const rest = chunk.subarray(offset);
+    return { state: "done", send, peerId: this.to, peerIncarnation, keyIndex, rest };
   }
 }
 
@@ -282,8 +344,8 @@ export class HandshakeResponder extends Handshake {
     const from = this.transcript.readUInt8(HANDSHAKE_OFFSET_FROM);
     this.writeHeader(OFFSET_REPLY, HANDSHAKE_TYPE_REPLY, this.params.id, from);
     this.transcript.set(this.params.nonce, OFFSET_REPLY + HANDSHAKE_HEADER_BYTES);
-    const tagAt = OFFSET_REPLY + HANDSHAKE_HEADER_BYTES + HANDSHAKE_NONCE_BYTES;
-    this.sign(LABEL_RESPONDER, tagAt);
+    this.writeIncarnation(OFFSET_INCARNATION_R);
+    this.sign(LABEL_RESPONDER, OFFSET_TAG_R);
     this.filled = OFFSET_PROOF;
     return this.message(OFFSET_REPLY, OFFSET_PROOF);
   }
@@ -293,11 +355,12 @@ export class HandshakeResponder extends Handshake {
     assert(peerId !== 0);
     const problem = this.checkHeader(OFFSET_PROOF, HANDSHAKE_TYPE_PROOF, peerId, this.params.id);
     if (problem !== null) return this.fail(problem);
-    const tagAt = OFFSET_PROOF + HANDSHAKE_HEADER_BYTES;
-    const keyIndex = this.verify(LABEL_INITIATOR, tagAt, tagAt);
+    const keyIndex = this.verify(LABEL_INITIATOR, OFFSET_TAG_I, OFFSET_TAG_I);
     if (keyIndex < 0) return this.fail("tag");
+    const peerIncarnation = this.readIncarnation(OFFSET_INCARNATION_I);
+    if (peerIncarnation < 0) return this.fail("malformed");
     this.phase = "done";
-    return { state: "done", send, peerId, keyIndex, rest };
+    return { state: "done", send, peerId, peerIncarnation, keyIndex, rest };
   }
 }
 

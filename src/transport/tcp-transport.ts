@@ -11,9 +11,11 @@ import {
   type FrameContext,
   type FrameHeaderFields,
   forEachRecord,
+  frameEcho,
   LENGTH_PREFIX_BYTES,
   openFrame,
   RECORD_HEADER_BYTES,
+  resealEcho,
   sealSingle,
 } from "./frame.ts";
 import { FrameReader } from "./frame-reader.ts";
@@ -179,10 +181,15 @@ interface UnauthenticatedSource {
  *
  * Frames keep their MAC, sequence and incarnation after the handshake: without TLS nothing else
  * protects the stream from an on-path host that injects bytes after the handshake, the replay
- * window needs the authenticated sequence numbers, and frames stay the UDP transport's. Under
- * TLS the MAC is redundant with TLS's own, and kept: the frame format stays one, and a host with
- * a certificate of the CA still cannot forge a frame without the secret (bench/tcp-tls.bench.ts
- * measures what the two cost together).
+ * window needs the authenticated sequence numbers, and frames stay the UDP transport's. The
+ * handshake carries each side's incarnation: the dialing side echoes the responder's in every
+ * frame it writes on the connection (queued frames sealed for an earlier run of the peer are
+ * discarded, counted "stale-session"), and the responder drops a frame with any other echo —
+ * one recorded before it restarted, injected into the stream — counted "stale-session",
+ * without closing the connection (peer-sessions.ts says why this and not a key per connection).
+ * Under TLS the MAC is redundant with TLS's own, and kept: the frame format stays one, and a host
+ * with a certificate of the CA still cannot forge a frame without the secret
+ * (bench/tcp-tls.bench.ts measures what the two cost together).
  */
 export class TcpTransport implements Transport {
   onMessage: (from: number, channel: number, payload: Uint8Array) => void = () => {
@@ -224,8 +231,8 @@ export class TcpTransport implements Transport {
       "frameStallTimeoutMs",
       options.frameStallTimeoutMs ?? TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT,
     );
-    // No echo required: TCP sends no session frames and closes a connection on any drop.
-    this.context = createFrameContext(options, false, this.counters);
+    // The echo is required as on UDP; TCP learns it in the handshake (peer-sessions.ts).
+    this.context = createFrameContext(options, true, this.counters);
     this.handshakeKeys = derivePeerKeys(options.secrets, options.clusterId).handshake;
     this.secureContext = options.tls === undefined ? null : peerSecureContext(options.tls);
     const singleFrameBytesMax =
@@ -423,13 +430,48 @@ export class TcpTransport implements Transport {
       socket.destroy(); // counted "handshake" when it closes (deadline still set)
       return;
     }
-    socket.write(result.send!);
     clearTimeout(peer.deadline!);
     peer.deadline = null;
+    // The peer's run is older than one already seen (its clock stepped back, say): its frames
+    // would be replays and it would drop ours. Close; the backoff retries.
+    if (this.context.sessions.learn(peer.id, result.peerIncarnation) === "replay") {
+      this.drop("replay", peerLabel(peer.id));
+      socket.destroy();
+      return;
+    }
+    socket.write(result.send!);
     peer.handshake = null;
     peer.state = "open";
     peer.openedAtMs = Date.now();
+    this.settlePending(peer, result.peerIncarnation);
     if (peer.pending.length > 0) this.writePending(peer);
+  }
+
+  /**
+   * Before the first frame on a new connection: queued frames must echo `incarnation`, the
+   * peer's run the handshake just showed. One sealed before we knew any run of the peer (echo
+   * 0) is sealed again with it; one sealed for an earlier run is discarded, counted
+   * "stale-session" (the peer would drop it; its messages were for a run that is gone, as on
+   * UDP; Paxos retransmits).
+   */
+  private settlePending(peer: TcpPeer, incarnation: number): void {
+    assert(this.context.sessions.echoFor(peer.id) === incarnation);
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    for (const prefixed of peer.pending) {
+      const frame = prefixed.subarray(LENGTH_PREFIX_BYTES);
+      const echo = frameEcho(frame);
+      assert(echo >= 0 && echo <= incarnation, "a queued frame echoes a run we have seen");
+      if (echo === 0) resealEcho(frame, incarnation, this.context.authenticator);
+      if (echo !== 0 && echo !== incarnation) {
+        this.drop("stale-session", peerLabel(peer.id));
+        continue;
+      }
+      kept.push(prefixed);
+      keptBytes += prefixed.byteLength;
+    }
+    peer.pending = kept;
+    peer.pendingBytes = keptBytes;
   }
 
   private onOutboundClosed(peer: TcpPeer, socket: net.Socket): void {
@@ -568,6 +610,10 @@ export class TcpTransport implements Transport {
     if (!this.certificateNames(connection, result.peerId)) {
       return this.closeInbound(connection, "handshake");
     }
+    // A run of the peer older than one already seen: refused, as its frames would be.
+    if (this.context.sessions.learn(result.peerId, result.peerIncarnation) === "replay") {
+      return this.closeInbound(connection, "replay");
+    }
     this.authenticate(connection, result.peerId);
     if (result.rest.byteLength > 0) this.onFrameBytes(connection, result.rest);
   }
@@ -614,6 +660,12 @@ export class TcpTransport implements Transport {
 
   private onFrame(connection: Inbound, frame: Buffer): void {
     const opened = openFrame(frame, this.context);
+    // A frame sealed for an earlier run of this replica: our peer never writes one on a
+    // connection whose handshake showed our run, so it was recorded and injected into the
+    // stream. Dropped; the peer's own frames around it carry on.
+    if (!opened.ok && opened.reason === "stale-session") {
+      return this.drop("stale-session", connection.label);
+    }
     if (!opened.ok) return this.closeInbound(connection, opened.reason);
     const { from, fragment, session, body } = opened.frame;
     if (fragment || session) return this.closeInbound(connection, "malformed");
@@ -650,6 +702,7 @@ export class TcpTransport implements Transport {
       peerCount: this.options.peers.length,
       nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
       binding,
+      incarnation: this.options.incarnation,
     };
   }
 

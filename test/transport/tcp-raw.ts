@@ -19,8 +19,17 @@ export function handshakeKeys(node: Node): readonly Uint8Array[] {
   return derivePeerKeys(node.options.secrets, node.options.clusterId).handshake;
 }
 
+/**
+ * The incarnation a raw peer proves unless told: older than any real transport's (helpers.ts
+ * numbers them from Date.now()), so a node that has seen none of that replica's takes it, and
+ * frames of any real incarnation after it.
+ */
+export const RAW_INCARNATION = 1;
+
 export interface RawOptions {
   readonly keys?: readonly Uint8Array[];
+  /** The incarnation the PROOF carries; RAW_INCARNATION by default. */
+  readonly incarnation?: number;
   /** The local address to connect from (any of 127/8 on Linux loopback); default any. */
   readonly localAddress?: string;
 }
@@ -45,6 +54,7 @@ export async function repliedHandshake(
     peerCount: node.options.peers.length,
     nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
     binding: NO_CHANNEL_BINDING,
+    incarnation: options.incarnation ?? RAW_INCARNATION,
     to: node.options.id,
   });
   const socket = net.createConnection({

@@ -7,6 +7,7 @@ import {
   type DropReason,
   LENGTH_PREFIX_BYTES,
   MESSAGE_BYTES_MAX_LIMIT,
+  type PeerAddress,
   sealSingle,
   TCP_INBOUND_CONNECTIONS_MAX,
   TCP_UNAUTHENTICATED_PER_SOURCE_MAX,
@@ -19,6 +20,7 @@ import {
   HandshakeInitiator,
   HELLO_BYTES,
   NO_CHANNEL_BINDING,
+  PROOF_BYTES,
 } from "../../src/transport/tcp-handshake.ts";
 import {
   addresses,
@@ -29,6 +31,7 @@ import {
   MIB,
   makeNode,
   type Node,
+  nextIncarnation,
   pattern,
   sameBytes,
   startCluster,
@@ -167,9 +170,13 @@ function closedAfter(node: Node, bytes: Uint8Array, localAddress?: string): Prom
   });
 }
 
-/** A frame signed as replica `from` of `node`'s cluster, addressed to `node`. */
+/**
+ * A frame signed as replica `from` of `node`'s cluster, addressed to `node` and echoing its
+ * incarnation (as a sender that completed a handshake with it would).
+ */
 function frameFrom(node: Node, from: number, payload: Uint8Array): Buffer {
   const context = createFrameContext({ ...node.options, id: from }, false, { framesSecondKey: 0 });
+  context.sessions.admit(node.options.id, node.options.incarnation, 0, 0);
   const header = { flags: 0, clusterId: node.options.clusterId, from, to: node.options.id };
   return sealSingle(context, header, LENGTH_PREFIX_BYTES, 0, payload);
 }
@@ -212,6 +219,7 @@ async function helloCrowd(
     peerCount: node.options.peers.length,
     nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
     binding: NO_CHANNEL_BINDING,
+    incarnation: 1,
     to: node.options.id,
   }).hello();
   const sockets: net.Socket[] = [];
@@ -517,5 +525,171 @@ describe("tcp transport: mutual TLS", () => {
     const ms = await closedAfter(b, Uint8Array.of(0x16, 0x03, 0x01, 0x00));
     expect(ms).toBeLessThan(HANDSHAKE_TIMEOUT_MS + SLACK_MS);
     await waitFor(() => count(b, "handshake") === 1, "counted");
+  });
+});
+
+// ---- replays across a restart: plain TCP --------------------------------------------------------
+
+/** The length-prefixed frames of a stream's bytes that follow its handshake. */
+function splitFrames(bytes: Buffer): Buffer[] {
+  const frames: Buffer[] = [];
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const length = bytes.readUInt32LE(offset);
+    const end = offset + LENGTH_PREFIX_BYTES + length;
+    expect(end).toBeLessThanOrEqual(bytes.byteLength);
+    frames.push(bytes.subarray(offset, end));
+    offset = end;
+  }
+  return frames;
+}
+
+/**
+ * An on-path host between replica 1 (which dials it as replica 2) and replica 2's real address:
+ * relays each connection both ways and records what replica 1 writes on it. With `inject` set,
+ * it writes those bytes into the next connection right after replica 1's handshake messages
+ * (HELLO and PROOF: `handshakeBytes`), ahead of replica 1's own frames.
+ */
+class RecordingRelay {
+  /** What replica 1 wrote, one Buffer per connection, in order of connection. */
+  readonly streams: Buffer[][] = [];
+  inject: Buffer | null = null;
+  private readonly server: net.Server;
+  private readonly sockets: net.Socket[] = [];
+
+  constructor(target: PeerAddress, handshakeBytes: number) {
+    this.server = net.createServer((fromA) => {
+      const toB = net.createConnection(target);
+      const recorded: Buffer[] = [];
+      this.streams.push(recorded);
+      this.sockets.push(fromA, toB);
+      let relayed = 0;
+      for (const socket of [fromA, toB]) {
+        socket.on("error", () => {});
+        socket.once("close", () => {
+          fromA.destroy();
+          toB.destroy();
+        });
+      }
+      toB.on("data", (chunk: Buffer) => fromA.write(chunk));
+      fromA.on("data", (chunk: Buffer) => {
+        recorded.push(Buffer.from(chunk));
+        const inject = this.inject;
+        const cut = handshakeBytes - relayed;
+        relayed += chunk.byteLength;
+        if (inject === null || cut < 0 || cut > chunk.byteLength) {
+          toB.write(chunk);
+          return;
+        }
+        this.inject = null;
+        toB.write(chunk.subarray(0, cut));
+        toB.write(inject);
+        toB.write(chunk.subarray(cut));
+      });
+    });
+  }
+
+  async listen(port: number): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(port, "127.0.0.1", resolve));
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe("tcp transport: frames recorded before a replica restarts (plain TCP)", () => {
+  let nodes: Node[] = [];
+  let relay: RecordingRelay | null = null;
+  afterEach(async () => {
+    await relay?.close();
+    relay = null;
+    await closeAll(nodes);
+    nodes = [];
+  });
+
+  /** The distinct payloads `node` received, in order of first arrival. */
+  function payloads(node: Node): string[] {
+    return [...new Set(node.received.map((m) => string(m.payload)))];
+  }
+
+  /** Send `what` from `from` to `to` until it arrives (Paxos retransmits too). */
+  async function deliver(from: Node, to: Node, what: string): Promise<void> {
+    await waitFor(() => {
+      if (to.received.some((m) => string(m.payload) === what)) return true;
+      from.transport.send(to.options.id, 0, text(what));
+      from.transport.flush();
+      return false;
+    }, what);
+  }
+
+  it("injected into a fresh handshake's stream after the receiver restarts: dropped 'stale-session', not delivered; live frames flow", async () => {
+    const ports = await freePorts(3);
+    const real = addresses(ports.slice(0, 2));
+    const relayed = [real[0]!, { host: "127.0.0.1", port: ports[2]! }];
+    relay = new RecordingRelay(real[1]!, HELLO_BYTES + PROOF_BYTES);
+    await relay.listen(ports[2]!);
+    const a = makeNode("tcp", baseOptions(1, relayed));
+    const b = makeNode("tcp", baseOptions(2, real));
+    nodes.push(a, b);
+    await Promise.all([a.transport.start(), b.transport.start()]);
+    // Replica 1 forwards client requests; the relay records them, in frames of their own.
+    const requests = ["SET k 1", "INCR k", "INCR k", "DEL k"];
+    for (const request of requests) {
+      a.transport.send(2, 1, text(request));
+      a.transport.flush();
+      await waitFor(() => b.received.length > requests.indexOf(request), request);
+    }
+    const recorded = Buffer.concat(relay.streams[0]!).subarray(HELLO_BYTES + PROOF_BYTES);
+    const frames = splitFrames(recorded);
+    expect(frames.length).toBe(requests.length);
+    // Replica 2 restarts: a new incarnation, an empty replay window. Replica 1 keeps its run.
+    await b.transport.close();
+    const b2 = makeNode("tcp", { ...b.options, incarnation: nextIncarnation() });
+    nodes.push(b2);
+    await b2.transport.start();
+    // Replica 1 dials again through the relay, which injects the recording after its PROOF.
+    relay.inject = recorded;
+    await deliver(a, b2, "after the restart");
+    expect(relay.inject).toBeNull();
+    expect(payloads(b2)).toEqual(["after the restart"]);
+    expect(count(b2, "stale-session")).toBe(frames.length);
+    // Dropped without closing the connection: replica 1's later frames come on the same one.
+    const connections = relay.streams.length;
+    await deliver(a, b2, "and later");
+    expect(relay.streams.length).toBe(connections);
+    expect(payloads(b2)).toEqual(["after the restart", "and later"]);
+  });
+
+  it("frames queued for a receiver's previous run are not sent to its new run", async () => {
+    const peers = addresses(await freePorts(2));
+    const a = makeNode("tcp", baseOptions(1, peers));
+    const b = makeNode("tcp", baseOptions(2, peers));
+    nodes.push(a, b);
+    await Promise.all([a.transport.start(), b.transport.start()]);
+    // Replica 1 learns replica 2's incarnation from replica 2's handshake (its PROOF).
+    await deliver(b, a, "hello from 2");
+    await b.transport.close();
+    // Replica 2 is down: this is sealed for its previous run and waits in replica 1's queue.
+    a.transport.send(2, 1, text("INCR k, for the previous run"));
+    a.transport.flush();
+    const b2 = makeNode("tcp", { ...b.options, incarnation: nextIncarnation() });
+    nodes.push(b2);
+    await b2.transport.start();
+    // Replica 1 redials (its queue is not empty); the handshake shows the new run.
+    await waitFor(
+      () => count(a, "stale-session") === 1 || b2.received.length > 0,
+      "the queued frame discarded (or delivered)",
+    );
+    expect(payloads(b2)).toEqual([]);
+    expect(a.drops.filter((d) => d.reason === "stale-session")).toEqual([
+      { reason: "stale-session", from: "peer 2" },
+    ]);
+    a.transport.send(2, 1, text("for the new run"));
+    a.transport.flush();
+    await waitFor(() => b2.received.length === 1, "the frame sealed after the handshake");
+    expect(payloads(b2)).toEqual(["for the new run"]);
+    expect(b2.drops).toEqual([]);
   });
 });

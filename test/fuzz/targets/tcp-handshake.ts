@@ -41,6 +41,7 @@ function params(id: number, nonce: Uint8Array): HandshakeParams {
     peerCount: 3,
     nonce,
     binding: NO_CHANNEL_BINDING,
+    incarnation: 1000 + id,
   };
 }
 
@@ -70,7 +71,7 @@ export const tcpHandshakeTarget = syncTarget({
   name: "tcp-handshake",
   summary: [
     "HandshakeResponder / HandshakeInitiator .receive over a genuine handshake's streams, one mutated, chunked",
-    "never throws; fails with a declared reason; reads into its 164-byte transcript, allocates no more",
+    "never throws; fails with a declared reason; reads into its 180-byte transcript, allocates no more",
     "done only when the handshake bytes are the genuine ones (no edit gets past the tags), rest = what followed",
     "unmutated streams complete in any chunking",
   ],
@@ -124,6 +125,7 @@ export const tcpHandshakeTarget = syncTarget({
       result.peerId === (side === "responder" ? 1 : 2) && result.keyIndex === 0,
       "peer and key",
     );
+    check(result.peerIncarnation === 1000 + result.peerId, "the peer's incarnation, unedited");
   },
 });
 
