@@ -7,7 +7,7 @@
  * a dummy digest, so it takes as long as a known one.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { ApusError } from "../core/errors.ts";
 import type { ReplicaConfig } from "../runtime/config.ts";
 
@@ -132,6 +132,37 @@ function readAuthFile(flag: string, file: string): string {
   if (bytes.byteLength > AUTH_FILE_BYTES_MAX)
     throw invalid(flag, `${file}: is ${bytes.byteLength} bytes, more than ${AUTH_FILE_BYTES_MAX}`);
   return bytes.toString("utf8");
+}
+
+/**
+ * A warning for each password file (--requirepass-file, --users-file) whose mode lets its group
+ * or others at it (mode & 0o077), naming the file and the fix; logged at start, not refused (the
+ * operator may have reasons, and the replica runs as they set it up). A file that cannot be read
+ * is ClientUsers.load's error, not a warning.
+ */
+export function authFileWarnings(
+  config: Pick<ReplicaConfig, "requirepassFile" | "usersFile">,
+): string[] {
+  const warnings: string[] = [];
+  const files = [
+    ["requirepass-file", config.requirepassFile],
+    ["users-file", config.usersFile],
+  ] as const;
+  for (const [flag, file] of files) {
+    if (file === null) continue;
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((mode & 0o077) === 0) continue;
+    const octal = mode.toString(8).padStart(4, "0");
+    warnings.push(
+      `--${flag} ${file} is open to group or others (mode ${octal}) and holds passwords; run chmod 600 ${file}`,
+    );
+  }
+  return warnings;
 }
 
 /** The users a replica accepts; built once at start from the files the settings name. */

@@ -28,7 +28,7 @@ import {
   type WorkerRings,
 } from "../runtime/thread-contracts.ts";
 import { ClientAdmission, type ClientSession } from "./client-admission.ts";
-import { ClientUsers } from "./client-auth.ts";
+import { authFileWarnings, ClientUsers } from "./client-auth.ts";
 import { type CommandRights, embeddedRights, loadProgramRights } from "./client-rights.ts";
 import { loadClientTls } from "./client-tls.ts";
 import {
@@ -275,6 +275,9 @@ export class ClientServer {
     this.waiter = options.replyWaiter;
     // Read at start: a wrong file stops the replica with its name, before any client comes.
     this.users = ClientUsers.load(options.config);
+    // Once per replica: every connection worker reads the same files.
+    if (options.workerIndex === 0)
+      for (const warning of authFileWarnings(options.config)) options.logger.warn(warning);
     this.loggedIn = loggedInLimits(requestBytesMax);
     this.loggedOut = loggedOutLimits(requestBytesMax);
     const tls = loadClientTls(options.config);

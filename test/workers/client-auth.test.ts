@@ -4,6 +4,9 @@
  * a redis-server COMMAND table), and the gate each command passes (client-admission.ts) with
  * Redis 7's replies.
  */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { KvStore } from "../../src/app/kv-store.ts";
 import type {
@@ -12,6 +15,7 @@ import type {
 } from "../../src/app/program/redis-command-table.ts";
 import { ClientAdmission, type ClientSession } from "../../src/workers/client-admission.ts";
 import {
+  authFileWarnings,
   ClientUsers,
   parseRequirepassFile,
   parseUsersFile,
@@ -106,6 +110,35 @@ describe("--requirepass-file", () => {
     ["with space\n", "pass line 1: the password contains a space"],
   ])("refuses %j", (text, message) => {
     expect(() => parseRequirepassFile(text, "pass")).toThrow(message);
+  });
+});
+
+describe("password files open to others", () => {
+  it("are named with their mode and `chmod 600` (a warning: the replica still starts)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-auth-mode-"));
+    try {
+      const open = join(dir, "users");
+      const closed = join(dir, "requirepass");
+      writeFileSync(open, "u admin p\n");
+      writeFileSync(closed, "p\n");
+      chmodSync(open, 0o640);
+      chmodSync(closed, 0o600);
+      expect(authFileWarnings({ requirepassFile: closed, usersFile: open })).toEqual([
+        `--users-file ${open} is open to group or others (mode 0640) and holds passwords; run chmod 600 ${open}`,
+      ]);
+      chmodSync(open, 0o604);
+      expect(authFileWarnings({ requirepassFile: open, usersFile: null })[0]).toContain(
+        `--requirepass-file ${open} is open to group or others (mode 0604)`,
+      );
+      chmodSync(open, 0o600);
+      expect(authFileWarnings({ requirepassFile: closed, usersFile: open })).toEqual([]);
+      // A file that cannot be read is ClientUsers.load's error to give, not a warning.
+      expect(authFileWarnings({ requirepassFile: join(dir, "missing"), usersFile: null })).toEqual(
+        [],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
