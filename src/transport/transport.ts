@@ -98,9 +98,10 @@ export type DropReason =
    */
   | "replay"
   /**
-   * Authenticated, but its sender did not yet know this replica's current incarnation (UDP): sent
-   * before this replica restarted, or a recording replayed. Answered with a session frame;
-   * a few right after either side starts are normal.
+   * Authenticated, but its sender did not yet know this replica's current incarnation: sent
+   * before this replica restarted, or a recording replayed. UDP answers with a session frame;
+   * TCP counts it (its handshake already told the sender our incarnation) and discards frames
+   * queued for an earlier run. A few right after either side starts are normal.
    */
   | "stale-session"
   /** A partial message dropped: timed out, evicted by the per-peer limit, or inconsistent. */
