@@ -45,6 +45,12 @@ const CHUNK_COMMANDS_MAX = 1024;
 const CHUNK_BYTES_MAX = 256 * 1024;
 /** Retry of a request that found the ring full. */
 const RING_RETRY_MS = 1;
+/**
+ * With authentication on, a connection that has not logged in this long after it opened (or
+ * after RESET logged it out) is closed and counted: what a stranger holds before login is
+ * bounded in time as well as in bytes. Redis has no such limit; a client logs in at once.
+ */
+export const LOGIN_TIMEOUT_MS = 10_000;
 
 const OK = Buffer.from("+OK\r\n");
 
@@ -121,6 +127,8 @@ class Client {
    * once the request in flight is answered, so it keeps its place in the pipeline.
    */
   localReply: Buffer | null = null;
+  /** Closes the connection if it is still logged out at LOGIN_TIMEOUT_MS; null once logged in. */
+  loginTimer: NodeJS.Timeout | null = null;
 
   readonly id: number;
   readonly socket: Socket;
@@ -155,6 +163,8 @@ export interface ClientServerOptions {
   readonly clientsMax: number;
   readonly reusePort: boolean;
   readonly logger: Logger;
+  /** LOGIN_TIMEOUT_MS unless a test shortens it. */
+  readonly loginTimeoutMs?: number;
 }
 
 /**
@@ -185,7 +195,12 @@ export class ClientServer {
   });
   private readonly refused = new Counter({
     name: "apus_client_refused_total",
-    help: "Client connections refused (--max-clients)",
+    help: "Client connections refused (--max-clients; TLS handshakes in progress count)",
+    registers: [this.registry],
+  });
+  private readonly loginTimeouts = new Counter({
+    name: "apus_client_login_timeouts_total",
+    help: "Connections closed for not logging in within LOGIN_TIMEOUT_MS",
     registers: [this.registry],
   });
   private readonly commands = new Counter({
@@ -287,6 +302,11 @@ export class ClientServer {
     } else {
       // Only TLS on this port: a plain client's bytes fail the handshake and it is closed.
       const server = createTlsServer({ ...tls, noDelay: true }, onConnection);
+      // onConnection runs once the handshake is done: count connections still in their handshake
+      // against --max-clients too, where the TCP connection is accepted. A refused one is closed
+      // at once, without a word: nothing readable can be said before TLS.
+      server.maxConnections = options.clientsMax;
+      server.on("drop", () => this.refused.inc());
       server.on("tlsClientError", (error, socket) => {
         this.tlsFailures.inc();
         options.logger.debug(
@@ -357,6 +377,7 @@ export class ClientServer {
     this.clients.set(client.id, client);
     this.accepted.inc();
     this.connections.inc();
+    if (admission.authRequired) this.startLoginTimer(client);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       if (client.closed) return; // after QUIT or a protocol error: read nothing more
@@ -368,6 +389,7 @@ export class ClientServer {
     socket.on("error", () => {}); // a reset client is normal; 'close' follows
     socket.on("close", () => {
       client.closed = true;
+      this.stopLoginTimer(client);
       this.clients.delete(client.id);
       this.connections.dec();
       if (!this.programMode || !client.sentData) {
@@ -378,6 +400,31 @@ export class ClientServer {
       // request (still sent if it waits for ring space: the client may not wait for replies).
       if (client.blocked === null) this.sendCloseEvent(client);
     });
+  }
+
+  private startLoginTimer(client: Client): void {
+    assert(client.loginTimer === null, "one login deadline per connection");
+    const timeoutMs = this.options.loginTimeoutMs ?? LOGIN_TIMEOUT_MS;
+    client.loginTimer = setTimeout(() => {
+      client.loginTimer = null;
+      if (client.closed || client.session.user !== null) return;
+      this.loginTimeouts.inc();
+      this.options.logger.debug(
+        { remote: client.socket.remoteAddress, timeoutMs },
+        "closed a client that did not log in in time",
+      );
+      this.finish(
+        client,
+        Buffer.from(`-ERR not logged in within ${timeoutMs} ms (AUTH): connection closed\r\n`),
+      );
+    }, timeoutMs);
+    client.loginTimer.unref();
+  }
+
+  private stopLoginTimer(client: Client): void {
+    if (client.loginTimer === null) return;
+    clearTimeout(client.loginTimer);
+    client.loginTimer = null;
   }
 
   /** Send the next chunk of this client's commands if none is in flight. */
@@ -553,8 +600,12 @@ export class ClientServer {
     const wasLoggedIn = client.session.user !== null;
     const decision = admission.admit(client.session, args);
     const loggedIn = client.session.user !== null;
-    if (admission.authRequired && loggedIn !== wasLoggedIn)
+    if (admission.authRequired && loggedIn !== wasLoggedIn) {
       client.parser.setLimits(loggedIn ? this.loggedIn : this.loggedOut);
+      // Logged out again (RESET): a new deadline, as for a new connection.
+      if (loggedIn) this.stopLoginTimer(client);
+      else this.startLoginTimer(client);
+    }
     if (decision.kind === "forward") return decision.args;
     client.localReply = decision.reply;
     return null;
