@@ -12,13 +12,21 @@
  *    command or a wrong arity go on, and the store answers them as it would.
  *
  * A refused command never leaves this replica. The caller writes each reply in the command's
- * place in the pipeline (after the replies to the commands before it).
+ * place in the pipeline (after the replies to the commands before it). In transparent mode over
+ * RESP, inside MULTI, AUTH and HELLO are queued and a refusal aborts EXEC, as in Redis: the copy
+ * gets a placeholder in their place (client-multi.ts).
  */
-import { ERR_WRONGPASS, HELLO_NOPROTO_RESP3, parseHello } from "../app/kv-server.ts";
+import {
+  ERR_WRONGPASS,
+  HELLO_NOPROTO_RESP3,
+  type HelloRequest,
+  parseHello,
+} from "../app/kv-server.ts";
 import { ERR_SYNTAX, isReply, valueTooLarge, wrongArity } from "../app/kv-shared.ts";
 import { hasValueOver } from "../app/kv-store.ts";
 import { errorReply, OK } from "../app/resp.ts";
 import { type ClientUser, type ClientUsers, DEFAULT_USER } from "./client-auth.ts";
+import { ClientTransaction, isNamed } from "./client-multi.ts";
 import { type CommandRights, noPermission, roleAllows } from "./client-rights.ts";
 
 /** Redis 7's reply to a command before AUTH. */
@@ -32,12 +40,22 @@ export const ERR_NOAUTH_HELLO = errorReply(
 export interface ClientSession {
   /** The user this connection logged in as; null before AUTH (only when authentication is on). */
   user: ClientUser | null;
+  /** Its MULTI … EXEC, where the program's redis-server runs transactions; else null. */
+  readonly multi: ClientTransaction | null;
 }
 
-/** What to do with one command: send it on (perhaps rewritten), or answer it here. */
+/**
+ * What to do with one command: send it on (perhaps rewritten), answer it here, or send it in a
+ * request of its own whose reply the client gets through `rewrite` (client-multi.ts).
+ */
 export type Admission =
   | { readonly kind: "forward"; readonly args: Buffer[] }
-  | { readonly kind: "reply"; readonly reply: Buffer };
+  | { readonly kind: "reply"; readonly reply: Buffer }
+  | {
+      readonly kind: "alone";
+      readonly args: Buffer[];
+      readonly rewrite: (reply: Buffer) => Buffer;
+    };
 
 interface Count {
   inc(): void;
@@ -54,6 +72,8 @@ export interface ClientAdmissionOptions {
   readonly resp3: boolean;
   /** Whether RESET logs the connection out (a program's redis-server runs RESET). */
   readonly resetLogsOut: boolean;
+  /** Whether MULTI … EXEC is followed (a program's redis-server runs it; client-multi.ts). */
+  readonly transactions: boolean;
   /**
    * Whether AUTH without users is answered here as redis-server answers it with no password set
    * (the embedded store has no AUTH; a program's copy answers its own).
@@ -65,15 +85,6 @@ export interface ClientAdmissionOptions {
     readonly noPerm: Count;
     readonly valueTooLarge: Count;
   };
-}
-
-/** Whether `arg` is the command name `lowerName` (ASCII, any case), without allocating. */
-function isNamed(arg: Buffer, lowerName: string): boolean {
-  if (arg.byteLength !== lowerName.length) return false;
-  for (let i = 0; i < arg.byteLength; i++) {
-    if ((arg[i]! | 0x20) !== lowerName.charCodeAt(i)) return false;
-  }
-  return true;
 }
 
 const forward = (args: Buffer[]): Admission => ({ kind: "forward", args });
@@ -114,17 +125,22 @@ export class ClientAdmission {
 
   /** A new connection's session. */
   session(): ClientSession {
-    return { user: null };
+    return { user: null, multi: this.options.transactions ? new ClientTransaction() : null };
   }
 
   /** The gate for one command (`args[0]` its name); may log `session` in or out. */
   admit(session: ClientSession, args: Buffer[]): Admission {
+    const decision = this.gate(session, args);
+    return session.multi === null ? decision : session.multi.follow(session, decision);
+  }
+
+  private gate(session: ClientSession, args: Buffer[]): Admission {
     const { users, rights, counters } = this.options;
     const name = args[0]!;
     if (users === null && this.options.answerAuthWithoutUsers && isNamed(name, "auth"))
       return reply(authWithoutUsers(args));
     if (users !== null) {
-      if (isNamed(name, "auth")) return reply(this.auth(users, session, args));
+      if (isNamed(name, "auth")) return this.auth(users, session, args);
       if (isNamed(name, "hello")) return this.hello(users, session, args);
       const user = session.user;
       if (user === null) {
@@ -148,18 +164,23 @@ export class ClientAdmission {
     return forward(args);
   }
 
-  /** `AUTH password` (the default user) or `AUTH user password`, as Redis 7 answers it. */
-  private auth(users: ClientUsers, session: ClientSession, args: Buffer[]): Buffer {
-    if (args.length < 2) return wrongArity("auth");
-    if (args.length > 3) return ERR_SYNTAX;
+  /**
+   * `AUTH password` (the default user) or `AUTH user password`, as Redis 7 answers it; inside
+   * MULTI queued, answered and logged in at EXEC (client-multi.ts).
+   */
+  private auth(users: ClientUsers, session: ClientSession, args: Buffer[]): Admission {
+    // Redis checks the arity when the command is queued: a refusal, inside MULTI too.
+    if (args.length < 2) return reply(wrongArity("auth"));
+    const multi = session.multi?.inMulti ? session.multi : null;
+    if (args.length > 3)
+      return multi === null ? reply(ERR_SYNTAX) : multi.queueLogin(ERR_SYNTAX, null);
     const user = users.authenticate(args.length === 2 ? DEFAULT_USER : args[1]!, args.at(-1)!);
-    if (user === null) {
-      // A failed AUTH leaves a logged-in connection as it was, as in Redis.
-      this.options.counters.authFailures.inc();
-      return ERR_WRONGPASS;
-    }
+    // A failed AUTH leaves a logged-in connection as it was, as in Redis.
+    if (user === null) this.options.counters.authFailures.inc();
+    if (multi !== null) return multi.queueLogin(user === null ? ERR_WRONGPASS : OK, user);
+    if (user === null) return reply(ERR_WRONGPASS);
     session.user = user;
-    return OK;
+    return reply(OK);
   }
 
   /**
@@ -167,16 +188,21 @@ export class ClientAdmission {
    * store or the program answers it, SETNAME included).
    */
   private hello(users: ClientUsers, session: ClientSession, args: Buffer[]): Admission {
+    // Inside MULTI, Redis queues HELLO whatever its arguments: its answer comes with EXEC's.
+    const multi = session.multi?.inMulti ? session.multi : null;
+    const answer = (error: Buffer) =>
+      multi === null ? reply(error) : multi.queueLogin(error, null);
     const request = parseHello(args);
-    if (isReply(request)) return reply(request);
+    if (isReply(request)) return answer(request);
     // An unsupported version is refused before any login, as Redis refuses HELLO 4.
-    if (request.protover === 3 && !this.options.resp3) return reply(HELLO_NOPROTO_RESP3);
+    if (request.protover === 3 && !this.options.resp3) return answer(HELLO_NOPROTO_RESP3);
     if (request.auth !== null) {
       const user = users.authenticate(request.auth.username, request.auth.password);
       if (user === null) {
         this.options.counters.authFailures.inc();
-        return reply(ERR_WRONGPASS);
+        return answer(ERR_WRONGPASS);
       }
+      if (multi !== null) return multi.queueLogin(null, user, this.withoutAuth(args, request));
       session.user = user;
     }
     if (session.user === null) {
@@ -184,8 +210,13 @@ export class ClientAdmission {
       return reply(ERR_NOAUTH_HELLO);
     }
     if (request.auth === null) return forward(args);
+    return forward(this.withoutAuth(args, request));
+  }
+
+  /** HELLO as the program gets it: the version and SETNAME, never the password. */
+  private withoutAuth(args: Buffer[], request: HelloRequest): Buffer[] {
     const rest: Buffer[] = [args[0]!, args[1]!];
     if (request.setname !== null) rest.push(this.setname, request.setname);
-    return forward(rest);
+    return rest;
   }
 }

@@ -87,6 +87,8 @@ function isQuit(args: readonly Uint8Array[]): boolean {
   );
 }
 
+type ReplyRewrite = (reply: Buffer) => Buffer;
+
 /** A request record (thread-contracts.ts): its prefix, and the log command. */
 interface RequestRecord {
   readonly header: Uint8Array;
@@ -129,6 +131,15 @@ class Client {
   localReply: Buffer | null = null;
   /** Closes the connection if it is still logged out at LOGIN_TIMEOUT_MS; null once logged in. */
   loginTimer: NodeJS.Timeout | null = null;
+  /**
+   * An admitted command that goes in a request of its own (client-multi.ts), waiting for the
+   * chunk before it to be answered.
+   */
+  aloneNext: { readonly args: Buffer[]; readonly rewrite: ReplyRewrite } | null = null;
+  /** Rewrites the reply to the request in flight (a command sent alone); null: passed on as it comes. */
+  rewrite: ReplyRewrite | null = null;
+  /** The reply records of the request in flight, kept until its last while `rewrite` is set. */
+  rewriteParts: Buffer[] = [];
 
   readonly id: number;
   readonly socket: Socket;
@@ -333,6 +344,8 @@ export class ClientServer {
       valueBytesMax: valueCheck,
       resp3: this.programMode,
       resetLogsOut: this.programMode,
+      // The program's redis-server runs MULTI; the embedded store has none.
+      transactions: this.programMode && this.codec === null,
       answerAuthWithoutUsers: !this.programMode,
       counters: {
         authFailures: this.authFailures,
@@ -562,6 +575,16 @@ export class ClientServer {
     const chunk: Uint8Array[][] = [];
     let bytes = 0;
     while (chunk.length < CHUNK_COMMANDS_MAX && bytes < CHUNK_BYTES_MAX && !client.quitting) {
+      const alone = client.aloneNext;
+      if (alone !== null) {
+        // Its reply is rewritten whole: it goes in a request of its own, after the one before it.
+        if (chunk.length === 0) {
+          chunk.push(alone.args);
+          client.rewrite = alone.rewrite;
+          client.aloneNext = null;
+        }
+        break;
+      }
       let args = client.backlog.shift();
       if (args === undefined) {
         if (client.protocolError !== null) break;
@@ -576,7 +599,10 @@ export class ClientServer {
           break;
         }
         const admitted = this.admissionActive ? this.admit(client, next) : next;
-        if (admitted === null) break;
+        if (admitted === null) {
+          if (client.aloneNext !== null) continue;
+          break;
+        }
         args = admitted;
       }
       let size = 0;
@@ -593,7 +619,8 @@ export class ClientServer {
 
   /**
    * One parsed command through the gate: the command to send, or null when it is answered here
-   * (the reply left in `client.localReply`). Logging in raises the parser's limits; RESET lowers them.
+   * (the reply left in `client.localReply`) or goes alone (left in `client.aloneNext`). Logging in
+   * raises the parser's limits; RESET lowers them.
    */
   private admit(client: Client, args: Buffer[]): Buffer[] | null {
     const admission = this.admission!;
@@ -606,9 +633,16 @@ export class ClientServer {
       if (loggedIn) this.stopLoginTimer(client);
       else this.startLoginTimer(client);
     }
-    if (decision.kind === "forward") return decision.args;
-    client.localReply = decision.reply;
-    return null;
+    switch (decision.kind) {
+      case "forward":
+        return decision.args;
+      case "alone":
+        client.aloneNext = { args: decision.args, rewrite: decision.rewrite };
+        return null;
+      case "reply":
+        client.localReply = decision.reply;
+        return null;
+    }
   }
 
   /** Write the close events that waited for ring space, in order. */
@@ -678,8 +712,19 @@ export class ClientServer {
     // A connection event's reply (nobody waits for it), or the client left.
     if (seq === REQUEST_SEQ_EVENT) return;
     if (client === undefined || client.closed || client.inFlightSeq !== seq) return;
-    client.socket.write(record.slice(REPLY_HEADER_BYTES));
-    if ((view.getUint8(REPLY_FLAGS) & REPLY_FINAL) === 0) return;
+    const final = (view.getUint8(REPLY_FLAGS) & REPLY_FINAL) !== 0;
+    const rewrite = client.rewrite;
+    if (rewrite === null) client.socket.write(record.slice(REPLY_HEADER_BYTES));
+    else {
+      client.rewriteParts.push(Buffer.from(record.subarray(REPLY_HEADER_BYTES))); // a copy
+      if (!final) return;
+      const whole = Buffer.concat(client.rewriteParts);
+      client.rewrite = null;
+      client.rewriteParts = [];
+      // May log the connection in (AUTH inside MULTI): before the next command is admitted.
+      client.socket.write(rewrite(whole));
+    }
+    if (!final) return;
     client.inFlightSeq = 0;
     this.pump(client);
   }

@@ -5,8 +5,9 @@
  * ioredis `password` / `username` connect unchanged; a read-only user cannot write, a read-write
  * one cannot FLUSHALL; replies to commands refused at the replica keep their place in a pipeline;
  * a stranger may send only a login's worth of bytes. Then the same roles in transparent mode
- * (the program's redis-server's command table), on the consensus thread (--workers 0), and a
- * memcached program refused at start.
+ * (the program's redis-server's command table), on the consensus thread (--workers 0): a command
+ * the table does not know needs admin, a refusal inside MULTI aborts EXEC, AUTH inside MULTI is
+ * queued; and a memcached program refused at start.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -333,6 +334,59 @@ describe("client AUTH in transparent mode (redis-server copies) on the consensus
     expect(await admin.get("survivor")).toBe("1");
     expect(await admin.call("WIPEALL")).toBe("OK");
     expect(await admin.dbsize()).toBe(0);
+  });
+
+  it("a command refused inside MULTI aborts EXEC (-EXECABORT, nothing applied), as in redis-server", async () => {
+    const reader = await SocketReader.open(port);
+    reader.write(
+      command("AUTH", "writer", "writer-pass") +
+        command("MULTI") +
+        command("SET", "tx-key", "written") +
+        command("FLUSHALL") +
+        command("EXEC") +
+        command("EXISTS", "tx-key"),
+    );
+    const replies: string[] = [];
+    for (let i = 0; i < 6; i++) replies.push(await readReply(reader));
+    expect(replies).toEqual([
+      "+OK",
+      "+OK",
+      "+QUEUED",
+      `-${noPerm("flushall")}`,
+      "-EXECABORT Transaction discarded because of previous errors.",
+      ":0",
+    ]);
+    reader.close();
+  });
+
+  it("AUTH inside MULTI is queued and logs in at EXEC; its password never reaches the copy", async () => {
+    const reader = await SocketReader.open(port);
+    reader.write(
+      command("AUTH", "reader", "reader-pass") +
+        command("MULTI") +
+        command("AUTH", "writer", "writer-pass") +
+        command("AUTH", "writer", "wrong") +
+        command("EXISTS", "auth-tx") +
+        command("EXEC") +
+        command("SET", "auth-tx", "by-writer") +
+        command("GET", "auth-tx"),
+    );
+    const replies: string[] = [];
+    for (let i = 0; i < 10; i++) replies.push(await readReply(reader));
+    expect(replies).toEqual([
+      "+OK",
+      "+OK",
+      "+QUEUED",
+      "+QUEUED",
+      "+QUEUED",
+      "*3",
+      "+OK",
+      `-${WRONGPASS}`,
+      ":0",
+      "+OK",
+    ]);
+    expect(await readReply(reader)).toBe("by-writer");
+    reader.close();
   });
 });
 

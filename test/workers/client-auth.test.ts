@@ -255,6 +255,7 @@ describe("the gate (ClientAdmission)", () => {
       valueBytesMax,
       resp3,
       resetLogsOut: resp3,
+      transactions: resp3,
       answerAuthWithoutUsers: !resp3,
       counters: {
         authFailures: counter("authFailures"),
@@ -432,6 +433,108 @@ describe("the gate (ClientAdmission)", () => {
       expect(store.execute(args(...words), context).toString("latin1")).toBe(TOO_LARGE);
     }
     expect(counts.valueTooLarge).toBe(before + 13);
+  });
+
+  describe("inside MULTI (transparent mode: the program's redis-server runs the transaction)", () => {
+    const NOPERM_SET = "-NOPERM this user has no permissions to run the 'set' command\r\n";
+    const loggedIn = (name: string, password: string) => {
+      const admission = gate(null, true);
+      const session = admission.session();
+      admission.admit(session, args("AUTH", name, password));
+      expect(session.user?.name).toBe(name);
+      return { admission, session };
+    };
+    const rewritten = (admission: ReturnType<ClientAdmission["admit"]>, reply: string) => {
+      expect(admission.kind).toBe("alone");
+      if (admission.kind !== "alone") return "";
+      return admission.rewrite(Buffer.from(reply, "latin1")).toString("latin1");
+    };
+
+    it("a refusal goes to the copy as the marker, alone, so EXEC aborts; the client gets the refusal", () => {
+      const { admission, session } = loggedIn("reader", "r-pass");
+      expect(reply(admission.admit(session, args("MULTI")))).toBe("MULTI");
+      const refused = admission.admit(session, args("SET", "k", "v"));
+      expect(refused.kind === "alone" && refused.args.join(" ")).toBe("apus-refused-in-multi");
+      expect(rewritten(refused, "-ERR unknown command 'apus-refused-in-multi'\r\n")).toBe(
+        NOPERM_SET,
+      );
+      expect(reply(admission.admit(session, args("GET", "k")))).toBe("GET k");
+      // No login queued: EXEC goes as it is, and the copy answers -EXECABORT.
+      expect(reply(admission.admit(session, args("EXEC")))).toBe("EXEC");
+      expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe(NOPERM_SET);
+      // AUTH's arity is checked when queued: a refusal too.
+      admission.admit(session, args("MULTI"));
+      expect(rewritten(admission.admit(session, args("AUTH")), "-ERR unknown\r\n")).toBe(
+        "-ERR wrong number of arguments for 'auth' command\r\n",
+      );
+      expect(reply(admission.admit(session, args("DISCARD")))).toBe("DISCARD");
+      expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe(NOPERM_SET);
+    });
+
+    it("AUTH is queued (PING in its place) and logs in when EXEC commits, with its answer in EXEC's", () => {
+      const { admission, session } = loggedIn("reader", "r-pass");
+      admission.admit(session, args("MULTI"));
+      expect(reply(admission.admit(session, args("AUTH", "writer", "w-pass")))).toBe("PING");
+      expect(session.user?.name).toBe("reader");
+      expect(reply(admission.admit(session, args("GET", "k")))).toBe("GET k");
+      expect(reply(admission.admit(session, args("AUTH", "writer", "wrong")))).toBe("PING");
+      expect(reply(admission.admit(session, args("AUTH", "a", "b", "c")))).toBe("PING");
+      expect(reply(admission.admit(session, args("WATCH", "k")))).toBe("WATCH k"); // not queued
+      const exec = admission.admit(session, args("EXEC"));
+      expect(exec.kind === "alone" && exec.args.join(" ")).toBe("EXEC");
+      expect(rewritten(exec, "*4\r\n+PONG\r\n$1\r\nv\r\n+PONG\r\n+PONG\r\n")).toBe(
+        "*4\r\n+OK\r\n$1\r\nv\r\n" +
+          "-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+          "-ERR syntax error\r\n",
+      );
+      expect(session.user?.name).toBe("writer");
+      expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe("SET k v");
+    });
+
+    it("nobody logs in when EXEC does not commit", () => {
+      const { admission, session } = loggedIn("reader", "r-pass");
+      admission.admit(session, args("MULTI"));
+      admission.admit(session, args("AUTH", "writer", "w-pass"));
+      const abort = "-EXECABORT Transaction discarded because of previous errors.\r\n";
+      expect(rewritten(admission.admit(session, args("EXEC")), abort)).toBe(abort);
+      expect(session.user?.name).toBe("reader");
+      admission.admit(session, args("MULTI"));
+      admission.admit(session, args("AUTH", "writer", "w-pass"));
+      expect(rewritten(admission.admit(session, args("EXEC")), "*-1\r\n")).toBe("*-1\r\n");
+      expect(session.user?.name).toBe("reader");
+      // DISCARD forgets a queued login.
+      admission.admit(session, args("MULTI"));
+      admission.admit(session, args("AUTH", "writer", "w-pass"));
+      expect(reply(admission.admit(session, args("DISCARD")))).toBe("DISCARD");
+      expect(session.user?.name).toBe("reader");
+    });
+
+    it("HELLO AUTH is queued without its password; its reply is the copy's", () => {
+      const { admission, session } = loggedIn("reader", "r-pass");
+      admission.admit(session, args("MULTI"));
+      expect(reply(admission.admit(session, args("HELLO", "3", "AUTH", "writer", "w-pass")))).toBe(
+        "HELLO 3",
+      );
+      expect(reply(admission.admit(session, args("HELLO", "2", "AUTH", "writer", "no")))).toBe(
+        "PING",
+      );
+      expect(reply(admission.admit(session, args("HELLO", "4")))).toBe("PING");
+      const exec = admission.admit(session, args("EXEC"));
+      expect(rewritten(exec, "*3\r\n%1\r\n+server\r\n+redis\r\n+PONG\r\n+PONG\r\n")).toBe(
+        "*3\r\n%1\r\n+server\r\n+redis\r\n" +
+          "-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+          "-NOPROTO unsupported protocol version\r\n",
+      );
+      expect(session.user?.name).toBe("writer");
+    });
+
+    it("is not followed where the store has no MULTI (the embedded store)", () => {
+      const admission = gate(null);
+      const session = admission.session();
+      admission.admit(session, args("AUTH", "reader", "r-pass"));
+      admission.admit(session, args("MULTI"));
+      expect(reply(admission.admit(session, args("SET", "k", "v")))).toBe(NOPERM_SET);
+    });
   });
 
   it("RESET logs out where the program runs it (transparent mode)", () => {

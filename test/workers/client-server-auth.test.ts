@@ -1,7 +1,8 @@
 /**
  * The client port's gate inside the client server (client-server.ts), with the test acting as the
  * consensus node on its rings: what a connection may hold before it logs in (a login deadline;
- * TLS handshakes in progress count against --max-clients).
+ * TLS handshakes in progress count against --max-clients), and MULTI in transparent mode (a
+ * refusal inside it aborts EXEC, AUTH inside it is queued).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
@@ -282,6 +283,63 @@ describe("the login deadline (authentication on)", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(c.closed).toBe(false);
     expect(await harness.counter("apus_client_login_timeouts_total")).toBe(0);
+  });
+});
+
+describe("MULTI in transparent mode, authentication on", () => {
+  const APP = ["--app", "redis-server --port {port}", "--requirepass-file"];
+
+  it("a command refused inside MULTI goes alone as the marker, and the client gets the refusal in its place", async () => {
+    const harness = await start([...APP, passwordFile]);
+    const c = track(await TestClient.connect(harness.port));
+    c.send(
+      resp("AUTH", PASSWORD) + resp("MULTI") + resp("SET", "k", "v") + resp("AUTH") + resp("EXEC"),
+    );
+    const first = await harness.next();
+    expect(first.commands).toEqual([["MULTI"], ["SET", "k", "v"]]);
+    harness.reply(first, "+OK\r\n+QUEUED\r\n");
+    const marker = await harness.next();
+    expect(marker.commands).toEqual([["apus-refused-in-multi"]]);
+    harness.reply(
+      marker,
+      "-ERR unknown command 'apus-refused-in-multi', with args beginning with: \r\n",
+    );
+    const exec = await harness.next();
+    expect(exec.commands).toEqual([["EXEC"]]);
+    harness.reply(exec, "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    await c.receives(
+      "+OK\r\n+OK\r\n+QUEUED\r\n-ERR wrong number of arguments for 'auth' command\r\n" +
+        "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+  });
+
+  it("AUTH inside MULTI is queued as PING; EXEC goes alone, its reply split over records gets AUTH's answer", async () => {
+    const harness = await start([...APP, passwordFile]);
+    const c = track(await TestClient.connect(harness.port));
+    c.send(
+      resp("AUTH", PASSWORD) +
+        resp("MULTI") +
+        resp("AUTH", "wrong") +
+        resp("AUTH", PASSWORD) +
+        resp("GET", "k") +
+        resp("EXEC") +
+        resp("PING"),
+    );
+    const queued = await harness.next();
+    expect(queued.commands).toEqual([["MULTI"], ["PING"], ["PING"], ["GET", "k"]]);
+    harness.reply(queued, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n");
+    const exec = await harness.next();
+    expect(exec.commands).toEqual([["EXEC"]]);
+    harness.reply(exec, "*3\r\n+PONG\r\n+PO", false);
+    harness.reply(exec, "NG\r\n$1\r\nv\r\n");
+    const after = await harness.next();
+    expect(after.commands).toEqual([["PING"]]);
+    harness.reply(after, "+PONG\r\n");
+    await c.receives(
+      "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n" +
+        "*3\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n$1\r\nv\r\n" +
+        "+PONG\r\n",
+    );
   });
 });
 
