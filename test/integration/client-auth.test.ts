@@ -416,8 +416,9 @@ describe("a memcached program with a password file", () => {
           resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr }),
       );
     });
-    expect(out.code).toBe(1);
-    expect(out.output).toContain("--protocol memcache has no AUTH command");
+    // Refused by the settings check (a usage error, exit 2), before the copy starts.
+    expect(out.code).toBe(2);
+    expect(out.output).toContain("--protocol memcache has no AUTH");
     expect(out.output).toContain("--tls-ca");
   });
 });
