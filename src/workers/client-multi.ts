@@ -26,13 +26,12 @@
  */
 
 import { isCodecError } from "../app/program/codec.ts";
+import { REFUSED_IN_MULTI } from "../app/program/redis-policy.ts";
 import { respCodec, respRequest } from "../app/program/resp-codec.ts";
 import { assert } from "../core/errors.ts";
 import type { Admission } from "./client-admission.ts";
 import type { ClientUser } from "./client-auth.ts";
 
-/** Sent to the copy in place of a command refused inside MULTI (program-app.ts sends the same). */
-export const REFUSED_IN_MULTI = Buffer.from("apus-refused-in-multi");
 /** Queued by the copy in place of an AUTH, whose password stays here. */
 const PLACEHOLDER: Buffer[] = [Buffer.from("PING")];
 const PLACEHOLDER_REQUEST = respRequest(PLACEHOLDER);

@@ -19,7 +19,12 @@ import { CopyConnection } from "./copy-connection.ts";
 import { memcacheDivergentOutput, memcacheKeys } from "./memcache-codec.ts";
 import { withoutTimeout } from "./redis-blocking.ts";
 import { lowerName, type RedisCommandTable } from "./redis-command-table.ts";
-import { classify, type RedisCommandClass, rewriteWithTime } from "./redis-policy.ts";
+import {
+  classify,
+  REFUSED_IN_MULTI,
+  type RedisCommandClass,
+  rewriteWithTime,
+} from "./redis-policy.ts";
 import { respRequest } from "./resp-codec.ts";
 
 /**
@@ -93,11 +98,6 @@ const TIMER_MS_MAX = 2 ** 31 - 1;
 
 /** Commands that run at once inside MULTI and end it (RESET discards it too). */
 const ENDS_MULTI = new Set(["exec", "discard", "reset"]);
-/**
- * Sent to the copy in place of a command refused inside MULTI: Redis rejects an unknown command
- * when it is queued, which makes EXEC fail with EXECABORT, as the refused command would have.
- */
-const REFUSED_IN_MULTI = Buffer.from("apus-refused-in-multi");
 
 /** Pause between two probes of a blocking command that has neither answered nor blocked yet. */
 const PROBE_RETRY_MS = 1;

@@ -530,3 +530,10 @@ function command(args: Buffer[]): TimeRewrite {
 function text(value: string): Buffer {
   return Buffer.from(value, "latin1");
 }
+
+/**
+ * Sent to the copy in place of a command refused inside MULTI (by this policy in program-app.ts,
+ * or by the client port's gate, src/workers/client-multi.ts): redis-server rejects an unknown
+ * command when it is queued, which makes EXEC fail with EXECABORT, as the refused command would.
+ */
+export const REFUSED_IN_MULTI = Buffer.from("apus-refused-in-multi");
