@@ -26,6 +26,7 @@ import {
   type RecoverReply,
   type Slot,
   type Snapshot,
+  type TimeoutNow,
 } from "./types.ts";
 
 /**
@@ -36,6 +37,14 @@ import {
 export type Role = "recovering" | "follower" | "candidate" | "leader";
 export type ProposeResult = "queued" | "not-leader" | "queue-full";
 export type ReadResult = "queued" | "queue-full";
+/**
+ * transferLeadership's answer. "started": the transfer to `target` is under way (or already was);
+ * the others say why none started: this replica does not lead, the named replica is no peer of
+ * ours (or is ourselves), or no peer answered within an election timeout (none could take over).
+ */
+export type TransferResult =
+  | { readonly started: true; readonly target: number }
+  | { readonly started: false; readonly reason: "not-leader" | "bad-target" | "no-target" };
 
 /** What the leader knows of one peer. */
 interface PeerProgress {
@@ -191,6 +200,22 @@ export class Replica {
   /** Highest commit point sent to every peer (on an Accept or a heartbeat). */
   private commitSent: Slot = 0;
 
+  // ---- leadership transfer (see the transfer section) --------------------------------------------
+  /** As leader: the peer we hand over to, or 0. Invariant: 0 unless leading. */
+  private transferTarget = 0;
+  /** Tick the transfer began: it gives up after electionTicks. */
+  private transferStartTick = 0;
+  /** Tick TimeoutNow last left (resent every retransmitTicks while we still lead), or -infinity. */
+  private transferSentTick = Number.NEGATIVE_INFINITY;
+  /** Our commit point when we last pushed it to the target, so it can report itself caught up. */
+  private transferCommitPushed: Slot = -1;
+  /**
+   * As follower: our leader released us from refusing this replica's campaign (a TimeoutNow
+   * naming it) at tick transferReleasedTick. Lasts one election timeout. 0: none.
+   */
+  private transferReleasedTo = 0;
+  private transferReleasedTick = Number.NEGATIVE_INFINITY;
+
   // ---- reads (see the read section) -----------------------------------------------------------
   /** Fresh per incarnation (drawn at the first read): ReadIndex answers meant for another are ignored. */
   private readNonce = 0;
@@ -272,6 +297,8 @@ export class Replica {
       /** While recovering: other replicas that answered that they are recovering too. */
       peersRecovering: popcount(this.recoverPeersRecovering),
       queuedCommands: this.queue.length - this.queueHead,
+      /** As leader: the peer leadership is being handed to, or 0. */
+      transferTarget: this.transferTarget,
       /** Reads this replica asked for and has no index for yet. */
       pendingReads: this.readsAsked.size,
       /** Running totals since start (see `counts`). */
@@ -326,6 +353,16 @@ export class Replica {
     droppedFarSlots: 0,
     /** Reads a leader refused because readsMax were already waiting for confirmation. */
     droppedReads: 0,
+    /** Leadership transfers begun by this replica as leader (transferLeadership). */
+    transfersStarted: 0,
+    /** ... that ended with this leader promising its target's ballot (the target campaigns). */
+    transfersCompleted: 0,
+    /** ... given up after an election timeout (the target never caught up or never campaigned). */
+    transfersTimedOut: 0,
+    /** ... ended otherwise: this leader stepped down first (check-quorum, another's ballot). */
+    transfersAborted: 0,
+    /** TimeoutNow messages that started a campaign here at once. */
+    transferCampaigns: 0,
   };
 
   step(message: Message): void {
@@ -368,6 +405,8 @@ export class Replica {
         return this.onReadIndex(message);
       case MessageType.ReadIndexReply:
         return this.onReadIndexReply(message);
+      case MessageType.TimeoutNow:
+        return this.onTimeoutNow(message);
     }
   }
 
@@ -387,6 +426,14 @@ export class Replica {
       case MessageType.InstallSnapshot:
       case MessageType.ReadIndexReply:
         return ballotRound(m.ballot) >= 1 && ballotReplica(m.ballot) === m.from;
+      case MessageType.TimeoutNow:
+        return (
+          ballotRound(m.ballot) >= 1 &&
+          ballotReplica(m.ballot) === m.from &&
+          m.target >= 1 &&
+          m.target <= this.config.replicaCount &&
+          m.target !== m.from
+        );
       default:
         return true;
     }
@@ -656,6 +703,7 @@ export class Replica {
 
   /** A leader with contact to a majority, or a follower that heard one recently, refuses to be deposed. */
   private leaseHeld(candidate: number): boolean {
+    if (this.transferReleases(candidate)) return false;
     if (this.roleValue === "leader") return this.quorumActive();
     return (
       this.leaderId !== 0 &&
@@ -745,6 +793,14 @@ export class Replica {
     if (m.ballot < this.promised) return this.nack(m.from);
     if (m.ballot > this.promised) {
       if (this.leaseHeld(m.from)) return; // check-quorum / pre-vote: a live leader is not deposed
+      if (
+        this.roleValue === "leader" &&
+        this.transferTarget !== 0 &&
+        m.from === this.transferTarget
+      ) {
+        this.counts.transfersCompleted++;
+        this.clearTransfer();
+      }
       this.promise(m.ballot);
       this.becomeFollower();
       this.resetElectionTimer();
@@ -926,6 +982,7 @@ export class Replica {
 
   private becomeFollower(): void {
     if (this.roleValue === "leader") {
+      this.endTransfer();
       this.clearLeaderReads(); // our own are asked again of the next leader (retryReads)
       this.inFlight.clear();
       this.queue.length = 0;
@@ -1121,6 +1178,7 @@ export class Replica {
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) this.broadcastHeartbeat();
     this.retransmit();
+    if (this.transferTarget !== 0) this.tickTransfer();
   }
 
   private quorumActive(): boolean {
@@ -1236,6 +1294,7 @@ export class Replica {
     if (this.roleValue !== "leader" || m.ballot !== this.ballot) return;
     this.peerHeard(m.from, m.chosenSlot);
     this.recordVote(m.slot, m.from);
+    if (this.transferTarget !== 0) this.advanceTransfer();
   }
 
   private onHeartbeatReply(m: HeartbeatReply): void {
@@ -1248,6 +1307,7 @@ export class Replica {
     const progressed = this.peerHeard(m.from, m.chosenSlot);
     // Catching up over several messages: send the next part as soon as the last one landed.
     if (progressed && m.chosenSlot < this.commitMark) this.sendCatchup(m.from);
+    if (this.transferTarget !== 0) this.advanceTransfer();
   }
 
   private recordVote(slot: Slot, voter: number): void {
@@ -1263,6 +1323,7 @@ export class Replica {
   private canFormBatch(): boolean {
     if (
       this.roleValue !== "leader" ||
+      this.transferTarget !== 0 || // handing over: commands wait (see the transfer section)
       this.queueHead >= this.queue.length ||
       this.inFlight.size >= this.config.windowSlots
     )
@@ -1345,6 +1406,155 @@ export class Replica {
       commitSlot: this.chosenSlot,
     };
     this.outNow.push(accept);
+  }
+
+  // ---- leadership transfer --------------------------------------------------------------------
+  //
+  // An operator (or a leader about to stop) hands leadership to one follower without making
+  // clients wait for an election timeout, after Raft's leadership transfer (Raft thesis §3.10):
+  //
+  // 1. The leader stops forming new batches (commands queue, bounded by proposalQueueMax; when
+  //    leadership moves, every origin sends its waiting requests to the new leader, as after any
+  //    leader change) and waits until nothing it proposed is in flight and the target reported a
+  //    chosen prefix at least ours: the target then holds every value this leader proposed, so its
+  //    Phase 1 has nothing to learn from others and completes in one round trip.
+  // 2. It sends TimeoutNow (naming the target) to every peer, and again every retransmitTicks
+  //    while it still leads. The target, if it still follows this leader under the ballot it
+  //    promised, starts Phase 1 at once with a higher ballot, skipping pre-vote. Every other
+  //    follower of that leader, and the leader itself, stop refusing the target's Prepare for
+  //    the leader's sake (leaseHeld) for one election timeout: the leader asked for it.
+  // 3. The leader promises the target's ballot like any acceptor and steps down ("completed").
+  //
+  // Safety is Phase 1's, as in any election: TimeoutNow only changes who campaigns and when, and
+  // the leases it lifts are a liveness rule (a replica that was cut off must not depose a live
+  // leader), never a safety one. Liveness: a transfer that has not completed one election timeout
+  // after it began is given up ("timed out") and the leader forms batches again, so no state
+  // leaves the leader silent for good; a target that is recovering, lagging or down simply never
+  // gets TimeoutNow, or never campaigns. A TimeoutNow from a deposed leader, or one that arrives
+  // after we promised a higher ballot, is ignored.
+
+  /**
+   * Hand leadership to `target`, or to the most caught-up peer heard within an election timeout
+   * (the highest chosen prefix reported to us; the lowest id among equals). Only a leader can.
+   */
+  transferLeadership(target?: number): TransferResult {
+    if (this.roleValue !== "leader") return { started: false, reason: "not-leader" };
+    if (target !== undefined) {
+      const valid =
+        Number.isSafeInteger(target) &&
+        target >= 1 &&
+        target <= this.config.replicaCount &&
+        target !== this.id;
+      if (!valid) return { started: false, reason: "bad-target" };
+    }
+    const to = target ?? this.mostCaughtUpPeer();
+    if (to === 0) return { started: false, reason: "no-target" };
+    if (to === this.transferTarget) return { started: true, target: to };
+    if (this.transferTarget !== 0) this.counts.transfersAborted++; // replaced by this one
+    this.clearTransfer();
+    this.transferTarget = to;
+    this.transferStartTick = this.now;
+    this.counts.transfersStarted++;
+    this.advanceTransfer();
+    return { started: true, target: to };
+  }
+
+  /** The peer that reported the highest chosen prefix, among those heard within electionTicks. */
+  private mostCaughtUpPeer(): number {
+    let best = 0;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer === this.id) continue;
+      const progress = this.peers[peer]!;
+      if (!progress.replied || this.now - progress.heardTick >= this.config.electionTicks) continue;
+      if (best === 0 || progress.chosenSlot > this.peers[best]!.chosenSlot) best = peer;
+    }
+    return best;
+  }
+
+  private tickTransfer(): void {
+    if (this.now - this.transferStartTick >= this.config.electionTicks) {
+      this.counts.transfersTimedOut++;
+      this.clearTransfer(); // lead on: the next ready() forms batches again
+      return;
+    }
+    this.advanceTransfer();
+  }
+
+  /** Send TimeoutNow once the target holds all we proposed; until then help it get there. */
+  private advanceTransfer(): void {
+    assert(this.roleValue === "leader", "only a leader transfers");
+    if (this.inFlight.size > 0) return; // the last batches are still being decided
+    const progress = this.peers[this.transferTarget]!;
+    if (!progress.replied || progress.chosenSlot < this.chosenSlot) {
+      // Tell the target our commit point now rather than at the next heartbeat: its reply says
+      // whether it holds everything. Catch-up, if it lacks more, goes as for any slow follower.
+      if (this.transferCommitPushed !== this.chosenSlot) {
+        this.transferCommitPushed = this.chosenSlot;
+        if (progress.replied) this.sendCatchup(this.transferTarget);
+        this.outNow.push(this.heartbeatTo(this.transferTarget));
+      }
+      return;
+    }
+    if (this.now - this.transferSentTick < this.config.retransmitTicks) return;
+    this.transferSentTick = this.now;
+    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
+      if (peer === this.id) continue;
+      const message: TimeoutNow = {
+        type: MessageType.TimeoutNow,
+        from: this.id,
+        to: peer,
+        ballot: this.ballot,
+        target: this.transferTarget,
+      };
+      this.outNow.push(message);
+    }
+  }
+
+  private clearTransfer(): void {
+    this.transferTarget = 0;
+    this.transferSentTick = Number.NEGATIVE_INFINITY;
+    this.transferCommitPushed = -1;
+  }
+
+  /** We stop leading: a transfer still under way ends here. */
+  private endTransfer(): void {
+    if (this.transferTarget !== 0) this.counts.transfersAborted++;
+    this.clearTransfer();
+  }
+
+  /** Our leader (or we, leading) asked that `candidate` not be refused for our leader's sake. */
+  private transferReleases(candidate: number): boolean {
+    if (this.roleValue === "leader")
+      return candidate === this.transferTarget && this.transferSentTick > Number.NEGATIVE_INFINITY;
+    return (
+      candidate === this.transferReleasedTo &&
+      this.now - this.transferReleasedTick < this.config.electionTicks
+    );
+  }
+
+  /** Only from the leader we follow, under the ballot we promised: anything else is stale. */
+  private onTimeoutNow(m: TimeoutNow): void {
+    if (this.roleValue !== "follower") return;
+    if (m.from !== this.leaderId || m.ballot !== this.leaderBallot || m.ballot !== this.promised)
+      return;
+    if (m.target !== this.id) {
+      this.transferReleasedTo = m.target;
+      this.transferReleasedTick = this.now;
+      return;
+    }
+    this.counts.transferCampaigns++;
+    this.campaignNow();
+  }
+
+  /**
+   * Campaign at once: Phase 1 with a ballot above every round we know, no pre-vote (our leader
+   * asked; its followers were told not to refuse us). Protected: a test plants one that skips
+   * Phase 1.
+   */
+  protected campaignNow(): void {
+    this.becomeFollower();
+    this.leaderId = 0;
+    this.beginPhase1();
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ export const MessageType = {
   RecoverReply: 13,
   ReadIndex: 14,
   ReadIndexReply: 15,
+  TimeoutNow: 16,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -200,7 +201,20 @@ export interface RecoverReply extends Envelope {
   readonly recovering: boolean;
 }
 
+/**
+ * Leadership transfer: the leader of `ballot` hands over to `target`. Sent to every peer once the
+ * target holds everything the leader proposed. The target (if it still follows that leader under
+ * that ballot) starts Phase 1 at once, skipping pre-vote; every other follower of that leader stops
+ * refusing the target's Prepare on the leader's behalf (the stickiness rule) for an election
+ * timeout. Safety is Phase 1's, as in any election: the message only changes who campaigns when.
+ */
+export interface TimeoutNow extends Envelope {
+  readonly type: typeof MessageType.TimeoutNow;
+  readonly target: number;
+}
+
 export type Message =
+  | TimeoutNow
   | Recover
   | RecoverReply
   | Prepare

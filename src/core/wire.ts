@@ -35,12 +35,13 @@ import {
  *                  4 recovering) | [snapshot] | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
  *   ReadIndex      u32 nonce | u64 seq
  *   ReadIndexReply u32 nonce | u64 seq | u64 index
+ *   TimeoutNow     u8 target
  *
  * Decoded commands and snapshot data are views into the input buffer (no copy): the caller must
  * not reuse that buffer while the message is alive.
  */
-/** 2: heartbeats carry the read round; ReadIndex and ReadIndexReply. */
-export const WIRE_VERSION = 2;
+/** 2: heartbeats carry the read round; ReadIndex and ReadIndexReply. 3: TimeoutNow. */
+export const WIRE_VERSION = 3;
 export const HEADER_SIZE = 12;
 const U64_SIZE = 8;
 const U32_SIZE = 4;
@@ -106,6 +107,7 @@ function bodySize(message: Message): number {
     case MessageType.Probe:
       return 0;
     case MessageType.ProbeReply:
+    case MessageType.TimeoutNow:
       return 1;
     case MessageType.Accept:
       return 2 * U64_SIZE + batchSize(message.batch);
@@ -213,6 +215,9 @@ export function encodeMessage(message: Message): Uint8Array {
       break;
     case MessageType.ProbeReply:
       w.u8(message.granted ? 1 : 0);
+      break;
+    case MessageType.TimeoutNow:
+      w.u8(message.target);
       break;
     case MessageType.Accept:
       w.u64(message.slot);
@@ -411,6 +416,10 @@ function decodeBody(r: Reader, type: number, from: number, to: number, ballot: n
       return { type: MessageType.Nack, from, to, ballot };
     case MessageType.Probe:
       return { type: MessageType.Probe, from, to, ballot };
+    case MessageType.TimeoutNow: {
+      const target = replicaId(r.u8("target"), "target");
+      return { type: MessageType.TimeoutNow, from, to, ballot, target };
+    }
     case MessageType.ProbeReply: {
       const granted = r.u8("granted");
       if (granted > 1) throw new WireDecodeError("ERR_WIRE_FIELD", "granted must be 0 or 1");

@@ -62,6 +62,7 @@ function main(): number {
     process.stdout.write(
       `ok: ${result.ticks} ticks, ${result.chosenSlots} slots chosen, ${result.acked} requests acknowledged, ` +
         `${result.elections} elections, ${result.crashes} crashes, ${result.partitions} partitions, ${result.packetsSent} packets\n` +
+        `transfers: ${result.transfers.started} started, ${result.transfers.completed} completed, ${result.transfers.timedOut} timed out\n` +
         `requests: ${result.notExecuted} not executed (CLUSTERDOWN), ${result.timedOut} timed out, ${result.busy} busy, ` +
         `${result.lost} lost with their origin; ${result.forwarded} forwarded, ${result.refused} refused, ` +
         `${result.resent} sent again, ${result.duplicates} copies skipped by the sessions; ` +
@@ -75,10 +76,14 @@ function main(): number {
   const started = Date.now();
   let ticks = 0;
   let slots = 0;
+  const transfers = { started: 0, completed: 0, timedOut: 0 };
   for (let seed = from; seed < from + count; seed++) {
     const result = runScenario(scenarioFromSeed(seed, bug, replicas));
     ticks += result.ticks;
     slots += result.chosenSlots;
+    transfers.started += result.transfers.started;
+    transfers.completed += result.transfers.completed;
+    transfers.timedOut += result.transfers.timedOut;
     if (!result.ok) {
       process.stdout.write(`FAIL ${formatFailure(result)}\n`);
       return 1;
@@ -87,7 +92,8 @@ function main(): number {
     if (done % 500 === 0 || done === count) {
       const seconds = (Date.now() - started) / 1000;
       process.stdout.write(
-        `${done}/${count} seeds ok (${ticks} ticks, ${slots} slots) in ${seconds.toFixed(1)} s, ` +
+        `${done}/${count} seeds ok (${ticks} ticks, ${slots} slots; transfers ${transfers.started} started, ` +
+          `${transfers.completed} completed, ${transfers.timedOut} timed out) in ${seconds.toFixed(1)} s, ` +
           `~${((seconds / done) * (count - done)).toFixed(0)} s left\n`,
       );
     }

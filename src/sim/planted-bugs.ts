@@ -28,6 +28,7 @@ export const PLANTED_BUGS = [
   "no-recovery-marker",
   "read-without-round",
   "read-without-floor",
+  "transfer-skip-phase-1",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -42,6 +43,18 @@ class QuorumTooSmall extends CoreReplica {
 class SkipPhase1 extends CoreReplica {
   protected override beginPhase1(): void {
     super.beginPhase1();
+    this.becomeLeader();
+  }
+}
+
+/**
+ * A transfer target that takes its leader's TimeoutNow as leave to lead at once, with a fresh
+ * ballot but without Phase 1: it trusts that it holds everything, which a TimeoutNow delayed past
+ * the transfer's end (the old leader led on and chose more) makes false.
+ */
+class TransferSkipPhase1 extends CoreReplica {
+  protected override campaignNow(): void {
+    super.campaignNow();
     this.becomeLeader();
   }
 }
@@ -111,6 +124,8 @@ export function replicaFactory(
       return (o, d) => new ReadWithoutRound(o, d);
     case "read-without-floor":
       return (o, d) => new ReadWithoutFloor(o, d);
+    case "transfer-skip-phase-1":
+      return (o, d) => new TransferSkipPhase1(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
     // is a runtime bug (a wiped replica started without recovery), planted in the simulator, as is
     // "no-recovery-marker" (a recovery that crashed half-way is not resumed at the next start);

@@ -50,6 +50,11 @@ export interface Scenario {
    * timeouts: it neither ticks nor receives meanwhile, and wakes believing what it believed.
    */
   readonly pauseRate: number;
+  /**
+   * Per tick, the chance that the leader is asked to transfer leadership (Replica.transferLeadership):
+   * to the most caught-up follower, to a random peer, or to the most lagging one.
+   */
+  readonly transferRate: number;
   /** The leader's batching (CoreConfig.adaptiveBatching): even seeds adaptive, odd eager. */
   readonly adaptiveBatching: boolean;
   readonly bug: PlantedBug | undefined;
@@ -114,6 +119,8 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     proposalQueueMax: pick(prng, [1, 4, 64 * 1024]),
     readRate: pick(prng, [0, 0.05, 0.2]),
     pauseRate: pick(prng, [0, 0.005, 0.02]),
+    // Drawn last too: the runs of seeds without transfers stay as they were.
+    transferRate: pick(prng, [0, 0.005, 0.02, 0.05]),
     adaptiveBatching: seed % 2 === 0,
     bug,
   };
@@ -127,6 +134,6 @@ export function describeScenario(s: Scenario): string {
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
     `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
-    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
+    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} transfer=${s.transferRate} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

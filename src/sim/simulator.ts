@@ -89,6 +89,14 @@ export interface SimResult {
   readonly crashes: number;
   readonly partitions: number;
   readonly elections: number;
+  /** Leadership transfers: begun, completed (the leader promised its target), timed out. */
+  readonly transfers: TransferCounters;
+}
+
+export interface TransferCounters {
+  started: number;
+  completed: number;
+  timedOut: number;
 }
 
 export type TraceSink = (line: string) => void;
@@ -116,6 +124,8 @@ function describeMessage(m: Message): string {
       return `${base} seq=${m.seq}`;
     case MessageType.ReadIndexReply:
       return `${base} seq=${m.seq} index=${m.index}`;
+    case MessageType.TimeoutNow:
+      return `${base} target=${m.target}`;
     default:
       return base;
   }
@@ -144,6 +154,8 @@ export class Simulator {
   private readsOn = true;
   /** Draws the pauses, apart from the main prng for the same reason. */
   private readonly pausePrng: SeededPrng;
+  /** Draws the leadership transfers, apart from the main prng for the same reason. */
+  private readonly transferPrng: SeededPrng;
   /** Fault phase: faults strike and clients issue new commands. */
   private faultsOn = true;
   private crashes = 0;
@@ -153,6 +165,8 @@ export class Simulator {
   private elections = 0;
   private readonly answers = { notExecuted: 0, timedOut: 0, busy: 0, lost: 0 };
   /** Origin counters of incarnations that crashed (the live ones are added at the end). */
+  /** Transfer counters of incarnations that crashed (the live ones are added at the end). */
+  private readonly transferTotals: TransferCounters = { started: 0, completed: 0, timedOut: 0 };
   private readonly originTotals: OriginCounters = {
     forwarded: 0,
     refused: 0,
@@ -166,6 +180,7 @@ export class Simulator {
     this.prng = new SeededPrng(scenario.seed);
     this.readPrng = new SeededPrng(scenario.seed ^ 0x7ead);
     this.pausePrng = new SeededPrng(scenario.seed ^ 0x9a05e);
+    this.transferPrng = new SeededPrng(scenario.seed ^ 0x7a4f);
     this.network = new SimNetwork(scenario.replicaCount, { ...scenario.faults }, this.prng);
     this.checker = new Checker(scenario.replicaCount);
     this.makeReplica = replicaFactory(scenario.bug);
@@ -225,6 +240,7 @@ export class Simulator {
       crashes: this.crashes,
       partitions: this.partitions,
       elections: this.elections,
+      transfers: this.transferCounters(),
     };
   }
 
@@ -599,6 +615,20 @@ export class Simulator {
     return totals;
   }
 
+  private transferCounters(): TransferCounters {
+    const totals = { ...this.transferTotals };
+    for (const node of this.nodes)
+      if (node.core !== null) this.addTransferCounters(totals, node.core);
+    return totals;
+  }
+
+  private addTransferCounters(totals: TransferCounters, core: Replica): void {
+    const counts = core.status().counters;
+    totals.started += counts.transfersStarted;
+    totals.completed += counts.transfersCompleted;
+    totals.timedOut += counts.transfersTimedOut;
+  }
+
   private addOriginCounters(totals: OriginCounters, origin: SimOrigin): void {
     totals.forwarded += origin.forwarded;
     totals.refused += origin.refused;
@@ -607,6 +637,31 @@ export class Simulator {
   }
 
   // ---- faults ---------------------------------------------------------------------------------
+
+  /**
+   * Ask a running leader to hand over: to the peer it finds most caught up, to a random peer (down,
+   * stalled or recovering ones included), or to the peer with the lowest chosen prefix.
+   */
+  private transfer(): void {
+    const leaders = this.nodes.filter((n) => n.core?.role === "leader" && !this.paused(n));
+    if (leaders.length === 0) return;
+    const leader = leaders[this.transferPrng.nextInt(leaders.length)]!;
+    const core = leader.core!;
+    const others = this.nodes.filter((n) => n.id !== leader.id);
+    const how = this.transferPrng.nextInt(3);
+    let target: number | undefined;
+    if (how === 1 && others.length > 0) {
+      target = others[this.transferPrng.nextInt(others.length)]!.id;
+    } else if (how === 2 && others.length > 0) {
+      const peers = core.status().peers.filter((p) => p.id !== leader.id);
+      target = peers.reduce((low, p) => (p.chosenSlot < low.chosenSlot ? p : low)).id;
+    }
+    const result = core.transferLeadership(target);
+    this.log(
+      `replica ${leader.id} transfers leadership (${["most caught up", "random", "most lagging"][how]}): ${result.started ? `to ${result.target}` : result.reason}`,
+    );
+    this.drain(leader);
+  }
 
   private injectFaults(): void {
     const s = this.scenario;
@@ -631,6 +686,7 @@ export class Simulator {
         this.log(`replica ${node.id} stalls until t=${node.pausedUntil}`);
       }
     }
+    if (s.transferRate > 0 && this.transferPrng.nextFloat() < s.transferRate) this.transfer();
 
     if (this.network.partitioned && this.now >= this.partitionEndTick) {
       this.network.heal();
@@ -688,6 +744,7 @@ export class Simulator {
     this.dropConnections(node);
     this.checker.dropReads(node.id);
     if (node.origin !== null) this.addOriginCounters(this.originTotals, node.origin);
+    if (node.core !== null) this.addTransferCounters(this.transferTotals, node.core);
     node.origin = null;
     node.core = null;
     node.loop?.stop();

@@ -87,6 +87,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     snapshot: fc.option(snapshot, { nil: null }),
     recovering: fc.boolean(),
   }),
+  fc.record({ type: fc.constant(MessageType.TimeoutNow), ...env, target: id }),
 );
 
 describe("wire format", () => {
@@ -131,7 +132,7 @@ describe("wire format", () => {
 
   it("never throws on random bytes, and never on a valid header followed by junk", () => {
     const header = fc
-      .tuple(fc.integer({ min: 1, max: 11 }), fc.uint8Array({ maxLength: 200 }))
+      .tuple(fc.integer({ min: 1, max: 16 }), fc.uint8Array({ maxLength: 200 }))
       .map(([type, rest]) => {
         const out = new Uint8Array(HEADER_SIZE + rest.byteLength);
         out.set([WIRE_VERSION, type, 1, 2], 0);

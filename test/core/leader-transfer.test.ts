@@ -1,0 +1,164 @@
+import { describe, expect, it } from "vitest";
+import { ballotOf, type Message, MessageType, type TimeoutNow } from "../../src/core/index.ts";
+import { Cluster, text } from "./harness.ts";
+
+/**
+ * Leadership transfer (Raft thesis §3.10, carried over to Multi-Paxos): the leader stops forming
+ * batches, waits until the target holds everything it proposed, then sends TimeoutNow; the target
+ * runs Phase 1 at once with a higher ballot. See Replica's transfer section.
+ */
+
+const counters = (c: Cluster, id: number) => c.node(id).status().counters;
+const timeoutNows = (c: Cluster) => c.sent.filter((m) => m.type === MessageType.TimeoutNow);
+
+describe("leadership transfer", () => {
+  it("hands leadership to the named follower with no election timeout, losing nothing", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    c.elect(1);
+    c.propose(1, "a", "b");
+    c.deliver();
+    c.propose(1, "c");
+    c.deliver();
+    expect(c.node(1).transferLeadership(2)).toEqual({ started: true, target: 2 });
+    c.drain(1);
+    c.deliver(); // no tick anywhere: no timer decides this
+    expect(c.node(2).role).toBe("leader");
+    expect(c.node(1).role).toBe("follower");
+    expect(c.node(2).status().ballot).toBeGreaterThan(c.node(1).status().ballot);
+    expect(counters(c, 1).transfersStarted).toBe(1);
+    expect(counters(c, 1).transfersCompleted).toBe(1);
+    expect(counters(c, 2).transferCampaigns).toBe(1);
+    c.propose(2, "d");
+    c.deliver();
+    c.heartbeat();
+    for (const id of [1, 2, 3]) expect(c.applied[id]).toEqual(["a", "b", "c", "d"]);
+  });
+
+  it("without a target, picks the follower that reported the highest chosen prefix", () => {
+    const c = new Cluster(3);
+    c.elect(1);
+    for (let i = 0; i < 3; i++) {
+      c.propose(1, `x${i}`);
+      c.deliver((m) => m.type === MessageType.Heartbeat || (m.to !== 3 && m.from !== 3));
+    }
+    c.heartbeat();
+    expect(c.node(1).transferLeadership()).toEqual({ started: true, target: 2 });
+  });
+
+  it("refuses when not leading, for a bad target, and when no peer answers", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    expect(c.node(1).transferLeadership()).toEqual({ started: false, reason: "not-leader" });
+    c.elect(1);
+    for (const bad of [0, 1, 4, 1.5])
+      expect(c.node(1).transferLeadership(bad)).toEqual({ started: false, reason: "bad-target" });
+    const alone = new Cluster(1);
+    alone.elect(1);
+    expect(alone.node(1).transferLeadership()).toEqual({ started: false, reason: "no-target" });
+  });
+
+  it("commands wait during the transfer, and a transfer to a dead target times out and leads on", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    c.elect(1);
+    c.crash(2);
+    expect(c.node(1).transferLeadership(2).started).toBe(true);
+    expect(c.node(1).propose(text("w"))).toBe("queued");
+    c.drain(1);
+    const accepts = () => c.inbox.filter((m) => m.type === MessageType.Accept).length;
+    expect(accepts()).toBe(0); // not proposed while handing over
+    c.deliver();
+    // The transfer gives up after one election timeout; 3 keeps the leader in office meanwhile.
+    for (let i = 0; i < 10; i++) {
+      c.tick(1);
+      c.deliver();
+    }
+    expect(counters(c, 1).transfersTimedOut).toBe(1);
+    expect(c.node(1).role).toBe("leader");
+    expect(c.node(1).status().transferTarget).toBe(0);
+    c.deliver();
+    c.heartbeat();
+    expect(c.applied[1]).toEqual(["w"]);
+    expect(c.applied[3]).toEqual(["w"]);
+  });
+
+  it("waits for a lagging target to catch up, then hands over", () => {
+    const c = new Cluster(3, { catchupEntriesMax: 2, electionTicks: 20 });
+    c.elect(1);
+    for (let i = 0; i < 6; i++) {
+      c.propose(1, `c${i}`);
+      c.deliver((m) => m.to !== 3 && m.from !== 3); // 3 is cut off
+    }
+    expect(c.node(1).transferLeadership(3)).toEqual({ started: true, target: 3 });
+    c.drain(1);
+    for (let i = 0; i < 15 && c.node(3).role !== "leader"; i++) {
+      c.tick(1);
+      c.deliver();
+    }
+    expect(c.node(3).role).toBe("leader");
+    expect(counters(c, 1).transfersCompleted).toBe(1);
+    c.heartbeat();
+    for (const id of [1, 2, 3]) expect(c.applied[id]).toEqual(["c0", "c1", "c2", "c3", "c4", "c5"]);
+  });
+
+  it("the other followers stop refusing the target for their leader's sake (N=5, no promise from the old leader)", () => {
+    const c = new Cluster(5, { electionTicks: 10 });
+    c.elect(1);
+    c.propose(1, "a");
+    c.deliver();
+    c.node(1).transferLeadership(2);
+    c.drain(1);
+    // The old leader's promise never arrives: 2 needs two of 3, 4, 5, who heard 1 a moment ago.
+    c.deliver((m) => !(m.type === MessageType.Promise && m.from === 1));
+    expect(c.node(2).role).toBe("leader");
+  });
+
+  it("a TimeoutNow from a deposed leader, or from a replica we do not follow, is ignored", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    c.elect(1);
+    const oldBallot = c.node(1).status().ballot;
+    c.elect(2, (m) => m.to !== 1 && m.from !== 1); // 1 is cut off meanwhile
+    c.inbox = [];
+    c.heartbeat();
+    const promised = c.node(3).status().promised;
+    const stale: TimeoutNow = {
+      type: MessageType.TimeoutNow,
+      from: 1,
+      to: 3,
+      ballot: oldBallot,
+      target: 3,
+    };
+    c.node(3).step(stale);
+    c.drain(3);
+    expect(c.node(3).role).toBe("follower");
+    expect(c.node(3).status().promised).toBe(promised);
+    // A replica we do not follow cannot start us either, even with a fresh ballot of its own.
+    const fresh: Message = { ...stale, ballot: ballotOf(99, 1) };
+    c.node(3).step(fresh);
+    expect(c.node(3).role).toBe("follower");
+    expect(counters(c, 3).transferCampaigns).toBe(0);
+  });
+
+  it("a TimeoutNow that comes back after the target already campaigned starts nothing more", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    c.elect(1);
+    c.node(1).transferLeadership(3);
+    c.drain(1);
+    c.deliver();
+    expect(c.node(3).role).toBe("leader");
+    const ballot = c.node(3).status().ballot;
+    for (const m of timeoutNows(c)) if (m.to === 3) c.node(3).step(m); // a late duplicate
+    c.drain(3);
+    expect(c.node(3).role).toBe("leader");
+    expect(c.node(3).status().ballot).toBe(ballot);
+  });
+
+  it("a leader stepping down mid-transfer ends it (counted aborted), and the new leader is not stuck", () => {
+    const c = new Cluster(3, { electionTicks: 10 });
+    c.elect(1);
+    c.crash(2);
+    c.node(1).transferLeadership(2);
+    c.node(1).step({ type: MessageType.Nack, from: 3, to: 1, ballot: ballotOf(50, 3) });
+    expect(c.node(1).role).toBe("follower");
+    expect(c.node(1).status().transferTarget).toBe(0);
+    expect(counters(c, 1).transfersAborted).toBe(1);
+  });
+});
