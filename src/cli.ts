@@ -3,6 +3,7 @@
  * `apus`: look at a running cluster through the replicas' admin HTTP ports.
  *   apus status [--admin H:P,H:P,...] [--json]   table of every replica; exit 0 when healthy
  *   apus latency [--admin H:P] [--reset]         consensus-latency quantiles as one JSON line
+ *   apus leader transfer [ID] [--admin ...]      hand leadership over; prints who leads after
  */
 import { type AdminAddress, formatAdminAddress, getAdminJson } from "./cli/admin-client.ts";
 import { type CliArgs, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
@@ -59,6 +60,59 @@ async function latency(args: Extract<CliArgs, { command: "latency" }>): Promise<
   return failed ? 1 : 0;
 }
 
+/** Long enough for a transfer's own bound (2 x the election timeout) at any sane setting. */
+const TRANSFER_TIMEOUT_MS = 30_000;
+/** How long to wait for the cluster to agree on the new leader after the old one stepped down. */
+const SETTLE_MS = 5000;
+
+async function leaderTransfer(
+  args: Extract<CliArgs, { command: "leader-transfer" }>,
+): Promise<number> {
+  const before = await Promise.all(args.admin.map(fetchRow));
+  const leaderRow = before.find((f) => "status" in f.row && f.row.status.role === "leader")?.row;
+  if (leaderRow === undefined || !("status" in leaderRow)) {
+    process.stderr.write(
+      "apus: no replica answered as leader; try again once one leads (apus status)\n",
+    );
+    return 1;
+  }
+  const from = leaderRow.status.id;
+  const leaderAdmin = args.admin[before.findIndex((f) => f.row === leaderRow)]!;
+  const query = args.target === null ? "" : `?to=${args.target}`;
+  const result = await getAdminJson(leaderAdmin, `/leader/transfer${query}`, TRANSFER_TIMEOUT_MS, {
+    method: "POST",
+    anyStatus: true,
+  });
+  if (!result.ok) {
+    process.stderr.write(`apus: ${formatAdminAddress(leaderAdmin)}: ${result.reason}\n`);
+    return 1;
+  }
+  const outcome = result.value as { outcome?: string; target?: number; elapsedMs?: number };
+  if (outcome.outcome !== "transferred") {
+    if (args.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
+    process.stderr.write(
+      `apus: replica ${from} did not hand over leadership: ${outcome.outcome ?? "unknown answer"}${outcome.target ? ` (target ${outcome.target})` : ""}\n`,
+    );
+    return 1;
+  }
+  // The old leader stepped down; ask everyone until one replica leads.
+  const deadline = Date.now() + SETTLE_MS;
+  let leader = 0;
+  while (leader === 0 || leader === from) {
+    const rows = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
+    leader = summarizeCluster(rows).leaders[0] ?? 0;
+    if (Date.now() >= deadline) break;
+    if (leader === 0 || leader === from) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (args.json) process.stdout.write(`${JSON.stringify({ ...outcome, leaderAfter: leader })}\n`);
+  else
+    process.stdout.write(
+      `replica ${from} handed leadership to replica ${outcome.target} in ${outcome.elapsedMs} ms; ` +
+        `${leader === 0 ? "no replica leads yet" : `replica ${leader} leads`}\n`,
+    );
+  return leader !== 0 && leader !== from ? 0 : 1;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let args: CliArgs;
   try {
@@ -80,6 +134,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return status(args);
     case "latency":
       return latency(args);
+    case "leader-transfer":
+      return leaderTransfer(args);
   }
 }
 

@@ -54,11 +54,16 @@ export function describeAdminError(error: unknown, timeoutMs: number): string {
   }
 }
 
-/** GET `path` from the admin server and parse the JSON body; resolves, never rejects. */
+/**
+ * GET (or POST) `path` from the admin server and parse the JSON body; resolves, never rejects.
+ * A status other than 200 is a failure, unless `anyStatus`: then any JSON body is the answer
+ * (POST /leader/transfer explains a refusal in JSON).
+ */
 export function getAdminJson(
   address: AdminAddress,
   path: string,
   timeoutMs: number,
+  options: { readonly method?: "GET" | "POST"; readonly anyStatus?: boolean } = {},
 ): Promise<AdminResult> {
   return new Promise((resolve) => {
     let settled = false;
@@ -69,7 +74,13 @@ export function getAdminJson(
       resolve(result);
     };
     const req = request(
-      { host: address.host, port: address.port, path, method: "GET", agent: false },
+      {
+        host: address.host,
+        port: address.port,
+        path,
+        method: options.method ?? "GET",
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -87,7 +98,7 @@ export function getAdminJson(
         );
         res.on("end", () => {
           const body = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode !== 200) {
+          if (res.statusCode !== 200 && options.anyStatus !== true) {
             settle({ ok: false, reason: `HTTP ${res.statusCode}: ${body.trim().slice(0, 80)}` });
             return;
           }

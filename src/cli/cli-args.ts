@@ -12,6 +12,13 @@ export type CliArgs =
       readonly command: "latency";
       readonly admin: readonly AdminAddress[];
       readonly reset: boolean;
+    }
+  | {
+      readonly command: "leader-transfer";
+      readonly admin: readonly AdminAddress[];
+      /** The replica to hand to; null: the leader picks the most caught-up follower. */
+      readonly target: number | null;
+      readonly json: boolean;
     };
 
 /** The admin ports `npm start` gives a three-replica cluster. */
@@ -49,7 +56,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.help === true || positionals[0] === "help") return { command: "help" };
   if (values.version === true) return { command: "version" };
   const [command, ...rest] = positionals;
-  if (command === undefined) throw invalid("missing command: status or latency");
+  if (command === undefined) throw invalid("missing command: status, latency or leader transfer");
+  if (command === "leader") return parseLeaderCommand(rest, values);
   if (rest.length > 0) throw invalid(`unexpected argument "${rest[0]}" after ${command}`);
   if (command !== "status" && command !== "latency")
     throw invalid(`unknown command "${command}": use status or latency`);
@@ -66,6 +74,28 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   return { command, admin, reset: values.reset === true };
 }
 
+function parseLeaderCommand(
+  rest: readonly string[],
+  values: { admin?: string; json?: boolean; reset?: boolean },
+): CliArgs {
+  const [sub, id, ...extra] = rest;
+  if (sub !== "transfer")
+    throw invalid(`unknown command "leader ${sub ?? ""}": use leader transfer [ID]`);
+  if (extra.length > 0) throw invalid(`unexpected argument "${extra[0]}" after leader transfer`);
+  let target: number | null = null;
+  if (id !== undefined) {
+    target = Number(id);
+    if (!/^[0-9]+$/.test(id) || !Number.isSafeInteger(target) || target < 1)
+      throw invalid(`leader transfer: the target must be a replica id (1, 2, ...), got "${id}"`);
+  }
+  if (values.reset === true) throw invalid("--reset belongs to latency, not leader transfer");
+  const adminText = values.admin ?? DEFAULT_ADMIN;
+  const admin = parseAdminList(adminText);
+  if (admin === null)
+    throw invalid(`--admin: expected host:port,host:port,..., got "${adminText}"`);
+  return { command: "leader-transfer", admin, target, json: values.json === true };
+}
+
 export function cliHelpText(version: string): string {
   return `apus ${version}: look at a running apus-smr cluster through its admin HTTP ports
 
@@ -80,6 +110,12 @@ Usage:
   apus latency [--admin H:P,...] [--reset]
       GET /latency (consensus-latency quantiles, µs) and print it as one JSON line per replica;
       --reset starts a new measuring window after reading.
+  apus leader transfer [ID] [--admin H:P,H:P,...] [--json]
+      Hand leadership to replica ID (default: the follower the leader finds most caught up)
+      without an election timeout: finds the leader through GET /status, POSTs
+      /leader/transfer?to=ID to it, then prints who leads. Exit status 0 when leadership moved.
+      The admin port has no authentication: keep it on 127.0.0.1 (the default
+      --admin-host) or a private network; anyone who reaches it can move leadership.
 
   --admin   admin addresses (each replica's --admin-host:--admin-port)
             default: ${DEFAULT_ADMIN} (npm start's cluster; latency: the first)

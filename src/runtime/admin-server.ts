@@ -20,7 +20,9 @@ export interface AdminServerOptions {
 /**
  * The admin HTTP server of the main thread: /metrics (Prometheus text, aggregated from every
  * worker's registry), /status (JSON), /latency (exact consensus-latency quantiles; ?reset=1
- * starts a new window, for benchmarks). Binds 127.0.0.1 unless told otherwise.
+ * starts a new window, for benchmarks), and POST /leader/transfer[?to=ID] (hand leadership over;
+ * answers once this replica stepped down or gave up). Binds 127.0.0.1 unless told otherwise: it
+ * has no authentication, so whoever reaches the port can move leadership.
  */
 export class AdminServer {
   private readonly server: Server;
@@ -59,6 +61,7 @@ export class AdminServer {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
+    if (url.pathname === "/leader/transfer") return this.transfer(req, res, url);
     if (req.method !== "GET") {
       res.writeHead(405, { "content-type": "text/plain", allow: "GET" });
       res.end("only GET\n");
@@ -85,13 +88,48 @@ export class AdminServer {
         );
       case "/":
         res.writeHead(200, { "content-type": "text/plain" });
-        res.end("apus-smr admin: /metrics /status /latency[?reset=1]\n");
+        res.end(
+          "apus-smr admin: /metrics /status /latency[?reset=1], POST /leader/transfer[?to=ID]\n",
+        );
         return;
       default:
         res.writeHead(404, { "content-type": "text/plain" });
         res.end("not found: try /metrics, /status or /latency\n");
     }
   }
+
+  /**
+   * POST /leader/transfer[?to=ID][&wait_ms=MS]: 200 with the outcome once leadership moved, 409
+   * when this replica does not lead (the body names the leader it knows), 400 for a bad target,
+   * 503 when no follower could take over or none did in time (this replica still leads).
+   */
+  private async transfer(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== "POST") {
+      res.writeHead(405, { "content-type": "text/plain", allow: "POST" });
+      res.end("only POST\n");
+      return;
+    }
+    const to = optionalInteger(url.searchParams.get("to"));
+    const waitMs = optionalInteger(url.searchParams.get("wait_ms"));
+    if (to === undefined || waitMs === undefined) {
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("to and wait_ms must be non-negative integers\n");
+      return;
+    }
+    const outcome = await this.options.consensus.transferLeadership(to, waitMs);
+    const code = { transferred: 200, "not-leader": 409, "bad-target": 400 }[
+      outcome.outcome as string
+    ];
+    res.writeHead(code ?? 503, { "content-type": "application/json" });
+    res.end(`${JSON.stringify(outcome)}\n`);
+  }
+}
+
+/** null when absent, undefined when not a non-negative safe integer. */
+function optionalInteger(text: string | null): number | null | undefined {
+  if (text === null || text === "") return null;
+  const value = Number(text);
+  return /^[0-9]+$/.test(text) && Number.isSafeInteger(value) ? value : undefined;
 }
 
 function json(res: ServerResponse, value: unknown): void {

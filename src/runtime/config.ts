@@ -195,7 +195,7 @@ export const SETTINGS: readonly Setting[] = [
     key: "adminHost",
     flag: "admin-host",
     kind: "string",
-    help: "address of the admin HTTP server (/metrics, /status)",
+    help: "address of the admin HTTP server (/metrics, /status, POST /leader/transfer). It has no authentication: whoever reaches it can read the cluster's state and move leadership, so keep it on 127.0.0.1 or a private network",
   },
   {
     key: "adminPort",

@@ -57,7 +57,8 @@ export interface RunningReplica {
   /** The consensus worker's /status, without HTTP. */
   status(): Promise<ReplicaStatus>;
   /**
-   * Stop accepting clients, give requests in flight SHUTDOWN_GRACE_MS, stop the consensus worker
+   * On SIGTERM a leader first hands leadership over (up to 2 x the election timeout). Then stop
+   * accepting clients, give requests in flight SHUTDOWN_GRACE_MS, stop the consensus worker
    * (flushing its log), close clients and the admin server, end the threads. Idempotent.
    */
   stop(signal: string): Promise<void>;
@@ -283,6 +284,16 @@ export async function startReplica(
 
   let stopping: Promise<void> | null = null;
   const stopAll = async (signal: string) => {
+    // A leader stopping on SIGTERM hands over first, so clients see no election timeout; the wait
+    // is bounded (2 x the election timeout), and without a taker it stops all the same.
+    if (
+      signal === "SIGTERM" &&
+      config.peers.length > 1 &&
+      (await consensus.status()).role === "leader"
+    ) {
+      log.info({ signal }, "stopping: this replica leads; handing leadership over first");
+      await consensus.transferLeadership(null, 2 * config.electionTimeoutMs);
+    }
     log.info({ signal }, "stopping: no new clients; waiting for requests in flight");
     await Promise.all(connections.map((c) => c.stopAccepting()));
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;

@@ -121,6 +121,11 @@ export interface ConsensusControl {
   /** Stop taking requests, fail what waits, flush the WAL, close sockets. */
   shutdown(): Promise<void>;
   /**
+   * Hand leadership to `target` (null: the most caught-up follower) and wait up to `waitMs`
+   * (null: 2 x the election timeout) for this replica to step down.
+   */
+  transferLeadership(target: number | null, waitMs: number | null): Promise<LeaderTransferOutcome>;
+  /**
    * With --workers 0 the consensus worker serves clients itself: these answer for its in-thread
    * client server what ConnectionControl's calls answer for a connection worker. Without it they
    * do nothing ([] for the metrics).
@@ -128,6 +133,24 @@ export interface ConsensusControl {
   clientMetricsJson(): Promise<unknown[]>;
   stopAcceptingClients(): Promise<void>;
   shutdownClients(): Promise<void>;
+}
+
+/**
+ * What a leadership transfer came to. transferred: this replica stepped down for it (`leader` is
+ * who it follows now; 0 while the new leader has not spoken yet). timed-out: still leading after
+ * the wait (the target did not take over; the core leads on after one election timeout).
+ * not-leader, bad-target, no-target: none began (this replica does not lead; the target is no
+ * peer; no peer answered within an election timeout).
+ */
+export interface LeaderTransferOutcome {
+  readonly outcome: "transferred" | "timed-out" | "not-leader" | "bad-target" | "no-target";
+  /** The replica asked (this one). */
+  readonly from: number;
+  /** The replica handed to; 0 when none was chosen. */
+  readonly target: number;
+  /** The leader this replica knows at the end, itself included; 0: none known. */
+  readonly leader: number;
+  readonly elapsedMs: number;
 }
 
 export interface ConnectionControl {

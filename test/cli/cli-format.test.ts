@@ -174,6 +174,25 @@ describe("apus arguments", () => {
     expect(parseCliArgs(["--help"])).toEqual({ command: "help" });
   });
 
+  it("parses leader transfer, with and without a target", () => {
+    expect(parseCliArgs(["leader", "transfer"])).toEqual({
+      command: "leader-transfer",
+      admin: [8001, 8002, 8003].map((port) => ({ host: "127.0.0.1", port })),
+      target: null,
+      json: false,
+    });
+    expect(parseCliArgs(["leader", "transfer", "2", "--admin", "h:1", "--json"])).toEqual({
+      command: "leader-transfer",
+      admin: [{ host: "h", port: 1 }],
+      target: 2,
+      json: true,
+    });
+    expect(() => parseCliArgs(["leader", "transfer", "x"])).toThrow(/replica id/);
+    expect(() => parseCliArgs(["leader", "transfer", "0"])).toThrow(/replica id/);
+    expect(() => parseCliArgs(["leader", "elect"])).toThrow(/leader transfer/);
+    expect(() => parseCliArgs(["leader", "transfer", "2", "3"])).toThrow(/unexpected argument/);
+  });
+
   it("rejects what it cannot use, naming it", () => {
     expect(() => parseCliArgs([])).toThrow(/missing command/);
     expect(() => parseCliArgs(["stauts"])).toThrow(/unknown command "stauts"/);

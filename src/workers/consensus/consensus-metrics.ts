@@ -16,6 +16,11 @@ export interface CoreCounters {
   readonly retransmittedAccepts: number;
   readonly droppedFarSlots: number;
   readonly droppedReads: number;
+  readonly transfersStarted: number;
+  readonly transfersCompleted: number;
+  readonly transfersTimedOut: number;
+  readonly transfersAborted: number;
+  readonly transferCampaigns: number;
 }
 
 export class ConsensusMetrics {
@@ -23,6 +28,12 @@ export class ConsensusMetrics {
   readonly proposals = new Counter({
     name: "apus_proposals_total",
     help: "Client requests proposed by this replica as leader (each may hold pipelined commands)",
+    registers: [this.registry],
+  });
+  readonly leaderTransfers = new Counter({
+    name: "apus_leader_transfers_total",
+    help: "Leadership transfers this replica began as leader, by outcome: started; completed (it promised its target's ballot and stepped down); timed-out (the target did not take over within an election timeout; it leads on); aborted (it stopped leading otherwise first); campaigned (this replica was a target and started Phase 1 at once)",
+    labelNames: ["outcome"],
     registers: [this.registry],
   });
   readonly forwarded = new Counter({
@@ -192,6 +203,11 @@ export class ConsensusMetrics {
     retransmittedAccepts: 0,
     droppedFarSlots: 0,
     droppedReads: 0,
+    transfersStarted: 0,
+    transfersCompleted: 0,
+    transfersTimedOut: 0,
+    transfersAborted: 0,
+    transferCampaigns: 0,
   };
 
   /**
@@ -210,6 +226,17 @@ export class ConsensusMetrics {
     if (resent > 0) this.retransmits.inc(resent);
     if (refused > 0) this.droppedPackets.inc({ reason: "core-refused" }, refused);
     if (far > 0) this.droppedPackets.inc({ reason: "far-slot" }, far);
+    const transfers = [
+      ["started", counters.transfersStarted, last.transfersStarted],
+      ["completed", counters.transfersCompleted, last.transfersCompleted],
+      ["timed-out", counters.transfersTimedOut, last.transfersTimedOut],
+      ["aborted", counters.transfersAborted, last.transfersAborted],
+      ["campaigned", counters.transferCampaigns, last.transferCampaigns],
+    ] as const;
+    for (const [outcome, now, then] of transfers) {
+      const more = grew(now, then);
+      if (more > 0) this.leaderTransfers.inc({ outcome }, more);
+    }
     this.coreCountersExported = { ...counters };
   }
 

@@ -15,6 +15,7 @@ import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 import {
   type LatencySummary,
+  type LeaderTransferOutcome,
   PUSH_SEQ,
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
@@ -92,7 +93,17 @@ const MESSAGE_TYPE_NAMES = [
   "probe_reply",
   "recover",
   "recover_reply",
+  "read_index",
+  "read_index_reply",
+  "timeout_now",
 ];
+
+const TRANSFER_REFUSALS = {
+  "not-leader": "this replica does not lead; ask the leader (apus status shows it)",
+  "bad-target":
+    "the target is not another replica of this cluster (ids run from 1 to --peers' length)",
+  "no-target": "no follower answered within an election timeout; none could take over",
+} as const;
 
 /** Request records taken from the rings per drain, so sockets and timers get their turn. */
 const DRAIN_RECORDS_MAX = 4096;
@@ -839,6 +850,67 @@ export class ConsensusNode {
     this.metrics.replyOverflow.set(this.replies.queuedRecords());
     this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
     return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];
+  }
+
+  /**
+   * Hand leadership over (Replica.transferLeadership) and wait until this replica steps down, the
+   * transfer ends without it, or `waitMs` (default 2 x the election timeout) passes. Requests
+   * that reach us meanwhile wait in the core's queue; once we follow, the router sends them on.
+   */
+  async transferLeadership(
+    target: number | null,
+    waitMs: number | null,
+  ): Promise<LeaderTransferOutcome> {
+    const started = performance.now();
+    const wait = waitMs ?? 2 * this.config.electionTimeoutMs;
+    const id = this.config.id;
+    const result = this.core.transferLeadership(target ?? undefined);
+    const outcome = (
+      kind: LeaderTransferOutcome["outcome"],
+      to: number,
+    ): LeaderTransferOutcome => ({
+      outcome: kind,
+      from: id,
+      target: to,
+      leader: this.core.knownLeader,
+      elapsedMs: Math.round(performance.now() - started),
+    });
+    if (!result.started) {
+      this.log.warn(
+        { target, reason: result.reason, leader: this.core.knownLeader },
+        `leadership transfer not started: ${TRANSFER_REFUSALS[result.reason]}`,
+      );
+      return outcome(result.reason, target ?? 0);
+    }
+    const to = result.target;
+    this.log.info(
+      { target: to, waitMs: wait },
+      `handing leadership to replica ${to}: no new batches until it holds everything proposed, then it campaigns at once`,
+    );
+    this.schedulePump();
+    const pollMs = Math.max(1, Math.min(5, this.tickMs));
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      const elapsed = performance.now() - started;
+      if (this.core.role !== "leader") {
+        // Stepped down: give the new leader a moment to speak, so we can name it.
+        if (this.core.knownLeader === 0 && elapsed < wait) continue;
+        const done = outcome("transferred", to);
+        this.log.info(
+          { target: to, leader: done.leader, elapsedMs: done.elapsedMs },
+          `leadership handed over in ${done.elapsedMs} ms; replica ${done.leader || "(not known yet)"} leads`,
+        );
+        return done;
+      }
+      if (this.core.status().transferTarget !== to || elapsed >= wait) {
+        const failed = outcome("timed-out", to);
+        this.log.warn(
+          { target: to, elapsedMs: failed.elapsedMs },
+          `leadership transfer to replica ${to} did not complete in ${failed.elapsedMs} ms (it is down, far behind or cut off); still leading`,
+        );
+        return failed;
+      }
+    }
   }
 
   /** Stop taking requests, fail what waits, make the log durable, close the sockets. */

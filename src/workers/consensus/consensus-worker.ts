@@ -106,6 +106,7 @@ const control: ConsensusControl = {
   metricsJson: () => node.metricsJson(),
   latency: (reset) => node.latency(reset),
   pendingRequests: () => node.pendingRequests,
+  transferLeadership: (target, waitMs) => node.transferLeadership(target, waitMs),
   shutdown: async () => {
     await node.shutdown();
     await app.stop();
