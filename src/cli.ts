@@ -68,16 +68,22 @@ const SETTLE_MS = 5000;
 async function leaderTransfer(
   args: Extract<CliArgs, { command: "leader-transfer" }>,
 ): Promise<number> {
-  const before = await Promise.all(args.admin.map(fetchRow));
-  const leaderRow = before.find((f) => "status" in f.row && f.row.status.role === "leader")?.row;
-  if (leaderRow === undefined || !("status" in leaderRow)) {
+  const before = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
+  // Two replicas may say they lead for a moment (a deposed one has not heard yet): the highest
+  // ballot is the real one.
+  const from = summarizeCluster(before).leaders[0];
+  const index = before.findIndex((row) => "status" in row && row.status.id === from);
+  if (from === undefined || index < 0) {
     process.stderr.write(
       "apus: no replica answered as leader; try again once one leads (apus status)\n",
     );
     return 1;
   }
-  const from = leaderRow.status.id;
-  const leaderAdmin = args.admin[before.findIndex((f) => f.row === leaderRow)]!;
+  if (args.target === from) {
+    process.stdout.write(`replica ${from} already leads\n`);
+    return 0;
+  }
+  const leaderAdmin = args.admin[index]!;
   const query = args.target === null ? "" : `?to=${args.target}`;
   const result = await getAdminJson(leaderAdmin, `/leader/transfer${query}`, TRANSFER_TIMEOUT_MS, {
     method: "POST",
