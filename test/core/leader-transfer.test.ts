@@ -99,6 +99,30 @@ describe("leadership transfer", () => {
     for (const id of [1, 2, 3]) expect(c.applied[id]).toEqual(["c0", "c1", "c2", "c3", "c4", "c5"]);
   });
 
+  it("a transfer to a recovering replica times out and the leader leads on", () => {
+    const c = new Cluster(5, { electionTicks: 10 });
+    c.elect(1);
+    c.propose(1, "a");
+    c.deliver();
+    c.crash(5); // 2 cannot finish recovering without an answer from 5
+    c.crash(2);
+    c.restart(2, { wiped: true, recovering: true });
+    c.deliver();
+    expect(c.node(2).role).toBe("recovering");
+    expect(c.node(1).transferLeadership(2).started).toBe(true);
+    for (let i = 0; i < 10; i++) {
+      for (const id of [1, 2, 3, 4]) c.tick(id);
+      c.deliver();
+    }
+    expect(counters(c, 1).transfersTimedOut).toBe(1);
+    expect(c.node(1).role).toBe("leader");
+    expect(c.node(2).role).toBe("recovering");
+    c.propose(1, "b");
+    c.deliver();
+    c.heartbeat();
+    expect(c.applied[3]).toEqual(["a", "b"]);
+  });
+
   it("the other followers stop refusing the target for their leader's sake (N=5, no promise from the old leader)", () => {
     const c = new Cluster(5, { electionTicks: 10 });
     c.elect(1);
