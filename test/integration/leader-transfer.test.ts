@@ -107,7 +107,11 @@ describe("leadership transfer with real processes", () => {
     const next = Number(/replica (\d+) leads/.exec(cli.stdout)?.[1]);
     expect(next).not.toBe(leader);
     expect(await c.waitForLeader()).toBe(next);
-    report(`leader transfer ${leader} -> ${next} (apus leader transfer)`, load);
+    const tookMs = /in (\d+) ms/.exec(cli.stdout)?.[1];
+    report(
+      `leader transfer ${leader} -> ${next} (apus leader transfer; ${tookMs} ms at the leader)`,
+      load,
+    );
     expect(load.acked.length).toBeGreaterThan(0);
     expect(await missingKeys(follower.clientPort, load.acked)).toEqual([]);
     expect(await missingKeys(c.replica(next).clientPort, load.acked)).toEqual([]);
@@ -139,7 +143,8 @@ describe("leadership transfer with real processes", () => {
     expect(code, c.outputs()).toBe(0);
     expect(c.replica(leader).output).toMatch(/leadership handed over in \d+ ms/);
     const next = await c.waitForLeader(20_000, [leader]);
-    report(`SIGTERM of leader ${leader} (handed to ${next})`, load);
+    const tookMs = /leadership handed over in (\d+) ms/.exec(c.replica(leader).output)?.[1];
+    report(`SIGTERM of leader ${leader} (handed to ${next} in ${tookMs} ms at the leader)`, load);
     expect(load.acked.length).toBeGreaterThan(0);
     expect(await missingKeys(follower.clientPort, load.acked)).toEqual([]);
   });
