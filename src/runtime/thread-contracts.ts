@@ -187,6 +187,8 @@ export interface ReplicaStatus {
   readonly appliedIndex: number;
   readonly lastSlot: number;
   readonly inFlightSlots: number;
+  /** As leader: the replica leadership is being handed to (present only during a transfer). */
+  readonly transferringTo?: number;
   readonly pendingRequests: number;
   readonly keys: number;
   /** The replicated application: the embedded store, or the program under --app and its state. */

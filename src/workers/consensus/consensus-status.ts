@@ -34,6 +34,7 @@ export function describeReplica(inputs: StatusInputs): ReplicaStatus {
     appliedIndex: s.appliedSlot,
     lastSlot: s.lastSlot,
     inFlightSlots: s.inFlightSlots,
+    ...(s.transferTarget !== 0 ? { transferringTo: s.transferTarget } : {}),
     pendingRequests: inputs.pendingRequests,
     keys: inputs.keys,
     app: inputs.app,
