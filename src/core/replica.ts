@@ -311,6 +311,7 @@ export class Replica {
 
   tick(): void {
     this.now++;
+    assert(this.transferTarget === 0 || this.roleValue === "leader", "only a leader transfers");
     this.retryReads();
     if (this.roleValue === "recovering") {
       this.sendRecover(); // to peers whose answer is overdue
