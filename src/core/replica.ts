@@ -356,7 +356,7 @@ export class Replica {
     droppedReads: 0,
     /** Leadership transfers begun by this replica as leader (transferLeadership). */
     transfersStarted: 0,
-    /** ... that ended with this leader promising its target's ballot (the target campaigns). */
+    /** ... that ended with this leader meeting its target's higher ballot (the target campaigns). */
     transfersCompleted: 0,
     /** ... given up after an election timeout (the target never caught up or never campaigned). */
     transfersTimedOut: 0,
@@ -794,14 +794,7 @@ export class Replica {
     if (m.ballot < this.promised) return this.nack(m.from);
     if (m.ballot > this.promised) {
       if (this.leaseHeld(m.from)) return; // check-quorum / pre-vote: a live leader is not deposed
-      if (
-        this.roleValue === "leader" &&
-        this.transferTarget !== 0 &&
-        m.from === this.transferTarget
-      ) {
-        this.counts.transfersCompleted++;
-        this.clearTransfer();
-      }
+      this.noteHandedOver(m.ballot);
       this.promise(m.ballot);
       this.becomeFollower();
       this.resetElectionTimer();
@@ -966,6 +959,7 @@ export class Replica {
     const proposing =
       this.roleValue === "leader" || (this.roleValue === "candidate" && this.phase === "prepare");
     if (proposing && ballot > this.ballot) {
+      this.noteHandedOver(ballot);
       this.becomeFollower();
       this.resetElectionTimer();
     }
@@ -1000,6 +994,7 @@ export class Replica {
    * if we were campaigning or leading with less, and restart the election timer.
    */
   private followLeader(from: number, ballot: Ballot): void {
+    this.noteHandedOver(ballot);
     if (ballot > this.promised) this.promise(ballot);
     if (this.roleValue !== "follower") this.becomeFollower();
     if (this.leaderBallot !== ballot) {
@@ -1515,6 +1510,17 @@ export class Replica {
     this.transferTarget = 0;
     this.transferSentTick = Number.NEGATIVE_INFINITY;
     this.transferCommitPushed = -1;
+  }
+
+  /**
+   * We meet `ballot`, higher than ours, of our transfer's target (its Prepare, its Accept, or a
+   * Nack carrying a promise to it): the transfer completed, whichever message says so first.
+   */
+  private noteHandedOver(ballot: Ballot): void {
+    if (this.roleValue !== "leader" || this.transferTarget === 0) return;
+    if (ballot <= this.ballot || ballotReplica(ballot) !== this.transferTarget) return;
+    this.counts.transfersCompleted++;
+    this.clearTransfer();
   }
 
   /** We stop leading: a transfer still under way ends here. */
