@@ -32,7 +32,7 @@ export class ConsensusMetrics {
   });
   readonly leaderTransfers = new Counter({
     name: "apus_leader_transfers_total",
-    help: "Leadership transfers this replica began as leader, by outcome: started; completed (it promised its target's ballot and stepped down); timed-out (the target did not take over within an election timeout; it leads on); aborted (it stopped leading otherwise first); campaigned (this replica was a target and started Phase 1 at once)",
+    help: "Leadership transfers this replica began as leader, by outcome: started; completed (it met its target's higher ballot and stepped down); timed-out (the target did not take over within an election timeout; it leads on); aborted (it stopped leading otherwise first); campaigned (this replica was a target and started Phase 1 at once)",
     labelNames: ["outcome"],
     registers: [this.registry],
   });
