@@ -194,10 +194,18 @@ describe("RespParser protocol errors and limits", () => {
   });
 
   it("rejects a request over requestBytesMax as soon as its lengths say so", () => {
-    const options = { bulkBytesMax: 100, requestBytesMax: 150 };
+    // Each argument also counts ARG_CHARGE_BYTES (64): 4 + 6 + 102 + 64 = 176 for the first.
+    const options = { bulkBytesMax: 100, requestBytesMax: 300 };
     expect(one("*3\r\n$100\r\n", options)).toEqual([]);
     const text = `*3\r\n$60\r\n${"a".repeat(60)}\r\n$60\r\n${"b".repeat(60)}\r\n$60\r\n`;
     expect(one(text, options)).toEqual([{ error: "Protocol error: too big request" }]);
+  });
+
+  it("counts every argument against requestBytesMax, so empty ones cannot pile up heap", () => {
+    // A million empty arguments are 6 MiB on the wire but held ~113 MiB of heap (found by fuzzing).
+    const parser = new RespParser({ requestBytesMax: 64 * 1024, bulkBytesMax: 1024 });
+    parser.feed(Buffer.from(`*1048576\r\n${"$0\r\n\r\n".repeat(2000)}`));
+    expect(parser.next()).toEqual({ error: "Protocol error: too big request" });
   });
 
   it("keeps returning the error and ignores later input", () => {
