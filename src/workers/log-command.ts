@@ -121,17 +121,23 @@ export function writeLogHeader(command: Uint8Array, header: LogHeader): void {
   view.setFloat64(LOG_TAKEN_MS, header.takenMs, true);
 }
 
+const SAFE_INTEGER_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** The header of a client log command, or null if it is not one (too short, another kind). */
 export function readLogHeader(command: Uint8Array): LogHeader | null {
   if (command.byteLength < LOG_HEADER_BYTES) return null;
   const kind = command[LOG_KIND];
   if (kind !== LOG_KIND_CLIENT && kind !== LOG_KIND_CONNECTION) return null;
   const view = new DataView(command.buffer, command.byteOffset, LOG_HEADER_BYTES);
+  const requestId = view.getBigUint64(LOG_REQUEST_ID, true);
+  const floor = view.getBigUint64(LOG_FLOOR, true);
+  // Ids are safe integers when written; a larger one would be rounded, so it is not a header.
+  if (requestId > SAFE_INTEGER_MAX || floor > SAFE_INTEGER_MAX) return null;
   return {
     origin: view.getUint8(LOG_ORIGIN),
     incarnation: view.getUint32(LOG_INCARNATION, true),
-    requestId: Number(view.getBigUint64(LOG_REQUEST_ID, true)),
-    floor: Number(view.getBigUint64(LOG_FLOOR, true)),
+    requestId: Number(requestId),
+    floor: Number(floor),
     takenMs: view.getFloat64(LOG_TAKEN_MS, true),
   };
 }

@@ -4,6 +4,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/app/program/copy-checkpoint.ts";
+import {
+  LOG_FLOOR,
+  LOG_HEADER_BYTES,
+  LOG_REQUEST_ID,
+  readLogHeader,
+  writeLogHeader,
+} from "../../src/workers/log-command.ts";
 
 describe("decodeCheckpoint (copy-checkpoint fuzz target)", () => {
   const empty = encodeCheckpoint({
@@ -47,5 +54,20 @@ describe("decodeCheckpoint (copy-checkpoint fuzz target)", () => {
     expect(() => decodeCheckpoint(empty.subarray(0, 20))).toThrow(
       expect.objectContaining({ ...damaged, message: "program checkpoint: truncated" }),
     );
+  });
+});
+
+describe("readLogHeader (log-command fuzz target)", () => {
+  it("refuses a request id or floor that is not a safe integer instead of rounding it", () => {
+    const header = { origin: 2, incarnation: 7, requestId: 5, floor: 4, takenMs: 1000 };
+    const command = new Uint8Array(LOG_HEADER_BYTES);
+    writeLogHeader(command, header);
+    expect(readLogHeader(command)).toEqual(header);
+    const view = new DataView(command.buffer);
+    view.setBigUint64(LOG_REQUEST_ID, 2n ** 53n, true);
+    expect(readLogHeader(command)).toBeNull();
+    writeLogHeader(command, header);
+    view.setBigUint64(LOG_FLOOR, 2n ** 64n - 1n, true);
+    expect(readLogHeader(command)).toBeNull();
   });
 });
