@@ -76,4 +76,5 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     snapshot: fc.option(snapshot, { nil: null }),
     recovering: fc.boolean(),
   }),
+  fc.record({ type: fc.constant(MessageType.TimeoutNow), ...env, target: id }),
 );
