@@ -42,7 +42,10 @@ export function sleep(ms: number): Promise<void> {
 }
 
 export async function getText(url: string): Promise<string> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS) });
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
+    headers: { "x-apus-admin": "1" }, // /latency?reset=1 changes state: see refuseCrossSite
+  });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return await response.text();
 }

@@ -79,6 +79,9 @@ export function getAdminJson(
         port: address.port,
         path,
         method: options.method ?? "GET",
+        // Every request says it comes from an admin tool, not a web page: the admin server
+        // refuses state-changing requests without it (see refuseCrossSite there).
+        headers: { "x-apus-admin": "1" },
         agent: false,
       },
       (res) => {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "pino";
 import { AggregatorRegistry, collectDefaultMetrics, Registry } from "prom-client";
 import type { ConnectionControl, ConsensusControl } from "./thread-contracts.ts";
@@ -23,6 +24,11 @@ export interface AdminServerOptions {
  * starts a new window, for benchmarks), and POST /leader/transfer[?to=ID] (hand leadership over;
  * answers once this replica stepped down or gave up). Binds 127.0.0.1 unless told otherwise: it
  * has no authentication, so whoever reaches the port can move leadership.
+ *
+ * A request that changes state (POST /leader/transfer, GET /latency?reset=1) must also carry
+ * ADMIN_REQUEST_HEADER and a Host header naming an IP address or localhost, or it is refused
+ * with 403 (see refuseCrossSite): a web page open in a browser on the host must not move
+ * leadership, whether by a plain cross-site request or by DNS rebinding.
  */
 export class AdminServer {
   private readonly server: Server;
@@ -61,6 +67,17 @@ export class AdminServer {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
+    const changesState =
+      url.pathname === "/leader/transfer" ||
+      (url.pathname === "/latency" && url.searchParams.get("reset") === "1");
+    if (changesState) {
+      const refusal = refuseCrossSite(req);
+      if (refusal !== null) {
+        res.writeHead(403, { "content-type": "text/plain" });
+        res.end(`refused: ${refusal}\n`);
+        return;
+      }
+    }
     if (url.pathname === "/leader/transfer") return this.transfer(req, res, url);
     if (req.method !== "GET") {
       res.writeHead(405, { "content-type": "text/plain", allow: "GET" });
@@ -123,6 +140,39 @@ export class AdminServer {
     res.writeHead(code ?? 503, { "content-type": "application/json" });
     res.end(`${JSON.stringify(outcome)}\n`);
   }
+}
+
+/**
+ * The header a state-changing admin request must carry, with the value "1". A browser sends a
+ * custom header cross-site only after a CORS preflight (OPTIONS), which this server never grants
+ * (it answers OPTIONS with 405 and no Access-Control-* header), so a page cannot add it; a body-less
+ * POST without it would be a CORS "simple" request the browser sends without asking.
+ */
+export const ADMIN_REQUEST_HEADER = "x-apus-admin";
+
+/**
+ * Why a state-changing request is refused, or null to serve it. Two checks, both needed:
+ * - the custom header (above) stops cross-site requests from a page on another origin;
+ * - the Host header must be an IP literal or localhost (optional port): DNS rebinding points a
+ *   domain the attacker owns at 127.0.0.1, making the page same-origin (so it may set any header),
+ *   but the browser then sends that domain name as Host. Our own clients connect by address.
+ */
+export function refuseCrossSite(req: IncomingMessage): string | null {
+  if (req.headers[ADMIN_REQUEST_HEADER] !== "1")
+    return `a state-changing admin request needs the header "X-Apus-Admin: 1" (apus sends it)`;
+  const host = req.headers.host;
+  if (host === undefined || !hostIsAddressOrLocalhost(host))
+    return `Host ${JSON.stringify(host ?? "")} is not an IP address or localhost: connect by address (DNS rebinding guard)`;
+  return null;
+}
+
+/** "127.0.0.1", "localhost:9100", "[::1]:9100": an IP literal or localhost, with optional port. */
+export function hostIsAddressOrLocalhost(host: string): boolean {
+  const match = /^(\[[^\]]*\]|[^:[\]]+)(?::[0-9]{1,5})?$/.exec(host);
+  if (match === null) return false;
+  const name = match[1]!;
+  if (name.startsWith("[")) return isIPv6(name.slice(1, -1));
+  return name.toLowerCase() === "localhost" || isIPv4(name);
 }
 
 /** null when absent, undefined when not a non-negative safe integer. */

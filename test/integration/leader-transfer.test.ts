@@ -123,12 +123,14 @@ describe("leadership transfer with real processes", () => {
     // Asking a follower, or for a replica that is not one, is refused and says why.
     const notLeader = await fetch(`http://127.0.0.1:${c.replica(next).adminPort}/leader/transfer`, {
       method: "POST",
+      headers: { "x-apus-admin": "1" },
     });
     expect(notLeader.status).toBe(409);
     const bad = await fetch(
       `http://127.0.0.1:${c.replica(leader).adminPort}/leader/transfer?to=9`,
       {
         method: "POST",
+        headers: { "x-apus-admin": "1" },
       },
     );
     expect(bad.status).toBe(400);
