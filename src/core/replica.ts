@@ -181,6 +181,8 @@ export class Replica {
   private prepareFromSlot: Slot = 0;
   private promiseVotes = 0;
   private promiseMore = false;
+  /** Tick our Prepares last left (Phase 1 resends them every retransmitTicks; see resendPrepares). */
+  private prepareSentTick = 0;
   private selfPromiseDurable = false;
   /** Highest-ballot vote per unchosen slot, merged from promises. */
   private readonly recovered = new Map<Slot, AcceptedEntry>();
@@ -323,6 +325,7 @@ export class Replica {
     }
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTimeout) this.onElectionTimeout();
+    else if (this.roleValue === "candidate" && this.phase === "prepare") this.resendPrepares();
   }
 
   /** Queue a client command at the leader. It is batched into a slot at the next ready(). */
@@ -772,8 +775,31 @@ export class Replica {
     this.promiseVotes = 0;
     this.promiseMore = false;
     this.recovered.clear();
+    this.prepareTo(this.promiseVotes);
+    if (this.selfPromiseDurable) this.countOwnPromise();
+  }
+
+  /**
+   * Phase 1 asks again, every retransmitTicks, each peer that has not promised yet. Without it a
+   * lost or refused Prepare costs an election timeout: a follower that met a transfer target's
+   * Prepare before its leader's TimeoutNow (reordered, or the TimeoutNow lost and resent) refused
+   * it for its leader's sake and answers nothing, and a lost Prepare in an ordinary election
+   * leaves the candidate short of a majority. We resend rather than have the follower remember a
+   * refused Prepare until the TimeoutNow comes: that covers lost Prepares too and keeps no more
+   * state on followers. A Prepare is idempotent: a peer that already promised this ballot answers
+   * the same Promise again (onPrepare), and onPromise counts each peer once (promiseVotes).
+   */
+  private resendPrepares(): void {
+    if (this.now - this.prepareSentTick < this.config.retransmitTicks) return;
+    this.prepareTo(this.promiseVotes);
+  }
+
+  /** A Prepare of our ballot to every peer not in `promised` (a bit per replica id). */
+  private prepareTo(promised: number): void {
+    assert(this.roleValue === "candidate" && this.phase === "prepare", "Prepare outside Phase 1");
+    this.prepareSentTick = this.now;
     for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id) continue;
+      if (peer === this.id || (promised & (1 << peer)) !== 0) continue;
       const prepare: Prepare = {
         type: MessageType.Prepare,
         from: this.id,
@@ -783,7 +809,6 @@ export class Replica {
       };
       this.outAfter.push(prepare);
     }
-    if (this.selfPromiseDurable) this.countOwnPromise();
   }
 
   private isPreparing(ballot: Ballot): boolean {

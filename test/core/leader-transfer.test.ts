@@ -135,6 +135,36 @@ describe("leadership transfer", () => {
     expect(c.node(2).role).toBe("leader");
   });
 
+  it("a follower that met the target's Prepare before its leader's TimeoutNow promises when the candidate asks again (N=5)", () => {
+    const c = new Cluster(5, { electionTicks: 10, retransmitTicks: 2 });
+    c.elect(1);
+    c.propose(1, "a");
+    c.deliver();
+    c.node(1).transferLeadership(2);
+    c.drain(1);
+    // Only the target's TimeoutNow arrives now; 3, 4 and 5 meet 2's Prepare while they still
+    // protect 1 and drop it. The old leader's promise is lost, so 2 needs two of 3, 4, 5.
+    const late: Message[] = [];
+    const noPromiseFrom1 = (m: Message) => !(m.type === MessageType.Promise && m.from === 1);
+    c.deliver((m) => {
+      if (m.type !== MessageType.TimeoutNow || m.to === 2) return noPromiseFrom1(m);
+      late.push(m);
+      return false;
+    });
+    expect(late.length).toBe(3);
+    expect(c.node(2).role).toBe("candidate");
+    c.inbox.push(...late); // the TimeoutNow reaches them after all
+    c.deliver(noPromiseFrom1);
+    // Within one retransmit interval, far short of an election timeout, 2 asks again and wins.
+    c.tick(2, 2);
+    c.deliver(noPromiseFrom1);
+    expect(c.node(2).role).toBe("leader");
+    c.propose(2, "b");
+    c.deliver();
+    c.heartbeat();
+    for (const id of [2, 3, 4, 5]) expect(c.applied[id]).toEqual(["a", "b"]);
+  });
+
   it("a TimeoutNow from a deposed leader, or from a replica we do not follow, is ignored", () => {
     const c = new Cluster(3, { electionTicks: 10 });
     c.elect(1);
