@@ -217,6 +217,8 @@ export class Replica {
    */
   private transferReleasedTo = 0;
   private transferReleasedTick = Number.NEGATIVE_INFINITY;
+  /** The ballot of our last campaign started by a TimeoutNow, or BALLOT_NONE (transferCampaignsWon). */
+  private transferCampaignBallot: Ballot = BALLOT_NONE;
 
   // ---- reads (see the read section) -----------------------------------------------------------
   /** Fresh per incarnation (drawn at the first read): ReadIndex answers meant for another are ignored. */
@@ -367,6 +369,8 @@ export class Replica {
     transfersAborted: 0,
     /** TimeoutNow messages that started a campaign here at once. */
     transferCampaigns: 0,
+    /** ... whose ballot became leader: won at the first Phase 1, as a transfer should. */
+    transferCampaignsWon: 0,
   };
 
   step(message: Message): void {
@@ -953,6 +957,7 @@ export class Replica {
     this.roleValue = "leader";
     this.leaderId = this.id;
     this.leaderBallot = this.ballot;
+    if (this.ballot === this.transferCampaignBallot) this.counts.transferCampaignsWon++;
     this.inFlight.clear();
     for (const peer of this.peers) {
       peer.heardTick = this.now;
@@ -1587,6 +1592,7 @@ export class Replica {
     this.becomeFollower();
     this.leaderId = 0;
     this.beginPhase1();
+    this.transferCampaignBallot = this.ballot; // Phase 1 just began: it cannot have ended yet
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ function main(): number {
     process.stdout.write(
       `ok: ${result.ticks} ticks, ${result.chosenSlots} slots chosen, ${result.acked} requests acknowledged, ` +
         `${result.elections} elections, ${result.crashes} crashes, ${result.partitions} partitions, ${result.packetsSent} packets\n` +
-        `transfers: ${result.transfers.started} started, ${result.transfers.completed} completed, ${result.transfers.timedOut} timed out\n` +
+        `transfers: ${result.transfers.started} started, ${result.transfers.completed} completed, ${result.transfers.timedOut} timed out; ` +
+        `${result.transfers.campaigns} TimeoutNow campaigns, ${result.transfers.campaigns - result.transfers.campaignsWon} failed their first Phase 1\n` +
         `requests: ${result.notExecuted} not executed (CLUSTERDOWN), ${result.timedOut} timed out, ${result.busy} busy, ` +
         `${result.lost} lost with their origin; ${result.forwarded} forwarded, ${result.refused} refused, ` +
         `${result.resent} sent again, ${result.duplicates} copies skipped by the sessions; ` +
@@ -76,7 +77,7 @@ function main(): number {
   const started = Date.now();
   let ticks = 0;
   let slots = 0;
-  const transfers = { started: 0, completed: 0, timedOut: 0 };
+  const transfers = { started: 0, completed: 0, timedOut: 0, campaigns: 0, campaignsWon: 0 };
   for (let seed = from; seed < from + count; seed++) {
     const result = runScenario(scenarioFromSeed(seed, bug, replicas));
     ticks += result.ticks;
@@ -84,6 +85,8 @@ function main(): number {
     transfers.started += result.transfers.started;
     transfers.completed += result.transfers.completed;
     transfers.timedOut += result.transfers.timedOut;
+    transfers.campaigns += result.transfers.campaigns;
+    transfers.campaignsWon += result.transfers.campaignsWon;
     if (!result.ok) {
       process.stdout.write(`FAIL ${formatFailure(result)}\n`);
       return 1;
@@ -93,7 +96,8 @@ function main(): number {
       const seconds = (Date.now() - started) / 1000;
       process.stdout.write(
         `${done}/${count} seeds ok (${ticks} ticks, ${slots} slots; transfers ${transfers.started} started, ` +
-          `${transfers.completed} completed, ${transfers.timedOut} timed out) in ${seconds.toFixed(1)} s, ` +
+          `${transfers.completed} completed, ${transfers.timedOut} timed out; ${transfers.campaigns} TimeoutNow ` +
+          `campaigns, ${transfers.campaigns - transfers.campaignsWon} failed their first Phase 1) in ${seconds.toFixed(1)} s, ` +
           `~${((seconds / done) * (count - done)).toFixed(0)} s left\n`,
       );
     }

@@ -89,7 +89,11 @@ export interface SimResult {
   readonly crashes: number;
   readonly partitions: number;
   readonly elections: number;
-  /** Leadership transfers: begun, completed (the leader promised its target), timed out. */
+  /**
+   * Leadership transfers: begun, completed (the leader met its target's higher ballot, which a
+   * campaign the target began on its own timeout also is), timed out; and the campaigns that
+   * TimeoutNow started and those the target won with that ballot (the transfer's real success).
+   */
   readonly transfers: TransferCounters;
 }
 
@@ -97,6 +101,10 @@ export interface TransferCounters {
   started: number;
   completed: number;
   timedOut: number;
+  /** Campaigns a TimeoutNow started (the target's side). */
+  campaigns: number;
+  /** ... whose ballot became leader: the target won its first Phase 1. */
+  campaignsWon: number;
 }
 
 export type TraceSink = (line: string) => void;
@@ -166,7 +174,13 @@ export class Simulator {
   private readonly answers = { notExecuted: 0, timedOut: 0, busy: 0, lost: 0 };
   /** Origin counters of incarnations that crashed (the live ones are added at the end). */
   /** Transfer counters of incarnations that crashed (the live ones are added at the end). */
-  private readonly transferTotals: TransferCounters = { started: 0, completed: 0, timedOut: 0 };
+  private readonly transferTotals: TransferCounters = {
+    started: 0,
+    completed: 0,
+    timedOut: 0,
+    campaigns: 0,
+    campaignsWon: 0,
+  };
   private readonly originTotals: OriginCounters = {
     forwarded: 0,
     refused: 0,
@@ -627,6 +641,8 @@ export class Simulator {
     totals.started += counts.transfersStarted;
     totals.completed += counts.transfersCompleted;
     totals.timedOut += counts.transfersTimedOut;
+    totals.campaigns += counts.transferCampaigns;
+    totals.campaignsWon += counts.transferCampaignsWon;
   }
 
   private addOriginCounters(totals: OriginCounters, origin: SimOrigin): void {
