@@ -213,10 +213,14 @@ export class Replica {
   private transferCommitPushed: Slot = -1;
   /**
    * As follower: our leader released us from refusing this replica's campaign (a TimeoutNow
-   * naming it) at tick transferReleasedTick. Lasts one election timeout. 0: none.
+   * naming it) at tick transferReleasedTick. Lasts one election timeout, and only while we still
+   * follow the leader of transferReleasedBallot, the one that asked: a release never lifts the
+   * stickiness we owe a later leader. 0: none.
    */
   private transferReleasedTo = 0;
   private transferReleasedTick = Number.NEGATIVE_INFINITY;
+  /** The ballot of the leader that granted transferReleasedTo. */
+  private transferReleasedBallot: Ballot = BALLOT_NONE;
   /** The ballot of our last campaign started by a TimeoutNow, or BALLOT_NONE (transferCampaignsWon). */
   private transferCampaignBallot: Ballot = BALLOT_NONE;
 
@@ -1565,6 +1569,7 @@ export class Replica {
       return candidate === this.transferTarget && this.transferSentTick > Number.NEGATIVE_INFINITY;
     return (
       candidate === this.transferReleasedTo &&
+      this.leaderBallot === this.transferReleasedBallot &&
       this.now - this.transferReleasedTick < this.config.electionTicks
     );
   }
@@ -1577,6 +1582,7 @@ export class Replica {
     if (m.target !== this.id) {
       this.transferReleasedTo = m.target;
       this.transferReleasedTick = this.now;
+      this.transferReleasedBallot = m.ballot; // === leaderBallot, checked above
       return;
     }
     this.counts.transferCampaigns++;

@@ -165,6 +165,38 @@ describe("leadership transfer", () => {
     for (const id of [2, 3, 4, 5]) expect(c.applied[id]).toEqual(["a", "b"]);
   });
 
+  it("a release lifts the stickiness owed to the leader that granted it, not to a later leader (N=5)", () => {
+    const c = new Cluster(5, { electionTicks: 10 });
+    c.elect(1);
+    c.propose(1, "a");
+    c.deliver();
+    // 1 hands over to 2, but only 3 hears of it: 3 no longer protects 1 against 2.
+    c.node(1).transferLeadership(2);
+    c.drain(1);
+    c.deliver((m) => m.type !== MessageType.TimeoutNow || m.to === 3);
+    expect(c.node(2).role).toBe("follower");
+    // 1 hands over to 4 instead; 3 does not hear of that one, and follows 4 once it leads.
+    c.node(1).transferLeadership(4);
+    c.drain(1);
+    c.deliver((m) => m.type !== MessageType.TimeoutNow || m.to !== 3);
+    expect(c.node(4).role).toBe("leader");
+    c.heartbeat();
+    expect(c.node(3).knownLeader).toBe(4);
+    // Within the release's election timeout on 3's clock, 2 campaigns: 3 owes 4 its stickiness.
+    const promised = c.node(3).status().promised;
+    const prepare: Message = {
+      type: MessageType.Prepare,
+      from: 2,
+      to: 3,
+      ballot: ballotOf(99, 2),
+      fromSlot: 1,
+    };
+    c.node(3).step(prepare);
+    c.drain(3);
+    expect(c.node(3).status().promised).toBe(promised);
+    expect(c.inbox.filter((m) => m.type === MessageType.Promise && m.from === 3)).toEqual([]);
+  });
+
   it("a TimeoutNow from a deposed leader, or from a replica we do not follow, is ignored", () => {
     const c = new Cluster(3, { electionTicks: 10 });
     c.elect(1);
