@@ -51,7 +51,9 @@ async function run(plan: ThreadClusterPlan): Promise<void> {
   const secret = randomBytes(32);
   const replicas: RunningReplica[] = [];
   const stopAll = async (signal: string) => {
-    await Promise.all(replicas.map((r) => r.stop(signal)));
+    // Every replica stops: a leader handing over (what a replica does on SIGTERM) would only hand
+    // to one that is stopping too, and delay the exit; each stops as on SIGINT, which does not.
+    await Promise.all(replicas.map((r) => r.stop(signal === "SIGTERM" ? "SIGINT" : signal)));
     removeTemp();
   };
   const first = plan.configs[0]!;

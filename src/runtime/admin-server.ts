@@ -22,7 +22,7 @@ export interface AdminServerOptions {
  * The admin HTTP server of the main thread: /metrics (Prometheus text, aggregated from every
  * worker's registry), /status (JSON), /latency (exact consensus-latency quantiles; ?reset=1
  * starts a new window, for benchmarks), and POST /leader/transfer[?to=ID] (hand leadership over;
- * answers once this replica stepped down or gave up). Binds 127.0.0.1 unless told otherwise: it
+ * answers once the transfer ended, saying how). Binds 127.0.0.1 unless told otherwise: it
  * has no authentication, so whoever reaches the port can move leadership.
  *
  * A request that changes state (POST /leader/transfer, GET /latency?reset=1) must also carry
@@ -116,9 +116,12 @@ export class AdminServer {
   }
 
   /**
-   * POST /leader/transfer[?to=ID][&wait_ms=MS]: 200 with the outcome once leadership moved, 409
-   * when this replica does not lead (the body names the leader it knows), 400 for a bad target,
-   * 503 when no follower could take over or none did in time (this replica still leads).
+   * POST /leader/transfer[?to=ID][&wait_ms=MS]: 200 with the outcome once the target took over
+   * (LeaderTransferOutcome says what happened), 409 when this replica does not lead (the body
+   * names the leader it knows) or a transfer to another target is under way ("busy"), 400 for a
+   * bad target, 503 when no follower could take over, none did in time (this replica still
+   * leads), or this replica was deposed otherwise. wait_ms is clamped to [heartbeat, 2 x election
+   * timeout] (the body's waitMs says what was used).
    */
   private async transfer(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method !== "POST") {
@@ -134,7 +137,7 @@ export class AdminServer {
       return;
     }
     const outcome = await this.options.consensus.transferLeadership(to, waitMs);
-    const code = { transferred: 200, "not-leader": 409, "bad-target": 400 }[
+    const code = { transferred: 200, "not-leader": 409, busy: 409, "bad-target": 400 }[
       outcome.outcome as string
     ];
     res.writeHead(code ?? 503, { "content-type": "application/json" });

@@ -57,7 +57,8 @@ export interface RunningReplica {
   /** The consensus worker's /status, without HTTP. */
   status(): Promise<ReplicaStatus>;
   /**
-   * On SIGTERM a leader first hands leadership over (up to 2 x the election timeout). Then stop
+   * On SIGTERM a leader first hands leadership over (until it stepped down or gave up: at most
+   * 2 x the election timeout; any other `signal` skips this). Then stop
    * accepting clients, give requests in flight SHUTDOWN_GRACE_MS, stop the consensus worker
    * (flushing its log), close clients and the admin server, end the threads. Idempotent.
    */
@@ -284,8 +285,10 @@ export async function startReplica(
 
   let stopping: Promise<void> | null = null;
   const stopAll = async (signal: string) => {
-    // A leader stopping on SIGTERM hands over first, so clients see no election timeout; the wait
-    // is bounded (2 x the election timeout), and without a taker it stops all the same.
+    // A leader stopping on SIGTERM hands over first, so clients see no election timeout. The wait
+    // ends as soon as this replica stopped leading (whoever leads next need not be known yet) or
+    // the core gave up (one election timeout, capped at 2 x), and without a taker it stops all
+    // the same. Only SIGTERM: SIGINT, and the launchers stopping a whole cluster, skip it.
     if (
       signal === "SIGTERM" &&
       config.peers.length > 1 &&

@@ -136,14 +136,26 @@ export interface ConsensusControl {
 }
 
 /**
- * What a leadership transfer came to. transferred: this replica stepped down for it (`leader` is
- * who it follows now; 0 while the new leader has not spoken yet). timed-out: still leading after
- * the wait (the target did not take over; the core leads on after one election timeout).
- * not-leader, bad-target, no-target: none began (this replica does not lead; the target is no
- * peer; no peer answered within an election timeout).
+ * What a leadership transfer came to, from what happened rather than from our stepping down:
+ * - transferred: the target leads, or met this replica with its higher ballot (the core counted
+ *   the transfer completed); `leader` is who this replica follows now, 0 while none is known.
+ * - deposed: this replica stopped leading, but not to the target (check-quorum, or a third
+ *   replica's higher ballot).
+ * - timed-out: still leading; the target did not take over (the core gives up after one election
+ *   timeout and leads on), or the wait ended first.
+ * - busy: a transfer to another target (`target`) is under way; none began.
+ * - not-leader, bad-target, no-target: none began (this replica does not lead; the target is no
+ *   peer; no peer answered within an election timeout).
  */
 export interface LeaderTransferOutcome {
-  readonly outcome: "transferred" | "timed-out" | "not-leader" | "bad-target" | "no-target";
+  readonly outcome:
+    | "transferred"
+    | "deposed"
+    | "timed-out"
+    | "busy"
+    | "not-leader"
+    | "bad-target"
+    | "no-target";
   /** The replica asked (this one). */
   readonly from: number;
   /** The replica handed to; 0 when none was chosen. */
@@ -151,6 +163,8 @@ export interface LeaderTransferOutcome {
   /** The leader this replica knows at the end, itself included; 0: none known. */
   readonly leader: number;
   readonly elapsedMs: number;
+  /** The wait used: wait_ms clamped to [heartbeat, 2 x election timeout]. */
+  readonly waitMs: number;
 }
 
 export interface ConnectionControl {

@@ -18,7 +18,7 @@ let resets = 0;
 const consensus = {
   transferLeadership: async (): Promise<LeaderTransferOutcome> => {
     transfers++;
-    return { outcome: "transferred", from: 1, target: 2, leader: 2, elapsedMs: 1 };
+    return { outcome: "transferred", from: 1, target: 2, leader: 2, elapsedMs: 1, waitMs: 1000 };
   },
   latency: async (reset: boolean) => {
     if (reset) resets++;

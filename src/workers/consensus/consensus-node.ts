@@ -59,6 +59,12 @@ import {
   type RouterEvent,
 } from "./request-router.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
+import {
+  clampTransferWaitMs,
+  TRANSFER_WATCH_TIMEOUTS_MAX,
+  type TransferEnd,
+  transferEndOf,
+} from "./transfer-watch.ts";
 
 /** What the application may ask of the consensus worker. */
 export interface AppHooks {
@@ -853,18 +859,31 @@ export class ConsensusNode {
   }
 
   /**
-   * Hand leadership over (Replica.transferLeadership) and wait until this replica steps down, the
-   * transfer ends without it, or `waitMs` (default 2 x the election timeout) passes. Requests
-   * that reach us meanwhile wait in the core's queue; once we follow, the router sends them on.
+   * The transfer this replica runs as leader, while the core has it under way: a second request
+   * naming the same target (or none) waits on it, one naming another is refused ("busy") rather
+   * than replacing it, so the first request's answer stays true. Null when none runs.
+   */
+  private transferWatch: { readonly target: number; readonly done: Promise<TransferEnd> } | null =
+    null;
+
+  /**
+   * Hand leadership over (Replica.transferLeadership) and wait, at most `waitMs` (clamped to
+   * [heartbeat, 2 x election timeout]; default the upper end), for the outcome, which says what
+   * happened, not only that we stepped down: "transferred" when the target leads or met us with
+   * its higher ballot (the core's completed counter moved); "deposed" when we stopped leading
+   * otherwise (check-quorum, or a third replica's ballot); "timed-out" when the core gave up and
+   * leads on, or the wait ended first (the core then may still hand over, until its own limit of
+   * one election timeout). A transferred answer does not wait for the new leader to be heard:
+   * `leader` is whom we follow then, 0 when none is known yet. Requests that reach us meanwhile
+   * wait in the core's queue; once we follow, the router sends them on.
    */
   async transferLeadership(
     target: number | null,
     waitMs: number | null,
   ): Promise<LeaderTransferOutcome> {
     const started = performance.now();
-    const wait = waitMs ?? 2 * this.config.electionTimeoutMs;
+    const wait = clampTransferWaitMs(waitMs, this.config);
     const id = this.config.id;
-    const result = this.core.transferLeadership(target ?? undefined);
     const outcome = (
       kind: LeaderTransferOutcome["outcome"],
       to: number,
@@ -874,7 +893,21 @@ export class ConsensusNode {
       target: to,
       leader: this.core.knownLeader,
       elapsedMs: Math.round(performance.now() - started),
+      waitMs: wait,
     });
+    const running = this.transferWatch;
+    if (running !== null) {
+      if (target !== null && target !== running.target) {
+        this.log.warn(
+          { target, running: running.target },
+          `leadership transfer to replica ${target} refused: one to replica ${running.target} is under way`,
+        );
+        return outcome("busy", running.target);
+      }
+      return outcome(await this.transferEndWithin(running.done, wait), running.target);
+    }
+    const before = this.core.status().counters.transfersCompleted;
+    const result = this.core.transferLeadership(target ?? undefined);
     if (!result.started) {
       this.log.warn(
         { target, reason: result.reason, leader: this.core.knownLeader },
@@ -888,28 +921,79 @@ export class ConsensusNode {
       `handing leadership to replica ${to}: no new batches until it holds everything proposed, then it campaigns at once`,
     );
     this.schedulePump();
+    const watch = { target: to, done: this.watchTransfer(to, before) };
+    this.transferWatch = watch;
+    void watch.done.then(() => {
+      if (this.transferWatch === watch) this.transferWatch = null;
+    });
+    const done = outcome(await this.transferEndWithin(watch.done, wait), to);
+    this.logTransferOutcome(done);
+    return done;
+  }
+
+  /** The transfer's end, or "timed-out" once `waitMs` passed first. */
+  private async transferEndWithin(
+    done: Promise<TransferEnd>,
+    waitMs: number,
+  ): Promise<TransferEnd> {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<TransferEnd>((resolve) => {
+      timer = setTimeout(() => resolve("timed-out"), waitMs);
+    });
+    try {
+      return await Promise.race([done, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Poll the core until the transfer to `to` ended, and say how. `completedBefore`: the core's
+   * transfersCompleted when it began. The core ends every transfer within one election timeout
+   * (it gives up and leads on); TRANSFER_WATCH_TIMEOUTS_MAX election timeouts bound the loop
+   * all the same.
+   */
+  private async watchTransfer(to: number, completedBefore: number): Promise<TransferEnd> {
     const pollMs = Math.max(1, Math.min(5, this.tickMs));
+    const deadline =
+      performance.now() + TRANSFER_WATCH_TIMEOUTS_MAX * this.config.electionTimeoutMs;
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
-      const elapsed = performance.now() - started;
-      if (this.core.role !== "leader") {
-        // Stepped down: give the new leader a moment to speak, so we can name it.
-        if (this.core.knownLeader === 0 && elapsed < wait) continue;
-        const done = outcome("transferred", to);
-        this.log.info(
-          { target: to, leader: done.leader, elapsedMs: done.elapsedMs },
-          `leadership handed over in ${done.elapsedMs} ms; replica ${done.leader || "(not known yet)"} leads`,
-        );
-        return done;
-      }
-      if (this.core.status().transferTarget !== to || elapsed >= wait) {
-        const failed = outcome("timed-out", to);
+      const status = this.core.status();
+      const end = transferEndOf(
+        {
+          role: this.core.role,
+          knownLeader: this.core.knownLeader,
+          transferTarget: status.transferTarget,
+          transfersCompleted: status.counters.transfersCompleted,
+        },
+        to,
+        completedBefore,
+      );
+      if (end !== null) return end;
+      if (this.stopping || performance.now() >= deadline) return "timed-out";
+    }
+  }
+
+  private logTransferOutcome(done: LeaderTransferOutcome): void {
+    const { target, elapsedMs, leader } = done;
+    const fields = { target, leader, elapsedMs };
+    const who = leader === 0 ? "no leader known yet" : `replica ${leader} leads`;
+    switch (done.outcome) {
+      case "transferred":
+        this.log.info(fields, `leadership handed over in ${elapsedMs} ms; ${who}`);
+        return;
+      case "deposed":
         this.log.warn(
-          { target: to, elapsedMs: failed.elapsedMs },
-          `leadership transfer to replica ${to} did not complete in ${failed.elapsedMs} ms (it is down, far behind or cut off); still leading`,
+          fields,
+          `stopped leading after ${elapsedMs} ms, but not to replica ${target} (check-quorum, or another replica's higher ballot); ${who}`,
         );
-        return failed;
-      }
+        return;
+      default:
+        this.log.warn(
+          fields,
+          `leadership transfer to replica ${target} did not complete in ${elapsedMs} ms (it is down, far behind or cut off); still leading`,
+        );
     }
   }
 
