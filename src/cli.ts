@@ -7,6 +7,7 @@
  */
 import { type AdminAddress, formatAdminAddress, getAdminJson } from "./cli/admin-client.ts";
 import { type CliArgs, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
+import { type TransferAnswer, transferVerdict } from "./cli/leader-transfer-report.ts";
 import {
   asReplicaStatus,
   formatStatusTable,
@@ -62,26 +63,37 @@ async function latency(args: Extract<CliArgs, { command: "latency" }>): Promise<
 
 /** Long enough for a transfer's own bound (2 x the election timeout) at any sane setting. */
 const TRANSFER_TIMEOUT_MS = 30_000;
-/** How long to wait for the cluster to agree on the new leader after the old one stepped down. */
+/** How long to wait for the target to be seen leading after the old leader handed over. */
 const SETTLE_MS = 5000;
 
 async function leaderTransfer(
   args: Extract<CliArgs, { command: "leader-transfer" }>,
 ): Promise<number> {
+  // With --json every outcome, failures included, is one JSON line on stdout.
+  const say = (code: number, text: string, json: Record<string, unknown>): number => {
+    if (args.json) process.stdout.write(`${JSON.stringify(json)}\n`);
+    else if (code === 0) process.stdout.write(`${text}\n`);
+    else process.stderr.write(`apus: ${text}\n`);
+    return code;
+  };
   const before = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
   // Two replicas may say they lead for a moment (a deposed one has not heard yet): the highest
   // ballot is the real one.
   const from = summarizeCluster(before).leaders[0];
   const index = before.findIndex((row) => "status" in row && row.status.id === from);
   if (from === undefined || index < 0) {
-    process.stderr.write(
-      "apus: no replica answered as leader; try again once one leads (apus status)\n",
-    );
-    return 1;
+    const text = "no replica answered as leader; try again once one leads (apus status)";
+    return say(1, text, { ok: false, error: text, leaderAfter: 0 });
   }
   if (args.target === from) {
-    process.stdout.write(`replica ${from} already leads\n`);
-    return 0;
+    const text = `replica ${from} already leads`;
+    return say(0, text, {
+      ok: true,
+      outcome: "already-leads",
+      from,
+      target: from,
+      leaderAfter: from,
+    });
   }
   const leaderAdmin = args.admin[index]!;
   const query = args.target === null ? "" : `?to=${args.target}`;
@@ -90,33 +102,25 @@ async function leaderTransfer(
     anyStatus: true,
   });
   if (!result.ok) {
-    process.stderr.write(`apus: ${formatAdminAddress(leaderAdmin)}: ${result.reason}\n`);
-    return 1;
+    const text = `${formatAdminAddress(leaderAdmin)}: ${result.reason}`;
+    return say(1, text, { ok: false, error: text, from });
   }
-  const outcome = result.value as { outcome?: string; target?: number; elapsedMs?: number };
-  if (outcome.outcome !== "transferred") {
-    if (args.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
-    process.stderr.write(
-      `apus: replica ${from} did not hand over leadership: ${outcome.outcome ?? "unknown answer"}${outcome.target ? ` (target ${outcome.target})` : ""}\n`,
-    );
-    return 1;
+  const answer = result.value as TransferAnswer;
+  if (answer.outcome !== "transferred") {
+    const text = `replica ${from} did not hand over leadership: ${answer.outcome ?? "unknown answer"}${answer.target ? ` (target ${answer.target})` : ""}`;
+    return say(1, text, { ...answer, ok: false });
   }
-  // The old leader stepped down; ask everyone until one replica leads.
+  // The target took over (or is campaigning with our blessing); ask everyone until it leads.
   const deadline = Date.now() + SETTLE_MS;
   let leader = 0;
-  while (leader === 0 || leader === from) {
+  for (;;) {
     const rows = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
     leader = summarizeCluster(rows).leaders[0] ?? 0;
-    if (Date.now() >= deadline) break;
-    if (leader === 0 || leader === from) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (leader === answer.target || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  if (args.json) process.stdout.write(`${JSON.stringify({ ...outcome, leaderAfter: leader })}\n`);
-  else
-    process.stdout.write(
-      `replica ${from} handed leadership to replica ${outcome.target} in ${outcome.elapsedMs} ms; ` +
-        `${leader === 0 ? "no replica leads yet" : `replica ${leader} leads`}\n`,
-    );
-  return leader !== 0 && leader !== from ? 0 : 1;
+  const verdict = transferVerdict(from, answer, leader);
+  return say(verdict.code, verdict.text, verdict.json);
 }
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -113,7 +113,8 @@ Usage:
   apus leader transfer [ID] [--admin H:P,H:P,...] [--json]
       Hand leadership to replica ID (default: the follower the leader finds most caught up)
       without an election timeout: finds the leader through GET /status, POSTs
-      /leader/transfer?to=ID to it, then prints who leads. Exit status 0 when leadership moved.
+      /leader/transfer?to=ID to it, then prints who leads. Exit status 0 only when the target
+      (ID, or the one the leader picked) leads after; --json prints one JSON line in every case.
       The admin port has no authentication: keep it on 127.0.0.1 (the default
       --admin-host) or a private network; anyone who reaches it can move leadership.
 

@@ -134,6 +134,10 @@ describe("leadership transfer with real processes", () => {
       },
     );
     expect(bad.status).toBe(400);
+    // --json answers in JSON whatever happened, a failure included; the exit status says it.
+    const none = await runCli(["leader", "transfer", "--json", "--admin", "127.0.0.1:1"]);
+    expect(none.code).toBe(1);
+    expect(JSON.parse(none.stdout)).toMatchObject({ ok: false, leaderAfter: 0 });
   });
 
   it("SIGTERM of the leader hands leadership over before it stops; nothing acknowledged is lost", async () => {
