@@ -369,7 +369,11 @@ export class Replica {
     transfersCompleted: 0,
     /** ... given up after an election timeout (the target never caught up or never campaigned). */
     transfersTimedOut: 0,
-    /** ... ended otherwise: this leader stepped down first (check-quorum, another's ballot). */
+    /**
+     * ... ended otherwise: this leader stopped leading before it met its target's higher ballot
+     * (check-quorum, or a third replica's higher ballot), or a transfer to another target
+     * replaced it (transferLeadership while one is under way).
+     */
     transfersAborted: 0,
     /** TimeoutNow messages that started a campaign here at once. */
     transferCampaigns: 0,

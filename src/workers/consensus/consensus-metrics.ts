@@ -21,6 +21,7 @@ export interface CoreCounters {
   readonly transfersTimedOut: number;
   readonly transfersAborted: number;
   readonly transferCampaigns: number;
+  readonly transferCampaignsWon: number;
 }
 
 export class ConsensusMetrics {
@@ -32,7 +33,7 @@ export class ConsensusMetrics {
   });
   readonly leaderTransfers = new Counter({
     name: "apus_leader_transfers_total",
-    help: "Leadership transfers this replica began as leader, by outcome: started; completed (it met its target's higher ballot and stepped down); timed-out (the target did not take over within an election timeout; it leads on); aborted (it stopped leading otherwise first); campaigned (this replica was a target and started Phase 1 at once)",
+    help: "Leadership transfers this replica began as leader, by outcome: started; completed (it met its target's higher ballot and stepped down); timed-out (the target did not take over within an election timeout; it leads on); aborted (it stopped leading before meeting its target's higher ballot: check-quorum or a third replica's ballot; or a transfer to another target replaced it); campaigned (this replica was a target and started Phase 1 at once); campaign-won (... and won with that ballot)",
     labelNames: ["outcome"],
     registers: [this.registry],
   });
@@ -208,6 +209,7 @@ export class ConsensusMetrics {
     transfersTimedOut: 0,
     transfersAborted: 0,
     transferCampaigns: 0,
+    transferCampaignsWon: 0,
   };
 
   /**
@@ -232,6 +234,7 @@ export class ConsensusMetrics {
       ["timed-out", counters.transfersTimedOut, last.transfersTimedOut],
       ["aborted", counters.transfersAborted, last.transfersAborted],
       ["campaigned", counters.transferCampaigns, last.transferCampaigns],
+      ["campaign-won", counters.transferCampaignsWon, last.transferCampaignsWon],
     ] as const;
     for (const [outcome, now, then] of transfers) {
       const more = grew(now, then);
