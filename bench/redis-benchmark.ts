@@ -5,12 +5,13 @@
  * is asserted. This 2-core machine is shared and noisy: read the ratios, and the medians of
  * --repeat runs, not single absolute numbers.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { makeCa, makeLeaf } from "../test/transport/peer-certs.ts";
 import {
   type RoleCpuUs,
   roleCpuTotal,
@@ -36,7 +37,7 @@ const USAGE = `Usage: npm run bench:redis -- [options]
                    git worktree add /tmp/base <commit> && cd /tmp/base && npm ci && npm run build)
                    as a cluster of its own, in turn with the others: before/after in one run
   --tls            also run every cluster (not --baseline) as a twin with TLS on its client
-                   port (--tls-cert/--tls-key, a self-signed certificate made with openssl), and
+                   port (--tls-cert/--tls-key, a throwaway CA's certificate, by openssl), and
                    bare redis-server on a TLS port too; redis-benchmark --tls --cacert. A third
                    table sets each TLS target beside its plain twin (throughput, p50, CPU per
                    request), written to bench/results/tls-DATE.md (also with --quick)
@@ -58,39 +59,22 @@ const IDLE_WINDOW_MS = 2000;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** A self-signed certificate for 127.0.0.1 (--tls): the replicas' and redis-server's, and the CA. */
+/** A CA and a certificate it signed for 127.0.0.1 (--tls): the replicas' and redis-server's. */
 interface TlsFiles {
   readonly cert: string;
   readonly key: string;
+  /** What redis-benchmark --cacert checks the servers against. */
+  readonly ca: string;
 }
 
 function makeTlsFiles(dir: string): TlsFiles {
-  const cert = join(dir, "bench.crt");
-  const key = join(dir, "bench.key");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "pipe" },
-  );
-  return { cert, key };
+  makeCa(dir, "bench-ca");
+  makeLeaf(dir, "bench", { ca: "bench-ca" });
+  return {
+    cert: join(dir, "bench.crt"),
+    key: join(dir, "bench.key"),
+    ca: join(dir, "bench-ca.crt"),
+  };
 }
 const REPLICA_JS = join(ROOT, "dist", "replica.js");
 
@@ -519,7 +503,7 @@ async function main(): Promise<void> {
         port: redisTlsPort,
         admin: null,
         processes: [{ label: "redis-server", pid: redis.pid! }],
-        tlsCa: tls.cert,
+        tlsCa: tls.ca,
         plainTwin: bare,
       });
     for (const [i, cluster] of clusters.entries()) {
@@ -532,7 +516,7 @@ async function main(): Promise<void> {
           : labelled
             ? ` [${variants[i] || "this build"}, TLS]`
             : " [TLS]";
-      const tlsCa = cluster.tls?.cert ?? null;
+      const tlsCa = cluster.tls?.ca ?? null;
       const replicas: TargetProcess[] = [1, 2, 3].map((id) => ({
         label: `${id === leader ? "leader" : "follower"} r${id}`,
         pid: cluster.pid(id),
