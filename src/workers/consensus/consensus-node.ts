@@ -43,6 +43,7 @@ import { Applier } from "./applier.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
+import { LeaderTransfers } from "./leader-transfer.ts";
 import { decodeDigestReport, encodeDigestReport } from "./output-check.ts";
 import { agreedSettings, decodeHello, PeerAgreement } from "./peer-agreement.ts";
 import { ReadServer } from "./read-server.ts";
@@ -59,12 +60,6 @@ import {
   type RouterEvent,
 } from "./request-router.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
-import {
-  clampTransferWaitMs,
-  TRANSFER_WATCH_TIMEOUTS_MAX,
-  type TransferEnd,
-  transferEndOf,
-} from "./transfer-watch.ts";
 
 /** What the application may ask of the consensus worker. */
 export interface AppHooks {
@@ -103,13 +98,6 @@ const MESSAGE_TYPE_NAMES = [
   "read_index_reply",
   "timeout_now",
 ];
-
-const TRANSFER_REFUSALS = {
-  "not-leader": "this replica does not lead; ask the leader (apus status shows it)",
-  "bad-target":
-    "the target is not another replica of this cluster (ids run from 1 to --peers' length)",
-  "no-target": "no follower answered within an election timeout; none could take over",
-} as const;
 
 /** Request records taken from the rings per drain, so sockets and timers get their turn. */
 const DRAIN_RECORDS_MAX = 4096;
@@ -171,6 +159,8 @@ export class ConsensusNode {
   private readonly replies: ReplyRouter;
   /** Peers' settings that must match ours: a peer's messages wait for its matching hello. */
   private readonly agreement: PeerAgreement;
+  /** Leadership transfers this replica runs as leader (leader-transfer.ts). */
+  private readonly transfers: LeaderTransfers;
   private readonly readers: FrameRingReader[];
   private readonly waiter: BellWaiter;
   private readonly incarnation: number;
@@ -368,6 +358,14 @@ export class ConsensusNode {
       { durable: this.config.durability !== "memory" },
     );
     this.readyLoop.onFlushed = () => this.schedulePump();
+    this.transfers = new LeaderTransfers({
+      core: this.core,
+      config: this.config,
+      log: this.log,
+      tickMs: this.tickMs,
+      schedulePump: () => this.schedulePump(),
+      stopping: () => this.stopping,
+    });
   }
 
   async start(): Promise<void> {
@@ -858,143 +856,9 @@ export class ConsensusNode {
     return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];
   }
 
-  /**
-   * The transfer this replica runs as leader, while the core has it under way: a second request
-   * naming the same target (or none) waits on it, one naming another is refused ("busy") rather
-   * than replacing it, so the first request's answer stays true. Null when none runs.
-   */
-  private transferWatch: { readonly target: number; readonly done: Promise<TransferEnd> } | null =
-    null;
-
-  /**
-   * Hand leadership over (Replica.transferLeadership) and wait, at most `waitMs` (clamped to
-   * [heartbeat, 2 x election timeout]; default the upper end), for the outcome, which says what
-   * happened, not only that we stepped down: "transferred" when the target leads or met us with
-   * its higher ballot (the core's completed counter moved); "deposed" when we stopped leading
-   * otherwise (check-quorum, or a third replica's ballot); "timed-out" when the core gave up and
-   * leads on, or the wait ended first (the core then may still hand over, until its own limit of
-   * one election timeout). A transferred answer does not wait for the new leader to be heard:
-   * `leader` is whom we follow then, 0 when none is known yet. Requests that reach us meanwhile
-   * wait in the core's queue; once we follow, the router sends them on.
-   */
-  async transferLeadership(
-    target: number | null,
-    waitMs: number | null,
-  ): Promise<LeaderTransferOutcome> {
-    const started = performance.now();
-    const wait = clampTransferWaitMs(waitMs, this.config);
-    const id = this.config.id;
-    const outcome = (
-      kind: LeaderTransferOutcome["outcome"],
-      to: number,
-    ): LeaderTransferOutcome => ({
-      outcome: kind,
-      from: id,
-      target: to,
-      leader: this.core.knownLeader,
-      elapsedMs: Math.round(performance.now() - started),
-      waitMs: wait,
-    });
-    const running = this.transferWatch;
-    if (running !== null) {
-      if (target !== null && target !== running.target) {
-        this.log.warn(
-          { target, running: running.target },
-          `leadership transfer to replica ${target} refused: one to replica ${running.target} is under way`,
-        );
-        return outcome("busy", running.target);
-      }
-      return outcome(await this.transferEndWithin(running.done, wait), running.target);
-    }
-    const before = this.core.status().counters.transfersCompleted;
-    const result = this.core.transferLeadership(target ?? undefined);
-    if (!result.started) {
-      this.log.warn(
-        { target, reason: result.reason, leader: this.core.knownLeader },
-        `leadership transfer not started: ${TRANSFER_REFUSALS[result.reason]}`,
-      );
-      return outcome(result.reason, target ?? 0);
-    }
-    const to = result.target;
-    this.log.info(
-      { target: to, waitMs: wait },
-      `handing leadership to replica ${to}: no new batches until it holds everything proposed, then it campaigns at once`,
-    );
-    this.schedulePump();
-    const watch = { target: to, done: this.watchTransfer(to, before) };
-    this.transferWatch = watch;
-    void watch.done.then(() => {
-      if (this.transferWatch === watch) this.transferWatch = null;
-    });
-    const done = outcome(await this.transferEndWithin(watch.done, wait), to);
-    this.logTransferOutcome(done);
-    return done;
-  }
-
-  /** The transfer's end, or "timed-out" once `waitMs` passed first. */
-  private async transferEndWithin(
-    done: Promise<TransferEnd>,
-    waitMs: number,
-  ): Promise<TransferEnd> {
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<TransferEnd>((resolve) => {
-      timer = setTimeout(() => resolve("timed-out"), waitMs);
-    });
-    try {
-      return await Promise.race([done, waited]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /**
-   * Poll the core until the transfer to `to` ended, and say how. `completedBefore`: the core's
-   * transfersCompleted when it began. The core ends every transfer within one election timeout
-   * (it gives up and leads on); TRANSFER_WATCH_TIMEOUTS_MAX election timeouts bound the loop
-   * all the same.
-   */
-  private async watchTransfer(to: number, completedBefore: number): Promise<TransferEnd> {
-    const pollMs = Math.max(1, Math.min(5, this.tickMs));
-    const deadline =
-      performance.now() + TRANSFER_WATCH_TIMEOUTS_MAX * this.config.electionTimeoutMs;
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-      const status = this.core.status();
-      const end = transferEndOf(
-        {
-          role: this.core.role,
-          knownLeader: this.core.knownLeader,
-          transferTarget: status.transferTarget,
-          transfersCompleted: status.counters.transfersCompleted,
-        },
-        to,
-        completedBefore,
-      );
-      if (end !== null) return end;
-      if (this.stopping || performance.now() >= deadline) return "timed-out";
-    }
-  }
-
-  private logTransferOutcome(done: LeaderTransferOutcome): void {
-    const { target, elapsedMs, leader } = done;
-    const fields = { target, leader, elapsedMs };
-    const who = leader === 0 ? "no leader known yet" : `replica ${leader} leads`;
-    switch (done.outcome) {
-      case "transferred":
-        this.log.info(fields, `leadership handed over in ${elapsedMs} ms; ${who}`);
-        return;
-      case "deposed":
-        this.log.warn(
-          fields,
-          `stopped leading after ${elapsedMs} ms, but not to replica ${target} (check-quorum, or another replica's higher ballot); ${who}`,
-        );
-        return;
-      default:
-        this.log.warn(
-          fields,
-          `leadership transfer to replica ${target} did not complete in ${elapsedMs} ms (it is down, far behind or cut off); still leading`,
-        );
-    }
+  /** Hand leadership over and wait for the outcome (leader-transfer.ts). */
+  transferLeadership(target: number | null, waitMs: number | null): Promise<LeaderTransferOutcome> {
+    return this.transfers.run(target, waitMs);
   }
 
   /** Stop taking requests, fail what waits, make the log durable, close the sockets. */
