@@ -4,9 +4,17 @@
  *   apus status [--admin H:P,H:P,...] [--json]   table of every replica; exit 0 when healthy
  *   apus latency [--admin H:P] [--reset]         consensus-latency quantiles as one JSON line
  *   apus leader transfer [ID] [--admin ...]      hand leadership over; prints who leads after
+ * Each takes --user NAME where the admin ports authenticate (the password: --password-file FILE
+ * or APUS_ADMIN_PASSWORD, never argv).
  */
-import { type AdminAddress, formatAdminAddress, getAdminJson } from "./cli/admin-client.ts";
-import { type CliArgs, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
+import { readFileSync } from "node:fs";
+import {
+  type AdminAddress,
+  type AdminCredentials,
+  formatAdminAddress,
+  getAdminJson,
+} from "./cli/admin-client.ts";
+import { type CliArgs, type CliLogin, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
 import { type TransferAnswer, transferVerdict } from "./cli/leader-transfer-report.ts";
 import {
   asReplicaStatus,
@@ -19,22 +27,63 @@ import {
 import { VERSION } from "./version.ts";
 
 const REQUEST_TIMEOUT_MS = 2000;
+/** The environment variable holding --user's password when --password-file is not given. */
+const PASSWORD_ENV = "APUS_ADMIN_PASSWORD";
 
-async function fetchRow(address: AdminAddress): Promise<{ row: StatusRow; raw: unknown }> {
+/**
+ * --user's credentials, the password from --password-file (its first line) or APUS_ADMIN_PASSWORD;
+ * undefined without --user. Throws a message that says what to pass.
+ */
+function credentialsOf(login: CliLogin): AdminCredentials | undefined {
+  if (login.user === null) return undefined;
+  let password: string | undefined;
+  if (login.passwordFile !== null) {
+    try {
+      password = readFileSync(login.passwordFile, "utf8").split(/\r?\n/)[0];
+    } catch (error) {
+      throw new Error(
+        `--password-file ${login.passwordFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      );
+    }
+  } else {
+    password = process.env[PASSWORD_ENV];
+  }
+  if (password === undefined || password === "")
+    throw new Error(
+      `--user ${login.user} needs its password: --password-file FILE, or the environment variable ${PASSWORD_ENV}`,
+    );
+  return { user: login.user, password };
+}
+
+async function fetchRow(
+  address: AdminAddress,
+  credentials: AdminCredentials | undefined,
+): Promise<{ row: StatusRow; raw: unknown; authRefusal: string | null }> {
   const admin = formatAdminAddress(address);
-  const result = await getAdminJson(address, "/status", REQUEST_TIMEOUT_MS);
-  if (!result.ok)
-    return { row: { admin, down: result.reason }, raw: { admin, down: result.reason } };
+  const result = await getAdminJson(address, "/status", REQUEST_TIMEOUT_MS, { credentials });
+  if (!result.ok) {
+    const down = result.authRefused === true ? "refused credentials" : result.reason;
+    return {
+      row: { admin, down },
+      raw: { admin, down: result.reason },
+      authRefusal: result.authRefused === true ? result.reason : null,
+    };
+  }
   const status = asReplicaStatus(result.value);
   if (status === null) {
     const down = "answered, but not with an apus-smr /status";
-    return { row: { admin, down }, raw: { admin, down } };
+    return { row: { admin, down }, raw: { admin, down }, authRefusal: null };
   }
-  return { row: { admin, status }, raw: result.value };
+  return { row: { admin, status }, raw: result.value, authRefusal: null };
 }
 
-async function status(args: Extract<CliArgs, { command: "status" }>): Promise<number> {
-  const fetched = await Promise.all(args.admin.map(fetchRow));
+async function status(
+  args: Extract<CliArgs, { command: "status" }>,
+  credentials: AdminCredentials | undefined,
+): Promise<number> {
+  const fetched = await Promise.all(args.admin.map((a) => fetchRow(a, credentials)));
+  const refusal = fetched.find((f) => f.authRefusal !== null)?.authRefusal ?? null;
+  if (refusal !== null) process.stderr.write(`apus: ${refusal}\n`);
   const rows = fetched.map((f) => f.row);
   const summary = summarizeCluster(rows);
   if (args.json) process.stdout.write(`${JSON.stringify(fetched.map((f) => f.raw))}\n`);
@@ -42,13 +91,17 @@ async function status(args: Extract<CliArgs, { command: "status" }>): Promise<nu
   return isHealthy(summary) ? 0 : 1;
 }
 
-async function latency(args: Extract<CliArgs, { command: "latency" }>): Promise<number> {
+async function latency(
+  args: Extract<CliArgs, { command: "latency" }>,
+  credentials: AdminCredentials | undefined,
+): Promise<number> {
   let failed = false;
   for (const address of args.admin) {
     const result = await getAdminJson(
       address,
       args.reset ? "/latency?reset=1" : "/latency",
       REQUEST_TIMEOUT_MS,
+      { credentials },
     );
     const prefix = args.admin.length > 1 ? `${formatAdminAddress(address)} ` : "";
     if (result.ok) {
@@ -68,6 +121,7 @@ const SETTLE_MS = 5000;
 
 async function leaderTransfer(
   args: Extract<CliArgs, { command: "leader-transfer" }>,
+  credentials: AdminCredentials | undefined,
 ): Promise<number> {
   // With --json every outcome, failures included, is one JSON line on stdout.
   const say = (code: number, text: string, json: Record<string, unknown>): number => {
@@ -76,7 +130,10 @@ async function leaderTransfer(
     else process.stderr.write(`apus: ${text}\n`);
     return code;
   };
-  const before = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
+  const fetched = await Promise.all(args.admin.map((a) => fetchRow(a, credentials)));
+  const refusal = fetched.find((f) => f.authRefusal !== null)?.authRefusal ?? null;
+  if (refusal !== null) return say(1, refusal, { ok: false, error: refusal, leaderAfter: 0 });
+  const before = fetched.map((f) => f.row);
   // Two replicas may say they lead for a moment (a deposed one has not heard yet): the highest
   // ballot is the real one.
   const from = summarizeCluster(before).leaders[0];
@@ -100,6 +157,7 @@ async function leaderTransfer(
   const result = await getAdminJson(leaderAdmin, `/leader/transfer${query}`, TRANSFER_TIMEOUT_MS, {
     method: "POST",
     anyStatus: true,
+    credentials,
   });
   if (!result.ok) {
     const text = `${formatAdminAddress(leaderAdmin)}: ${result.reason}`;
@@ -114,7 +172,9 @@ async function leaderTransfer(
   const deadline = Date.now() + SETTLE_MS;
   let leader = 0;
   for (;;) {
-    const rows = (await Promise.all(args.admin.map(fetchRow))).map((f) => f.row);
+    const rows = (await Promise.all(args.admin.map((a) => fetchRow(a, credentials)))).map(
+      (f) => f.row,
+    );
     leader = summarizeCluster(rows).leaders[0] ?? 0;
     if (leader === answer.target || Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -133,6 +193,15 @@ async function main(argv: readonly string[]): Promise<number> {
     );
     return 2;
   }
+  let credentials: AdminCredentials | undefined;
+  if (args.command !== "help" && args.command !== "version") {
+    try {
+      credentials = credentialsOf(args);
+    } catch (error) {
+      process.stderr.write(`apus: ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
   switch (args.command) {
     case "help":
       process.stdout.write(cliHelpText(VERSION));
@@ -141,11 +210,11 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     case "status":
-      return status(args);
+      return status(args, credentials);
     case "latency":
-      return latency(args);
+      return latency(args, credentials);
     case "leader-transfer":
-      return leaderTransfer(args);
+      return leaderTransfer(args, credentials);
   }
 }
 

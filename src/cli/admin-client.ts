@@ -11,9 +11,49 @@ export interface AdminAddress {
   readonly port: number;
 }
 
+/** HTTP Basic credentials for a replica whose admin port authenticates (--admin-auth). */
+export interface AdminCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
 export type AdminResult =
   | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly reason: string;
+      /** The credentials were missing, wrong (401) or not enough (403 for the user's role). */
+      readonly authRefused?: true;
+    };
+
+/** Where the `apus` CLI takes credentials from, for messages that say what to pass. */
+export const CREDENTIALS_HINT =
+  "pass --user NAME and its password in --password-file FILE or the environment variable APUS_ADMIN_PASSWORD";
+
+/**
+ * Why the admin server refused a request for its credentials, in one line that says what to
+ * pass; null when `status` is not such a refusal (a 403 without "forbidden:" is the cross-site
+ * guard's).
+ */
+export function describeAuthRefusal(
+  status: number | undefined,
+  body: string,
+  credentials: AdminCredentials | undefined,
+): string | null {
+  if (status === 401)
+    return credentials === undefined
+      ? `the admin port needs credentials (HTTP 401): ${CREDENTIALS_HINT}`
+      : `the admin port refused user ${credentials.user}: wrong user name or password (HTTP 401)`;
+  if (status === 403 && body.startsWith("forbidden:"))
+    return `${body.trim().split("\n")[0]} (HTTP 403): pass --user NAME of an admin-role user`;
+  return null;
+}
+
+/** The Authorization header value for `credentials` (RFC 7617, UTF-8). */
+export function basicAuthorization(credentials: AdminCredentials): string {
+  const pair = Buffer.from(`${credentials.user}:${credentials.password}`, "utf8");
+  return `Basic ${pair.toString("base64")}`;
+}
 
 /** A response body larger than this is refused: /status of 31 replicas is a few KiB. */
 export const ADMIN_RESPONSE_BYTES_MAX = 1024 * 1024;
@@ -63,8 +103,15 @@ export function getAdminJson(
   address: AdminAddress,
   path: string,
   timeoutMs: number,
-  options: { readonly method?: "GET" | "POST"; readonly anyStatus?: boolean } = {},
+  options: {
+    readonly method?: "GET" | "POST";
+    readonly anyStatus?: boolean;
+    readonly credentials?: AdminCredentials | undefined;
+  } = {},
 ): Promise<AdminResult> {
+  const headers: Record<string, string> = { "x-apus-admin": "1" };
+  if (options.credentials !== undefined)
+    headers.authorization = basicAuthorization(options.credentials);
   return new Promise((resolve) => {
     let settled = false;
     const settle = (result: AdminResult) => {
@@ -81,7 +128,7 @@ export function getAdminJson(
         method: options.method ?? "GET",
         // Every request says it comes from an admin tool, not a web page: the admin server
         // refuses state-changing requests without it (see refuseCrossSite there).
-        headers: { "x-apus-admin": "1" },
+        headers,
         agent: false,
       },
       (res) => {
@@ -101,6 +148,11 @@ export function getAdminJson(
         );
         res.on("end", () => {
           const body = Buffer.concat(chunks).toString("utf8");
+          const refusal = describeAuthRefusal(res.statusCode, body, options.credentials);
+          if (refusal !== null) {
+            settle({ ok: false, reason: refusal, authRefused: true });
+            return;
+          }
           if (res.statusCode !== 200 && options.anyStatus !== true) {
             settle({ ok: false, reason: `HTTP ${res.statusCode}: ${body.trim().slice(0, 80)}` });
             return;

@@ -3,23 +3,37 @@ import { ApusError } from "../core/errors.ts";
 import type { AdminAddress } from "./admin-client.ts";
 import { parseAdminList } from "./status-table.ts";
 
+/**
+ * Who the admin requests authenticate as (--user), and the file holding the password
+ * (--password-file; null: the environment variable APUS_ADMIN_PASSWORD). A password is never
+ * taken from argv, where every user of the host can read it.
+ */
+export interface CliLogin {
+  readonly user: string | null;
+  readonly passwordFile: string | null;
+}
+
 /** The `apus` CLI's commands and flags (dist/cli.js), parsed and checked here, pure. */
 export type CliArgs =
   | { readonly command: "help" }
   | { readonly command: "version" }
-  | { readonly command: "status"; readonly admin: readonly AdminAddress[]; readonly json: boolean }
-  | {
+  | ({
+      readonly command: "status";
+      readonly admin: readonly AdminAddress[];
+      readonly json: boolean;
+    } & CliLogin)
+  | ({
       readonly command: "latency";
       readonly admin: readonly AdminAddress[];
       readonly reset: boolean;
-    }
-  | {
+    } & CliLogin)
+  | ({
       readonly command: "leader-transfer";
       readonly admin: readonly AdminAddress[];
       /** The replica to hand to; null: the leader picks the most caught-up follower. */
       readonly target: number | null;
       readonly json: boolean;
-    };
+    } & CliLogin);
 
 /** The admin ports `npm start` gives a three-replica cluster. */
 export const DEFAULT_ADMIN = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
@@ -33,6 +47,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     admin?: string;
     json?: boolean;
     reset?: boolean;
+    user?: string;
+    "password-file"?: string;
     help?: boolean;
     version?: boolean;
   };
@@ -46,6 +62,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         admin: { type: "string" },
         json: { type: "boolean" },
         reset: { type: "boolean" },
+        user: { type: "string" },
+        "password-file": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -57,7 +75,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.version === true) return { command: "version" };
   const [command, ...rest] = positionals;
   if (command === undefined) throw invalid("missing command: status, latency or leader transfer");
-  if (command === "leader") return parseLeaderCommand(rest, values);
+  const login = parseLogin(values);
+  if (command === "leader") return { ...parseLeaderCommand(rest, values), ...login };
   if (rest.length > 0) throw invalid(`unexpected argument "${rest[0]}" after ${command}`);
   if (command !== "status" && command !== "latency")
     throw invalid(`unknown command "${command}": use status or latency`);
@@ -68,16 +87,26 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     throw invalid(`--admin: expected host:port,host:port,..., got "${adminText}"`);
   if (command === "status") {
     if (values.reset === true) throw invalid("--reset belongs to latency, not status");
-    return { command, admin, json: values.json === true };
+    return { command, admin, json: values.json === true, ...login };
   }
   if (values.json === true) throw invalid("latency always prints JSON; drop --json");
-  return { command, admin, reset: values.reset === true };
+  return { command, admin, reset: values.reset === true, ...login };
+}
+
+function parseLogin(values: { user?: string; "password-file"?: string }): CliLogin {
+  const user = values.user ?? null;
+  const passwordFile = values["password-file"] ?? null;
+  if (user === "" || user?.includes(":") === true)
+    throw invalid("--user: expected a user name (not empty, no colon)");
+  if (passwordFile !== null && user === null)
+    throw invalid("--password-file needs --user NAME (whose password the file holds)");
+  return { user, passwordFile };
 }
 
 function parseLeaderCommand(
   rest: readonly string[],
   values: { admin?: string; json?: boolean; reset?: boolean },
-): CliArgs {
+): Omit<Extract<CliArgs, { command: "leader-transfer" }>, keyof CliLogin> {
   const [sub, id, ...extra] = rest;
   if (sub !== "transfer")
     throw invalid(`unknown command "leader ${sub ?? ""}": use leader transfer [ID]`);
@@ -100,26 +129,33 @@ export function cliHelpText(version: string): string {
   return `apus ${version}: look at a running apus-smr cluster through its admin HTTP ports
 
 Usage:
-  apus status  [--admin H:P,H:P,...] [--json]
+  apus status  [--admin H:P,H:P,...] [--json] [--user NAME]
       GET /status of every replica and print a table: id, role, leader, ballot, commit index,
       applied index, lag (slots the applied index trails the highest commit index), pending
       requests, keys, uptime. A replica that does not answer is a row "down (reason)".
       Below it: whether exactly one replica leads and whether a majority answers.
       Exit status 0 when some replica leads and a majority answers, else 1.
       --json prints the answers as one JSON array instead ({"admin","down"} for a silent one).
-  apus latency [--admin H:P,...] [--reset]
+  apus latency [--admin H:P,...] [--reset] [--user NAME]
       GET /latency (consensus-latency quantiles, µs) and print it as one JSON line per replica;
       --reset starts a new measuring window after reading.
-  apus leader transfer [ID] [--admin H:P,H:P,...] [--json]
+  apus leader transfer [ID] [--admin H:P,H:P,...] [--json] [--user NAME]
       Hand leadership to replica ID (default: the follower the leader finds most caught up)
       without an election timeout: finds the leader through GET /status, POSTs
       /leader/transfer?to=ID to it, then prints who leads. Exit status 0 only when the target
       (ID, or the one the leader picked) leads after; --json prints one JSON line in every case.
-      The admin port has no authentication: keep it on 127.0.0.1 (the default
-      --admin-host) or a private network; anyone who reaches it can move leadership.
 
   --admin   admin addresses (each replica's --admin-host:--admin-port)
             default: ${DEFAULT_ADMIN} (npm start's cluster; latency: the first)
+  --user NAME
+            authenticate to the admin ports (HTTP Basic) as NAME, a user of the replicas'
+            --users-file (or default, the --requirepass-file user). Replicas with client users
+            require an admin-role user for leader transfer and latency --reset, and any user for
+            status under --admin-auth all. Without client users the admin port has no
+            authentication: keep it on 127.0.0.1 (the default --admin-host) or a private network.
+  --password-file FILE
+            the password of --user: the file's first line. Otherwise the environment variable
+            APUS_ADMIN_PASSWORD. Never on the command line.
   --help    show this text
   --version print the version
 `;

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIPv4, isIPv6 } from "node:net";
 import type { Logger } from "pino";
-import { AggregatorRegistry, collectDefaultMetrics, Registry } from "prom-client";
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Registry } from "prom-client";
+import type { ClientUser, ClientUsers } from "./client-auth.ts";
+import type { ReplicaConfig } from "./config.ts";
 import type { ConnectionControl, ConsensusControl } from "./thread-contracts.ts";
 
 type Remote<T> = {
@@ -16,28 +18,54 @@ export interface AdminServerOptions {
   readonly consensus: Remote<ConsensusControl>;
   readonly connections: readonly Remote<ConnectionControl>[];
   readonly logger: Logger;
+  /** The client users (--requirepass-file, --users-file), or null: no authentication. */
+  readonly users: ClientUsers | null;
+  /** --admin-auth: which requests need a user when `users` is not null. */
+  readonly auth: ReplicaConfig["adminAuth"];
 }
+
+/** The realm of the 401's WWW-Authenticate challenge. */
+export const ADMIN_AUTH_REALM = "apus-smr";
+
+/** Who must have authenticated for a request: nobody, any user, or a user with role admin. */
+type AdminAccess = "anyone" | "user" | "admin";
+
+/** Why a request was refused, the label of apus_admin_requests_refused_total. */
+type RefusalReason = "cross-site" | "unauthenticated" | "forbidden";
 
 /**
  * The admin HTTP server of the main thread: /metrics (Prometheus text, aggregated from every
  * worker's registry), /status (JSON), /latency (exact consensus-latency quantiles; ?reset=1
  * starts a new window, for benchmarks), and POST /leader/transfer[?to=ID] (hand leadership over;
- * answers once the transfer ended, saying how). Binds 127.0.0.1 unless told otherwise: it
- * has no authentication, so whoever reaches the port can move leadership.
+ * answers once the transfer ended, saying how). Binds 127.0.0.1 unless told otherwise.
  *
- * A request that changes state (POST /leader/transfer, GET /latency?reset=1) must also carry
- * ADMIN_REQUEST_HEADER and a Host header naming an IP address or localhost, or it is refused
+ * A request that changes state (any method but GET and HEAD, GET /latency?reset=1) must also
+ * carry ADMIN_REQUEST_HEADER and a Host header naming an IP address or localhost, or it is refused
  * with 403 (see refuseCrossSite): a web page open in a browser on the host must not move
- * leadership, whether by a plain cross-site request or by DNS rebinding.
+ * leadership, whether by a plain cross-site request or by DNS rebinding (a browser may also
+ * replay Basic credentials it remembers, so this holds with authentication too).
+ *
+ * With client users, it then needs HTTP Basic authentication of a user with role admin (401
+ * without valid credentials, 403 for another role); under --admin-auth all every other request
+ * needs some user; under none, nothing. Passwords are checked by ClientUsers.authenticate, in
+ * constant time. Without users the port has no authentication: whoever reaches it can move
+ * leadership.
  */
 export class AdminServer {
   private readonly server: Server;
   private readonly processRegistry = new Registry();
   private readonly options: AdminServerOptions;
+  private readonly refused: Counter<"reason">;
 
   constructor(options: AdminServerOptions) {
     this.options = options;
     collectDefaultMetrics({ register: this.processRegistry, prefix: "apus_process_" });
+    this.refused = new Counter({
+      name: "apus_admin_requests_refused_total",
+      help: "Admin HTTP requests refused: reason cross-site (403, no X-Apus-Admin header or a Host that is a name), unauthenticated (401, missing or wrong Basic credentials), forbidden (403, a user whose role is not admin asked for a change)",
+      labelNames: ["reason"],
+      registers: [this.processRegistry],
+    });
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         options.logger.warn({ err: error, url: req.url }, "admin request failed");
@@ -68,16 +96,15 @@ export class AdminServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://admin");
     const changesState =
+      (req.method !== "GET" && req.method !== "HEAD") ||
       url.pathname === "/leader/transfer" ||
       (url.pathname === "/latency" && url.searchParams.get("reset") === "1");
     if (changesState) {
       const refusal = refuseCrossSite(req);
-      if (refusal !== null) {
-        res.writeHead(403, { "content-type": "text/plain" });
-        res.end(`refused: ${refusal}\n`);
-        return;
-      }
+      if (refusal !== null) return this.refuse(res, "cross-site", `refused: ${refusal}`);
     }
+    const access = this.accessFor(changesState);
+    if (access !== "anyone" && !this.admits(req, res, access)) return;
     if (url.pathname === "/leader/transfer") return this.transfer(req, res, url);
     if (req.method !== "GET") {
       res.writeHead(405, { "content-type": "text/plain", allow: "GET" });
@@ -115,6 +142,50 @@ export class AdminServer {
     }
   }
 
+  /** Who may make a request that changes state (or not), under --admin-auth and the users. */
+  private accessFor(changesState: boolean): AdminAccess {
+    if (this.options.users === null || this.options.auth === "none") return "anyone";
+    if (changesState) return "admin";
+    return this.options.auth === "all" ? "user" : "anyone";
+  }
+
+  /** Whether the request's Basic credentials grant `access`; if not, answers 401 or 403. */
+  private admits(req: IncomingMessage, res: ServerResponse, access: "user" | "admin"): boolean {
+    const credentials = parseBasicAuthorization(req.headers.authorization);
+    const user: ClientUser | null =
+      credentials === null
+        ? null
+        : this.options.users!.authenticate(credentials.name, credentials.password);
+    if (user === null) {
+      const needed = access === "admin" ? "a user with role admin" : "a user";
+      this.refuse(
+        res,
+        "unauthenticated",
+        `unauthorized: ${credentials === null ? "no" : "wrong"} credentials; this request needs HTTP Basic authentication of ${needed} (--users-file, or user default of --requirepass-file)`,
+      );
+      return false;
+    }
+    if (access === "admin" && user.role !== "admin") {
+      this.refuse(
+        res,
+        "forbidden",
+        `forbidden: user ${user.name} has role ${user.role}; this request needs a user with role admin`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  private refuse(res: ServerResponse, reason: RefusalReason, text: string): void {
+    this.refused.inc({ reason });
+    this.options.logger.debug({ reason }, "admin request refused");
+    const headers: Record<string, string> = { "content-type": "text/plain" };
+    if (reason === "unauthenticated")
+      headers["www-authenticate"] = `Basic realm="${ADMIN_AUTH_REALM}"`;
+    res.writeHead(reason === "unauthenticated" ? 401 : 403, headers);
+    res.end(`${text}\n`);
+  }
+
   /**
    * POST /leader/transfer[?to=ID][&wait_ms=MS]: 200 with the outcome once the target took over
    * (LeaderTransferOutcome says what happened), 409 when this replica does not lead (the body
@@ -148,8 +219,9 @@ export class AdminServer {
 /**
  * The header a state-changing admin request must carry, with the value "1". A browser sends a
  * custom header cross-site only after a CORS preflight (OPTIONS), which this server never grants
- * (it answers OPTIONS with 405 and no Access-Control-* header), so a page cannot add it; a body-less
- * POST without it would be a CORS "simple" request the browser sends without asking.
+ * (OPTIONS is a state-changing method here: refused with 403 and no Access-Control-* header), so a
+ * page cannot add it; a body-less POST without it would be a CORS "simple" request the browser
+ * sends without asking.
  */
 export const ADMIN_REQUEST_HEADER = "x-apus-admin";
 
@@ -176,6 +248,22 @@ export function hostIsAddressOrLocalhost(host: string): boolean {
   const name = match[1]!;
   if (name.startsWith("[")) return isIPv6(name.slice(1, -1));
   return name.toLowerCase() === "localhost" || isIPv4(name);
+}
+
+/**
+ * The user name and password bytes of an `Authorization: Basic base64(name:password)` header
+ * (RFC 7617; the name ends at the first colon), or null when absent or not Basic.
+ */
+export function parseBasicAuthorization(
+  header: string | undefined,
+): { readonly name: Buffer; readonly password: Buffer } | null {
+  if (header === undefined) return null;
+  const match = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
+  if (match === null) return null;
+  const decoded = Buffer.from(match[1]!, "base64");
+  const colon = decoded.indexOf(0x3a);
+  if (colon < 0) return null;
+  return { name: decoded.subarray(0, colon), password: decoded.subarray(colon + 1) };
 }
 
 /** null when absent, undefined when not a non-negative safe integer. */

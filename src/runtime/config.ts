@@ -39,6 +39,12 @@ export interface ReplicaConfig {
   readonly adminHost: string;
   /** 0 turns the admin HTTP server off. */
   readonly adminPort: number;
+  /**
+   * Which admin requests need HTTP Basic authentication when client users are configured
+   * (--requirepass-file, --users-file): the state-changing ones (an admin-role user), those and
+   * the reads (any user, for reads), or none. Without users it changes nothing.
+   */
+  readonly adminAuth: "writes" | "all" | "none";
   readonly workers: number;
   readonly dataDir: string;
   readonly durability: "fsync" | "memory";
@@ -195,7 +201,7 @@ export const SETTINGS: readonly Setting[] = [
     key: "adminHost",
     flag: "admin-host",
     kind: "string",
-    help: "address of the admin HTTP server (/metrics, /status, POST /leader/transfer). It has no authentication: whoever reaches it can read the cluster's state and move leadership, so keep it on 127.0.0.1 or a private network",
+    help: "address of the admin HTTP server (/metrics, /status, POST /leader/transfer). Without client users (--requirepass-file, --users-file) it has no authentication: whoever reaches it can read the cluster's state and move leadership, so keep it on 127.0.0.1 or a private network",
   },
   {
     key: "adminPort",
@@ -205,6 +211,13 @@ export const SETTINGS: readonly Setting[] = [
     max: 65535,
     defaultText: "0 (off)",
     help: "port of the admin HTTP server",
+  },
+  {
+    key: "adminAuth",
+    flag: "admin-auth",
+    kind: "choice",
+    choices: ["writes", "all", "none"],
+    help: "with client users (--requirepass-file, --users-file), which admin requests need HTTP Basic authentication: writes (POST /leader/transfer, /latency?reset=1; an admin-role user, the requirepass user is named default), all (also GET /metrics, /status, /latency; any user), none (as without users). Without users it changes nothing: the admin port is unauthenticated",
   },
   {
     key: "workers",
@@ -497,6 +510,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   clientPort: 6379,
   adminHost: "127.0.0.1",
   adminPort: 0,
+  adminAuth: "writes",
   durability: "fsync",
   reads: "index",
   batching: "adaptive",

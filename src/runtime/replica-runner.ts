@@ -15,6 +15,7 @@ import { createFrameRing } from "../ring/frame-ring.ts";
 import type { ShmFabricShared } from "../transport/shm-transport.ts";
 import { VERSION } from "../version.ts";
 import { AdminServer, type Remote } from "./admin-server.ts";
+import { ClientUsers } from "./client-auth.ts";
 import type { ReplicaConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { nextPeerIncarnation } from "./peer-incarnation.ts";
@@ -195,6 +196,27 @@ function inThreadControl(consensus: Remote<ConsensusControl>): Remote<Connection
   };
 }
 
+/** Says at start who may use the admin port: a warning wherever it has no authentication. */
+function logAdminAuth(
+  config: ReplicaConfig,
+  hasUsers: boolean,
+  adminAddress: string,
+  log: Logger,
+): void {
+  if (!hasUsers)
+    log.warn(
+      `the admin port ${adminAddress} has no authentication (no --requirepass-file or --users-file): whoever reaches it can read the cluster's state and move leadership; keep --admin-host on 127.0.0.1 or a private network`,
+    );
+  else if (config.adminAuth === "none")
+    log.warn(
+      `--admin-auth none: the admin port ${adminAddress} has no authentication although client users are configured; whoever reaches it can move leadership`,
+    );
+  else
+    log.info(
+      `the admin port ${adminAddress} needs HTTP Basic authentication of a user with role admin for changes${config.adminAuth === "all" ? ", and of any user for reads" : "; reads are open (--admin-auth all closes them)"}`,
+    );
+}
+
 /** Start one replica's threads and admin server; resolves once clients can connect. */
 export async function startReplica(
   config: ReplicaConfig,
@@ -213,6 +235,8 @@ export async function startReplica(
       "--durability memory: the log is kept in memory only; the cluster survives the loss of a minority of replicas, not of all of them at once",
     );
   const secrets = secretsOf(config, extras, log);
+  // The admin server checks the client port's users itself (read here once, before any thread).
+  const adminUsers = config.adminPort === 0 ? null : ClientUsers.load(config);
 
   const consensusBell = createDoorbell();
   const rings = createRings(config.requestBytesMax, workers, consensusBell);
@@ -266,8 +290,11 @@ export async function startReplica(
       consensus,
       connections,
       logger: log,
+      users: adminUsers,
+      auth: config.adminAuth,
     });
     adminAddress = await admin.listen().catch(abandon);
+    logAdminAuth(config, adminUsers !== null, adminAddress, log);
   }
   log.info(
     {

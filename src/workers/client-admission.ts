@@ -25,7 +25,7 @@ import {
 import { ERR_SYNTAX, isReply, valueTooLarge, wrongArity } from "../app/kv-shared.ts";
 import { hasValueOver } from "../app/kv-store.ts";
 import { errorReply, OK } from "../app/resp.ts";
-import { type ClientUser, type ClientUsers, DEFAULT_USER } from "./client-auth.ts";
+import { type ClientUser, type ClientUsers, DEFAULT_USER } from "../runtime/client-auth.ts";
 import { ClientTransaction, isNamed } from "./client-multi.ts";
 import { type CommandRights, noPermission, roleAllows } from "./client-rights.ts";
 

@@ -29,8 +29,8 @@ import { isCodecError } from "../app/program/codec.ts";
 import { REFUSED_IN_MULTI } from "../app/program/redis-policy.ts";
 import { respCodec, respRequest } from "../app/program/resp-codec.ts";
 import { assert } from "../core/errors.ts";
+import type { ClientUser } from "../runtime/client-auth.ts";
 import type { Admission } from "./client-admission.ts";
-import type { ClientUser } from "./client-auth.ts";
 
 /** Queued by the copy in place of an AUTH, whose password stays here. */
 const PLACEHOLDER: Buffer[] = [Buffer.from("PING")];

@@ -32,8 +32,8 @@ import {
 } from "../app/program/redis-command-table.ts";
 import { errorReply } from "../app/resp.ts";
 import { ApusError } from "../core/errors.ts";
+import type { ClientRole } from "../runtime/client-auth.ts";
 import type { ReplicaConfig } from "../runtime/config.ts";
-import type { ClientRole } from "./client-auth.ts";
 
 export type CommandRight = "read" | "write" | "admin";
 

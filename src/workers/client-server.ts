@@ -13,6 +13,7 @@ import {
 import { assert } from "../core/errors.ts";
 import type { BellRinger, BellWaiter } from "../ring/bell.ts";
 import { FrameRingReader, FrameRingWriter } from "../ring/frame-ring.ts";
+import { authFileWarnings, ClientUsers } from "../runtime/client-auth.ts";
 import type { ReplicaConfig } from "../runtime/config.ts";
 import {
   PUSH_SEQ,
@@ -28,7 +29,6 @@ import {
   type WorkerRings,
 } from "../runtime/thread-contracts.ts";
 import { ClientAdmission, type ClientSession } from "./client-admission.ts";
-import { authFileWarnings, ClientUsers } from "./client-auth.ts";
 import { type CommandRights, embeddedRights, loadProgramRights } from "./client-rights.ts";
 import { loadClientTls } from "./client-tls.ts";
 import {

@@ -154,6 +154,8 @@ describe("apus arguments", () => {
       command: "status",
       json: false,
       admin: [8001, 8002, 8003].map((port) => ({ host: "127.0.0.1", port })),
+      user: null,
+      passwordFile: null,
     });
   });
 
@@ -165,11 +167,15 @@ describe("apus arguments", () => {
         { host: "10.0.0.1", port: 9000 },
         { host: "::1", port: 9001 },
       ],
+      user: null,
+      passwordFile: null,
     });
     expect(parseCliArgs(["latency", "--reset"])).toEqual({
       command: "latency",
       reset: true,
       admin: [{ host: "127.0.0.1", port: 8001 }],
+      user: null,
+      passwordFile: null,
     });
     expect(parseCliArgs(["--help"])).toEqual({ command: "help" });
   });
@@ -180,17 +186,36 @@ describe("apus arguments", () => {
       admin: [8001, 8002, 8003].map((port) => ({ host: "127.0.0.1", port })),
       target: null,
       json: false,
+      user: null,
+      passwordFile: null,
     });
     expect(parseCliArgs(["leader", "transfer", "2", "--admin", "h:1", "--json"])).toEqual({
       command: "leader-transfer",
       admin: [{ host: "h", port: 1 }],
       target: 2,
       json: true,
+      user: null,
+      passwordFile: null,
     });
     expect(() => parseCliArgs(["leader", "transfer", "x"])).toThrow(/replica id/);
     expect(() => parseCliArgs(["leader", "transfer", "0"])).toThrow(/replica id/);
     expect(() => parseCliArgs(["leader", "elect"])).toThrow(/leader transfer/);
     expect(() => parseCliArgs(["leader", "transfer", "2", "3"])).toThrow(/unexpected argument/);
+  });
+
+  it("takes --user and --password-file for every command, never a password itself", () => {
+    expect(
+      parseCliArgs(["leader", "transfer", "--user", "ops", "--password-file", "/p"]),
+    ).toMatchObject({ command: "leader-transfer", user: "ops", passwordFile: "/p" });
+    expect(parseCliArgs(["status", "--user", "ops"])).toMatchObject({
+      command: "status",
+      user: "ops",
+      passwordFile: null,
+    });
+    expect(parseCliArgs(["latency", "--reset", "--user", "ops"])).toMatchObject({ user: "ops" });
+    expect(() => parseCliArgs(["status", "--password-file", "/p"])).toThrow(/needs --user NAME/);
+    expect(() => parseCliArgs(["status", "--user", "a:b"])).toThrow(/--user/);
+    expect(() => parseCliArgs(["status", "--user", "ops", "--password", "x"])).toThrow(/password/);
   });
 
   it("rejects what it cannot use, naming it", () => {

@@ -1,4 +1,7 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { sleep, TestCluster } from "./cluster-harness.ts";
@@ -62,9 +65,12 @@ async function loadAround(port: number, event: () => Promise<void>): Promise<Loa
 
 function runCli(
   args: readonly string[],
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_JS, ...args], (error, stdout, stderr) => {
+    const { APUS_ADMIN_PASSWORD: _, ...inherited } = process.env;
+    const options = { env: { ...inherited, ...env } };
+    execFile(process.execPath, [CLI_JS, ...args], options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
       resolve({ code, stdout, stderr });
     });
@@ -138,6 +144,46 @@ describe("leadership transfer with real processes", () => {
     const none = await runCli(["leader", "transfer", "--json", "--admin", "127.0.0.1:1"]);
     expect(none.code).toBe(1);
     expect(JSON.parse(none.stdout)).toMatchObject({ ok: false, leaderAfter: 0 });
+  });
+
+  it("with --users-file, `apus leader transfer` needs an admin user: refused without, done with --user ops", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-admin-auth-"));
+    try {
+      const usersFile = join(dir, "users.acl");
+      writeFileSync(usersFile, "ops admin ops-secret-0123\napp read-write app-secret-0123\n", {
+        mode: 0o600,
+      });
+      cluster = await TestCluster.start({ replicas: 3, extraArgs: ["--users-file", usersFile] });
+      const c = cluster;
+      await c.waitForAllUp();
+      const leader = await c.waitForLeader();
+      const admin = c.replicas.map((r) => `127.0.0.1:${r.adminPort}`).join(",");
+      const bare = await runCli(["leader", "transfer", "--admin", admin]);
+      expect(bare.code, bare.stdout + bare.stderr).toBe(1);
+      expect(bare.stderr).toMatch(/HTTP 401.*--user NAME.*APUS_ADMIN_PASSWORD/);
+      expect(bare.stderr.trim().split("\n")).toHaveLength(1);
+      const app = await runCli(["leader", "transfer", "--admin", admin, "--user", "app"], {
+        APUS_ADMIN_PASSWORD: "app-secret-0123",
+      });
+      expect(app.code).toBe(1);
+      expect(app.stderr).toMatch(/user app has role read-write.*HTTP 403/);
+      const noPassword = await runCli(["leader", "transfer", "--admin", admin, "--user", "ops"]);
+      expect(noPassword.code).toBe(2);
+      expect(noPassword.stderr).toMatch(/--password-file FILE, or .*APUS_ADMIN_PASSWORD/);
+      expect(await c.waitForLeader()).toBe(leader);
+      const ops = await runCli(["leader", "transfer", "--admin", admin, "--user", "ops"], {
+        APUS_ADMIN_PASSWORD: "ops-secret-0123",
+      });
+      expect(ops.code, `${ops.stdout}${ops.stderr}\n${c.outputs()}`).toBe(0);
+      const next = Number(/replica (\d+) leads/.exec(ops.stdout)?.[1]);
+      expect(next).not.toBe(leader);
+      expect(await c.waitForLeader()).toBe(next);
+      expect(await c.metrics(leader)).toMatch(
+        /apus_admin_requests_refused_total\{reason="unauthenticated"\} 1/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("SIGTERM of the leader hands leadership over before it stops; nothing acknowledged is lost", async () => {

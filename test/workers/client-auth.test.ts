@@ -13,13 +13,13 @@ import type {
   RedisCommandSpec,
   RedisCommandTable,
 } from "../../src/app/program/redis-command-table.ts";
-import { ClientAdmission, type ClientSession } from "../../src/workers/client-admission.ts";
 import {
   authFileWarnings,
   ClientUsers,
   parseRequirepassFile,
   parseUsersFile,
-} from "../../src/workers/client-auth.ts";
+} from "../../src/runtime/client-auth.ts";
+import { ClientAdmission, type ClientSession } from "../../src/workers/client-admission.ts";
 import { embeddedRights, redisTableRights, roleAllows } from "../../src/workers/client-rights.ts";
 
 const args = (...words: string[]): Buffer[] => words.map((w) => Buffer.from(w));

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { ApusError } from "../core/errors.ts";
-import type { ReplicaConfig } from "../runtime/config.ts";
+import type { ReplicaConfig } from "./config.ts";
 
 /** What a user may run: read-only commands; those and writes; everything (FLUSHALL, CONFIG SET…). */
 export const CLIENT_ROLES = ["read-only", "read-write", "admin"] as const;
