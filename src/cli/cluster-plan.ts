@@ -75,6 +75,8 @@ const LAUNCHER_OWNED: Readonly<Record<string, string>> = {
   durability: "use the launcher's own --durability, before --",
   transport: "use the launcher's own --transport, before --",
   workers: "use the launcher's own --workers, before --",
+  "admin-auth":
+    "the launcher reads each replica's /status without credentials, so its replicas keep the default (writes: only state-changing admin requests need an admin user)",
 };
 
 function invalid(flag: string, message: string): ApusError {
