@@ -1,24 +1,6 @@
-import { connect, createServer, type Socket } from "node:net";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeCommands, encodeCommands } from "../../../src/app/command-codec.ts";
-import { createDoorbell, DoorbellRinger, DoorbellWaiter } from "../../../src/ring/doorbell.ts";
-import { createFrameRing, FrameRingReader, FrameRingWriter } from "../../../src/ring/frame-ring.ts";
-import { parseReplicaArgs } from "../../../src/runtime/config.ts";
-import {
-  PUSH_SEQ,
-  REPLY_CONN_ID,
-  REPLY_FINAL,
-  REPLY_FLAGS,
-  REPLY_HEADER_BYTES,
-  REPLY_SEQ,
-  REQUEST_CONN_ID,
-  REQUEST_PREFIX_BYTES,
-  REQUEST_SEQ,
-  REQUEST_SEQ_EVENT,
-  type WorkerRings,
-} from "../../../src/runtime/thread-contracts.ts";
-import { ClientServer } from "../../../src/workers/client-server.ts";
+import { PUSH_SEQ, REQUEST_SEQ_EVENT } from "../../../src/runtime/thread-contracts.ts";
 import {
   CONNECTION_PREFIX_BYTES,
   LOG_HEADER_BYTES,
@@ -27,172 +9,10 @@ import {
   readConnectionPrefix,
   writeConnectionPrefix,
 } from "../../../src/workers/log-command.ts";
+import { Harness, type Request, resp, TestClient } from "../client-server-harness.ts";
 
 const WORKER = 3;
 const BODY_AT = LOG_HEADER_BYTES + CONNECTION_PREFIX_BYTES;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-async function until<T>(what: string, poll: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = poll();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-interface Request {
-  readonly connId: number;
-  readonly seq: number;
-  /** The log command (header reserved, prefix, body). */
-  readonly command: Uint8Array;
-}
-
-/** A ClientServer, with the test acting as the consensus worker on its rings. */
-class Harness {
-  readonly server: ClientServer;
-  readonly port: number;
-  private readonly reader: FrameRingReader;
-  private readonly writer: FrameRingWriter;
-  private readonly ringer: DoorbellRinger;
-  private readonly queue: Request[] = [];
-
-  static async start(flags: string[], requestRingBytes = 1 << 20): Promise<Harness> {
-    const port = await freePort();
-    const parsed = parseReplicaArgs([
-      "--id",
-      "1",
-      "--peers",
-      "127.0.0.1:1",
-      "--client-port",
-      String(port),
-      "--client-host",
-      "127.0.0.1",
-      ...flags,
-    ]);
-    if (parsed.action !== "run") throw new Error("expected a run config");
-    const consensusBell = createDoorbell();
-    const workerBell = createDoorbell();
-    const rings: WorkerRings = {
-      requests: createFrameRing(requestRingBytes, consensusBell),
-      replies: createFrameRing(1 << 20, workerBell),
-      workerBell,
-    };
-    const server = new ClientServer({
-      config: parsed.config,
-      workerIndex: WORKER,
-      rings,
-      requestBell: new DoorbellRinger(consensusBell),
-      replyWaiter: new DoorbellWaiter(workerBell, { spinUs: 0 }),
-      clientsMax: 100,
-      reusePort: false,
-      logger: pino({ level: "silent" }),
-    });
-    await server.listen();
-    return new Harness(server, port, rings);
-  }
-
-  private constructor(server: ClientServer, port: number, rings: WorkerRings) {
-    this.server = server;
-    this.port = port;
-    this.reader = new FrameRingReader(rings.requests);
-    this.writer = new FrameRingWriter(rings.replies);
-    this.ringer = new DoorbellRinger(rings.workerBell);
-  }
-
-  private drain(): void {
-    this.reader.drain((record) => {
-      const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
-      this.queue.push({
-        connId: view.getUint32(REQUEST_CONN_ID, true),
-        seq: view.getUint32(REQUEST_SEQ, true),
-        command: record.slice(REQUEST_PREFIX_BYTES), // the reader reuses its record
-      });
-    });
-  }
-
-  /** The next request record the worker wrote. */
-  next(): Promise<Request> {
-    return until("a request record", () => {
-      this.drain();
-      return this.queue.shift();
-    });
-  }
-
-  /** Nothing more arrives within `ms`. */
-  async expectNothing(ms = 100): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    this.drain();
-    expect(this.queue).toEqual([]);
-  }
-
-  reply(connId: number, seq: number, bytes: string, final = true): void {
-    const header = new Uint8Array(REPLY_HEADER_BYTES);
-    const view = new DataView(header.buffer);
-    view.setUint32(REPLY_CONN_ID, connId, true);
-    view.setUint32(REPLY_SEQ, seq, true);
-    view.setUint8(REPLY_FLAGS, final ? REPLY_FINAL : 0);
-    expect(this.writer.tryWrite(header, Buffer.from(bytes, "latin1"))).toBe(true);
-    this.ringer.ring();
-  }
-}
-
-/** A TCP client that keeps everything it received. */
-class TestClient {
-  readonly socket: Socket;
-  received = "";
-  closed = false;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.received += chunk.toString("latin1");
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.closed = true;
-    });
-  }
-
-  static connect(port: number): Promise<TestClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: "127.0.0.1", port }, () => resolve(new TestClient(socket)));
-      socket.once("error", reject);
-    });
-  }
-
-  send(text: string): void {
-    this.socket.write(Buffer.from(text, "latin1"));
-  }
-
-  receives(text: string): Promise<void> {
-    return until(JSON.stringify(text), () => (this.received === text ? true : undefined)).then(
-      () => {},
-      (error: unknown) => {
-        throw new Error(`${(error as Error).message}; got ${JSON.stringify(this.received)}`);
-      },
-    );
-  }
-
-  closes(): Promise<void> {
-    return until("the client to be closed", () => (this.closed ? true : undefined)).then(() => {});
-  }
-}
-
-function resp(...args: string[]): string {
-  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
-}
 
 function args(...values: string[]): Buffer[] {
   return values.map((value) => Buffer.from(value, "latin1"));
@@ -223,7 +43,10 @@ const harnesses: Harness[] = [];
 const clients: TestClient[] = [];
 
 async function start(flags: string[], requestRingBytes?: number): Promise<Harness> {
-  const harness = await Harness.start(flags, requestRingBytes);
+  const harness = await Harness.start(flags, {
+    workerIndex: WORKER,
+    ...(requestRingBytes === undefined ? {} : { requestRingBytes }),
+  });
   harnesses.push(harness);
   return harness;
 }
