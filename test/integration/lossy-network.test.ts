@@ -61,9 +61,12 @@ describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer pack
   it("still commits every write, retransmits, and converges once the loss stops", async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.replicas.find((r) => r.id !== leader)!;
+    // Under 20 % loss a heartbeat run can be lost long enough for an election, and a write in
+    // flight then times out; the client retries (the SET is idempotent) until the new leader
+    // commits it. What is checked is that every write commits, not how few tries it took.
     const acked = [
-      ...(await writeKeys(cluster.replica(leader).clientPort, "lossy-a", 150, 5)),
-      ...(await writeKeys(follower.clientPort, "lossy-b", 50, 5)),
+      ...(await writeKeys(cluster.replica(leader).clientPort, "lossy-a", 150, 30, 100)),
+      ...(await writeKeys(follower.clientPort, "lossy-b", 50, 30, 100)),
     ];
     expect(acked.length).toBe(200);
     const retransmits = (await Promise.all(cluster.replicas.map((r) => cluster.metrics(r.id))))
