@@ -31,6 +31,13 @@ export const BATCH_COMMANDS_MAX_DEFAULT = 1024;
 export const BATCH_BYTES_MAX_DEFAULT = 256 * KIB;
 /** Slots in flight at once (--window). */
 export const WINDOW_SLOTS_DEFAULT = 32;
+/**
+ * A membership change chosen in slot c governs the slots from c + this on (src/core/membership.ts),
+ * and a leader proposes slot s only once s - this is chosen. A protocol constant: every replica of
+ * a cluster must use the same one (it is part of the wire version). Twice the default window, so
+ * the rule does not limit pipelining unless slots are chosen far out of order.
+ */
+export const MEMBERSHIP_LAG_SLOTS = 64;
 /** Leader heartbeat interval (--heartbeat-ms). */
 export const HEARTBEAT_MS_DEFAULT = 50;
 /** Election timeout lower bound (--election-timeout-ms). */

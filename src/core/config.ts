@@ -1,19 +1,24 @@
 import {
   BATCH_BYTES_MAX_DEFAULT,
   BATCH_COMMANDS_MAX_DEFAULT,
+  MEMBERSHIP_LAG_SLOTS,
   REPLICA_COUNT_MAX,
   WINDOW_SLOTS_DEFAULT,
 } from "../limits.ts";
 import { BALLOT_IDS } from "./ballot.ts";
 import { ApusError } from "./errors.ts";
+import { type Member, membersProblem, REPLICA_ID_MAX, sortedMembers } from "./membership.ts";
 import type { Prng } from "./prng.ts";
 
 export { REPLICA_COUNT_MAX };
 
 export interface CoreConfig {
-  /** This replica, 1..replicaCount. */
+  /** This replica's id, 1..REPLICA_ID_MAX; a stable identity, not a position. */
   readonly id: number;
+  /** Voters of the bootstrap configuration when `members` is not given: ids 1..replicaCount. */
   readonly replicaCount: number;
+  /** Slots between a membership change being chosen and governing (see membership.ts). */
+  readonly membershipLag: number;
   /** Election timeout lower bound; the actual timeout is drawn from [electionTicks, 2*electionTicks). */
   readonly electionTicks: number;
   /** A leader sends a heartbeat every heartbeatTicks. Must be well below electionTicks. */
@@ -53,6 +58,12 @@ export type CoreOptions = Pick<CoreConfig, "id" | "replicaCount" | "prng"> &
      * durability after a restart, a wiped data directory). See Replica's recovery section.
      */
     readonly recovering?: boolean;
+    /**
+     * The bootstrap configuration: what governs slot 1 on, until the log changes it. Absent: ids
+     * 1..replicaCount, all voters. null: this replica joins an existing cluster and knows no
+     * configuration; it learns one from the log or a snapshot, and never campaigns before.
+     */
+    readonly members?: readonly Member[] | null;
   };
 
 export const CORE_DEFAULTS = {
@@ -67,6 +78,7 @@ export const CORE_DEFAULTS = {
   catchupEntriesMax: 64,
   catchupBytesMax: 1024 * 1024,
   slotsAheadMax: 1 << 20,
+  membershipLag: MEMBERSHIP_LAG_SLOTS,
 } as const;
 
 function positiveInt(name: string, value: number): void {
@@ -77,7 +89,7 @@ function positiveInt(name: string, value: number): void {
 
 /** Fill defaults and check every setting and the relations between them, naming the setting. */
 export function resolveCoreConfig(options: CoreOptions): CoreConfig {
-  const { recovering: _recovering, ...settings } = options;
+  const { recovering: _recovering, members, ...settings } = options;
   const config: CoreConfig = { ...CORE_DEFAULTS, ...settings };
   for (const [name, value] of Object.entries(config)) {
     if (name !== "prng" && name !== "adaptiveBatching") positiveInt(name, value as number);
@@ -88,7 +100,17 @@ export function resolveCoreConfig(options: CoreOptions): CoreConfig {
       `replicaCount is ${config.replicaCount}; at most ${REPLICA_COUNT_MAX} replicas are supported`,
     );
   }
-  if (config.id > config.replicaCount) {
+  if (members !== undefined) {
+    if (config.id > REPLICA_ID_MAX) {
+      throw new ApusError(
+        "ERR_INVALID_CONFIG",
+        `id is ${config.id}; replica ids run from 1 to ${REPLICA_ID_MAX}`,
+      );
+    }
+    const problem = members === null ? null : membersProblem(sortedMembers(members));
+    if (problem !== null)
+      throw new ApusError("ERR_INVALID_CONFIG", `bootstrap members: ${problem}`);
+  } else if (config.id > config.replicaCount) {
     throw new ApusError(
       "ERR_INVALID_CONFIG",
       `id is ${config.id} but there are ${config.replicaCount} replicas; ids run from 1 to ${config.replicaCount}`,

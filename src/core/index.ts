@@ -1,6 +1,7 @@
 export * from "./ballot.ts";
 export * from "./config.ts";
 export * from "./errors.ts";
+export * from "./membership.ts";
 export * from "./prng.ts";
 export * from "./ready.ts";
 export * from "./replica.ts";

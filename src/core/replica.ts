@@ -2,6 +2,18 @@ import { BALLOT_NONE, type Ballot, ballotOf, ballotReplica, ballotRound } from "
 import { type CoreConfig, type CoreOptions, resolveCoreConfig } from "./config.ts";
 import { assert } from "./errors.ts";
 import { type LogEntry, SlotLog } from "./log.ts";
+import {
+  isVoter,
+  type Member,
+  type MembershipChange,
+  type MembershipEntry,
+  MembershipHistory,
+  membersProblem,
+  popcount,
+  REPLICA_ID_MAX,
+  sortedMembers,
+  voterMask,
+} from "./membership.ts";
 import type { DurableState, PersistBatch, ReadState, Ready } from "./ready.ts";
 import {
   type Accept,
@@ -45,6 +57,20 @@ export type ReadResult = "queued" | "queue-full";
 export type TransferResult =
   | { readonly started: true; readonly target: number }
   | { readonly started: false; readonly reason: "not-leader" | "bad-target" | "no-target" };
+
+/**
+ * changeMembership's answer. "queued": the change will be proposed in a slot of its own (watch
+ * membership() for it). Otherwise why not: this replica does not lead; a change is already in
+ * flight or chosen and not yet governing; `base` is not the latest configuration; the member
+ * list is not a configuration (the reason says why); or it equals the latest one.
+ */
+export type ChangeResult =
+  | { readonly queued: true; readonly base: Slot }
+  | {
+      readonly queued: false;
+      readonly reason: "not-leader" | "pending" | "stale-base" | "invalid" | "unchanged";
+      readonly detail?: string;
+    };
 
 /** What the leader knows of one peer. */
 interface PeerProgress {
@@ -104,12 +130,6 @@ function compactFront<T>(items: T[], head: number): number {
   return 0;
 }
 
-function popcount(mask: number): number {
-  let count = 0;
-  for (let m = mask; m !== 0; m &= m - 1) count++;
-  return count;
-}
-
 function commandBytes(batch: Batch): number {
   let bytes = 0;
   for (const command of batch.commands) bytes += command.byteLength;
@@ -140,6 +160,16 @@ export class Replica {
   private snapshot: Snapshot | null = null;
   /** Highest round seen in any ballot; a new campaign uses the next one. */
   private roundMax = 0;
+
+  // ---- membership (see membership.ts) -------------------------------------------------------------
+  /** The configurations of our chosen prefix and the slots above it. */
+  private readonly members: MembershipHistory;
+  /** Every other replica of a configuration in `members`, sorted: whom we send to and hear. */
+  private peerIds: number[] = [];
+  /** As leader: a change waiting for its slot (changeMembership). */
+  private changeQueued: MembershipChange | null = null;
+  /** As leader: a vote was recorded for a slot beyond chosenSlot + lag, to count once it is not. */
+  private deferredVotes = false;
 
   // ---- what this replica knows of the leader --------------------------------------------------
   private leaderId = 0;
@@ -262,7 +292,16 @@ export class Replica {
   constructor(options: CoreOptions, durable?: DurableState) {
     this.config = resolveCoreConfig(options);
     this.id = this.config.id;
-    for (let id = 0; id <= this.config.replicaCount; id++) {
+    const bootstrap =
+      options.members !== undefined
+        ? options.members
+        : Array.from({ length: this.config.replicaCount }, (_, i) => ({
+            id: i + 1,
+            voter: true,
+            address: "",
+          }));
+    this.members = MembershipHistory.bootstrap(this.config.membershipLag, bootstrap);
+    for (let id = 0; id <= REPLICA_ID_MAX; id++) {
       this.peers.push({
         chosenSlot: 0,
         heardTick: 0,
@@ -274,6 +313,7 @@ export class Replica {
       });
     }
     if (durable !== undefined) this.restore(durable);
+    this.refreshPeers();
     this.resetElectionTimer();
     if (options.recovering === true) this.beginRecovery();
   }
@@ -284,9 +324,100 @@ export class Replica {
     return this.roleValue;
   }
 
-  /** Majority of the configured replicas. A protected hook so a test can plant a wrong quorum. */
-  protected quorumSize(): number {
-    return Math.floor(this.config.replicaCount / 2) + 1;
+  /** Majority of `voters` voters. A protected hook so a test can plant a wrong quorum. */
+  protected quorumSize(voters: number): number {
+    return Math.floor(voters / 2) + 1;
+  }
+
+  /** The ids in `mask` include a quorum of the voters of `members`. Protected for a planted bug. */
+  protected quorumOf(mask: number, members: readonly Member[]): boolean {
+    const voters = voterMask(members);
+    return popcount(mask & voters) >= this.quorumSize(popcount(voters));
+  }
+
+  /** A quorum of each configuration in `configs`. */
+  private quorumOfEach(mask: number, configs: readonly MembershipEntry[]): boolean {
+    return configs.length > 0 && configs.every((c) => this.quorumOf(mask, c.members));
+  }
+
+  /**
+   * The configurations that govern the slots a leader can decide next (chosenSlot + 1 up to
+   * chosenSlot + lag), plus the latest: check-quorum, pre-vote and read rounds ask a majority of
+   * each (at most two differ, since a change waits for the previous one to govern).
+   */
+  private liveConfigs(from = this.chosenSlot + 1): MembershipEntry[] {
+    const configs = this.members.governing(from, this.chosenSlot + this.config.membershipLag);
+    const latest = this.members.latest();
+    if (latest !== null && !configs.includes(latest)) configs.push(latest);
+    return configs;
+  }
+
+  /** Only a voter of the latest configuration we know campaigns (a learner or a removed replica never does). */
+  private canCampaign(): boolean {
+    return isVoter(this.members.latest()?.members ?? null, this.id);
+  }
+
+  /** Recompute peerIds from the configurations held. */
+  private refreshPeers(): void {
+    const ids = new Set<number>();
+    for (const entry of this.members.all()) for (const m of entry.members) ids.add(m.id);
+    ids.delete(this.id);
+    this.peerIds = [...ids].sort((a, b) => a - b);
+  }
+
+  /** Apply the change chosen in `slot` (in slot order, as the chosen prefix grows). */
+  private applyChange(slot: Slot, change: MembershipChange): void {
+    if (this.members.apply(slot, change)) this.counts.membershipChanges++;
+    else this.counts.membershipChangesIgnored++;
+    this.refreshPeers();
+  }
+
+  /**
+   * The membership as this replica knows it: `current` governs our next slot (null while a
+   * joining replica knows none), `latest` is the last chosen change (it governs from its
+   * effectiveFrom on), and `history` every configuration held.
+   */
+  membership(): {
+    current: MembershipEntry | null;
+    latest: MembershipEntry | null;
+    history: readonly MembershipEntry[];
+  } {
+    return {
+      current: this.members.at(this.chosenSlot + 1),
+      latest: this.members.latest(),
+      history: this.members.all(),
+    };
+  }
+
+  /**
+   * Propose a new configuration (leader only): `members` replace the latest one, which must be
+   * `base` when given (a compare-and-set for administrative tools). One change at a time: refused
+   * while another is queued, in flight, or chosen and not yet governing. Any member list with a
+   * voter is safe (see membership.ts); the single-server discipline is the caller's.
+   */
+  changeMembership(members: readonly Member[], base?: Slot): ChangeResult {
+    if (this.roleValue !== "leader") return { queued: false, reason: "not-leader" };
+    const latest = this.members.latest();
+    if (latest === null) return { queued: false, reason: "not-leader" };
+    if (this.changePending()) return { queued: false, reason: "pending" };
+    if (base !== undefined && base !== latest.slot) return { queued: false, reason: "stale-base" };
+    const sorted = sortedMembers(members);
+    const problem = membersProblem(sorted);
+    if (problem !== null) return { queued: false, reason: "invalid", detail: problem };
+    if (this.members.isLatest(sorted)) return { queued: false, reason: "unchanged" };
+    this.changeQueued = { base: latest.slot, baseMembers: latest.members, members: sorted };
+    return { queued: true, base: latest.slot };
+  }
+
+  /** A change queued, in flight, or chosen and not yet governing the slot we would propose next. */
+  private changePending(): boolean {
+    if (this.changeQueued !== null) return true;
+    const latest = this.members.latest();
+    if (latest !== null && latest.effectiveFrom > this.nextSlot) return true;
+    for (const slot of this.inFlight.keys()) {
+      if (this.log.get(slot)?.batch.change !== undefined) return true;
+    }
+    return false;
   }
 
   /** A read-only view for /status, logs and tests. */
@@ -311,9 +442,11 @@ export class Replica {
       pendingReads: this.readsAsked.size,
       /** Running totals since start (see `counts`). */
       counters: { ...this.counts },
-      peers: this.peers
-        .slice(1)
-        .map((p, i) => ({ id: i + 1, chosenSlot: p.chosenSlot, heardTick: p.heardTick })),
+      peers: this.peerIds.map((id) => ({
+        id,
+        chosenSlot: this.peers[id]!.chosenSlot,
+        heardTick: this.peers[id]!.heardTick,
+      })),
     };
   }
 
@@ -327,6 +460,11 @@ export class Replica {
     }
     if (this.roleValue === "leader") {
       this.tickLeader();
+      return;
+    }
+    if (!this.canCampaign()) {
+      if (this.roleValue === "candidate") this.becomeFollower();
+      this.electionElapsed = 0; // a learner, a removed or a joining replica never campaigns
       return;
     }
     this.electionElapsed++;
@@ -379,6 +517,10 @@ export class Replica {
     transferCampaigns: 0,
     /** ... whose ballot became leader: won at the first Phase 1, as a transfer should. */
     transferCampaignsWon: 0,
+    /** Membership changes applied from the chosen log. */
+    membershipChanges: 0,
+    /** ... chosen but not applied: a stale base, or a change while another was not yet governing. */
+    membershipChangesIgnored: 0,
   };
 
   step(message: Message): void {
@@ -431,7 +573,7 @@ export class Replica {
    * no replica can speak for another's ballot.
    */
   private wellFormed(m: Message): boolean {
-    if (m.to !== this.id || m.from === this.id || m.from < 1 || m.from > this.config.replicaCount)
+    if (m.to !== this.id || m.from === this.id || m.from < 1 || m.from > REPLICA_ID_MAX)
       return false;
     switch (m.type) {
       case MessageType.Probe:
@@ -447,7 +589,7 @@ export class Replica {
           ballotRound(m.ballot) >= 1 &&
           ballotReplica(m.ballot) === m.from &&
           m.target >= 1 &&
-          m.target <= this.config.replicaCount &&
+          m.target <= REPLICA_ID_MAX &&
           m.target !== m.from
         );
       default:
@@ -531,8 +673,14 @@ export class Replica {
     assert(snapshot.slot <= this.appliedSlot, "compact beyond the applied slot");
     if (snapshot.slot <= this.log.compactedSlot) return;
     this.log.compact(snapshot.slot);
-    this.snapshot = snapshot;
-    this.persistSnapshot = snapshot;
+    // The snapshot carries the configurations that govern the slots above it.
+    const withMembers: Snapshot = this.members.known
+      ? { ...snapshot, membership: this.members.asOf(snapshot.slot) }
+      : snapshot;
+    this.members.trimBelow(snapshot.slot + 1);
+    this.refreshPeers();
+    this.snapshot = withMembers;
+    this.persistSnapshot = withMembers;
   }
 
   // ---- recovery -------------------------------------------------------------------------------
@@ -569,10 +717,22 @@ export class Replica {
     this.sendRecover();
   }
 
+  /**
+   * Whom a recovery must hear: every other member of a configuration that governs a slot above
+   * our chosen prefix (the answers' chosen entries may add configurations as we learn them).
+   */
+  private recoveryPeers(): number[] {
+    const ids = new Set<number>();
+    const configs = this.members.governing(this.chosenSlot + 1, Number.MAX_SAFE_INTEGER);
+    for (const config of configs) for (const m of config.members) ids.add(m.id);
+    ids.delete(this.id);
+    return [...ids];
+  }
+
   /** Ask every replica whose complete answer we lack and whose answer is overdue. */
   private sendRecover(): void {
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id || (this.recoverAnswered & (1 << peer)) !== 0) continue;
+    for (const peer of this.recoveryPeers()) {
+      if ((this.recoverAnswered & (1 << peer)) !== 0) continue;
       const asked = this.recoverAskedTick[peer] ?? Number.NEGATIVE_INFINITY;
       const tries = this.recoverAskedTries[peer] ?? 0;
       const wait = this.config.retransmitTicks * 2 ** Math.min(Math.max(tries - 1, 0), 3);
@@ -683,7 +843,8 @@ export class Replica {
   }
 
   private checkRecoveryDone(): void {
-    if (popcount(this.recoverAnswered) >= this.config.replicaCount - 1) this.finishRecovery();
+    if (this.recoveryPeers().every((peer) => (this.recoverAnswered & (1 << peer)) !== 0))
+      this.finishRecovery();
   }
 
   /** Adopt what the answers carried; it is persisted before anything this replica sends next. */
@@ -736,20 +897,24 @@ export class Replica {
     this.probeBallot = ballotOf(this.roundMax + 1, this.id);
     this.probeGrants = 1 << this.id;
     this.resetElectionTimer();
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer !== this.id)
-        this.outNow.push({
-          type: MessageType.Probe,
-          from: this.id,
-          to: peer,
-          ballot: this.probeBallot,
-        });
+    for (const peer of this.peerIds) {
+      this.outNow.push({
+        type: MessageType.Probe,
+        from: this.id,
+        to: peer,
+        ballot: this.probeBallot,
+      });
     }
-    if (popcount(this.probeGrants) >= this.quorumSize()) this.beginPhase1();
+    if (this.quorumOfEach(this.probeGrants, this.liveConfigs())) this.beginPhase1();
   }
 
   private onProbe(m: Probe): void {
-    const granted = m.ballot > this.promised && !this.leaseHeld(m.from);
+    // A replica we do not count a voter (removed, a learner, or one whose promotion we have not
+    // learned yet) is refused: a removed replica that never heard of its removal cannot disrupt.
+    const granted =
+      m.ballot > this.promised &&
+      !this.leaseHeld(m.from) &&
+      isVoter(this.members.latest()?.members ?? null, m.from);
     // A refusal carries our promise, so a prober behind on rounds learns the round to beat.
     const ballot = granted ? m.ballot : this.promised;
     const reply: ProbeReply = {
@@ -766,7 +931,7 @@ export class Replica {
     if (this.roleValue !== "candidate" || this.phase !== "probe") return;
     if (!m.granted || m.ballot !== this.probeBallot) return;
     this.probeGrants |= 1 << m.from;
-    if (popcount(this.probeGrants) >= this.quorumSize()) this.beginPhase1();
+    if (this.quorumOfEach(this.probeGrants, this.liveConfigs())) this.beginPhase1();
   }
 
   /** Phase 1a for every slot above our chosen prefix. Protected: a test plants a leader that skips it. */
@@ -810,8 +975,8 @@ export class Replica {
   private prepareTo(promised: number): void {
     assert(this.roleValue === "candidate" && this.phase === "prepare", "Prepare outside Phase 1");
     this.prepareSentTick = this.now;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id || (promised & (1 << peer)) !== 0) continue;
+    for (const peer of this.peerIds) {
+      if ((promised & (1 << peer)) !== 0) continue;
       const prepare: Prepare = {
         type: MessageType.Prepare,
         from: this.id,
@@ -952,12 +1117,41 @@ export class Replica {
   }
 
   private checkPhase1Done(): void {
-    if (popcount(this.promiseVotes) < this.quorumSize()) return;
+    if (!this.quorumOfEach(this.promiseVotes, this.phase1Configs())) return;
     if (this.promiseMore) {
       this.sendPrepares(); // some promise was cut: ask again from our new chosen prefix
       return;
     }
     this.becomeLeader();
+  }
+
+  /**
+   * The configurations Phase 1 needs a majority of: those that govern a slot from our chosen
+   * prefix + 1 up to the highest vote found plus lag, computed with the changes among the votes
+   * we will re-propose (membership.ts explains why that range holds everything an earlier ballot
+   * can have chosen).
+   */
+  private phase1Configs(): MembershipEntry[] {
+    const top = this.phase1Top();
+    const projected = new MembershipHistory(this.config.membershipLag, this.members.all());
+    for (let slot = this.chosenSlot + 1; slot <= top; slot++) {
+      const batch = this.phase1Value(slot);
+      if (batch?.change !== undefined && projected.known) projected.apply(slot, batch.change);
+    }
+    return projected.governing(this.chosenSlot + 1, top + this.config.membershipLag);
+  }
+
+  /** The highest slot Phase 1 knows a vote or a chosen value for. */
+  private phase1Top(): Slot {
+    let top = Math.max(this.chosenSlot, this.log.lastSlot);
+    for (const slot of this.recovered.keys()) top = Math.max(top, slot);
+    return top;
+  }
+
+  /** What a new leader proposes in `slot` above the chosen prefix: a known chosen value, else the highest vote. */
+  private phase1Value(slot: Slot): Batch | undefined {
+    const held = this.log.get(slot);
+    return held?.chosen === true ? held.batch : this.recovered.get(slot)?.batch;
   }
 
   protected becomeLeader(): void {
@@ -978,8 +1172,7 @@ export class Replica {
     }
     this.clearLeaderReads();
     this.readRoundSent = 0;
-    let top = Math.max(this.chosenSlot, this.log.lastSlot);
-    for (const slot of this.recovered.keys()) top = Math.max(top, slot);
+    const top = this.phase1Top();
     this.nextSlot = this.chosenSlot + 1;
     // Re-propose what may have been chosen; fill holes with no-ops (Paxos Made Simple, §3).
     for (let slot = this.chosenSlot + 1; slot <= top; slot++) {
@@ -1021,6 +1214,8 @@ export class Replica {
       this.queue.length = 0;
       this.queueHead = 0;
       this.leaderId = 0;
+      this.changeQueued = null;
+      this.deferredVotes = false;
     }
     this.roleValue = "follower";
     this.ballot = BALLOT_NONE;
@@ -1143,6 +1338,10 @@ export class Replica {
 
   private installSnapshot(snapshot: Snapshot): void {
     assert(snapshot.slot > this.chosenSlot, "snapshot behind the chosen prefix");
+    if (snapshot.membership !== undefined && snapshot.membership.length > 0) {
+      this.members.replace(snapshot.membership);
+      this.refreshPeers();
+    }
     this.log.compact(snapshot.slot);
     this.snapshot = snapshot;
     this.chosenSlot = snapshot.slot;
@@ -1197,8 +1396,12 @@ export class Replica {
         entry.chosen = true;
       }
       this.chosenSlot = slot;
+      if (entry.batch.change !== undefined) this.applyChange(slot, entry.batch.change);
     }
-    if (this.chosenSlot !== start) this.persistChosenSlot = true;
+    if (this.chosenSlot !== start) {
+      this.persistChosenSlot = true;
+      if (this.deferredVotes && this.roleValue === "leader") this.decideDeferred();
+    }
   }
 
   // ---- leader ---------------------------------------------------------------------------------
@@ -1209,6 +1412,13 @@ export class Replica {
       this.resetElectionTimer();
       return;
     }
+    if (!this.canCampaign() && !isVoter(this.members.at(this.nextSlot)?.members ?? null, this.id)) {
+      // Our removal governs the slots we would propose next: hand over to a voter, or step down.
+      if (this.transferTarget === 0 && !this.transferLeadership().started) {
+        this.becomeFollower();
+        return;
+      }
+    }
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) this.broadcastHeartbeat();
     this.retransmit();
@@ -1216,18 +1426,16 @@ export class Replica {
   }
 
   private quorumActive(): boolean {
-    let active = 1;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer !== this.id && this.now - this.peers[peer]!.heardTick < this.config.electionTicks)
-        active++;
+    let active = 1 << this.id;
+    for (const peer of this.peerIds) {
+      if (this.now - this.peers[peer]!.heardTick < this.config.electionTicks) active |= 1 << peer;
     }
-    return active >= this.quorumSize();
+    return this.quorumOfEach(active, this.liveConfigs());
   }
 
   private broadcastHeartbeat(): void {
     this.heartbeatElapsed = 0;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id) continue;
+    for (const peer of this.peerIds) {
       const progress = this.peers[peer]!;
       if (progress.replied && progress.chosenSlot < this.commitMark) {
         // Nothing landed for a retransmit interval: what we sent was lost, start again from the peer.
@@ -1249,8 +1457,8 @@ export class Replica {
       if (this.now - flight.sentTick < this.config.retransmitTicks) continue;
       flight.sentTick = this.now;
       const batch = this.log.get(slot)!.batch;
-      for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-        if (peer !== this.id && (flight.votes & (1 << peer)) === 0) {
+      for (const peer of this.peerIds) {
+        if ((flight.votes & (1 << peer)) === 0) {
           this.sendAccept(peer, slot, batch);
           this.counts.retransmittedAccepts++;
         }
@@ -1348,20 +1556,72 @@ export class Replica {
     const flight = this.inFlight.get(slot);
     if (flight === undefined) return;
     flight.votes |= 1 << voter;
-    if (popcount(flight.votes) < this.quorumSize()) return;
+    if (!this.decidable(slot, flight)) return;
     this.inFlight.delete(slot);
     this.log.get(slot)!.chosen = true;
     this.advanceChosen();
   }
 
-  private canFormBatch(): boolean {
-    if (
-      this.roleValue !== "leader" ||
-      this.transferTarget !== 0 || // handing over: commands wait (see the transfer section)
-      this.queueHead >= this.queue.length ||
-      this.inFlight.size >= this.config.windowSlots
-    )
+  /**
+   * A quorum of config(slot)'s voters voted for our proposal. Counted only once slot - lag is in
+   * our chosen prefix, so that config(slot) is known rather than projected from proposals of ours
+   * that may yet lose (Phase 1 re-proposes beyond that point; see membership.ts).
+   */
+  protected decidable(slot: Slot, flight: InFlight): boolean {
+    if (slot > this.chosenSlot + this.config.membershipLag) {
+      this.deferredVotes = true;
       return false;
+    }
+    const config = this.members.at(slot);
+    return config !== null && this.quorumOf(flight.votes, config.members);
+  }
+
+  /** The latest configuration chosen (for a planted bug that counts votes by it). */
+  protected get latestMembers(): readonly Member[] {
+    return this.members.latest()?.members ?? [];
+  }
+
+  /** The chosen prefix grew: count the votes that waited for it. */
+  private decideDeferred(): void {
+    this.deferredVotes = false;
+    let decided = false;
+    for (const [slot, flight] of this.inFlight) {
+      if (!this.decidable(slot, flight)) continue;
+      this.inFlight.delete(slot);
+      this.log.get(slot)!.chosen = true;
+      decided = true;
+    }
+    if (decided) this.advanceChosen();
+  }
+
+  /**
+   * The next slot may be proposed: we lead, hand over to no one, the window has room, and every
+   * slot <= nextSlot - lag is chosen, so config(nextSlot) is known (membership.ts).
+   */
+  private canProposeSlot(): boolean {
+    return (
+      this.roleValue === "leader" &&
+      this.transferTarget === 0 && // handing over: commands wait (see the transfer section)
+      this.inFlight.size < this.config.windowSlots &&
+      this.nextSlot <= this.chosenSlot + this.config.membershipLag
+    );
+  }
+
+  /**
+   * A chosen change that does not govern our next slot yet, with no commands to carry us there:
+   * no-ops fill the gap, so a change takes effect within lag slots however idle the cluster.
+   */
+  private fillWanted(): boolean {
+    const latest = this.members.latest();
+    return (
+      latest !== null && latest.effectiveFrom > this.nextSlot && this.queueHead >= this.queue.length
+    );
+  }
+
+  private canFormBatch(): boolean {
+    if (!this.canProposeSlot()) return false;
+    if (this.changeQueued !== null || this.fillWanted()) return true;
+    if (this.queueHead >= this.queue.length) return false;
     if (!this.config.adaptiveBatching || this.inFlight.size === 0) return true;
     // A slot is in flight: start another only with a batch as big as the last one. Under load
     // this lets batches grow until one round's arrivals fill a slot (fewer rounds, each one's
@@ -1374,6 +1634,16 @@ export class Replica {
   /** Everything queued goes out now, one batch per slot, as far as the window allows. */
   private formBatches(): void {
     while (this.canFormBatch()) {
+      if (this.changeQueued !== null) {
+        const change = this.changeQueued;
+        this.changeQueued = null;
+        this.proposeInSlot(this.nextSlot++, { stampMs: this.queueStampMs, commands: [], change });
+        continue;
+      }
+      if (this.fillWanted()) {
+        this.proposeInSlot(this.nextSlot++, NOOP);
+        continue;
+      }
       const commands: Uint8Array[] = [];
       let bytes = 0;
       while (this.queueHead < this.queue.length && commands.length < this.config.batchCommandsMax) {
@@ -1398,9 +1668,7 @@ export class Replica {
     this.persistAccepted.push({ slot, ballot: this.ballot, batch });
     this.selfVotes.push(slot, this.ballot);
     this.inFlight.set(slot, { votes: 0, sentTick: this.now });
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer !== this.id) this.sendAccept(peer, slot, batch);
-    }
+    for (const peer of this.peerIds) this.sendAccept(peer, slot, batch);
     this.commitSent = this.chosenSlot;
   }
 
@@ -1412,9 +1680,7 @@ export class Replica {
    */
   announceCommit(): void {
     if (this.roleValue !== "leader" || this.chosenSlot <= this.commitSent) return;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer !== this.id) this.outNow.push(this.heartbeatTo(peer));
-    }
+    for (const peer of this.peerIds) this.outNow.push(this.heartbeatTo(peer));
     this.commitSent = this.chosenSlot;
   }
 
@@ -1476,9 +1742,8 @@ export class Replica {
     if (target !== undefined) {
       const valid =
         Number.isSafeInteger(target) &&
-        target >= 1 &&
-        target <= this.config.replicaCount &&
-        target !== this.id;
+        target !== this.id &&
+        isVoter(this.members.latest()?.members ?? null, target);
       if (!valid) return { started: false, reason: "bad-target" };
     }
     const to = target ?? this.mostCaughtUpPeer();
@@ -1493,11 +1758,15 @@ export class Replica {
     return { started: true, target: to };
   }
 
-  /** The peer that reported the highest chosen prefix, among those heard within electionTicks. */
+  /**
+   * The voter (of the latest configuration) that reported the highest chosen prefix, among those
+   * heard within electionTicks.
+   */
   private mostCaughtUpPeer(): number {
     let best = 0;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id) continue;
+    const voters = this.members.latest()?.members ?? null;
+    for (const peer of this.peerIds) {
+      if (!isVoter(voters, peer)) continue;
       const progress = this.peers[peer]!;
       if (!progress.replied || this.now - progress.heardTick >= this.config.electionTicks) continue;
       if (best === 0 || progress.chosenSlot > this.peers[best]!.chosenSlot) best = peer;
@@ -1531,8 +1800,7 @@ export class Replica {
     }
     if (this.now - this.transferSentTick < this.config.retransmitTicks) return;
     this.transferSentTick = this.now;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer === this.id) continue;
+    for (const peer of this.peerIds) {
       const message: TimeoutNow = {
         type: MessageType.TimeoutNow,
         from: this.id,
@@ -1721,22 +1989,29 @@ export class Replica {
     this.readRoundWanted = false;
     if (this.roleValue !== "leader") return;
     this.readRoundSent++;
-    for (let peer = 1; peer <= this.config.replicaCount; peer++) {
-      if (peer !== this.id) this.outNow.push(this.heartbeatTo(peer));
-    }
+    for (const peer of this.peerIds) this.outNow.push(this.heartbeatTo(peer));
     this.releaseReads(); // a one-replica cluster is its own majority
   }
 
   /**
-   * The highest read round a majority, this leader included, has echoed under our ballot.
-   * Protected: a test plants a leader that takes every round as confirmed at once.
+   * The highest read round a majority of voters, this leader included when it votes, has echoed
+   * under our ballot, in each configuration that governs a slot above `fromSlot` up to what we
+   * could decide next: a rival leader that chose a slot we do not know needed a majority of that
+   * slot's configuration to promise it. Protected: a test plants a leader that takes every round
+   * as confirmed at once.
    */
-  protected readRoundConfirmed(): number {
-    const rounds = [this.readRoundSent];
-    for (let peer = 1; peer <= this.config.replicaCount; peer++)
-      if (peer !== this.id) rounds.push(this.peers[peer]!.readRound);
-    rounds.sort((a, b) => b - a);
-    return rounds[this.quorumSize() - 1]!;
+  protected readRoundConfirmed(fromSlot = this.chosenSlot): number {
+    let confirmed = Number.POSITIVE_INFINITY;
+    for (const config of this.liveConfigs(fromSlot + 1)) {
+      const rounds: number[] = [];
+      for (const m of config.members) {
+        if (m.voter)
+          rounds.push(m.id === this.id ? this.readRoundSent : this.peers[m.id]!.readRound);
+      }
+      rounds.sort((a, b) => b - a);
+      confirmed = Math.min(confirmed, rounds[this.quorumSize(rounds.length) - 1] ?? 0);
+    }
+    return confirmed === Number.POSITIVE_INFINITY ? 0 : confirmed;
   }
 
   /** The last read round sent (for a planted bug). */
@@ -1745,7 +2020,9 @@ export class Replica {
   }
 
   private releaseReads(): void {
-    const confirmed = this.readRoundConfirmed();
+    const head = this.leaderReads[this.leaderReadsHead];
+    if (head === undefined) return;
+    const confirmed = this.readRoundConfirmed(Math.min(head.index, this.chosenSlot));
     while (this.leaderReadsHead < this.leaderReads.length) {
       const read = this.leaderReads[this.leaderReadsHead]!;
       if (read.round > confirmed) break;
@@ -1807,6 +2084,8 @@ export class Replica {
     this.promised = durable.promised;
     this.roundMax = ballotRound(durable.promised);
     if (durable.snapshot !== null) {
+      if (durable.snapshot.membership !== undefined && durable.snapshot.membership.length > 0)
+        this.members.replace(durable.snapshot.membership);
       this.log.compact(durable.snapshot.slot);
       this.snapshot = durable.snapshot;
       this.chosenSlot = durable.snapshot.slot;
@@ -1827,8 +2106,10 @@ export class Replica {
       this.roundMax = Math.max(this.roundMax, ballotRound(vote.ballot));
     }
     for (let slot = this.chosenSlot + 1; slot <= durable.chosenSlot; slot++) {
-      assert(this.log.get(slot) !== undefined, "durable chosen prefix has a hole");
+      const entry = this.log.get(slot);
+      assert(entry !== undefined, "durable chosen prefix has a hole");
       this.chosenSlot = slot;
+      if (entry.batch.change !== undefined) this.applyChange(slot, entry.batch.change);
     }
   }
 }

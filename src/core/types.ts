@@ -1,4 +1,5 @@
 import type { Ballot } from "./ballot.ts";
+import type { MembershipChange, MembershipEntry } from "./membership.ts";
 
 /** A log position. Slots start at 1; 0 means "none" (before the first slot). */
 export type Slot = number;
@@ -12,6 +13,11 @@ export interface Batch {
   /** Leader's wall clock in ms when it formed the batch; opaque to the core. */
   readonly stampMs: number;
   readonly commands: readonly Uint8Array[];
+  /**
+   * A membership change (see membership.ts). A batch that carries one carries no commands; the
+   * state machine sees it as a no-op.
+   */
+  readonly change?: MembershipChange;
 }
 
 export const NOOP: Batch = Object.freeze({
@@ -36,6 +42,11 @@ export interface ChosenEntry {
 export interface Snapshot {
   readonly slot: Slot;
   readonly data: Uint8Array;
+  /**
+   * The membership history as of `slot` (MembershipHistory.asOf), attached by the core; absent
+   * in a snapshot the caller hands to compact(), and on a replica that knows no configuration.
+   */
+  readonly membership?: readonly MembershipEntry[];
 }
 
 export const MessageType = {

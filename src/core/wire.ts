@@ -1,5 +1,11 @@
 import type { ErrorCode } from "./errors.ts";
 import {
+  type Member,
+  type MembershipChange,
+  type MembershipEntry,
+  membersProblem,
+} from "./membership.ts";
+import {
   type AcceptedEntry,
   type Batch,
   type ChosenEntry,
@@ -17,8 +23,12 @@ import {
  *
  *   header   u8 version | u8 type | u8 from | u8 to | u64 ballot            (HEADER_SIZE bytes)
  *   u64      a safe integer as two u32 (low, high); high must be < 2^21
- *   batch    u64 stampMs | u32 commandCount | commandCount × (u32 length | bytes)
- *   snapshot u64 slot | u32 length | bytes
+ *   batch    u64 stampMs | u32 commandCount | commandCount × (u32 length | bytes) | [change]
+ *            (the top bit of commandCount says a membership change follows the commands)
+ *   change   u64 base | members (of base) | members (new)
+ *   members  u8 count | count × (u8 id | u8 flags (1 voter) | u16 length | address, UTF-8)
+ *   snapshot u64 slot | u32 length | bytes | u8 historyCount
+ *            | historyCount × (u64 slot | u64 effectiveFrom | members)
  *   Prepare        u64 fromSlot
  *   Promise        u64 fromSlot | u64 chosenSlot | u8 flags (1 more, 2 snapshot) | [snapshot]
  *                  | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
@@ -40,13 +50,22 @@ import {
  * Decoded commands and snapshot data are views into the input buffer (no copy): the caller must
  * not reuse that buffer while the message is alive.
  */
-/** 2: heartbeats carry the read round; ReadIndex and ReadIndexReply. 3: TimeoutNow. */
-export const WIRE_VERSION = 3;
+/**
+ * 2: heartbeats carry the read round; ReadIndex and ReadIndexReply. 3: TimeoutNow. 4: membership
+ * changes in batches and the membership history in snapshots (and MEMBERSHIP_LAG_SLOTS, which
+ * every replica must share).
+ */
+export const WIRE_VERSION = 4;
 export const HEADER_SIZE = 12;
 const U64_SIZE = 8;
 const U32_SIZE = 4;
 const BATCH_HEADER_SIZE = U64_SIZE + U32_SIZE;
 const TWO_32 = 4294967296;
+/** In a batch's command count: a membership change follows the commands. */
+const CHANGE_FLAG = 0x80000000;
+const MEMBER_HEADER_SIZE = 4;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
 /** High word limit that keeps a u64 a safe integer (2^53 = 2^21 * 2^32). */
 const HIGH_WORD_LIMIT = 2097152;
 
@@ -68,14 +87,31 @@ export type DecodeResult =
 
 // ---- encode -----------------------------------------------------------------------------------
 
+function membersSize(members: readonly Member[]): number {
+  let size = 1;
+  for (const m of members) size += MEMBER_HEADER_SIZE + textEncoder.encode(m.address).byteLength;
+  return size;
+}
+
+function changeSize(change: MembershipChange): number {
+  return U64_SIZE + membersSize(change.baseMembers) + membersSize(change.members);
+}
+
+function historySize(history: readonly MembershipEntry[] | undefined): number {
+  let size = 1;
+  for (const entry of history ?? []) size += 2 * U64_SIZE + membersSize(entry.members);
+  return size;
+}
+
 function batchSize(batch: Batch): number {
   let size = BATCH_HEADER_SIZE;
   for (const command of batch.commands) size += U32_SIZE + command.byteLength;
+  if (batch.change !== undefined) size += changeSize(batch.change);
   return size;
 }
 
 function snapshotSize(snapshot: Snapshot): number {
-  return U64_SIZE + U32_SIZE + snapshot.data.byteLength;
+  return U64_SIZE + U32_SIZE + snapshot.data.byteLength + historySize(snapshot.membership);
 }
 
 /** fromSlot | chosenSlot | flags | [snapshot] | entries: the body Promise and RecoverReply share. */
@@ -156,10 +192,38 @@ class Writer {
 
   batch(batch: Batch): void {
     this.u64(batch.stampMs);
-    this.u32(batch.commands.length);
+    this.u32(batch.commands.length | (batch.change !== undefined ? CHANGE_FLAG : 0));
     for (const command of batch.commands) {
       this.u32(command.byteLength);
       this.raw(command);
+    }
+    if (batch.change !== undefined) this.change(batch.change);
+  }
+
+  members(members: readonly Member[]): void {
+    this.u8(members.length);
+    for (const m of members) {
+      const address = textEncoder.encode(m.address);
+      this.u8(m.id);
+      this.u8(m.voter ? 1 : 0);
+      this.view.setUint16(this.offset, address.byteLength, true);
+      this.offset += 2;
+      this.raw(address);
+    }
+  }
+
+  change(change: MembershipChange): void {
+    this.u64(change.base);
+    this.members(change.baseMembers);
+    this.members(change.members);
+  }
+
+  history(history: readonly MembershipEntry[] | undefined): void {
+    this.u8(history?.length ?? 0);
+    for (const entry of history ?? []) {
+      this.u64(entry.slot);
+      this.u64(entry.effectiveFrom);
+      this.members(entry.members);
     }
   }
 
@@ -167,6 +231,7 @@ class Writer {
     this.u64(snapshot.slot);
     this.u32(snapshot.data.byteLength);
     this.raw(snapshot.data);
+    this.history(snapshot.membership);
   }
 
   voteList(message: PromiseMessage | RecoverReply, extraFlags: number): void {
@@ -342,16 +407,72 @@ class Reader {
 
   batch(): Batch {
     const stampMs = this.u64("batch stamp");
-    const count = this.count(U32_SIZE, WIRE_LIMITS.batchCommandsMax, "command count");
+    const word = this.u32("command count");
+    const hasChange = word >= CHANGE_FLAG;
+    const count = hasChange ? word - CHANGE_FLAG : word;
+    if (count > WIRE_LIMITS.batchCommandsMax)
+      throw new WireDecodeError(
+        "ERR_WIRE_LIMIT",
+        `command count ${count} exceeds ${WIRE_LIMITS.batchCommandsMax}`,
+      );
+    this.need(count * U32_SIZE, "command count");
     const commands: Uint8Array[] = new Array(count);
     for (let i = 0; i < count; i++) commands[i] = this.raw(this.u32("command length"), "command");
-    return { stampMs, commands };
+    if (!hasChange) return { stampMs, commands };
+    return { stampMs, commands, change: this.change() };
+  }
+
+  members(what: string): Member[] {
+    const count = this.u8(`${what} count`);
+    this.need(count * MEMBER_HEADER_SIZE, what);
+    const members: Member[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const id = this.u8(`${what} id`);
+      const flags = this.u8(`${what} flags`);
+      if (flags > 1) throw new WireDecodeError("ERR_WIRE_FIELD", `${what} flags ${flags}`);
+      this.need(2, `${what} address length`);
+      const length = this.view.getUint16(this.offset, true);
+      this.offset += 2;
+      const bytes = this.raw(length, `${what} address`);
+      let address: string;
+      try {
+        address = textDecoder.decode(bytes);
+      } catch {
+        throw new WireDecodeError("ERR_WIRE_FIELD", `${what} address is not UTF-8`);
+      }
+      members[i] = { id, voter: flags === 1, address };
+    }
+    const problem = membersProblem(members);
+    if (problem !== null) throw new WireDecodeError("ERR_WIRE_FIELD", `${what}: ${problem}`);
+    return members;
+  }
+
+  change(): MembershipChange {
+    const base = this.u64("change base");
+    const baseMembers = this.members("base members");
+    return { base, baseMembers, members: this.members("members") };
+  }
+
+  history(): MembershipEntry[] {
+    const count = this.u8("membership history count");
+    const entries: MembershipEntry[] = [];
+    let last = -1;
+    for (let i = 0; i < count; i++) {
+      const slot = this.u64("membership slot");
+      const effectiveFrom = this.u64("membership effectiveFrom");
+      if (slot <= last || effectiveFrom < 1)
+        throw new WireDecodeError("ERR_WIRE_FIELD", "membership history out of order");
+      last = slot;
+      entries.push({ slot, effectiveFrom, members: this.members("history members") });
+    }
+    return entries;
   }
 
   snapshot(): Snapshot {
     const slot = this.slot("snapshot slot");
     const data = this.raw(this.u32("snapshot length"), "snapshot data");
-    return { slot, data };
+    const membership = this.history();
+    return membership.length > 0 ? { slot, data, membership } : { slot, data };
   }
 
   /** The body Promise and RecoverReply share; `flagsKnown` is the mask of flags the type has. */
@@ -509,6 +630,50 @@ export function decodeMessage(bytes: Uint8Array): DecodeResult {
   } catch (error) {
     if (error instanceof WireDecodeError)
       return { ok: false, code: error.code, reason: error.reason };
+    throw error;
+  }
+}
+
+// ---- membership codecs for storage ------------------------------------------------------------
+
+/** A membership change alone (the WAL keeps it beside a vote's batch). */
+export function encodeMembershipChange(change: MembershipChange): Uint8Array {
+  const w = new Writer(changeSize(change));
+  w.change(change);
+  return w.bytes;
+}
+
+/** Decode a stored change; a typed error for damaged bytes. */
+export function decodeMembershipChange(
+  bytes: Uint8Array,
+): { ok: true; change: MembershipChange } | { ok: false; reason: string } {
+  return decodeStandalone(bytes, (r) => ({ ok: true, change: r.change() }));
+}
+
+/** The membership history a snapshot carries (the snapshot file keeps it after the data). */
+export function encodeMembershipHistory(history: readonly MembershipEntry[]): Uint8Array {
+  const w = new Writer(historySize(history));
+  w.history(history);
+  return w.bytes;
+}
+
+export function decodeMembershipHistory(
+  bytes: Uint8Array,
+): { ok: true; history: MembershipEntry[] } | { ok: false; reason: string } {
+  return decodeStandalone(bytes, (r) => ({ ok: true, history: r.history() }));
+}
+
+function decodeStandalone<T>(
+  bytes: Uint8Array,
+  read: (r: Reader) => T,
+): T | { ok: false; reason: string } {
+  try {
+    const r = new Reader(bytes);
+    const result = read(r);
+    if (r.remaining !== 0) return { ok: false, reason: `${r.remaining} bytes after the value` };
+    return result;
+  } catch (error) {
+    if (error instanceof WireDecodeError) return { ok: false, reason: error.reason };
     throw error;
   }
 }

@@ -1,5 +1,13 @@
 import { crc32 } from "node:zlib";
-import { type AcceptedEntry, assert, type Ballot, type Batch, type Slot } from "../core/index.ts";
+import {
+  type AcceptedEntry,
+  assert,
+  type Ballot,
+  type Batch,
+  decodeMembershipChange,
+  encodeMembershipChange,
+  type Slot,
+} from "../core/index.ts";
 
 /**
  * The WAL record codec. A segment file is a sequence of records, little-endian throughout:
@@ -9,7 +17,8 @@ import { type AcceptedEntry, assert, type Ballot, type Batch, type Slot } from "
  *   u64            a safe integer as two u32 (low, high); high must be < 2^21
  *   1 promised     u64 ballot
  *   2 vote         u64 slot | u64 ballot | u64 stampMs | u32 commandCount
- *                  | commandCount × (u32 length | bytes)
+ *                  | commandCount × (u32 length | bytes) | [u32 length | membership change]
+ *                  (the top bit of commandCount says a change follows, in the wire encoding)
  *   3 chosenSlot   u64 slot
  *   4 segmentHeader u64 firstSequence | u64 promised | u64 chosenSlot | u64 snapshotSlot
  *                  the first record of every segment: restates the durable promise, chosen slot
@@ -84,8 +93,13 @@ export interface SyncMark {
 export function voteRecordSize(batch: Batch): number {
   let size = RECORD_HEADER_SIZE + 1 + VOTE_FIXED_SIZE;
   for (const command of batch.commands) size += U32_SIZE + command.byteLength;
+  if (batch.change !== undefined)
+    size += U32_SIZE + encodeMembershipChange(batch.change).byteLength;
   return size;
 }
+
+/** In a vote's command count: a membership change follows the commands (rare: encoded twice). */
+const CHANGE_FLAG = 0x80000000;
 
 export const U64_RECORD_SIZE = RECORD_HEADER_SIZE + 1 + U64_SIZE;
 export const SEGMENT_HEADER_RECORD_SIZE = RECORD_HEADER_SIZE + 1 + SEGMENT_HEADER_BODY_SIZE;
@@ -149,11 +163,18 @@ export class RecordWriter {
     this.u64(vote.slot);
     this.u64(vote.ballot);
     this.u64(vote.batch.stampMs);
-    this.u32(vote.batch.commands.length);
+    const change =
+      vote.batch.change === undefined ? null : encodeMembershipChange(vote.batch.change);
+    this.u32(vote.batch.commands.length | (change !== null ? CHANGE_FLAG : 0));
     for (const command of vote.batch.commands) {
       this.u32(command.byteLength);
       this.bytes.set(command, this.offset);
       this.offset += command.byteLength;
+    }
+    if (change !== null) {
+      this.u32(change.byteLength);
+      this.bytes.set(change, this.offset);
+      this.offset += change.byteLength;
     }
     this.end();
   }
@@ -323,14 +344,19 @@ function decodeVote(r: BodyReader): AcceptedEntry {
   if (slot < 1) throw new BodyError("vote slot must be >= 1");
   const ballot = r.u64("ballot");
   const stampMs = r.u64("stampMs");
-  const count = r.u32("command count");
+  const word = r.u32("command count");
+  const hasChange = word >= CHANGE_FLAG;
+  const count = hasChange ? word - CHANGE_FLAG : word;
   if (count > WAL_RECORD_LIMITS.voteCommandsMax || count * U32_SIZE > r.remaining) {
     throw new BodyError(`command count ${count} does not fit the record`);
   }
   r.copyRest();
   const commands: Uint8Array[] = new Array(count);
   for (let i = 0; i < count; i++) commands[i] = r.raw(r.u32("command length"), "command");
-  return { slot, ballot, batch: { stampMs, commands } };
+  if (!hasChange) return { slot, ballot, batch: { stampMs, commands } };
+  const decoded = decodeMembershipChange(r.raw(r.u32("change length"), "membership change"));
+  if (!decoded.ok) throw new BodyError(`membership change: ${decoded.reason}`);
+  return { slot, ballot, batch: { stampMs, commands, change: decoded.change } };
 }
 
 class BodyReader {

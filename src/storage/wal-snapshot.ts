@@ -1,7 +1,12 @@
 import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { assert, type Snapshot } from "../core/index.ts";
+import {
+  assert,
+  decodeMembershipHistory,
+  encodeMembershipHistory,
+  type Snapshot,
+} from "../core/index.ts";
 import { StorageError } from "./storage-errors.ts";
 import {
   DAMAGED_DATA_ADVICE,
@@ -15,12 +20,18 @@ import {
 /**
  * A snapshot file, `snapshot-<slot>.bin`, little-endian:
  *
- *   u32 magic "ASN1" | u32 crc32 (of everything after it) | u64 slot | u32 dataLength | data
+ *   u32 magic "ASN2" | u32 crc32 (of everything after it) | u64 slot | u32 dataLength | data
+ *   | membership history (the rest of the file, in the wire encoding: the configurations that
+ *   govern the slots above the snapshot)
+ *
+ * A file with magic "ASN1" (written before membership changes existed) has no history: the
+ * bootstrap configuration governs.
  *
  * Written to a temp name, fsynced, renamed, and the directory fsynced, so a file under its final
  * name is always complete: one that fails its checks is damage, not a crash, and is refused.
  */
-const MAGIC = 0x314e5341; // "ASN1" read as a little-endian u32
+const MAGIC_V1 = 0x314e5341; // "ASN1" read as a little-endian u32
+const MAGIC = 0x324e5341; // "ASN2"
 const HEADER_SIZE = 20;
 const MAGIC_OFFSET = 0;
 const CRC_OFFSET = 4;
@@ -40,7 +51,8 @@ export async function writeSnapshotFile(
   view.setUint32(SLOT_OFFSET, snapshot.slot % TWO_32, true);
   view.setUint32(SLOT_OFFSET + 4, Math.floor(snapshot.slot / TWO_32), true);
   view.setUint32(LENGTH_OFFSET, snapshot.data.byteLength, true);
-  const crc = crc32(snapshot.data, crc32(header.subarray(SLOT_OFFSET)));
+  const history = encodeMembershipHistory(snapshot.membership ?? []);
+  const crc = crc32(history, crc32(snapshot.data, crc32(header.subarray(SLOT_OFFSET))));
   view.setUint32(CRC_OFFSET, crc, true);
 
   const path = join(dir, snapshotFileName(snapshot.slot));
@@ -48,7 +60,7 @@ export async function writeSnapshotFile(
   try {
     const handle = await open(temp, "w");
     try {
-      await writeAll(handle, [header, snapshot.data]);
+      await writeAll(handle, [header, snapshot.data, history]);
       if (fsync) await handle.sync();
     } finally {
       await handle.close();
@@ -77,10 +89,12 @@ export async function readSnapshotFile(dir: string, name: string, slot: number):
   if (bytes.byteLength < HEADER_SIZE)
     throw damaged(`${bytes.byteLength} bytes, shorter than its header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(MAGIC_OFFSET, true) !== MAGIC) throw damaged("bad magic number");
+  const magic = view.getUint32(MAGIC_OFFSET, true);
+  if (magic !== MAGIC && magic !== MAGIC_V1) throw damaged("bad magic number");
   const length = view.getUint32(LENGTH_OFFSET, true);
-  if (length !== bytes.byteLength - HEADER_SIZE) {
-    throw damaged(`header says ${length} data bytes, file has ${bytes.byteLength - HEADER_SIZE}`);
+  const room = bytes.byteLength - HEADER_SIZE;
+  if (magic === MAGIC_V1 ? length !== room : length > room) {
+    throw damaged(`header says ${length} data bytes, file has ${room}`);
   }
   if (crc32(bytes.subarray(SLOT_OFFSET)) !== view.getUint32(CRC_OFFSET, true)) {
     throw damaged("checksum mismatch");
@@ -89,5 +103,8 @@ export async function readSnapshotFile(dir: string, name: string, slot: number):
     view.getUint32(SLOT_OFFSET + 4, true) * TWO_32 + view.getUint32(SLOT_OFFSET, true);
   if (storedSlot !== slot) throw damaged(`holds slot ${storedSlot}, its name says ${slot}`);
   const data = new Uint8Array(bytes.buffer, bytes.byteOffset + HEADER_SIZE, length);
-  return { slot, data };
+  if (magic === MAGIC_V1) return { slot, data };
+  const history = decodeMembershipHistory(bytes.subarray(HEADER_SIZE + length));
+  if (!history.ok) throw damaged(`membership history: ${history.reason}`);
+  return history.history.length > 0 ? { slot, data, membership: history.history } : { slot, data };
 }

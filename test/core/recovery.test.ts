@@ -182,7 +182,12 @@ describe("peer messages that would cost memory or stall a follower (issue 7 §3)
     }
     c.heartbeat();
     c.heartbeat();
-    expect(c.node(1).status().peers[1]!.chosenSlot).toBe(4);
+    expect(
+      c
+        .node(1)
+        .status()
+        .peers.find((p) => p.id === 2)!.chosenSlot,
+    ).toBe(4);
     // Replica 2 restarted and lost an unsynced chosen-slot hint: it now reports slot 1.
     const ballot = c.node(1).status().ballot;
     const low = {
@@ -195,13 +200,23 @@ describe("peer messages that would cost memory or stall a follower (issue 7 §3)
     } as const;
     c.node(1).step(low);
     // One low report may be an old reply that came late: not believed yet.
-    expect(c.node(1).status().peers[1]!.chosenSlot).toBe(4);
+    expect(
+      c
+        .node(1)
+        .status()
+        .peers.find((p) => p.id === 2)!.chosenSlot,
+    ).toBe(4);
     c.inbox = [];
     c.tick(1, 2); // a retransmit interval later, the peer still says so
     c.inbox = [];
     c.node(1).step(low);
     c.drain(1);
-    expect(c.node(1).status().peers[1]!.chosenSlot).toBe(1);
+    expect(
+      c
+        .node(1)
+        .status()
+        .peers.find((p) => p.id === 2)!.chosenSlot,
+    ).toBe(1);
     const catchup = c.inbox.filter((m) => m.type === MessageType.Chosen && m.to === 2);
     expect(catchup.length).toBeGreaterThan(0);
     expect(catchup[0]!.type === MessageType.Chosen && catchup[0]!.entries[0]!.slot).toBe(2);

@@ -319,11 +319,13 @@ describe("hostile or misaddressed messages", () => {
       commitSlot: 0,
       readRound: 0,
     });
+    // An id beyond every possible replica (ids outside our configurations are accepted: a
+    // replica that joined after us may lead before we learn of it).
     node.step({
       type: MessageType.Heartbeat,
-      from: 7,
+      from: 32,
       to: 2,
-      ballot: ballotOf(90, 7),
+      ballot: ballotOf(90, 32),
       commitSlot: 0,
       readRound: 0,
     });
