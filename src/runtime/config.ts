@@ -25,6 +25,13 @@ import {
   VALUE_BYTES_MAX_DEFAULT,
   WINDOW_SLOTS_DEFAULT,
 } from "../limits.ts";
+import {
+  SNAPSHOT_CHUNK_BYTES_DEFAULT,
+  SNAPSHOT_CHUNK_BYTES_MAX,
+  SNAPSHOT_CHUNK_BYTES_MIN,
+  SNAPSHOT_MEMORY_BYTES_MAX_DEFAULT,
+  SNAPSHOT_STALL_TIMEOUT_MS_DEFAULT,
+} from "../transport/snapshot-stream.ts";
 
 /**
  * Every setting of a replica, in one table: the flag, the JSON key in --config, the default, the
@@ -79,6 +86,23 @@ export interface ReplicaConfig {
   readonly peerTlsCa: string | null;
   /** A TCP peer connection that has not finished its handshake in this time is closed. */
   readonly peerHandshakeTimeoutMs: number;
+  /**
+   * SO_RCVBUF asked for the UDP peer socket, bytes; 0: the transport's own (4 MiB, capped by the
+   * kernel's net.core.rmem_max). Tests set it small to show snapshots still arrive.
+   */
+  readonly peerRecvBufferBytes: number;
+  /**
+   * The snapshot stream (src/transport/snapshot-stream.ts) listens on TCP at each replica's
+   * --peers port + this. 0 under UDP: the same port number. Under --transport tcp, 0 turns the
+   * stream off (snapshots ride the transport's connection); any other value turns it on.
+   */
+  readonly snapshotPortOffset: number;
+  /** Bytes of a snapshot per stream chunk. */
+  readonly snapshotChunkBytes: number;
+  /** A snapshot stream connection without progress this long is closed; it resumes on a new one. */
+  readonly snapshotStallTimeoutMs: number;
+  /** Largest snapshot transfer a replica without a data directory holds in memory. */
+  readonly snapshotMemoryBytesMax: number;
   /** Client authentication: the default user's password (AUTH password), or null: none. */
   readonly requirepassFile: string | null;
   /** Client authentication: named users with a password and a role, one per line; or null. */
@@ -349,6 +373,48 @@ export const SETTINGS: readonly Setting[] = [
     help: "with --transport tcp: a peer connection that has not authenticated within this time is closed (bounds what an unauthenticated host can hold)",
   },
   {
+    key: "peerRecvBufferBytes",
+    flag: "peer-recv-buffer-bytes",
+    kind: "size",
+    min: 0,
+    max: 1024 * MIB,
+    defaultText: "0 (the UDP transport asks for 4m; the kernel caps it at net.core.rmem_max)",
+    help: "SO_RCVBUF of the UDP peer socket. Small buffers drop bursts (Paxos resends); snapshots do not depend on it: they travel on the snapshot stream (TCP)",
+  },
+  {
+    key: "snapshotPortOffset",
+    flag: "snapshot-port-offset",
+    kind: "int",
+    min: 0,
+    max: 65534,
+    defaultText: "0 (the --peers port, over TCP)",
+    help: "the snapshot stream (a far-behind replica is sent the snapshot over TCP, in chunks, resuming after a break) listens on each replica's --peers port + this, over TCP. With --transport tcp that port is the transport's: 0 then keeps snapshots on the transport's connection (one message, at most 256 MiB), and another value, the same on every replica, starts the stream there",
+  },
+  {
+    key: "snapshotChunkBytes",
+    flag: "snapshot-chunk-bytes",
+    kind: "size",
+    min: SNAPSHOT_CHUNK_BYTES_MIN,
+    max: SNAPSHOT_CHUNK_BYTES_MAX,
+    help: "bytes of a snapshot per chunk of the snapshot stream (each is MACed and acknowledged)",
+  },
+  {
+    key: "snapshotStallTimeoutMs",
+    flag: "snapshot-stall-timeout-ms",
+    kind: "int",
+    min: 100,
+    max: 600_000,
+    help: "a snapshot stream connection that moves nothing this long is closed; the sender connects again and resumes at what the receiver holds",
+  },
+  {
+    key: "snapshotMemoryBytesMax",
+    flag: "snapshot-memory-max-bytes",
+    kind: "size",
+    min: MIB,
+    max: 64 * 1024 * MIB,
+    help: "with --durability memory (no data directory): the largest snapshot transfer held in memory while it arrives; a larger one is refused and counted. With a data directory partial transfers go to disk, with no limit but the disk",
+  },
+  {
     key: "requirepassFile",
     flag: "requirepass-file",
     kind: "string",
@@ -526,6 +592,11 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   peerTlsKey: null,
   peerTlsCa: null,
   peerHandshakeTimeoutMs: 5000,
+  peerRecvBufferBytes: 0,
+  snapshotPortOffset: 0,
+  snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES_DEFAULT,
+  snapshotStallTimeoutMs: SNAPSHOT_STALL_TIMEOUT_MS_DEFAULT,
+  snapshotMemoryBytesMax: SNAPSHOT_MEMORY_BYTES_MAX_DEFAULT,
   requirepassFile: null,
   usersFile: null,
   tlsCert: null,
@@ -720,6 +791,13 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
     dataDir: `./data/replica-${id}`,
     ...chosen,
   } as ReplicaConfig;
+  for (const peer of peers) {
+    if (peer.port + config.snapshotPortOffset > 65535)
+      throw invalid(
+        "snapshot-port-offset",
+        `(${config.snapshotPortOffset}) puts ${peer.host}:${peer.port}'s snapshot stream past port 65535`,
+      );
+  }
   if (config.heartbeatMs * 2 > config.electionTimeoutMs)
     throw invalid(
       "heartbeat-ms",

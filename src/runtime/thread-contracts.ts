@@ -212,4 +212,18 @@ export interface ReplicaStatus {
   readonly workers: number;
   readonly uptimeMs: number;
   readonly peers: readonly PeerStatus[];
+  /** Snapshot transfers in progress on the snapshot stream (present only while there are some). */
+  readonly snapshotTransfers?: readonly SnapshotTransferStatus[];
+}
+
+/** One snapshot transfer on the snapshot stream, as /status shows it. */
+export interface SnapshotTransferStatus {
+  /** "out": this replica sends it to `peer`; "in": it receives it from `peer`. */
+  readonly direction: "out" | "in";
+  readonly peer: number;
+  /** The snapshot's slot. */
+  readonly slot: number;
+  /** Bytes the receiver holds (at the sender: as last acknowledged). */
+  readonly doneBytes: number;
+  readonly totalBytes: number;
 }

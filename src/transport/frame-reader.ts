@@ -16,10 +16,13 @@ export class FrameReader {
   private bufferedBytes = 0;
 
   private readonly frameBytesMax: number;
+  private readonly frameBytesMin: number;
 
-  constructor(frameBytesMax: number) {
-    assert(frameBytesMax >= FRAME_BYTES_MIN);
+  /** `frameBytesMin`: the transport frame's by default; the snapshot stream's frames are shorter. */
+  constructor(frameBytesMax: number, frameBytesMin: number = FRAME_BYTES_MIN) {
+    assert(frameBytesMin >= 1 && frameBytesMax >= frameBytesMin);
     this.frameBytesMax = frameBytesMax;
+    this.frameBytesMin = frameBytesMin;
   }
 
   push(chunk: Buffer): void {
@@ -32,7 +35,7 @@ export class FrameReader {
   next(): Buffer | DropReason | null {
     if (this.bufferedBytes < LENGTH_PREFIX_BYTES) return null;
     const length = this.peek(LENGTH_PREFIX_BYTES).readUInt32LE(0);
-    if (length < FRAME_BYTES_MIN) return "malformed";
+    if (length < this.frameBytesMin) return "malformed";
     if (length > this.frameBytesMax) return "oversize";
     if (this.bufferedBytes < LENGTH_PREFIX_BYTES + length) return null;
     this.take(LENGTH_PREFIX_BYTES);

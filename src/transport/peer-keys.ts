@@ -10,8 +10,8 @@
  *
  *   salt = "apus-smr/peer-keys/v1"                    (ASCII, fixed: RFC 5869 §3.1 allows a
  *                                                       non-secret constant salt)
- *   info = "apus-smr/v1/<purpose>/cluster=<clusterId>" (ASCII; purpose "frames" or "handshake";
- *                                                       clusterId in decimal)
+ *   info = "apus-smr/v1/<purpose>/cluster=<clusterId>" (ASCII; purpose "frames", "handshake" or
+ *                                                       "snapshots"; clusterId in decimal)
  *   key  = HKDF-SHA256(ikm = secret bytes as given, salt, info, L = PEER_KEY_BYTES)
  *
  * The secret bytes are the file's line as written (the hex text of `openssl rand -hex 32`, not
@@ -38,13 +38,18 @@ export const PEER_KEYS_VERSION = 1;
 export const PEER_KEYS_SALT = `apus-smr/peer-keys/v${PEER_KEYS_VERSION}`;
 
 /** What each derived key is for: one key per purpose, never shared. */
-export type PeerKeyPurpose = "frames" | "handshake";
+export type PeerKeyPurpose = "frames" | "handshake" | "snapshots";
 
 export interface PeerKeys {
   /** HMAC keys of transport frames. Index 0 signs; all verify, index 0 first. */
   readonly frames: readonly Uint8Array[];
   /** Keys of the TCP connection handshake. Index 0 signs; all verify, index 0 first. */
   readonly handshake: readonly Uint8Array[];
+  /**
+   * Keys the snapshot stream's per-connection keys are derived from (snapshot-stream-frame.ts),
+   * with the handshake transcript of that connection. Index 0 signs; all verify.
+   */
+  readonly snapshots: readonly Uint8Array[];
 }
 
 /** The HKDF `info` of one purpose and cluster (exported for the known-answer tests). */
@@ -83,5 +88,6 @@ export function derivePeerKeys(secrets: readonly Uint8Array[], clusterId: number
   return {
     frames: secrets.map((secret) => derivePeerKey(secret, "frames", clusterId)),
     handshake: secrets.map((secret) => derivePeerKey(secret, "handshake", clusterId)),
+    snapshots: secrets.map((secret) => derivePeerKey(secret, "snapshots", clusterId)),
   };
 }

@@ -53,7 +53,7 @@
  * initiator's first frames (it does not wait); bytes after REPLY are a violation. Whether a peer's
  * incarnation is older than one already seen is the transport's check (PeerSessions.learn).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { assert } from "../core/errors.ts";
 
 export const HANDSHAKE_MAGIC = 0x4841;
@@ -182,6 +182,16 @@ abstract class Handshake {
       "incarnation is a safe integer >= 1",
     );
     this.params = params;
+  }
+
+  /**
+   * SHA-256 of the whole transcript (HELLO ‖ REPLY ‖ PROOF), once done: both sides hold the same
+   * bytes, fresh on each connection (two nonces), so keys derived from it are per connection (the
+   * snapshot stream's, snapshot-stream-frame.ts).
+   */
+  transcriptDigest(): Buffer {
+    assert(this.phase === "done", "the transcript is whole only once the handshake is done");
+    return createHash("sha256").update(this.transcript).digest();
   }
 
   /** Write our incarnation at `at` (u64 LE). */

@@ -79,6 +79,12 @@ export interface TransportOptions {
    * TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT (10000).
    */
   readonly frameStallTimeoutMs?: number;
+  /**
+   * UDP only (--peer-recv-buffer-bytes): SO_RCVBUF to ask for; absent or 0, UDP_SOCKET_BUFFER_BYTES.
+   * A message larger than the buffer, sent in one burst of fragments, is lost every time: the
+   * reason snapshots travel on the snapshot stream instead.
+   */
+  readonly recvBufferBytes?: number;
 }
 
 export type DropReason =

@@ -154,7 +154,7 @@ export class UdpTransport implements Transport {
         resolve();
       });
     });
-    setSocketBuffers(socket);
+    setSocketBuffers(socket, this.options.recvBufferBytes ?? 0);
     socket.on("error", () => this.drop("send-error", "socket"));
     socket.on("message", (datagram, remote) => this.onDatagram(datagram, remote));
     this.socket = socket;
@@ -403,9 +403,9 @@ async function resolvePeers(
 }
 
 /** Ask for large socket buffers; the kernel may cap them, and failure is tolerated. */
-function setSocketBuffers(socket: dgram.Socket): void {
+function setSocketBuffers(socket: dgram.Socket, recvBufferBytes: number): void {
   try {
-    socket.setRecvBufferSize(UDP_SOCKET_BUFFER_BYTES);
+    socket.setRecvBufferSize(recvBufferBytes > 0 ? recvBufferBytes : UDP_SOCKET_BUFFER_BYTES);
   } catch {
     // Capped or refused: the default buffer still works, with more loss under bursts.
   }

@@ -190,6 +190,35 @@ export class ConsensusMetrics {
     registers: [this.registry],
   });
 
+  readonly snapshotStreamBytesSent = new Counter({
+    name: "apus_snapshot_stream_bytes_sent_total",
+    help: "Snapshot bytes written to the snapshot stream (chunks; a resumed transfer sends only what the receiver lacked)",
+    registers: [this.registry],
+  });
+  readonly snapshotStreamBytesReceived = new Counter({
+    name: "apus_snapshot_stream_bytes_received_total",
+    help: "Snapshot bytes received on the snapshot stream and kept (authenticated chunks at the expected offset)",
+    registers: [this.registry],
+  });
+  readonly snapshotStreamCompleted = new Counter({
+    name: "apus_snapshot_stream_transfers_completed_total",
+    help: "Snapshot transfers completed, by direction (out: the receiver said delivered; in: whole, digest checked, handed to the core)",
+    labelNames: ["direction"],
+    registers: [this.registry],
+  });
+  readonly snapshotStreamResumed = new Counter({
+    name: "apus_snapshot_stream_transfers_resumed_total",
+    help: "Snapshot transfers resumed after a break at the offset the receiver held (not 0), by direction",
+    labelNames: ["direction"],
+    registers: [this.registry],
+  });
+  readonly snapshotStreamFailed = new Counter({
+    name: "apus_snapshot_stream_transfers_failed_total",
+    help: "Snapshot transfers (or attempts, which resume) that failed, by direction and reason: connection, stalled, handshake, auth (a forged or replayed frame), malformed (a truncated or out-of-order one), digest, refused, replaced, gave-up, decode",
+    labelNames: ["direction", "reason"],
+    registers: [this.registry],
+  });
+
   /** Exact quantiles for /status and benchmarks (a Prometheus histogram has only buckets). */
   private readonly consensusHdr = hdr.build({
     lowestDiscernibleValue: 1,

@@ -59,6 +59,7 @@ import {
   RequestRouter,
   type RouterEvent,
 } from "./request-router.ts";
+import type { SnapshotStreamLink } from "./snapshot-stream-link.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
 
 /** What the application may ask of the consensus worker. */
@@ -134,6 +135,8 @@ export interface ConsensusNodeOptions {
   /** Created first, so the transport's drop counter can feed it. */
   readonly metrics: ConsensusMetrics;
   readonly transport: Transport;
+  /** Carries the core's messages that hold a snapshot (snapshot-stream-link.ts); null: the transport does. */
+  readonly snapshotStream?: SnapshotStreamLink | null;
   readonly logger: Logger;
   /** Builds the replicated application (the embedded store, or a program under --app). */
   readonly createApp: (hooks: AppHooks) => ReplicatedApp;
@@ -150,6 +153,7 @@ export class ConsensusNode {
   private readonly core: Replica;
   private readonly storage: Storage;
   private readonly transport: Transport;
+  private readonly snapshotStream: SnapshotStreamLink | null;
   private readonly log: Logger;
   /** Applies chosen entries to the replicated application; snapshots; output checking. */
   private readonly applier: Applier;
@@ -186,6 +190,7 @@ export class ConsensusNode {
     this.sentByType = MESSAGE_TYPE_NAMES.map((type) => this.metrics.messagesSent.labels({ type }));
     this.storage = options.storage;
     this.transport = options.transport;
+    this.snapshotStream = options.snapshotStream ?? null;
     this.log = options.logger;
     this.incarnation = options.incarnation;
     this.agreement = new PeerAgreement(
@@ -313,6 +318,8 @@ export class ConsensusNode {
     this.waiter = options.requestWaiter;
     this.transport.onMessage = (from, channel, payload) =>
       this.onPeerMessage(from, channel, payload);
+    if (this.snapshotStream !== null)
+      this.snapshotStream.onMessage = (from, bytes) => this.onStreamedMessage(from, bytes);
     this.readyLoop = new ReadyLoop(
       this.core,
       {
@@ -370,6 +377,7 @@ export class ConsensusNode {
 
   async start(): Promise<void> {
     await this.transport.start();
+    await this.snapshotStream?.start();
     this.sendHellos();
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
@@ -439,17 +447,7 @@ export class ConsensusNode {
     }
     if (channel === CHANNEL_CORE) {
       // Decoded batches are views of the buffer: copy, since the transport may reuse it.
-      const decoded = decodeMessage(payload.slice());
-      if (!decoded.ok) {
-        this.metrics.droppedPackets.inc({ reason: "decode" });
-        return;
-      }
-      if (decoded.message.from !== from) {
-        this.metrics.droppedPackets.inc({ reason: "sender-mismatch" });
-        return;
-      }
-      this.stepCore(decoded.message);
-      this.schedulePump();
+      this.deliverCore(from, payload.slice());
       return;
     }
     if (channel === CHANNEL_OUTPUT_DIGEST) {
@@ -468,6 +466,34 @@ export class ConsensusNode {
       return;
     }
     this.metrics.droppedPackets.inc({ reason: "channel" });
+  }
+
+  /**
+   * A core message that came whole over the snapshot stream (its digest checked): the same path
+   * as one on CHANNEL_CORE, behind the same settings agreement. The bytes are ours to keep.
+   */
+  private onStreamedMessage(from: number, bytes: Buffer): boolean {
+    if (!this.agreement.agreed(from)) {
+      this.metrics.droppedPackets.inc({ reason: "settings-not-agreed" });
+      return true; // the core sends it again once the settings agree
+    }
+    return this.deliverCore(from, bytes);
+  }
+
+  /** Decode one core message (`payload` is not reused) and step the core; false if it is bad. */
+  private deliverCore(from: number, payload: Uint8Array): boolean {
+    const decoded = decodeMessage(payload);
+    if (!decoded.ok) {
+      this.metrics.droppedPackets.inc({ reason: "decode" });
+      return false;
+    }
+    if (decoded.message.from !== from) {
+      this.metrics.droppedPackets.inc({ reason: "sender-mismatch" });
+      return false;
+    }
+    this.stepCore(decoded.message);
+    this.schedulePump();
+    return true;
   }
 
   /** Our settings to the peers that have not shown they hold them (peer-agreement.ts). */
@@ -756,8 +782,10 @@ export class ConsensusNode {
   private send(messages: readonly Message[]): void {
     for (const message of messages) {
       if (!this.agreement.agreed(message.to)) continue; // see sendToPeer
-      this.transport.send(message.to, CHANNEL_CORE, encodeMessage(message));
       this.sentByType[message.type]?.inc();
+      // A snapshot goes over the snapshot stream (TCP, in chunks, resumable), not the transport.
+      if (this.snapshotStream?.take(message) === true) continue;
+      this.transport.send(message.to, CHANNEL_CORE, encodeMessage(message));
     }
   }
 
@@ -834,6 +862,7 @@ export class ConsensusNode {
       app: this.applier.describe(),
       workers: this.config.workers === 0 ? 0 : this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
+      snapshotTransfers: this.snapshotStream?.progress() ?? [],
     });
   }
 
@@ -884,6 +913,7 @@ export class ConsensusNode {
     this.transport.onMessage = () => {}; // peers' messages no longer reach the core
     while (this.readyLoop.busy) await new Promise((resolve) => setTimeout(resolve, 1));
     await this.storage.close();
+    await this.snapshotStream?.close();
     await this.transport.close();
     this.log.info("consensus worker stopped; log flushed");
   }

@@ -1,7 +1,7 @@
 import { formatBallot } from "../../core/ballot.ts";
 import type { Replica } from "../../core/replica.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
-import type { ReplicaStatus } from "../../runtime/thread-contracts.ts";
+import type { ReplicaStatus, SnapshotTransferStatus } from "../../runtime/thread-contracts.ts";
 
 /** What the core says of itself (Replica.status()). */
 export type CoreStatus = ReturnType<Replica["status"]>;
@@ -18,6 +18,8 @@ export interface StatusInputs {
   readonly app: Record<string, unknown>;
   readonly workers: number;
   readonly uptimeMs: number;
+  /** Snapshot transfers on the snapshot stream now, both ways (absent: none). */
+  readonly snapshotTransfers?: readonly SnapshotTransferStatus[];
 }
 
 /** /status of one replica, as JSON: a pure function of the core's status and the runtime's. */
@@ -42,6 +44,9 @@ export function describeReplica(inputs: StatusInputs): ReplicaStatus {
     transport: config.transport,
     workers: inputs.workers,
     uptimeMs: Math.round(inputs.uptimeMs),
+    ...(inputs.snapshotTransfers !== undefined && inputs.snapshotTransfers.length > 0
+      ? { snapshotTransfers: inputs.snapshotTransfers }
+      : {}),
     peers: s.peers.map((p) => ({
       id: p.id,
       address: `${config.peers[p.id - 1]!.host}:${config.peers[p.id - 1]!.port}`,

@@ -17,6 +17,7 @@ import { ClientServer } from "../client-server.ts";
 import { ConsensusMetrics } from "./consensus-metrics.ts";
 import { ConsensusNode } from "./consensus-node.ts";
 import { setUpApp } from "./replicated-app-setup.ts";
+import { SnapshotStreamLink, snapshotStreamEnabled } from "./snapshot-stream-link.ts";
 
 const data = workerDataOf("consensus-worker", workerData);
 const { config } = data;
@@ -54,8 +55,20 @@ const transport =
         onDrop,
         onSecondKey: (from) => metrics.peerFramesSecondKey.inc({ peer: String(from) }),
         handshakeTimeoutMs: config.peerHandshakeTimeoutMs,
+        recvBufferBytes: config.peerRecvBufferBytes,
         ...(peerTls === null ? {} : { tls: peerTls }),
       });
+// Snapshots travel on a stream of their own (TCP, chunked, resumable): see --snapshot-port-offset.
+const snapshotStream = snapshotStreamEnabled(config)
+  ? new SnapshotStreamLink({
+      config,
+      secrets: data.secrets,
+      incarnation: data.peerIncarnation,
+      tls: peerTls,
+      metrics,
+      log,
+    })
+  : null;
 // The embedded store, or (--app) this replica's own copy of the program, started before any log
 // entry is applied to it.
 const app = await setUpApp(config, log);
@@ -82,6 +95,7 @@ const node = new ConsensusNode({
     inThreadRings === null ? data.rings.map((r) => new DoorbellRinger(r.workerBell)) : [replyBell],
   storage,
   transport,
+  snapshotStream,
   metrics,
   logger: log,
   createApp: (hooks) => app.create(hooks),

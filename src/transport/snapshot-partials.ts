@@ -1,0 +1,225 @@
+/**
+ * Where the snapshot stream's receiver keeps what it has received of each peer's transfer, so a
+ * break (a reset connection, a restarted sender, a restarted receiver with a data directory)
+ * resumes at the offset held instead of 0. At most one transfer per peer: a transfer of another
+ * identity from the same peer replaces it.
+ *
+ * A transfer is identified by (sender id, snapshot slot, total bytes, SHA-256 of all its bytes).
+ * The bytes are only trusted once whole and their digest checked (snapshot-receiver.ts); a
+ * partial file torn by a crash is caught there (the receiver then starts again from 0).
+ *
+ * On disk (with a data directory): `<dataDir>/stream-partials/from-<id>.bin`, the bytes held so
+ * far (its length is the offset), and `from-<id>.json`, the identity. No fsync: a partial lost
+ * to a power cut costs a transfer from 0, never a wrong state. In memory: the chunks received,
+ * up to a limit (--snapshot-memory-max-bytes), since nothing else bounds them.
+ */
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { assert } from "../core/errors.ts";
+
+export interface TransferIdentity {
+  readonly from: number;
+  readonly slot: number;
+  readonly totalBytes: number;
+  /** SHA-256 of all the bytes, as the OFFER said. */
+  readonly digest: Buffer;
+}
+
+export function sameIdentity(a: TransferIdentity, b: TransferIdentity): boolean {
+  return (
+    a.from === b.from &&
+    a.slot === b.slot &&
+    a.totalBytes === b.totalBytes &&
+    a.digest.equals(b.digest)
+  );
+}
+
+export interface PartialStore {
+  /**
+   * Begin or resume `identity`: the bytes already held of it (0 for a new one). A partial of
+   * another identity from the same peer is thrown away. Throws on a disk error.
+   */
+  open(identity: TransferIdentity): number;
+  /** Append bytes to `from`'s open transfer. Throws on a disk error (ENOSPC...). */
+  append(from: number, data: Uint8Array): void;
+  /** Bytes held of `from`'s open transfer; 0 if none. */
+  held(from: number): number;
+  /** All the bytes of `from`'s transfer, once held whole (read in pieces, off the loop's back). */
+  read(from: number): Promise<Buffer>;
+  /** Forget `from`'s transfer and its bytes. */
+  discard(from: number): void;
+  /** Largest transfer this store can hold (what an OFFER is checked against). */
+  readonly totalBytesMax: number;
+}
+
+/** Partials in memory (no data directory), at most `totalBytesMax` bytes per transfer. */
+export class MemoryPartials implements PartialStore {
+  readonly totalBytesMax: number;
+  private readonly transfers = new Map<
+    number,
+    { identity: TransferIdentity; chunks: Buffer[]; held: number }
+  >();
+
+  constructor(totalBytesMax: number) {
+    assert(Number.isSafeInteger(totalBytesMax) && totalBytesMax >= 1, "totalBytesMax");
+    this.totalBytesMax = totalBytesMax;
+  }
+
+  open(identity: TransferIdentity): number {
+    assert(identity.totalBytes <= this.totalBytesMax, "offer over the memory limit");
+    const held = this.transfers.get(identity.from);
+    if (held !== undefined && sameIdentity(held.identity, identity)) return held.held;
+    this.transfers.set(identity.from, { identity, chunks: [], held: 0 });
+    return 0;
+  }
+
+  append(from: number, data: Uint8Array): void {
+    const transfer = this.transfers.get(from);
+    assert(transfer !== undefined, "append without an open transfer");
+    assert(transfer.held + data.byteLength <= transfer.identity.totalBytes, "append past the end");
+    transfer.chunks.push(Buffer.from(data));
+    transfer.held += data.byteLength;
+  }
+
+  held(from: number): number {
+    return this.transfers.get(from)?.held ?? 0;
+  }
+
+  async read(from: number): Promise<Buffer> {
+    const transfer = this.transfers.get(from);
+    assert(transfer !== undefined && transfer.held === transfer.identity.totalBytes, "not whole");
+    return Buffer.concat(transfer.chunks, transfer.held);
+  }
+
+  discard(from: number): void {
+    this.transfers.delete(from);
+  }
+}
+
+/** The directory of partials under a data directory. */
+export const PARTIALS_DIR = "stream-partials";
+/** Bytes read per step when a whole transfer is read back. */
+const READ_PIECE_BYTES = 64 * 1024 * 1024;
+
+interface OnDisk {
+  readonly identity: TransferIdentity;
+  fd: number;
+  held: number;
+}
+
+/** Partials as files under `<dataDir>/stream-partials`: no limit but the disk's. */
+export class DirectoryPartials implements PartialStore {
+  /** The wire's snapshot length field is a u32, so no core message is larger than this + 4 KiB. */
+  readonly totalBytesMax = Number.MAX_SAFE_INTEGER;
+  private readonly dir: string;
+  private readonly open_ = new Map<number, OnDisk>();
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, PARTIALS_DIR);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  private paths(from: number): { bin: string; meta: string } {
+    return { bin: join(this.dir, `from-${from}.bin`), meta: join(this.dir, `from-${from}.json`) };
+  }
+
+  open(identity: TransferIdentity): number {
+    const current = this.open_.get(identity.from);
+    if (current !== undefined && sameIdentity(current.identity, identity)) return current.held;
+    this.close(identity.from);
+    const { bin, meta } = this.paths(identity.from);
+    if (this.storedIdentityIs(meta, identity)) {
+      const fd = openSync(bin, "a");
+      const held = fstatSync(fd).size;
+      if (held <= identity.totalBytes) {
+        this.open_.set(identity.from, { identity, fd, held });
+        return held;
+      }
+      closeSync(fd);
+    }
+    rmSync(bin, { force: true });
+    writeFileSync(
+      meta,
+      JSON.stringify({
+        from: identity.from,
+        slot: identity.slot,
+        totalBytes: identity.totalBytes,
+        digest: identity.digest.toString("hex"),
+      }),
+    );
+    const fd = openSync(bin, "w");
+    this.open_.set(identity.from, { identity, fd, held: 0 });
+    return 0;
+  }
+
+  private storedIdentityIs(meta: string, identity: TransferIdentity): boolean {
+    try {
+      const stored = JSON.parse(readFileSync(meta, "utf8")) as Record<string, unknown>;
+      return (
+        stored.from === identity.from &&
+        stored.slot === identity.slot &&
+        stored.totalBytes === identity.totalBytes &&
+        stored.digest === identity.digest.toString("hex")
+      );
+    } catch {
+      return false; // none, or unreadable: start again
+    }
+  }
+
+  append(from: number, data: Uint8Array): void {
+    const transfer = this.open_.get(from);
+    assert(transfer !== undefined, "append without an open transfer");
+    assert(transfer.held + data.byteLength <= transfer.identity.totalBytes, "append past the end");
+    let written = 0;
+    while (written < data.byteLength)
+      written += writeSync(transfer.fd, data, written, data.byteLength - written);
+    transfer.held += data.byteLength;
+  }
+
+  held(from: number): number {
+    return this.open_.get(from)?.held ?? 0;
+  }
+
+  async read(from: number): Promise<Buffer> {
+    const transfer = this.open_.get(from);
+    assert(transfer !== undefined && transfer.held === transfer.identity.totalBytes, "not whole");
+    const out = Buffer.allocUnsafe(transfer.held);
+    const file = await open(this.paths(from).bin, "r");
+    try {
+      let at = 0;
+      while (at < out.byteLength) {
+        const length = Math.min(READ_PIECE_BYTES, out.byteLength - at);
+        const { bytesRead } = await file.read(out, at, length, at);
+        if (bytesRead === 0) throw new Error(`partial transfer from ${from} is shorter than held`);
+        at += bytesRead;
+      }
+    } finally {
+      await file.close();
+    }
+    return out;
+  }
+
+  discard(from: number): void {
+    this.close(from);
+    const { bin, meta } = this.paths(from);
+    rmSync(bin, { force: true });
+    rmSync(meta, { force: true });
+  }
+
+  private close(from: number): void {
+    const transfer = this.open_.get(from);
+    if (transfer === undefined) return;
+    closeSync(transfer.fd);
+    this.open_.delete(from);
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * The receiving end of the snapshot stream (snapshot-stream.ts): listens on TCP, authenticates
+ * each connection as the TCP transport does (TLS if on, then the peer handshake within
+ * handshakeTimeoutMs, nothing else read before), then reads one peer's frames
+ * (snapshot-stream-frame.ts):
+ *
+ *   OFFER (slot, total, digest) → RESUME (bytes already held of that transfer, from the partial
+ *   store; another transfer of that peer is thrown away) → CHUNKs, each at exactly the offset
+ *   held, appended and answered with an ACK → once whole: the SHA-256 is checked, the bytes are
+ *   handed to `deliver` and answered DONE delivered; a bad digest throws the bytes away and
+ *   answers DONE digest-mismatch (the sender starts again from 0).
+ *
+ * At most one authenticated connection per peer (a newer one closes the older) and one transfer
+ * per peer. Unauthenticated connections: at most SNAPSHOT_UNAUTHENTICATED_MAX at once and
+ * SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX per source address (a new one evicts the oldest). A
+ * frame that fails any check closes the connection (what was held is kept), counted by reason.
+ * A connection whose transfer is open and reads nothing for stallTimeoutMs is closed ("stalled").
+ */
+import net from "node:net";
+import type tls from "node:tls";
+import { assert } from "../core/errors.ts";
+import { FrameReader } from "./frame-reader.ts";
+import { derivePeerKeys } from "./peer-keys.ts";
+import { createPeerTlsServer, peerCertificateProblem } from "./peer-tls.ts";
+import type { PartialStore } from "./snapshot-partials.ts";
+import {
+  channelBinding,
+  handshakeParams,
+  SNAPSHOT_CHUNK_BYTES_MAX,
+  SNAPSHOT_UNAUTHENTICATED_MAX,
+  SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX,
+  type SnapshotStreamOptions,
+  type StreamFailure,
+  type StreamProgress,
+} from "./snapshot-stream.ts";
+import {
+  DoneOutcome,
+  deriveStreamKeys,
+  STREAM_FRAME_BYTES_MIN,
+  type StreamFrame,
+  StreamFrameType,
+  StreamOpener,
+  StreamSealer,
+  sha256Pieces,
+} from "./snapshot-stream-frame.ts";
+import { HandshakeResponder, NO_CHANNEL_BINDING } from "./tcp-handshake.ts";
+import { bindError } from "./transport.ts";
+import { TransportError } from "./transport-errors.ts";
+
+export interface SnapshotReceiverOptions extends SnapshotStreamOptions {
+  readonly partials: PartialStore;
+  /**
+   * A whole transfer, its digest checked: the encoded core message. False when it could not be
+   * used (it did not decode): the sender is told "delivered" all the same (sending it again would
+   * not help), and the failure is counted "decode".
+   */
+  readonly deliver: (from: number, bytes: Buffer) => boolean;
+}
+
+/** The transfer a connection is carrying. */
+interface Incoming {
+  readonly slot: number;
+  readonly totalBytes: number;
+  readonly digest: Buffer;
+  /** Bytes held when this connection's OFFER was answered. */
+  readonly resumedAt: number;
+  readonly startedMs: number;
+  /** The bytes are whole and being checked: no more CHUNKs. */
+  finishing: boolean;
+}
+
+interface Connection {
+  readonly raw: net.Socket;
+  readonly source: string;
+  /** Where bytes are read: `raw`, or its TLS socket; null while TLS is negotiated. */
+  socket: net.Socket | null;
+  handshake: HandshakeResponder | null;
+  /** 0 until authenticated. */
+  peerId: number;
+  reader: FrameReader | null;
+  opener: StreamOpener | null;
+  sealer: StreamSealer | null;
+  transfer: Incoming | null;
+  deadline: NodeJS.Timeout | null;
+  closed: boolean;
+}
+
+export class SnapshotReceiver {
+  private readonly options: SnapshotReceiverOptions;
+  private readonly handshakeKeys: readonly Uint8Array[];
+  private readonly snapshotKeys: readonly Uint8Array[];
+  /** Every connection held, oldest first. Invariant: at most one authenticated per peer. */
+  private readonly connections = new Set<Connection>();
+  private server: net.Server | null = null;
+  private tlsServer: tls.Server | null = null;
+  private closed = false;
+
+  constructor(options: SnapshotReceiverOptions) {
+    this.options = options;
+    const keys = derivePeerKeys(options.secrets, options.clusterId);
+    this.handshakeKeys = keys.handshake;
+    this.snapshotKeys = keys.snapshots;
+  }
+
+  async start(): Promise<void> {
+    assert(this.server === null && !this.closed, "SnapshotReceiver.start() called twice");
+    const self = this.options.peers[this.options.id - 1]!;
+    const server = net.createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (error) => {
+        const cause = bindError("tcp", self, error);
+        reject(
+          new TransportError(
+            "ERR_TRANSPORT",
+            `snapshot stream: ${cause.message} (the stream listens on TCP at the --peers port + --snapshot-port-offset)`,
+            { cause },
+          ),
+        );
+      });
+      server.listen({ host: self.host, port: self.port, exclusive: true }, () => {
+        server.removeAllListeners("error");
+        resolve();
+      });
+    });
+    server.on("error", () => {});
+    server.on("connection", (socket) => this.onAccept(socket));
+    this.server = server;
+    if (this.options.tls !== undefined) {
+      const tlsServer = createPeerTlsServer(this.options.tls, this.options.handshakeTimeoutMs);
+      tlsServer.on("secureConnection", (socket) => this.onSecure(socket));
+      tlsServer.on("tlsClientError", (_error, socket) => {
+        const connection = this.byRemote(socket);
+        if (connection !== undefined) this.close_(connection, "handshake");
+        socket.destroy();
+      });
+      this.tlsServer = tlsServer;
+    }
+  }
+
+  /** Transfers being received now. */
+  progress(): StreamProgress[] {
+    const out: StreamProgress[] = [];
+    for (const connection of this.connections) {
+      const transfer = connection.transfer;
+      if (transfer === null) continue;
+      out.push({
+        direction: "in",
+        peer: connection.peerId,
+        slot: transfer.slot,
+        doneBytes: this.options.partials.held(connection.peerId),
+        totalBytes: transfer.totalBytes,
+      });
+    }
+    return out;
+  }
+
+  /** Connections held now, authenticated or not. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const connection of [...this.connections]) this.close_(connection, null);
+    const server = this.server;
+    this.server = null;
+    this.tlsServer = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // ---- accept, TLS, handshake --------------------------------------------------------------
+
+  private onAccept(raw: net.Socket): void {
+    if (this.closed) {
+      raw.destroy();
+      return;
+    }
+    const source = raw.remoteAddress ?? "unknown";
+    this.makeRoom(source);
+    const connection: Connection = {
+      raw,
+      source,
+      socket: null,
+      handshake: null,
+      peerId: 0,
+      reader: null,
+      opener: null,
+      sealer: null,
+      transfer: null,
+      deadline: null,
+      closed: false,
+    };
+    this.connections.add(connection);
+    raw.setKeepAlive(true, 5000);
+    raw.on("error", () => {});
+    raw.once("close", () => this.close_(connection, null));
+    connection.deadline = setTimeout(
+      () => this.close_(connection, "handshake"),
+      this.options.handshakeTimeoutMs,
+    );
+    connection.deadline.unref();
+    if (this.tlsServer === null) this.startResponder(connection, raw, NO_CHANNEL_BINDING);
+    else this.tlsServer.emit("connection", raw);
+  }
+
+  /** Evict the oldest unauthenticated connection of `source`, or overall, at the limits. */
+  private makeRoom(source: string): void {
+    const unauthenticated = [...this.connections].filter((c) => c.peerId === 0);
+    const own = unauthenticated.filter((c) => c.source === source);
+    if (own.length >= SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX) this.close_(own[0]!, "handshake");
+    else if (unauthenticated.length >= SNAPSHOT_UNAUTHENTICATED_MAX)
+      this.close_(unauthenticated[0]!, "handshake");
+  }
+
+  private byRemote(socket: net.Socket): Connection | undefined {
+    for (const connection of this.connections) {
+      if (
+        connection.raw.remoteAddress === socket.remoteAddress &&
+        connection.raw.remotePort === socket.remotePort
+      )
+        return connection;
+    }
+    return undefined;
+  }
+
+  private onSecure(socket: tls.TLSSocket): void {
+    const connection = this.byRemote(socket);
+    if (connection === undefined || connection.closed || connection.socket !== null) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => {});
+    socket.once("close", () => this.close_(connection, null));
+    this.startResponder(connection, socket, channelBinding(socket));
+  }
+
+  private startResponder(connection: Connection, socket: net.Socket, binding: Uint8Array): void {
+    connection.socket = socket;
+    connection.handshake = new HandshakeResponder(
+      handshakeParams(this.options, this.handshakeKeys, binding),
+    );
+    socket.on("data", (chunk: Buffer) => this.onData(connection, chunk, binding));
+  }
+
+  private onData(connection: Connection, chunk: Buffer, binding: Uint8Array): void {
+    if (connection.closed) return;
+    if (connection.handshake === null) return this.onFrameBytes(connection, chunk);
+    const handshake = connection.handshake;
+    const result = handshake.receive(chunk);
+    if (result.state === "failed") return this.close_(connection, "handshake");
+    if (result.send !== null) connection.socket!.write(result.send);
+    if (result.state === "pending") return;
+    if (!this.certificateNames(connection, result.peerId))
+      return this.close_(connection, "handshake");
+    // The initiator signed with its first key, which verified as keyIndex here: derive from it.
+    const keys = deriveStreamKeys(
+      this.snapshotKeys[result.keyIndex]!,
+      handshake.transcriptDigest(),
+      binding,
+    );
+    this.authenticate(connection, result.peerId, keys.initiator, keys.responder);
+    if (result.rest.byteLength > 0) this.onFrameBytes(connection, result.rest);
+  }
+
+  private certificateNames(connection: Connection, peerId: number): boolean {
+    if (this.tlsServer === null) return true;
+    const host = this.options.peers[peerId - 1]!.host;
+    return peerCertificateProblem(connection.socket as tls.TLSSocket, host) === null;
+  }
+
+  private authenticate(
+    connection: Connection,
+    from: number,
+    readKey: Uint8Array,
+    writeKey: Uint8Array,
+  ): void {
+    clearTimeout(connection.deadline!);
+    connection.deadline = null;
+    connection.handshake = null;
+    connection.peerId = from;
+    connection.opener = new StreamOpener(readKey, SNAPSHOT_CHUNK_BYTES_MAX);
+    connection.sealer = new StreamSealer(writeKey);
+    connection.reader = new FrameReader(connection.opener.frameBytesMax, STREAM_FRAME_BYTES_MIN);
+    for (const other of [...this.connections]) {
+      if (other !== connection && other.peerId === from) this.close_(other, "connection");
+    }
+    const socket = connection.socket!;
+    socket.setTimeout(this.options.stallTimeoutMs);
+    socket.on("timeout", () => {
+      const transfer = connection.transfer;
+      if (transfer !== null && !transfer.finishing) this.close_(connection, "stalled");
+    });
+  }
+
+  // ---- frames ------------------------------------------------------------------------------
+
+  private onFrameBytes(connection: Connection, chunk: Buffer): void {
+    const reader = connection.reader!;
+    reader.push(chunk);
+    while (!connection.closed) {
+      const bytes = reader.next();
+      if (bytes === null) return;
+      if (typeof bytes === "string") return this.close_(connection, "malformed");
+      const frame = connection.opener!.open(bytes);
+      if (typeof frame === "string")
+        return this.close_(
+          connection,
+          frame === "auth" || frame === "replay" ? "auth" : "malformed",
+        );
+      this.onFrame(connection, frame);
+    }
+  }
+
+  private onFrame(connection: Connection, frame: StreamFrame): void {
+    switch (frame.type) {
+      case StreamFrameType.Offer:
+        return this.onOffer(connection, frame);
+      case StreamFrameType.Chunk:
+        return this.onChunk(connection, frame.offset, frame.data);
+      default:
+        // RESUME, ACK and DONE go the other way.
+        return this.close_(connection, "malformed");
+    }
+  }
+
+  private onOffer(
+    connection: Connection,
+    offer: Extract<StreamFrame, { type: typeof StreamFrameType.Offer }>,
+  ): void {
+    if (connection.transfer !== null) return this.close_(connection, "malformed");
+    const from = connection.peerId;
+    const partials = this.options.partials;
+    if (offer.totalBytes > partials.totalBytesMax) {
+      this.options.onEvent({
+        kind: "failed",
+        direction: "in",
+        peer: from,
+        slot: offer.slot,
+        reason: "refused",
+      });
+      connection.socket!.write(connection.sealer!.done(DoneOutcome.Refused));
+      return;
+    }
+    let held: number;
+    try {
+      held = partials.open({ from, ...offer });
+    } catch {
+      return this.refuse(connection, offer.slot);
+    }
+    connection.transfer = {
+      slot: offer.slot,
+      totalBytes: offer.totalBytes,
+      digest: offer.digest,
+      resumedAt: held,
+      startedMs: performance.now(),
+      finishing: false,
+    };
+    const event = { direction: "in", peer: from, slot: offer.slot } as const;
+    this.options.onEvent({ kind: "started", ...event, totalBytes: offer.totalBytes });
+    if (held > 0) this.options.onEvent({ kind: "resumed", ...event, offset: held });
+    connection.socket!.write(connection.sealer!.resume(held));
+    if (held === offer.totalBytes) void this.finish(connection);
+  }
+
+  private refuse(connection: Connection, slot: number): void {
+    this.options.partials.discard(connection.peerId);
+    this.options.onEvent({
+      kind: "failed",
+      direction: "in",
+      peer: connection.peerId,
+      slot,
+      reason: "refused",
+    });
+    connection.transfer = null;
+    connection.socket!.write(connection.sealer!.done(DoneOutcome.Refused));
+  }
+
+  private onChunk(connection: Connection, offset: number, data: Buffer): void {
+    const transfer = connection.transfer;
+    const from = connection.peerId;
+    if (transfer === null || transfer.finishing) return this.close_(connection, "malformed");
+    const held = this.options.partials.held(from);
+    if (offset !== held || data.byteLength > transfer.totalBytes - held)
+      return this.close_(connection, "malformed");
+    try {
+      this.options.partials.append(from, data);
+    } catch {
+      return this.refuse(connection, transfer.slot);
+    }
+    this.options.onEvent({ kind: "bytes", direction: "in", count: data.byteLength });
+    const now = held + data.byteLength;
+    connection.socket!.write(connection.sealer!.ack(now));
+    if (now === transfer.totalBytes) void this.finish(connection);
+  }
+
+  /** The bytes are whole: check the digest, deliver, answer DONE. */
+  private async finish(connection: Connection): Promise<void> {
+    const transfer = connection.transfer!;
+    const from = connection.peerId;
+    transfer.finishing = true;
+    const partials = this.options.partials;
+    let bytes: Buffer;
+    try {
+      bytes = await partials.read(from);
+    } catch {
+      if (!connection.closed) this.refuse(connection, transfer.slot);
+      return;
+    }
+    const digest = await sha256Pieces([bytes]);
+    const event = { direction: "in", peer: from, slot: transfer.slot } as const;
+    partials.discard(from);
+    if (!digest.equals(transfer.digest)) {
+      this.options.onEvent({ kind: "failed", ...event, reason: "digest" });
+      this.answer(connection, DoneOutcome.DigestMismatch);
+      return;
+    }
+    const delivered = this.options.deliver(from, bytes);
+    if (!delivered) this.options.onEvent({ kind: "failed", ...event, reason: "decode" });
+    else {
+      this.options.onEvent({
+        kind: "completed",
+        ...event,
+        totalBytes: transfer.totalBytes,
+        movedBytes: transfer.totalBytes - transfer.resumedAt,
+        elapsedMs: performance.now() - transfer.startedMs,
+      });
+    }
+    this.answer(connection, DoneOutcome.Delivered);
+  }
+
+  private answer(connection: Connection, outcome: 0 | 1 | 2): void {
+    connection.transfer = null;
+    if (connection.closed) return;
+    connection.socket!.write(connection.sealer!.done(outcome));
+  }
+
+  /** Close once; a reason is counted as a failed transfer when one was open (or never authenticated). */
+  private close_(connection: Connection, reason: StreamFailure | null): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    this.connections.delete(connection);
+    if (connection.deadline !== null) clearTimeout(connection.deadline);
+    connection.deadline = null;
+    const transfer = connection.transfer;
+    if (transfer !== null && !transfer.finishing && !this.closed) {
+      this.options.onEvent({
+        kind: "failed",
+        direction: "in",
+        peer: connection.peerId,
+        slot: transfer.slot,
+        reason: reason ?? "connection",
+      });
+    } else if (reason !== null && !this.closed && reason !== "connection") {
+      this.options.onEvent({
+        kind: "failed",
+        direction: "in",
+        peer: connection.peerId,
+        slot: 0,
+        reason,
+      });
+    }
+    connection.transfer = null;
+    connection.socket?.destroy();
+    connection.raw.destroy();
+  }
+}

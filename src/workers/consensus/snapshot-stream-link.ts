@@ -1,0 +1,187 @@
+/**
+ * The consensus worker's side of the snapshot stream (src/transport/snapshot-stream.ts): which
+ * core messages go over it instead of the peer transport, and what its events become in
+ * /metrics, the log and /status.
+ *
+ * Every core message that carries a snapshot (InstallSnapshot, and a Promise or RecoverReply
+ * with one) is streamed: the bytes of `encodeMessage(message)`, whatever fields the core puts in
+ * it. The core resends an InstallSnapshot every retransmit interval while the peer has not
+ * caught up; a resend of the same message (same type, ballot, snapshot slot and size, and for a
+ * Promise or RecoverReply the same question) while its transfer runs, or shortly after it
+ * completed, is not encoded again (SnapshotSender.covers).
+ */
+import type { Logger } from "pino";
+import { type Message, MessageType } from "../../core/types.ts";
+import { encodeMessage } from "../../core/wire.ts";
+import type { ReplicaConfig } from "../../runtime/config.ts";
+import type { PeerTlsMaterial } from "../../transport/peer-tls.ts";
+import {
+  DirectoryPartials,
+  MemoryPartials,
+  type PartialStore,
+} from "../../transport/snapshot-partials.ts";
+import { SnapshotReceiver } from "../../transport/snapshot-receiver.ts";
+import { SnapshotSender } from "../../transport/snapshot-sender.ts";
+import {
+  type StreamEvent,
+  type StreamProgress,
+  streamAddresses,
+} from "../../transport/snapshot-stream.ts";
+import type { ConsensusMetrics } from "./consensus-metrics.ts";
+
+const MIB = 1024 * 1024;
+
+export interface SnapshotStreamLinkOptions {
+  readonly config: ReplicaConfig;
+  readonly secrets: readonly Uint8Array[];
+  /** The peer transport's incarnation (proved in the stream's handshake too). */
+  readonly incarnation: number;
+  readonly tls: PeerTlsMaterial | null;
+  readonly metrics: ConsensusMetrics;
+  readonly log: Logger;
+}
+
+/** Whether this replica runs the stream (see --snapshot-port-offset). */
+export function snapshotStreamEnabled(config: ReplicaConfig): boolean {
+  if (config.peers.length < 2 || config.transport === "shm") return false;
+  return config.transport === "udp" || config.snapshotPortOffset > 0;
+}
+
+/** The snapshot a message carries, if any. */
+function carriedSnapshot(message: Message): { slot: number; bytes: number } | null {
+  switch (message.type) {
+    case MessageType.InstallSnapshot:
+    case MessageType.Promise:
+    case MessageType.RecoverReply: {
+      const snapshot = message.snapshot;
+      return snapshot === null ? null : { slot: snapshot.slot, bytes: snapshot.data.byteLength };
+    }
+    default:
+      return null;
+  }
+}
+
+/** What makes two messages "the same" for the stream (see the comment at the top). */
+function messageKey(message: Message, snapshot: { slot: number; bytes: number }): string {
+  const base = `${message.type}/${message.ballot}/${snapshot.slot}/${snapshot.bytes}`;
+  if (message.type === MessageType.Promise)
+    return `${base}/${message.fromSlot}/${message.chosenSlot}`;
+  if (message.type === MessageType.RecoverReply)
+    return `${base}/${message.nonce}/${message.fromSlot}/${message.chosenSlot}`;
+  return base;
+}
+
+export class SnapshotStreamLink {
+  /** Set before start(): a whole, checked transfer; false when it did not decode. */
+  onMessage: (from: number, bytes: Buffer) => boolean = () => false;
+  private readonly sender: SnapshotSender;
+  private readonly receiver: SnapshotReceiver;
+  private readonly metrics: ConsensusMetrics;
+  private readonly log: Logger;
+
+  constructor(options: SnapshotStreamLinkOptions) {
+    const { config } = options;
+    this.metrics = options.metrics;
+    this.log = options.log;
+    const common = {
+      id: config.id,
+      peers: streamAddresses(config.peers, config.snapshotPortOffset),
+      clusterId: config.clusterId,
+      secrets: options.secrets,
+      incarnation: options.incarnation,
+      handshakeTimeoutMs: config.peerHandshakeTimeoutMs,
+      stallTimeoutMs: config.snapshotStallTimeoutMs,
+      onEvent: (event: StreamEvent) => this.onEvent(event),
+      ...(options.tls === null ? {} : { tls: options.tls }),
+    };
+    const partials: PartialStore =
+      config.durability === "fsync"
+        ? new DirectoryPartials(config.dataDir)
+        : new MemoryPartials(config.snapshotMemoryBytesMax);
+    this.sender = new SnapshotSender({ ...common, chunkBytes: config.snapshotChunkBytes });
+    this.receiver = new SnapshotReceiver({
+      ...common,
+      partials,
+      deliver: (from, bytes) => this.onMessage(from, bytes),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.receiver.start();
+  }
+
+  /**
+   * Take `message` if it carries a snapshot: stream it (or see that it is on its way already).
+   * False: not ours, send it on the transport.
+   */
+  take(message: Message): boolean {
+    const snapshot = carriedSnapshot(message);
+    if (snapshot === null) return false;
+    const key = messageKey(message, snapshot);
+    if (this.sender.covers(message.to, key)) return true;
+    this.sender.send(message.to, key, snapshot.slot, encodeMessage(message));
+    return true;
+  }
+
+  progress(): StreamProgress[] {
+    return [...this.sender.progress(), ...this.receiver.progress()];
+  }
+
+  async close(): Promise<void> {
+    await this.sender.close();
+    await this.receiver.close();
+  }
+
+  private onEvent(event: StreamEvent): void {
+    const m = this.metrics;
+    switch (event.kind) {
+      case "bytes":
+        if (event.direction === "out") m.snapshotStreamBytesSent.inc(event.count);
+        else m.snapshotStreamBytesReceived.inc(event.count);
+        return;
+      case "started":
+        this.log.info(
+          {
+            peer: event.peer,
+            direction: event.direction,
+            slot: event.slot,
+            bytes: event.totalBytes,
+          },
+          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer} started: slot ${event.slot}, ${(event.totalBytes / MIB).toFixed(1)} MiB`,
+        );
+        return;
+      case "resumed":
+        m.snapshotStreamResumed.inc({ direction: event.direction });
+        this.log.info(
+          { peer: event.peer, direction: event.direction, slot: event.slot, offset: event.offset },
+          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer} resumes at byte ${event.offset}`,
+        );
+        return;
+      case "completed": {
+        m.snapshotStreamCompleted.inc({ direction: event.direction });
+        const seconds = Math.max(event.elapsedMs, 1) / 1000;
+        const rate = event.movedBytes / MIB / seconds;
+        this.log.info(
+          {
+            peer: event.peer,
+            direction: event.direction,
+            slot: event.slot,
+            bytes: event.totalBytes,
+            movedBytes: event.movedBytes,
+            ms: Math.round(event.elapsedMs),
+            mibPerS: Number(rate.toFixed(1)),
+          },
+          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer} completed: slot ${event.slot}, ${(event.totalBytes / MIB).toFixed(1)} MiB in ${seconds.toFixed(2)} s (${rate.toFixed(1)} MiB/s)`,
+        );
+        return;
+      }
+      case "failed":
+        m.snapshotStreamFailed.inc({ direction: event.direction, reason: event.reason });
+        this.log.warn(
+          { peer: event.peer, direction: event.direction, slot: event.slot, reason: event.reason },
+          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer}: ${event.reason}`,
+        );
+        return;
+    }
+  }
+}
