@@ -1,0 +1,240 @@
+/**
+ * The snapshot stream end to end over loopback TCP (src/transport/snapshot-sender.ts,
+ * snapshot-receiver.ts, snapshot-partials.ts): real sockets, the real handshake; a transfer
+ * arrives whole and checked, resumes after a break at the offset the receiver kept (in memory
+ * and on disk, across a restart of the receiver), a newer transfer replaces an older one, and a
+ * host with the wrong key, or forged frames on an authenticated connection, gets nothing in.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
+import {
+  DirectoryPartials,
+  MemoryPartials,
+  type PartialStore,
+} from "../../src/transport/snapshot-partials.ts";
+import { SnapshotReceiver } from "../../src/transport/snapshot-receiver.ts";
+import { SnapshotSender } from "../../src/transport/snapshot-sender.ts";
+import type { StreamEvent } from "../../src/transport/snapshot-stream.ts";
+import { deriveStreamKeys, StreamSealer } from "../../src/transport/snapshot-stream-frame.ts";
+import {
+  HANDSHAKE_NONCE_BYTES,
+  HandshakeInitiator,
+  NO_CHANNEL_BINDING,
+} from "../../src/transport/tcp-handshake.ts";
+import { addresses, CLUSTER_ID, freePorts, SECRET } from "./helpers.ts";
+
+const CHUNK = 16 * 1024;
+
+interface Ends {
+  readonly sender: SnapshotSender;
+  receiver: SnapshotReceiver;
+  readonly events: StreamEvent[];
+  readonly delivered: { from: number; bytes: Buffer }[];
+  readonly ports: number[];
+}
+
+const open: Ends[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const ends of open.splice(0)) {
+    await ends.sender.close();
+    await ends.receiver.close();
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function common(ports: readonly number[], id: number, events: StreamEvent[]) {
+  return {
+    id,
+    peers: addresses(ports),
+    clusterId: CLUSTER_ID,
+    secrets: [SECRET],
+    incarnation: 1,
+    handshakeTimeoutMs: 2000,
+    stallTimeoutMs: 500,
+    onEvent: (event: StreamEvent) => events.push(event),
+  };
+}
+
+function makeReceiver(ends: Omit<Ends, "receiver">, partials: PartialStore): SnapshotReceiver {
+  return new SnapshotReceiver({
+    ...common(ends.ports, 2, ends.events),
+    partials,
+    deliver: (from, bytes) => {
+      ends.delivered.push({ from, bytes });
+      return true;
+    },
+  });
+}
+
+async function makeEnds(partials: PartialStore): Promise<Ends> {
+  const ports = await freePorts(2);
+  const events: StreamEvent[] = [];
+  const sender = new SnapshotSender({ ...common(ports, 1, events), chunkBytes: CHUNK });
+  const half = { sender, events, delivered: [], ports };
+  const ends: Ends = { ...half, receiver: makeReceiver(half, partials) };
+  await ends.receiver.start();
+  open.push(ends);
+  return ends;
+}
+
+async function until(what: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const count = (events: readonly StreamEvent[], kind: StreamEvent["kind"], direction: string) =>
+  events.filter((e) => e.kind === kind && "direction" in e && e.direction === direction).length;
+
+describe("the snapshot stream", () => {
+  it("moves a transfer whole, checked, and says so both ways", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const bytes = randomBytes(CHUNK * 10 + 123);
+    ends.sender.send(2, "m1", 7, bytes);
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.from).toBe(1);
+    expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
+    await until(() => count(ends.events, "completed", "out") === 1);
+    expect(count(ends.events, "completed", "in")).toBe(1);
+    expect(ends.sender.covers(2, "m1")).toBe(true);
+    expect(ends.sender.covers(2, "m2")).toBe(false);
+    expect(ends.sender.progress()).toEqual([]);
+  });
+
+  it("resumes at the offset the receiver kept after the connection breaks", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const bytes = randomBytes(CHUNK * 200);
+    ends.sender.send(2, "m1", 9, bytes);
+    // Cut every connection once some chunks are in, keeping the listener and what was held.
+    await until(() => ends.events.some((e) => e.kind === "bytes" && e.direction === "in"));
+    const internals = ends.receiver as unknown as { connections: Set<{ raw: net.Socket }> };
+    for (const connection of internals.connections) connection.raw.destroy();
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
+    expect(count(ends.events, "resumed", "out")).toBeGreaterThan(0);
+    expect(count(ends.events, "resumed", "in")).toBeGreaterThan(0);
+    const resumed = ends.events.find((e) => e.kind === "resumed" && e.direction === "in");
+    expect(resumed).toMatchObject({ slot: 9 });
+    expect((resumed as { offset: number }).offset).toBeGreaterThan(0);
+  });
+
+  it("resumes from the data directory after the receiver restarts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+    dirs.push(dir);
+    const ends = await makeEnds(new DirectoryPartials(dir));
+    const bytes = randomBytes(CHUNK * 200);
+    ends.sender.send(2, "m1", 11, bytes);
+    await until(() => ends.events.some((e) => e.kind === "bytes" && e.direction === "in"));
+    await ends.receiver.close();
+    // A new process would open the same directory: what was written is still there.
+    ends.receiver = makeReceiver(ends, new DirectoryPartials(dir));
+    await ends.receiver.start();
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
+    const resumed = ends.events.filter((e) => e.kind === "resumed" && e.direction === "in");
+    expect(resumed.length).toBeGreaterThan(0);
+  });
+
+  it("replaces a transfer in progress by a newer one to the same peer", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const older = randomBytes(CHUNK * 400);
+    const newer = randomBytes(CHUNK * 3);
+    ends.sender.send(2, "old", 1, older);
+    ends.sender.send(2, "new", 2, newer);
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.bytes.equals(newer)).toBe(true);
+    expect(
+      ends.events.some(
+        (e) => e.kind === "failed" && e.direction === "out" && e.reason === "replaced",
+      ),
+    ).toBe(true);
+  });
+
+  it("refuses an offer larger than a memory store holds", async () => {
+    const ends = await makeEnds(new MemoryPartials(CHUNK));
+    ends.sender.send(2, "big", 3, randomBytes(CHUNK + 1));
+    await until(() =>
+      ends.events.some(
+        (e) => e.kind === "failed" && e.direction === "out" && e.reason === "refused",
+      ),
+    );
+    expect(ends.delivered).toEqual([]);
+    expect(ends.sender.progress()).toEqual([]);
+  });
+
+  it("lets no host in without the key, and closes an authenticated connection on a forged frame", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    // The wrong cluster key: the handshake fails.
+    const wrong = derivePeerKeys([Buffer.from("another-secret-0123456789abcdef")], CLUSTER_ID);
+    const refused = await rawConnect(ends.ports[1]!, wrong.handshake);
+    expect(refused).toBeNull();
+    // The right key, then a frame signed under the wrong per-connection key, then a truncated one.
+    const keys = derivePeerKeys([SECRET], CLUSTER_ID);
+    for (const frameOf of [
+      (sealer: StreamSealer) => sealer.offer(1, 100, createHash("sha256").digest()),
+      () => Buffer.from([10, 0, 0, 0, 1, 2, 3]),
+    ]) {
+      const connected = await rawConnect(ends.ports[1]!, keys.handshake);
+      expect(connected).not.toBeNull();
+      const { socket } = connected!;
+      const forger = new StreamSealer(randomBytes(32));
+      const closed = new Promise((resolve) => socket.once("close", resolve));
+      socket.write(frameOf(forger));
+      socket.end();
+      await closed;
+    }
+    await until(() =>
+      ends.events.some((e) => e.kind === "failed" && e.direction === "in" && e.reason === "auth"),
+    );
+    expect(ends.delivered).toEqual([]);
+    expect(ends.receiver.connectionCount).toBe(0);
+  });
+});
+
+/** Connect as replica 1 and run the handshake with `keys`; null when the receiver refuses. */
+async function rawConnect(
+  port: number,
+  keys: readonly Uint8Array[],
+): Promise<{ socket: net.Socket; sealer: StreamSealer } | null> {
+  const socket = net.createConnection({ host: "127.0.0.1", port });
+  socket.on("error", () => {});
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const initiator = new HandshakeInitiator({
+    keys,
+    clusterId: CLUSTER_ID,
+    id: 1,
+    peerCount: 2,
+    nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
+    binding: NO_CHANNEL_BINDING,
+    incarnation: 1,
+    to: 2,
+  });
+  socket.write(initiator.hello());
+  return new Promise((resolve) => {
+    socket.once("close", () => resolve(null));
+    socket.on("data", (chunk: Buffer) => {
+      const result = initiator.receive(chunk);
+      if (result.state !== "done") {
+        if (result.state === "failed") socket.destroy();
+        return;
+      }
+      socket.removeAllListeners("close");
+      socket.write(result.send!);
+      const streamKeys = deriveStreamKeys(
+        derivePeerKeys([SECRET], CLUSTER_ID).snapshots[0]!,
+        initiator.transcriptDigest(),
+        NO_CHANNEL_BINDING,
+      );
+      resolve({ socket, sealer: new StreamSealer(streamKeys.initiator) });
+    });
+  });
+}
