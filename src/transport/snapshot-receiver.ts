@@ -31,6 +31,7 @@ import {
   SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX,
   type SnapshotStreamOptions,
   type StreamFailure,
+  StreamPeers,
   type StreamProgress,
 } from "./snapshot-stream.ts";
 import {
@@ -44,7 +45,7 @@ import {
   sha256Pieces,
 } from "./snapshot-stream-frame.ts";
 import { HandshakeResponder, NO_CHANNEL_BINDING } from "./tcp-handshake.ts";
-import { bindError } from "./transport.ts";
+import { bindError, type PeerAddress } from "./transport.ts";
 import { TransportError } from "./transport-errors.ts";
 
 export interface SnapshotReceiverOptions extends SnapshotStreamOptions {
@@ -89,6 +90,7 @@ export class SnapshotReceiver {
   private readonly options: SnapshotReceiverOptions;
   private readonly handshakeKeys: readonly Uint8Array[];
   private readonly snapshotKeys: readonly Uint8Array[];
+  private readonly peers: StreamPeers;
   /** Every connection held, oldest first. Invariant: at most one authenticated per peer. */
   private readonly connections = new Set<Connection>();
   private server: net.Server | null = null;
@@ -100,11 +102,27 @@ export class SnapshotReceiver {
     const keys = derivePeerKeys(options.secrets, options.clusterId);
     this.handshakeKeys = keys.handshake;
     this.snapshotKeys = keys.snapshots;
+    this.peers = new StreamPeers(options.peers);
+  }
+
+  /** Take transfers from replica `id` (a new member, or one that moved: its host for TLS). */
+  addPeer(id: number, address: PeerAddress): void {
+    assert(id !== this.options.id, "addPeer of this replica");
+    this.peers.set(id, address);
+  }
+
+  /** `id` left the configuration: its connections close, what it sent is thrown away. */
+  removePeer(id: number): void {
+    this.peers.delete(id);
+    for (const connection of [...this.connections])
+      if (connection.peerId === id) this.close_(connection, null);
+    this.options.partials.discard(id);
   }
 
   async start(): Promise<void> {
     assert(this.server === null && !this.closed, "SnapshotReceiver.start() called twice");
-    const self = this.options.peers[this.options.id - 1]!;
+    const self = this.peers.get(this.options.id);
+    assert(self !== undefined, "no address of this replica in peers");
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (error) => {
@@ -238,7 +256,7 @@ export class SnapshotReceiver {
   private startResponder(connection: Connection, socket: net.Socket, binding: Uint8Array): void {
     connection.socket = socket;
     connection.handshake = new HandshakeResponder(
-      handshakeParams(this.options, this.handshakeKeys, binding),
+      handshakeParams(this.options, this.peers, this.handshakeKeys, binding),
     );
     socket.on("data", (chunk: Buffer) => this.onData(connection, chunk, binding));
   }
@@ -263,10 +281,12 @@ export class SnapshotReceiver {
     if (result.rest.byteLength > 0) this.onFrameBytes(connection, result.rest);
   }
 
+  /** `peerId` is a peer now, and with TLS its certificate names its --peers host. */
   private certificateNames(connection: Connection, peerId: number): boolean {
+    const address = this.peers.get(peerId);
+    if (address === undefined) return false;
     if (this.tlsServer === null) return true;
-    const host = this.options.peers[peerId - 1]!.host;
-    return peerCertificateProblem(connection.socket as tls.TLSSocket, host) === null;
+    return peerCertificateProblem(connection.socket as tls.TLSSocket, address.host) === null;
   }
 
   private authenticate(

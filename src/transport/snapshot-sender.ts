@@ -31,6 +31,7 @@ import {
   SNAPSHOT_REPEAT_AFTER_MS,
   type SnapshotStreamOptions,
   type StreamFailure,
+  StreamPeers,
   type StreamProgress,
 } from "./snapshot-stream.ts";
 import {
@@ -44,6 +45,7 @@ import {
   sha256Pieces,
 } from "./snapshot-stream-frame.ts";
 import { HandshakeInitiator } from "./tcp-handshake.ts";
+import type { PeerAddress } from "./transport.ts";
 
 export interface SnapshotSenderOptions extends SnapshotStreamOptions {
   /** Bytes of the transfer per CHUNK (--snapshot-chunk-bytes). */
@@ -93,6 +95,7 @@ export class SnapshotSender {
   /** The key this replica signs with (index 0): the receiver derives from the one that verified. */
   private readonly snapshotKey: Uint8Array;
   private readonly secureContext: tls.SecureContext | null;
+  private readonly peers: StreamPeers;
   /** The transfer in progress to each peer. */
   private readonly current = new Map<number, Outgoing>();
   /** The last transfer completed to each peer and when (SNAPSHOT_REPEAT_AFTER_MS). */
@@ -111,6 +114,7 @@ export class SnapshotSender {
     this.handshakeKeys = keys.handshake;
     this.snapshotKey = keys.snapshots[0]!;
     this.secureContext = options.tls === undefined ? null : peerSecureContext(options.tls);
+    this.peers = new StreamPeers(options.peers);
     const every = Math.max(10, Math.min(1000, Math.floor(options.stallTimeoutMs / 4)));
     this.watch = setInterval(() => this.checkStalls(), every);
     this.watch.unref();
@@ -130,11 +134,34 @@ export class SnapshotSender {
     );
   }
 
-  /** Stream `bytes` (not copied: the caller must not change them) to `to`, replacing another. */
-  send(to: number, key: string, slot: number, bytes: Uint8Array): void {
-    assert(to >= 1 && to <= this.options.peers.length && to !== this.options.id, "send to whom");
+  /** Replica `id` (a new member, or one that moved) is reached at `address` from now on. */
+  addPeer(id: number, address: PeerAddress): void {
+    assert(id !== this.options.id, "addPeer of this replica");
+    const before = this.peers.get(id);
+    this.peers.set(id, address);
+    const out = this.current.get(id);
+    const moved =
+      before !== undefined && (before.host !== address.host || before.port !== address.port);
+    if (out !== undefined && moved) this.breakOff(out, "connection"); // reconnects to the new one
+  }
+
+  /** `id` left the configuration: its transfer ends, uncounted. */
+  removePeer(id: number): void {
+    this.peers.delete(id);
+    const out = this.current.get(id);
+    if (out !== undefined) this.forget(out);
+    this.completed.delete(id);
+  }
+
+  /**
+   * Stream `bytes` (not copied: the caller must not change them) to `to`, replacing another.
+   * False when `to` is no peer now (the caller sends nothing).
+   */
+  send(to: number, key: string, slot: number, bytes: Uint8Array): boolean {
+    assert(to >= 1 && to !== this.options.id, "send to whom");
     assert(bytes.byteLength >= 1, "an empty transfer");
-    if (this.closed || this.current.get(to)?.key === key) return;
+    if (this.peers.get(to) === undefined) return false;
+    if (this.closed || this.current.get(to)?.key === key) return true;
     const old = this.current.get(to);
     if (old !== undefined) this.drop(old, "replaced");
     const now = performance.now();
@@ -172,6 +199,7 @@ export class SnapshotSender {
       out.digest = digest;
       if (this.current.get(to) === out) this.connect(out);
     });
+    return true;
   }
 
   progress(): StreamProgress[] {
@@ -195,7 +223,9 @@ export class SnapshotSender {
 
   private connect(out: Outgoing): void {
     assert(out.socket === null && out.digest !== null);
-    const { host, port } = this.options.peers[out.to - 1]!;
+    const address = this.peers.get(out.to);
+    assert(address !== undefined, "a transfer to a replica that is no peer");
+    const { host, port } = address;
     const socket =
       this.secureContext === null
         ? net.createConnection({ host, port })
@@ -216,7 +246,7 @@ export class SnapshotSender {
       if (out.socket !== socket) return;
       const binding = channelBinding(socket);
       const handshake = new HandshakeInitiator({
-        ...handshakeParams(this.options, this.handshakeKeys, binding),
+        ...handshakeParams(this.options, this.peers, this.handshakeKeys, binding),
         to: out.to,
       });
       out.handshake = handshake;

@@ -137,8 +137,11 @@ export interface StreamProgress {
 export interface SnapshotStreamOptions {
   /** This replica, 1..peers.length. */
   readonly id: number;
-  /** Where each replica's stream listens (its --peers address, port + --snapshot-port-offset). */
-  readonly peers: readonly PeerAddress[];
+  /**
+   * Where each replica's stream listens (its --peers address, port + --snapshot-port-offset):
+   * index id - 1, null where no replica has that id at start (addPeer adds one later).
+   */
+  readonly peers: readonly (PeerAddress | null)[];
   readonly clusterId: number;
   /** The cluster secrets (as the transport's: the first signs, every one verifies). */
   readonly secrets: readonly Uint8Array[];
@@ -149,6 +152,37 @@ export interface SnapshotStreamOptions {
   readonly handshakeTimeoutMs: number;
   readonly stallTimeoutMs: number;
   readonly onEvent: (event: StreamEvent) => void;
+}
+
+/**
+ * The stream's address book: replica id → where its stream listens. Starts from
+ * SnapshotStreamOptions.peers; the membership may add, move and remove replicas later.
+ */
+export class StreamPeers {
+  private readonly addresses = new Map<number, PeerAddress>();
+
+  constructor(peers: readonly (PeerAddress | null)[]) {
+    peers.forEach((peer, index) => {
+      if (peer !== null) this.addresses.set(index + 1, peer);
+    });
+  }
+
+  get(id: number): PeerAddress | undefined {
+    return this.addresses.get(id);
+  }
+
+  set(id: number, address: PeerAddress): void {
+    this.addresses.set(id, address);
+  }
+
+  delete(id: number): void {
+    this.addresses.delete(id);
+  }
+
+  /** The largest id a handshake may name (its `peerCount`). */
+  get idMax(): number {
+    return Math.max(0, ...this.addresses.keys());
+  }
 }
 
 export function streamAddresses(
@@ -175,6 +209,7 @@ export function channelBinding(socket: net.Socket): Uint8Array {
 
 export function handshakeParams(
   options: SnapshotStreamOptions,
+  peers: StreamPeers,
   keys: readonly Uint8Array[],
   binding: Uint8Array,
 ): HandshakeParams {
@@ -182,7 +217,7 @@ export function handshakeParams(
     keys,
     clusterId: options.clusterId,
     id: options.id,
-    peerCount: options.peers.length,
+    peerCount: Math.max(peers.idMax, options.id),
     nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
     binding,
     incarnation: options.incarnation,

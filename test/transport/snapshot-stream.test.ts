@@ -159,6 +159,28 @@ describe("the snapshot stream", () => {
     ).toBe(true);
   });
 
+  it("sends only to replicas it knows, and to one added later (the membership)", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const events: StreamEvent[] = [];
+    const lone = new SnapshotSender({
+      ...common(ends.ports, 1, events),
+      peers: [addresses(ends.ports)[0]!, null],
+      chunkBytes: CHUNK,
+    });
+    try {
+      expect(lone.send(2, "m", 1, randomBytes(10))).toBe(false);
+      lone.addPeer(2, addresses(ends.ports)[1]!);
+      const bytes = randomBytes(CHUNK * 3);
+      expect(lone.send(2, "m", 1, bytes)).toBe(true);
+      await until(() => ends.delivered.length === 1);
+      expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
+      lone.removePeer(2);
+      expect(lone.send(2, "n", 2, bytes)).toBe(false);
+    } finally {
+      await lone.close();
+    }
+  });
+
   it("refuses an offer larger than a memory store holds", async () => {
     const ends = await makeEnds(new MemoryPartials(CHUNK));
     ends.sender.send(2, "big", 3, randomBytes(CHUNK + 1));

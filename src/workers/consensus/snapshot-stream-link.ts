@@ -27,6 +27,7 @@ import {
   type StreamProgress,
   streamAddresses,
 } from "../../transport/snapshot-stream.ts";
+import type { PeerAddress } from "../../transport/transport.ts";
 import type { ConsensusMetrics } from "./consensus-metrics.ts";
 
 const MIB = 1024 * 1024;
@@ -78,11 +79,13 @@ export class SnapshotStreamLink {
   private readonly receiver: SnapshotReceiver;
   private readonly metrics: ConsensusMetrics;
   private readonly log: Logger;
+  private readonly portOffset: number;
 
   constructor(options: SnapshotStreamLinkOptions) {
     const { config } = options;
     this.metrics = options.metrics;
     this.log = options.log;
+    this.portOffset = config.snapshotPortOffset;
     const common = {
       id: config.id,
       peers: streamAddresses(config.peers, config.snapshotPortOffset),
@@ -119,8 +122,23 @@ export class SnapshotStreamLink {
     if (snapshot === null) return false;
     const key = messageKey(message, snapshot);
     if (this.sender.covers(message.to, key)) return true;
-    this.sender.send(message.to, key, snapshot.slot, encodeMessage(message));
-    return true;
+    return this.sender.send(message.to, key, snapshot.slot, encodeMessage(message));
+  }
+
+  /**
+   * Follow the membership (as Transport.addPeer): replica `id` has peer address `address`; its
+   * stream listens at the same port + --snapshot-port-offset.
+   */
+  addPeer(id: number, address: PeerAddress): void {
+    const [stream] = streamAddresses([address], this.portOffset);
+    this.sender.addPeer(id, stream!);
+    this.receiver.addPeer(id, stream!);
+  }
+
+  /** `id` left the configuration (as Transport.removePeer). */
+  removePeer(id: number): void {
+    this.sender.removePeer(id);
+    this.receiver.removePeer(id);
   }
 
   progress(): StreamProgress[] {

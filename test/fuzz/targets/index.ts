@@ -11,6 +11,7 @@ import { memcacheRepliesTarget, memcacheRequestsTarget } from "./memcache-codec.
 import { rawCodecTarget } from "./raw-codec.ts";
 import { respCodecRepliesTarget, respCodecRequestsTarget } from "./resp-codec.ts";
 import { respParserTarget } from "./resp-parser.ts";
+import { snapshotStreamTarget } from "./snapshot-stream.ts";
 import { tcpHandshakeTarget } from "./tcp-handshake.ts";
 import { walRecoveryTarget } from "./wal-recovery.ts";
 import { walSegmentTarget } from "./wal-segment.ts";
@@ -31,6 +32,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   frameOpenTarget,
   frameRecordsTarget,
   reassemblyTarget,
+  snapshotStreamTarget,
   wireTarget,
   commandCodecTarget,
   logCommandTarget,
