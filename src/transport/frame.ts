@@ -62,7 +62,7 @@ import { assert } from "../core/errors.ts";
 import { HmacSha256 } from "./mac.ts";
 import { derivePeerKeys } from "./peer-keys.ts";
 import { PeerSessions } from "./peer-sessions.ts";
-import type { DropReason, TransportOptions } from "./transport.ts";
+import { type DropReason, peerIdsMax, type TransportOptions } from "./transport.ts";
 
 export const FRAME_MAGIC = 0x5041;
 export const FRAME_VERSION = 2;
@@ -230,7 +230,13 @@ export interface FrameContext {
   readonly clusterId: number;
   /** This replica: frames addressed to another are dropped. */
   readonly id: number;
+  /** Ids run 1..peerCount (peerIdsMax). */
   readonly peerCount: number;
+  /**
+   * Whether `from` is a peer now (the membership moves: a replica not yet added, or removed, is
+   * none): a frame from another id is dropped "unknown-peer" before its session fields count.
+   */
+  readonly isPeer: (from: number) => boolean;
   readonly messageBytesMax: number;
   /** Called for each frame admitted under the second key of a roll (authenticator key 1). */
   readonly onSecondKey: (from: number) => void;
@@ -246,19 +252,21 @@ export function createFrameContext(
   options: TransportOptions,
   echoRequired: boolean,
   counters: { framesSecondKey: number },
+  isPeer: (from: number) => boolean = () => true,
 ): FrameContext {
   const keys = derivePeerKeys(options.secrets, options.clusterId);
   return {
     authenticator: new FrameAuthenticator(keys.frames),
     sessions: new PeerSessions({
       id: options.id,
-      peerCount: options.peers.length,
+      peerCount: peerIdsMax(options),
       incarnation: options.incarnation,
       echoRequired,
     }),
     clusterId: options.clusterId,
     id: options.id,
-    peerCount: options.peers.length,
+    peerCount: peerIdsMax(options),
+    isPeer,
     messageBytesMax: options.messageBytesMax,
     onSecondKey: (from) => {
       counters.framesSecondKey++;
@@ -307,7 +315,7 @@ export function openFrame(frame: Buffer, context: FrameContext): OpenResult {
   if ((flags & ~FLAGS_KNOWN) !== 0 || flags === FLAGS_KNOWN) return fail("malformed");
   if (frame.readUInt16LE(OFFSET_RESERVED) !== 0) return fail("malformed");
   const from = frame.readUInt8(OFFSET_FROM);
-  if (from < 1 || from > context.peerCount) return fail("unknown-peer");
+  if (from < 1 || from > context.peerCount || !context.isPeer(from)) return fail("unknown-peer");
   if (frame.readUInt8(OFFSET_TO) !== context.id) return fail("unknown-peer");
   const incarnation = readU64(frame, OFFSET_INCARNATION);
   const seq = readU64(frame, OFFSET_SEQ);

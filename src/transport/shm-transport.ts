@@ -27,6 +27,7 @@
  * the rings. Records are still checked (part, lengths) and bad ones dropped and counted.
  */
 import { ApusError, assert } from "../core/errors.ts";
+import { REPLICA_ID_MAX } from "../core/membership.ts";
 import { createDoorbell, DoorbellWaiter, SPIN_US_DEFAULT } from "../ring/doorbell.ts";
 import {
   createFrameRing,
@@ -241,8 +242,25 @@ export class ShmTransport implements Transport {
     void this.receiveLoop();
   }
 
+  /**
+   * The fabric's rings are made for its replicas at start: a replica outside it cannot be
+   * reached (membership changes are for replicas that run as processes, over UDP or TCP).
+   */
+  addPeer(id: number, _address: { host: string; port: number }): boolean {
+    return this.hasPeer(id);
+  }
+
+  /** The rings stay (they are the fabric's); a removed replica is simply not sent to. */
+  removePeer(_id: number): void {}
+
+  hasPeer(id: number): boolean {
+    return this.outPeers[id - 1] != null;
+  }
+
   send(to: number, channel: number, payload: Uint8Array): void {
     const peer = this.outPeers[to - 1];
+    if (Number.isInteger(to) && to > this.outPeers.length && to <= REPLICA_ID_MAX)
+      return this.drop("unknown-peer", peerLabel(to));
     assert(
       Number.isInteger(to) && peer !== undefined && peer !== null,
       `send to ${to}: no such peer`,

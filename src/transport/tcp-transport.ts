@@ -33,8 +33,10 @@ import {
 } from "./tcp-handshake.ts";
 import {
   bindError,
+  checkPeerAddress,
   type DropReason,
   type PeerAddress,
+  peerIdsMax,
   peerLabel,
   StatsCounter,
   type Transport,
@@ -206,7 +208,12 @@ export class TcpTransport implements Transport {
   private readonly frameStallTimeoutMs: number;
   /** Outbound TLS settings; null: plain TCP. */
   private readonly secureContext: tls.SecureContext | null;
-  private readonly peers: TcpPeer[] = [];
+  /** Index id - 1 over 1..peerIdsMax: the peers now; null where no replica is one. */
+  private readonly peers: (TcpPeer | null)[] = [];
+  /** The non-null entries of `peers`, in id order (flush runs every turn: not recomputed). */
+  private live: readonly TcpPeer[] = [];
+  /** Bytes of a frame the builder fills before sealing it. */
+  private readonly builderFrameBytes: number;
   /**
    * Inbound connections by label, oldest first (a Map keeps insertion order). Invariant:
    * size <= TCP_INBOUND_CONNECTIONS_MAX, at most TCP_UNAUTHENTICATED_PER_SOURCE_MAX
@@ -232,31 +239,83 @@ export class TcpTransport implements Transport {
       options.frameStallTimeoutMs ?? TCP_FRAME_STALL_TIMEOUT_MS_DEFAULT,
     );
     // The echo is required as on UDP; TCP learns it in the handshake (peer-sessions.ts).
-    this.context = createFrameContext(options, true, this.counters);
+    this.context = createFrameContext(options, true, this.counters, (from) => this.hasPeer(from));
     this.handshakeKeys = derivePeerKeys(options.secrets, options.clusterId).handshake;
     this.secureContext = options.tls === undefined ? null : peerSecureContext(options.tls);
     const singleFrameBytesMax =
       FRAME_OVERHEAD_BYTES + RECORD_HEADER_BYTES + options.messageBytesMax;
-    const builderFrameBytes = Math.min(TCP_FRAME_BYTES_TARGET, singleFrameBytesMax);
+    this.builderFrameBytes = Math.min(TCP_FRAME_BYTES_TARGET, singleFrameBytesMax);
     this.frameBytesMax = Math.max(TCP_FRAME_BYTES_TARGET, singleFrameBytesMax);
-    options.peers.forEach((address, index) => {
-      const header = { flags: 0, clusterId: options.clusterId, from: options.id, to: index + 1 };
-      this.peers.push({
-        id: index + 1,
-        address,
-        header,
-        builder: new FrameBuilder(builderFrameBytes, LENGTH_PREFIX_BYTES, header),
-        pending: [],
-        pendingBytes: 0,
-        state: "idle",
-        socket: null,
-        handshake: null,
-        deadline: null,
-        reconnectDelayMs: TCP_RECONNECT_DELAY_MS_MIN,
-        openedAtMs: 0,
-        timer: null,
-      });
-    });
+    for (let id = 1; id <= peerIdsMax(options); id++) {
+      const address = options.peers[id - 1] ?? null;
+      this.peers.push(address === null ? null : this.newPeer(id, address));
+    }
+    this.peersChanged();
+  }
+
+  private newPeer(id: number, address: PeerAddress): TcpPeer {
+    const header = { flags: 0, clusterId: this.options.clusterId, from: this.options.id, to: id };
+    return {
+      id,
+      address,
+      header,
+      builder: new FrameBuilder(this.builderFrameBytes, LENGTH_PREFIX_BYTES, header),
+      pending: [],
+      pendingBytes: 0,
+      state: "idle",
+      socket: null,
+      handshake: null,
+      deadline: null,
+      reconnectDelayMs: TCP_RECONNECT_DELAY_MS_MIN,
+      openedAtMs: 0,
+      timer: null,
+    };
+  }
+
+  private peersChanged(): void {
+    this.live = this.peers.filter((peer): peer is TcpPeer => peer !== null);
+  }
+
+  addPeer(id: number, address: PeerAddress): boolean {
+    assert(Number.isInteger(id) && id >= 1 && id <= this.peers.length, `addPeer ${id}: bad id`);
+    assert(id !== this.options.id, "addPeer: ourselves");
+    checkPeerAddress(id, address);
+    const old = this.peers[id - 1];
+    if (old != null && old.address.host === address.host && old.address.port === address.port)
+      return true;
+    if (old != null) this.removePeer(id);
+    this.peers[id - 1] = this.newPeer(id, address);
+    this.peersChanged();
+    return true;
+  }
+
+  removePeer(id: number): void {
+    assert(Number.isInteger(id) && id >= 1 && id <= this.peers.length, `removePeer ${id}: bad id`);
+    assert(id !== this.options.id, "removePeer: ourselves");
+    const peer = this.peers[id - 1];
+    if (peer == null) return;
+    this.peers[id - 1] = null;
+    this.peersChanged();
+    this.stopPeer(peer);
+    for (const connection of [...this.inbound.values()])
+      if (connection.peerId === id) this.closeInbound(connection, null);
+  }
+
+  hasPeer(id: number): boolean {
+    return this.peers[id - 1] != null;
+  }
+
+  /** Close a peer's outbound connection and drop what waits for it. */
+  private stopPeer(peer: TcpPeer): void {
+    if (peer.timer !== null) clearTimeout(peer.timer);
+    peer.timer = null;
+    if (peer.deadline !== null) clearTimeout(peer.deadline);
+    peer.deadline = null;
+    peer.socket?.destroy();
+    peer.socket = null;
+    peer.handshake = null;
+    peer.pending = [];
+    peer.pendingBytes = 0;
   }
 
   async start(): Promise<void> {
@@ -286,9 +345,10 @@ export class TcpTransport implements Transport {
   }
 
   send(to: number, channel: number, payload: Uint8Array): void {
-    const peer = this.peers[to - 1];
-    assert(peer !== undefined && Number.isInteger(to), `send to ${to}: no such replica`);
+    assert(Number.isInteger(to) && to >= 1 && to <= this.peers.length, `send to ${to}: bad id`);
     assert(Number.isInteger(channel) && channel >= 0 && channel <= CHANNEL_MAX, "bad channel");
+    const peer = this.peers[to - 1];
+    if (peer == null) return this.drop("unknown-peer", peerLabel(to));
     if (this.closed) return this.drop("send-error", peerLabel(to));
     if (payload.byteLength > this.options.messageBytesMax) {
       return this.drop("oversize", peerLabel(to));
@@ -314,7 +374,7 @@ export class TcpTransport implements Transport {
 
   flush(): void {
     if (this.closed) return;
-    for (const peer of this.peers) {
+    for (const peer of this.live) {
       if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
       if (peer.pending.length === 0) continue;
       if (peer.state === "open") this.writePending(peer);
@@ -325,17 +385,7 @@ export class TcpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const peer of this.peers) {
-      if (peer.timer !== null) clearTimeout(peer.timer);
-      peer.timer = null;
-      if (peer.deadline !== null) clearTimeout(peer.deadline);
-      peer.deadline = null;
-      peer.socket?.destroy();
-      peer.socket = null;
-      peer.handshake = null;
-      peer.pending = [];
-      peer.pendingBytes = 0;
-    }
+    for (const peer of this.live) this.stopPeer(peer);
     for (const connection of [...this.inbound.values()]) this.closeInbound(connection, null);
     assert(this.inbound.size === 0);
     const server = this.server;
@@ -409,7 +459,7 @@ export class TcpTransport implements Transport {
 
   /** TCP (and TLS) is up: say HELLO. */
   private onOutboundReady(peer: TcpPeer, socket: net.Socket): void {
-    if (peer.socket !== socket || this.closed) return;
+    if (peer.socket !== socket || this.closed || this.peers[peer.id - 1] !== peer) return;
     assert(peer.state === "connecting");
     const handshake = new HandshakeInitiator({
       ...this.handshakeParams(channelBinding(socket)),
@@ -475,7 +525,7 @@ export class TcpTransport implements Transport {
   }
 
   private onOutboundClosed(peer: TcpPeer, socket: net.Socket): void {
-    if (peer.socket !== socket || this.closed) return;
+    if (peer.socket !== socket || this.closed || this.peers[peer.id - 1] !== peer) return;
     // Connected but never authenticated: a bad REPLY, a refused certificate, the deadline.
     if (peer.deadline !== null) {
       clearTimeout(peer.deadline);
@@ -607,6 +657,8 @@ export class TcpTransport implements Transport {
     if (result.state === "failed") return this.closeInbound(connection, "handshake");
     if (result.send !== null) connection.socket!.write(result.send);
     if (result.state === "pending") return;
+    // A replica that is no member we know (not yet added, or removed): refused; it retries.
+    if (this.peers[result.peerId - 1] == null) return this.closeInbound(connection, "unknown-peer");
     if (!this.certificateNames(connection, result.peerId)) {
       return this.closeInbound(connection, "handshake");
     }
@@ -621,7 +673,7 @@ export class TcpTransport implements Transport {
   /** With TLS: whether the client certificate names the --peers host of the replica it claims. */
   private certificateNames(connection: Inbound, peerId: number): boolean {
     if (this.tlsServer === null) return true;
-    const host = this.options.peers[peerId - 1]!.host;
+    const host = this.peers[peerId - 1]!.address.host;
     return peerCertificateProblem(connection.socket as tls.TLSSocket, host) === null;
   }
 
@@ -699,7 +751,7 @@ export class TcpTransport implements Transport {
       keys: this.handshakeKeys,
       clusterId: this.options.clusterId,
       id: this.options.id,
-      peerCount: this.options.peers.length,
+      peerCount: peerIdsMax(this.options),
       nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
       binding,
       incarnation: this.options.incarnation,

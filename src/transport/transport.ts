@@ -1,4 +1,5 @@
 import { ApusError } from "../core/errors.ts";
+import { REPLICA_ID_MAX } from "../core/membership.ts";
 import { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN } from "../limits.ts";
 import { PEER_SECRETS_MAX } from "./peer-keys.ts";
 import type { PeerTlsMaterial } from "./peer-tls.ts";
@@ -20,10 +21,13 @@ export interface PeerAddress {
 }
 
 export interface TransportOptions {
-  /** This replica, 1..peers.length. */
+  /** This replica's id (a stable identity, 1..peerIdsMax(options)); peers[id-1] is where we bind. */
   readonly id: number;
-  /** Index 0 = replica 1; peers[id-1] is where we bind. */
-  readonly peers: readonly PeerAddress[];
+  /**
+   * Index id - 1: replica id's address; null where no replica has that id at start. Replicas
+   * come and go later with addPeer and removePeer (the membership, src/core/membership.ts).
+   */
+  readonly peers: readonly (PeerAddress | null)[];
   /** u32; frames of another cluster are dropped ("cluster"). */
   readonly clusterId: number;
   /**
@@ -96,7 +100,11 @@ export type DropReason =
   | "cluster"
   /** A send() or a claimed length above messageBytesMax. */
   | "oversize"
-  /** Authenticated, but `from` is not 1..peers.length or `to` is not this replica. */
+  /**
+   * Authenticated, but `from` is outside 1..peerIdsMax or not a peer now (not in the membership
+   * this replica knows, or removed from it), or `to` is not this replica; or a send to an id
+   * that is no peer now (a member the runtime has not added yet).
+   */
   | "unknown-peer"
   /**
    * Authenticated, but seen before: an older incarnation of its sender, or a sequence number
@@ -159,12 +167,26 @@ export interface TransportStats {
 
 export interface Transport {
   /**
-   * Queue a message for peer `to` (1..peers.length) on `channel` (0..255; the runtime uses 0 for
-   * core messages, 1 for client requests forwarded to the leader). The payload is copied before
-   * send() returns: the caller may reuse its buffer at once. Never throws for network
-   * conditions; an invalid `to` or `channel` is a programmer error and asserts.
+   * Queue a message for peer `to` on `channel` (0..255; the runtime uses 0 for core messages, 1
+   * for client requests forwarded to the leader). The payload is copied before send() returns:
+   * the caller may reuse its buffer at once. Never throws for network conditions; a `to` that is
+   * no peer now is dropped, counted "unknown-peer" (the membership moves under the sender); one
+   * outside 1..peerIdsMax, or an invalid `channel`, is a programmer error and asserts.
    */
   send(to: number, channel: number, payload: Uint8Array): void;
+  /**
+   * Follow the membership: `id` (not ours) is reached at `address` from now on, a new member or
+   * one that moved (its queue and connections to the old address go). Idempotent. False when
+   * this transport cannot reach replicas it did not start with (shm: fixed at start).
+   */
+  addPeer(id: number, address: PeerAddress): boolean;
+  /**
+   * `id` is no peer any more (removed from the configuration): what is queued for it is dropped,
+   * its connections closed, and its frames dropped "unknown-peer" until it is added again.
+   */
+  removePeer(id: number): void;
+  /** Whether `id` is a peer now (added at start or by addPeer, and not removed). */
+  hasPeer(id: number): boolean;
   /**
    * Put everything queued on the wire: small messages to the same peer are coalesced into one
    * datagram/frame write. The runtime calls this once per event-loop turn of work.
@@ -188,6 +210,14 @@ export interface Transport {
 export { MESSAGE_BYTES_MAX_DEFAULT, MESSAGE_BYTES_MAX_LIMIT, SECRET_BYTES_MIN };
 /** Replica ids are one byte on the wire. */
 export const PEERS_MAX = 255;
+
+/**
+ * The ids a transport takes frames from and may be told to send to: 1..REPLICA_ID_MAX (the
+ * core's stable ids; a member may join with any of them), or 1..peers.length when longer.
+ */
+export function peerIdsMax(options: Pick<TransportOptions, "peers">): number {
+  return Math.max(options.peers.length, REPLICA_ID_MAX);
+}
 const U32_MAX = 0xffff_ffff;
 
 function invalid(message: string): ApusError {
@@ -200,18 +230,11 @@ export function validateTransportOptions(options: TransportOptions): void {
   if (peers.length < 1 || peers.length > PEERS_MAX) {
     throw invalid(`peers lists ${peers.length} replicas; a cluster has 1 to ${PEERS_MAX}`);
   }
-  if (!Number.isInteger(id) || id < 1 || id > peers.length) {
-    throw invalid(
-      `peers lists ${peers.length} replicas but id is ${id}; ids run from 1 to ${peers.length}`,
-    );
+  if (!Number.isInteger(id) || id < 1 || id > peers.length || peers[id - 1] === null) {
+    throw invalid(`id is ${id} but peers has no address for it (peers[${id - 1}])`);
   }
   peers.forEach((peer, index) => {
-    if (typeof peer.host !== "string" || peer.host.length === 0) {
-      throw invalid(`peers[${index}] (replica ${index + 1}) has an empty host`);
-    }
-    if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) {
-      throw invalid(`peers[${index}] (replica ${index + 1}) has port ${peer.port}; use 1..65535`);
-    }
+    if (peer !== null) checkPeerAddress(index + 1, peer);
   });
   if (!Number.isInteger(clusterId) || clusterId < 0 || clusterId > U32_MAX) {
     throw invalid(`clusterId ${clusterId} is not a u32 (0..${U32_MAX})`);
@@ -239,6 +262,16 @@ export function validateTransportOptions(options: TransportOptions): void {
     throw invalid(
       `messageBytesMax ${messageBytesMax} is out of range; use 1..${MESSAGE_BYTES_MAX_LIMIT}`,
     );
+  }
+}
+
+/** A peer's address as the transports take it, else ApusError naming the replica. */
+export function checkPeerAddress(id: number, peer: PeerAddress): void {
+  if (typeof peer.host !== "string" || peer.host.length === 0) {
+    throw invalid(`peers[${id - 1}] (replica ${id}) has an empty host`);
+  }
+  if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) {
+    throw invalid(`peers[${id - 1}] (replica ${id}) has port ${peer.port}; use 1..65535`);
   }
 }
 

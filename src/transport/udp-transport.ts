@@ -23,7 +23,10 @@ import { REASSEMBLY_SWEEP_MS, Reassembler } from "./reassembly.ts";
 import { REPLAY_WINDOW_SEQS } from "./replay-window.ts";
 import {
   bindError,
+  checkPeerAddress,
   type DropReason,
+  type PeerAddress,
+  peerIdsMax,
   peerLabel,
   StatsCounter,
   type Transport,
@@ -62,8 +65,10 @@ assert(REPLAY_WINDOW_SEQS >= 4 * Math.ceil(UDP_BURST_BYTES_MAX / UDP_DATAGRAM_BY
 
 interface UdpPeer {
   readonly id: number;
-  /** Resolved IP address (set by start()). */
-  address: string;
+  /** The address as configured (a host name or an IP literal). */
+  readonly host: string;
+  /** Resolved IP address; null until resolved (start(), or addPeer for a host name). */
+  address: string | null;
   readonly port: number;
   readonly builder: FrameBuilder;
   readonly header: FrameHeaderFields;
@@ -101,7 +106,10 @@ export class UdpTransport implements Transport {
   private readonly options: TransportOptions;
   private readonly datagramBytesMax: number;
   private readonly context: FrameContext;
-  private readonly peers: UdpPeer[] = [];
+  /** Index id - 1 over 1..peerIdsMax: the peers now; null where no replica is one. */
+  private readonly peers: (UdpPeer | null)[] = [];
+  /** The non-null entries of `peers`, in id order. */
+  private live: readonly UdpPeer[] = [];
   private readonly reassembler: Reassembler;
   private readonly counters = new StatsCounter();
   private socket: dgram.Socket | null = null;
@@ -116,40 +124,46 @@ export class UdpTransport implements Transport {
     validateTransportOptions(options);
     this.options = options;
     this.datagramBytesMax = validateDatagramBytesMax(options);
-    this.context = createFrameContext(options, true, this.counters);
-    options.peers.forEach((peer, index) => {
-      const header = { flags: 0, clusterId: options.clusterId, from: options.id, to: index + 1 };
-      this.peers.push({
-        id: index + 1,
-        address: peer.host,
-        port: peer.port,
-        builder: new FrameBuilder(this.datagramBytesMax, 0, header),
-        header,
-        queue: [],
-        queueHead: 0,
-        queuedBytes: 0,
-        nextMessageId: 0,
-        sessionAnsweredMs: Number.NEGATIVE_INFINITY,
-        sessionAnsweredIncarnation: 0,
-        incarnationSeen: 0,
-      });
-    });
-    this.reassembler = new Reassembler(options.peers.length, (from) =>
-      this.drop("reassembly", peerLabel(from)),
-    );
+    this.context = createFrameContext(options, true, this.counters, (from) => this.hasPeer(from));
+    const idsMax = peerIdsMax(options);
+    for (let id = 1; id <= idsMax; id++) {
+      const peer = options.peers[id - 1] ?? null;
+      this.peers.push(peer === null ? null : this.newPeer(id, peer));
+    }
+    this.peersChanged();
+    this.reassembler = new Reassembler(idsMax, (from) => this.drop("reassembly", peerLabel(from)));
+  }
+
+  private newPeer(id: number, address: PeerAddress): UdpPeer {
+    const header = { flags: 0, clusterId: this.options.clusterId, from: this.options.id, to: id };
+    return {
+      id,
+      host: address.host,
+      address: isIP(address.host) !== 0 ? address.host : null,
+      port: address.port,
+      builder: new FrameBuilder(this.datagramBytesMax, 0, header),
+      header,
+      queue: [],
+      queueHead: 0,
+      queuedBytes: 0,
+      nextMessageId: 0,
+      sessionAnsweredMs: Number.NEGATIVE_INFINITY,
+      sessionAnsweredIncarnation: 0,
+      incarnationSeen: 0,
+    };
   }
 
   async start(): Promise<void> {
     assert(this.socket === null && !this.closed, "UdpTransport.start() called twice");
     const self = this.options.peers[this.options.id - 1]!;
-    const family = await resolvePeers(this.peers, self, this.options.id);
+    const family = await resolvePeers(this.livePeers(), self, this.options.id);
     const socket = dgram.createSocket({ type: family === 6 ? "udp6" : "udp4" });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", (error) => {
         socket.close();
         reject(bindError("udp", self, error));
       });
-      socket.bind({ address: this.peers[this.options.id - 1]!.address, port: self.port }, () => {
+      socket.bind({ address: this.peers[this.options.id - 1]!.address!, port: self.port }, () => {
         socket.removeAllListeners("error");
         resolve();
       });
@@ -165,13 +179,59 @@ export class UdpTransport implements Transport {
     this.sweepTimer.unref();
     // Tell every peer our incarnation now, so that its frames echo it before it has anything
     // to send us: otherwise its first messages after our (re)start are dropped "stale-session".
-    for (const peer of this.peers) if (peer.id !== this.options.id) this.sendSession(peer);
+    for (const peer of this.livePeers()) if (peer.id !== this.options.id) this.sendSession(peer);
+  }
+
+  addPeer(id: number, address: PeerAddress): boolean {
+    assert(Number.isInteger(id) && id >= 1 && id <= this.peers.length, `addPeer ${id}: bad id`);
+    assert(id !== this.options.id, "addPeer: ourselves");
+    checkPeerAddress(id, address);
+    const old = this.peers[id - 1];
+    if (old != null && old.host === address.host && old.port === address.port) return true;
+    if (old != null) this.reassembler.forgetPeer(id);
+    const peer = this.newPeer(id, address);
+    this.peers[id - 1] = peer;
+    this.peersChanged();
+    if (peer.address !== null) this.sendSession(peer);
+    else void this.resolveLater(peer);
+    return true;
+  }
+
+  removePeer(id: number): void {
+    assert(Number.isInteger(id) && id >= 1 && id <= this.peers.length, `removePeer ${id}: bad id`);
+    assert(id !== this.options.id, "removePeer: ourselves");
+    if (this.peers[id - 1] == null) return;
+    this.peers[id - 1] = null;
+    this.peersChanged();
+    this.reassembler.forgetPeer(id);
+  }
+
+  hasPeer(id: number): boolean {
+    return this.peers[id - 1] != null;
+  }
+
+  /** A peer added by a host name: resolved once; until then what is queued for it waits. */
+  private async resolveLater(peer: UdpPeer): Promise<void> {
+    try {
+      peer.address = (await lookup(peer.host)).address;
+    } catch {
+      this.drop("send-error", peerLabel(peer.id));
+      if (this.peers[peer.id - 1] === peer) {
+        this.peers[peer.id - 1] = null;
+        this.peersChanged();
+      }
+      return;
+    }
+    if (this.peers[peer.id - 1] !== peer) return;
+    this.sendSession(peer);
+    this.drain();
   }
 
   send(to: number, channel: number, payload: Uint8Array): void {
-    const peer = this.peers[to - 1];
-    assert(peer !== undefined && Number.isInteger(to), `send to ${to}: no such replica`);
+    assert(Number.isInteger(to) && to >= 1 && to <= this.peers.length, `send to ${to}: bad id`);
     assert(Number.isInteger(channel) && channel >= 0 && channel <= CHANNEL_MAX, "bad channel");
+    const peer = this.peers[to - 1];
+    if (peer == null) return this.drop("unknown-peer", peerLabel(to));
     if (this.closed) return this.drop("send-error", peerLabel(to));
     if (payload.byteLength > this.options.messageBytesMax) {
       return this.drop("oversize", peerLabel(to));
@@ -204,7 +264,7 @@ export class UdpTransport implements Transport {
   }
 
   flush(): void {
-    for (const peer of this.peers) {
+    for (const peer of this.livePeers()) {
       if (!peer.builder.empty) this.enqueue(peer, peer.builder.seal(this.context));
     }
     this.drain();
@@ -215,7 +275,7 @@ export class UdpTransport implements Transport {
     this.closed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     if (this.drainImmediate !== null) clearImmediate(this.drainImmediate);
-    for (const peer of this.peers) {
+    for (const peer of this.livePeers()) {
       peer.queue = [];
       peer.queueHead = 0;
       peer.queuedBytes = 0;
@@ -242,6 +302,15 @@ export class UdpTransport implements Transport {
     return this.reassembler.partialCount;
   }
 
+  /** The peers now, in id order (kept, not computed per flush: flush runs every turn). */
+  private livePeers(): readonly UdpPeer[] {
+    return this.live;
+  }
+
+  private peersChanged(): void {
+    this.live = this.peers.filter((peer): peer is UdpPeer => peer !== null);
+  }
+
   private enqueue(peer: UdpPeer, datagram: Buffer): void {
     peer.queue.push(datagram);
     peer.queuedBytes += datagram.byteLength;
@@ -253,7 +322,8 @@ export class UdpTransport implements Transport {
     const socket = this.socket;
     if (socket === null) return; // before start(): stays queued
     let more = false;
-    for (const peer of this.peers) {
+    for (const peer of this.livePeers()) {
+      if (peer.address === null) continue; // resolving its host: its queue waits
       let burstBytes = 0;
       while (peer.queueHead < peer.queue.length && burstBytes < UDP_BURST_BYTES_MAX) {
         const datagram = peer.queue[peer.queueHead]!;
@@ -264,12 +334,11 @@ export class UdpTransport implements Transport {
         this.counters.bytesSent += datagram.byteLength;
         socket.send(datagram, peer.port, peer.address, this.onSent);
       }
+      if (peer.queueHead < peer.queue.length) more = true;
       if (peer.queueHead === peer.queue.length) {
         peer.queue = [];
         peer.queueHead = 0;
         assert(peer.queuedBytes === 0, "queuedBytes out of step with the queue");
-      } else {
-        more = true;
       }
     }
     if (more && this.drainImmediate === null)
@@ -281,7 +350,9 @@ export class UdpTransport implements Transport {
     const opened = openFrame(datagram, this.context);
     if (!opened.ok) return this.onRefused(opened, remote);
     const { from, incarnation, fragment, session, body } = opened.frame;
-    const peer = this.peers[from - 1]!;
+    const peer = this.peers[from - 1];
+    // Authenticated, but no member we know (not yet added, or removed): nowhere to answer.
+    if (peer == null) return this.drop("unknown-peer", `${remote.address}:${remote.port}`);
     if (incarnation !== peer.incarnationSeen) {
       // A restarted sender numbers its messages from 0 again: its old run's partials must go.
       if (peer.incarnationSeen !== 0) this.reassembler.forgetPeer(from);
@@ -316,8 +387,9 @@ export class UdpTransport implements Transport {
     refused: { reason: DropReason; from: number; session: boolean },
     remote: dgram.RemoteInfo,
   ): void {
-    if (refused.reason === "stale-session") {
-      const peer = this.peers[refused.from - 1]!;
+    const known = refused.reason === "stale-session" ? this.peers[refused.from - 1] : null;
+    if (known != null) {
+      const peer = known;
       const incarnation = this.context.sessions.echoFor(peer.id);
       const now = performance.now();
       if (
@@ -336,7 +408,7 @@ export class UdpTransport implements Transport {
   /** A session frame to `peer`, straight to the socket: it is tiny and must not wait. */
   private sendSession(peer: UdpPeer): void {
     const socket = this.socket;
-    if (socket === null) return;
+    if (socket === null || peer.address === null) return;
     const frame = sealSession(this.context, peer.header);
     this.counters.datagramsSent++;
     this.counters.bytesSent += frame.byteLength;
@@ -374,13 +446,13 @@ function validateDatagramBytesMax(options: TransportOptions): number {
 
 /** Resolve every peer's host once; returns our own address family. */
 async function resolvePeers(
-  peers: UdpPeer[],
+  peers: readonly UdpPeer[],
   self: { host: string; port: number },
   selfId: number,
 ): Promise<4 | 6> {
   let family: 4 | 6 = 4;
   for (const peer of peers) {
-    const host = peer.address;
+    const host = peer.host;
     let resolved: { address: string; family: number };
     if (isIP(host) !== 0) {
       resolved = { address: host, family: isIP(host) };

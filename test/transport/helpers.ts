@@ -67,7 +67,7 @@ export function nextIncarnation(): number {
   return lastIncarnation;
 }
 
-export function baseOptions(id: number, peers: readonly PeerAddress[]): TransportOptions {
+export function baseOptions(id: number, peers: readonly (PeerAddress | null)[]): TransportOptions {
   return {
     id,
     peers,

@@ -7,6 +7,7 @@ import {
   closeAll,
   forger,
   frameContext,
+  freePorts,
   MIB,
   makeNode,
   type Node,
@@ -156,6 +157,52 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
     await waitFor(() => b.received.length === 1, "a good message after the forged one");
   });
 
+  it("follows the membership: a replica added later with a stable id is reached; a removed one is dropped both ways", async () => {
+    nodes = await startCluster(kind, 2);
+    const [a, b] = nodes as [Node, Node];
+    // Replica 7 joins: it knows the cluster; the others learn its address from the membership.
+    const [port] = await freePorts(1);
+    const peers = [
+      a.address,
+      b.address,
+      null,
+      null,
+      null,
+      null,
+      { host: "127.0.0.1", port: port! },
+    ];
+    const joiner = makeNode(kind, baseOptions(7, peers));
+    nodes.push(joiner);
+    await joiner.transport.start();
+    joiner.transport.send(1, 0, text("before it is a member"));
+    joiner.transport.flush();
+    await waitFor(
+      () => a.transport.stats().dropped["unknown-peer"] >= 1,
+      "a non-member's frame dropped",
+    );
+    expect(a.received).toEqual([]);
+    expect(a.transport.addPeer(7, joiner.address)).toBe(true);
+    expect(a.transport.hasPeer(7)).toBe(true);
+    await waitFor(() => {
+      a.transport.send(7, 0, text("welcome"));
+      a.transport.flush();
+      joiner.transport.send(1, 0, text("thanks"));
+      joiner.transport.flush();
+      return joiner.received.length > 0 && a.received.length > 0;
+    }, "messages both ways once added");
+    expect(string(joiner.received[0]!.payload)).toBe("welcome");
+    expect(a.received.every((m) => m.from === 7 && string(m.payload) === "thanks")).toBe(true);
+    a.transport.removePeer(7);
+    expect(a.transport.hasPeer(7)).toBe(false);
+    const dropsBefore = a.transport.stats().dropped["unknown-peer"];
+    a.transport.send(7, 0, text("gone"));
+    expect(a.transport.stats().dropped["unknown-peer"]).toBe(dropsBefore + 1);
+    // The rest of the cluster is untouched.
+    a.transport.send(2, 0, text("still here"));
+    a.transport.flush();
+    await waitFor(() => b.received.length === 1, "a message to a member");
+  });
+
   it("survives garbage and truncated input, counts it, and keeps serving", async () => {
     nodes = await startCluster(kind, 2);
     const [a, b] = nodes as [Node, Node];
@@ -274,7 +321,9 @@ describe.each<TransportKind>(["udp", "tcp"])("%s transport", (kind) => {
 
   it("rejects invalid options naming the option", () => {
     const peers = [{ host: "127.0.0.1", port: 7001 }];
-    expect(() => makeNode(kind, { ...baseOptions(2, peers) })).toThrow(/ids run from 1 to 1/);
+    expect(() => makeNode(kind, { ...baseOptions(2, peers) })).toThrow(
+      /id is 2 but peers has no address for it/,
+    );
     expect(() => makeNode(kind, { ...baseOptions(1, peers), secrets: [text("short")] })).toThrow(
       /secrets\[0\] is 5 bytes/,
     );

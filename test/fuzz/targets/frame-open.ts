@@ -51,6 +51,7 @@ function context(
     clusterId: CLUSTER_ID,
     id,
     peerCount: PEER_COUNT,
+    isPeer: () => true,
     messageBytesMax: MESSAGE_BYTES_MAX,
     onSecondKey,
   };
