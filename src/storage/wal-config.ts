@@ -67,9 +67,10 @@ export function validateWalOptions(options: WalOptions): WalSettings {
       `replicaCount is ${replicaCount}; it must be from 1 to ${WAL_LIMITS.replicaCountMax}`,
     );
   }
-  if (!Number.isInteger(replicaId) || replicaId < 1 || replicaId > replicaCount) {
+  // Ids are stable identities up to replicaCountMax, not positions (membership changes).
+  if (!Number.isInteger(replicaId) || replicaId < 1 || replicaId > WAL_LIMITS.replicaCountMax) {
     throw invalid(
-      `replicaId is ${replicaId} but there are ${replicaCount} replicas; ids run from 1 to ${replicaCount}`,
+      `replicaId is ${replicaId}; replica ids run from 1 to ${WAL_LIMITS.replicaCountMax}`,
     );
   }
   if (!Number.isInteger(clusterId) || clusterId < 0 || clusterId > WAL_LIMITS.clusterIdMax) {

@@ -9,12 +9,16 @@ const META_FORMAT = 1;
 /** Which replica of which cluster a data directory belongs to: fixed when it is created. */
 export interface WalIdentity {
   readonly replicaId: number;
+  /**
+   * Replicas --peers listed when the directory was created. Written, not compared: the
+   * membership lives in the log and may grow or shrink since (src/core/membership.ts).
+   */
   readonly replicaCount: number;
   /** Packets and data directories of another cluster id are refused. */
   readonly clusterId: number;
 }
 
-const SETTINGS = ["clusterId", "replicaId", "replicaCount"] as const;
+const SETTINGS = ["clusterId", "replicaId"] as const;
 
 /**
  * Refuse a data directory created for another replica or cluster: replaying a different replica's
