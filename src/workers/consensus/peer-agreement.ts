@@ -2,7 +2,8 @@
  * The settings every replica of a cluster must share, checked between peers before a peer's
  * messages are let through. A replica whose --max-value-bytes differs from the leader's applies
  * the same SET differently (one stores it, the other refuses it), and the replicas diverge
- * silently; one with another --peers count counts majorities differently. So each replica sends
+ * silently. (The replica count is not one of them: the membership is in the log, the same on every
+ * replica by construction, and differs between replicas for a moment during a change.) So each replica sends
  * its settings to every peer (a "hello" on CHANNEL_AGREEMENT) and drops every other message of a
  * peer until that peer's hello has arrived and matches. A replica that differs is told why, in
  * its log and in its peers' logs, and never joins.
@@ -19,6 +20,7 @@
  * Pure: no sockets, no clock of its own (the consensus node passes time and sends what
  * `hellosToSend` returns), so it is unit-tested alone.
  */
+import { REPLICA_ID_MAX } from "../../core/membership.ts";
 import { WIRE_VERSION } from "../../core/wire.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 
@@ -100,24 +102,46 @@ export type AgreementEvent =
   | { readonly kind: "disagreed"; readonly peer: number; readonly differences: readonly string[] };
 
 export class PeerAgreement {
-  private readonly peers: Peer[] = [];
+  /** Index id - 1 over 1..REPLICA_ID_MAX: the peers now (and ourselves); null: no member. */
+  private readonly peers: (Peer | null)[] = [];
   private readonly self: number;
   private readonly incarnation: number;
   readonly settings: AgreedSettings;
 
-  constructor(self: number, replicaCount: number, incarnation: number, settings: AgreedSettings) {
+  /**
+   * `peers`: the ids of the replicas we talk to at start (ourselves may be among them), or a
+   * count n for ids 1..n. The membership adds and removes them later (addPeer, removePeer).
+   */
+  constructor(
+    self: number,
+    peers: number | readonly number[],
+    incarnation: number,
+    settings: AgreedSettings,
+  ) {
     this.self = self;
     this.incarnation = incarnation;
     this.settings = settings;
-    for (let id = 1; id <= replicaCount; id++)
-      this.peers.push({
-        state: id === self ? "agreed" : "unknown",
-        incarnation: 0,
-        holdsOurs: id === self,
-        sentMs: Number.NEGATIVE_INFINITY,
-        differences: [],
-        loggedMs: Number.NEGATIVE_INFINITY,
-      });
+    for (let id = 1; id <= REPLICA_ID_MAX; id++) this.peers.push(null);
+    const ids = typeof peers === "number" ? Array.from({ length: peers }, (_, i) => i + 1) : peers;
+    for (const id of [self, ...ids]) this.addPeer(id);
+  }
+
+  /** `id` is a member now: its hello is asked for (idempotent: a known peer keeps its standing). */
+  addPeer(id: number): void {
+    if (this.peers[id - 1] != null) return;
+    this.peers[id - 1] = {
+      state: id === this.self ? "agreed" : "unknown",
+      incarnation: 0,
+      holdsOurs: id === this.self,
+      sentMs: Number.NEGATIVE_INFINITY,
+      differences: [],
+      loggedMs: Number.NEGATIVE_INFINITY,
+    };
+  }
+
+  /** `id` left the membership: its messages no longer pass, and it is sent no hello. */
+  removePeer(id: number): void {
+    if (id !== this.self) this.peers[id - 1] = null;
   }
 
   /** Whether `peer`'s messages may go on to the core and the router (one array read). */
@@ -127,14 +151,14 @@ export class PeerAgreement {
 
   /** Peers whose settings differ from ours (for /status). */
   disagreeing(): number[] {
-    return this.peers.flatMap((p, i) => (p.state === "disagreed" ? [i + 1] : []));
+    return this.peers.flatMap((p, i) => (p?.state === "disagreed" ? [i + 1] : []));
   }
 
   /** The hellos due now: to each peer that has not shown it holds ours, every HELLO_RESEND_MS. */
   hellosToSend(nowMs: number): { readonly to: number; readonly payload: Uint8Array }[] {
     const out: { to: number; payload: Uint8Array }[] = [];
     this.peers.forEach((peer, index) => {
-      if (peer.holdsOurs || nowMs - peer.sentMs < HELLO_RESEND_MS) return;
+      if (peer === null || peer.holdsOurs || nowMs - peer.sentMs < HELLO_RESEND_MS) return;
       peer.sentMs = nowMs;
       out.push({ to: index + 1, payload: this.helloFor(peer) });
     });
@@ -151,7 +175,7 @@ export class PeerAgreement {
     nowMs: number,
   ): { readonly reply: Uint8Array | null; readonly event: AgreementEvent | null } {
     const peer = this.peers[from - 1];
-    if (peer === undefined || from === this.self) return { reply: null, event: null };
+    if (peer == null || from === this.self) return { reply: null, event: null };
     // A restarted peer's settings may have changed: its first hello decides again.
     peer.incarnation = hello.incarnation;
     peer.holdsOurs = hello.heard === this.incarnation;
@@ -192,7 +216,6 @@ export function agreedSettings(config: ReplicaConfig): AgreedSettings {
   return {
     "wire-version": String(WIRE_VERSION),
     "cluster-id": String(config.clusterId),
-    replicas: `${config.peers.length} (--peers)`,
     app: config.app === null ? "embedded store" : `program (--app), --protocol ${config.protocol}`,
     "max-value-bytes": String(config.valueBytesMax),
     "max-reply-bytes": String(config.replyBytesMax),

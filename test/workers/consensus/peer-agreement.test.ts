@@ -9,7 +9,7 @@ import {
   PeerAgreement,
 } from "../../../src/workers/consensus/peer-agreement.ts";
 
-const SETTINGS: AgreedSettings = { "max-value-bytes": "8388608", replicas: "3 (--peers)" };
+const SETTINGS: AgreedSettings = { "max-value-bytes": "8388608", "cluster-id": "1" };
 
 /** Replicas exchanging hellos through a queue, like a network that delivers everything. */
 function exchange(nodes: PeerAgreement[], nowMs: number, rounds = 20): number {
@@ -42,6 +42,26 @@ describe("PeerAgreement", () => {
     // Both know the other holds theirs: nothing is resent.
     expect(a.hellosToSend(10 * HELLO_RESEND_MS)).toEqual([]);
     expect(b.hellosToSend(10 * HELLO_RESEND_MS)).toEqual([]);
+  });
+
+  it("follows the membership: a member added later (a stable id) agrees; a removed one no longer passes", () => {
+    const a = new PeerAgreement(1, [1, 2], 101, SETTINGS);
+    const b = new PeerAgreement(2, [1, 2], 202, SETTINGS);
+    exchange([a, b], 0);
+    // Replica 7 joins knowing 1 and 2; 1 learns of 7 from the membership.
+    const joiner = new PeerAgreement(7, [1, 2], 707, SETTINGS);
+    expect(joiner.agreed(7)).toBe(true);
+    const hello = decodeHello(joiner.hellosToSend(0).find((h) => h.to === 1)!.payload)!;
+    expect(a.receive(7, hello, 0).reply).toBeNull(); // not a member of a's yet: ignored
+    a.addPeer(7);
+    const { reply } = a.receive(7, hello, 0);
+    expect(a.agreed(7)).toBe(true);
+    joiner.receive(1, decodeHello(reply!)!, 0);
+    expect(joiner.agreed(1)).toBe(true);
+    a.removePeer(7);
+    expect(a.agreed(7)).toBe(false);
+    expect(a.hellosToSend(10 * HELLO_RESEND_MS).some((h) => h.to === 7)).toBe(false);
+    expect(a.agreed(2)).toBe(true);
   });
 
   it("refuses a peer whose settings differ, and stops sending once each holds the other's", () => {
@@ -84,7 +104,7 @@ describe("PeerAgreement", () => {
     exchange([a, new PeerAgreement(2, 2, 202, SETTINGS)], 0);
     expect(a.agreed(2)).toBe(true);
     // Replica 2 restarts with another limit: refused.
-    exchange([a, new PeerAgreement(2, 2, 203, { ...SETTINGS, replicas: "5 (--peers)" })], 1);
+    exchange([a, new PeerAgreement(2, 2, 203, { ...SETTINGS, "cluster-id": "5" })], 1);
     expect(a.agreed(2)).toBe(false);
     // And restarts again with the right one: let through.
     const fixed = new PeerAgreement(2, 2, 204, SETTINGS);
