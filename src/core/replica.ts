@@ -170,6 +170,11 @@ export class Replica {
   private changeQueued: MembershipChange | null = null;
   /** As leader: a vote was recorded for a slot beyond chosenSlot + lag, to count once it is not. */
   private deferredVotes = false;
+  /**
+   * Highest change slot whose configuration a majority of its voters is known to hold up to its
+   * effectiveFrom - 1 (see handedOver): from then on it may govern. Only grows.
+   */
+  private handedOverSlot = 0;
 
   // ---- what this replica knows of the leader --------------------------------------------------
   private leaderId = 0;
@@ -352,9 +357,37 @@ export class Replica {
     return configs;
   }
 
-  /** Only a voter of the latest configuration we know campaigns (a learner or a removed replica never does). */
+  /**
+   * Only a voter campaigns (a learner or a removed replica never does): a voter of the latest
+   * configuration we know chosen, or of the one the changes among our votes above the chosen
+   * prefix would make. The second matters for liveness only: a leader that removed itself may be
+   * the only replica that knows its last change chosen, while the new voters hold it as a vote;
+   * if they waited to know it chosen, nobody would campaign. Who campaigns is never a safety
+   * question (Phase 1 asks the majorities of the configurations that govern).
+   */
   private canCampaign(): boolean {
-    return isVoter(this.members.latest()?.members ?? null, this.id);
+    return this.votesIn(this.id);
+  }
+
+  /**
+   * `id` is a voter of the configuration that governs our last chosen slot or the next one (the
+   * old voters lead on until a change governs: only they may know it chosen), or of our latest
+   * one, chosen or projected from our votes.
+   */
+  private votesIn(id: number): boolean {
+    if (isVoter(this.members.latest()?.members ?? null, id)) return true;
+    if (isVoter(this.members.at(this.chosenSlot + 1)?.members ?? null, id)) return true;
+    // The voters of our last chosen slot too: until the new voters hold everything before a
+    // change (Replica.handedOver) only the old ones can bring them there.
+    if (isVoter(this.members.at(this.chosenSlot)?.members ?? null, id)) return true;
+    let projected: MembershipHistory | null = null;
+    for (let slot = this.chosenSlot + 1; slot <= this.log.lastSlot; slot++) {
+      const change = this.log.get(slot)?.batch.change;
+      if (change === undefined) continue;
+      projected ??= new MembershipHistory(this.config.membershipLag, this.members.all());
+      projected.apply(slot, change);
+    }
+    return projected !== null && isVoter(projected.latest()?.members ?? null, id);
   }
 
   /** Recompute peerIds from the configurations held. */
@@ -677,7 +710,7 @@ export class Replica {
     const withMembers: Snapshot = this.members.known
       ? { ...snapshot, membership: this.members.asOf(snapshot.slot) }
       : snapshot;
-    this.members.trimBelow(snapshot.slot + 1);
+    this.members.trimBelow(snapshot.slot); // keep what governs our chosen slot (votesIn)
     this.refreshPeers();
     this.snapshot = withMembers;
     this.persistSnapshot = withMembers;
@@ -914,7 +947,7 @@ export class Replica {
     const granted =
       m.ballot > this.promised &&
       !this.leaseHeld(m.from) &&
-      isVoter(this.members.latest()?.members ?? null, m.from);
+      (!this.members.known || this.votesIn(m.from)); // a joiner cannot judge: it grants
     // A refusal carries our promise, so a prober behind on rounds learns the round to beat.
     const ballot = granted ? m.ballot : this.promised;
     const reply: ProbeReply = {
@@ -975,7 +1008,12 @@ export class Replica {
   private prepareTo(promised: number): void {
     assert(this.roleValue === "candidate" && this.phase === "prepare", "Prepare outside Phase 1");
     this.prepareSentTick = this.now;
-    for (const peer of this.peerIds) {
+    // Every replica we know, and the members of configurations that only the votes we will
+    // re-propose make (Phase 1 may need a majority of them, and they may be new to us).
+    const targets = new Set(this.peerIds);
+    for (const config of this.phase1Configs()) for (const m of config.members) targets.add(m.id);
+    targets.delete(this.id);
+    for (const peer of targets) {
       if ((promised & (1 << peer)) !== 0) continue;
       const prepare: Prepare = {
         type: MessageType.Prepare,
@@ -1412,8 +1450,15 @@ export class Replica {
       this.resetElectionTimer();
       return;
     }
-    if (!this.canCampaign() && !isVoter(this.members.at(this.nextSlot)?.members ?? null, this.id)) {
-      // Our removal governs the slots we would propose next: hand over to a voter, or step down.
+    const latest = this.members.latest();
+    if (
+      latest !== null &&
+      !isVoter(latest.members, this.id) &&
+      this.chosenSlot >= latest.effectiveFrom
+    ) {
+      // Our removal governs a chosen slot (the no-op fill proposes one, once a majority of the new
+      // voters hold everything before it: handedOver), so every replica that knows that slot
+      // knows we vote no more: hand over to a voter, or step down.
       if (this.transferTarget === 0 && !this.transferLeadership().started) {
         this.becomeFollower();
         return;
@@ -1603,18 +1648,53 @@ export class Replica {
       this.roleValue === "leader" &&
       this.transferTarget === 0 && // handing over: commands wait (see the transfer section)
       this.inFlight.size < this.config.windowSlots &&
-      this.nextSlot <= this.chosenSlot + this.config.membershipLag
+      this.nextSlot <= this.chosenSlot + this.config.membershipLag &&
+      this.handedOver(this.nextSlot)
     );
   }
 
   /**
-   * A chosen change that does not govern our next slot yet, with no commands to carry us there:
-   * no-ops fill the gap, so a change takes effect within lag slots however idle the cluster.
+   * A configuration begins to govern (we propose the first slot it governs) only once a majority
+   * of its voters hold every slot the previous one governed: they reported a chosen prefix of at
+   * least effectiveFrom - 1. Without it, the only replicas that know the change is chosen may be
+   * the old voters; if they leave (removed, shut down) or merely stop campaigning (they know they
+   * are no voters now), the new voters would never learn they are voters, nor the slots the old
+   * configuration decided, and nobody would lead again. With it, the old replicas may go as soon
+   * as the change governs. Liveness only: the new voters must vote for the new slots anyway.
+   */
+  private handedOver(slot: Slot): boolean {
+    const config = this.members.at(slot);
+    if (config === null || config.slot <= this.handedOverSlot) return true;
+    const need = config.effectiveFrom - 1;
+    let holders = 0;
+    for (const m of config.members) {
+      if (!m.voter) continue;
+      const held = m.id === this.id ? this.chosenSlot : this.peerChosen(m.id);
+      if (held >= need) holders |= 1 << m.id;
+    }
+    if (!this.quorumOf(holders, config.members)) return false;
+    this.handedOverSlot = config.slot;
+    return true;
+  }
+
+  /** The chosen prefix a peer reported in this leadership (0 before it replied). */
+  private peerChosen(id: number): Slot {
+    const progress = this.peers[id]!;
+    return progress.replied ? progress.chosenSlot : 0;
+  }
+
+  /**
+   * A chosen change that governs no slot we proposed yet, with no commands to carry us there:
+   * no-ops fill the gap up to and including the first slot it governs, so a change takes effect
+   * within lag slots however idle the cluster, and a chosen slot shows every replica that it does.
    */
   private fillWanted(): boolean {
     const latest = this.members.latest();
     return (
-      latest !== null && latest.effectiveFrom > this.nextSlot && this.queueHead >= this.queue.length
+      latest !== null &&
+      latest.slot > 0 && // the bootstrap configuration governs from slot 1 without help
+      latest.effectiveFrom >= this.nextSlot &&
+      this.queueHead >= this.queue.length
     );
   }
 

@@ -2,6 +2,9 @@ import {
   type Batch,
   type ChosenEntry,
   formatBallot,
+  type Member,
+  type MembershipEntry,
+  MembershipHistory,
   type Message,
   MessageType,
   type Slot,
@@ -20,6 +23,7 @@ export type ViolationKind =
   | "convergence"
   | "assertion"
   | "wire"
+  | "membership"
   | "linearizability";
 
 export class Violation extends Error {
@@ -35,6 +39,7 @@ export class Violation extends Error {
 
 function sameBatch(a: Batch, b: Batch): boolean {
   if (a.stampMs !== b.stampMs || a.commands.length !== b.commands.length) return false;
+  if (JSON.stringify(a.change) !== JSON.stringify(b.change)) return false;
   for (let i = 0; i < a.commands.length; i++) {
     const x = a.commands[i]!;
     const y = b.commands[i]!;
@@ -50,7 +55,6 @@ function sameBatch(a: Batch, b: Batch): boolean {
  */
 export class Checker {
   now = 0;
-  private readonly replicaCount: number;
   /** The first batch any replica reported chosen for each slot. */
   private readonly chosen = new Map<Slot, Batch>();
   /** hashes[s] = history hash after slot s; computed forward as the chosen prefix grows. */
@@ -74,8 +78,50 @@ export class Checker {
   /** Reads asked and not yet given an index: ctx -> who asked, and appliedMax when they did. */
   private readonly reads = new Map<number, { replica: number; floor: Slot; tick: number }>();
 
-  constructor(replicaCount: number) {
-    this.replicaCount = replicaCount;
+  /** The true membership history, built from the chosen log in slot order. */
+  readonly membership: MembershipHistory;
+  /** Highest slot whose change (if any) `membership` has applied. */
+  private membershipSlot: Slot = 0;
+
+  constructor(replicaCount: number, membershipLag = 64) {
+    const bootstrap: Member[] = Array.from({ length: replicaCount }, (_, i) => ({
+      id: i + 1,
+      voter: true,
+      address: "",
+    }));
+    this.membership = MembershipHistory.bootstrap(membershipLag, bootstrap);
+  }
+
+  /** Apply the changes of the chosen slots known contiguously. */
+  private advanceMembership(): void {
+    for (;;) {
+      const batch = this.chosen.get(this.membershipSlot + 1);
+      if (batch === undefined) return;
+      this.membershipSlot++;
+      if (batch.change !== undefined) this.membership.apply(this.membershipSlot, batch.change);
+    }
+  }
+
+  /** The configuration the chosen log has made latest (it may not govern yet). */
+  latestMembers(): readonly Member[] {
+    return this.membership.latest()!.members;
+  }
+
+  /**
+   * Every replica computes the configurations from the chosen log alone: the latest change it
+   * applied at chosen slot `appliedSlot` must be the one the log holds there.
+   */
+  checkMembership(replica: number, appliedSlot: Slot, latest: MembershipEntry | null): void {
+    if (latest === null) return; // a joining replica that has learned no configuration yet
+    let expected: MembershipEntry | null = null;
+    for (const entry of this.membership.all()) if (entry.slot <= appliedSlot) expected = entry;
+    if (expected === null) return; // trimmed: nothing to compare
+    if (JSON.stringify(expected) !== JSON.stringify(latest)) {
+      this.fail(
+        "membership",
+        `replica ${replica} at slot ${appliedSlot} holds configuration ${JSON.stringify(latest)}, the log makes ${JSON.stringify(expected)}`,
+      );
+    }
   }
 
   get chosenSlots(): number {
@@ -103,6 +149,7 @@ export class Checker {
       return;
     }
     this.chosen.set(entry.slot, entry.batch);
+    this.advanceMembership();
     // A request may be chosen several times (its origin sent it again): the sessions skip copies.
     for (const command of entry.batch.commands) {
       const header = readLogHeader(command);
@@ -292,11 +339,16 @@ export class Checker {
    * Once it votes again (recovered, or a planted bug that skips recovery) it counts in full.
    */
   private checkSlotDurable(disks: readonly SimStorage[], slot: Slot): void {
-    const excused = disks.filter((d) => d.amnesiac).length;
-    const majority = Math.floor(this.replicaCount / 2) + 1 - excused;
+    // The voters of the configuration that governed the slot chose it: a majority of their disks.
+    const voters = new Set(
+      (this.membership.at(slot)?.members ?? []).filter((m) => m.voter).map((m) => m.id),
+    );
+    const counted = disks.filter((_, i) => voters.has(i + 1));
+    const excused = counted.filter((d) => d.amnesiac).length;
+    const majority = Math.floor(counted.length / 2) + 1 - excused;
     const batch = this.chosen.get(slot)!;
     let holders = 0;
-    for (const disk of disks) {
+    for (const disk of counted) {
       if (disk.snapshot !== null && disk.snapshot.slot >= slot) holders++;
       else {
         const vote = disk.accepted.get(slot);

@@ -64,6 +64,7 @@ function main(): number {
         `${result.elections} elections, ${result.crashes} crashes, ${result.partitions} partitions, ${result.packetsSent} packets\n` +
         `transfers: ${result.transfers.started} started, ${result.transfers.completed} completed, ${result.transfers.timedOut} timed out; ` +
         `${result.transfers.campaigns} TimeoutNow campaigns, ${result.transfers.campaigns - result.transfers.campaignsWon} failed their first Phase 1\n` +
+        `membership: ${result.membershipChanges} changes queued\n` +
         `requests: ${result.notExecuted} not executed (CLUSTERDOWN), ${result.timedOut} timed out, ${result.busy} busy, ` +
         `${result.lost} lost with their origin; ${result.forwarded} forwarded, ${result.refused} refused, ` +
         `${result.resent} sent again, ${result.duplicates} copies skipped by the sessions; ` +
@@ -77,11 +78,13 @@ function main(): number {
   const started = Date.now();
   let ticks = 0;
   let slots = 0;
+  let changes = 0;
   const transfers = { started: 0, completed: 0, timedOut: 0, campaigns: 0, campaignsWon: 0 };
   for (let seed = from; seed < from + count; seed++) {
     const result = runScenario(scenarioFromSeed(seed, bug, replicas));
     ticks += result.ticks;
     slots += result.chosenSlots;
+    changes += result.membershipChanges;
     transfers.started += result.transfers.started;
     transfers.completed += result.transfers.completed;
     transfers.timedOut += result.transfers.timedOut;
@@ -95,7 +98,7 @@ function main(): number {
     if (done % 500 === 0 || done === count) {
       const seconds = (Date.now() - started) / 1000;
       process.stdout.write(
-        `${done}/${count} seeds ok (${ticks} ticks, ${slots} slots; transfers ${transfers.started} started, ` +
+        `${done}/${count} seeds ok (${ticks} ticks, ${slots} slots, ${changes} membership changes; transfers ${transfers.started} started, ` +
           `${transfers.completed} completed, ${transfers.timedOut} timed out; ${transfers.campaigns} TimeoutNow ` +
           `campaigns, ${transfers.campaigns - transfers.campaignsWon} failed their first Phase 1) in ${seconds.toFixed(1)} s, ` +
           `~${((seconds / done) * (count - done)).toFixed(0)} s left\n`,

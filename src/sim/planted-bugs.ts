@@ -3,9 +3,12 @@ import {
   type CoreOptions,
   Replica as CoreReplica,
   type DurableState,
+  type Member,
   type PromiseMessage,
+  popcount,
   type Replica,
   type Slot,
+  voterMask,
 } from "../core/index.ts";
 import type { LogEntry } from "../core/log.ts";
 
@@ -29,6 +32,8 @@ export const PLANTED_BUGS = [
   "read-without-round",
   "read-without-floor",
   "transfer-skip-phase-1",
+  "membership-when-chosen",
+  "count-learner-votes",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -56,6 +61,27 @@ class TransferSkipPhase1 extends CoreReplica {
   protected override campaignNow(): void {
     super.campaignNow();
     this.becomeLeader();
+  }
+}
+
+/**
+ * A leader that counts the votes for every slot by the latest configuration chosen, as soon as
+ * it is chosen, instead of by the configuration that governs the slot (lag slots later): a
+ * leader that does not know the change yet counts the same slot by the old voters, and two
+ * disjoint quorums decide it.
+ */
+class MembershipWhenChosen extends CoreReplica {
+  protected override decidable(_slot: Slot, flight: { votes: number }): boolean {
+    return this.quorumOf(flight.votes, this.latestMembers);
+  }
+}
+
+/** Votes (and promises) of learners counted towards the voters' majority. */
+class CountLearnerVotes extends CoreReplica {
+  protected override quorumOf(mask: number, members: readonly Member[]): boolean {
+    let everyone = 0;
+    for (const m of members) everyone |= 1 << m.id;
+    return popcount(mask & everyone) >= this.quorumSize(popcount(voterMask(members)));
   }
 }
 
@@ -126,6 +152,10 @@ export function replicaFactory(
       return (o, d) => new ReadWithoutFloor(o, d);
     case "transfer-skip-phase-1":
       return (o, d) => new TransferSkipPhase1(o, d);
+    case "membership-when-chosen":
+      return (o, d) => new MembershipWhenChosen(o, d);
+    case "count-learner-votes":
+      return (o, d) => new CountLearnerVotes(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
     // is a runtime bug (a wiped replica started without recovery), planted in the simulator, as is
     // "no-recovery-marker" (a recovery that crashed half-way is not resumed at the next start);

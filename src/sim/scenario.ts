@@ -55,6 +55,16 @@ export interface Scenario {
    * to the most caught-up follower, to a random peer, or to the most lagging one.
    */
   readonly transferRate: number;
+  /**
+   * Per tick, the chance that the leader is asked to change the membership (Replica.changeMembership):
+   * add a spare as learner, promote, demote or remove one, or (one time in four) replace the
+   * voters by an arbitrary set at once, which the α rule must make as safe as a single step.
+   */
+  readonly membershipRate: number;
+  /** Replicas beyond replicaCount that start outside the configuration (joining, members null). */
+  readonly spareReplicas: number;
+  /** Slots between a change being chosen and governing (CoreConfig.membershipLag). */
+  readonly membershipLag: number;
   /** The leader's batching (CoreConfig.adaptiveBatching): even seeds adaptive, odd eager. */
   readonly adaptiveBatching: boolean;
   readonly bug: PlantedBug | undefined;
@@ -77,12 +87,26 @@ export function livenessTicksMax(s: Scenario): number {
 
 const CLUSTER_SIZES = [1, 3, 3, 3, 5, 5, 5, 7, 7, 9, 9] as const;
 
+/** First seed of the membership profile (see scenarioFromSeed). */
+export const MEMBERSHIP_SEEDS_FROM = 200_000;
+
 function pick<T>(prng: SeededPrng, options: readonly T[]): T {
   return options[prng.nextInt(options.length)]!;
 }
 
 export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: number): Scenario {
   const prng = new SeededPrng(seed ^ 0x5eed);
+  // Membership draws come from their own stream, so every earlier draw keeps its value.
+  const membershipPrng = new SeededPrng(seed ^ 0x3e3b);
+  // Seeds MEMBERSHIP_SEEDS_FROM.. are the membership profile: every run changes membership often
+  // and has spare replicas to add (test/sim/membership.test.ts), and a seed still replays alone.
+  const membershipProfile = seed >= MEMBERSHIP_SEEDS_FROM && seed < MEMBERSHIP_SEEDS_FROM + 100_000;
+  const drawnRate = pick(membershipPrng, [0, 0.005, 0.02, 0.05]);
+  const membershipRate = membershipProfile ? 0.05 : drawnRate;
+  const drawnSpares = membershipRate === 0 ? 0 : pick(membershipPrng, [0, 1, 2]);
+  const spareReplicas = membershipProfile ? 2 : drawnSpares;
+  // A short lag puts change boundaries among the slots in flight (and, at 1, stops pipelining).
+  const membershipLag = membershipRate === 0 ? 64 : pick(membershipPrng, [1, 2, 4, 8, 64]);
   const drawn = pick(prng, CLUSTER_SIZES); // always drawn, so an override changes nothing else
   const n = replicaCount ?? drawn;
   const electionTicks = 10;
@@ -121,6 +145,9 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     pauseRate: pick(prng, [0, 0.005, 0.02]),
     // Drawn last too: the runs of seeds without transfers stay as they were.
     transferRate: pick(prng, [0, 0.005, 0.02, 0.05]),
+    membershipRate,
+    spareReplicas,
+    membershipLag,
     adaptiveBatching: seed % 2 === 0,
     bug,
   };
@@ -134,6 +161,6 @@ export function describeScenario(s: Scenario): string {
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
     `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
-    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} transfer=${s.transferRate} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
+    `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} transfer=${s.transferRate} membership=${s.membershipRate} spares=${s.spareReplicas} lag=${s.membershipLag} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

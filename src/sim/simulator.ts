@@ -3,6 +3,7 @@ import {
   decodeMessage,
   encodeMessage,
   formatBallot,
+  type Member,
   type Message,
   MessageType,
   type PersistBatch,
@@ -95,6 +96,8 @@ export interface SimResult {
    * TimeoutNow started and those the target won with that ballot (the transfer's real success).
    */
   readonly transfers: TransferCounters;
+  /** Membership changes the leader queued (each is then chosen, or lost with its leader). */
+  readonly membershipChanges: number;
 }
 
 export interface TransferCounters {
@@ -164,6 +167,9 @@ export class Simulator {
   private readonly pausePrng: SeededPrng;
   /** Draws the leadership transfers, apart from the main prng for the same reason. */
   private readonly transferPrng: SeededPrng;
+  /** Draws the membership changes, apart from the main prng for the same reason. */
+  private readonly membershipPrng: SeededPrng;
+  private membershipChanges = 0;
   /** Fault phase: faults strike and clients issue new commands. */
   private faultsOn = true;
   private crashes = 0;
@@ -195,10 +201,12 @@ export class Simulator {
     this.readPrng = new SeededPrng(scenario.seed ^ 0x7ead);
     this.pausePrng = new SeededPrng(scenario.seed ^ 0x9a05e);
     this.transferPrng = new SeededPrng(scenario.seed ^ 0x7a4f);
-    this.network = new SimNetwork(scenario.replicaCount, { ...scenario.faults }, this.prng);
-    this.checker = new Checker(scenario.replicaCount);
+    this.membershipPrng = new SeededPrng(scenario.seed ^ 0x3e3c);
+    const total = scenario.replicaCount + scenario.spareReplicas;
+    this.network = new SimNetwork(total, { ...scenario.faults }, this.prng);
+    this.checker = new Checker(scenario.replicaCount, scenario.membershipLag);
     this.makeReplica = replicaFactory(scenario.bug);
-    for (let id = 1; id <= scenario.replicaCount; id++) {
+    for (let id = 1; id <= total; id++) {
       const storage = new SimStorage();
       storage.forgetVotes = scenario.bug === "forget-votes";
       storage.forgetPromises = scenario.bug === "forget-promise";
@@ -255,6 +263,7 @@ export class Simulator {
       partitions: this.partitions,
       elections: this.elections,
       transfers: this.transferCounters(),
+      membershipChanges: this.membershipChanges,
     };
   }
 
@@ -294,7 +303,7 @@ export class Simulator {
           .map((c) => `${c.id}:${c.operation}${c.wait ? ` (request ${c.wait.key})` : ""}`);
         this.checker.fail(
           "liveness",
-          `operations ${stuck.join(", ")} not acknowledged ${budget} ticks after faults stopped`,
+          `operations ${stuck.join(", ")} not acknowledged ${budget} ticks after faults stopped; ${this.describeNodes()}`,
         );
       }
       this.step();
@@ -303,7 +312,9 @@ export class Simulator {
     const convergeDeadline = this.now + budget;
     while (!this.converged()) {
       if (this.now >= convergeDeadline) {
-        const slots = this.nodes.map((n) => `${n.id}:${n.machine.appliedSlot}`).join(" ");
+        const slots = this.memberNodes()
+          .map((n) => `${n.id}:${n.machine.appliedSlot}`)
+          .join(" ");
         this.checker.fail(
           "convergence",
           `replicas did not converge after faults stopped (applied ${slots})`,
@@ -311,11 +322,13 @@ export class Simulator {
       }
       this.step();
     }
-    // Every read asked of a live replica gets its index once a leader is stable.
+    // Every read asked of a live member gets its index once a leader is stable. A replica outside
+    // the configuration hears from no leader (the runtime fails such reads after its timeout).
     this.readsOn = false;
+    const members = new Set(this.memberNodes().map((n) => n.id));
     const readDeadline = this.now + budget;
     for (;;) {
-      const waiting = this.checker.pendingReads();
+      const waiting = this.checker.pendingReads().filter((r) => members.has(r.replica));
       if (waiting.length === 0) break;
       if (this.now >= readDeadline) {
         const stuck = waiting.slice(0, 5).map((r) => `${r.ctx}@${r.replica} (t=${r.tick})`);
@@ -328,12 +341,36 @@ export class Simulator {
     }
   }
 
+  /** Every member of the latest configuration applied the whole chosen log, with one history. */
   private converged(): boolean {
-    const first = this.nodes[0]!.machine;
+    const members = this.memberNodes();
+    const first = members[0]!.machine;
     if (first.appliedSlot < this.checker.chosenSlots) return false;
-    return this.nodes.every(
+    return members.every(
       (n) => n.machine.appliedSlot === first.appliedSlot && n.machine.hash === first.hash,
     );
+  }
+
+  /** Each replica's role, chosen prefix and latest configuration, for a failure's message. */
+  private describeNodes(): string {
+    return this.nodes
+      .map((n) => {
+        if (n.core === null) return `${n.id}: down`;
+        const st = n.core.status();
+        const latest = n.core.membership().latest;
+        const members =
+          latest === null
+            ? "none"
+            : `${latest.members.map((m) => `${m.id}${m.voter ? "" : "L"}`).join(",")}@${latest.slot}+${latest.effectiveFrom}`;
+        return `${n.id}: ${st.role} chosen=${st.chosenSlot} last=${st.lastSlot} members=${members}`;
+      })
+      .join("; ");
+  }
+
+  /** The replicas of the latest configuration the chosen log holds. */
+  private memberNodes(): SimNode[] {
+    const ids = new Set(this.checker.latestMembers().map((m) => m.id));
+    return this.nodes.filter((n) => ids.has(n.id));
   }
 
   /**
@@ -495,6 +532,12 @@ export class Simulator {
         this.duplicates += node.machine.duplicates - skippedBefore;
       for (const requestId of mine) node.origin?.onOwnReply(requestId, entry.slot);
     }
+    if (node.core !== null && (ready.chosen.length > 0 || ready.snapshot !== null))
+      this.checker.checkMembership(
+        node.id,
+        node.machine.appliedSlot,
+        node.core.membership().latest,
+      );
   }
 
   private maybeCompact(node: SimNode): void {
@@ -539,8 +582,10 @@ export class Simulator {
     }
   }
 
+  /** A client's next replica: any member of the latest configuration. */
   private anyReplica(): number {
-    return 1 + this.prng.nextInt(this.scenario.replicaCount);
+    const members = this.memberNodes();
+    return members[this.prng.nextInt(members.length)]!.id;
   }
 
   /** A client starts an operation (during faults only) and sends it to its replica. */
@@ -668,13 +713,65 @@ export class Simulator {
     let target: number | undefined;
     if (how === 1 && others.length > 0) {
       target = others[this.transferPrng.nextInt(others.length)]!.id;
-    } else if (how === 2 && others.length > 0) {
-      const peers = core.status().peers.filter((p) => p.id !== leader.id);
+    } else if (how === 2 && core.status().peers.length > 0) {
+      const peers = core.status().peers;
       target = peers.reduce((low, p) => (p.chosenSlot < low.chosenSlot ? p : low)).id;
     }
     const result = core.transferLeadership(target);
     this.log(
       `replica ${leader.id} transfers leadership (${["most caught up", "random", "most lagging"][how]}): ${result.started ? `to ${result.target}` : result.reason}`,
+    );
+    this.drain(leader);
+  }
+
+  /**
+   * Ask a running leader for a membership change: add a replica outside the configuration as a
+   * learner, promote a learner, demote or remove a member, or (one time in four) make an
+   * arbitrary set of the members voters at once. Changes keep at most 9 voters.
+   */
+  private changeMembership(): void {
+    const leaders = this.nodes.filter((n) => n.core?.role === "leader" && !this.paused(n));
+    if (leaders.length === 0) return;
+    const leader = leaders[this.membershipPrng.nextInt(leaders.length)]!;
+    const core = leader.core!;
+    const latest = core.membership().latest;
+    if (latest === null) return;
+    const members = latest.members.map((m) => ({ ...m }));
+    const outside = this.nodes.filter((n) => !members.some((m) => m.id === n.id));
+    const learners = members.filter((m) => !m.voter);
+    const voters = members.filter((m) => m.voter);
+    const prng = this.membershipPrng;
+    const how = prng.nextInt(8);
+    let next: Member[];
+    let what: string;
+    if (how === 0 && outside.length > 0) {
+      const id = outside[prng.nextInt(outside.length)]!.id;
+      next = [...members, { id, voter: false, address: "" }];
+      what = `add ${id} as learner`;
+    } else if (how <= 2 && learners.length > 0 && voters.length < 9) {
+      const id = learners[prng.nextInt(learners.length)]!.id;
+      next = members.map((m) => (m.id === id ? { ...m, voter: true } : m));
+      what = `promote ${id}`;
+    } else if (how === 3 && voters.length > 1) {
+      const id = voters[prng.nextInt(voters.length)]!.id;
+      next = members.map((m) => (m.id === id ? { ...m, voter: false } : m));
+      what = `demote ${id}`;
+    } else if (how === 4 && members.length > 1) {
+      const id = members[prng.nextInt(members.length)]!.id;
+      next = members.filter((m) => m.id !== id);
+      what = `remove ${id}`;
+    } else if (how >= 6) {
+      // Any set of voters among the members and the replicas outside (at most 9, at least 1).
+      const pool = [...members.map((m) => m.id), ...outside.map((n) => n.id)];
+      const chosen = pool.filter(() => prng.nextInt(2) === 0).slice(0, 9);
+      if (chosen.length === 0) chosen.push(pool[prng.nextInt(pool.length)]!);
+      next = pool.map((id) => ({ id, voter: chosen.includes(id), address: "" }));
+      what = `voters become ${chosen.join(",")}`;
+    } else return;
+    const result = core.changeMembership(next);
+    if (result.queued) this.membershipChanges++;
+    this.log(
+      `replica ${leader.id} is asked to ${what}: ${result.queued ? "queued" : result.reason}`,
     );
     this.drain(leader);
   }
@@ -703,6 +800,8 @@ export class Simulator {
       }
     }
     if (s.transferRate > 0 && this.transferPrng.nextFloat() < s.transferRate) this.transfer();
+    if (s.membershipRate > 0 && this.membershipPrng.nextFloat() < s.membershipRate)
+      this.changeMembership();
 
     if (this.network.partitioned && this.now >= this.partitionEndTick) {
       this.network.heal();
@@ -712,7 +811,7 @@ export class Simulator {
       s.partitionRate > 0 &&
       this.prng.nextFloat() < s.partitionRate
     ) {
-      for (let id = 1; id <= s.replicaCount; id++) this.network.side[id] = this.prng.nextInt(2);
+      for (let id = 1; id <= this.nodes.length; id++) this.network.side[id] = this.prng.nextInt(2);
       this.partitionEndTick = this.now + s.electionTicks * (1 + this.prng.nextInt(8));
       this.partitions++;
       this.log(`partition ${this.network.side.slice(1).join("")} until t=${this.partitionEndTick}`);
@@ -732,7 +831,18 @@ export class Simulator {
     }
     if (this.scenario.replicaCount < 3) return []; // one replica's state is all there is
     const others = (n: SimNode) => this.nodes.filter((o) => o !== n);
-    return up.filter((n) => others(n).every((o) => o.core !== null && !o.storage.amnesiac));
+    return up.filter(
+      (n) =>
+        !this.soleVoter(n.id) && others(n).every((o) => o.core !== null && !o.storage.amnesiac),
+    );
+  }
+
+  /** The only voter of a configuration the chosen log holds: its state is all there is. */
+  private soleVoter(id: number): boolean {
+    return this.checker.membership.all().some((entry) => {
+      const voters = entry.members.filter((m) => m.voter);
+      return voters.length === 1 && voters[0]!.id === id;
+    });
   }
 
   /** A crash of `node` now stays within what the durability mode promises (see crashable). */
@@ -796,10 +906,20 @@ export class Simulator {
       s.bug !== "amnesiac-votes" &&
       (node.storage.recoveryMarker || (lostState && node.storage.empty));
     if (recovering && s.bug !== "no-recovery-marker") node.storage.recoveryMarker = true;
+    // A spare joins knowing no configuration; one that recovers asks the bootstrap replicas first
+    // (and every member of each configuration it learns from their answers).
+    const bootstrap: Member[] = Array.from({ length: s.replicaCount }, (_, i) => ({
+      id: i + 1,
+      voter: true,
+      address: "",
+    }));
+    const spare = node.id > s.replicaCount;
     node.core = this.makeReplica(
       {
         id: node.id,
         replicaCount: s.replicaCount,
+        ...(spare ? { members: recovering ? bootstrap : null } : {}),
+        membershipLag: s.membershipLag,
         electionTicks: s.electionTicks,
         heartbeatTicks: 1,
         retransmitTicks: 2 * s.faults.delayTicksMax + 1,

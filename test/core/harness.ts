@@ -48,12 +48,35 @@ export class Cluster {
     }
   }
 
+  /** Replicas that joined after the start (they began knowing no configuration). */
+  private readonly joiners = new Set<number>();
+
+  /** Every replica id this cluster has, up or down. */
+  get ids(): number[] {
+    const ids: number[] = [];
+    this.nodes.forEach((_, id) => ids.push(id));
+    return ids.filter((id) => id >= 1);
+  }
+
+  /** Start a new replica `id` that joins an existing cluster: it knows no configuration. */
+  join(id: number): Replica {
+    this.joiners.add(id);
+    this.disks[id] = new SimStorage();
+    this.applied[id] = [];
+    this.appliedSlots[id] = [];
+    this.reads[id] = [];
+    this.readies[id] = [];
+    this.nodes[id] = this.make(id, false);
+    return this.nodes[id]!;
+  }
+
   private make(id: number, fromDisk: boolean, recovering = false): Replica {
     const options: CoreOptions = {
       id,
       replicaCount: this.size,
       prng: new SeededPrng(id),
       ...this.options,
+      ...(this.joiners.has(id) ? { members: null } : {}),
       recovering,
     };
     return new Replica(options, fromDisk ? this.disks[id]!.read() : undefined);
@@ -120,7 +143,7 @@ export class Cluster {
   elect(id: number, keep: (m: Message) => boolean = () => true): void {
     const campaign = new Set<number>([MessageType.Probe, MessageType.Prepare]);
     for (let i = 0; i < 200 && this.node(id).role !== "leader"; i++) {
-      for (let other = 1; other <= this.size; other++) this.tick(other);
+      for (const other of this.ids) this.tick(other);
       this.deliver((m) => keep(m) && (m.from === id || !campaign.has(m.type)));
     }
     if (this.node(id).role !== "leader") throw new Error(`replica ${id} did not win`);
@@ -136,7 +159,7 @@ export class Cluster {
 
   /** One heartbeat round from every replica, delivered. */
   heartbeat(): void {
-    for (let id = 1; id <= this.size; id++) this.tick(id);
+    for (const id of this.ids) this.tick(id);
     this.deliver();
   }
 
