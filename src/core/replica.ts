@@ -3,6 +3,7 @@ import { type CoreConfig, type CoreOptions, resolveCoreConfig } from "./config.t
 import { assert } from "./errors.ts";
 import { type LogEntry, SlotLog } from "./log.ts";
 import {
+  isMember,
   isVoter,
   type Member,
   type MembershipChange,
@@ -369,17 +370,35 @@ export class Replica {
     return this.votesIn(this.id);
   }
 
-  /**
-   * `id` is a voter of the configuration that governs our last chosen slot or the next one (the
-   * old voters lead on until a change governs: only they may know it chosen), or of our latest
-   * one, chosen or projected from our votes.
-   */
+  /** `id` is a voter of one of nearConfigs(). */
   private votesIn(id: number): boolean {
-    if (isVoter(this.members.latest()?.members ?? null, id)) return true;
-    if (isVoter(this.members.at(this.chosenSlot + 1)?.members ?? null, id)) return true;
-    // The voters of our last chosen slot too: until the new voters hold everything before a
-    // change (Replica.handedOver) only the old ones can bring them there.
-    if (isVoter(this.members.at(this.chosenSlot)?.members ?? null, id)) return true;
+    return this.nearConfigs().some((members) => isVoter(members, id));
+  }
+
+  /**
+   * `id` is a member (voter or learner) of one of the configurations votesIn looks at. A probe
+   * from anyone else is refused: a replica removed from every configuration we know. A replica
+   * we know only as a learner may be a voter in a configuration we have not learned yet (we lag),
+   * and a voter we lag behind may need our grant to bring us up to date: it is not refused.
+   */
+  private knownMember(id: number): boolean {
+    return this.nearConfigs().some((members) => isMember(members, id));
+  }
+
+  /**
+   * The member lists that say who may campaign: the latest configuration we know chosen, the
+   * ones that govern our last chosen slot and the next (until the new voters hold everything
+   * before a change, Replica.handedOver, only the old ones can bring them there), and the one the
+   * changes among our votes above the chosen prefix would make.
+   */
+  private nearConfigs(): (readonly Member[])[] {
+    const lists: (readonly Member[])[] = [];
+    for (const entry of [
+      this.members.latest(),
+      this.members.at(this.chosenSlot + 1),
+      this.members.at(this.chosenSlot),
+    ])
+      if (entry !== null) lists.push(entry.members);
     let projected: MembershipHistory | null = null;
     for (let slot = this.chosenSlot + 1; slot <= this.log.lastSlot; slot++) {
       const change = this.log.get(slot)?.batch.change;
@@ -387,7 +406,9 @@ export class Replica {
       projected ??= new MembershipHistory(this.config.membershipLag, this.members.all());
       projected.apply(slot, change);
     }
-    return projected !== null && isVoter(projected.latest()?.members ?? null, id);
+    const latest = projected?.latest();
+    if (latest) lists.push(latest.members);
+    return lists;
   }
 
   /** Recompute peerIds from the configurations held. */
@@ -942,12 +963,12 @@ export class Replica {
   }
 
   private onProbe(m: Probe): void {
-    // A replica we do not count a voter (removed, a learner, or one whose promotion we have not
-    // learned yet) is refused: a removed replica that never heard of its removal cannot disrupt.
+    // A replica outside every configuration we know is refused: a removed replica that never
+    // heard of its removal cannot disrupt (see knownMember for why learners are not refused).
     const granted =
       m.ballot > this.promised &&
       !this.leaseHeld(m.from) &&
-      (!this.members.known || this.votesIn(m.from)); // a joiner cannot judge: it grants
+      (!this.members.known || this.knownMember(m.from)); // a joiner cannot judge: it grants
     // A refusal carries our promise, so a prober behind on rounds learns the round to beat.
     const ballot = granted ? m.ballot : this.promised;
     const reply: ProbeReply = {
