@@ -15,6 +15,11 @@ const READ_CLOCK_LAG_MS = 50;
 
 /** Keys with a TTL examined per applied batch, so expired keys nobody reads do not pile up. */
 const EXPIRE_SWEEP_KEYS = 20;
+/**
+ * Longest piece of a background snapshot, ms: the consensus thread then turns to its sockets and
+ * timers (a heartbeat every 50 ms by default) before the next piece.
+ */
+const SNAPSHOT_STEP_MS = 5;
 
 export interface KvAppOptions {
   readonly valueBytesMax: number;
@@ -113,6 +118,26 @@ export class KvApp implements ReplicatedApp {
 
   snapshot(): Uint8Array {
     return this.store.snapshot();
+  }
+
+  /**
+   * The same image, taken a few milliseconds at a time between the event loop's other work, while
+   * the store goes on applying the log (kv-snapshot-job.ts): the runtime takes this one, so a large
+   * store never stops the consensus thread for longer than a step.
+   */
+  checkpoint(prefix?: Uint8Array): Promise<Uint8Array | null> {
+    const job = this.store.beginSnapshot(prefix);
+    return new Promise((resolve, reject) => {
+      const run = (): void => {
+        try {
+          if (job.step(SNAPSHOT_STEP_MS)) resolve(job.bytes);
+          else setImmediate(run);
+        } catch (error) {
+          reject(error);
+        }
+      };
+      run();
+    });
   }
 
   restore(data: Uint8Array): void {

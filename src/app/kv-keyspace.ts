@@ -5,6 +5,7 @@
  * applies the same commands in the same order, and time is only the `now` the commands pass in.
  */
 import { assert } from "../core/errors.ts";
+import type { SnapshotJob } from "./kv-snapshot-job.ts";
 
 /** A field → value map; field names are latin1 strings of their bytes. */
 export class KvHash {
@@ -220,6 +221,8 @@ export class Keyspace {
   private scanSeqs: number[] = [];
 
   readonly limits: KeyspaceLimits;
+  /** A snapshot being taken piece by piece: told before an entry it still needs changes. */
+  snapshotJob: SnapshotJob | null = null;
 
   constructor(limits: KeyspaceLimits) {
     this.limits = limits;
@@ -241,6 +244,8 @@ export class Keyspace {
   lookup(key: string, now: number): KvEntry | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
+    // A write may change what it looks up: a snapshot under way copies the entry first.
+    if (this.snapshotJob !== null && this.collecting) this.snapshotJob.touch(key, entry);
     if (now > entry.expiresAtMs) {
       if (this.collecting) this.remove(key, entry);
       return undefined;
@@ -275,6 +280,7 @@ export class Keyspace {
   }
 
   setExpiry(key: string, entry: KvEntry, expiresAtMs: number): void {
+    this.snapshotJob?.touch(key, entry);
     if (expiresAtMs === NO_EXPIRY) this.volatile.delete(key);
     else if (entry.expiresAtMs === NO_EXPIRY) this.volatile.add(key);
     entry.expiresAtMs = expiresAtMs;
@@ -282,12 +288,14 @@ export class Keyspace {
 
   remove(key: string, entry: KvEntry): void {
     assert(this.entries.get(key) === entry);
+    this.snapshotJob?.touch(key, entry);
     this.entries.delete(key);
     if (entry.expiresAtMs !== NO_EXPIRY) this.volatile.delete(key);
     if (this.scanKeys.length > 2 * this.entries.size + SCAN_INDEX_SLACK) this.rebuildScanIndex();
   }
 
   clear(): void {
+    this.snapshotJob?.finish(); // it still needs every entry: write them out first
     this.entries.clear();
     this.volatile.clear();
     this.scanKeys = [];

@@ -38,9 +38,17 @@ const TYPE_LIST = 3;
 const TYPE_SET = 4;
 const TYPE_ZSET = 5;
 
-class Writer {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+export class Writer {
+  private buf: Buffer;
   length = 0;
+
+  /** `capacity`: bytes to start with (it doubles as needed). */
+  constructor(capacity = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+  /** crc32 of the bytes before crcEnd (summed as we go, so finish() does not stall on a big one). */
+  private crc = 0;
+  private crcEnd = 0;
 
   private ensure(bytes: number): void {
     if (this.length + bytes <= this.buf.length) return;
@@ -77,9 +85,27 @@ class Writer {
     this.length += this.buf.write(value, this.length, "latin1");
   }
 
+  /** Bytes another Writer produced (an entry serialized ahead of its turn). */
+  raw(value: Uint8Array): void {
+    this.ensure(value.length);
+    this.buf.set(value, this.length);
+    this.length += value.length;
+  }
+
+  /** The bytes written so far (a view, valid until the next write). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** Fold what was written since the last call into the checksum. */
+  sumSoFar(): void {
+    this.crc = crc32(this.buf.subarray(this.crcEnd, this.length), this.crc);
+    this.crcEnd = this.length;
+  }
+
   finish(): Uint8Array {
-    const body = this.buf.subarray(0, this.length);
-    this.u32(crc32(body));
+    this.sumSoFar();
+    this.u32(this.crc);
     return this.buf.subarray(0, this.length);
   }
 }
@@ -113,21 +139,42 @@ function writeValue(writer: Writer, value: KvValue): void {
   }
 }
 
-export function writeSnapshot(keyspace: Keyspace): Uint8Array {
-  const writer = new Writer();
+/** The header, up to and including the key count. */
+export function writeHeader(writer: Writer, keyspace: Keyspace): void {
   writer.u32(MAGIC);
   writer.u32(VERSION);
   writer.f64(keyspace.clockMs);
   writer.f64(keyspace.nextSeq);
   writer.u32(keyspace.entries.size);
-  for (const [key, entry] of keyspace.entries) {
-    writer.latin1(key);
-    writer.f64(entry.seq);
-    writer.f64(entry.expiresAtMs);
-    writeValue(writer, entry.value);
-  }
-  writer.u32(keyspace.volatile.size);
-  for (const key of keyspace.volatile) writer.f64(keyspace.entries.get(key)!.seq);
+}
+
+/** One key's record. */
+export function writeEntry(writer: Writer, key: string, entry: KvEntry): void {
+  writer.latin1(key);
+  writer.f64(entry.seq);
+  writer.f64(entry.expiresAtMs);
+  writeValue(writer, entry.value);
+}
+
+/** The expiry-sweep order, after the keys: `seqs` of the keys with a TTL, in that order. */
+export function writeVolatile(writer: Writer, seqs: readonly number[]): void {
+  writer.u32(seqs.length);
+  for (const seq of seqs) writer.f64(seq);
+}
+
+/** The sweep order as seqs, now. */
+export function volatileSeqs(keyspace: Keyspace): number[] {
+  const seqs: number[] = [];
+  for (const key of keyspace.volatile) seqs.push(keyspace.entries.get(key)!.seq);
+  return seqs;
+}
+
+/** The whole store at once (the thread waits; see SnapshotJob for the incremental one). */
+export function writeSnapshot(keyspace: Keyspace): Uint8Array {
+  const writer = new Writer();
+  writeHeader(writer, keyspace);
+  for (const [key, entry] of keyspace.entries) writeEntry(writer, key, entry);
+  writeVolatile(writer, volatileSeqs(keyspace));
   return writer.finish();
 }
 

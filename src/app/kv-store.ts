@@ -14,6 +14,7 @@ import * as server from "./kv-server.ts";
 import * as sets from "./kv-sets.ts";
 import { type ExecContext, type Handler, latin1, upper, wrongArity } from "./kv-shared.ts";
 import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
+import { SnapshotJob } from "./kv-snapshot-job.ts";
 import * as strings from "./kv-strings.ts";
 import * as zsets from "./kv-zsets.ts";
 import { errorReply } from "./resp.ts";
@@ -373,6 +374,14 @@ export class KvStore {
   /** The whole state, checksummed; equal stores give equal bytes. */
   snapshot(): Uint8Array {
     return writeSnapshot(this.keyspace);
+  }
+
+  /**
+   * `prefix` and then the same bytes as snapshot() now, taken a piece at a time (SnapshotJob.step)
+   * while this store goes on executing commands. One at a time.
+   */
+  beginSnapshot(prefix?: Uint8Array): SnapshotJob {
+    return new SnapshotJob(this.keyspace, prefix);
   }
 
   /** A store from `snapshot()` bytes; throws ApusError ERR_WIRE_FIELD/ERR_WIRE_VERSION if bad. */

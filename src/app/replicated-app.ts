@@ -67,9 +67,10 @@ export interface ReplicatedApp {
   /**
    * For an app whose state can only be captured asynchronously (a program's checkpoint hook):
    * the state as of everything applied when this is called, when it is ready; null when it cannot
-   * be taken now (the runtime tries again later). Absent: only snapshot() exists.
+   * be taken now (the runtime tries again later). Absent: only snapshot() exists. The result
+   * begins with `prefix` (the runtime's own header), so that a large image is laid out once.
    */
-  checkpoint?(): Promise<Uint8Array | null>;
+  checkpoint?(prefix?: Uint8Array): Promise<Uint8Array | null>;
   /** Replace the state with a snapshot's (a replica that fell behind the leader's compaction). */
   restore(data: Uint8Array): void;
   /**

@@ -264,8 +264,8 @@ export class ProgramApp implements ReplicatedApp {
   constructor(options: ProgramAppOptions) {
     this.options = options;
     if (options.hooks.checkpointFiles !== undefined) {
-      this.checkpoint = () =>
-        new Promise((resolve) => {
+      this.checkpoint = (prefix = new Uint8Array(0)) =>
+        new Promise<Uint8Array | null>((resolve) => {
           // The apply side runs ahead of the loop: its state is taken now, at the barrier's
           // position in the log, not when the loop reaches the barrier.
           const loop = this.loopState();
@@ -275,7 +275,7 @@ export class ProgramApp implements ReplicatedApp {
             checkpointDone: resolve,
             checkpointLoop: loop,
           });
-        });
+        }).then((data) => (data === null ? null : Buffer.concat([prefix, data])));
     }
     this.stallTimer = setInterval(() => this.watchForStall(), 1000);
     this.stallTimer.unref();
@@ -403,7 +403,7 @@ export class ProgramApp implements ReplicatedApp {
    * log; when the loop reaches it, and no open connection holds state a checkpoint cannot keep,
    * the hook runs and the files it leaves, with the loop's own state, are the checkpoint.
    */
-  readonly checkpoint?: () => Promise<Uint8Array | null>;
+  readonly checkpoint?: (prefix?: Uint8Array) => Promise<Uint8Array | null>;
 
   /** Install a checkpoint (a replica behind the leader's compaction, or restarting from one). */
   restore(data: Uint8Array): void {

@@ -104,8 +104,8 @@ export class Applier {
   /**
    * Log compaction: once enough was applied, the application's image at the applied slot
    * replaces the log up to it (the WAL writes it to its own file and drops the segments it
-   * covers). A peer that falls behind it is sent the snapshot. Serializing is synchronous: it
-   * pauses this thread for a time proportional to the store (see the README).
+   * covers). A peer that falls behind it is sent the snapshot. The embedded store is serialized
+   * in pieces of a few milliseconds while applying goes on (src/app/kv-snapshot-job.ts).
    */
   private maybeSnapshot(): void {
     if (
@@ -118,15 +118,15 @@ export class Applier {
     const slot = this.appliedSlot;
     this.bytesSinceSnapshot = 0;
     this.slotsSinceSnapshot = 0;
-    const data = this.machine.snapshot();
-    if (data !== null) {
-      this.compacted(slot, data, started);
-      return;
-    }
-    // A program's copy: its checkpoint hook runs when the apply loop reaches this point of the
-    // log, so the checkpoint belongs at `slot` even though more is applied meanwhile.
+    // The image as of `slot`, taken in the background when the app can (the embedded store a
+    // piece at a time, a program's copy by its checkpoint hook): it belongs at `slot` even though
+    // more is applied meanwhile. Only an app that cannot is serialized here and now.
     const later = this.machine.snapshotLater();
-    if (later === null) return; // no snapshot at all: the whole log stays (--app-log-max-bytes)
+    if (later === null) {
+      const data = this.machine.snapshot();
+      if (data !== null) this.compacted(slot, data, started);
+      return; // no snapshot at all: the whole log stays (--app-log-max-bytes)
+    }
     this.checkpointing = true;
     const bytesAtSlot = this.uncompactedBytes;
     later.then(

@@ -73,14 +73,10 @@ export class StateMachine {
   snapshotLater(): Promise<Uint8Array | null> | null {
     if (this.app.checkpoint === undefined) return null;
     const sessions = this.sessions.encode();
-    return this.app.checkpoint().then((app) => {
-      if (app === null) return null;
-      const data = new Uint8Array(4 + sessions.byteLength + app.byteLength);
-      new DataView(data.buffer).setUint32(0, sessions.byteLength, true);
-      data.set(sessions, 4);
-      data.set(app, 4 + sessions.byteLength);
-      return data;
-    });
+    const prefix = new Uint8Array(4 + sessions.byteLength);
+    new DataView(prefix.buffer).setUint32(0, sessions.byteLength, true);
+    prefix.set(sessions, 4);
+    return this.app.checkpoint(prefix); // the sessions' layout, then the app's image
   }
 
   /**
