@@ -359,6 +359,22 @@ export class Replica {
   }
 
   /**
+   * The configurations that govern the next slot to decide and, for a leader, the one it would
+   * propose next: pre-vote asks a majority of these, and a leader steps down without one
+   * (check-quorum). Not a configuration that governs only later: its voters may be the ones that
+   * still lag, and only a leader of the current one can bring them up to date (handedOver).
+   * Liveness only: Phase 1 asks what safety needs (phase1Configs).
+   */
+  private governingNext(upTo = this.chosenSlot + 1): MembershipEntry[] {
+    const configs: MembershipEntry[] = [];
+    for (const slot of [this.chosenSlot + 1, upTo]) {
+      const config = this.members.at(slot) ?? this.members.latest();
+      if (config !== null && !configs.includes(config)) configs.push(config);
+    }
+    return configs;
+  }
+
+  /**
    * Only a voter campaigns (a learner or a removed replica never does): a voter of the latest
    * configuration we know chosen, or of the one the changes among our votes above the chosen
    * prefix would make. The second matters for liveness only: a leader that removed itself may be
@@ -959,7 +975,7 @@ export class Replica {
         ballot: this.probeBallot,
       });
     }
-    if (this.quorumOfEach(this.probeGrants, this.liveConfigs())) this.beginPhase1();
+    if (this.quorumOfEach(this.probeGrants, this.governingNext())) this.beginPhase1();
   }
 
   private onProbe(m: Probe): void {
@@ -985,7 +1001,7 @@ export class Replica {
     if (this.roleValue !== "candidate" || this.phase !== "probe") return;
     if (!m.granted || m.ballot !== this.probeBallot) return;
     this.probeGrants |= 1 << m.from;
-    if (this.quorumOfEach(this.probeGrants, this.liveConfigs())) this.beginPhase1();
+    if (this.quorumOfEach(this.probeGrants, this.governingNext())) this.beginPhase1();
   }
 
   /** Phase 1a for every slot above our chosen prefix. Protected: a test plants a leader that skips it. */
@@ -1496,7 +1512,7 @@ export class Replica {
     for (const peer of this.peerIds) {
       if (this.now - this.peers[peer]!.heardTick < this.config.electionTicks) active |= 1 << peer;
     }
-    return this.quorumOfEach(active, this.liveConfigs());
+    return this.quorumOfEach(active, this.governingNext(this.nextSlot));
   }
 
   private broadcastHeartbeat(): void {
