@@ -4,6 +4,7 @@
  *   apus status [--admin H:P,H:P,...] [--json]   table of every replica; exit 0 when healthy
  *   apus latency [--admin H:P] [--reset]         consensus-latency quantiles as one JSON line
  *   apus leader transfer [ID] [--admin ...]      hand leadership over; prints who leads after
+ *   apus member list|add|promote|remove|replace  the configuration, and changes to it
  * Each takes --user NAME where the admin ports authenticate (the password: --password-file FILE
  * or APUS_ADMIN_PASSWORD, never argv).
  */
@@ -16,6 +17,7 @@ import {
 } from "./cli/admin-client.ts";
 import { type CliArgs, type CliLogin, cliHelpText, parseCliArgs } from "./cli/cli-args.ts";
 import { type TransferAnswer, transferVerdict } from "./cli/leader-transfer-report.ts";
+import { formatChange, formatConfiguration, memberRequestBody } from "./cli/member-report.ts";
 import {
   asReplicaStatus,
   formatStatusTable,
@@ -24,6 +26,7 @@ import {
   type StatusRow,
   summarizeCluster,
 } from "./cli/status-table.ts";
+import type { MemberChangeOutcome, MembersView } from "./runtime/thread-contracts.ts";
 import { VERSION } from "./version.ts";
 
 const REQUEST_TIMEOUT_MS = 2000;
@@ -183,6 +186,74 @@ async function leaderTransfer(
   return say(verdict.code, verdict.text, verdict.json);
 }
 
+/** Longer than the replica's own bound on a change's steps, so the answer arrives first. */
+const MEMBER_TIMEOUT_SLACK_MS = 10_000;
+/** The replica's default wait per step (MEMBER_CHANGE_WAIT_MS_DEFAULT). */
+const MEMBER_STEP_WAIT_MS_DEFAULT = 30_000;
+
+async function member(
+  args: Extract<CliArgs, { command: "member" }>,
+  credentials: AdminCredentials | undefined,
+): Promise<number> {
+  const fetched = await Promise.all(args.admin.map((a) => fetchRow(a, credentials)));
+  const refusal = fetched.find((f) => f.authRefusal !== null)?.authRefusal ?? null;
+  if (refusal !== null) {
+    process.stderr.write(`apus: ${refusal}\n`);
+    return 1;
+  }
+  const rows = fetched.map((f) => f.row);
+  const leader = summarizeCluster(rows).leaders[0];
+  const leaderIndex = rows.findIndex((row) => "status" in row && row.status.id === leader);
+  if (args.member.op === "list") {
+    // The leader's view has every member's progress; any answering replica's has the rest.
+    const order = [leaderIndex, ...rows.keys()].filter((i) => i >= 0 && "status" in rows[i]!);
+    for (const index of order) {
+      const result = await getAdminJson(args.admin[index]!, "/members", REQUEST_TIMEOUT_MS, {
+        credentials,
+      });
+      if (!result.ok) continue;
+      const view = result.value as MembersView;
+      process.stdout.write(
+        args.json ? `${JSON.stringify(view)}\n` : `${formatConfiguration(view)}\n`,
+      );
+      return 0;
+    }
+    process.stderr.write("apus: no replica of --admin answered /members\n");
+    return 1;
+  }
+  if (leader === undefined || leaderIndex < 0) {
+    const known = rows.find((row) => "status" in row && row.status.leader !== null);
+    const hint =
+      known !== undefined && "status" in known
+        ? ` (they follow replica ${known.status.leader}: add its admin port to --admin)`
+        : " (try again once one leads: apus status)";
+    process.stderr.write(`apus: no replica of --admin answered as leader${hint}\n`);
+    return 1;
+  }
+  const steps = args.member.op === "replace" ? 4 : 1;
+  const timeoutMs =
+    steps * (args.member.waitMs ?? MEMBER_STEP_WAIT_MS_DEFAULT) + MEMBER_TIMEOUT_SLACK_MS;
+  const body = JSON.stringify(memberRequestBody(args.member));
+  const result = await getAdminJson(args.admin[leaderIndex]!, "/members", timeoutMs, {
+    method: "POST",
+    anyStatus: true,
+    credentials,
+    body,
+  });
+  if (!result.ok) {
+    process.stderr.write(
+      `apus: ${formatAdminAddress(args.admin[leaderIndex]!)}: ${result.reason}\n`,
+    );
+    return 1;
+  }
+  const outcome = result.value as MemberChangeOutcome;
+  const ok = outcome.outcome === "done";
+  if (args.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
+  else
+    (ok ? process.stdout : process.stderr).write(`${ok ? "" : "apus: "}${formatChange(outcome)}\n`);
+  return ok ? 0 : 1;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let args: CliArgs;
   try {
@@ -215,6 +286,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return latency(args, credentials);
     case "leader-transfer":
       return leaderTransfer(args, credentials);
+    case "member":
+      return member(args, credentials);
   }
 }
 

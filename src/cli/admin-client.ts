@@ -107,9 +107,12 @@ export function getAdminJson(
     readonly method?: "GET" | "POST";
     readonly anyStatus?: boolean;
     readonly credentials?: AdminCredentials | undefined;
+    /** A JSON body (POST /members). */
+    readonly body?: string;
   } = {},
 ): Promise<AdminResult> {
   const headers: Record<string, string> = { "x-apus-admin": "1" };
+  if (options.body !== undefined) headers["content-type"] = "application/json";
   if (options.credentials !== undefined)
     headers.authorization = basicAuthorization(options.credentials);
   return new Promise((resolve) => {
@@ -170,6 +173,6 @@ export function getAdminJson(
       req.destroy();
     }, timeoutMs);
     req.on("error", (error) => settle({ ok: false, reason: describeAdminError(error, timeoutMs) }));
-    req.end();
+    req.end(options.body);
   });
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ApusError } from "../core/errors.ts";
 import type { AdminAddress } from "./admin-client.ts";
+import { type MemberCommand, parseMemberCommand } from "./member-report.ts";
 import { parseAdminList } from "./status-table.ts";
 
 /**
@@ -33,6 +34,12 @@ export type CliArgs =
       /** The replica to hand to; null: the leader picks the most caught-up follower. */
       readonly target: number | null;
       readonly json: boolean;
+    } & CliLogin)
+  | ({
+      readonly command: "member";
+      readonly admin: readonly AdminAddress[];
+      readonly member: MemberCommand;
+      readonly json: boolean;
     } & CliLogin);
 
 /** The admin ports `npm start` gives a three-replica cluster. */
@@ -47,6 +54,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     admin?: string;
     json?: boolean;
     reset?: boolean;
+    "wait-ms"?: string;
     user?: string;
     "password-file"?: string;
     help?: boolean;
@@ -62,6 +70,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         admin: { type: "string" },
         json: { type: "boolean" },
         reset: { type: "boolean" },
+        "wait-ms": { type: "string" },
         user: { type: "string" },
         "password-file": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -74,9 +83,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.help === true || positionals[0] === "help") return { command: "help" };
   if (values.version === true) return { command: "version" };
   const [command, ...rest] = positionals;
-  if (command === undefined) throw invalid("missing command: status, latency or leader transfer");
+  if (command === undefined)
+    throw invalid("missing command: status, latency, leader transfer or member");
   const login = parseLogin(values);
   if (command === "leader") return { ...parseLeaderCommand(rest, values), ...login };
+  if (command === "member") return { ...parseMember(rest, values), ...login };
+  if (values["wait-ms"] !== undefined) throw invalid(`--wait-ms belongs to member, not ${command}`);
   if (rest.length > 0) throw invalid(`unexpected argument "${rest[0]}" after ${command}`);
   if (command !== "status" && command !== "latency")
     throw invalid(`unknown command "${command}": use status or latency`);
@@ -101,6 +113,26 @@ function parseLogin(values: { user?: string; "password-file"?: string }): CliLog
   if (passwordFile !== null && user === null)
     throw invalid("--password-file needs --user NAME (whose password the file holds)");
   return { user, passwordFile };
+}
+
+function parseMember(
+  rest: readonly string[],
+  values: { admin?: string; json?: boolean; reset?: boolean; "wait-ms"?: string },
+): Omit<Extract<CliArgs, { command: "member" }>, keyof CliLogin> {
+  const waitText = values["wait-ms"];
+  let waitMs: number | null = null;
+  if (waitText !== undefined) {
+    waitMs = Number(waitText);
+    if (!/^[0-9]+$/.test(waitText) || !Number.isSafeInteger(waitMs))
+      throw invalid(`--wait-ms: expected milliseconds, got "${waitText}"`);
+  }
+  if (values.reset === true) throw invalid("--reset belongs to latency, not member");
+  const member = parseMemberCommand(rest, waitMs);
+  const adminText = values.admin ?? DEFAULT_ADMIN;
+  const admin = parseAdminList(adminText);
+  if (admin === null)
+    throw invalid(`--admin: expected host:port,host:port,..., got "${adminText}"`);
+  return { command: "member", admin, member, json: values.json === true };
 }
 
 function parseLeaderCommand(
@@ -145,12 +177,35 @@ Usage:
       /leader/transfer?to=ID to it, then prints who leads. Exit status 0 only when the target
       (ID, or the one the leader picked) leads after; --json prints one JSON line in every case.
 
+  apus member list [--admin H:P,...] [--json]
+      The cluster's configuration (GET /members of the first replica that answers, the
+      leader's when --admin lists it): each member's id, role (voter or learner), peer address,
+      and on the leader its chosen slot and lag; then the slot of the last change and whether it
+      governs yet.
+  apus member add ID HOST:PORT [--wait-ms MS]
+      Add replica ID, a new id, as a learner at peer address HOST:PORT (start it first with
+      --join, the cluster's --secret-file, and --peers naming the members and itself). A learner
+      receives the log and votes uncounted.
+  apus member promote ID
+      Make learner ID a voter; refused (exit 1, "lagging") while it trails the leader by more
+      than the leader's --promote-lag-slots.
+  apus member remove ID
+      Remove replica ID (a voter or learner). Then stop it; it logs that it was removed.
+  apus member replace OLD_ID NEW_ID HOST:PORT [--wait-ms MS]
+      Replace replica OLD_ID (failed, or on a machine to retire) by NEW_ID at HOST:PORT: add NEW_ID
+      as a learner, wait until it caught up, promote it, remove OLD_ID; prints each step.
+      Each member command finds the leader among --admin (GET /status), POSTs /members to it,
+      and waits until the change is chosen and governs (--wait-ms per step, default 30000).
+      Exit status 0 when every step is done, 1 when the leader refused or a step did not
+      finish (the output says which and why), 2 for bad arguments. One change at a time.
+      --json prints the leader's answer as one JSON line.
+
   --admin   admin addresses (each replica's --admin-host:--admin-port)
             default: ${DEFAULT_ADMIN} (npm start's cluster; latency: the first)
   --user NAME
             authenticate to the admin ports (HTTP Basic) as NAME, a user of the replicas'
             --users-file (or default, the --requirepass-file user). Replicas with client users
-            require an admin-role user for leader transfer and latency --reset, and any user for
+            require an admin-role user for leader transfer, member changes and latency --reset, and any user for
             status under --admin-auth all. Without client users the admin port has no
             authentication: keep it on 127.0.0.1 (the default --admin-host) or a private network.
   --password-file FILE

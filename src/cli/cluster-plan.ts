@@ -219,32 +219,59 @@ export function secretFilePath(options: ClusterOptions): string {
 
 export function planReplicas(options: ClusterOptions): ReplicaPlan[] {
   const peers = peerList(options);
-  const secretFile = secretFilePath(options);
   const plans: ReplicaPlan[] = [];
-  for (let id = 1; id <= options.replicas; id++) {
-    const clientPort = options.baseClientPort + id - 1;
-    const peerPort = options.basePeerPort + id - 1;
-    const adminPort = options.baseAdminPort + id - 1;
-    const dataDir = join(options.dataDir, `replica-${id}`);
-    const args = [
-      ...["--id", String(id), "--peers", peers],
-      ...["--client-port", String(clientPort), "--admin-port", String(adminPort)],
-      ...["--data-dir", dataDir, "--secret-file", secretFile],
-      ...["--durability", options.durability, "--transport", options.transport],
-      ...["--workers", String(options.workers), "--log-format", "json"],
-      ...options.replicaArgs,
-    ];
-    plans.push({
-      id,
-      clientPort,
-      peerPort,
-      adminPort,
-      dataDir,
-      logFile: join(options.dataDir, `replica-${id}.log`),
-      args,
-    });
-  }
+  for (let id = 1; id <= options.replicas; id++) plans.push(planReplica(options, id, peers, false));
   return plans;
+}
+
+/** Replica `id`'s ports, directories and command line; `joins`: it joins a running cluster. */
+function planReplica(
+  options: ClusterOptions,
+  id: number,
+  peers: string,
+  joins: boolean,
+): ReplicaPlan {
+  const clientPort = options.baseClientPort + id - 1;
+  const peerPort = options.basePeerPort + id - 1;
+  const adminPort = options.baseAdminPort + id - 1;
+  const dataDir = join(options.dataDir, `replica-${id}`);
+  const args = [
+    ...["--id", String(id), "--peers", peers, ...(joins ? ["--join"] : [])],
+    ...["--client-port", String(clientPort), "--admin-port", String(adminPort)],
+    ...["--data-dir", dataDir, "--secret-file", secretFilePath(options)],
+    ...["--durability", options.durability, "--transport", options.transport],
+    ...["--workers", String(options.workers), "--log-format", "json"],
+    ...options.replicaArgs,
+  ];
+  return {
+    id,
+    clientPort,
+    peerPort,
+    adminPort,
+    dataDir,
+    logFile: join(options.dataDir, `replica-${id}.log`),
+    args,
+  };
+}
+
+/** The peer address of the launcher's replica `id`. */
+export function peerAddressOf(options: ClusterOptions, id: number): string {
+  return `${LOOPBACK}:${options.basePeerPort + id - 1}`;
+}
+
+/**
+ * A replica that `grow` adds to the running cluster: the next id, the launcher's ports for it,
+ * started with --join and --peers naming the members (`memberIds`) and itself.
+ */
+export function planGrownReplica(
+  options: ClusterOptions,
+  id: number,
+  memberIds: readonly number[],
+): ReplicaPlan {
+  const peers = [...memberIds, id]
+    .map((member) => `${member}=${peerAddressOf(options, member)}`)
+    .join(",");
+  return planReplica(options, id, peers, true);
 }
 
 /** Every port the cluster will listen on, with the flag that moves it. */
@@ -314,6 +341,13 @@ Options:
   --help                  show this text
   -- FLAGS...             pass FLAGS to every replica (see node dist/replica.js --help),
                           e.g. -- --batch-max-commands 1 --log-level debug
+
+While it runs, type a command and Enter:
+  grow                    start replica N+1 (--join), add it as a learner, promote it once it
+                          caught up (up to ${REPLICAS_MAX} replicas)
+  shrink                  remove the replica with the highest id from the configuration, then
+                          stop it (never below one)
+  members                 the configuration (node dist/cli.js member list)
 
 Then: redis-cli -p 7001 set hello world, or node dist/cli.js status.
 `;

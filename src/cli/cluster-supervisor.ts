@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../version.ts";
 import { getAdminJson } from "./admin-client.ts";
@@ -19,14 +20,20 @@ import {
   leaderOf,
   type ReplicaState,
 } from "./cluster-line.ts";
+import { addAndPromote, findLeader, removeMember } from "./cluster-membership.ts";
 import {
   type ClusterOptions,
   LOOPBACK,
   type PlannedPort,
+  peerAddressOf,
+  planGrownReplica,
+  plannedPorts,
+  REPLICAS_MAX,
   type ReplicaPlan,
   secretFilePath,
 } from "./cluster-plan.ts";
 import { logSize, readLogTail, summarizeLogLine } from "./log-tail.ts";
+import { formatConfiguration } from "./member-report.ts";
 import type { Screen } from "./screen.ts";
 import { asReplicaStatus } from "./status-table.ts";
 
@@ -69,6 +76,8 @@ interface Supervised {
   /** Byte offset in the log file where this run's lines start. */
   logOffset: number;
   restartTimer: NodeJS.Timeout | null;
+  /** Removed from the configuration by shrink: stopped, never restarted. */
+  retired: boolean;
 }
 
 export function ensureSecret(options: ClusterOptions): boolean {
@@ -144,6 +153,7 @@ export class Cluster {
       catchingUp: false,
       logOffset: 0,
       restartTimer: null,
+      retired: false,
     }));
   }
 
@@ -153,6 +163,7 @@ export class Cluster {
       this.spawn(replica);
     }
     this.printBanner();
+    this.readCommands();
     this.pollTimer = setInterval(() => void this.poll(), POLL_INTERVAL_MS);
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
       process.on(signal, () => void this.stop(signal));
@@ -211,7 +222,7 @@ export class Cluster {
     const { plan } = replica;
     const pid = replica.pid;
     replica.child = null;
-    if (this.stopping) return;
+    if (this.stopping || replica.retired) return;
     const started = replica.answered || Date.now() - replica.startedAtMs >= STARTED_AFTER_MS;
     replica.failedStarts = started ? 0 : replica.failedStarts + 1;
     const lines = [describeExit(plan.id, pid, code, signal)];
@@ -252,6 +263,98 @@ export class Cluster {
       process.stdout.write("no replica is running and none will be restarted; stopping\n");
       this.exit(1);
     }
+  }
+
+  // ---- grow and shrink, typed into the launcher's terminal ------------------------------------
+
+  /** A membership change the launcher is making; one at a time. */
+  private changing = false;
+
+  /** Lines typed into the launcher: grow, shrink, members. */
+  private readCommands(): void {
+    const lines = createInterface({ input: process.stdin, terminal: false });
+    lines.on("line", (line) => {
+      const command = line.trim().toLowerCase();
+      if (command === "") return;
+      if (command === "grow" || command === "shrink") {
+        if (this.changing) {
+          this.screen.print(`${command}: a change is under way; wait for it`);
+          return;
+        }
+        this.changing = true;
+        const run = command === "grow" ? this.grow() : this.shrink();
+        void run.finally(() => {
+          this.changing = false;
+        });
+      } else if (command === "members") {
+        void this.printMembers();
+      } else {
+        this.screen.print(`unknown command "${command}": grow, shrink or members (Ctrl-C stops)`);
+      }
+    });
+  }
+
+  private admins() {
+    return this.replicas.map((r) => ({ host: LOOPBACK, port: r.plan.adminPort }));
+  }
+
+  /** Start replica N+1 with --join, add it as a learner, promote it once caught up. */
+  private async grow(): Promise<void> {
+    const say = (line: string) => this.screen.print(line);
+    const ids = this.replicas.map((r) => r.plan.id);
+    const id = Math.max(...ids) + 1;
+    if (id > REPLICAS_MAX) return say(`grow: the launcher runs at most ${REPLICAS_MAX} replicas`);
+    const plan = planGrownReplica(this.options, id, ids);
+    for (const port of plannedPorts(this.options, [plan])) {
+      const taken = await checkPort(port);
+      if (taken !== null)
+        return say(`grow: port ${port.port} (${port.use} port of replica ${id}) ${taken}`);
+    }
+    const replica: Supervised = {
+      plan,
+      child: null,
+      pid: null,
+      exited: Promise.resolve(),
+      state: { kind: "starting" },
+      startedAtMs: 0,
+      answered: false,
+      failedStarts: 0,
+      restarted: false,
+      catchingUp: false,
+      logOffset: 0,
+      restartTimer: null,
+      retired: false,
+    };
+    mkdirSync(plan.dataDir, { recursive: true });
+    this.replicas.push(replica);
+    this.spawn(replica);
+    say(
+      `grow: started replica ${id} (pid ${replica.pid ?? "?"}, --join, redis-cli -p ${plan.clientPort}, log ${plan.logFile})`,
+    );
+    await addAndPromote(() => this.admins(), id, peerAddressOf(this.options, id), say);
+  }
+
+  /** Remove the replica with the highest id from the configuration, then stop it. */
+  private async shrink(): Promise<void> {
+    const say = (line: string) => this.screen.print(line);
+    if (this.replicas.length <= 1) return say("shrink: one replica left; it stays");
+    const replica = this.replicas[this.replicas.length - 1]!;
+    if (!(await removeMember(this.admins(), replica.plan.id, say))) return;
+    replica.retired = true;
+    if (replica.restartTimer !== null) clearTimeout(replica.restartTimer);
+    replica.child?.kill("SIGINT");
+    await this.waitExited([replica], STOP_GRACE_MS);
+    replica.child?.kill("SIGKILL");
+    this.replicas.splice(this.replicas.indexOf(replica), 1);
+    say(`shrink: stopped replica ${replica.plan.id}; its data stays in ${replica.plan.dataDir}`);
+    this.drawStatus();
+  }
+
+  private async printMembers(): Promise<void> {
+    const leader = await findLeader(this.admins());
+    this.screen.print(
+      leader === null ? "members: no replica answers as leader" : formatConfiguration(leader.view),
+    );
   }
 
   private logTail(replica: Supervised): string[] {
@@ -368,7 +471,7 @@ export class Cluster {
         `apus-smr ${VERSION}: ${options.replicas} replica${options.replicas === 1 ? "" : "s"} on ${LOOPBACK} · durability ${options.durability} · transport ${options.transport} · ${options.workers} connection worker${options.workers === 1 ? "" : "s"} each · data in ${options.dataDir}`,
         ...table,
         `try: redis-cli -p ${first} set hello world; redis-benchmark -p ${first} -t set,get -n 100000 -c 24; kill -9 the leader's pid (shown) and watch`,
-        `status table: node dist/cli.js status --admin ${this.replicas.map((r) => `${LOOPBACK}:${r.plan.adminPort}`).join(",")} · stop: Ctrl-C`,
+        `status table: node dist/cli.js status --admin ${this.replicas.map((r) => `${LOOPBACK}:${r.plan.adminPort}`).join(",")} · type grow, shrink or members and Enter · stop: Ctrl-C`,
       ].join("\n"),
     );
   }

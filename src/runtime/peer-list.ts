@@ -93,3 +93,8 @@ export function membersOf(peers: readonly ListedPeer[]): Member[] {
 export function formatPeerList(peers: readonly ListedPeer[]): string {
   return peers.map((peer) => `${peer.id}=${formatPeerAddress(peer)}`).join(",");
 }
+
+/** The replicas of a transports'-form list (index id - 1), as --peers lists them. */
+export function listedPeers(peers: readonly (PeerAddress | null)[]): ListedPeer[] {
+  return peers.flatMap((peer, index) => (peer === null ? [] : [{ id: index + 1, ...peer }]));
+}

@@ -19,6 +19,7 @@ import { ClientUsers } from "./client-auth.ts";
 import type { ReplicaConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { nextPeerIncarnation } from "./peer-incarnation.ts";
+import { formatPeerList, listedPeers } from "./peer-list.ts";
 import { readPeerSecrets } from "./peer-secrets.ts";
 import type {
   ConnectionControl,
@@ -300,14 +301,14 @@ export async function startReplica(
     {
       clients: `${config.clientHost}:${config.clientPort}`,
       admin: adminAddress,
-      peers: config.peers.map((p) => `${p.host}:${p.port}`).join(","),
+      peers: formatPeerList(listedPeers(config.peers)),
       workers,
       durability: config.durability,
       transport: config.transport,
       dataDir: config.durability === "fsync" ? config.dataDir : null,
       version: VERSION,
     },
-    `replica ${config.id} of ${config.peers.length} serving Redis clients on ${config.clientHost}:${config.clientPort}`,
+    `replica ${config.id} serving Redis clients on ${config.clientHost}:${config.clientPort}`,
   );
 
   let stopping: Promise<void> | null = null;
@@ -317,8 +318,8 @@ export async function startReplica(
     // the core gave up (one election timeout, capped at 2 x), and without a taker it stops all
     // the same. Only SIGTERM: SIGINT, and the launchers stopping a whole cluster, skip it.
     if (
+      // Whatever --peers lists: the configuration may have grown since (no taker: it stops at once).
       signal === "SIGTERM" &&
-      config.peers.length > 1 &&
       (await consensus.status()).role === "leader"
     ) {
       log.info({ signal }, "stopping: this replica leads; handing leadership over first");

@@ -167,6 +167,96 @@ export interface LeaderTransferOutcome {
   readonly waitMs: number;
 }
 
+/** One replica of a configuration, as /members and /status show it. */
+export interface MemberView {
+  readonly id: number;
+  readonly role: "voter" | "learner";
+  /** Its peer (transport) address, host:port. */
+  readonly address: string;
+  /** On the leader: the highest slot it reported chosen, and how far it trails ours. */
+  readonly chosenSlot?: number;
+  readonly lagSlots?: number;
+  /** On the leader: ms since it last answered (null for the leader itself). */
+  readonly lastHeardMsAgo?: number | null;
+}
+
+/** One configuration: made by the change in `slot` (0: the bootstrap one), governing from `effectiveFrom`. */
+export interface ConfigurationView {
+  readonly slot: number;
+  readonly effectiveFrom: number;
+  readonly members: readonly MemberView[];
+}
+
+/** GET /members: what this replica knows of the membership. */
+export interface MembersView {
+  readonly id: number;
+  readonly role: ReplicaStatus["role"];
+  readonly leader: number | null;
+  /** The leader's peer address, when known (where to send a change). */
+  readonly leaderAddress: string | null;
+  readonly commitIndex: number;
+  /** Governs this replica's next slot; null while a joining replica has learned none. */
+  readonly current: ConfigurationView | null;
+  /** The last chosen change (the same as current once it governs). */
+  readonly latest: ConfigurationView | null;
+  /** Whether a change is chosen and not yet governing, or queued at this leader. */
+  readonly changing: boolean;
+  /** This replica is in no configuration it holds: removed (or never added, when it joined). */
+  readonly removed: boolean;
+  /** --promote-lag-slots: a learner further behind than this is not promoted. */
+  readonly promoteLagSlots: number;
+}
+
+/**
+ * POST /members. add: `id` joins as a learner at `address`; promote: learner `id` becomes a
+ * voter; remove: `id` leaves; replace: `id` leaves for `newId` at `address` (add, wait until it
+ * caught up, promote, remove). waitMs bounds each step (null: the default).
+ */
+export interface MemberChangeRequest {
+  readonly op: "add" | "promote" | "remove" | "replace";
+  readonly id: number;
+  readonly address?: string;
+  readonly newId?: number;
+  readonly waitMs?: number | null;
+}
+
+/** One step of a change, done or not. */
+export interface MemberChangeStep {
+  readonly step: "add" | "catch-up" | "promote" | "remove";
+  readonly id: number;
+  readonly ok: boolean;
+  /** The slot of the change, and the first slot it governs (steps that change the configuration). */
+  readonly slot?: number;
+  readonly effectiveFrom?: number;
+  readonly lagSlots?: number;
+  readonly elapsedMs: number;
+}
+
+/**
+ * What a change came to. done: every step chosen and governing. Otherwise why not:
+ * not-leader (ask `leader`), busy (another change is under way), invalid (the request names no
+ * such member, an id taken, a bad address, the last voter: `detail` says), lagging (a learner
+ * too far behind to promote), timed-out (a step did not finish within waitMs; the steps done
+ * stay done), stopping.
+ */
+export interface MemberChangeOutcome {
+  readonly outcome:
+    | "done"
+    | "not-leader"
+    | "busy"
+    | "invalid"
+    | "lagging"
+    | "timed-out"
+    | "stopping";
+  readonly detail: string;
+  readonly leader: number | null;
+  readonly leaderAddress: string | null;
+  readonly steps: readonly MemberChangeStep[];
+  /** The configuration at the end, as this replica knows it. */
+  readonly members: MembersView;
+  readonly elapsedMs: number;
+}
+
 export interface ConnectionControl {
   metricsJson(): Promise<unknown[]>;
   /** Stop listening; close idle clients. */

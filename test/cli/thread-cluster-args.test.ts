@@ -20,7 +20,7 @@ describe("--transport shm", () => {
       [3, 7103, 8103, "shm"],
     ]);
     expect(configs.every((c) => c.durability === "memory" && c.window === 8)).toBe(true);
-    expect(configs[0]!.peers.map((p) => `${p.host}:${p.port}`)).toEqual([
+    expect(configs[0]!.peers.map((p) => `${p!.host}:${p!.port}`)).toEqual([
       "shm:1",
       "shm:2",
       "shm:3",

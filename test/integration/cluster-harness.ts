@@ -45,6 +45,11 @@ export async function freePort(): Promise<number> {
 
 export interface ReplicaProcess {
   readonly id: number;
+  /**
+   * Added by addReplica: started with --join and --peers in the stable-id form (ID=host:port),
+   * naming the replicas of the harness that were not removed, and itself.
+   */
+  readonly joined?: boolean;
   readonly clientPort: number;
   readonly peerPort: number;
   readonly adminPort: number;
@@ -93,12 +98,50 @@ export class TestCluster {
     return cluster;
   }
 
+  /** The bootstrap --peers (positional: replica i is the i-th), of the replicas start() made. */
   get peers(): string {
-    return this.replicas.map((r) => `127.0.0.1:${r.peerPort}`).join(",");
+    return this.replicas
+      .filter((r) => r.joined !== true)
+      .map((r) => `127.0.0.1:${r.peerPort}`)
+      .join(",");
   }
 
   replica(id: number): ReplicaProcess {
-    return this.replicas[id - 1]!;
+    const r = this.replicas.find((replica) => replica.id === id);
+    if (r === undefined) throw new Error(`no replica ${id} in this test cluster`);
+    return r;
+  }
+
+  /** Replicas removed from the configuration (removeReplica): left out of later --peers. */
+  private readonly removed = new Set<number>();
+
+  /** --peers in the stable-id form: every replica not removed (ID=127.0.0.1:port). */
+  get stablePeers(): string {
+    return this.replicas
+      .filter((r) => !this.removed.has(r.id))
+      .map((r) => `${r.id}=127.0.0.1:${r.peerPort}`)
+      .join(",");
+  }
+
+  /** A new replica (fresh ports and data directory), started with --join; returns it. */
+  async addReplica(id: number, extra: readonly string[] = []): Promise<ReplicaProcess> {
+    const replica: ReplicaProcess = {
+      id,
+      joined: true,
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      adminPort: await freePort(),
+      process: null,
+      output: "",
+    };
+    this.replicas.push(replica);
+    this.launch(id, extra);
+    return replica;
+  }
+
+  /** Leave `id` out of the --peers of replicas started from now on (it left the configuration). */
+  forget(id: number): void {
+    this.removed.add(id);
   }
 
   args(id: number): string[] {
@@ -108,7 +151,8 @@ export class TestCluster {
       "--id",
       String(id),
       "--peers",
-      this.peers,
+      r.joined === true ? this.stablePeers : this.peers,
+      ...(r.joined === true ? ["--join"] : []),
       "--client-port",
       String(r.clientPort),
       "--admin-port",
