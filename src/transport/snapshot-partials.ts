@@ -54,8 +54,11 @@ export interface PartialStore {
   append(from: number, data: Uint8Array): void;
   /** Bytes held of `from`'s open transfer; 0 if none. */
   held(from: number): number;
-  /** All the bytes of `from`'s transfer, once held whole (read in pieces, off the loop's back). */
-  read(from: number): Promise<Buffer>;
+  /**
+   * `head` followed by all the bytes of `from`'s transfer, once held whole (read in pieces, off
+   * the loop's back).
+   */
+  read(from: number, head: Uint8Array): Promise<Buffer>;
   /** Forget `from`'s transfer and its bytes. */
   discard(from: number): void;
   /** Largest transfer this store can hold (what an OFFER is checked against). */
@@ -95,10 +98,10 @@ export class MemoryPartials implements PartialStore {
     return this.transfers.get(from)?.held ?? 0;
   }
 
-  async read(from: number): Promise<Buffer> {
+  async read(from: number, head: Uint8Array): Promise<Buffer> {
     const transfer = this.transfers.get(from);
     assert(transfer !== undefined && transfer.held === transfer.identity.totalBytes, "not whole");
-    return Buffer.concat(transfer.chunks, transfer.held);
+    return Buffer.concat([head, ...transfer.chunks], head.byteLength + transfer.held);
   }
 
   discard(from: number): void {
@@ -190,16 +193,17 @@ export class DirectoryPartials implements PartialStore {
     return this.open_.get(from)?.held ?? 0;
   }
 
-  async read(from: number): Promise<Buffer> {
+  async read(from: number, head: Uint8Array): Promise<Buffer> {
     const transfer = this.open_.get(from);
     assert(transfer !== undefined && transfer.held === transfer.identity.totalBytes, "not whole");
-    const out = Buffer.allocUnsafe(transfer.held);
+    const out = Buffer.allocUnsafe(head.byteLength + transfer.held);
+    out.set(head, 0);
     const file = await open(this.paths(from).bin, "r");
     try {
-      let at = 0;
+      let at = head.byteLength;
       while (at < out.byteLength) {
         const length = Math.min(READ_PIECE_BYTES, out.byteLength - at);
-        const { bytesRead } = await file.read(out, at, length, at);
+        const { bytesRead } = await file.read(out, at, length, at - head.byteLength);
         if (bytesRead === 0) throw new Error(`partial transfer from ${from} is shorter than held`);
         at += bytesRead;
       }

@@ -48,14 +48,17 @@ import { HandshakeResponder, NO_CHANNEL_BINDING } from "./tcp-handshake.ts";
 import { bindError, type PeerAddress } from "./transport.ts";
 import { TransportError } from "./transport-errors.ts";
 
+export type Delivery = "delivered" | "undecodable" | "not-ready";
+
 export interface SnapshotReceiverOptions extends SnapshotStreamOptions {
   readonly partials: PartialStore;
   /**
-   * A whole transfer, its digest checked: the encoded core message. False when it could not be
-   * used (it did not decode): the sender is told "delivered" all the same (sending it again would
-   * not help), and the failure is counted "decode".
+   * A whole transfer, its digest checked: the encoded core message. "undecodable": it could not
+   * be used; the sender is told "delivered" all the same (sending it again would not help), and
+   * the failure is counted "decode". "not-ready": not now (the settings agreement with the sender
+   * is not done): the bytes are kept, the sender told to offer again later.
    */
-  readonly deliver: (from: number, bytes: Buffer) => boolean;
+  readonly deliver: (from: number, bytes: Buffer) => Delivery;
 }
 
 /** The transfer a connection is carrying. */
@@ -63,6 +66,8 @@ interface Incoming {
   readonly slot: number;
   readonly totalBytes: number;
   readonly digest: Buffer;
+  /** The message's first bytes, from the OFFER (not streamed, not in the digest). */
+  readonly head: Buffer;
   /** Bytes held when this connection's OFFER was answered. */
   readonly resumedAt: number;
   readonly startedMs: number;
@@ -93,6 +98,18 @@ export class SnapshotReceiver {
   private readonly peers: StreamPeers;
   /** Every connection held, oldest first. Invariant: at most one authenticated per peer. */
   private readonly connections = new Set<Connection>();
+  /**
+   * Peers whose whole transfer is being read back and checked, by its digest: a new connection
+   * of that peer offering the same transfer waits for that check instead of starting another.
+   */
+  private readonly finishing = new Map<number, Buffer>();
+  /**
+   * The last transfer delivered from each peer (its digest and head): the core may send the same
+   * message again before its answer shows it installed (a large snapshot takes long to persist),
+   * and that is answered DONE at once instead of moved again. Kept in memory only: after a
+   * restart the same message is taken again, as it must be.
+   */
+  private readonly delivered = new Map<number, { digest: Buffer; head: Buffer }>();
   private server: net.Server | null = null;
   private tlsServer: tls.Server | null = null;
   private closed = false;
@@ -114,6 +131,7 @@ export class SnapshotReceiver {
   /** `id` left the configuration: its connections close, what it sent is thrown away. */
   removePeer(id: number): void {
     this.peers.delete(id);
+    this.delivered.delete(id);
     for (const connection of [...this.connections])
       if (connection.peerId === id) this.close_(connection, null);
     this.options.partials.discard(id);
@@ -351,6 +369,28 @@ export class SnapshotReceiver {
     if (connection.transfer !== null) return this.close_(connection, "malformed");
     const from = connection.peerId;
     const partials = this.options.partials;
+    const done = this.delivered.get(from);
+    if (done?.digest.equals(offer.digest) && done.head.equals(offer.head)) {
+      connection.socket!.write(connection.sealer!.done(DoneOutcome.Delivered));
+      return;
+    }
+    const checking = this.finishing.get(from);
+    if (checking !== undefined) {
+      // The sender came back (it heard nothing for a while) while we check what it sent: the
+      // same transfer waits for the check's DONE; another one comes back later.
+      if (!checking.equals(offer.digest)) return this.close_(connection, "connection");
+      connection.transfer = {
+        slot: offer.slot,
+        totalBytes: offer.totalBytes,
+        digest: offer.digest,
+        head: offer.head,
+        resumedAt: offer.totalBytes,
+        startedMs: performance.now(),
+        finishing: true,
+      };
+      connection.socket!.write(connection.sealer!.resume(offer.totalBytes));
+      return;
+    }
     if (offer.totalBytes > partials.totalBytesMax) {
       this.options.onEvent({
         kind: "failed",
@@ -364,7 +404,12 @@ export class SnapshotReceiver {
     }
     let held: number;
     try {
-      held = partials.open({ from, ...offer });
+      held = partials.open({
+        from,
+        slot: offer.slot,
+        totalBytes: offer.totalBytes,
+        digest: offer.digest,
+      });
     } catch {
       return this.refuse(connection, offer.slot);
     }
@@ -372,6 +417,7 @@ export class SnapshotReceiver {
       slot: offer.slot,
       totalBytes: offer.totalBytes,
       digest: offer.digest,
+      head: offer.head,
       resumedAt: held,
       startedMs: performance.now(),
       finishing: false,
@@ -414,29 +460,59 @@ export class SnapshotReceiver {
     if (now === transfer.totalBytes) void this.finish(connection);
   }
 
-  /** The bytes are whole: check the digest, deliver, answer DONE. */
+  /**
+   * The bytes are whole: read them back, check the digest, deliver, answer DONE (on the peer's
+   * connection then: it may have come back on a new one meanwhile). A large transfer takes
+   * seconds to read and hash: an ACK of the whole every quarter stall timeout tells the sender
+   * the receiver is alive.
+   */
   private async finish(connection: Connection): Promise<void> {
     const transfer = connection.transfer!;
     const from = connection.peerId;
     transfer.finishing = true;
+    this.finishing.set(from, transfer.digest);
+    const every = Math.max(10, Math.floor(this.options.stallTimeoutMs / 4));
+    const alive = setInterval(() => {
+      const live = this.live(from, transfer.digest);
+      if (live !== null) live.socket!.write(live.sealer!.ack(transfer.totalBytes));
+    }, every);
+    try {
+      await this.check(from, transfer);
+    } finally {
+      clearInterval(alive);
+      this.finishing.delete(from);
+    }
+  }
+
+  private async check(from: number, transfer: Incoming): Promise<void> {
     const partials = this.options.partials;
     let bytes: Buffer;
     try {
-      bytes = await partials.read(from);
+      bytes = await partials.read(from, transfer.head);
     } catch {
-      if (!connection.closed) this.refuse(connection, transfer.slot);
+      const live = this.live(from, transfer.digest);
+      if (live !== null) this.refuse(live, transfer.slot);
+      else partials.discard(from);
       return;
     }
-    const digest = await sha256Pieces([bytes]);
+    const digest = await sha256Pieces([bytes.subarray(transfer.head.byteLength)]);
     const event = { direction: "in", peer: from, slot: transfer.slot } as const;
-    partials.discard(from);
     if (!digest.equals(transfer.digest)) {
+      partials.discard(from);
       this.options.onEvent({ kind: "failed", ...event, reason: "digest" });
-      this.answer(connection, DoneOutcome.DigestMismatch);
+      this.answer(from, transfer.digest, DoneOutcome.DigestMismatch);
       return;
     }
-    const delivered = this.options.deliver(from, bytes);
-    if (!delivered) this.options.onEvent({ kind: "failed", ...event, reason: "decode" });
+    const delivery = this.options.deliver(from, bytes);
+    if (delivery === "not-ready") {
+      this.options.onEvent({ kind: "failed", ...event, reason: "not-ready" });
+      this.answer(from, transfer.digest, DoneOutcome.NotReady);
+      return;
+    }
+    partials.discard(from);
+    this.delivered.set(from, { digest: transfer.digest, head: transfer.head });
+    if (delivery === "undecodable")
+      this.options.onEvent({ kind: "failed", ...event, reason: "decode" });
     else {
       this.options.onEvent({
         kind: "completed",
@@ -446,12 +522,23 @@ export class SnapshotReceiver {
         elapsedMs: performance.now() - transfer.startedMs,
       });
     }
-    this.answer(connection, DoneOutcome.Delivered);
+    this.answer(from, transfer.digest, DoneOutcome.Delivered);
   }
 
-  private answer(connection: Connection, outcome: 0 | 1 | 2): void {
+  /** `from`'s open connection waiting on the transfer of `digest`, if any. */
+  private live(from: number, digest: Buffer): Connection | null {
+    for (const connection of this.connections) {
+      const transfer = connection.transfer;
+      if (connection.peerId === from && transfer !== null && transfer.digest.equals(digest))
+        return connection;
+    }
+    return null;
+  }
+
+  private answer(from: number, digest: Buffer, outcome: 0 | 1 | 2 | 3): void {
+    const connection = this.live(from, digest);
+    if (connection === null) return;
     connection.transfer = null;
-    if (connection.closed) return;
     connection.socket!.write(connection.sealer!.done(outcome));
   }
 

@@ -38,6 +38,7 @@ import {
   DoneOutcome,
   deriveStreamKeys,
   STREAM_FRAME_BYTES_MIN,
+  STREAM_HEAD_BYTES_MAX,
   type StreamFrame,
   StreamFrameType,
   StreamOpener,
@@ -63,6 +64,9 @@ interface Outgoing {
   /** The caller's name for the message: a send with the same key is the same transfer. */
   readonly key: string;
   readonly slot: number;
+  /** The message's first bytes: sent in the OFFER, not streamed (snapshot-stream-frame.ts). */
+  readonly head: Uint8Array;
+  /** The rest of the message: what is streamed, digested and resumed. */
   readonly bytes: Uint8Array;
   /** SHA-256 of `bytes`; null while it is computed. */
   digest: Buffer | null;
@@ -154,12 +158,17 @@ export class SnapshotSender {
   }
 
   /**
-   * Stream `bytes` (not copied: the caller must not change them) to `to`, replacing another.
-   * False when `to` is no peer now (the caller sends nothing).
+   * Stream `message` (not copied: the caller must not change it) to `to`, replacing another. Its
+   * first `headBytes` go in the OFFER, the rest is streamed: a message whose rest is the same
+   * (the same snapshot under another ballot) resumes what the receiver kept of it. False when
+   * `to` is no peer now (the caller sends nothing).
    */
-  send(to: number, key: string, slot: number, bytes: Uint8Array): boolean {
+  send(to: number, key: string, slot: number, message: Uint8Array, headBytes: number): boolean {
     assert(to >= 1 && to !== this.options.id, "send to whom");
-    assert(bytes.byteLength >= 1, "an empty transfer");
+    assert(headBytes >= 0 && headBytes <= STREAM_HEAD_BYTES_MAX, "head size");
+    assert(message.byteLength > headBytes, "an empty transfer");
+    const head = message.slice(0, headBytes);
+    const bytes = message.subarray(headBytes);
     if (this.peers.get(to) === undefined) return false;
     if (this.closed || this.current.get(to)?.key === key) return true;
     const old = this.current.get(to);
@@ -169,6 +178,7 @@ export class SnapshotSender {
       to,
       key,
       slot,
+      head,
       bytes,
       digest: null,
       startedMs: now,
@@ -270,7 +280,7 @@ export class SnapshotSender {
     out.reader = new FrameReader(out.opener.frameBytesMax, STREAM_FRAME_BYTES_MIN);
     out.state = "offered";
     out.attemptMs = performance.now();
-    socket.write(out.sealer.offer(out.slot, out.bytes.byteLength, out.digest!));
+    socket.write(out.sealer.offer(out.slot, out.bytes.byteLength, out.digest!, out.head));
     if (result.rest.byteLength > 0) this.onFrameBytes(out, socket, result.rest);
   }
 
@@ -321,11 +331,14 @@ export class SnapshotSender {
     }
   }
 
-  /** The receiver holds `offset` bytes. */
+  /**
+   * The receiver holds `offset` bytes. Holding them all, it is reading them back and checking
+   * them (ACKs of the whole while it does): alive, as good as progress.
+   */
   private heard(out: Outgoing, offset: number): void {
     const now = performance.now();
     out.attemptMs = now;
-    if (offset > out.acked) {
+    if (offset > out.acked || offset === out.bytes.byteLength) {
       out.progressMs = now;
       out.reconnectDelayMs = SNAPSHOT_RECONNECT_DELAY_MS_MIN;
     }
@@ -347,6 +360,7 @@ export class SnapshotSender {
     else socket.once("drain", () => this.pump(out, socket));
   }
 
+  /** DONE, in any state: the receiver may answer an OFFER of what it already delivered at once. */
   private onDone(out: Outgoing, outcome: number): void {
     const event = { direction: "out", peer: out.to, slot: out.slot } as const;
     if (outcome === DoneOutcome.Delivered) {
@@ -362,6 +376,8 @@ export class SnapshotSender {
       return;
     }
     if (outcome === DoneOutcome.Refused) return this.drop(out, "refused");
+    // The receiver holds it all but cannot take it yet: offer again after the backoff.
+    if (outcome === DoneOutcome.NotReady) return this.breakOff(out, "not-ready");
     // Digest mismatch: the receiver threw its bytes away; offer again from 0 at once.
     out.acked = 0;
     out.reconnectDelayMs = 0;

@@ -15,13 +15,22 @@
  *   16      ...   body
  *   end-16  16    tag: HMAC-SHA256(direction key, bytes [0, end-16)), first 16 bytes
  *
- *   OFFER   sender → receiver   u64 slot | u64 totalBytes | digest (32, SHA-256 of all the bytes)
+ *   OFFER   sender → receiver   u64 slot | u64 totalBytes | digest (32, SHA-256 of the streamed
+ *                               bytes) | u16 headBytes | head (0..STREAM_HEAD_BYTES_MAX bytes)
  *   RESUME  receiver → sender   u64 offset: bytes of that transfer the receiver holds already
  *   CHUNK   sender → receiver   u64 offset | bytes (1..chunkBytesMax), offset = what was held
  *   ACK     receiver → sender   u64 offset: bytes held now
  *   DONE    receiver → sender   u8 outcome: 0 delivered; 1 digest mismatch (the receiver threw
  *                               its bytes away: start again from 0); 2 refused (too large to
- *                               hold, or the receiver could not store it)
+ *                               hold, or the receiver could not store it); 3 not ready (whole
+ *                               and checked, but the receiver cannot take it yet: its settings
+ *                               agreement with the sender is not done; it keeps the bytes, and
+ *                               the sender offers again after a backoff)
+ *
+ * What is moved is a core message's encoding, split in two: the head (its first bytes: the wire
+ * header, with the ballot) travels in the OFFER, the rest (totalBytes, the snapshot) in CHUNKs
+ * and is what the digest covers and what a transfer is identified by. So a sender that restarted
+ * and leads again with a new ballot sends the same streamed bytes, and the receiver resumes them.
  *
  * Keys: each connection has two keys of its own, one per direction,
  *
@@ -69,16 +78,21 @@ export const STREAM_FRAME_BYTES_MIN = STREAM_HEADER_BYTES + STREAM_TAG_BYTES;
 /** SHA-256 of a whole transfer. */
 export const TRANSFER_DIGEST_BYTES = 32;
 const U64_BYTES = 8;
-const OFFER_BODY_BYTES = U64_BYTES + U64_BYTES + TRANSFER_DIGEST_BYTES;
+/** Largest head an OFFER carries (the core's wire header is 12 bytes). */
+export const STREAM_HEAD_BYTES_MAX = 64;
+const HEAD_LENGTH_BYTES = 2;
+/** An OFFER's body without its head. */
+const OFFER_FIXED_BYTES = U64_BYTES + U64_BYTES + TRANSFER_DIGEST_BYTES + HEAD_LENGTH_BYTES;
 /** Largest frame other than a CHUNK (an OFFER), length prefix excluded. */
-export const STREAM_CONTROL_FRAME_BYTES_MAX = STREAM_FRAME_BYTES_MIN + OFFER_BODY_BYTES;
+export const STREAM_CONTROL_FRAME_BYTES_MAX =
+  STREAM_FRAME_BYTES_MIN + OFFER_FIXED_BYTES + STREAM_HEAD_BYTES_MAX;
 const U32_RANGE = 2 ** 32;
 const U64_SAFE_HIGH_LIMIT = 2 ** 21;
 
 export const STREAM_KEY_INFO_INITIATOR = "apus-smr/snapshot-stream/v1/initiator-to-responder";
 export const STREAM_KEY_INFO_RESPONDER = "apus-smr/snapshot-stream/v1/responder-to-initiator";
 
-export const DoneOutcome = { Delivered: 0, DigestMismatch: 1, Refused: 2 } as const;
+export const DoneOutcome = { Delivered: 0, DigestMismatch: 1, Refused: 2, NotReady: 3 } as const;
 export type DoneOutcomeValue = (typeof DoneOutcome)[keyof typeof DoneOutcome];
 
 export type StreamFrame =
@@ -87,6 +101,8 @@ export type StreamFrame =
       readonly slot: number;
       readonly totalBytes: number;
       readonly digest: Buffer;
+      /** The message's first bytes, not streamed (see the comment at the top). */
+      readonly head: Buffer;
     }
   | { readonly type: typeof StreamFrameType.Resume; readonly offset: number }
   | { readonly type: typeof StreamFrameType.Chunk; readonly offset: number; readonly data: Buffer }
@@ -147,14 +163,17 @@ export class StreamSealer {
     this.hmac = new HmacSha256(key);
   }
 
-  offer(slot: number, totalBytes: number, digest: Uint8Array): Buffer {
+  offer(slot: number, totalBytes: number, digest: Uint8Array, head: Uint8Array): Buffer {
     assert(digest.byteLength === TRANSFER_DIGEST_BYTES, "digest size");
     assert(totalBytes >= 1, "a transfer has at least one byte");
-    const frame = this.frame(StreamFrameType.Offer, OFFER_BODY_BYTES);
+    assert(head.byteLength <= STREAM_HEAD_BYTES_MAX, "head too long");
+    const frame = this.frame(StreamFrameType.Offer, OFFER_FIXED_BYTES + head.byteLength);
     const body = LENGTH_PREFIX_BYTES + STREAM_HEADER_BYTES;
     writeU64(frame, body, slot);
     writeU64(frame, body + U64_BYTES, totalBytes);
     frame.set(digest, body + 2 * U64_BYTES);
+    frame.writeUInt16LE(head.byteLength, body + 2 * U64_BYTES + TRANSFER_DIGEST_BYTES);
+    frame.set(head, body + OFFER_FIXED_BYTES);
     return this.sign(frame);
   }
 
@@ -255,12 +274,17 @@ export class StreamOpener {
   private parse(type: number, body: Buffer): StreamFrame | StreamFrameProblem {
     switch (type) {
       case StreamFrameType.Offer: {
-        if (body.byteLength !== OFFER_BODY_BYTES) return "malformed";
+        if (body.byteLength < OFFER_FIXED_BYTES) return "malformed";
+        const headBytes = body.readUInt16LE(2 * U64_BYTES + TRANSFER_DIGEST_BYTES);
+        if (headBytes > STREAM_HEAD_BYTES_MAX) return "malformed";
+        if (body.byteLength !== OFFER_FIXED_BYTES + headBytes) return "malformed";
         const slot = readU64(body, 0);
         const totalBytes = readU64(body, U64_BYTES);
         if (slot < 0 || totalBytes < 1) return "malformed";
-        const digest = Buffer.from(body.subarray(2 * U64_BYTES));
-        return { type, slot, totalBytes, digest };
+        const digestAt = 2 * U64_BYTES;
+        const digest = Buffer.from(body.subarray(digestAt, digestAt + TRANSFER_DIGEST_BYTES));
+        const head = Buffer.from(body.subarray(OFFER_FIXED_BYTES));
+        return { type, slot, totalBytes, digest, head };
       }
       case StreamFrameType.Resume:
       case StreamFrameType.Ack: {
@@ -280,7 +304,7 @@ export class StreamOpener {
       case StreamFrameType.Done: {
         if (body.byteLength !== 1) return "malformed";
         const outcome = body.readUInt8(0);
-        if (outcome > DoneOutcome.Refused) return "malformed";
+        if (outcome > DoneOutcome.NotReady) return "malformed";
         return { type, outcome: outcome as DoneOutcomeValue };
       }
       default:

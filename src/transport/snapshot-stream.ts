@@ -87,7 +87,9 @@ export type StreamFailure =
   /** No progress for SNAPSHOT_GIVE_UP_MS: dropped (the core sends again). */
   | "gave-up"
   /** The bytes arrived whole and checked, but did not decode as a core message. */
-  | "decode";
+  | "decode"
+  /** Whole and checked, but the receiver could not take it yet (settings agreement); kept. */
+  | "not-ready";
 
 /** What the stream reports, for metrics and logs (the runtime turns them into both). */
 export type StreamEvent =

@@ -93,7 +93,9 @@ async function lagAndCatchUp(
   cluster.launch(lagging, laggingArgs);
   await duringCatchUp?.(leader, lagging);
   const target = (await cluster.status(leader))!.commitIndex;
-  await cluster.waitForApplied([lagging], target, 60_000);
+  await cluster.waitForApplied([lagging], target, 60_000).catch((error: Error) => {
+    throw new Error(`${error.message}\n${cluster.outputs()}`);
+  });
   return { leader, lagging, keys };
 }
 

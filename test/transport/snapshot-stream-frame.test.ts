@@ -53,7 +53,7 @@ describe("snapshot stream frames", () => {
     const digest = randomBytes(32);
     const data = randomBytes(1000);
     const frames = [
-      sealer.offer(42, 123_456_789_012, digest),
+      sealer.offer(42, 123_456_789_012, digest, Buffer.from("the head")),
       sealer.resume(77),
       sealer.chunk(2 ** 40, data),
       sealer.ack(5),
@@ -65,6 +65,7 @@ describe("snapshot stream frames", () => {
       slot: 42,
       totalBytes: 123_456_789_012,
       digest,
+      head: Buffer.from("the head"),
     });
     expect(opened[1]).toEqual({ type: StreamFrameType.Resume, offset: 77 });
     expect(opened[2]).toMatchObject({ type: StreamFrameType.Chunk, offset: 2 ** 40 });
@@ -102,7 +103,7 @@ describe("snapshot stream frames", () => {
 
   it("refuses truncated frames, wrong versions, unknown types and bodies of the wrong length", () => {
     const { sealer } = pair();
-    const offer = sealer.offer(1, 10, randomBytes(32));
+    const offer = sealer.offer(1, 10, randomBytes(32), Buffer.alloc(0));
     const fresh = () => new StreamOpener(KEYS.initiator, CHUNK_MAX);
     // Cut short: the tag no longer covers what it did.
     expect(fresh().open(body(offer).subarray(0, body(offer).byteLength - 1))).toBe("auth");
@@ -118,7 +119,7 @@ describe("snapshot stream frames", () => {
     ack[LENGTH_PREFIX_BYTES + STREAM_OFFSET_TYPE] = StreamFrameType.Offer;
     expect(fresh().open(body(resign(ack, KEYS.initiator)))).toBe("malformed");
     // A total of 0 bytes, or an offset that is not a safe integer.
-    const zero = new StreamSealer(KEYS.initiator).offer(1, 10, randomBytes(32));
+    const zero = new StreamSealer(KEYS.initiator).offer(1, 10, randomBytes(32), Buffer.alloc(0));
     zero.fill(
       0,
       LENGTH_PREFIX_BYTES + STREAM_HEADER_BYTES + 8,
@@ -133,8 +134,20 @@ describe("snapshot stream frames", () => {
     );
     expect(fresh().open(body(resign(huge, KEYS.initiator)))).toBe("malformed");
     const done = new StreamSealer(KEYS.initiator).done(DoneOutcome.Delivered);
-    done[LENGTH_PREFIX_BYTES + STREAM_HEADER_BYTES] = 3;
+    done[LENGTH_PREFIX_BYTES + STREAM_HEADER_BYTES] = 4;
     expect(fresh().open(body(resign(done, KEYS.initiator)))).toBe("malformed");
+  });
+
+  it("refuses an OFFER whose head length disagrees with its body, or is too long", () => {
+    const fresh = () => new StreamOpener(KEYS.initiator, CHUNK_MAX);
+    const offer = new StreamSealer(KEYS.initiator).offer(1, 10, randomBytes(32), Buffer.alloc(5));
+    const at = LENGTH_PREFIX_BYTES + STREAM_HEADER_BYTES + 8 + 8 + 32;
+    for (const claimed of [4, 6, 65, 0xffff]) {
+      const forged = Buffer.from(offer);
+      forged.writeUInt16LE(claimed, at);
+      expect(fresh().open(body(resign(forged, KEYS.initiator)))).toBe("malformed");
+    }
+    expect(fresh().open(body(offer))).toMatchObject({ head: Buffer.alloc(5) });
   });
 
   it("refuses a chunk larger than the receiver reads, and a frame beyond its limit", () => {
@@ -152,7 +165,10 @@ describe("snapshot stream frames", () => {
 
   it("cuts a stream of frames in any chunking, and refuses a length prefix out of bounds before waiting", () => {
     const { sealer, opener } = pair();
-    const frames = [sealer.offer(3, 5000, randomBytes(32)), sealer.chunk(0, randomBytes(5000))];
+    const frames = [
+      sealer.offer(3, 5000, randomBytes(32), Buffer.alloc(0)),
+      sealer.chunk(0, randomBytes(5000)),
+    ];
     const stream = Buffer.concat(frames);
     const reader = new FrameReader(opener.frameBytesMax, STREAM_FRAME_BYTES_MIN);
     const got: StreamFrame[] = [];

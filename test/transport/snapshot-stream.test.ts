@@ -36,6 +36,8 @@ interface Ends {
   readonly events: StreamEvent[];
   readonly delivered: { from: number; bytes: Buffer }[];
   readonly ports: number[];
+  /** Deliveries to answer "not-ready" first (the settings agreement not done yet). */
+  notReady: number;
 }
 
 const open: Ends[] = [];
@@ -67,8 +69,12 @@ function makeReceiver(ends: Omit<Ends, "receiver">, partials: PartialStore): Sna
     ...common(ends.ports, 2, ends.events),
     partials,
     deliver: (from, bytes) => {
+      if (ends.notReady > 0) {
+        ends.notReady--;
+        return "not-ready";
+      }
       ends.delivered.push({ from, bytes });
-      return true;
+      return "delivered";
     },
   });
 }
@@ -77,8 +83,8 @@ async function makeEnds(partials: PartialStore): Promise<Ends> {
   const ports = await freePorts(2);
   const events: StreamEvent[] = [];
   const sender = new SnapshotSender({ ...common(ports, 1, events), chunkBytes: CHUNK });
-  const half = { sender, events, delivered: [], ports };
-  const ends: Ends = { ...half, receiver: makeReceiver(half, partials) };
+  const ends = { sender, events, delivered: [], ports, notReady: 0 } as unknown as Ends;
+  ends.receiver = makeReceiver(ends, partials);
   await ends.receiver.start();
   open.push(ends);
   return ends;
@@ -99,7 +105,7 @@ describe("the snapshot stream", () => {
   it("moves a transfer whole, checked, and says so both ways", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     const bytes = randomBytes(CHUNK * 10 + 123);
-    ends.sender.send(2, "m1", 7, bytes);
+    ends.sender.send(2, "m1", 7, bytes, 0);
     await until(() => ends.delivered.length === 1);
     expect(ends.delivered[0]!.from).toBe(1);
     expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
@@ -113,7 +119,7 @@ describe("the snapshot stream", () => {
   it("resumes at the offset the receiver kept after the connection breaks", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     const bytes = randomBytes(CHUNK * 200);
-    ends.sender.send(2, "m1", 9, bytes);
+    ends.sender.send(2, "m1", 9, bytes, 0);
     // Cut every connection once some chunks are in, keeping the listener and what was held.
     await until(() => ends.events.some((e) => e.kind === "bytes" && e.direction === "in"));
     const internals = ends.receiver as unknown as { connections: Set<{ raw: net.Socket }> };
@@ -132,7 +138,7 @@ describe("the snapshot stream", () => {
     dirs.push(dir);
     const ends = await makeEnds(new DirectoryPartials(dir));
     const bytes = randomBytes(CHUNK * 200);
-    ends.sender.send(2, "m1", 11, bytes);
+    ends.sender.send(2, "m1", 11, bytes, 0);
     await until(() => ends.events.some((e) => e.kind === "bytes" && e.direction === "in"));
     await ends.receiver.close();
     // A new process would open the same directory: what was written is still there.
@@ -144,12 +150,66 @@ describe("the snapshot stream", () => {
     expect(resumed.length).toBeGreaterThan(0);
   });
 
+  it("resumes what a restarted sender sends again under another head (a new ballot)", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const rest = randomBytes(CHUNK * 200);
+    const first = Buffer.concat([Buffer.from("ballot-1...."), rest]);
+    ends.sender.send(2, "m1", 5, first, 12);
+    await until(() => ends.events.some((e) => e.kind === "bytes" && e.direction === "in"));
+    await ends.sender.close(); // the sender's process is gone
+    const events: StreamEvent[] = [];
+    const restarted = new SnapshotSender({ ...common(ends.ports, 1, events), chunkBytes: CHUNK });
+    try {
+      const second = Buffer.concat([Buffer.from("ballot-2...."), rest]);
+      restarted.send(2, "m2", 5, second, 12);
+      await until(() => ends.delivered.length === 1);
+      expect(ends.delivered[0]!.bytes.equals(second)).toBe(true);
+      const resumed = events.find((e) => e.kind === "resumed");
+      expect((resumed as { offset: number } | undefined)?.offset).toBeGreaterThan(0);
+    } finally {
+      await restarted.close();
+    }
+  });
+
+  it("answers an offer of the message it delivered last at once, without moving it again", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const bytes = randomBytes(CHUNK * 20);
+    ends.sender.send(2, "m1", 4, bytes, 12);
+    await until(() => count(ends.events, "completed", "out") === 1);
+    const events: StreamEvent[] = [];
+    const again = new SnapshotSender({ ...common(ends.ports, 1, events), chunkBytes: CHUNK });
+    try {
+      again.send(2, "m1", 4, bytes, 12);
+      await until(() => count(events, "completed", "out") === 1);
+      expect(events.filter((e) => e.kind === "bytes")).toEqual([]);
+      expect(ends.delivered.length).toBe(1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("keeps a whole transfer the node cannot take yet, and delivers it when offered again", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    ends.notReady = 2;
+    const bytes = randomBytes(CHUNK * 5);
+    ends.sender.send(2, "m1", 8, bytes, 12);
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
+    const notReady = ends.events.filter((e) => e.kind === "failed" && e.reason === "not-ready");
+    expect(notReady.length).toBe(4); // both ends, twice
+    // Moved once: the offers after "not ready" resumed at the end.
+    const moved = ends.events.filter((e) => e.kind === "bytes" && e.direction === "in");
+    expect(moved.reduce((sum, e) => sum + (e as { count: number }).count, 0)).toBe(
+      bytes.byteLength - 12,
+    );
+  });
+
   it("replaces a transfer in progress by a newer one to the same peer", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     const older = randomBytes(CHUNK * 400);
     const newer = randomBytes(CHUNK * 3);
-    ends.sender.send(2, "old", 1, older);
-    ends.sender.send(2, "new", 2, newer);
+    ends.sender.send(2, "old", 1, older, 0);
+    ends.sender.send(2, "new", 2, newer, 0);
     await until(() => ends.delivered.length === 1);
     expect(ends.delivered[0]!.bytes.equals(newer)).toBe(true);
     expect(
@@ -168,14 +228,14 @@ describe("the snapshot stream", () => {
       chunkBytes: CHUNK,
     });
     try {
-      expect(lone.send(2, "m", 1, randomBytes(10))).toBe(false);
+      expect(lone.send(2, "m", 1, randomBytes(10), 0)).toBe(false);
       lone.addPeer(2, addresses(ends.ports)[1]!);
       const bytes = randomBytes(CHUNK * 3);
-      expect(lone.send(2, "m", 1, bytes)).toBe(true);
+      expect(lone.send(2, "m", 1, bytes, 0)).toBe(true);
       await until(() => ends.delivered.length === 1);
       expect(ends.delivered[0]!.bytes.equals(bytes)).toBe(true);
       lone.removePeer(2);
-      expect(lone.send(2, "n", 2, bytes)).toBe(false);
+      expect(lone.send(2, "n", 2, bytes, 0)).toBe(false);
     } finally {
       await lone.close();
     }
@@ -183,7 +243,7 @@ describe("the snapshot stream", () => {
 
   it("refuses an offer larger than a memory store holds", async () => {
     const ends = await makeEnds(new MemoryPartials(CHUNK));
-    ends.sender.send(2, "big", 3, randomBytes(CHUNK + 1));
+    ends.sender.send(2, "big", 3, randomBytes(CHUNK + 1), 0);
     await until(() =>
       ends.events.some(
         (e) => e.kind === "failed" && e.direction === "out" && e.reason === "refused",
@@ -202,7 +262,8 @@ describe("the snapshot stream", () => {
     // The right key, then a frame signed under the wrong per-connection key, then a truncated one.
     const keys = derivePeerKeys([SECRET], CLUSTER_ID);
     for (const frameOf of [
-      (sealer: StreamSealer) => sealer.offer(1, 100, createHash("sha256").digest()),
+      (sealer: StreamSealer) =>
+        sealer.offer(1, 100, createHash("sha256").digest(), Buffer.alloc(0)),
       () => Buffer.from([10, 0, 0, 0, 1, 2, 3]),
     ]) {
       const connected = await rawConnect(ends.ports[1]!, keys.handshake);

@@ -470,14 +470,18 @@ export class ConsensusNode {
 
   /**
    * A core message that came whole over the snapshot stream (its digest checked): the same path
-   * as one on CHANNEL_CORE, behind the same settings agreement. The bytes are ours to keep.
+   * as one on CHANNEL_CORE, behind the same settings agreement (before it, the stream keeps the
+   * bytes and its sender offers them again). The bytes are ours to keep.
    */
-  private onStreamedMessage(from: number, bytes: Buffer): boolean {
+  private onStreamedMessage(
+    from: number,
+    bytes: Buffer,
+  ): "delivered" | "undecodable" | "not-ready" {
     if (!this.agreement.agreed(from)) {
       this.metrics.droppedPackets.inc({ reason: "settings-not-agreed" });
-      return true; // the core sends it again once the settings agree
+      return "not-ready";
     }
-    return this.deliverCore(from, bytes);
+    return this.deliverCore(from, bytes) ? "delivered" : "undecodable";
   }
 
   /** Decode one core message (`payload` is not reused) and step the core; false if it is bad. */

@@ -12,7 +12,7 @@
  */
 import type { Logger } from "pino";
 import { type Message, MessageType } from "../../core/types.ts";
-import { encodeMessage } from "../../core/wire.ts";
+import { encodeMessage, HEADER_SIZE } from "../../core/wire.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 import type { PeerTlsMaterial } from "../../transport/peer-tls.ts";
 import {
@@ -20,7 +20,7 @@ import {
   MemoryPartials,
   type PartialStore,
 } from "../../transport/snapshot-partials.ts";
-import { SnapshotReceiver } from "../../transport/snapshot-receiver.ts";
+import { type Delivery, SnapshotReceiver } from "../../transport/snapshot-receiver.ts";
 import { SnapshotSender } from "../../transport/snapshot-sender.ts";
 import {
   type StreamEvent,
@@ -73,8 +73,8 @@ function messageKey(message: Message, snapshot: { slot: number; bytes: number })
 }
 
 export class SnapshotStreamLink {
-  /** Set before start(): a whole, checked transfer; false when it did not decode. */
-  onMessage: (from: number, bytes: Buffer) => boolean = () => false;
+  /** Set before start(): a whole, checked transfer (see SnapshotReceiverOptions.deliver). */
+  onMessage: (from: number, bytes: Buffer) => Delivery = () => "not-ready";
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly metrics: ConsensusMetrics;
@@ -122,7 +122,9 @@ export class SnapshotStreamLink {
     if (snapshot === null) return false;
     const key = messageKey(message, snapshot);
     if (this.sender.covers(message.to, key)) return true;
-    return this.sender.send(message.to, key, snapshot.slot, encodeMessage(message));
+    // The wire header (with the ballot) rides in the OFFER: the snapshot after it is what is
+    // streamed and resumed, even when a leader sends it again under a new ballot.
+    return this.sender.send(message.to, key, snapshot.slot, encodeMessage(message), HEADER_SIZE);
   }
 
   /**

@@ -33,6 +33,7 @@ type Spec =
       readonly slot: number;
       readonly total: number;
       readonly digest: Uint8Array;
+      readonly head: Uint8Array;
     }
   | { readonly kind: "resume" | "ack"; readonly offset: number }
   | { readonly kind: "chunk"; readonly offset: number; readonly data: Uint8Array }
@@ -45,6 +46,7 @@ const specArb: fc.Arbitrary<Spec> = fc.oneof(
     slot: u64,
     total: u64.map((n) => Math.max(1, n)),
     digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    head: fc.uint8Array({ maxLength: 16 }),
   }),
   fc.record({ kind: fc.constantFrom("resume" as const, "ack" as const), offset: u64 }),
   fc.record({
@@ -61,7 +63,7 @@ const specArb: fc.Arbitrary<Spec> = fc.oneof(
 function seal(sealer: StreamSealer, spec: Spec): Buffer {
   switch (spec.kind) {
     case "offer":
-      return sealer.offer(spec.slot, spec.total, spec.digest);
+      return sealer.offer(spec.slot, spec.total, spec.digest, spec.head);
     case "resume":
       return sealer.resume(spec.offset);
     case "ack":
@@ -79,7 +81,7 @@ function resealed(opened: StreamFrame, index: number): Buffer {
   for (let i = 0; i < index; i++) sealer.done(DoneOutcome.Delivered);
   switch (opened.type) {
     case StreamFrameType.Offer:
-      return sealer.offer(opened.slot, opened.totalBytes, opened.digest);
+      return sealer.offer(opened.slot, opened.totalBytes, opened.digest, opened.head);
     case StreamFrameType.Resume:
       return sealer.resume(opened.offset);
     case StreamFrameType.Ack:
