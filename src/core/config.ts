@@ -110,6 +110,11 @@ export function resolveCoreConfig(options: CoreOptions): CoreConfig {
     const problem = members === null ? null : membersProblem(sortedMembers(members));
     if (problem !== null)
       throw new ApusError("ERR_INVALID_CONFIG", `bootstrap members: ${problem}`);
+    if (members === null && options.recovering === true)
+      throw new ApusError(
+        "ERR_INVALID_CONFIG",
+        "a recovering replica must know whom to ask: give it the members it knows (the cluster's --peers), not members: null",
+      );
   } else if (config.id > config.replicaCount) {
     throw new ApusError(
       "ERR_INVALID_CONFIG",

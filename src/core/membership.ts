@@ -36,6 +36,8 @@ import type { Slot } from "./types.ts";
 
 /** Replica ids are 1..REPLICA_ID_MAX: votes and promises are tracked in 32-bit masks. */
 export const REPLICA_ID_MAX = 31;
+/** Longest member address, bytes of UTF-8 ("host:port"; a DNS name is at most 253). */
+export const MEMBER_ADDRESS_BYTES_MAX = 1024;
 
 /** One replica of a configuration. `address` is opaque to the core (the runtime dials it). */
 export interface Member {
@@ -77,6 +79,8 @@ export function membersProblem(members: readonly Member[]): MembersProblem {
       return `replica id ${m.id} is outside 1..${REPLICA_ID_MAX}`;
     if (m.id <= last) return "members must be sorted by id, each id once";
     last = m.id;
+    if (new TextEncoder().encode(m.address).byteLength > MEMBER_ADDRESS_BYTES_MAX)
+      return `replica ${m.id}'s address is longer than ${MEMBER_ADDRESS_BYTES_MAX} bytes`;
     if (m.voter) voters++;
   }
   if (voters === 0) return "no voters";
@@ -199,14 +203,24 @@ export class MembershipHistory {
     if (last === null) {
       // Joined late: what the change replaced governed everything before it, as far as we care.
       this.entries.push({ slot: change.base, effectiveFrom: 1, members: change.baseMembers });
+    } else if (!sameMembers(last.members, change.baseMembers)) {
+      // Our copy of the base disagrees with the one the change was made from (a replica that
+      // lost its state and took its bootstrap from an edited --peers): the log says what it was.
+      this.entries[this.entries.length - 1] = { ...last, members: change.baseMembers };
     }
     this.entries.push({ slot, effectiveFrom: slot + this.lag, members: change.members });
     return true;
   }
 
-  /** The history as of chosen slot `slot`: what a snapshot through `slot` carries. */
+  /**
+   * The history as of chosen slot `slot`, from the configuration that governs `slot` on: what a
+   * snapshot through `slot` carries (at most that one and a change not governing yet).
+   */
   asOf(slot: Slot): MembershipEntry[] {
-    return this.entries.filter((e) => e.slot <= slot);
+    const known = this.entries.filter((e) => e.slot <= slot);
+    let from = 0;
+    for (let i = 0; i < known.length; i++) if (known[i]!.effectiveFrom <= slot) from = i;
+    return known.slice(from);
   }
 
   /** Replace by a snapshot's history (installing it). */

@@ -169,6 +169,8 @@ export class Replica {
   private peerIds: number[] = [];
   /** As leader: a change waiting for its slot (changeMembership). */
   private changeQueued: MembershipChange | null = null;
+  /** As leader: the tick this leadership began. */
+  private leaderSinceTick = 0;
   /** As leader: a vote was recorded for a slot beyond chosenSlot + lag, to count once it is not. */
   private deferredVotes = false;
   /**
@@ -388,7 +390,7 @@ export class Replica {
 
   /** `id` is a voter of one of nearConfigs(). */
   private votesIn(id: number): boolean {
-    return this.nearConfigs().some((members) => isVoter(members, id));
+    return this.inNearConfig((members) => isVoter(members, id));
   }
 
   /**
@@ -398,23 +400,24 @@ export class Replica {
    * and a voter we lag behind may need our grant to bring us up to date: it is not refused.
    */
   private knownMember(id: number): boolean {
-    return this.nearConfigs().some((members) => isMember(members, id));
+    return this.inNearConfig((members) => isMember(members, id));
   }
 
   /**
-   * The member lists that say who may campaign: the latest configuration we know chosen, the
+   * Whether `test` holds for one of the member lists that say who may campaign: the latest
+   * configuration we know chosen, the
    * ones that govern our last chosen slot and the next (until the new voters hold everything
    * before a change, Replica.handedOver, only the old ones can bring them there), and the one the
    * changes among our votes above the chosen prefix would make.
    */
-  private nearConfigs(): (readonly Member[])[] {
-    const lists: (readonly Member[])[] = [];
+  private inNearConfig(test: (members: readonly Member[]) => boolean): boolean {
     for (const entry of [
       this.members.latest(),
       this.members.at(this.chosenSlot + 1),
       this.members.at(this.chosenSlot),
     ])
-      if (entry !== null) lists.push(entry.members);
+      if (entry !== null && test(entry.members)) return true;
+    // Last, as it walks our votes above the chosen prefix (a window's worth, for a learner's tick).
     let projected: MembershipHistory | null = null;
     for (let slot = this.chosenSlot + 1; slot <= this.log.lastSlot; slot++) {
       const change = this.log.get(slot)?.batch.change;
@@ -423,8 +426,7 @@ export class Replica {
       projected.apply(slot, change);
     }
     const latest = projected?.latest();
-    if (latest) lists.push(latest.members);
-    return lists;
+    return latest !== undefined && latest !== null && test(latest.members);
   }
 
   /** Recompute peerIds from the configurations held. */
@@ -439,6 +441,8 @@ export class Replica {
   private applyChange(slot: Slot, change: MembershipChange): void {
     if (this.members.apply(slot, change)) this.counts.membershipChanges++;
     else this.counts.membershipChangesIgnored++;
+    // Nothing asks for a configuration below the one that governs our chosen slot.
+    this.members.trimBelow(this.chosenSlot);
     this.refreshPeers();
   }
 
@@ -973,6 +977,7 @@ export class Replica {
         from: this.id,
         to: peer,
         ballot: this.probeBallot,
+        chosenSlot: this.chosenSlot,
       });
     }
     if (this.quorumOfEach(this.probeGrants, this.governingNext())) this.beginPhase1();
@@ -984,7 +989,9 @@ export class Replica {
     const granted =
       m.ballot > this.promised &&
       !this.leaseHeld(m.from) &&
-      (!this.members.known || this.knownMember(m.from)); // a joiner cannot judge: it grants
+      // A joiner cannot judge, nor can a replica behind the prober: it may not know the
+      // configuration that made the prober a member (a removed replica is never ahead).
+      (!this.members.known || this.chosenSlot < m.chosenSlot || this.knownMember(m.from));
     // A refusal carries our promise, so a prober behind on rounds learns the round to beat.
     const ballot = granted ? m.ballot : this.promised;
     const reply: ProbeReply = {
@@ -1234,6 +1241,7 @@ export class Replica {
     this.roleValue = "leader";
     this.leaderId = this.id;
     this.leaderBallot = this.ballot;
+    this.leaderSinceTick = this.now;
     if (this.ballot === this.transferCampaignBallot) this.counts.transferCampaignsWon++;
     this.inFlight.clear();
     for (const peer of this.peers) {
@@ -1476,6 +1484,7 @@ export class Replica {
     if (this.chosenSlot !== start) {
       this.persistChosenSlot = true;
       if (this.deferredVotes && this.roleValue === "leader") this.decideDeferred();
+      if (this.roleValue === "leader") this.releaseReads(); // reads waiting for their index
     }
   }
 
@@ -1491,14 +1500,18 @@ export class Replica {
     if (
       latest !== null &&
       !isVoter(latest.members, this.id) &&
-      this.chosenSlot >= latest.effectiveFrom
+      this.chosenSlot >= latest.effectiveFrom &&
+      !this.votesIn(this.id) // our own promotion may be among the votes we re-proposed
     ) {
       // Our removal governs a chosen slot (the no-op fill proposes one, once a majority of the new
       // voters hold everything before it: handedOver), so every replica that knows that slot
-      // knows we vote no more: hand over to a voter, or step down.
+      // knows we vote no more: hand over to a voter, or step down once the voters had an
+      // election timeout to answer us and none is there to take over.
       if (this.transferTarget === 0 && !this.transferLeadership().started) {
-        this.becomeFollower();
-        return;
+        if (this.now - this.leaderSinceTick >= this.config.electionTicks) {
+          this.becomeFollower();
+          return;
+        }
       }
     }
     this.heartbeatElapsed++;
@@ -2112,14 +2125,15 @@ export class Replica {
 
   /**
    * The highest read round a majority of voters, this leader included when it votes, has echoed
-   * under our ballot, in each configuration that governs a slot above `fromSlot` up to what we
-   * could decide next: a rival leader that chose a slot we do not know needed a majority of that
-   * slot's configuration to promise it. Protected: a test plants a leader that takes every round
+   * under our ballot, in each configuration that governs a slot above our chosen prefix up to
+   * what we could decide next: a rival leader that chose a slot we do not know needed a majority
+   * of that slot's configuration to promise it (the first such slot lies there, and its
+   * configuration is fixed by our chosen prefix; reads wait for their index to be chosen here). Protected: a test plants a leader that takes every round
    * as confirmed at once.
    */
-  protected readRoundConfirmed(fromSlot = this.chosenSlot): number {
+  protected readRoundConfirmed(): number {
     let confirmed = Number.POSITIVE_INFINITY;
-    for (const config of this.liveConfigs(fromSlot + 1)) {
+    for (const config of this.liveConfigs(this.chosenSlot + 1)) {
       const rounds: number[] = [];
       for (const m of config.members) {
         if (m.voter)
@@ -2137,12 +2151,14 @@ export class Replica {
   }
 
   private releaseReads(): void {
-    const head = this.leaderReads[this.leaderReadsHead];
-    if (head === undefined) return;
-    const confirmed = this.readRoundConfirmed(Math.min(head.index, this.chosenSlot));
+    if (this.leaderReadsHead >= this.leaderReads.length) return;
+    const confirmed = this.readRoundConfirmed();
     while (this.leaderReadsHead < this.leaderReads.length) {
       const read = this.leaderReads[this.leaderReadsHead]!;
-      if (read.round > confirmed) break;
+      // Released only once its index is in our chosen prefix: then the configurations the round
+      // is checked against are those a rival's first chosen slot beyond it needed (indexes rise
+      // in registration order).
+      if (read.round > confirmed || read.index > this.chosenSlot) break;
       this.leaderReadsHead++;
       if (read.from === this.id) {
         if (read.nonce === this.readNonce) this.readAnswered(read.seq, read.index);

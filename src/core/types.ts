@@ -176,6 +176,11 @@ export interface InstallSnapshot extends Envelope {
  */
 export interface Probe extends Envelope {
   readonly type: typeof MessageType.Probe;
+  /**
+   * The prober's chosen prefix. A replica refuses a prober outside its configurations only when
+   * it is at least as far along: one that lags may simply not know the prober's membership yet.
+   */
+  readonly chosenSlot: Slot;
 }
 
 export interface ProbeReply extends Envelope {

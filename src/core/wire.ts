@@ -1,5 +1,6 @@
-import type { ErrorCode } from "./errors.ts";
+import { assert, type ErrorCode } from "./errors.ts";
 import {
+  MEMBER_ADDRESS_BYTES_MAX,
   type Member,
   type MembershipChange,
   type MembershipEntry,
@@ -32,7 +33,8 @@ import {
  *   Prepare        u64 fromSlot
  *   Promise        u64 fromSlot | u64 chosenSlot | u8 flags (1 more, 2 snapshot) | [snapshot]
  *                  | u32 entryCount | entryCount × (u64 slot | u64 ballot | batch)
- *   Nack, Probe    (header only)
+ *   Nack           (header only)
+ *   Probe          u64 chosenSlot
  *   ProbeReply     u8 granted
  *   Accept         u64 slot | u64 commitSlot | batch
  *   Accepted       u64 slot | u64 chosenSlot
@@ -140,8 +142,9 @@ function bodySize(message: Message): number {
     case MessageType.RecoverReply:
       return U32_SIZE + voteListSize(message);
     case MessageType.Nack:
-    case MessageType.Probe:
       return 0;
+    case MessageType.Probe:
+      return U64_SIZE;
     case MessageType.ProbeReply:
     case MessageType.TimeoutNow:
       return 1;
@@ -201,9 +204,11 @@ class Writer {
   }
 
   members(members: readonly Member[]): void {
+    assert(members.length <= 255, "more than 255 members");
     this.u8(members.length);
     for (const m of members) {
       const address = textEncoder.encode(m.address);
+      assert(address.byteLength <= MEMBER_ADDRESS_BYTES_MAX, "member address too long");
       this.u8(m.id);
       this.u8(m.voter ? 1 : 0);
       this.view.setUint16(this.offset, address.byteLength, true);
@@ -219,6 +224,7 @@ class Writer {
   }
 
   history(history: readonly MembershipEntry[] | undefined): void {
+    assert((history?.length ?? 0) <= 255, "membership history longer than 255 entries");
     this.u8(history?.length ?? 0);
     for (const entry of history ?? []) {
       this.u64(entry.slot);
@@ -276,7 +282,9 @@ export function encodeMessage(message: Message): Uint8Array {
       w.voteList(message, message.recovering ? 4 : 0);
       break;
     case MessageType.Nack:
+      break;
     case MessageType.Probe:
+      w.u64(message.chosenSlot);
       break;
     case MessageType.ProbeReply:
       w.u8(message.granted ? 1 : 0);
@@ -419,6 +427,8 @@ class Reader {
     const commands: Uint8Array[] = new Array(count);
     for (let i = 0; i < count; i++) commands[i] = this.raw(this.u32("command length"), "command");
     if (!hasChange) return { stampMs, commands };
+    if (count > 0)
+      throw new WireDecodeError("ERR_WIRE_FIELD", "a batch with a membership change has commands");
     return { stampMs, commands, change: this.change() };
   }
 
@@ -460,7 +470,7 @@ class Reader {
     for (let i = 0; i < count; i++) {
       const slot = this.u64("membership slot");
       const effectiveFrom = this.u64("membership effectiveFrom");
-      if (slot <= last || effectiveFrom < 1)
+      if (slot <= last || effectiveFrom < 1 || (slot > 0 && effectiveFrom <= slot))
         throw new WireDecodeError("ERR_WIRE_FIELD", "membership history out of order");
       last = slot;
       entries.push({ slot, effectiveFrom, members: this.members("history members") });
@@ -536,7 +546,7 @@ function decodeBody(r: Reader, type: number, from: number, to: number, ballot: n
     case MessageType.Nack:
       return { type: MessageType.Nack, from, to, ballot };
     case MessageType.Probe:
-      return { type: MessageType.Probe, from, to, ballot };
+      return { type: MessageType.Probe, from, to, ballot, chosenSlot: r.u64("chosenSlot") };
     case MessageType.TimeoutNow: {
       const target = replicaId(r.u8("target"), "target");
       return { type: MessageType.TimeoutNow, from, to, ballot, target };

@@ -3,7 +3,10 @@ import {
   type Member,
   type MembershipChange,
   MembershipHistory,
+  type Message,
   MessageType,
+  Replica,
+  SeededPrng,
 } from "../../src/core/index.ts";
 import { Cluster } from "./harness.ts";
 
@@ -202,5 +205,129 @@ describe("membership change through the log", () => {
     c.crash(4);
     c.restart(4);
     expect(c.node(4).membership().latest!.members).toEqual(voters(1, 2, 3, 4));
+  });
+});
+
+/** Tick every live replica and deliver what `keep` lets through, `n` times. */
+function run(c: Cluster, keep: (m: Message) => boolean, n = 1): void {
+  for (let i = 0; i < n; i++) {
+    for (const id of c.ids) c.tick(id);
+    c.deliver(keep);
+  }
+}
+
+describe("membership: what the review of the first version found (each failed before its fix)", () => {
+  it("a leader that re-proposes a change it does not know chosen serves no stale read", () => {
+    // Voters {1,2,3} are swapped for {4,5,6}; the old leader decides the swap and a slot after it
+    // and tells only 6. Replica 1 then leads with the swap as a vote it re-proposes, while 6,
+    // elected by the new voters, chooses W. A read at 1 must not be released below W.
+    const lag = 2;
+    const learner3 = (id: number): Member => ({ id, voter: false, address: "" });
+    const c = new Cluster(3, { membershipLag: lag });
+    let rule: (m: Message) => boolean = () => true;
+    c.elect(3);
+    c.join(4);
+    c.join(5);
+    c.join(6);
+    c.node(3).changeMembership([...voters(1, 2, 3), learner3(4), learner3(5), learner3(6)]);
+    c.drain(3);
+    c.deliver();
+    for (let i = 0; i < 10; i++) c.heartbeat();
+    c.propose(3, "a");
+    c.deliver();
+    c.heartbeat();
+    c.heartbeat();
+    rule = (m) => m.from !== 1 && m.to !== 1;
+    c.node(3).changeMembership([learner3(1), learner3(2), learner3(3), ...voters(4, 5, 6)]);
+    c.node(3).propose(new TextEncoder().encode("x"));
+    c.drain(3);
+    c.deliver(
+      (m) =>
+        rule(m) && (m.from !== 3 || m.type === MessageType.Accept) && (m.to !== 3 || m.from === 2),
+    );
+    for (let i = 0; i < 3; i++) {
+      c.tick(3, 5);
+      c.deliver((m) => (m.from === 3 ? m.to === 6 : m.to === 3 && m.from === 6));
+    }
+    c.crash(3);
+    rule = (m) =>
+      !((m.from === 1 && m.to === 6) || (m.from === 6 && m.to === 1)) &&
+      !(m.type === MessageType.Accepted && m.to === 1);
+    c.elect(1, rule);
+    const side = (id: number) => (id <= 3 ? 0 : 1);
+    let dropAccepted = true;
+    rule = (m) =>
+      side(m.from) === side(m.to) &&
+      !(dropAccepted && m.type === MessageType.Accepted && m.to === 1);
+    c.elect(6, rule);
+    run(c, rule, 10);
+    c.propose(6, "W");
+    run(c, rule, 10);
+    const written = c.node(6).status().chosenSlot;
+    expect(c.applied[6]).toContain("W");
+    c.node(1).read(42);
+    c.drain(1);
+    run(c, rule, 2);
+    dropAccepted = false;
+    run(c, rule, 5);
+    const read = c.reads[1]!.find((r) => r.ctx === 42);
+    if (read !== undefined) expect(read.index).toBeGreaterThanOrEqual(written);
+  });
+
+  it("a replica that knows no configuration cannot be started recovering (it would ask nobody)", () => {
+    expect(
+      () =>
+        new Replica({
+          id: 4,
+          replicaCount: 3,
+          prng: new SeededPrng(1),
+          members: null,
+          recovering: true,
+        }),
+    ).toThrow(/recovering replica must know whom to ask/);
+  });
+
+  it("a lagging voter grants the probe of a voter it has never heard of, if the prober is ahead", () => {
+    const lag = 2;
+    const c = new Cluster(3, { membershipLag: lag });
+    let rule: (m: Message) => boolean = () => true;
+    c.elect(1);
+    c.join(5);
+    c.node(1).changeMembership([...voters(1, 2, 3), learner(5)]);
+    run(c, rule, 20);
+    rule = (m) => m.from !== 5 && m.to !== 5; // 5 misses that 6 is added
+    c.join(6);
+    const swap = [learner(1), learner(2), learner(3), ...voters(5, 6)];
+    expect(c.node(1).changeMembership(swap).queued).toBe(true);
+    run(c, rule, 30);
+    c.crash(1);
+    c.crash(2);
+    c.crash(3);
+    rule = () => true;
+    run(c, rule, 600);
+    expect([5, 6].some((id) => c.node(id).role === "leader")).toBe(true);
+  });
+
+  it("a newly elected leader whose own promotion is among its re-proposed votes leads on", () => {
+    const c = new Cluster(3, { membershipLag: LAG });
+    c.elect(1);
+    c.join(4);
+    change(c, 1, [...voters(1, 2, 3), learner(4)]);
+    // 4's promotion reaches 4 and 2 as votes only; 1 crashes before anyone learns it chosen.
+    c.node(1).changeMembership(voters(1, 2, 4));
+    c.drain(1);
+    c.deliver((m) => m.type === MessageType.Accept);
+    c.crash(1);
+    for (let i = 0; i < 300 && ![2, 3, 4].some((id) => c.node(id).role === "leader"); i++)
+      c.heartbeat();
+    expect([2, 3, 4].some((id) => c.node(id).role === "leader")).toBe(true);
+    for (let i = 0; i < 60; i++) c.heartbeat();
+    // The promotion is chosen, and a voter of the new configuration leads (3, no voter now,
+    // hands over if it was elected) and commits.
+    const leader = [2, 4].find((id) => c.node(id).role === "leader");
+    expect(leader).toBeDefined();
+    expect(c.node(leader!).membership().latest!.members).toEqual(voters(1, 2, 4));
+    write(c, leader!, "after", 1);
+    expect(c.applied[leader!]).toContain("after0");
   });
 });
