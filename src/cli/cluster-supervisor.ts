@@ -181,8 +181,9 @@ export class Cluster {
     try {
       // A replica restarted here ran before: if it comes back without state (memory durability,
       // or it never wrote its log), it must recover from the others before it votes.
+      // One that joined (grow) remembers it in its data directory: --join is for the first start.
       const args = replica.restarted
-        ? [...plan.args, "--initial-cluster-state", "existing"]
+        ? [...plan.args.filter((arg) => arg !== "--join"), "--initial-cluster-state", "existing"]
         : plan.args;
       child = spawn(process.execPath, [...this.execArgv, this.script, ...args], {
         stdio: ["ignore", fd, fd],
