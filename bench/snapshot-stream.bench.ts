@@ -21,6 +21,12 @@ import { client } from "../test/integration/keys.ts";
 
 const MIB = 1024 * 1024;
 const TABLE = `apus_snapbench_${process.pid}`;
+/**
+ * After the snapshot arrived, how long the lagging replica is given to apply the entries after
+ * it: under heavy loss an entry of several MiB (one transport message, many UDP fragments) may
+ * never arrive whole, which is not what this benchmark measures.
+ */
+const CATCH_UP_WAIT_MS = 120_000;
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +45,10 @@ interface RunResult {
   readonly snapshotMib: number;
   readonly transferS: number;
   readonly mibPerS: number;
-  readonly catchUpS: number;
+  /** Start to caught up; null when not within CATCH_UP_WAIT_MS after the transfer. */
+  readonly catchUpS: number | null;
+  /** Snapshot transfers the lagging replica began (the leader's, and a Promise's in an election). */
+  readonly transfersIn: number;
   readonly resumed: number;
   readonly failedAttempts: number;
 }
@@ -155,8 +164,21 @@ async function run(loss: number): Promise<RunResult> {
     const started = performance.now();
     cluster.launch(lagging);
     const target = (await cluster.status(leader))!.commitIndex;
-    await cluster.waitForApplied([lagging], target, 3_600_000);
-    const catchUpS = (performance.now() - started) / 1000;
+    for (;;) {
+      const text = await cluster.metrics(lagging).catch(() => "");
+      if (counter(text, "apus_snapshot_stream_transfers_completed_total", 'direction="in"') > 0)
+        break;
+      await sleep(250);
+    }
+    let catchUpS: number | null = null;
+    try {
+      await cluster.waitForApplied([lagging], target, CATCH_UP_WAIT_MS);
+      catchUpS = (performance.now() - started) / 1000;
+    } catch {
+      console.error(
+        `  replica ${lagging} did not apply slot ${target} within ${CATCH_UP_WAIT_MS} ms`,
+      );
+    }
     dropRules();
     const text = await cluster.metrics(lagging);
     for (const r of [leader, lagging]) {
@@ -181,6 +203,10 @@ async function run(loss: number): Promise<RunResult> {
         "apus_snapshot_stream_transfers_failed_total",
         'direction="in"',
       ),
+      transfersIn: cluster
+        .replica(lagging)
+        .output.split("\n")
+        .filter((entry) => /snapshot transfer from replica \d+ started/.test(entry)).length,
     };
   } finally {
     dropRules();
@@ -204,12 +230,12 @@ async function main(): Promise<void> {
     `Snapshot stream, ${storeMib} MiB store in ${valueMib} MiB values, 3 replicas on loopback (fsync, UDP transport), ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString()}\n`,
   );
   console.log(
-    "| packet loss to/from the lagging replica | snapshot | transfer (OFFER → delivered) | rate | start → caught up | resumed | broken attempts |",
+    "| packet loss to/from the lagging replica | snapshot | transfer (OFFER → delivered) | rate | transfers in | start → caught up | resumed | broken attempts |",
   );
-  console.log("|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     console.log(
-      `| ${r.loss} % | ${r.snapshotMib.toFixed(0)} MiB | ${r.transferS.toFixed(1)} s | ${r.mibPerS.toFixed(1)} MiB/s | ${r.catchUpS.toFixed(1)} s | ${r.resumed} | ${r.failedAttempts} |`,
+      `| ${r.loss} % | ${r.snapshotMib.toFixed(0)} MiB | ${r.transferS.toFixed(1)} s | ${r.mibPerS.toFixed(1)} MiB/s | ${r.transfersIn} | ${r.catchUpS === null ? "not in 120 s" : `${r.catchUpS.toFixed(1)} s`} | ${r.resumed} | ${r.failedAttempts} |`,
     );
   }
 }

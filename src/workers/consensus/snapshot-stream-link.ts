@@ -195,13 +195,17 @@ export class SnapshotStreamLink {
         );
         return;
       }
-      case "failed":
+      case "failed": {
         m.snapshotStreamFailed.inc({ direction: event.direction, reason: event.reason });
-        this.log.warn(
+        // A peer that is down or starting refuses connections every backoff: counted, not shouted.
+        const quiet = event.reason === "connection" || event.reason === "not-ready";
+        (quiet ? this.log.debug : this.log.warn).call(
+          this.log,
           { peer: event.peer, direction: event.direction, slot: event.slot, reason: event.reason },
           `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer}: ${event.reason}`,
         );
         return;
+      }
     }
   }
 }
