@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { nftUsable, nft as runNft } from "../../src/chaos/net-faults.ts";
+import { type CertDir, makeClusterCerts } from "../transport/peer-certs.ts";
 import { sleep, TestCluster } from "./cluster-harness.ts";
 import { client } from "./keys.ts";
 
@@ -144,6 +145,48 @@ describe("snapshots over the snapshot stream", () => {
         'direction="in"',
       ),
     ).toBeGreaterThan(0);
+  });
+});
+
+describe("the snapshot stream under --transport tcp with mutual TLS", () => {
+  let cluster: TestCluster | null = null;
+  let certs: CertDir | null = null;
+
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = null;
+    certs?.remove();
+    certs = null;
+  });
+
+  it("runs on the --peers port + --snapshot-port-offset, inside TLS, and catches a replica up", async () => {
+    certs = makeClusterCerts(3);
+    const dir = certs;
+    cluster = await TestCluster.start({
+      replicas: 3,
+      extraArgs: [...SNAPSHOT_ARGS, "--transport", "tcp", "--snapshot-port-offset", "1"],
+      extraArgsFor: (id) => {
+        const files = dir.files(`replica-${id}`);
+        return [
+          "--peer-tls-cert",
+          files.cert,
+          "--peer-tls-key",
+          files.key,
+          "--peer-tls-ca",
+          files.ca,
+        ];
+      },
+    });
+    const { lagging, keys } = await lagAndCatchUp(cluster, "t");
+    expect(await wrongKeys(cluster.replica(lagging).clientPort, keys)).toEqual([]);
+    const text = await cluster.metrics(lagging);
+    expect(
+      counter(text, "apus_snapshot_stream_transfers_completed_total", 'direction="in"'),
+      cluster.outputs(),
+    ).toBeGreaterThan(0);
+    expect(counter(text, "apus_snapshot_stream_transfers_failed_total", 'reason="handshake"')).toBe(
+      0,
+    );
   });
 });
 
