@@ -112,6 +112,36 @@ describe("replica settings", () => {
     expect(renamed.batchBytesMax).toBe(2048);
   });
 
+  it("reads the snapshot stream's settings and refuses a port offset past 65535", () => {
+    const config = run(["--id", "1", "--peers", PEERS]);
+    expect(config.snapshotPortOffset).toBe(0);
+    expect(config.snapshotChunkBytes).toBe(1024 * 1024);
+    expect(config.snapshotStallTimeoutMs).toBe(10_000);
+    expect(config.snapshotMemoryBytesMax).toBe(1024 * 1024 * 1024);
+    expect(config.peerRecvBufferBytes).toBe(0);
+    const set = run([
+      "--id",
+      "1",
+      "--peers",
+      PEERS,
+      "--snapshot-port-offset",
+      "100",
+      "--snapshot-chunk-bytes",
+      "256k",
+      "--peer-recv-buffer-bytes",
+      "64k",
+    ]);
+    expect(set.snapshotPortOffset).toBe(100);
+    expect(set.snapshotChunkBytes).toBe(256 * 1024);
+    expect(set.peerRecvBufferBytes).toBe(64 * 1024);
+    expect(
+      failure(["--id", "1", "--peers", "127.0.0.1:65000", "--snapshot-port-offset", "600"]),
+    ).toMatch(/^--snapshot-port-offset: \(600\) puts 127.0.0.1:65000's snapshot stream past/);
+    expect(failure(["--id", "1", "--peers", PEERS, "--snapshot-chunk-bytes", "1k"])).toMatch(
+      /^--snapshot-chunk-bytes: must be at least 4096/,
+    );
+  });
+
   it("documents every setting in --help with its default", () => {
     const help = helpText("0.0.0");
     for (const setting of SETTINGS) expect(help).toContain(`--${setting.flag} `);
