@@ -321,3 +321,48 @@ async function rawConnect(
     });
   });
 }
+
+describe("partial transfers", () => {
+  const identity = (from: number, digestByte: number, totalBytes = 100) => ({
+    from,
+    slot: 7,
+    totalBytes,
+    digest: Buffer.alloc(32, digestByte),
+  });
+
+  for (const kind of ["memory", "directory"] as const) {
+    it(`keeps one transfer per peer and what was held of it (${kind})`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+      dirs.push(dir);
+      const store: PartialStore =
+        kind === "memory" ? new MemoryPartials(1000) : new DirectoryPartials(dir);
+      expect(store.open(identity(1, 1))).toBe(0);
+      store.append(1, Buffer.alloc(40, 0xaa));
+      expect(store.open(identity(1, 1))).toBe(40);
+      expect(store.open(identity(2, 1))).toBe(0); // another peer: its own
+      expect(store.held(1)).toBe(40);
+      // Another transfer from the same peer replaces it.
+      expect(store.open(identity(1, 2))).toBe(0);
+      expect(store.open(identity(1, 1))).toBe(0);
+      store.append(1, Buffer.alloc(100, 0xbb));
+      const whole = await store.read(1, Buffer.from("head"));
+      expect(whole.byteLength).toBe(104);
+      expect(whole.subarray(0, 4).toString()).toBe("head");
+      expect(whole.subarray(4).equals(Buffer.alloc(100, 0xbb))).toBe(true);
+      store.discard(1);
+      expect(store.held(1)).toBe(0);
+    });
+  }
+
+  it("finds what it held after a restart, and starts again for another identity", () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+    dirs.push(dir);
+    const before = new DirectoryPartials(dir);
+    before.open(identity(3, 5, 10));
+    before.append(3, Buffer.alloc(6, 1));
+    expect(new DirectoryPartials(dir).open(identity(3, 5, 10))).toBe(6);
+    // The same peer and digest but another total: another transfer, started from 0.
+    expect(new DirectoryPartials(dir).open(identity(3, 5, 4))).toBe(0);
+    expect(new DirectoryPartials(dir).open(identity(3, 5, 10))).toBe(0);
+  });
+});
