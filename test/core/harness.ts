@@ -54,8 +54,8 @@ export class Cluster {
   /** Every replica id this cluster has, up or down. */
   get ids(): number[] {
     const ids: number[] = [];
-    this.nodes.forEach((_, id) => ids.push(id));
-    return ids.filter((id) => id >= 1);
+    for (let id = 1; id < this.nodes.length; id++) if (id in this.nodes) ids.push(id);
+    return ids;
   }
 
   /** Start a new replica `id` that joins an existing cluster: it knows no configuration. */
