@@ -24,7 +24,7 @@ export interface TransportOptions {
   /** This replica's id (a stable identity, 1..peerIdsMax(options)); peers[id-1] is where we bind. */
   readonly id: number;
   /**
-   * Index id - 1: replica id's address; null where no replica has that id at start. Replicas
+   * Index id - 1: replica id's address; null (or a hole) where no replica has that id at start. Replicas
    * come and go later with addPeer and removePeer (the membership, src/core/membership.ts).
    */
   readonly peers: readonly (PeerAddress | null)[];
@@ -230,7 +230,7 @@ export function validateTransportOptions(options: TransportOptions): void {
   if (peers.length < 1 || peers.length > PEERS_MAX) {
     throw invalid(`peers lists ${peers.length} replicas; a cluster has 1 to ${PEERS_MAX}`);
   }
-  if (!Number.isInteger(id) || id < 1 || id > peers.length || peers[id - 1] === null) {
+  if (!Number.isInteger(id) || id < 1 || id > peers.length || peers[id - 1] == null) {
     throw invalid(`id is ${id} but peers has no address for it (peers[${id - 1}])`);
   }
   peers.forEach((peer, index) => {
