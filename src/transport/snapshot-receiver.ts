@@ -10,6 +10,11 @@
  *   handed to `deliver` and answered DONE delivered; a bad digest throws the bytes away and
  *   answers DONE digest-mismatch (the sender starts again from 0).
  *
+ * A delivered transfer stays whole in the partial store for SNAPSHOT_DELIVERED_KEEP_MS, marked
+ * checked: the core may have dropped it (an InstallSnapshot while it recovers), and an OFFER of
+ * the same bytes then resumes at the end and is handed to the core again, not hashed again.
+ * Nothing is ever answered "delivered" that was not handed to `deliver` on that OFFER.
+ *
  * At most one authenticated connection per peer (a newer one closes the older) and one transfer
  * per peer. Unauthenticated connections: at most SNAPSHOT_UNAUTHENTICATED_MAX at once and
  * SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX per source address (a new one evicts the oldest). A
@@ -27,6 +32,7 @@ import {
   channelBinding,
   handshakeParams,
   SNAPSHOT_CHUNK_BYTES_MAX,
+  SNAPSHOT_DELIVERED_KEEP_MS,
   SNAPSHOT_UNAUTHENTICATED_MAX,
   SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX,
   type SnapshotStreamOptions,
@@ -104,12 +110,13 @@ export class SnapshotReceiver {
    */
   private readonly finishing = new Map<number, Buffer>();
   /**
-   * The last transfer delivered from each peer (its digest and head): the core may send the same
-   * message again before its answer shows it installed (a large snapshot takes long to persist),
-   * and that is answered DONE at once instead of moved again. Kept in memory only: after a
-   * restart the same message is taken again, as it must be.
+   * Peers whose partial is whole and its digest checked, by that digest: delivered (or not
+   * ready) already, so another OFFER of it is read back and handed over without hashing it again.
+   * Invariant: an entry's peer holds a whole partial of that digest in the store.
    */
-  private readonly delivered = new Map<number, { digest: Buffer; head: Buffer }>();
+  private readonly checked = new Map<number, Buffer>();
+  /** Per peer: when its delivered transfer is thrown away (SNAPSHOT_DELIVERED_KEEP_MS). */
+  private readonly keepTimers = new Map<number, NodeJS.Timeout>();
   private server: net.Server | null = null;
   private tlsServer: tls.Server | null = null;
   private closed = false;
@@ -131,10 +138,9 @@ export class SnapshotReceiver {
   /** `id` left the configuration: its connections close, what it sent is thrown away. */
   removePeer(id: number): void {
     this.peers.delete(id);
-    this.delivered.delete(id);
     for (const connection of [...this.connections])
       if (connection.peerId === id) this.close_(connection, null);
-    this.options.partials.discard(id);
+    this.discard(id);
   }
 
   async start(): Promise<void> {
@@ -198,6 +204,8 @@ export class SnapshotReceiver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const timer of this.keepTimers.values()) clearTimeout(timer);
+    this.keepTimers.clear();
     for (const connection of [...this.connections]) this.close_(connection, null);
     const server = this.server;
     this.server = null;
@@ -369,11 +377,6 @@ export class SnapshotReceiver {
     if (connection.transfer !== null) return this.close_(connection, "malformed");
     const from = connection.peerId;
     const partials = this.options.partials;
-    const done = this.delivered.get(from);
-    if (done?.digest.equals(offer.digest) && done.head.equals(offer.head)) {
-      connection.socket!.write(connection.sealer!.done(DoneOutcome.Delivered));
-      return;
-    }
     const checking = this.finishing.get(from);
     if (checking !== undefined) {
       // The sender came back (it heard nothing for a while) while we check what it sent: the
@@ -413,6 +416,8 @@ export class SnapshotReceiver {
     } catch {
       return this.refuse(connection, offer.slot);
     }
+    this.unkeep(from);
+    if (held < offer.totalBytes) this.checked.delete(from); // another transfer, or not whole
     connection.transfer = {
       slot: offer.slot,
       totalBytes: offer.totalBytes,
@@ -430,7 +435,7 @@ export class SnapshotReceiver {
   }
 
   private refuse(connection: Connection, slot: number): void {
-    this.options.partials.discard(connection.peerId);
+    this.discard(connection.peerId);
     this.options.onEvent({
       kind: "failed",
       direction: "in",
@@ -492,16 +497,19 @@ export class SnapshotReceiver {
     } catch {
       const live = this.live(from, transfer.digest);
       if (live !== null) this.refuse(live, transfer.slot);
-      else partials.discard(from);
+      else this.discard(from);
       return;
     }
-    const digest = await sha256Pieces([bytes.subarray(transfer.head.byteLength)]);
     const event = { direction: "in", peer: from, slot: transfer.slot } as const;
-    if (!digest.equals(transfer.digest)) {
-      partials.discard(from);
-      this.options.onEvent({ kind: "failed", ...event, reason: "digest" });
-      this.answer(from, transfer.digest, DoneOutcome.DigestMismatch);
-      return;
+    if (!this.checked.get(from)?.equals(transfer.digest)) {
+      const digest = await sha256Pieces([bytes.subarray(transfer.head.byteLength)]);
+      if (!digest.equals(transfer.digest)) {
+        this.discard(from);
+        this.options.onEvent({ kind: "failed", ...event, reason: "digest" });
+        this.answer(from, transfer.digest, DoneOutcome.DigestMismatch);
+        return;
+      }
+      this.checked.set(from, transfer.digest);
     }
     const delivery = this.options.deliver(from, bytes);
     if (delivery === "not-ready") {
@@ -509,11 +517,11 @@ export class SnapshotReceiver {
       this.answer(from, transfer.digest, DoneOutcome.NotReady);
       return;
     }
-    partials.discard(from);
-    this.delivered.set(from, { digest: transfer.digest, head: transfer.head });
-    if (delivery === "undecodable")
+    if (delivery === "undecodable") {
+      this.discard(from); // offered again, it would not decode again
       this.options.onEvent({ kind: "failed", ...event, reason: "decode" });
-    else {
+    } else {
+      this.keep(from);
       this.options.onEvent({
         kind: "completed",
         ...event,
@@ -523,6 +531,32 @@ export class SnapshotReceiver {
       });
     }
     this.answer(from, transfer.digest, DoneOutcome.Delivered);
+  }
+
+  /** Keep `from`'s delivered transfer for SNAPSHOT_DELIVERED_KEEP_MS (see the comment at the top). */
+  private keep(from: number): void {
+    this.unkeep(from);
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.keepTimers.delete(from);
+      // Offered again meanwhile and being checked: that delivery keeps it again.
+      if (!this.finishing.has(from)) this.discard(from);
+    }, SNAPSHOT_DELIVERED_KEEP_MS);
+    timer.unref();
+    this.keepTimers.set(from, timer);
+  }
+
+  private unkeep(from: number): void {
+    const timer = this.keepTimers.get(from);
+    if (timer !== undefined) clearTimeout(timer);
+    this.keepTimers.delete(from);
+  }
+
+  /** Throw away what `from` sent: its partial, checked or not. */
+  private discard(from: number): void {
+    this.unkeep(from);
+    this.checked.delete(from);
+    this.options.partials.discard(from);
   }
 
   /** `from`'s open connection waiting on the transfer of `digest`, if any. */

@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import type net from "node:net";
 import tls from "node:tls";
-import { ApusError } from "../core/errors.ts";
+import { ApusError, assert } from "../core/errors.ts";
 import type { PeerTlsMaterial } from "./peer-tls.ts";
 import {
   CHANNEL_BINDING_BYTES,
@@ -57,6 +57,20 @@ export const SNAPSHOT_GIVE_UP_MS = 60_000;
  * core may resend it before the receiver's answer shows it installed.
  */
 export const SNAPSHOT_REPEAT_AFTER_MS = 10_000;
+/**
+ * A transfer delivered to the core is kept whole (in the partial store: on disk with a data
+ * directory, else in memory, at most --snapshot-memory-max-bytes per peer as while it arrived)
+ * and marked checked for this long, then thrown away. "Delivered" only means the core was handed
+ * the message: it drops an InstallSnapshot while it recovers, so the sender's next offer of the
+ * same snapshot must reach the core again; within this window it does without moving or hashing
+ * a byte, after it the snapshot moves again. Longer than SNAPSHOT_REPEAT_AFTER_MS, the sender's
+ * quiet time after a completed transfer, so a resend finds it.
+ */
+export const SNAPSHOT_DELIVERED_KEEP_MS = 60_000;
+assert(
+  SNAPSHOT_DELIVERED_KEEP_MS > SNAPSHOT_REPEAT_AFTER_MS,
+  "a delivered transfer outlives the sender's quiet time",
+);
 /** Reconnect delay after a broken connection: doubles from MIN up to MAX. */
 export const SNAPSHOT_RECONNECT_DELAY_MS_MIN = 50;
 export const SNAPSHOT_RECONNECT_DELAY_MS_MAX = 2000;

@@ -171,18 +171,25 @@ describe("the snapshot stream", () => {
     }
   });
 
-  it("answers an offer of the message it delivered last at once, without moving it again", async () => {
+  it("hands the core again a message it delivered last, offered again, without moving it again", async () => {
+    // The core may have dropped it (an InstallSnapshot while it recovers): a repeat must reach it.
     const ends = await makeEnds(new MemoryPartials(1 << 30));
-    const bytes = randomBytes(CHUNK * 20);
-    ends.sender.send(2, "m1", 4, bytes, 12);
+    const rest = randomBytes(CHUNK * 20);
+    const first = Buffer.concat([Buffer.from("ballot-1...."), rest]);
+    ends.sender.send(2, "m1", 4, first, 12);
     await until(() => count(ends.events, "completed", "out") === 1);
     const events: StreamEvent[] = [];
     const again = new SnapshotSender({ ...common(ends.ports, 1, events), chunkBytes: CHUNK });
     try {
-      again.send(2, "m1", 4, bytes, 12);
+      again.send(2, "m1", 4, first, 12);
       await until(() => count(events, "completed", "out") === 1);
+      // Under another head (the same snapshot, a new ballot): handed over too.
+      const second = Buffer.concat([Buffer.from("ballot-2...."), rest]);
+      again.send(2, "m2", 4, second, 12);
+      await until(() => count(events, "completed", "out") === 2);
       expect(events.filter((e) => e.kind === "bytes")).toEqual([]);
-      expect(ends.delivered.length).toBe(1);
+      expect(ends.delivered.map((d) => d.bytes.equals(first))).toEqual([true, true, false]);
+      expect(ends.delivered[2]!.bytes.equals(second)).toBe(true);
     } finally {
       await again.close();
     }
