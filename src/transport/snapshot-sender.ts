@@ -8,8 +8,10 @@
  *
  * A break (the connection closes, no ACK for stallTimeoutMs, a bad frame) reconnects after a
  * backoff and offers again: the receiver answers with what it kept, so the transfer resumes. One
- * transfer per peer: a `send` with another key replaces the one in progress ("replaced"). A
- * transfer that makes no progress for SNAPSHOT_GIVE_UP_MS is given up ("gave-up").
+ * transfer per peer: a `send` of a newer snapshot, or of an answer to another question, replaces
+ * the one in progress ("replaced"); one of the same snapshot answering the same question is
+ * dropped ("coalesced") and the one in progress completes (see `send`). A transfer that makes no
+ * progress for SNAPSHOT_GIVE_UP_MS is given up ("gave-up").
  *
  * Runs on the caller's thread (the consensus thread): every step is short (one chunk copied and
  * MACed, ~1 ms for 1 MiB), and none waits on the network.
@@ -64,6 +66,8 @@ interface Outgoing {
   /** The caller's name for the message: a send with the same key is the same transfer. */
   readonly key: string;
   readonly slot: number;
+  /** What the message answers (SnapshotSender.send); null: nothing (an InstallSnapshot). */
+  readonly question: string | null;
   /** The message's first bytes: sent in the OFFER, not streamed (snapshot-stream-frame.ts). */
   readonly head: Uint8Array;
   /** The rest of the message: what is streamed, digested and resumed. */
@@ -138,6 +142,19 @@ export class SnapshotSender {
     );
   }
 
+  /**
+   * Whether the transfer in progress to `to` answers for a message of snapshot `slot` answering
+   * `question` (see `send`): then that message is dropped, counted "coalesced". The caller may
+   * ask before encoding a large message.
+   */
+  coalesces(to: number, slot: number, question: string | null): boolean {
+    const old = this.current.get(to);
+    if (old === undefined) return false;
+    if (slot > old.slot || (question !== null && question !== old.question)) return false;
+    this.options.onEvent({ kind: "coalesced", direction: "out", peer: to, slot });
+    return true;
+  }
+
   /** Replica `id` (a new member, or one that moved) is reached at `address` from now on. */
   addPeer(id: number, address: PeerAddress): void {
     assert(id !== this.options.id, "addPeer of this replica");
@@ -158,12 +175,29 @@ export class SnapshotSender {
   }
 
   /**
-   * Stream `message` (not copied: the caller must not change it) to `to`, replacing another. Its
-   * first `headBytes` go in the OFFER, the rest is streamed: a message whose rest is the same
-   * (the same snapshot under another ballot) resumes what the receiver kept of it. False when
-   * `to` is no peer now (the caller sends nothing).
+   * Stream `message` (not copied: the caller must not change it) to `to`. Its first `headBytes`
+   * go in the OFFER, the rest is streamed: a message whose rest is the same (the same snapshot
+   * under another ballot) resumes what the receiver kept of it. False when `to` is no peer now
+   * (the caller sends nothing).
+   *
+   * `question`: what the message answers (a Promise: its ballot and fromSlot; a RecoverReply:
+   * its ballot, nonce and fromSlot); null for one that answers nothing (an InstallSnapshot). A
+   * transfer to `to` in progress is replaced only by a message of a newer snapshot slot, or one
+   * answering another question; any other is dropped, counted "coalesced", and the one in
+   * progress completes. Replacing it would restart a transfer that the receiver throws away from
+   * byte 0: a Promise or RecoverReply streams fields that change at every commit (chosenSlot,
+   * entries), and a recovering replica asks again every few hundred milliseconds, so a snapshot
+   * that takes longer than that to move would never arrive. The caller (the link) says why
+   * keeping the older one is safe.
    */
-  send(to: number, key: string, slot: number, message: Uint8Array, headBytes: number): boolean {
+  send(
+    to: number,
+    key: string,
+    slot: number,
+    message: Uint8Array,
+    headBytes: number,
+    question: string | null = null,
+  ): boolean {
     assert(to >= 1 && to !== this.options.id, "send to whom");
     assert(headBytes >= 0 && headBytes <= STREAM_HEAD_BYTES_MAX, "head size");
     assert(message.byteLength > headBytes, "an empty transfer");
@@ -171,6 +205,7 @@ export class SnapshotSender {
     const bytes = message.subarray(headBytes);
     if (this.peers.get(to) === undefined) return false;
     if (this.closed || this.current.get(to)?.key === key) return true;
+    if (this.coalesces(to, slot, question)) return true;
     const old = this.current.get(to);
     if (old !== undefined) this.drop(old, "replaced");
     const now = performance.now();
@@ -178,6 +213,7 @@ export class SnapshotSender {
       to,
       key,
       slot,
+      question,
       head,
       bytes,
       digest: null,

@@ -123,6 +123,13 @@ export type StreamEvent =
     }
   | { readonly kind: "bytes"; readonly direction: StreamDirection; readonly count: number }
   | {
+      /** A message dropped: the transfer in progress to that peer answers for it (send). */
+      readonly kind: "coalesced";
+      readonly direction: "out";
+      readonly peer: number;
+      readonly slot: number;
+    }
+  | {
       readonly kind: "completed";
       readonly direction: StreamDirection;
       readonly peer: number;

@@ -226,6 +226,31 @@ describe("the snapshot stream", () => {
     ).toBe(true);
   });
 
+  it("completes a transfer in progress instead of restarting it for a newer answer of the same snapshot", async () => {
+    // A recovering replica asks again while the snapshot moves; each RecoverReply streams another
+    // chosenSlot before the same snapshot: each would restart the transfer from 0.
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    const snapshot = randomBytes(CHUNK * 200);
+    const reply = (chosenSlot: number) =>
+      Buffer.concat([Buffer.alloc(12), Buffer.from([chosenSlot, 0, 0, 0, 0, 0, 0, 0]), snapshot]);
+    for (let chosenSlot = 1; chosenSlot <= 3; chosenSlot++)
+      ends.sender.send(2, `reply-${chosenSlot}`, 9, reply(chosenSlot), 12, "recovery-1");
+    // An InstallSnapshot of the same snapshot does not replace the answer either.
+    ends.sender.send(2, "install", 9, Buffer.concat([Buffer.alloc(12), snapshot]), 12);
+    await until(() => ends.delivered.length === 1);
+    expect(ends.delivered[0]!.bytes.equals(reply(1))).toBe(true);
+    expect(ends.events.filter((e) => e.kind === "coalesced").length).toBe(3);
+    expect(ends.events.some((e) => e.kind === "failed" && e.reason === "replaced")).toBe(false);
+    // Another question (a new recovery) replaces it; so does a newer snapshot.
+    ends.sender.send(2, "a", 9, reply(4), 12, "recovery-1");
+    ends.sender.send(2, "b", 9, reply(5), 12, "recovery-2");
+    ends.sender.send(2, "c", 10, Buffer.concat([Buffer.alloc(12), snapshot]), 12);
+    await until(() => ends.delivered.length === 2);
+    expect(ends.delivered[1]!.bytes.equals(Buffer.concat([Buffer.alloc(12), snapshot]))).toBe(true);
+    const replaced = ends.events.filter((e) => e.kind === "failed" && e.reason === "replaced");
+    expect(replaced.length).toBe(2);
+  });
+
   it("sends only to replicas it knows, and to one added later (the membership)", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     const events: StreamEvent[] = [];

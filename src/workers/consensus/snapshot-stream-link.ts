@@ -9,8 +9,25 @@
  * caught up; a resend of the same message (same type, ballot, snapshot slot and size, and for a
  * Promise or RecoverReply the same question) while its transfer runs, or shortly after it
  * completed, is not encoded again (SnapshotSender.covers).
+ *
+ * A newer message to a peer whose transfer is in progress replaces that transfer only when it
+ * carries a newer snapshot (a higher snapshot slot) or, for a Promise or RecoverReply, answers
+ * another question (ballot and fromSlot; for a RecoverReply also the nonce). Otherwise it is
+ * dropped, counted in apus_snapshot_stream_coalesced_total, and the older one completes
+ * (SnapshotSender.send says why replacing it would starve the receiver). Why the older one is
+ * still a right answer:
+ *   - an InstallSnapshot of the same slot carries the same state;
+ *   - an older Promise for the same ballot and fromSlot is a promise the acceptor made and still
+ *     keeps, with what it had accepted then: anything it accepted since is in this ballot (the
+ *     new leader's own) or a higher one (which preempts the leader anyway); an older chosenSlot
+ *     only tells the leader less;
+ *   - an older RecoverReply to the same recovery (same nonce) was made after the Recover reached
+ *     this replica, which is all the recovering replica relies on; it asks again for more.
+ * An InstallSnapshot does not replace a Promise or RecoverReply of the same snapshot (a
+ * recovering replica would drop it and wait for its answer), but they replace it.
  */
 import type { Logger } from "pino";
+import { Counter } from "prom-client";
 import { type Message, MessageType } from "../../core/types.ts";
 import { encodeMessage, HEADER_SIZE } from "../../core/wire.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
@@ -72,18 +89,42 @@ function messageKey(message: Message, snapshot: { slot: number; bytes: number })
   return base;
 }
 
+/** What a Promise or RecoverReply answers; null for an InstallSnapshot (see the top). */
+function messageQuestion(message: Message): string | null {
+  if (message.type === MessageType.Promise)
+    return `${message.type}/${message.ballot}/${message.fromSlot}`;
+  if (message.type === MessageType.RecoverReply)
+    return `${message.type}/${message.ballot}/${message.nonce}/${message.fromSlot}`;
+  return null;
+}
+
+const COALESCED_METRIC = "apus_snapshot_stream_coalesced_total";
+
+/** The coalesced counter on `metrics`' registry (registered once per registry). */
+function coalescedCounter(metrics: ConsensusMetrics): Counter {
+  const held = metrics.registry.getSingleMetric(COALESCED_METRIC);
+  if (held !== undefined) return held as Counter;
+  return new Counter({
+    name: COALESCED_METRIC,
+    help: "Snapshot messages not streamed because the transfer in progress to that peer carries the same snapshot and answers the same question (it completes instead of restarting)",
+    registers: [metrics.registry],
+  });
+}
+
 export class SnapshotStreamLink {
   /** Set before start(): a whole, checked transfer (see SnapshotReceiverOptions.deliver). */
   onMessage: (from: number, bytes: Buffer) => Delivery = () => "not-ready";
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly metrics: ConsensusMetrics;
+  private readonly coalesced: Counter;
   private readonly log: Logger;
   private readonly portOffset: number;
 
   constructor(options: SnapshotStreamLinkOptions) {
     const { config } = options;
     this.metrics = options.metrics;
+    this.coalesced = coalescedCounter(options.metrics);
     this.log = options.log;
     this.portOffset = config.snapshotPortOffset;
     const common = {
@@ -122,9 +163,18 @@ export class SnapshotStreamLink {
     if (snapshot === null) return false;
     const key = messageKey(message, snapshot);
     if (this.sender.covers(message.to, key)) return true;
+    const question = messageQuestion(message);
+    if (this.sender.coalesces(message.to, snapshot.slot, question)) return true; // not encoded
     // The wire header (with the ballot) rides in the OFFER: the snapshot after it is what is
     // streamed and resumed, even when a leader sends it again under a new ballot.
-    return this.sender.send(message.to, key, snapshot.slot, encodeMessage(message), HEADER_SIZE);
+    return this.sender.send(
+      message.to,
+      key,
+      snapshot.slot,
+      encodeMessage(message),
+      HEADER_SIZE,
+      question,
+    );
   }
 
   /**
@@ -158,6 +208,13 @@ export class SnapshotStreamLink {
       case "bytes":
         if (event.direction === "out") m.snapshotStreamBytesSent.inc(event.count);
         else m.snapshotStreamBytesReceived.inc(event.count);
+        return;
+      case "coalesced":
+        this.coalesced.inc();
+        this.log.debug(
+          { peer: event.peer, slot: event.slot },
+          `snapshot message to replica ${event.peer} not streamed: the transfer in progress carries the same snapshot (slot ${event.slot})`,
+        );
         return;
       case "started":
         this.log.info(
