@@ -84,6 +84,12 @@ interface Outgoing {
   movedBytes: number;
   /** When `acked` last grew (or the transfer began): for giving up. */
   progressMs: number;
+  /**
+   * The receiver answered "not ready" (it holds this transfer whole and checked but cannot take
+   * it yet): from then on its holding the whole is no progress, so the backoff grows to its cap
+   * and the transfer is given up SNAPSHOT_GIVE_UP_MS after its last real progress.
+   */
+  notReady: boolean;
   /** When this connection last showed life (connected, RESUME, ACK): for stalls. */
   attemptMs: number;
   socket: net.Socket | null;
@@ -223,6 +229,7 @@ export class SnapshotSender {
       sent: 0,
       movedBytes: 0,
       progressMs: now,
+      notReady: false,
       attemptMs: now,
       socket: null,
       handshake: null,
@@ -369,12 +376,14 @@ export class SnapshotSender {
 
   /**
    * The receiver holds `offset` bytes. Holding them all, it is reading them back and checking
-   * them (ACKs of the whole while it does): alive, as good as progress.
+   * them (ACKs of the whole while it does): alive, as good as progress, until it answered "not
+   * ready" once (then offering again is no progress: without this the backoff and the give-up
+   * clock were reset at every offer, and the receiver read the whole back every 50 ms forever).
    */
   private heard(out: Outgoing, offset: number): void {
     const now = performance.now();
     out.attemptMs = now;
-    if (offset > out.acked || offset === out.bytes.byteLength) {
+    if (offset > out.acked || (offset === out.bytes.byteLength && !out.notReady)) {
       out.progressMs = now;
       out.reconnectDelayMs = SNAPSHOT_RECONNECT_DELAY_MS_MIN;
     }
@@ -413,7 +422,10 @@ export class SnapshotSender {
     }
     if (outcome === DoneOutcome.Refused) return this.drop(out, "refused");
     // The receiver holds it all but cannot take it yet: offer again after the backoff.
-    if (outcome === DoneOutcome.NotReady) return this.breakOff(out, "not-ready");
+    if (outcome === DoneOutcome.NotReady) {
+      out.notReady = true;
+      return this.breakOff(out, "not-ready");
+    }
     // Digest mismatch: the receiver threw its bytes away; offer again from 0 at once.
     out.acked = 0;
     out.reconnectDelayMs = 0;

@@ -19,7 +19,10 @@ import {
 } from "../../src/transport/snapshot-partials.ts";
 import { SnapshotReceiver } from "../../src/transport/snapshot-receiver.ts";
 import { SnapshotSender } from "../../src/transport/snapshot-sender.ts";
-import type { StreamEvent } from "../../src/transport/snapshot-stream.ts";
+import {
+  SNAPSHOT_RECONNECT_DELAY_MS_MAX,
+  type StreamEvent,
+} from "../../src/transport/snapshot-stream.ts";
 import { deriveStreamKeys, StreamSealer } from "../../src/transport/snapshot-stream-frame.ts";
 import {
   HANDSHAKE_NONCE_BYTES,
@@ -209,6 +212,27 @@ describe("the snapshot stream", () => {
     expect(moved.reduce((sum, e) => sum + (e as { count: number }).count, 0)).toBe(
       bytes.byteLength - 12,
     );
+  });
+
+  it("backs off to its cap while the receiver is not ready, and does not count that as progress", async () => {
+    const ends = await makeEnds(new MemoryPartials(1 << 30));
+    ends.notReady = Number.MAX_SAFE_INTEGER;
+    ends.sender.send(2, "m1", 8, randomBytes(CHUNK * 5), 12);
+    const notReady = () =>
+      ends.events.filter(
+        (e) => e.kind === "failed" && e.direction === "out" && e.reason === "not-ready",
+      ).length;
+    const internals = ends.sender as unknown as {
+      current: Map<number, { reconnectDelayMs: number; progressMs: number }>;
+    };
+    await until(() => notReady() === 1);
+    const progressMs = internals.current.get(2)!.progressMs;
+    // 50 ms doubling to the cap takes six offers.
+    await until(() => notReady() === 7);
+    const out = internals.current.get(2)!;
+    expect(out.reconnectDelayMs).toBe(SNAPSHOT_RECONNECT_DELAY_MS_MAX);
+    expect(out.progressMs).toBe(progressMs); // the give-up clock runs
+    expect(ends.delivered).toEqual([]);
   });
 
   it("replaces a transfer in progress by a newer one to the same peer", async () => {
