@@ -12,7 +12,16 @@
  * far (its length is the offset), and `from-<id>.json`, the identity. No fsync: a partial lost
  * to a power cut costs a transfer from 0, never a wrong state. In memory: the chunks received,
  * up to a limit (--snapshot-memory-max-bytes), since nothing else bounds them.
+ *
+ * On disk, an OFFER is refused (PartialStore.refusal) when what it still needs is more than the
+ * free space of the data directory's filesystem less PARTIALS_DISK_RESERVE_BYTES: the WAL lives
+ * there, and a replica whose WAL write fails stops, so a snapshot (an honest large one, or one
+ * offered by a holder of the cluster key) must never take the WAL's room. And read() assembles
+ * the whole message in memory to hand it to the core, so no transfer larger than
+ * DirectoryPartials.assemblyBytesMax (the host's memory) is taken at all.
  */
+
+import { constants } from "node:buffer";
 import {
   closeSync,
   fstatSync,
@@ -20,12 +29,15 @@ import {
   openSync,
   readFileSync,
   rmSync,
+  statfsSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
+import { STREAM_HEAD_BYTES_MAX } from "./snapshot-stream-frame.ts";
 
 export interface TransferIdentity {
   readonly from: number;
@@ -61,9 +73,14 @@ export interface PartialStore {
   read(from: number, head: Uint8Array): Promise<Buffer>;
   /** Forget `from`'s transfer and its bytes. */
   discard(from: number): void;
-  /** Largest transfer this store can hold (what an OFFER is checked against). */
-  readonly totalBytesMax: number;
+  /**
+   * Why an OFFER of `identity` cannot be held (too large for the memory limit, for this host's
+   * memory, or for the free disk space), saying what to do; null: it can be.
+   */
+  refusal(identity: TransferIdentity): string | null;
 }
+
+const MIB = 1024 * 1024;
 
 /** Partials in memory (no data directory), at most `totalBytesMax` bytes per transfer. */
 export class MemoryPartials implements PartialStore {
@@ -104,6 +121,11 @@ export class MemoryPartials implements PartialStore {
     return Buffer.concat([head, ...transfer.chunks], head.byteLength + transfer.held);
   }
 
+  refusal(identity: TransferIdentity): string | null {
+    if (identity.totalBytes <= this.totalBytesMax) return null;
+    return `a snapshot of ${(identity.totalBytes / MIB).toFixed(1)} MiB is over --snapshot-memory-max-bytes (${(this.totalBytesMax / MIB).toFixed(1)} MiB): raise it, or run with a data directory (--durability fsync)`;
+  }
+
   discard(from: number): void {
     this.transfers.delete(from);
   }
@@ -113,6 +135,11 @@ export class MemoryPartials implements PartialStore {
 export const PARTIALS_DIR = "stream-partials";
 /** Bytes read per step when a whole transfer is read back. */
 const READ_PIECE_BYTES = 64 * 1024 * 1024;
+/**
+ * Free space left on the data directory's filesystem after any partial: room for the WAL and the
+ * snapshots this replica writes itself (see the comment at the top).
+ */
+export const PARTIALS_DISK_RESERVE_BYTES = 1024 * 1024 * 1024;
 
 interface OnDisk {
   readonly identity: TransferIdentity;
@@ -120,10 +147,13 @@ interface OnDisk {
   held: number;
 }
 
-/** Partials as files under `<dataDir>/stream-partials`: no limit but the disk's. */
+/** Partials as files under `<dataDir>/stream-partials`, within the free disk space less a reserve. */
 export class DirectoryPartials implements PartialStore {
-  /** The wire's snapshot length field is a u32, so no core message is larger than this + 4 KiB. */
-  readonly totalBytesMax = Number.MAX_SAFE_INTEGER;
+  /**
+   * Largest transfer taken: read() assembles it in memory (as the core's message), so no larger
+   * than a Buffer may be, nor than this host's memory.
+   */
+  readonly assemblyBytesMax = Math.min(constants.MAX_LENGTH - STREAM_HEAD_BYTES_MAX, totalmem());
   private readonly dir: string;
   private readonly open_ = new Map<number, OnDisk>();
 
@@ -163,6 +193,21 @@ export class DirectoryPartials implements PartialStore {
     const fd = openSync(bin, "w");
     this.open_.set(identity.from, { identity, fd, held: 0 });
     return 0;
+  }
+
+  refusal(identity: TransferIdentity): string | null {
+    const size = `a snapshot of ${(identity.totalBytes / MIB).toFixed(1)} MiB`;
+    const current = this.open_.get(identity.from);
+    const held =
+      current !== undefined && sameIdentity(current.identity, identity) ? current.held : 0;
+    const needed = identity.totalBytes - held;
+    const stats = statfsSync(this.dir);
+    const free = stats.bavail * stats.bsize - PARTIALS_DISK_RESERVE_BYTES;
+    if (needed > free)
+      return `${size} needs ${(needed / MIB).toFixed(1)} MiB more on the disk of ${this.dir}, which has ${(Math.max(free, 0) / MIB).toFixed(1)} MiB free beyond the ${PARTIALS_DISK_RESERVE_BYTES / MIB} MiB kept for the WAL: free space there`;
+    if (identity.totalBytes > this.assemblyBytesMax)
+      return `${size} is more than this host's memory (${(this.assemblyBytesMax / MIB).toFixed(1)} MiB) to assemble it in: give the replica more memory`;
+    return null;
   }
 
   private storedIdentityIs(meta: string, identity: TransferIdentity): boolean {

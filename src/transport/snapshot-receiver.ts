@@ -394,27 +394,31 @@ export class SnapshotReceiver {
       connection.socket!.write(connection.sealer!.resume(offer.totalBytes));
       return;
     }
-    if (offer.totalBytes > partials.totalBytesMax) {
-      this.options.onEvent({
-        kind: "failed",
-        direction: "in",
-        peer: from,
-        slot: offer.slot,
-        reason: "refused",
-      });
-      connection.socket!.write(connection.sealer!.done(DoneOutcome.Refused));
-      return;
-    }
+    const identity = {
+      from,
+      slot: offer.slot,
+      totalBytes: offer.totalBytes,
+      digest: offer.digest,
+    };
     let held: number;
     try {
-      held = partials.open({
-        from,
-        slot: offer.slot,
-        totalBytes: offer.totalBytes,
-        digest: offer.digest,
-      });
-    } catch {
-      return this.refuse(connection, offer.slot);
+      const refusal = partials.refusal(identity);
+      if (refusal !== null) {
+        // What was held of it stays: with room made, the next offer resumes.
+        this.options.onEvent({
+          kind: "failed",
+          direction: "in",
+          peer: from,
+          slot: offer.slot,
+          reason: "refused",
+          detail: refusal,
+        });
+        connection.socket!.write(connection.sealer!.done(DoneOutcome.Refused));
+        return;
+      }
+      held = partials.open(identity);
+    } catch (error) {
+      return this.refuse(connection, offer.slot, error);
     }
     this.unkeep(from);
     if (held < offer.totalBytes) this.checked.delete(from); // another transfer, or not whole
@@ -434,7 +438,8 @@ export class SnapshotReceiver {
     if (held === offer.totalBytes) void this.finish(connection);
   }
 
-  private refuse(connection: Connection, slot: number): void {
+  /** The partial store failed (`error`: a disk error): throw the transfer away, DONE refused. */
+  private refuse(connection: Connection, slot: number, error: unknown): void {
     this.discard(connection.peerId);
     this.options.onEvent({
       kind: "failed",
@@ -442,6 +447,7 @@ export class SnapshotReceiver {
       peer: connection.peerId,
       slot,
       reason: "refused",
+      detail: `the partial store failed: ${error instanceof Error ? error.message : String(error)}`,
     });
     connection.transfer = null;
     connection.socket!.write(connection.sealer!.done(DoneOutcome.Refused));
@@ -456,8 +462,8 @@ export class SnapshotReceiver {
       return this.close_(connection, "malformed");
     try {
       this.options.partials.append(from, data);
-    } catch {
-      return this.refuse(connection, transfer.slot);
+    } catch (error) {
+      return this.refuse(connection, transfer.slot, error);
     }
     this.options.onEvent({ kind: "bytes", direction: "in", count: data.byteLength });
     const now = held + data.byteLength;
@@ -494,9 +500,9 @@ export class SnapshotReceiver {
     let bytes: Buffer;
     try {
       bytes = await partials.read(from, transfer.head);
-    } catch {
+    } catch (error) {
       const live = this.live(from, transfer.digest);
-      if (live !== null) this.refuse(live, transfer.slot);
+      if (live !== null) this.refuse(live, transfer.slot, error);
       else this.discard(from);
       return;
     }

@@ -94,7 +94,10 @@ export type StreamFailure =
   | "malformed"
   /** The whole transfer's SHA-256 is not the offered one (it restarts from 0). */
   | "digest"
-  /** The receiver refused it: too large to hold in memory, or its disk failed. */
+  /**
+   * The receiver refused it: too large for --snapshot-memory-max-bytes, for the free disk space
+   * less a reserve, or for the host's memory; or its disk failed.
+   */
   | "refused"
   /** A newer message for the same peer replaced it. */
   | "replaced"
@@ -145,6 +148,8 @@ export type StreamEvent =
       readonly peer: number;
       readonly slot: number;
       readonly reason: StreamFailure;
+      /** What happened and what to do, where the reason alone does not say (a refusal). */
+      readonly detail?: string;
     };
 
 /** One transfer in progress, for /status. */

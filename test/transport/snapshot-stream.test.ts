@@ -6,11 +6,12 @@
  * host with the wrong key, or forged frames on an authenticated connection, gets nothing in.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { FrameReader } from "../../src/transport/frame-reader.ts";
 import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
 import {
   DirectoryPartials,
@@ -23,7 +24,15 @@ import {
   SNAPSHOT_RECONNECT_DELAY_MS_MAX,
   type StreamEvent,
 } from "../../src/transport/snapshot-stream.ts";
-import { deriveStreamKeys, StreamSealer } from "../../src/transport/snapshot-stream-frame.ts";
+import {
+  DoneOutcome,
+  deriveStreamKeys,
+  STREAM_FRAME_BYTES_MIN,
+  type StreamFrame,
+  StreamFrameType,
+  StreamOpener,
+  StreamSealer,
+} from "../../src/transport/snapshot-stream-frame.ts";
 import {
   HANDSHAKE_NONCE_BYTES,
   HandshakeInitiator,
@@ -309,6 +318,35 @@ describe("the snapshot stream", () => {
     expect(ends.sender.progress()).toEqual([]);
   });
 
+  it("refuses an offer larger than the free disk space less the reserve, and takes one that fits", async () => {
+    // The WAL lives on that disk: a snapshot must never take its room.
+    const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+    dirs.push(dir);
+    const ends = await makeEnds(new DirectoryPartials(dir));
+    const stats = statfsSync(dir);
+    const free = stats.bavail * stats.bsize;
+    const connected = await rawConnect(
+      ends.ports[1]!,
+      derivePeerKeys([SECRET], CLUSTER_ID).handshake,
+    );
+    const { socket, sealer, opener } = connected!;
+    const reader = new FrameReader(opener.frameBytesMax, STREAM_FRAME_BYTES_MIN);
+    const digest = createHash("sha256").digest();
+    socket.write(sealer.offer(3, free, digest, Buffer.alloc(12)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Done,
+      outcome: DoneOutcome.Refused,
+    });
+    const refused = ends.events.find((e) => e.kind === "failed" && e.reason === "refused");
+    expect((refused as { detail?: string }).detail).toMatch(/free space there/);
+    socket.write(sealer.offer(3, 1024, digest, Buffer.alloc(12)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Resume,
+      offset: 0,
+    });
+    socket.destroy();
+  });
+
   it("lets no host in without the key, and closes an authenticated connection on a forged frame", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     // The wrong cluster key: the handshake fails.
@@ -339,11 +377,38 @@ describe("the snapshot stream", () => {
   });
 });
 
+/** The next frame the receiver writes on a rawConnect socket (the reader keeps what follows). */
+function nextFrame(
+  socket: net.Socket,
+  opener: StreamOpener,
+  reader: FrameReader,
+): Promise<StreamFrame> {
+  return new Promise((resolve, reject) => {
+    const take = () => {
+      const bytes = reader.next();
+      if (bytes === null) return false;
+      socket.off("data", onData);
+      if (typeof bytes === "string") reject(new Error(bytes));
+      else {
+        const frame = opener.open(bytes);
+        if (typeof frame === "string") reject(new Error(frame));
+        else resolve(frame);
+      }
+      return true;
+    };
+    const onData = (chunk: Buffer) => {
+      reader.push(chunk);
+      take();
+    };
+    if (!take()) socket.on("data", onData);
+  });
+}
+
 /** Connect as replica 1 and run the handshake with `keys`; null when the receiver refuses. */
 async function rawConnect(
   port: number,
   keys: readonly Uint8Array[],
-): Promise<{ socket: net.Socket; sealer: StreamSealer } | null> {
+): Promise<{ socket: net.Socket; sealer: StreamSealer; opener: StreamOpener } | null> {
   const socket = net.createConnection({ host: "127.0.0.1", port });
   socket.on("error", () => {});
   await new Promise((resolve) => socket.once("connect", resolve));
@@ -360,12 +425,13 @@ async function rawConnect(
   socket.write(initiator.hello());
   return new Promise((resolve) => {
     socket.once("close", () => resolve(null));
-    socket.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       const result = initiator.receive(chunk);
       if (result.state !== "done") {
         if (result.state === "failed") socket.destroy();
         return;
       }
+      socket.off("data", onData); // the frames that follow are the caller's
       socket.removeAllListeners("close");
       socket.write(result.send!);
       const streamKeys = deriveStreamKeys(
@@ -373,8 +439,13 @@ async function rawConnect(
         initiator.transcriptDigest(),
         NO_CHANNEL_BINDING,
       );
-      resolve({ socket, sealer: new StreamSealer(streamKeys.initiator) });
-    });
+      resolve({
+        socket,
+        sealer: new StreamSealer(streamKeys.initiator),
+        opener: new StreamOpener(streamKeys.responder, 0),
+      });
+    };
+    socket.on("data", onData);
   });
 }
 

@@ -259,7 +259,7 @@ export class SnapshotStreamLink {
         (quiet ? this.log.debug : this.log.warn).call(
           this.log,
           { peer: event.peer, direction: event.direction, slot: event.slot, reason: event.reason },
-          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer}: ${event.reason}`,
+          `snapshot transfer ${event.direction === "out" ? "to" : "from"} replica ${event.peer}: ${event.reason}${event.detail === undefined ? "" : ` (${event.detail})`}`,
         );
         return;
       }
