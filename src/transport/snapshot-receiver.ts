@@ -17,7 +17,9 @@
  *
  * At most one authenticated connection per peer (a newer one closes the older) and one transfer
  * per peer. Unauthenticated connections: at most SNAPSHOT_UNAUTHENTICATED_MAX at once and
- * SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX per source address (a new one evicts the oldest). A
+ * SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX per source address (a new one evicts its source's
+ * oldest, or at the overall limit the oldest of the source holding the most, as the TCP
+ * transport does). A
  * frame that fails any check closes the connection (what was held is kept), counted by reason.
  * A connection whose transfer is open and reads nothing for stallTimeoutMs is closed ("stalled").
  */
@@ -248,13 +250,30 @@ export class SnapshotReceiver {
     else this.tlsServer.emit("connection", raw);
   }
 
-  /** Evict the oldest unauthenticated connection of `source`, or overall, at the limits. */
+  /**
+   * Room for one more connection from `source`: at SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX its
+   * oldest unauthenticated connection goes; at SNAPSHOT_UNAUTHENTICATED_MAX the oldest
+   * unauthenticated one of the source holding the most goes (not the oldest overall: a few
+   * sources would evict a genuine peer's handshake).
+   */
   private makeRoom(source: string): void {
-    const unauthenticated = [...this.connections].filter((c) => c.peerId === 0);
-    const own = unauthenticated.filter((c) => c.source === source);
-    if (own.length >= SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX) this.close_(own[0]!, "handshake");
-    else if (unauthenticated.length >= SNAPSHOT_UNAUTHENTICATED_MAX)
-      this.close_(unauthenticated[0]!, "handshake");
+    // Oldest first (`connections` keeps the order of acceptance).
+    const bySource = new Map<string, Connection[]>();
+    let unauthenticated = 0;
+    for (const connection of this.connections) {
+      if (connection.peerId !== 0) continue;
+      unauthenticated++;
+      const held = bySource.get(connection.source);
+      if (held === undefined) bySource.set(connection.source, [connection]);
+      else held.push(connection);
+    }
+    const own = bySource.get(source);
+    if (own !== undefined && own.length >= SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX)
+      return this.close_(own[0]!, "handshake");
+    if (unauthenticated < SNAPSHOT_UNAUTHENTICATED_MAX) return;
+    let largest: Connection[] = [];
+    for (const held of bySource.values()) if (held.length > largest.length) largest = held;
+    this.close_(largest[0]!, "handshake");
   }
 
   private byRemote(socket: net.Socket): Connection | undefined {

@@ -28,6 +28,10 @@ import {
   NO_CHANNEL_BINDING,
   TLS_EXPORTER_LABEL,
 } from "./tcp-handshake.ts";
+import {
+  TCP_INBOUND_CONNECTIONS_MAX,
+  TCP_UNAUTHENTICATED_PER_SOURCE_MAX,
+} from "./tcp-transport.ts";
 import type { PeerAddress } from "./transport.ts";
 
 /** --snapshot-chunk-bytes's default: bytes of the transfer per CHUNK frame. */
@@ -74,10 +78,16 @@ assert(
 /** Reconnect delay after a broken connection: doubles from MIN up to MAX. */
 export const SNAPSHOT_RECONNECT_DELAY_MS_MIN = 50;
 export const SNAPSHOT_RECONNECT_DELAY_MS_MAX = 2000;
-/** Unauthenticated inbound stream connections held at once; a new one evicts the oldest. */
-export const SNAPSHOT_UNAUTHENTICATED_MAX = 16;
-/** Unauthenticated inbound stream connections from one source address; beyond, its oldest goes. */
-export const SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX = 4;
+/**
+ * Unauthenticated inbound stream connections held at once, and from one source address: the TCP
+ * transport's limits and policy (tcp-transport.ts says why). A new connection from a source at
+ * its limit evicts that source's oldest; at the overall limit, the oldest of the source holding
+ * the most goes, so a genuine peer's handshake (one connection from its source) is evicted only
+ * when no source holds more than one, by about this many attacking addresses. Authenticated
+ * connections are not counted: at most one per peer.
+ */
+export const SNAPSHOT_UNAUTHENTICATED_MAX = TCP_INBOUND_CONNECTIONS_MAX;
+export const SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX = TCP_UNAUTHENTICATED_PER_SOURCE_MAX;
 
 export type StreamDirection = "out" | "in";
 

@@ -22,6 +22,8 @@ import { SnapshotReceiver } from "../../src/transport/snapshot-receiver.ts";
 import { SnapshotSender } from "../../src/transport/snapshot-sender.ts";
 import {
   SNAPSHOT_RECONNECT_DELAY_MS_MAX,
+  SNAPSHOT_UNAUTHENTICATED_MAX,
+  SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX,
   type StreamEvent,
 } from "../../src/transport/snapshot-stream.ts";
 import {
@@ -345,6 +347,45 @@ describe("the snapshot stream", () => {
       offset: 0,
     });
     socket.destroy();
+  });
+
+  it("evicts an unauthenticated connection of the source holding the most, not a lone peer's", async () => {
+    const ports = await freePorts(2);
+    const events: StreamEvent[] = [];
+    const receiver = new SnapshotReceiver({
+      ...common(ports, 2, events),
+      handshakeTimeoutMs: 600_000,
+      partials: new MemoryPartials(1 << 20),
+      deliver: () => "delivered",
+    });
+    await receiver.start();
+    const sockets: net.Socket[] = [];
+    let closed = 0;
+    const connect = async (localAddress: string) => {
+      const socket = net.createConnection({ host: "127.0.0.1", port: ports[1]!, localAddress });
+      socket.on("error", () => {});
+      socket.once("close", () => closed++);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once("connect", resolve));
+      return socket;
+    };
+    try {
+      // A genuine peer's handshake in progress, then a crowd from several source addresses that
+      // fills the table and one more.
+      const genuine = await connect("127.0.0.1");
+      let genuineClosed = false;
+      genuine.once("close", () => (genuineClosed = true));
+      const crowd = SNAPSHOT_UNAUTHENTICATED_MAX / SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX;
+      for (let source = 2; source < 2 + crowd; source++)
+        for (let i = 0; i < SNAPSHOT_UNAUTHENTICATED_PER_SOURCE_MAX; i++)
+          await connect(`127.0.0.${source}`);
+      await until(() => closed + receiver.connectionCount === sockets.length);
+      expect(genuineClosed).toBe(false);
+      expect(receiver.connectionCount).toBe(SNAPSHOT_UNAUTHENTICATED_MAX);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await receiver.close();
+    }
   });
 
   it("lets no host in without the key, and closes an authenticated connection on a forged frame", async () => {
