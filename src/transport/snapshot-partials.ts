@@ -268,7 +268,7 @@ export class DirectoryPartials implements PartialStore {
   private close(from: number): void {
     const transfer = this.open_.get(from);
     if (transfer === undefined) return;
+    this.open_.delete(from); // forgotten even if closing fails
     closeSync(transfer.fd);
-    this.open_.delete(from);
   }
 }

@@ -454,7 +454,7 @@ export class SnapshotReceiver {
     this.options.onEvent({ kind: "started", ...event, totalBytes: offer.totalBytes });
     if (held > 0) this.options.onEvent({ kind: "resumed", ...event, offset: held });
     connection.socket!.write(connection.sealer!.resume(held));
-    if (held === offer.totalBytes) void this.finish(connection);
+    if (held === offer.totalBytes) this.finish(connection);
   }
 
   /** The partial store failed (`error`: a disk error): throw the transfer away, DONE refused. */
@@ -487,7 +487,7 @@ export class SnapshotReceiver {
     this.options.onEvent({ kind: "bytes", direction: "in", count: data.byteLength });
     const now = held + data.byteLength;
     connection.socket!.write(connection.sealer!.ack(now));
-    if (now === transfer.totalBytes) void this.finish(connection);
+    if (now === transfer.totalBytes) this.finish(connection);
   }
 
   /**
@@ -496,7 +496,20 @@ export class SnapshotReceiver {
    * seconds to read and hash: an ACK of the whole every quarter stall timeout tells the sender
    * the receiver is alive.
    */
-  private async finish(connection: Connection): Promise<void> {
+  private finish(connection: Connection): void {
+    const transfer = connection.transfer!;
+    const from = connection.peerId;
+    this.finishAsync(connection).catch((error: unknown) => {
+      // Nothing here may crash the replica: count it, and close the connection waiting on it
+      // (the sender offers again, and this peer's transfer starts over).
+      this.storeFailed(from, transfer.slot, error);
+      const live = this.live(from, transfer.digest);
+      if (live !== null) this.close_(live, null);
+      this.discard(from);
+    });
+  }
+
+  private async finishAsync(connection: Connection): Promise<void> {
     const transfer = connection.transfer!;
     const from = connection.peerId;
     transfer.finishing = true;
@@ -577,11 +590,29 @@ export class SnapshotReceiver {
     this.keepTimers.delete(from);
   }
 
-  /** Throw away what `from` sent: its partial, checked or not. */
+  /** Throw away what `from` sent: its partial, checked or not. A disk error is counted, not thrown. */
   private discard(from: number): void {
     this.unkeep(from);
     this.checked.delete(from);
-    this.options.partials.discard(from);
+    try {
+      this.options.partials.discard(from);
+    } catch (error) {
+      this.storeFailed(from, 0, error);
+    }
+  }
+
+  /** The partial store (the disk) failed where no transfer can be refused: counted, logged. */
+  private storeFailed(from: number, slot: number, error: unknown): void {
+    if (this.closed) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.options.onEvent({
+      kind: "failed",
+      direction: "in",
+      peer: from,
+      slot,
+      reason: "store",
+      detail: `${message}: check the disk of the data directory (stream-partials/)`,
+    });
   }
 
   /** `from`'s open connection waiting on the transfer of `digest`, if any. */

@@ -109,6 +109,8 @@ export type StreamFailure =
    * less a reserve, or for the host's memory; or its disk failed.
    */
   | "refused"
+  /** The receiver's partial store failed outside a transfer's refusal (a disk error). */
+  | "store"
   /** A newer message for the same peer replaced it. */
   | "replaced"
   /** No progress for SNAPSHOT_GIVE_UP_MS: dropped (the core sends again). */

@@ -388,6 +388,55 @@ describe("the snapshot stream", () => {
     }
   });
 
+  it("counts a disk error on a partial and answers, never throwing it out of the receiver", async () => {
+    // A store whose disk fails: discarding throws, and so does appending after the first chunk.
+    class FailingDisk extends MemoryPartials {
+      appends = 0;
+      override append(from: number, data: Uint8Array): void {
+        if (++this.appends > 1) throw new Error("EIO: i/o error, write");
+        super.append(from, data);
+      }
+      override discard(): void {
+        throw new Error("EIO: i/o error, unlink");
+      }
+    }
+    const ends = await makeEnds(new FailingDisk(1 << 20));
+    const keys = derivePeerKeys([SECRET], CLUSTER_ID);
+    const { socket, sealer, opener } = (await rawConnect(ends.ports[1]!, keys.handshake))!;
+    const reader = new FrameReader(opener.frameBytesMax, STREAM_FRAME_BYTES_MIN);
+    // Whole after one chunk, but not the offered digest: thrown away (which fails), answered.
+    const wrong = createHash("sha256").update("other bytes").digest();
+    socket.write(sealer.offer(3, 100, wrong, Buffer.alloc(12)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Resume,
+      offset: 0,
+    });
+    socket.write(sealer.chunk(0, randomBytes(100)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Ack,
+      offset: 100,
+    });
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Done,
+      outcome: DoneOutcome.DigestMismatch,
+    });
+    // The next transfer's append fails: refused (its discard fails too), answered.
+    socket.write(sealer.offer(4, 100, wrong, Buffer.alloc(12)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Resume,
+      offset: 0,
+    });
+    socket.write(sealer.chunk(0, randomBytes(100)));
+    expect(await nextFrame(socket, opener, reader)).toEqual({
+      type: StreamFrameType.Done,
+      outcome: DoneOutcome.Refused,
+    });
+    socket.destroy();
+    const store = ends.events.filter((e) => e.kind === "failed" && e.reason === "store");
+    expect(store.length).toBe(2);
+    expect((store[0] as { detail?: string }).detail).toMatch(/EIO.*check the disk/);
+  }, 20_000);
+
   it("lets no host in without the key, and closes an authenticated connection on a forged frame", async () => {
     const ends = await makeEnds(new MemoryPartials(1 << 30));
     // The wrong cluster key: the handshake fails.
