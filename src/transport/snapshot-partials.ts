@@ -27,9 +27,11 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statfsSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -78,6 +80,12 @@ export interface PartialStore {
    * memory, or for the free disk space), saying what to do; null: it can be.
    */
   refusal(identity: TransferIdentity): string | null;
+  /**
+   * At start: throw away the partials of senders that are not `isPeer`, and those not written
+   * for PARTIALS_ABANDONED_MS (no sender resumes them), so they do not stay on disk forever.
+   * Returns how many were thrown away. Throws on a disk error.
+   */
+  prune(isPeer: (from: number) => boolean): number;
 }
 
 const MIB = 1024 * 1024;
@@ -129,6 +137,10 @@ export class MemoryPartials implements PartialStore {
   discard(from: number): void {
     this.transfers.delete(from);
   }
+
+  prune(): number {
+    return 0; // nothing outlives the process
+  }
 }
 
 /** The directory of partials under a data directory. */
@@ -140,6 +152,13 @@ const READ_PIECE_BYTES = 64 * 1024 * 1024;
  * snapshots this replica writes itself (see the comment at the top).
  */
 export const PARTIALS_DISK_RESERVE_BYTES = 1024 * 1024 * 1024;
+/**
+ * A partial on disk not written for this long is thrown away at start (DirectoryPartials.prune):
+ * its sender gave it up long ago (SNAPSHOT_GIVE_UP_MS), and the core has moved on to a newer
+ * snapshot whose transfer would replace it anyway.
+ */
+export const PARTIALS_ABANDONED_MS = 24 * 60 * 60 * 1000;
+const PARTIAL_FILE = /^from-(\d+)\.(bin|json)$/;
 
 interface OnDisk {
   readonly identity: TransferIdentity;
@@ -208,6 +227,25 @@ export class DirectoryPartials implements PartialStore {
     if (identity.totalBytes > this.assemblyBytesMax)
       return `${size} is more than this host's memory (${(this.assemblyBytesMax / MIB).toFixed(1)} MiB) to assemble it in: give the replica more memory`;
     return null;
+  }
+
+  prune(isPeer: (from: number) => boolean): number {
+    const oldestMs = Date.now() - PARTIALS_ABANDONED_MS;
+    const senders = new Map<number, number>(); // sender → newest mtime of its files
+    for (const name of readdirSync(this.dir)) {
+      const match = PARTIAL_FILE.exec(name);
+      if (match === null) continue;
+      const from = Number(match[1]);
+      const mtimeMs = statSync(join(this.dir, name)).mtimeMs;
+      senders.set(from, Math.max(senders.get(from) ?? 0, mtimeMs));
+    }
+    let pruned = 0;
+    for (const [from, mtimeMs] of senders) {
+      if (isPeer(from) && mtimeMs >= oldestMs) continue;
+      this.discard(from);
+      pruned++;
+    }
+    return pruned;
   }
 
   private storedIdentityIs(meta: string, identity: TransferIdentity): boolean {

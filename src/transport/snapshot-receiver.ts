@@ -167,6 +167,7 @@ export class SnapshotReceiver {
       });
     });
     server.on("error", () => {});
+    this.pruneAbandoned();
     server.on("connection", (socket) => this.onAccept(socket));
     this.server = server;
     if (this.options.tls !== undefined) {
@@ -178,6 +179,18 @@ export class SnapshotReceiver {
         socket.destroy();
       });
       this.tlsServer = tlsServer;
+    }
+  }
+
+  /** Partials left by a replica that is no peer now, or abandoned long ago, go. */
+  private pruneAbandoned(): void {
+    try {
+      const pruned = this.options.partials.prune(
+        (from) => from !== this.options.id && this.peers.get(from) !== undefined,
+      );
+      if (pruned > 0) this.options.onEvent({ kind: "pruned", direction: "in", count: pruned });
+    } catch (error) {
+      this.storeFailed(0, 0, error);
     }
   }
 

@@ -138,6 +138,12 @@ export type StreamEvent =
     }
   | { readonly kind: "bytes"; readonly direction: StreamDirection; readonly count: number }
   | {
+      /** Partials thrown away at start: of no peer now, or abandoned (snapshot-partials.ts). */
+      readonly kind: "pruned";
+      readonly direction: "in";
+      readonly count: number;
+    }
+  | {
       /** A message dropped: the transfer in progress to that peer answers for it (send). */
       readonly kind: "coalesced";
       readonly direction: "out";

@@ -6,7 +6,7 @@
  * host with the wrong key, or forged frames on an authenticated connection, gets nothing in.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statfsSync, utimesSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,8 @@ import { derivePeerKeys } from "../../src/transport/peer-keys.ts";
 import {
   DirectoryPartials,
   MemoryPartials,
+  PARTIALS_ABANDONED_MS,
+  PARTIALS_DIR,
   type PartialStore,
 } from "../../src/transport/snapshot-partials.ts";
 import { SnapshotReceiver } from "../../src/transport/snapshot-receiver.ts";
@@ -570,6 +572,33 @@ describe("partial transfers", () => {
       expect(store.held(1)).toBe(0);
     });
   }
+
+  it("throws away at start the partials of no peer and those abandoned long ago", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+    dirs.push(dir);
+    const before = new DirectoryPartials(dir);
+    for (const from of [1, 3, 5]) {
+      before.open(identity(from, 5, 10));
+      before.append(from, Buffer.alloc(6, 1));
+    }
+    // Replica 3's was last written two days ago; replica 5 is no peer (3 replicas).
+    const old = (Date.now() - 2 * PARTIALS_ABANDONED_MS) / 1000;
+    for (const ext of ["bin", "json"])
+      utimesSync(join(dir, PARTIALS_DIR, `from-3.${ext}`), old, old);
+    const ports = await freePorts(3);
+    const events: StreamEvent[] = [];
+    const after = new DirectoryPartials(dir);
+    const receiver = new SnapshotReceiver({
+      ...common(ports, 2, events),
+      partials: after,
+      deliver: () => "delivered",
+    });
+    await receiver.start();
+    await receiver.close();
+    expect(readdirSync(join(dir, PARTIALS_DIR)).sort()).toEqual(["from-1.bin", "from-1.json"]);
+    expect(after.open(identity(1, 5, 10))).toBe(6);
+    expect(events).toContainEqual({ kind: "pruned", direction: "in", count: 2 });
+  });
 
   it("finds what it held after a restart, and starts again for another identity", () => {
     const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));

@@ -209,6 +209,12 @@ export class SnapshotStreamLink {
         if (event.direction === "out") m.snapshotStreamBytesSent.inc(event.count);
         else m.snapshotStreamBytesReceived.inc(event.count);
         return;
+      case "pruned":
+        this.log.info(
+          { count: event.count },
+          `snapshot stream: threw away ${event.count} partial transfer(s) of replicas that are no peers now, or abandoned`,
+        );
+        return;
       case "coalesced":
         this.coalesced.inc();
         this.log.debug(
