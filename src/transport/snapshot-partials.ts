@@ -216,17 +216,28 @@ export class DirectoryPartials implements PartialStore {
 
   refusal(identity: TransferIdentity): string | null {
     const size = `a snapshot of ${(identity.totalBytes / MIB).toFixed(1)} MiB`;
-    const current = this.open_.get(identity.from);
-    const held =
-      current !== undefined && sameIdentity(current.identity, identity) ? current.held : 0;
-    const needed = identity.totalBytes - held;
+    const needed = identity.totalBytes - this.heldOf(identity);
     const stats = statfsSync(this.dir);
     const free = stats.bavail * stats.bsize - PARTIALS_DISK_RESERVE_BYTES;
-    if (needed > free)
+    // A transfer held whole writes nothing more: taken even on a disk short of the reserve.
+    if (needed > 0 && needed > free)
       return `${size} needs ${(needed / MIB).toFixed(1)} MiB more on the disk of ${this.dir}, which has ${(Math.max(free, 0) / MIB).toFixed(1)} MiB free beyond the ${PARTIALS_DISK_RESERVE_BYTES / MIB} MiB kept for the WAL: free space there`;
     if (identity.totalBytes > this.assemblyBytesMax)
       return `${size} is more than this host's memory (${(this.assemblyBytesMax / MIB).toFixed(1)} MiB) to assemble it in: give the replica more memory`;
     return null;
+  }
+
+  /** Bytes held of `identity`: open, or on disk from before a restart; 0 for another one. */
+  private heldOf(identity: TransferIdentity): number {
+    const current = this.open_.get(identity.from);
+    if (current !== undefined) return sameIdentity(current.identity, identity) ? current.held : 0;
+    const { bin, meta } = this.paths(identity.from);
+    if (!this.storedIdentityIs(meta, identity)) return 0;
+    try {
+      return Math.min(statSync(bin).size, identity.totalBytes);
+    } catch {
+      return 0;
+    }
   }
 
   prune(isPeer: (from: number) => boolean): number {

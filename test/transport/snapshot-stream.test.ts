@@ -6,7 +6,7 @@
  * host with the wrong key, or forged frames on an authenticated connection, gets nothing in.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statfsSync, utimesSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statfsSync, truncateSync, utimesSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -572,6 +572,23 @@ describe("partial transfers", () => {
       expect(store.held(1)).toBe(0);
     });
   }
+
+  it("takes on a full disk a transfer it holds whole, and counts what it held before a restart", () => {
+    const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
+    dirs.push(dir);
+    const stats = statfsSync(dir);
+    // As large as all the free space: held whole (a sparse file), it needs no more.
+    const whole = identity(1, 9, stats.bavail * stats.bsize);
+    new DirectoryPartials(dir).open(whole);
+    truncateSync(join(dir, PARTIALS_DIR, "from-1.bin"), whole.totalBytes);
+    // A host with the memory to assemble it (the test's host may have less than its free disk).
+    class LargeHost extends DirectoryPartials {
+      override readonly assemblyBytesMax = Number.MAX_SAFE_INTEGER;
+    }
+    const restarted = new LargeHost(dir);
+    expect(restarted.refusal(whole)).toBeNull();
+    expect(restarted.refusal(identity(1, 8, whole.totalBytes))).toMatch(/free space there/);
+  });
 
   it("throws away at start the partials of no peer and those abandoned long ago", async () => {
     const dir = mkdtempSync(join(tmpdir(), "apus-partials-"));
