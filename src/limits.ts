@@ -38,6 +38,12 @@ export const WINDOW_SLOTS_DEFAULT = 32;
  * the rule does not limit pipelining unless slots are chosen far out of order.
  */
 export const MEMBERSHIP_LAG_SLOTS = 64;
+/**
+ * A learner is promoted to voter only while it trails the leader by at most this many slots
+ * (--promote-lag-slots): a voter far behind stalls writes whenever its vote is needed. Twice the
+ * membership lag: a learner that keeps up with a busy leader is within a few windows of it.
+ */
+export const PROMOTE_LAG_SLOTS_DEFAULT = 2 * MEMBERSHIP_LAG_SLOTS;
 /** Leader heartbeat interval (--heartbeat-ms). */
 export const HEARTBEAT_MS_DEFAULT = 50;
 /** Election timeout lower bound (--election-timeout-ms). */

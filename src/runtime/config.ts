@@ -13,6 +13,7 @@ import {
   MESSAGE_BYTES_MAX_LIMIT,
   MIB,
   PENDING_REQUESTS_MAX_DEFAULT,
+  PROMOTE_LAG_SLOTS_DEFAULT,
   REPLICA_COUNT_MAX,
   REPLY_BYTES_MAX_DEFAULT,
   REQUEST_BYTES_MAX_DEFAULT,
@@ -32,6 +33,7 @@ import {
   SNAPSHOT_MEMORY_BYTES_MAX_DEFAULT,
   SNAPSHOT_STALL_TIMEOUT_MS_DEFAULT,
 } from "../transport/snapshot-stream.ts";
+import { type ListedPeer, parsePeerList, sparsePeersById } from "./peer-list.ts";
 
 /**
  * Every setting of a replica, in one table: the flag, the JSON key in --config, the default, the
@@ -39,8 +41,25 @@ import {
  * edge: a bad value stops the process with one line that names the setting.
  */
 export interface ReplicaConfig {
+  /** This replica's stable id, 1..REPLICA_ID_MAX (its ID in --peers; a position in the old form). */
   readonly id: number;
+  /**
+   * Index id - 1: the peer address of each replica --peers names. Sparse: an id it does not name
+   * is a hole (indexing gives undefined, which noUncheckedIndexedAccess makes every reader
+   * handle; forEach, map, flatMap and filter skip it; do not spread or for-of it: use
+   * listedPeers). The bootstrap configuration of a new cluster, and whom a replica dials at
+   * start; after that the configuration in the log rules (src/core/membership.ts,
+   * bootstrap-members.ts).
+   */
   readonly peers: readonly PeerAddress[];
+  /**
+   * Start as a new member of a running cluster (etcd's --initial-cluster-state existing for a
+   * new member): no configuration of its own; it learns one from the log once `apus member add`
+   * made it a learner. Needs an empty data directory.
+   */
+  readonly join: boolean;
+  /** A learner further behind the leader than this many slots is not promoted to voter. */
+  readonly promoteLagSlots: number;
   readonly clientHost: string;
   readonly clientPort: number;
   readonly adminHost: string;
@@ -150,7 +169,8 @@ export interface PeerAddress {
   readonly port: number;
 }
 
-type Kind = "int" | "size" | "string" | "peers" | "choice";
+/** "flag": a boolean, given without a value (--join); true or false in --config. */
+type Kind = "int" | "size" | "string" | "peers" | "choice" | "flag";
 
 interface Setting {
   readonly key: keyof ReplicaConfig;
@@ -198,14 +218,29 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     max: REPLICA_COUNT_MAX,
     defaultText: "(required)",
-    help: "this replica's id, 1..N, its position in --peers",
+    help: "this replica's stable id, 1..31: its ID in --peers (or, in the positional form, its position)",
   },
   {
     key: "peers",
     flag: "peers",
     kind: "peers",
     defaultText: "(required)",
-    help: "every replica's peer (transport) address host:port, comma-separated, in id order",
+    help: "the replicas' peer (transport) addresses with their stable ids, ID=host:port,ID=host:port,... (this replica's own included); or host:port,... in id order (position = id). For a new cluster, its first configuration (all voters), kept in the data directory; later the configuration in the log rules (apus member changes it) and a --peers that differs is only logged",
+  },
+  {
+    key: "join",
+    flag: "join",
+    kind: "flag",
+    defaultText: "off",
+    help: "start as a NEW member of a running cluster (etcd's --initial-cluster-state existing): with an empty data directory and --peers naming the members and itself, it waits, votes for nothing and learns the configuration from the log once the leader added it (apus member add ID HOST:PORT). Refused when the data directory holds state",
+  },
+  {
+    key: "promoteLagSlots",
+    flag: "promote-lag-slots",
+    kind: "int",
+    min: 0,
+    max: 1 << 30,
+    help: "apus member promote (and replace) refuses to make a learner a voter while it trails the leader by more than this many slots: a voter that is far behind can stall writes until it catches up",
   },
   {
     key: "clientHost",
@@ -581,6 +616,8 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   reads: "index",
   batching: "adaptive",
   initialClusterState: "new",
+  join: false,
+  promoteLagSlots: PROMOTE_LAG_SLOTS_DEFAULT,
   batchBytesMax: BATCH_BYTES_MAX_DEFAULT,
   batchCommandsMax: BATCH_COMMANDS_MAX_DEFAULT,
   window: WINDOW_SLOTS_DEFAULT,
@@ -646,6 +683,11 @@ export function parsePeers(text: string): PeerAddress[] | null {
 
 function convert(setting: Setting, raw: unknown): unknown {
   const { flag } = setting;
+  if (setting.kind === "flag") {
+    if (raw === true || raw === "true") return true;
+    if (raw === false || raw === "false") return false;
+    throw invalid(flag, `expected true or false, got ${JSON.stringify(raw)}`);
+  }
   const text = typeof raw === "number" ? String(raw) : raw;
   if (typeof text !== "string") throw invalid(flag, `expected a value, got ${JSON.stringify(raw)}`);
   switch (setting.kind) {
@@ -657,11 +699,11 @@ function convert(setting: Setting, raw: unknown): unknown {
         throw invalid(flag, `must be one of ${setting.choices!.join(", ")}, got "${text}"`);
       return text;
     case "peers": {
-      const peers = parsePeers(text);
-      if (peers === null)
+      const peers = parsePeerList(text);
+      if (typeof peers === "string")
         throw invalid(
           flag,
-          `expected host:port,host:port,... (one per replica, in id order), got "${text}"`,
+          `expected ID=host:port,ID=host:port,... (or host:port,... in id order): ${peers}`,
         );
       return peers;
     }
@@ -722,7 +764,8 @@ export function parseReplicaArgs(
     version: { type: "boolean" },
     config: { type: "string" },
   };
-  for (const setting of SETTINGS) options[setting.flag] = { type: "string" };
+  for (const setting of SETTINGS)
+    options[setting.flag] = { type: setting.kind === "flag" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
@@ -747,7 +790,7 @@ export function parseReplicaArgs(
   }
   for (const setting of SETTINGS) {
     const raw = values[setting.flag];
-    if (typeof raw === "string") chosen[setting.key] = convert(setting, raw);
+    if (typeof raw === "string" || raw === true) chosen[setting.key] = convert(setting, raw);
   }
   if (chosen.transport === "shm" && parseOptions.allowShm !== true)
     throw invalid(
@@ -762,42 +805,37 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
   if (chosen.peers === undefined)
     throw invalid(
       "peers",
-      "required: every replica's host:port, in id order (e.g. 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)",
+      "required: every replica's ID=host:port (e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003), or host:port,... in id order",
     );
   if (chosen.id === undefined)
-    throw invalid("id", "required: this replica's position in --peers, from 1");
-  const peers = chosen.peers as PeerAddress[];
+    throw invalid("id", "required: this replica's stable id (its ID in --peers), 1..31");
+  // A string (--config) was converted already; an array (tests, thread-cluster) is the list form.
+  const listed = chosen.peers as ListedPeer[];
   const id = chosen.id as number;
-  if (id > peers.length)
+  if (!listed.some((peer) => peer.id === id))
     throw invalid(
       "id",
-      `is ${id} but --peers lists ${peers.length} replica${peers.length === 1 ? "" : "s"}; ids run from 1 to ${peers.length}`,
+      `is ${id} but --peers names no replica ${id} (it lists ${listed.map((p) => p.id).join(", ")}): list this replica's own ID=host:port too`,
     );
-  if (peers.length > REPLICA_COUNT_MAX)
-    throw invalid(
-      "peers",
-      `lists ${peers.length} replicas; at most ${REPLICA_COUNT_MAX} are supported`,
-    );
-  const seen = new Set<string>();
-  for (const peer of peers) {
-    const key = `${peer.host}:${peer.port}`;
-    if (seen.has(key))
-      throw invalid("peers", `lists ${key} twice; every replica needs its own address`);
-    seen.add(key);
-  }
+  chosen.peers = sparsePeersById(listed);
   const config: ReplicaConfig = {
     ...DEFAULTS,
     workers: defaultWorkers(),
     dataDir: `./data/replica-${id}`,
     ...chosen,
   } as ReplicaConfig;
-  for (const peer of peers) {
+  for (const peer of listed) {
     if (peer.port + config.snapshotPortOffset > 65535)
       throw invalid(
         "snapshot-port-offset",
         `(${config.snapshotPortOffset}) puts ${peer.host}:${peer.port}'s snapshot stream past port 65535`,
       );
   }
+  if (config.join && config.initialClusterState === "existing")
+    throw invalid(
+      "join",
+      "is for a new replica joining with an empty data directory, and --initial-cluster-state existing for one of the configuration that lost its state; not both. A replica that joined restarts without either (its data directory remembers it joined)",
+    );
   if (config.heartbeatMs * 2 > config.electionTimeoutMs)
     throw invalid(
       "heartbeat-ms",
@@ -848,7 +886,9 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
 function placeholder(s: Setting): string {
   switch (s.kind) {
     case "peers":
-      return "H:P,H:P,...";
+      return "ID=H:P,...";
+    case "flag":
+      return "";
     case "choice":
       return s.choices!.length <= 3 ? s.choices!.join("|") : "LEVEL";
     case "size":
@@ -890,7 +930,7 @@ function defaultShown(s: Setting): string {
 }
 
 export function helpText(version: string): string {
-  const heads = SETTINGS.map((s) => `  --${s.flag} ${placeholder(s)}`);
+  const heads = SETTINGS.map((s) => `  --${s.flag} ${placeholder(s)}`.trimEnd());
   const column = Math.max(...heads.map((h) => h.length)) + 2;
   const option = (head: string, text: string) => `${head.padEnd(column)}${wrap(text, column, 100)}`;
   const lines = SETTINGS.map((s, i) =>
@@ -901,11 +941,13 @@ export function helpText(version: string): string {
   );
   return `apus-smr ${version}: one replica of a Multi-Paxos replicated Redis-protocol store
 
-Usage: node dist/replica.js --id I --peers H:P,H:P,H:P [options]
+Usage: node dist/replica.js --id I --peers 1=H:P,2=H:P,3=H:P [options]
 
 A replica serves Redis clients on --client-port; every command, reads included, is ordered
 through Multi-Paxos among the replicas listed in --peers before it runs. Start one process per
 replica with the same --peers and its own --id. For a local three-replica cluster: npm start.
+To add a replica to a running cluster: start it with --join, then apus member add (README,
+Operations).
 
 Options (also accepted as a JSON object in --config FILE, by flag name or camelCase key;
 flags win over the file):

@@ -98,3 +98,10 @@ export function formatPeerList(peers: readonly ListedPeer[]): string {
 export function listedPeers(peers: readonly (PeerAddress | null)[]): ListedPeer[] {
   return peers.flatMap((peer, index) => (peer === null ? [] : [{ id: index + 1, ...peer }]));
 }
+
+/** The transports' form as a sparse array: a hole, not null, where no replica has the id (ReplicaConfig.peers). */
+export function sparsePeersById(peers: readonly ListedPeer[]): PeerAddress[] {
+  const out: PeerAddress[] = [];
+  for (const peer of peers) out[peer.id - 1] = { host: peer.host, port: peer.port };
+  return out;
+}

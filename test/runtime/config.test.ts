@@ -35,12 +35,39 @@ describe("replica settings", () => {
     expect(parseSize("12x")).toBeNull();
   });
 
+  it("takes stable ids in --peers, --join and --promote-lag-slots", () => {
+    const parsed = parseReplicaArgs([
+      "--id",
+      "7",
+      "--peers",
+      "7=10.0.0.7:7400,1=10.0.0.1:7400,2=10.0.0.2:7400",
+      "--join",
+      "--promote-lag-slots",
+      "10",
+    ]);
+    if (parsed.action !== "run") throw new Error("expected a run");
+    const { config } = parsed;
+    expect(config.id).toBe(7);
+    expect(config.join).toBe(true);
+    expect(config.promoteLagSlots).toBe(10);
+    expect(config.peers.length).toBe(7);
+    expect(config.peers[0]).toEqual({ host: "10.0.0.1", port: 7400 });
+    expect(config.peers[2]).toBeUndefined();
+    expect(config.peers[6]).toEqual({ host: "10.0.0.7", port: 7400 });
+    expect(config.dataDir).toBe("./data/replica-7");
+    const plain = parseReplicaArgs(["--id", "1", "--peers", PEERS]);
+    expect(plain.action === "run" && plain.config.join).toBe(false);
+  });
+
   it("stops with one line that names the setting", () => {
     expect(failure(["--id", "4", "--peers", PEERS])).toBe(
-      "--id: is 4 but --peers lists 3 replicas; ids run from 1 to 3",
+      "--id: is 4 but --peers names no replica 4 (it lists 1, 2, 3): list this replica's own ID=host:port too",
     );
     expect(failure(["--id", "1"])).toMatch(/^--peers: required/);
-    expect(failure(["--id", "1", "--peers", "localhost"])).toMatch(/^--peers: expected host:port/);
+    expect(failure(["--id", "1", "--peers", "localhost"])).toMatch(
+      /^--peers: expected ID=host:port,ID=host:port,... \(or host:port,... in id order\)/,
+    );
+    expect(failure(["--id", "1", "--peers", "1=a:1,b:2"])).toMatch(/mixes ID=host:port and plain/);
     expect(failure(["--id", "1", "--peers", PEERS, "--durability", "disk"])).toMatch(
       /^--durability: must be one of fsync, memory/,
     );
