@@ -72,9 +72,20 @@ export function summarizeCluster(rows: readonly StatusRow[]): ClusterSummary {
     clusterSize = Math.max(clusterSize, status.id);
     for (const peer of status.peers ?? []) clusterSize = Math.max(clusterSize, peer.id);
   }
+  let answered = statuses.length;
+  // The voters of the configuration that governs (as the most advanced replica knows it): ids are
+  // stable and need not run 1..N, and learners or removed replicas count toward no majority.
+  const governing = statuses
+    .filter((s) => s.members?.current != null)
+    .sort((a, b) => b.commitIndex - a.commitIndex)[0]?.members?.current;
+  if (governing != null) {
+    const voters = new Set(governing.members.filter((m) => m.role === "voter").map((m) => m.id));
+    clusterSize = voters.size;
+    answered = statuses.filter((s) => voters.has(s.id)).length;
+  }
   return {
     clusterSize,
-    answered: statuses.length,
+    answered,
     majority: Math.floor(clusterSize / 2) + 1,
     leaders: findLeaders(statuses).map((s) => s.id),
     highestCommit: statuses.reduce((max, s) => Math.max(max, s.commitIndex), 0),

@@ -4,7 +4,12 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Registry } from "prom-client";
 import type { ClientUser, ClientUsers } from "./client-auth.ts";
 import type { ReplicaConfig } from "./config.ts";
-import type { ConnectionControl, ConsensusControl } from "./thread-contracts.ts";
+import type {
+  ConnectionControl,
+  ConsensusControl,
+  MemberChangeOutcome,
+  MemberChangeRequest,
+} from "./thread-contracts.ts";
 
 type Remote<T> = {
   [K in keyof T]: T[K] extends (...args: infer A) => infer R
@@ -36,8 +41,9 @@ type RefusalReason = "cross-site" | "unauthenticated" | "forbidden";
 /**
  * The admin HTTP server of the main thread: /metrics (Prometheus text, aggregated from every
  * worker's registry), /status (JSON), /latency (exact consensus-latency quantiles; ?reset=1
- * starts a new window, for benchmarks), and POST /leader/transfer[?to=ID] (hand leadership over;
- * answers once the transfer ended, saying how). Binds 127.0.0.1 unless told otherwise.
+ * starts a new window, for benchmarks), POST /leader/transfer[?to=ID] (hand leadership over;
+ * answers once the transfer ended, saying how), GET /members (the configuration) and POST
+ * /members (a membership change, answered once it governs). Binds 127.0.0.1 unless told otherwise.
  *
  * A request that changes state (any method but GET and HEAD, GET /latency?reset=1) must also
  * carry ADMIN_REQUEST_HEADER and a Host header naming an IP address or localhost, or it is refused
@@ -106,9 +112,14 @@ export class AdminServer {
     const access = this.accessFor(changesState);
     if (access !== "anyone" && !this.admits(req, res, access)) return;
     if (url.pathname === "/leader/transfer") return this.transfer(req, res, url);
+    if (url.pathname === "/members" && req.method === "POST")
+      return this.changeMembers(req, res, url);
     if (req.method !== "GET") {
-      res.writeHead(405, { "content-type": "text/plain", allow: "GET" });
-      res.end("only GET\n");
+      res.writeHead(405, {
+        "content-type": "text/plain",
+        allow: url.pathname === "/members" ? "GET, POST" : "GET",
+      });
+      res.end(url.pathname === "/members" ? "only GET or POST\n" : "only GET\n");
       return;
     }
     switch (url.pathname) {
@@ -125,6 +136,8 @@ export class AdminServer {
       }
       case "/status":
         return json(res, await this.options.consensus.status());
+      case "/members":
+        return json(res, await this.options.consensus.members());
       case "/latency":
         return json(
           res,
@@ -133,12 +146,12 @@ export class AdminServer {
       case "/":
         res.writeHead(200, { "content-type": "text/plain" });
         res.end(
-          "apus-smr admin: /metrics /status /latency[?reset=1], POST /leader/transfer[?to=ID]\n",
+          "apus-smr admin: /metrics /status /latency[?reset=1] /members, POST /leader/transfer[?to=ID], POST /members\n",
         );
         return;
       default:
         res.writeHead(404, { "content-type": "text/plain" });
-        res.end("not found: try /metrics, /status or /latency\n");
+        res.end("not found: try /metrics, /status, /latency or /members\n");
     }
   }
 
@@ -214,6 +227,110 @@ export class AdminServer {
     res.writeHead(code ?? 503, { "content-type": "application/json" });
     res.end(`${JSON.stringify(outcome)}\n`);
   }
+
+  /**
+   * POST /members (op=add|promote|remove|replace, id, address, new_id, wait_ms; JSON body or
+   * query): a membership change, at the leader, answered once each step is chosen and governs:
+   * 200 done, 409 not-leader (the body names the leader and its peer address; requests are not
+   * forwarded), busy (another change) or lagging (a learner too far behind to promote), 400
+   * invalid, 503 timed-out or stopping. The body is MemberChangeOutcome.
+   */
+  private async changeMembers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const body = await readBody(req, MEMBERS_BODY_BYTES_MAX);
+    const request =
+      body === null
+        ? `the body is larger than ${MEMBERS_BODY_BYTES_MAX} bytes`
+        : parseMemberRequest(body, url.searchParams);
+    if (typeof request === "string") {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(`${JSON.stringify({ outcome: "invalid", detail: request, steps: [] })}\n`);
+      return;
+    }
+    const outcome = await this.options.consensus.changeMembers(request);
+    res.writeHead(MEMBER_CHANGE_STATUS[outcome.outcome], { "content-type": "application/json" });
+    res.end(`${JSON.stringify(outcome)}\n`);
+  }
+}
+
+/** Largest POST /members body: one small JSON object. */
+export const MEMBERS_BODY_BYTES_MAX = 4096;
+
+/** The HTTP status of each membership change outcome. */
+const MEMBER_CHANGE_STATUS: Readonly<Record<MemberChangeOutcome["outcome"], number>> = {
+  done: 200,
+  "not-leader": 409,
+  busy: 409,
+  lagging: 409,
+  invalid: 400,
+  "timed-out": 503,
+  stopping: 503,
+};
+
+/**
+ * A POST /members request from its JSON body and query (the query wins): op (add, promote,
+ * remove, replace), id, address, new_id, wait_ms. Or why it is not one.
+ */
+export function parseMemberRequest(
+  body: string,
+  query: URLSearchParams,
+): MemberChangeRequest | string {
+  let fields: Record<string, unknown> = {};
+  if (body.trim() !== "") {
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+        return "the body must be a JSON object";
+      fields = { ...(parsed as Record<string, unknown>) };
+    } catch {
+      return "the body is not JSON";
+    }
+  }
+  for (const [key, value] of query) fields[key] = value;
+  const op = fields.op;
+  if (op !== "add" && op !== "promote" && op !== "remove" && op !== "replace")
+    return "op must be add, promote, remove or replace";
+  const id = idField(fields.id);
+  if (id === null) return "id must be a replica id, 1..31";
+  const newIdRaw = fields.new_id ?? fields.newId;
+  const newId = newIdRaw === undefined ? undefined : idField(newIdRaw);
+  if (newId === null) return "new_id must be a replica id, 1..31";
+  if (op === "replace" && newId === undefined) return "replace needs new_id (the replacement's id)";
+  const address = fields.address;
+  if (address !== undefined && typeof address !== "string") return "address must be host:port";
+  const waitRaw = fields.wait_ms ?? fields.waitMs;
+  const waitMs = waitRaw === undefined ? null : Number(waitRaw);
+  if (waitMs !== null && (!Number.isSafeInteger(waitMs) || waitMs < 0))
+    return "wait_ms must be a non-negative integer";
+  return {
+    op,
+    id,
+    waitMs,
+    ...(address === undefined ? {} : { address }),
+    ...(newId === undefined ? {} : { newId }),
+  };
+}
+
+function idField(value: unknown): number | null {
+  const id = typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : value;
+  return typeof id === "number" && Number.isInteger(id) && id >= 1 && id <= 31 ? id : null;
+}
+
+function readBody(req: IncomingMessage, bytesMax: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > bytesMax) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
 }
 
 /**

@@ -125,6 +125,13 @@ export interface ConsensusControl {
    * (null: 2 x the election timeout) for this replica to step down.
    */
   transferLeadership(target: number | null, waitMs: number | null): Promise<LeaderTransferOutcome>;
+  /** The configuration as this replica knows it (GET /members). */
+  members(): MembersView;
+  /**
+   * A membership change (POST /members), at the leader: one at a time; answers once it is
+   * chosen and governs (each step of a replace), or why not (MemberChangeOutcome).
+   */
+  changeMembers(request: MemberChangeRequest): Promise<MemberChangeOutcome>;
   /**
    * With --workers 0 the consensus worker serves clients itself: these answer for its in-thread
    * client server what ConnectionControl's calls answer for a connection worker. Without it they
@@ -302,6 +309,8 @@ export interface ReplicaStatus {
   readonly workers: number;
   readonly uptimeMs: number;
   readonly peers: readonly PeerStatus[];
+  /** The configuration: what governs the next slot, the last chosen change, and whether one runs. */
+  readonly members?: Pick<MembersView, "current" | "latest" | "changing" | "removed">;
   /** Snapshot transfers in progress on the snapshot stream (present only while there are some). */
   readonly snapshotTransfers?: readonly SnapshotTransferStatus[];
 }

@@ -164,6 +164,12 @@ export class ConsensusMetrics {
     labelNames: ["role"],
     registers: [this.registry],
   });
+  readonly members = new Gauge({
+    name: "apus_members",
+    help: "Members of the configuration that governs this replica's next slot, by role (voter, learner); 0 while a joining replica knows none",
+    labelNames: ["role"],
+    registers: [this.registry],
+  });
   readonly commitIndex = new Gauge({
     name: "apus_commit_index",
     help: "Highest slot known chosen",

@@ -5,6 +5,7 @@ import { decodeCommands, encodeCommands } from "../../app/command-codec.ts";
 import type { ConnectionRef, ReplicatedApp, ReplySink } from "../../app/replicated-app.ts";
 import { formatBallot } from "../../core/ballot.ts";
 import { ApusError } from "../../core/errors.ts";
+import { type Member, REPLICA_ID_MAX } from "../../core/membership.ts";
 import { SeededPrng } from "../../core/prng.ts";
 import type { DurableState } from "../../core/ready.ts";
 import { Replica } from "../../core/replica.ts";
@@ -13,9 +14,13 @@ import { decodeMessage, encodeMessage } from "../../core/wire.ts";
 import type { BellRinger, BellWaiter } from "../../ring/bell.ts";
 import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
+import { listedPeers } from "../../runtime/peer-list.ts";
 import {
   type LatencySummary,
   type LeaderTransferOutcome,
+  type MemberChangeOutcome,
+  type MemberChangeRequest,
+  type MembersView,
   PUSH_SEQ,
   REQUEST_CONN_ID,
   REQUEST_PREFIX_BYTES,
@@ -44,6 +49,7 @@ import type { ConsensusMetrics } from "./consensus-metrics.ts";
 import { describeReplica, replicationInfo } from "./consensus-status.ts";
 import { coreTiming } from "./core-timing.ts";
 import { LeaderTransfers } from "./leader-transfer.ts";
+import { MembershipAdmin } from "./membership-admin.ts";
 import { decodeDigestReport, encodeDigestReport } from "./output-check.ts";
 import { agreedSettings, decodeHello, PeerAgreement } from "./peer-agreement.ts";
 import { ReadServer } from "./read-server.ts";
@@ -138,6 +144,11 @@ export interface ConsensusNodeOptions {
   /** Carries the core's messages that hold a snapshot (snapshot-stream-link.ts); null: the transport does. */
   readonly snapshotStream?: SnapshotStreamLink | null;
   readonly logger: Logger;
+  /**
+   * The bootstrap configuration (bootstrap-members.ts): the members that govern slot 1 on, or
+   * null to join a running cluster and learn them from the log (--join).
+   */
+  readonly members: readonly Member[] | null;
   /** Builds the replicated application (the embedded store, or a program under --app). */
   readonly createApp: (hooks: AppHooks) => ReplicatedApp;
 }
@@ -165,6 +176,8 @@ export class ConsensusNode {
   private readonly agreement: PeerAgreement;
   /** Leadership transfers this replica runs as leader (leader-transfer.ts). */
   private readonly transfers: LeaderTransfers;
+  /** Follows the configuration into the transport; membership changes (membership-admin.ts). */
+  private readonly membership: MembershipAdmin;
   private readonly readers: FrameRingReader[];
   private readonly waiter: BellWaiter;
   private readonly incarnation: number;
@@ -195,7 +208,7 @@ export class ConsensusNode {
     this.incarnation = options.incarnation;
     this.agreement = new PeerAgreement(
       this.config.id,
-      this.config.peers.length,
+      listedPeers(this.config.peers).map((peer) => peer.id),
       this.incarnation,
       agreedSettings(this.config),
     );
@@ -208,7 +221,9 @@ export class ConsensusNode {
     this.markerAtStart = onDisk && hasRecoveryMarker(this.config.dataDir);
     this.recoveringAtStart =
       this.markerAtStart ||
-      (hasNoDurableState(this.storage.recovered) && this.config.initialClusterState === "existing");
+      (hasNoDurableState(this.storage.recovered) &&
+        this.config.initialClusterState === "existing" &&
+        !this.config.join);
     if (this.recoveringAtStart && onDisk && !this.markerAtStart)
       setRecoveryMarker(this.config.dataDir);
     this.core = new Replica(
@@ -224,6 +239,7 @@ export class ConsensusNode {
         batchBytesMax: this.config.batchBytesMax,
         adaptiveBatching: this.config.batching === "adaptive",
         recovering: this.recoveringAtStart,
+        members: options.members,
       },
       this.storage.recovered,
     );
@@ -250,7 +266,7 @@ export class ConsensusNode {
         // Every replica judges every report: the leader raises the alarm, a replica that finds
         // itself in the minority stops.
         const payload = encodeDigestReport(steps, digest);
-        for (let peer = 1; peer <= this.config.peers.length; peer++)
+        for (let peer = 1; peer <= REPLICA_ID_MAX; peer++)
           if (peer !== this.config.id) this.sendToPeer(peer, CHANNEL_OUTPUT_DIGEST, payload);
         this.transport.flush();
         this.applier.judgeOutput(this.config.id, steps, digest);
@@ -324,6 +340,7 @@ export class ConsensusNode {
       this.core,
       {
         send: (messages) => {
+          this.membership.follow(); // a member the log just added is dialed before it is sent to
           this.send(messages);
           this.transport.flush();
         },
@@ -365,6 +382,18 @@ export class ConsensusNode {
       { durable: this.config.durability !== "memory" },
     );
     this.readyLoop.onFlushed = () => this.schedulePump();
+    this.membership = new MembershipAdmin({
+      core: this.core,
+      config: this.config,
+      log: this.log,
+      transport: this.transport,
+      snapshotStream: this.snapshotStream,
+      agreement: this.agreement,
+      ticks: () => this.ticks,
+      tickMs: this.tickMs,
+      schedulePump: () => this.schedulePump(),
+      stopping: () => this.stopping,
+    });
     this.transfers = new LeaderTransfers({
       core: this.core,
       config: this.config,
@@ -378,6 +407,8 @@ export class ConsensusNode {
   async start(): Promise<void> {
     await this.transport.start();
     await this.snapshotStream?.start();
+    this.membership.checkPeersFlag();
+    this.membership.follow(); // members the log added since --peers was written
     this.sendHellos();
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
@@ -398,7 +429,14 @@ export class ConsensusNode {
 
   /** Say plainly whether this replica may vote at once, and what to do if that is wrong. */
   private logStartingState(): void {
-    const others = this.config.peers.length - 1;
+    const others = this.otherReplicas();
+    if (this.config.join && hasNoDurableState(this.storage.recovered)) {
+      this.log.info(
+        { join: true },
+        "no durable state and --join: a new member of a running cluster; it votes for nothing and learns the configuration from the log once the leader added it (apus member add)",
+      );
+      return;
+    }
     if (this.recoveringAtStart && others === 0) {
       this.log.warn(
         "recovering a single replica: there is no one to recover from, so it starts with an empty state; whatever it held is gone",
@@ -420,13 +458,20 @@ export class ConsensusNode {
 
   /** Every other replica says it is recovering too: nobody holds the state; say what to do. */
   private warnIfEveryoneRecovers(): void {
-    const others = this.config.peers.length - 1;
+    const others = this.otherReplicas();
     if (this.warnedEveryoneRecovers || others === 0) return;
     if (this.core.status().peersRecovering < others) return;
     this.warnedEveryoneRecovers = true;
     this.log.error(
       "every other replica is recovering too: no replica holds the cluster's state (with --durability memory, all of them restarted). This replica waits, since voting now could lose acknowledged writes; if the state is really gone, stop every replica and start them all with --initial-cluster-state new (and empty data directories)",
     );
+  }
+
+  /** The other replicas of the configuration this replica knows (--peers' before the log says). */
+  private otherReplicas(): number {
+    const latest = this.core.membership().latest;
+    if (latest === null) return listedPeers(this.config.peers).length - 1;
+    return latest.members.filter((m) => m.id !== this.config.id).length;
   }
 
   // ---- inputs ---------------------------------------------------------------------------------
@@ -668,7 +713,7 @@ export class ConsensusNode {
     const payload = encodeDigestReport(steps, digest);
     let sent = 0;
     const repeat = () => {
-      for (let peer = 1; peer <= this.config.peers.length; peer++)
+      for (let peer = 1; peer <= REPLICA_ID_MAX; peer++)
         if (peer !== this.config.id) this.sendToPeer(peer, CHANNEL_OUTPUT_DIGEST, payload);
       this.transport.flush();
       sent++;
@@ -867,6 +912,7 @@ export class ConsensusNode {
       workers: this.config.workers === 0 ? 0 : this.readers.length,
       uptimeMs: performance.now() - this.startedMs,
       snapshotTransfers: this.snapshotStream?.progress() ?? [],
+      members: this.membership.view(),
     });
   }
 
@@ -882,11 +928,24 @@ export class ConsensusNode {
     const core = this.core.status();
     this.metrics.exportCoreCounters(core.counters);
     this.metrics.commitIndex.set(core.chosenSlot);
+    const current = this.core.membership().current?.members ?? [];
+    this.metrics.members.set({ role: "voter" }, current.filter((m) => m.voter).length);
+    this.metrics.members.set({ role: "learner" }, current.filter((m) => !m.voter).length);
     this.metrics.pendingRequests.set(this.router.requests.size);
     this.metrics.keys.set(this.applier.machine.app.keyCount() ?? 0);
     this.metrics.replyOverflow.set(this.replies.queuedRecords());
     this.metrics.ringRequestBytes.set(this.readers.reduce((sum, r) => sum + r.usedBytes, 0));
     return (await this.metrics.registry.getMetricsAsJSON()) as unknown[];
+  }
+
+  /** GET /members. */
+  members(): MembersView {
+    return this.membership.view();
+  }
+
+  /** POST /members: a membership change, answered once it governs (membership-admin.ts). */
+  changeMembers(request: MemberChangeRequest): Promise<MemberChangeOutcome> {
+    return this.membership.change(request);
   }
 
   /** Hand leadership over and wait for the outcome (leader-transfer.ts). */

@@ -1,7 +1,12 @@
 import { formatBallot } from "../../core/ballot.ts";
 import type { Replica } from "../../core/replica.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
-import type { ReplicaStatus, SnapshotTransferStatus } from "../../runtime/thread-contracts.ts";
+import { formatPeerAddress } from "../../runtime/peer-list.ts";
+import type {
+  MembersView,
+  ReplicaStatus,
+  SnapshotTransferStatus,
+} from "../../runtime/thread-contracts.ts";
 
 /** What the core says of itself (Replica.status()). */
 export type CoreStatus = ReturnType<Replica["status"]>;
@@ -20,6 +25,18 @@ export interface StatusInputs {
   readonly uptimeMs: number;
   /** Snapshot transfers on the snapshot stream now, both ways (absent: none). */
   readonly snapshotTransfers?: readonly SnapshotTransferStatus[];
+  /** The configuration (membership-admin.ts). */
+  readonly members: MembersView;
+}
+
+/** A replica's peer address: the configuration's, else --peers'. */
+function peerAddress(inputs: StatusInputs, id: number): string {
+  const fromConfiguration = [inputs.members.latest, inputs.members.current]
+    .flatMap((c) => c?.members ?? [])
+    .find((m) => m.id === id && m.address !== "");
+  if (fromConfiguration !== undefined) return fromConfiguration.address;
+  const listed = inputs.config.peers[id - 1];
+  return listed == null ? "" : formatPeerAddress(listed);
 }
 
 /** /status of one replica, as JSON: a pure function of the core's status and the runtime's. */
@@ -47,9 +64,15 @@ export function describeReplica(inputs: StatusInputs): ReplicaStatus {
     ...(inputs.snapshotTransfers !== undefined && inputs.snapshotTransfers.length > 0
       ? { snapshotTransfers: inputs.snapshotTransfers }
       : {}),
+    members: {
+      current: inputs.members.current,
+      latest: inputs.members.latest,
+      changing: inputs.members.changing,
+      removed: inputs.members.removed,
+    },
     peers: s.peers.map((p) => ({
       id: p.id,
-      address: `${config.peers[p.id - 1]!.host}:${config.peers[p.id - 1]!.port}`,
+      address: peerAddress(inputs, p.id),
       chosenSlot: p.id === config.id ? s.chosenSlot : p.chosenSlot,
       lastHeardMsAgo:
         p.id === config.id || s.role !== "leader"
@@ -66,7 +89,7 @@ export function replicationInfo(config: ReplicaConfig, s: CoreStatus): string {
     `role:${role}`,
     `apus_role:${s.role}`,
     `apus_replica_id:${config.id}`,
-    `apus_replicas:${config.peers.length}`,
+    `apus_replicas:${s.peers.length + 1}`,
     `apus_leader_id:${s.leaderId}`,
     `apus_ballot:${formatBallot(s.role === "follower" ? s.promised : s.ballot)}`,
     `apus_commit_index:${s.chosenSlot}`,

@@ -4,8 +4,10 @@ import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { LocalBell } from "../../ring/bell.ts";
 import { DoorbellRinger, DoorbellWaiter } from "../../ring/doorbell.ts";
+import { bootstrapMembers } from "../../runtime/bootstrap-members.ts";
 import { createLogger } from "../../runtime/logger.ts";
 import { openStorage } from "../../runtime/open-storage.ts";
+import { listedPeers } from "../../runtime/peer-list.ts";
 import {
   type ConsensusControl,
   type StartupMessage,
@@ -33,6 +35,22 @@ const peerTls =
         config.peers[config.id - 1]!.host,
       );
 const storage = await openStorage(config, log);
+// The configuration that governs slot 1 on: --peers at the first start, kept in the data
+// directory; none with --join (learned from the log). Refuses a --join onto another's state.
+const recovered = storage.recovered;
+const bootstrap = bootstrapMembers({
+  dataDir: config.dataDir,
+  durable: config.durability === "fsync",
+  id: config.id,
+  clusterId: config.clusterId,
+  join: config.join,
+  peers: listedPeers(config.peers),
+  hasState:
+    recovered.promised !== 0 ||
+    recovered.accepted.length > 0 ||
+    recovered.snapshot !== null ||
+    recovered.chosenSlot > 0,
+});
 // Large enough for a snapshot sent to a lagging peer (see README, log compaction).
 const messageBytesMax = MESSAGE_BYTES_MAX_LIMIT;
 const onDrop = (reason: string) => metrics.droppedPackets.inc({ reason });
@@ -98,6 +116,7 @@ const node = new ConsensusNode({
   snapshotStream,
   metrics,
   logger: log,
+  members: bootstrap.members,
   createApp: (hooks) => app.create(hooks),
 });
 await node.start();
@@ -121,6 +140,8 @@ const control: ConsensusControl = {
   latency: (reset) => node.latency(reset),
   pendingRequests: () => node.pendingRequests,
   transferLeadership: (target, waitMs) => node.transferLeadership(target, waitMs),
+  members: () => node.members(),
+  changeMembers: (request) => node.changeMembers(request),
   shutdown: async () => {
     await node.shutdown();
     await app.stop();
