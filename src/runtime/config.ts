@@ -276,7 +276,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "admin-auth",
     kind: "choice",
     choices: ["writes", "all", "none"],
-    help: "with client users (--requirepass-file, --users-file), which admin requests need HTTP Basic authentication: writes (POST /leader/transfer, /latency?reset=1; an admin-role user, the requirepass user is named default), all (also GET /metrics, /status, /latency; any user), none (as without users). Without users it changes nothing: the admin port is unauthenticated",
+    help: "with client users (--requirepass-file, --users-file), which admin requests need HTTP Basic authentication: writes (POST /leader/transfer, POST /members, /latency?reset=1; an admin-role user, the requirepass user is named default), all (also GET /metrics, /status, /latency; any user), none (as without users). Without users it changes nothing: the admin port is unauthenticated",
   },
   {
     key: "workers",
