@@ -229,7 +229,10 @@ describe("a replayed peer datagram", () => {
     await cluster.waitForLeader();
     // Replica 2 restarts reaching 1 and 3 through relays that record everything it sends them,
     // and waits long before standing for election: one of them leads, and replica 2 forwards
-    // its clients' writes to it (channel CHANNEL_FORWARD).
+    // its clients' writes to it (channel CHANNEL_FORWARD). The addresses it dials are those of
+    // the configuration it holds (a restart's --peers is not used), so it comes back as a
+    // replaced disk: an empty data directory, --initial-cluster-state existing, and the relays
+    // in the --peers that becomes its bootstrap configuration.
     for (const id of [1, 3]) {
       const relay = new Relay(cluster.replica(id).peerPort);
       await relay.start();
@@ -239,7 +242,11 @@ describe("a replayed peer datagram", () => {
       r.id === 2 ? `127.0.0.1:${r.peerPort}` : `127.0.0.1:${relays.get(r.id)!.port}`,
     );
     await cluster.kill(2);
-    cluster.launch(2, ["--peers", peers.join(","), "--election-timeout-ms", "5000"]);
+    rmSync(join(cluster.dir, "replica-2"), { recursive: true, force: true });
+    cluster.launch(2, [
+      ...["--peers", peers.join(","), "--election-timeout-ms", "5000"],
+      ...["--initial-cluster-state", "existing"],
+    ]);
     await cluster.waitForAllUp();
     const leader = await cluster.waitForLeader();
     expect([1, 3]).toContain(leader);
