@@ -110,6 +110,29 @@ describe("apus status table", () => {
     expect(compareBallotText("-", "0.1")).toBeLessThan(0);
   });
 
+  it("counts the majority among the governing configuration's voters (stable ids, learners, removed ones)", () => {
+    const current = {
+      slot: 131,
+      effectiveFrom: 195,
+      members: [
+        { id: 1, role: "voter" as const, address: "h:1" },
+        { id: 2, role: "voter" as const, address: "h:2" },
+        { id: 7, role: "voter" as const, address: "h:7" },
+        { id: 9, role: "learner" as const, address: "h:9" },
+      ],
+    };
+    const members = { current, latest: current, changing: false, removed: false };
+    const summary = summarizeCluster([
+      { admin: "a:2", status: status({ id: 2, role: "leader", ballot: "2.2", members }) },
+      { admin: "a:9", status: status({ id: 9, members }) },
+      { admin: "a:3", status: status({ id: 3, members: { ...members, removed: true } }) },
+      { admin: "a:7", down: "connection refused" },
+    ]);
+    expect(summary.clusterSize).toBe(3);
+    expect(summary.answered).toBe(1); // 2; 9 is a learner, 3 was removed
+    expect(formatSummary(summary)).toContain("NO majority: 1 of 3 answer, 2 needed");
+  });
+
   it("sizes the cluster from the highest id any answer names, not only the addresses asked", () => {
     const withPeers = status({
       id: 1,
