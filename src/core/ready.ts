@@ -17,7 +17,18 @@ export interface PersistBatch {
    * marker. Until then a restart must recover again, whatever it finds on disk.
    */
   readonly recovered?: boolean;
+  /**
+   * The replica entered recovery after its start (it joined knowing no configuration, and the
+   * one it learned names it a voter: a replica of that id ran before and its votes are lost).
+   * The runtime makes its durable "recovering" marker durable BEFORE this batch, so that a crash
+   * from here on restarts it recovering, whatever it finds on disk.
+   */
+  readonly recovering?: boolean;
 }
+
+// A replica that joins with no state (CoreOptions.members null) is, for the runtime, recovering
+// until a batch says `recovered`: the runtime sets its durable marker before it starts such a
+// replica, so that a crash while it joins restarts it recovering (Replica.finishJoining).
 
 /**
  * Everything the core wants done, as data (etcd-raft's Ready). The caller, in this order:

@@ -169,6 +169,10 @@ export class Replica {
   private peerIds: number[] = [];
   /** As leader: a change waiting for its slot (changeMembership). */
   private changeQueued: MembershipChange | null = null;
+  /** A joiner that knows no configuration recovers by asking these first (the candidate that asked it). */
+  private readonly recoverySeeds = new Set<number>();
+  /** Started with no configuration and no state: votes for nothing until finishJoining. */
+  private joining = false;
   /** As leader: the tick this leadership began. */
   private leaderSinceTick = 0;
   /** As leader: a vote was recorded for a slot beyond chosenSlot + lag, to count once it is not. */
@@ -286,6 +290,7 @@ export class Replica {
   private persistSnapshot: Snapshot | null = null;
   private persistChosenSlot = false;
   private persistRecovered = false;
+  private persistRecovering = false;
   private install: Snapshot | null = null;
   private outNow: Message[] = [];
   private outAfter: Message[] = [];
@@ -321,6 +326,11 @@ export class Replica {
       });
     }
     if (durable !== undefined) this.restore(durable);
+    this.joining =
+      options.members === null &&
+      !this.members.known &&
+      (durable === undefined ||
+        (durable.snapshot === null && durable.accepted.length === 0 && durable.promised === 0));
     this.refreshPeers();
     this.resetElectionTimer();
     if (options.recovering === true) this.beginRecovery();
@@ -385,7 +395,7 @@ export class Replica {
    * question (Phase 1 asks the majorities of the configurations that govern).
    */
   private canCampaign(): boolean {
-    return this.votesIn(this.id);
+    return !this.joining && this.votesIn(this.id); // a joiner may have to recover first
   }
 
   /** `id` is a voter of one of nearConfigs(). */
@@ -479,6 +489,13 @@ export class Replica {
     const problem = membersProblem(sorted);
     if (problem !== null) return { queued: false, reason: "invalid", detail: problem };
     if (this.members.isLatest(sorted)) return { queued: false, reason: "unchanged" };
+    const newVoter = sorted.find((m) => m.voter && !isMember(latest.members, m.id));
+    if (newVoter !== undefined)
+      return {
+        queued: false,
+        reason: "invalid",
+        detail: `replica ${newVoter.id} is new: it joins as a learner first (its votes count once promoted)`,
+      };
     this.changeQueued = { base: latest.slot, baseMembers: latest.members, members: sorted };
     return { queued: true, base: latest.slot };
   }
@@ -507,6 +524,8 @@ export class Replica {
       compactedSlot: this.log.compactedSlot,
       lastSlot: this.log.lastSlot,
       inFlightSlots: this.inFlight.size,
+      /** Joined with no state and not caught up yet: votes for nothing (finishJoining). */
+      joining: this.joining,
       /** While recovering: other replicas that answered that they are recovering too. */
       peersRecovering: popcount(this.recoverPeersRecovering),
       queuedCommands: this.queue.length - this.queueHead,
@@ -593,6 +612,8 @@ export class Replica {
     transferCampaignsWon: 0,
     /** Membership changes applied from the chosen log. */
     membershipChanges: 0,
+    /** A joiner learned a configuration that names it a voter, and recovers (configurationLearned). */
+    joinedAsVoter: 0,
     /** ... chosen but not applied: a stale base, or a change while another was not yet governing. */
     membershipChangesIgnored: 0,
   };
@@ -678,6 +699,7 @@ export class Replica {
       this.persistSnapshot !== null ||
       this.persistChosenSlot ||
       this.persistRecovered ||
+      this.persistRecovering ||
       this.install !== null ||
       this.outNow.length > 0 ||
       this.outAfter.length > 0 ||
@@ -792,13 +814,17 @@ export class Replica {
   }
 
   /**
-   * Whom a recovery must hear: every other member of a configuration that governs a slot above
+   * Whom a recovery must hear: every other voter of a configuration that governs a slot above
    * our chosen prefix (the answers' chosen entries may add configurations as we learn them).
+   * Voters, because only a voter campaigns (a promise we forgot was first made by its candidate)
+   * and only voters' votes make a quorum (a vote we forgot counted only with theirs); a learner's
+   * answer adds nothing, and two learners recovering at once must not wait for each other.
    */
   private recoveryPeers(): number[] {
+    if (!this.members.known) return [...this.recoverySeeds];
     const ids = new Set<number>();
     const configs = this.members.governing(this.chosenSlot + 1, Number.MAX_SAFE_INTEGER);
-    for (const config of configs) for (const m of config.members) ids.add(m.id);
+    for (const config of configs) for (const m of config.members) if (m.voter) ids.add(m.id);
     ids.delete(this.id);
     return [...ids];
   }
@@ -834,6 +860,8 @@ export class Replica {
 
   /** While recovering, only recovery traffic counts; nothing is promised, accepted or granted. */
   private stepRecovering(m: Message): void {
+    // A joiner that knows no configuration asks whoever talks to it too (a leader, a candidate).
+    if (!this.members.known) this.recoverySeeds.add(m.from);
     if (m.type === MessageType.RecoverReply) return this.onRecoverReply(m);
     if (m.type === MessageType.Recover) return this.onRecover(m);
     if (m.type === MessageType.Probe) {
@@ -912,11 +940,14 @@ export class Replica {
     // The answer to our latest question was cut: ask on at once (an older answer just taught us).
     if (m.more) {
       if (m.fromSlot === this.recoverAskedFrom[m.from]) this.askRecover(m.from);
-    } else this.recoverAnswered |= 1 << m.from;
+    } else if (this.members.known) this.recoverAnswered |= 1 << m.from;
+    // else: the answer taught us no configuration yet (its sender knows only a prefix without a
+    // change): it is asked again, with the backoff, as it learns more.
     this.checkRecoveryDone();
   }
 
   private checkRecoveryDone(): void {
+    if (!this.members.known) return; // a joiner asked its seeds: it learns whom else to ask
     if (this.recoveryPeers().every((peer) => (this.recoverAnswered & (1 << peer)) !== 0))
       this.finishRecovery();
   }
@@ -939,6 +970,39 @@ export class Replica {
     this.recoverNonce = 0;
     this.recoveries++;
     this.resetElectionTimer();
+  }
+
+  /**
+   * A replica that joined with no state (members: null, nothing on disk) votes for nothing until
+   * it caught up with the leader's commit point. Then, if the configurations above its chosen
+   * prefix name it a voter, a replica of this id voted before and this one (an empty data
+   * directory started with --join again, or memory durability) forgot those votes: it recovers
+   * before it votes, as one restarted with --initial-cluster-state existing does. A new member
+   * is added as a learner (changeMembership refuses a new id as a voter) and promoted only once
+   * caught up, so a genuine join finds itself a learner and votes at once.
+   */
+  private finishJoining(): void {
+    if (!this.joining || !this.members.known) return;
+    if (this.leaderCommitSlot === 0 || this.chosenSlot < this.leaderCommitSlot) return;
+    this.joining = false;
+    if (this.roleValue === "recovering") return;
+    const configs = this.members.governing(this.chosenSlot + 1, Number.MAX_SAFE_INTEGER);
+    if (!configs.some((config) => isVoter(config.members, this.id))) {
+      // A learner: it votes from now on. The runtime holds its "recovering" marker while it
+      // joins (a crash part-way must not find learned entries and take them for its own
+      // votes); this batch lets it go, as a finished recovery does.
+      this.persistRecovered = true;
+      return;
+    }
+    this.recoverBeforeVoting();
+  }
+
+  /** A joiner recovers before it ever votes (finishJoining, onPrepare). */
+  private recoverBeforeVoting(): void {
+    this.joining = false;
+    this.counts.joinedAsVoter++;
+    this.persistRecovering = true;
+    this.beginRecovery();
   }
 
   /** Recoveries completed by this incarnation (0 or 1; for logs and tests). */
@@ -1075,6 +1139,16 @@ export class Replica {
   }
 
   private onPrepare(m: Prepare): void {
+    if (this.joining) {
+      // A joiner promises nothing (see finishJoining). A candidate asking for its promise means
+      // no leader may be there to catch it up, and the candidate may need it: it recovers now
+      // (safe whatever it turns out to be), and answers the Prepare resent after that.
+      // One that knows no configuration asks the candidate first, and every voter of each
+      // configuration the answers teach it after that (recoveryPeers).
+      if (!this.members.known) this.recoverySeeds.add(m.from);
+      this.recoverBeforeVoting();
+      return;
+    }
     if (m.ballot < this.promised) return this.nack(m.from);
     if (m.ballot > this.promised) {
       if (this.leaseHeld(m.from)) return; // check-quorum / pre-vote: a live leader is not deposed
@@ -1311,7 +1385,9 @@ export class Replica {
    */
   private followLeader(from: number, ballot: Ballot): void {
     this.noteHandedOver(ballot);
-    if (ballot > this.promised) this.promise(ballot);
+    // A joiner promises nothing: it may yet recover, and a recovery adopts its promise from the
+    // answers (a promise of ours below the chosen entries it learns would not hold on restart).
+    if (ballot > this.promised && !this.joining) this.promise(ballot);
     if (this.roleValue !== "follower") this.becomeFollower();
     if (this.leaderBallot !== ballot) {
       this.leaderBallot = ballot;
@@ -1359,6 +1435,13 @@ export class Replica {
     }
     if (!this.acceptable(m.ballot)) return this.nack(m.from);
     this.followLeader(m.from, m.ballot);
+    if (this.joining) {
+      // A joiner votes for nothing until it caught up (finishJoining): it may be a replica that
+      // ran before under this id and lost its votes. It learns the log from catch-up (Chosen,
+      // the snapshot) like any replica behind.
+      this.learnCommit(m.commitSlot);
+      return;
+    }
     if (m.slot > this.log.compactedSlot) {
       const held = this.log.get(m.slot);
       if (held === undefined || (!held.chosen && held.ballot !== m.ballot)) {
@@ -1432,6 +1515,7 @@ export class Replica {
     this.install = snapshot;
     this.persistSnapshot = snapshot;
     this.persistChosenSlot = true;
+    this.finishJoining();
   }
 
   // ---- learning -------------------------------------------------------------------------------
@@ -1483,6 +1567,7 @@ export class Replica {
     }
     if (this.chosenSlot !== start) {
       this.persistChosenSlot = true;
+      if (this.joining) this.finishJoining();
       if (this.deferredVotes && this.roleValue === "leader") this.decideDeferred();
       if (this.roleValue === "leader") this.releaseReads(); // reads waiting for their index
     }
@@ -2193,7 +2278,8 @@ export class Replica {
       this.persistAccepted.length === 0 &&
       this.persistSnapshot === null &&
       !this.persistChosenSlot &&
-      !this.persistRecovered
+      !this.persistRecovered &&
+      !this.persistRecovering
     ) {
       return null;
     }
@@ -2203,8 +2289,10 @@ export class Replica {
       snapshot: this.persistSnapshot,
       chosenSlot: this.persistChosenSlot ? this.chosenSlot : null,
       ...(this.persistRecovered ? { recovered: true } : {}),
+      ...(this.persistRecovering ? { recovering: true } : {}),
     };
     this.persistRecovered = false;
+    this.persistRecovering = false;
     this.persistPromised = null;
     this.persistAccepted = [];
     this.persistSnapshot = null;

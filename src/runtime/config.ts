@@ -232,7 +232,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "join",
     kind: "flag",
     defaultText: "off",
-    help: "start as a NEW member of a running cluster (etcd's --initial-cluster-state existing): with an empty data directory and --peers naming the members and itself, it waits, votes for nothing and learns the configuration from the log once the leader added it (apus member add ID HOST:PORT). Refused when the data directory holds state",
+    help: "start as a NEW member of a running cluster (etcd's --initial-cluster-state existing): with an empty data directory and --peers naming the members and itself, it votes for nothing until it learns the configuration from the log, once the leader added it (apus member add ID HOST:PORT); if that configuration already names its id a voter (a machine that ran under this id and lost its data), it recovers from every member before it votes. Refused when the data directory holds state",
   },
   {
     key: "promoteLagSlots",

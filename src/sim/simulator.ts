@@ -209,6 +209,9 @@ export class Simulator {
     for (let id = 1; id <= total; id++) {
       const storage = new SimStorage();
       storage.forgetVotes = scenario.bug === "forget-votes";
+      // A spare starts with no state: like a replica that lost its state, it is excused from
+      // holding votes until it joined (or recovered), and meanwhile no member may lose its own.
+      if (id > scenario.replicaCount) storage.amnesiac = true;
       storage.forgetPromises = scenario.bug === "forget-promise";
       const node: SimNode = {
         id,
@@ -437,6 +440,9 @@ export class Simulator {
       },
       apply: (ready) => this.apply(node, ready),
       append: (persist) => {
+        // As the runtime does: a joiner that learned it votes makes its marker durable first.
+        if (persist.recovering === true && this.scenario.bug !== "no-recovery-marker")
+          node.storage.recoveryMarker = true;
         if (this.faultsOn && this.crashAllowed(node) && this.crashBeforePersist(persist)) {
           this.crash(node, "crash before the persist completed");
           return;
@@ -491,7 +497,12 @@ export class Simulator {
 
   /** A replica that lost its state stops being excused once it votes again (or recovered). */
   private noteAmnesia(node: SimNode): void {
-    if (node.storage.amnesiac && node.core !== null && node.core.role !== "recovering") {
+    if (
+      node.storage.amnesiac &&
+      node.core !== null &&
+      node.core.role !== "recovering" &&
+      !node.core.status().joining // a rejoining replica may yet find it must recover
+    ) {
       node.storage.amnesiac = false;
       this.log(
         `replica ${node.id} votes again (${node.core.recoveries > 0 ? "recovered" : "without recovering"})`,
@@ -738,7 +749,16 @@ export class Simulator {
     if (latest === null) return;
     const members = latest.members.map((m) => ({ ...m }));
     const outside = this.nodes.filter((n) => !members.some((m) => m.id === n.id));
-    const learners = members.filter((m) => !m.voter);
+    // As `apus member promote` checks that a learner caught up: only a replica that is up and
+    // votes already (it finished joining or recovering) is made a voter. Promoting one that has
+    // yet to recover would leave two voters recovering, each waiting for the other's answer.
+    const ready = (id: number): boolean => {
+      const core = this.nodes[id - 1]?.core;
+      return (
+        core !== null && core !== undefined && core.role !== "recovering" && !core.status().joining
+      );
+    };
+    const learners = members.filter((m) => !m.voter && ready(m.id));
     const voters = members.filter((m) => m.voter);
     const prng = this.membershipPrng;
     const how = prng.nextInt(8);
@@ -763,8 +783,9 @@ export class Simulator {
     } else if (how >= 6) {
       // Any set of voters among the members and the replicas outside (at most 9, at least 1).
       const pool = [...members.map((m) => m.id), ...outside.map((n) => n.id)];
-      const chosen = pool.filter(() => prng.nextInt(2) === 0).slice(0, 9);
-      if (chosen.length === 0) chosen.push(pool[prng.nextInt(pool.length)]!);
+      const eligible = members.filter((m) => m.voter || ready(m.id)).map((m) => m.id);
+      const chosen = eligible.filter(() => prng.nextInt(2) === 0).slice(0, 9);
+      if (chosen.length === 0) chosen.push(eligible[prng.nextInt(eligible.length)]!);
       next = pool.map((id) => ({ id, voter: chosen.includes(id), address: "" }));
       what = `voters become ${chosen.join(",")}`;
     } else return;
@@ -830,7 +851,11 @@ export class Simulator {
       return up;
     }
     if (this.scenario.replicaCount < 3) return []; // one replica's state is all there is
-    const others = (n: SimNode) => this.nodes.filter((o) => o !== n);
+    // The others that were ever members: a spare never added holds nothing anyone waits for.
+    const members = new Set<number>();
+    for (const entry of this.checker.membership.all())
+      for (const m of entry.members) members.add(m.id);
+    const others = (n: SimNode) => this.nodes.filter((o) => o !== n && members.has(o.id));
     return up.filter(
       (n) =>
         !this.soleVoter(n.id) && others(n).every((o) => o.core !== null && !o.storage.amnesiac),
@@ -902,10 +927,25 @@ export class Simulator {
     // The runtime's rule (consensus-node.ts): recover when the durable marker is set, or when
     // nothing is on disk in a cluster that ran before (--initial-cluster-state existing, which an
     // operator gives a replica that lost its state). The marker is written before anything else.
+    const spare = node.id > s.replicaCount;
+    // A spare that lost its state is started again by an operator: half the time with its first
+    // command line (--join, knowing nothing), which the core must notice when the configuration
+    // it learns names it a voter; else recovering from the bootstrap replicas.
+    const rejoin =
+      spare &&
+      s.bug !== "amnesiac-votes" &&
+      !node.storage.recoveryMarker &&
+      lostState &&
+      node.storage.empty &&
+      this.membershipPrng.nextInt(2) === 0;
     const recovering =
       s.bug !== "amnesiac-votes" &&
+      !rejoin &&
       (node.storage.recoveryMarker || (lostState && node.storage.empty));
     if (recovering && s.bug !== "no-recovery-marker") node.storage.recoveryMarker = true;
+    // As the runtime: a spare that joins with nothing on disk holds the marker while it joins.
+    if (spare && !recovering && node.storage.empty && s.bug !== "no-recovery-marker")
+      node.storage.recoveryMarker = true;
     // A spare joins knowing no configuration; one that recovers asks the bootstrap replicas first
     // (and every member of each configuration it learns from their answers).
     const bootstrap: Member[] = Array.from({ length: s.replicaCount }, (_, i) => ({
@@ -913,7 +953,6 @@ export class Simulator {
       voter: true,
       address: "",
     }));
-    const spare = node.id > s.replicaCount;
     node.core = this.makeReplica(
       {
         id: node.id,

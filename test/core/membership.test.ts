@@ -297,6 +297,10 @@ describe("membership: what the review of the first version found (each failed be
     run(c, rule, 20);
     rule = (m) => m.from !== 5 && m.to !== 5; // 5 misses that 6 is added
     c.join(6);
+    expect(c.node(1).changeMembership([...voters(1, 2, 3), learner(5), learner(6)]).queued).toBe(
+      true,
+    );
+    run(c, rule, 30);
     const swap = [learner(1), learner(2), learner(3), ...voters(5, 6)];
     expect(c.node(1).changeMembership(swap).queued).toBe(true);
     run(c, rule, 30);
@@ -313,6 +317,7 @@ describe("membership: what the review of the first version found (each failed be
     c.elect(1);
     c.join(4);
     change(c, 1, [...voters(1, 2, 3), learner(4)]);
+    for (let i = 0; i < 5; i++) c.heartbeat(); // 4 catches up: it votes from then on
     // 4's promotion reaches 4 and 2 as votes only; 1 crashes before anyone learns it chosen.
     c.node(1).changeMembership(voters(1, 2, 4));
     c.drain(1);
@@ -329,5 +334,46 @@ describe("membership: what the review of the first version found (each failed be
     expect(c.node(leader!).membership().latest!.members).toEqual(voters(1, 2, 4));
     write(c, leader!, "after", 1);
     expect(c.applied[leader!]).toContain("after0");
+  });
+
+  it("a voter that lost its data and rejoins with --join recovers before it votes", () => {
+    // Replace 3 by 4; X is chosen by 1 and 4 (2 misses it); 4 loses its disk and is started again
+    // as it was first started (--join, empty); 1 goes down. 2 and 4 are a majority of {1,2,4}:
+    // if 4 voted again with no memory, 2 could choose another batch where X was chosen.
+    const c = new Cluster(3, { membershipLag: LAG });
+    c.elect(1);
+    c.propose(1, "a");
+    c.deliver();
+    c.join(4);
+    change(c, 1, [...voters(1, 2, 3), learner(4)]);
+    for (let i = 0; i < 5; i++) c.heartbeat();
+    change(c, 1, voters(1, 2, 3, 4));
+    change(c, 1, voters(1, 2, 4));
+    c.crash(3);
+    for (let i = 0; i < 3; i++) c.heartbeat();
+    c.propose(1, "X");
+    c.deliver((m) => m.to !== 2 && m.from !== 2);
+    expect(c.applied[1]).toContain("X");
+    c.crash(4);
+    c.restart(4, { wiped: true }); // a joiner again: members null, not recovering
+    c.crash(1);
+    for (let i = 0; i < 400 && c.node(2).role !== "leader"; i++) {
+      c.tick(2);
+      c.tick(4);
+      c.deliver();
+    }
+    // 4 votes for nothing while it knows no configuration: no leader is made of 2 and a 4 that
+    // forgot. Once 1 is back, 4 learns the configuration, finds itself a voter, and recovers.
+    expect(c.node(2).role).not.toBe("leader");
+    c.restart(1);
+    for (let i = 0; i < 400 && ![1, 2, 4].some((id) => c.node(id).role === "leader"); i++)
+      c.heartbeat();
+    for (let i = 0; i < 20; i++) c.heartbeat();
+    expect(c.node(4).status().counters.joinedAsVoter).toBe(1);
+    const slotOfX = c.appliedSlots[1]![c.applied[1]!.indexOf("X")]!;
+    for (const id of [2, 4]) {
+      const at = c.appliedSlots[id]!.indexOf(slotOfX);
+      if (at >= 0) expect(c.applied[id]![at]).toBe("X");
+    }
   });
 });

@@ -139,6 +139,11 @@ export class TestCluster {
     return replica;
   }
 
+  /** Replica `id`'s data directory. */
+  dataDir(id: number): string {
+    return join(this.dir, `replica-${id}`);
+  }
+
   /** Leave `id` out of the --peers of replicas started from now on (it left the configuration). */
   forget(id: number): void {
     this.removed.add(id);

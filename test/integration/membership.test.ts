@@ -5,6 +5,7 @@
  * (dist/cli.js) against the replicas' admin ports, as an operator types them.
  */
 import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import type {
@@ -273,6 +274,48 @@ describe("membership changes", () => {
     },
     180_000,
   );
+
+  it("a voter that lost its data and is started again with --join recovers before it votes", async () => {
+    // The review's case: replica 4 joined, was promoted, and lost its disk; the operator runs its
+    // first command line again (--join, an empty directory). It must not vote as a fresh replica:
+    // it finds itself a voter in the configuration it learns, and recovers first.
+    const c = await TestCluster.start({ replicas: 3, heartbeatMs: 30, electionTimeoutMs: 600 });
+    cluster = c;
+    const leader = await c.waitForLeader();
+    await c.waitForAllUp();
+    const before = await writeKeys(c.replica(leader).clientPort, "rejoin-a", 50, 30, 100);
+    await c.addReplica(4);
+    const admin = adminList(c, [1, 2, 3, 4]);
+    const add = await apus([
+      "member",
+      "add",
+      "4",
+      `127.0.0.1:${c.replica(4).peerPort}`,
+      "--admin",
+      admin,
+    ]);
+    expect(add.code, add.stderr + c.outputs()).toBe(0);
+    let promote = await apus(["member", "promote", "4", "--admin", admin]);
+    for (let tries = 0; promote.code !== 0 && tries < 50; tries++) {
+      await sleep(200);
+      promote = await apus(["member", "promote", "4", "--admin", admin]);
+    }
+    expect(promote.code, promote.stderr).toBe(0);
+    const middle = await writeKeys(c.replica(leader).clientPort, "rejoin-b", 50, 30, 100);
+    await c.kill(4);
+    rmSync(c.dataDir(4), { recursive: true, force: true });
+    c.launch(4); // the same command line: --join, now on an empty directory
+    for (let i = 0; i < 200 && !c.replica(4).output.includes("names its id a voter already"); i++)
+      await sleep(100);
+    expect(c.replica(4).output).toContain("names its id a voter already");
+    await converged(c, [1, 2, 3, 4], await c.waitForLeader());
+    const after = await writeKeys(c.replica(leader).clientPort, "rejoin-c", 50, 30, 100);
+    await converged(c, [1, 2, 3, 4], await c.waitForLeader());
+    expect(await missingKeys(c.replica(4).clientPort, [...before, ...middle, ...after])).toEqual(
+      [],
+    );
+    expect((await c.status(4))?.role).not.toBe("recovering");
+  }, 120_000);
 
   it("grows 1 -> 3 -> 5 -> 9 and shrinks 9 -> 3, one replica at a time, losing nothing", async () => {
     const c = await TestCluster.start({

@@ -14,7 +14,7 @@ import { decodeMessage, encodeMessage } from "../../core/wire.ts";
 import type { BellRinger, BellWaiter } from "../../ring/bell.ts";
 import { FrameRingReader } from "../../ring/frame-ring.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
-import { listedPeers } from "../../runtime/peer-list.ts";
+import { listedPeers, membersOf } from "../../runtime/peer-list.ts";
 import {
   type LatencySummary,
   type LeaderTransferOutcome,
@@ -226,6 +226,16 @@ export class ConsensusNode {
         !this.config.join);
     if (this.recoveringAtStart && onDisk && !this.markerAtStart)
       setRecoveryMarker(this.config.dataDir);
+    // A new member (--join, nothing on disk) holds the marker while it joins: a crash before it
+    // caught up restarts it recovering, never taking the entries it learned for votes of its own
+    // (Replica.finishJoining; the batch that ends the join clears it).
+    if (
+      !this.recoveringAtStart &&
+      onDisk &&
+      options.members === null &&
+      hasNoDurableState(this.storage.recovered)
+    )
+      setRecoveryMarker(this.config.dataDir);
     this.core = new Replica(
       {
         id: this.config.id,
@@ -239,7 +249,12 @@ export class ConsensusNode {
         batchBytesMax: this.config.batchBytesMax,
         adaptiveBatching: this.config.batching === "adaptive",
         recovering: this.recoveringAtStart,
-        members: options.members,
+        // A replica that joined and must recover (its marker says a recovery did not finish)
+        // asks the members it was started with; it learns the rest from their answers.
+        members:
+          this.recoveringAtStart && options.members === null
+            ? membersOf(listedPeers(this.config.peers))
+            : options.members,
       },
       this.storage.recovered,
     );
@@ -359,7 +374,13 @@ export class ConsensusNode {
             if (served > 0) this.replies.flush();
           }
         },
-        append: (persist) => this.storage.append(persist),
+        append: (persist) => {
+          // A joiner that learned it is a voter recovers from here on (PersistBatch.recovering):
+          // the marker is durable before anything this batch records.
+          if (persist.recovering === true && this.config.durability === "fsync")
+            setRecoveryMarker(this.config.dataDir);
+          this.storage.append(persist);
+        },
         flush: () => {
           // The WAL's usual commit is synchronous (undefined: durable at return, see Wal.flush).
           const started = performance.now();
@@ -433,7 +454,7 @@ export class ConsensusNode {
     if (this.config.join && hasNoDurableState(this.storage.recovered)) {
       this.log.info(
         { join: true },
-        "no durable state and --join: a new member of a running cluster; it votes for nothing and learns the configuration from the log once the leader added it (apus member add)",
+        "no durable state and --join: a new member of a running cluster; it votes for nothing until it learns the configuration from the log, once the leader added it (apus member add), and recovers first if that names this id a voter already",
       );
       return;
     }
@@ -854,6 +875,12 @@ export class ConsensusNode {
     if (role !== this.lastRole) {
       this.metrics.role.reset();
       this.metrics.role.set({ role }, 1);
+      if (role === "recovering" && this.core.status().counters.joinedAsVoter > 0) {
+        this.log.warn(
+          { id: this.config.id },
+          "this replica joined with no state, and the configuration it learned names its id a voter already: a replica of this id ran before and its votes are lost with its data. Recovering from every member's promises and votes before it votes (the marker is durable: a restart goes on recovering)",
+        );
+      }
       if (this.lastRole === "recovering") {
         const s = this.core.status();
         this.log.info(
