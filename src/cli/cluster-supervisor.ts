@@ -343,7 +343,9 @@ export class Cluster {
     if (!(await removeMember(this.admins(), replica.plan.id, say))) return;
     replica.retired = true;
     if (replica.restartTimer !== null) clearTimeout(replica.restartTimer);
-    replica.child?.kill("SIGINT");
+    // SIGTERM, not SIGINT: a leader hands leadership over before it stops (it still leads until
+    // its removal governs a chosen slot), so the members see no election timeout.
+    replica.child?.kill("SIGTERM");
     await this.waitExited([replica], STOP_GRACE_MS);
     replica.child?.kill("SIGKILL");
     this.replicas.splice(this.replicas.indexOf(replica), 1);
