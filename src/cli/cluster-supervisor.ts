@@ -120,6 +120,25 @@ export function checkPort(port: PlannedPort): Promise<string | null> {
   });
 }
 
+/** A replica of `plan` before its first start. */
+function notStarted(plan: ReplicaPlan): Supervised {
+  return {
+    plan,
+    child: null,
+    pid: null,
+    exited: Promise.resolve(),
+    state: { kind: "starting" },
+    startedAtMs: 0,
+    answered: false,
+    failedStarts: 0,
+    restarted: false,
+    catchingUp: false,
+    logOffset: 0,
+    restartTimer: null,
+    retired: false,
+  };
+}
+
 export class Cluster {
   private readonly replicas: Supervised[];
   private readonly script = replicaScript();
@@ -140,21 +159,7 @@ export class Cluster {
   constructor(options: ClusterOptions, plans: readonly ReplicaPlan[], screen: Screen) {
     this.options = options;
     this.screen = screen;
-    this.replicas = plans.map((plan) => ({
-      plan,
-      child: null,
-      pid: null,
-      exited: Promise.resolve(),
-      state: { kind: "starting" },
-      startedAtMs: 0,
-      answered: false,
-      failedStarts: 0,
-      restarted: false,
-      catchingUp: false,
-      logOffset: 0,
-      restartTimer: null,
-      retired: false,
-    }));
+    this.replicas = plans.map(notStarted);
   }
 
   start(): void {
@@ -311,21 +316,7 @@ export class Cluster {
       if (taken !== null)
         return say(`grow: port ${port.port} (${port.use} port of replica ${id}) ${taken}`);
     }
-    const replica: Supervised = {
-      plan,
-      child: null,
-      pid: null,
-      exited: Promise.resolve(),
-      state: { kind: "starting" },
-      startedAtMs: 0,
-      answered: false,
-      failedStarts: 0,
-      restarted: false,
-      catchingUp: false,
-      logOffset: 0,
-      restartTimer: null,
-      retired: false,
-    };
+    const replica = notStarted(plan);
     mkdirSync(plan.dataDir, { recursive: true });
     this.replicas.push(replica);
     this.spawn(replica);

@@ -38,14 +38,7 @@ export class Cluster {
   constructor(size: number, options: Partial<CoreOptions> = {}) {
     this.size = size;
     this.options = options;
-    for (let id = 1; id <= size; id++) {
-      this.disks[id] = new SimStorage();
-      this.applied[id] = [];
-      this.appliedSlots[id] = [];
-      this.reads[id] = [];
-      this.readies[id] = [];
-      this.nodes[id] = this.make(id, false);
-    }
+    for (let id = 1; id <= size; id++) this.add(id);
   }
 
   /** Replicas that joined after the start (they began knowing no configuration). */
@@ -61,6 +54,11 @@ export class Cluster {
   /** Start a new replica `id` that joins an existing cluster: it knows no configuration. */
   join(id: number): Replica {
     this.joiners.add(id);
+    return this.add(id);
+  }
+
+  /** A new replica `id` with an empty disk, started. */
+  private add(id: number): Replica {
     this.disks[id] = new SimStorage();
     this.applied[id] = [];
     this.appliedSlots[id] = [];
