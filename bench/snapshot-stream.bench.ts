@@ -15,12 +15,12 @@
  */
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { nftUsable, nft as runNft } from "../src/chaos/net-faults.ts";
+import { NetFaults, nftUsable } from "../src/chaos/net-faults.ts";
 import { sleep, TestCluster } from "../test/integration/cluster-harness.ts";
 import { client } from "../test/integration/keys.ts";
 
 const MIB = 1024 * 1024;
-const TABLE = `apus_snapbench_${process.pid}`;
+const faults = new NetFaults([]);
 /**
  * After the snapshot arrived, how long the lagging replica is given to apply the entries after
  * it: under heavy loss an entry of several MiB (one transport message, many UDP fragments) may
@@ -86,46 +86,18 @@ async function writeStore(port: number): Promise<void> {
   }
 }
 
+/** Drop `lossPercent` % of the packets to and from `port`, TCP and UDP alike. */
 function lossRules(port: number): void {
-  runNft(["add", "table", "inet", TABLE]);
-  runNft([
-    "add",
-    "chain",
-    "inet",
-    TABLE,
-    "input",
-    "{ type filter hook input priority 0 ; policy accept ; }",
-  ]);
-  for (const side of ["dport", "sport"]) {
-    runNft([
-      "add",
-      "rule",
-      "inet",
-      TABLE,
-      "input",
-      "meta",
-      "l4proto",
-      "{ tcp, udp }",
-      "th",
-      side,
-      String(port),
-      "numgen",
-      "random",
-      "mod",
-      "100",
-      "<",
-      String(lossPercent),
-      "drop",
-    ]);
-  }
+  faults.create();
+  for (const side of ["dport", "sport"])
+    faults.rule(
+      ...["meta", "l4proto", "{ tcp, udp }", "th", side, String(port)],
+      ...["numgen", "random", "mod", "100", "<", String(lossPercent), "drop"],
+    );
 }
 
 function dropRules(): void {
-  try {
-    runNft(["delete", "table", "inet", TABLE]);
-  } catch {
-    // none
-  }
+  faults.destroy();
 }
 
 async function run(loss: number): Promise<RunResult> {

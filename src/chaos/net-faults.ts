@@ -34,6 +34,11 @@ export function nftUsable(): boolean {
   }
 }
 
+/**
+ * One table of this process's, with an input chain (`create`), emptied by `heal` and removed by
+ * `destroy`: the chaos run's faults by address, and tests and benchmarks that drop or slow
+ * packets by port (`rule`, `firstRule`).
+ */
 export class NetFaults {
   readonly table = `${TABLE_PREFIX}${process.pid}`;
   private created = false;
@@ -57,8 +62,14 @@ export class NetFaults {
     ]);
   }
 
-  private rule(...match: string[]): void {
+  /** A rule of our own at the end of the chain (`match` is nft's words, ending in a verdict). */
+  rule(...match: string[]): void {
     nft(["add", "rule", "inet", this.table, "input", ...match]);
+  }
+
+  /** A rule at the head of the chain, before every other. */
+  firstRule(...match: string[]): void {
+    nft(["insert", "rule", "inet", this.table, "input", ...match]);
   }
 
   /** Packets from any of `from` to any of `to` are dropped. */

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nftUsable, nft as runNft } from "../../src/chaos/net-faults.ts";
+import { NetFaults, nftUsable } from "../../src/chaos/net-faults.ts";
 import { TestCluster } from "./cluster-harness.ts";
 import { client, writeKeys } from "./keys.ts";
 
-const TABLE = `apus_test_${process.pid}`;
-
-function nft(...args: string[]): void {
-  runNft(args);
-}
-
 describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer packets)", () => {
   let cluster: TestCluster;
+  const faults = new NetFaults([]);
 
   beforeAll(async () => {
     cluster = await TestCluster.start({
@@ -21,21 +16,8 @@ describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer pack
     });
     await cluster.waitForLeader();
     const ports = cluster.replicas.map((r) => r.peerPort).join(", ");
-    nft("add", "table", "inet", TABLE);
-    nft(
-      "add",
-      "chain",
-      "inet",
-      TABLE,
-      "input",
-      "{ type filter hook input priority 0 ; policy accept ; }",
-    );
-    nft(
-      "add",
-      "rule",
-      "inet",
-      TABLE,
-      "input",
+    faults.create();
+    faults.rule(
       "udp",
       "dport",
       `{ ${ports} }`,
@@ -50,11 +32,7 @@ describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer pack
   });
 
   afterAll(async () => {
-    try {
-      nft("delete", "table", "inet", TABLE);
-    } catch {
-      // not created
-    }
+    faults.destroy();
     await cluster?.stop();
   });
 
@@ -74,7 +52,7 @@ describe.skipIf(!nftUsable())("a lossy network (nftables drops 20 % of peer pack
       .reduce((a, b) => a + b, 0);
     expect(retransmits).toBeGreaterThan(0);
 
-    nft("delete", "table", "inet", TABLE);
+    faults.destroy();
     const next = await cluster.waitForLeader();
     const target = (await cluster.status(next))!.commitIndex;
     await cluster.waitForApplied(

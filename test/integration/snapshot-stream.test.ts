@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { nftUsable, nft as runNft } from "../../src/chaos/net-faults.ts";
+import { NetFaults, nftUsable } from "../../src/chaos/net-faults.ts";
 import { type CertDir, makeClusterCerts } from "../transport/peer-certs.ts";
 import { sleep, TestCluster } from "./cluster-harness.ts";
 import { client } from "./keys.ts";
@@ -190,17 +190,12 @@ describe("the snapshot stream under --transport tcp with mutual TLS", () => {
   });
 });
 
-const TABLE = `apus_snap_${process.pid}`;
-
 describe.skipIf(!nftUsable())("a snapshot transfer broken part way", () => {
   let cluster: TestCluster | null = null;
+  const faults = new NetFaults([]);
 
   afterEach(async () => {
-    try {
-      runNft(["delete", "table", "inet", TABLE]);
-    } catch {
-      // not made, or gone
-    }
+    faults.destroy();
     await cluster?.stop();
     cluster = null;
   });
@@ -219,22 +214,9 @@ describe.skipIf(!nftUsable())("a snapshot transfer broken part way", () => {
     });
     // Every replica's stream port (TCP; the transport is UDP) is slowed to ~2 MiB/s, so a
     // transfer of several MiB is still under way when it is cut.
-    runNft(["add", "table", "inet", TABLE]);
-    runNft([
-      "add",
-      "chain",
-      "inet",
-      TABLE,
-      "input",
-      "{ type filter hook input priority 0 ; policy accept ; }",
-    ]);
     const ports = cluster.replicas.map((r) => r.peerPort).join(", ");
-    runNft([
-      "add",
-      "rule",
-      "inet",
-      TABLE,
-      "input",
+    faults.create();
+    faults.rule(
       "tcp",
       "dport",
       `{ ${ports} }`,
@@ -244,7 +226,7 @@ describe.skipIf(!nftUsable())("a snapshot transfer broken part way", () => {
       "2",
       "mbytes/second",
       "drop",
-    ]);
+    );
     const { lagging, keys } = await lagAndCatchUp(cluster, "c", [], async (_leader, id) => {
       const port = cluster!.replica(id).peerPort;
       // Once the receiver holds some bytes, drop every TCP packet to its stream port for 2.5 s:
@@ -260,9 +242,9 @@ describe.skipIf(!nftUsable())("a snapshot transfer broken part way", () => {
       expect(transfers.length, JSON.stringify(transfers)).toBe(1);
       expect(transfers[0]).toMatchObject({ direction: "in" });
       expect(transfers[0]!.doneBytes).toBeLessThan(transfers[0]!.totalBytes);
-      runNft(["insert", "rule", "inet", TABLE, "input", "tcp", "dport", String(port), "drop"]);
+      faults.firstRule("tcp", "dport", String(port), "drop");
       await sleep(2500);
-      runNft(["flush", "chain", "inet", TABLE, "input"]);
+      faults.heal();
     });
     expect(await wrongKeys(cluster.replica(lagging).clientPort, keys)).toEqual([]);
     const text = await cluster.metrics(lagging);
