@@ -89,6 +89,8 @@ interface PeerProgress {
   lowSinceTick: number;
   /** Highest read round this peer echoed under our ballot (see the read section). */
   readRound: number;
+  /** The peer voted (an Accepted) in this leadership: it neither joins nor recovers any more. */
+  voted: boolean;
 }
 
 /** Catch-up messages a leader keeps in flight to one peer. */
@@ -323,6 +325,7 @@ export class Replica {
         progressTick: 0,
         lowSinceTick: -1,
         readRound: 0,
+        voted: false,
       });
     }
     if (durable !== undefined) this.restore(durable);
@@ -539,6 +542,8 @@ export class Replica {
         id,
         chosenSlot: this.peers[id]!.chosenSlot,
         heardTick: this.peers[id]!.heardTick,
+        /** It voted in this leadership (a replica that joins or recovers votes for nothing). */
+        voted: this.peers[id]!.voted,
       })),
     };
   }
@@ -1326,6 +1331,7 @@ export class Replica {
       peer.progressTick = this.now;
       peer.lowSinceTick = -1;
       peer.readRound = 0;
+      peer.voted = false;
     }
     this.clearLeaderReads();
     this.readRoundSent = 0;
@@ -1537,6 +1543,7 @@ export class Replica {
   private learnCommit(commitSlot: Slot): void {
     if (commitSlot > this.leaderCommitSlot) this.leaderCommitSlot = commitSlot;
     this.advanceChosen();
+    if (this.joining) this.finishJoining(); // caught up already, and now told so
   }
 
   /**
@@ -1715,6 +1722,7 @@ export class Replica {
   private onAccepted(m: Accepted): void {
     if (this.roleValue !== "leader" || m.ballot !== this.ballot) return;
     this.peerHeard(m.from, m.chosenSlot);
+    this.peers[m.from]!.voted = true;
     this.recordVote(m.slot, m.from);
     if (this.transferTarget !== 0) this.advanceTransfer();
   }

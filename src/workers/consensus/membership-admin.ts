@@ -235,19 +235,23 @@ export class MembershipAdmin {
   }
 
   /** On the leader: a member's chosen slot, lag and last answer; null elsewhere. */
-  private progressOf(
-    id: number,
-  ): { chosenSlot: number; lagSlots: number; lastHeardMsAgo: number | null } | null {
+  private progressOf(id: number): {
+    chosenSlot: number;
+    lagSlots: number;
+    lastHeardMsAgo: number | null;
+    voted: boolean;
+  } | null {
     const s = this.deps.core.status();
     if (s.role !== "leader") return null;
     if (id === this.deps.config.id)
-      return { chosenSlot: s.chosenSlot, lagSlots: 0, lastHeardMsAgo: null };
+      return { chosenSlot: s.chosenSlot, lagSlots: 0, lastHeardMsAgo: null, voted: true };
     const peer = s.peers.find((p) => p.id === id);
     if (peer === undefined) return null;
     return {
       chosenSlot: peer.chosenSlot,
       lagSlots: Math.max(0, s.chosenSlot - peer.chosenSlot),
       lastHeardMsAgo: (this.deps.ticks() - peer.heardTick) * this.deps.tickMs,
+      voted: peer.voted,
     };
   }
 
@@ -507,6 +511,10 @@ export class MembershipAdmin {
     const progress = this.progressOf(id);
     const latest = this.deps.core.membership().latest;
     if (progress === null || latest === null || progress.chosenSlot < latest.slot) return null;
+    // A replica that joins votes for nothing until it caught up (and one that must recover, not
+    // before it did): promoted before that, it would be a voter that cannot vote. It voted in
+    // this leadership, or it holds everything we chose (an idle cluster sends no Accepts).
+    if (!progress.voted && progress.lagSlots > 0) return null;
     const silentMs = progress.lastHeardMsAgo ?? 0;
     return silentMs > 2 * this.deps.config.electionTimeoutMs ? null : progress;
   }
