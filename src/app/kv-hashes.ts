@@ -1,4 +1,5 @@
 /** Hash commands: HSET HMSET HGET HDEL HGETALL HLEN HEXISTS. */
+import { type CommandSpec, KEY_1, PAIRED_FROM_3 } from "./kv-command-spec.ts";
 import { type Keyspace, KvHash } from "./kv-keyspace.ts";
 import {
   checkReplySize,
@@ -110,3 +111,30 @@ export const hexists: Handler = (keyspace, args, now) => {
   if (isReply(hash)) return hash;
   return hash.fields.has(latin1(args[2]!)) ? ONE : ZERO;
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const HASH_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "hset",
+    arity: -4,
+    kind: "write",
+    handler: hset,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: PAIRED_FROM_3,
+  },
+  {
+    name: "hmset",
+    arity: -4,
+    kind: "write",
+    handler: hmset,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: PAIRED_FROM_3,
+  },
+  { name: "hget", arity: 3, kind: "read", handler: hget, flags: ["fast"], keys: KEY_1 },
+  { name: "hdel", arity: -3, kind: "write", handler: hdel, flags: ["fast"], keys: KEY_1 },
+  { name: "hgetall", arity: 2, kind: "read", handler: hgetall, keys: KEY_1 },
+  { name: "hlen", arity: 2, kind: "read", handler: hlen, flags: ["fast"], keys: KEY_1 },
+  { name: "hexists", arity: 3, kind: "read", handler: hexists, flags: ["fast"], keys: KEY_1 },
+];

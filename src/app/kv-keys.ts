@@ -1,5 +1,7 @@
 /** Keyspace commands: DEL EXISTS (P)EXPIRE(AT) TTL PTTL PERSIST KEYS SCAN DBSIZE FLUSH* TYPE. */
+
 import { GlobPattern } from "./glob.ts";
+import { ALWAYS, type CommandSpec, KEY_1, KEYS_FROM_1 } from "./kv-command-spec.ts";
 import { Keyspace, NO_EXPIRY, typeOf } from "./kv-keyspace.ts";
 import {
   checkReplySize,
@@ -218,3 +220,22 @@ export const type: Handler = (keyspace, args, now) => {
   const entry = keyspace.lookup(latin1(args[1]!), now);
   return simpleString(entry === undefined ? "none" : typeOf(entry.value));
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const KEY_COMMANDS: readonly CommandSpec[] = [
+  { name: "del", arity: -2, kind: "write", handler: del, keys: KEYS_FROM_1 },
+  { name: "exists", arity: -2, kind: "read", handler: exists, flags: ["fast"], keys: KEYS_FROM_1 },
+  { name: "expire", arity: -3, kind: "write", handler: expire, flags: ["fast"], keys: KEY_1 },
+  { name: "pexpire", arity: -3, kind: "write", handler: pexpire, flags: ["fast"], keys: KEY_1 },
+  { name: "expireat", arity: -3, kind: "write", handler: expireat, flags: ["fast"], keys: KEY_1 },
+  { name: "pexpireat", arity: -3, kind: "write", handler: pexpireat, flags: ["fast"], keys: KEY_1 },
+  { name: "ttl", arity: 2, kind: "read", handler: ttl, flags: ["fast"], keys: KEY_1 },
+  { name: "pttl", arity: 2, kind: "read", handler: pttl, flags: ["fast"], keys: KEY_1 },
+  { name: "persist", arity: 2, kind: "write", handler: persist, flags: ["fast"], keys: KEY_1 },
+  { name: "keys", arity: 2, kind: "read", handler: keys, flags: ["sort_for_script"] },
+  { name: "scan", arity: -2, kind: "read", handler: scan },
+  { name: "dbsize", arity: 1, kind: "read", handler: dbsize, flags: ["fast"] },
+  { name: "flushall", arity: -1, kind: "write", handler: flushall, admin: ALWAYS },
+  { name: "flushdb", arity: -1, kind: "write", handler: flushdb, admin: ALWAYS },
+  { name: "type", arity: 2, kind: "read", handler: type, flags: ["fast"], keys: KEY_1 },
+];

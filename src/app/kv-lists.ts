@@ -1,4 +1,5 @@
 /** List commands: LPUSH RPUSH LPOP RPOP LRANGE LLEN. */
+import { type CommandSpec, KEY_1, VALUES_FROM_2 } from "./kv-command-spec.ts";
 import { type Keyspace, KvList } from "./kv-keyspace.ts";
 import {
   checkReplySize,
@@ -115,3 +116,29 @@ export const llen: Handler = (keyspace, args, now) => {
   if (list === undefined) return ZERO;
   return isReply(list) ? list : integer(list.length);
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const LIST_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "lpush",
+    arity: -3,
+    kind: "write",
+    handler: lpush,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUES_FROM_2,
+  },
+  {
+    name: "rpush",
+    arity: -3,
+    kind: "write",
+    handler: rpush,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUES_FROM_2,
+  },
+  { name: "lpop", arity: -2, kind: "write", handler: lpop, flags: ["fast"], keys: KEY_1 },
+  { name: "rpop", arity: -2, kind: "write", handler: rpop, flags: ["fast"], keys: KEY_1 },
+  { name: "lrange", arity: 4, kind: "read", handler: lrange, keys: KEY_1 },
+  { name: "llen", arity: 2, kind: "read", handler: llen, flags: ["fast"], keys: KEY_1 },
+];

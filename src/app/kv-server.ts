@@ -3,7 +3,9 @@
  * for redis-cli 7 and redis-benchmark; per-connection state (client names, ids) belongs to the
  * runtime, which may answer CLIENT itself before a command reaches the store.
  */
+
 import { VERSION } from "../version.ts";
+import type { CommandSpec } from "./kv-command-spec.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
 import {
   ERR_NOT_INTEGER,
@@ -133,18 +135,6 @@ function unknownSubcommand(subcommand: Buffer, command: string): Buffer {
   return errorReply(`ERR unknown subcommand '${latin1(subcommand)}'. Try ${command} HELP.`);
 }
 
-/** `COMMAND`: `commandCount` is the size of the store's command table. */
-export function commandHandler(commandCount: number): Handler {
-  return (_keyspace, args) => {
-    if (args.length === 1) return EMPTY_ARRAY;
-    const sub = upper(args[1]!);
-    if (sub === "COUNT")
-      return args.length === 2 ? integer(commandCount) : wrongArity("command|count");
-    if (sub === "DOCS" || sub === "INFO" || sub === "LIST") return EMPTY_ARRAY;
-    return unknownSubcommand(args[1]!, "COMMAND");
-  };
-}
-
 /** CONFIG GET answers for these parameters only (what redis-benchmark and tools ask). */
 const CONFIG_VALUES: ReadonlyMap<string, string> = new Map([
   ["save", ""],
@@ -255,3 +245,33 @@ export const info: Handler = (keyspace, args, now, context) => {
   }
   return bulk(parts.join("\r\n"));
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const SERVER_COMMANDS: readonly CommandSpec[] = [
+  { name: "ping", arity: -1, kind: "connection", handler: ping, flags: ["fast"] },
+  { name: "echo", arity: 2, kind: "connection", handler: echo, flags: ["fast"] },
+  {
+    name: "select",
+    arity: 2,
+    kind: "connection",
+    handler: select,
+    flags: ["loading", "stale", "fast"],
+  },
+  { name: "info", arity: -1, kind: "read", handler: info, flags: ["loading", "stale"] },
+  { name: "config", arity: -2, kind: "connection", handler: config, admin: configIsAdmin },
+  { name: "client", arity: -2, kind: "connection", handler: client },
+  {
+    name: "hello",
+    arity: -1,
+    kind: "connection",
+    handler: hello,
+    flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+  },
+  {
+    name: "quit",
+    arity: -1,
+    kind: "connection",
+    handler: quit,
+    flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+  },
+];

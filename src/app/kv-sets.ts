@@ -8,6 +8,7 @@
  * members oldest first, repeating them, until it has |count|. Clients must not rely on the choice
  * being random or fair.
  */
+import { type CommandSpec, KEY_1, VALUES_FROM_2 } from "./kv-command-spec.ts";
 import { type Keyspace, KvSet } from "./kv-keyspace.ts";
 import {
   checkReplySize,
@@ -189,3 +190,22 @@ export const srandmember: Handler = (keyspace, args, now) => {
   for (let i = 0; i < total; i++) items[i] = encoded[i % size]!;
   return array(items);
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const SET_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "sadd",
+    arity: -3,
+    kind: "write",
+    handler: sadd,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUES_FROM_2,
+  },
+  { name: "srem", arity: -3, kind: "write", handler: srem, flags: ["fast"], keys: KEY_1 },
+  { name: "smembers", arity: 2, kind: "read", handler: smembers, keys: KEY_1 },
+  { name: "scard", arity: 2, kind: "read", handler: scard, flags: ["fast"], keys: KEY_1 },
+  { name: "sismember", arity: 3, kind: "read", handler: sismember, flags: ["fast"], keys: KEY_1 },
+  { name: "spop", arity: -2, kind: "write", handler: spop, flags: ["fast"], keys: KEY_1 },
+  { name: "srandmember", arity: -2, kind: "read", handler: srandmember, keys: KEY_1 },
+];

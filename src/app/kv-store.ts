@@ -6,17 +6,11 @@
  */
 import { ApusError, assert } from "../core/errors.ts";
 import { REPLY_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT } from "../limits.ts";
-import * as hashes from "./kv-hashes.ts";
-import * as keys from "./kv-keys.ts";
+import { arityFits, findCommand, toBuffer } from "./kv-command-table.ts";
 import { Keyspace } from "./kv-keyspace.ts";
-import * as lists from "./kv-lists.ts";
-import * as server from "./kv-server.ts";
-import * as sets from "./kv-sets.ts";
-import { type ExecContext, type Handler, latin1, upper, wrongArity } from "./kv-shared.ts";
+import { type ExecContext, latin1, wrongArity } from "./kv-shared.ts";
 import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
 import { SnapshotJob } from "./kv-snapshot-job.ts";
-import * as strings from "./kv-strings.ts";
-import * as zsets from "./kv-zsets.ts";
 import { errorReply } from "./resp.ts";
 
 export type { ExecContext } from "./kv-shared.ts";
@@ -57,222 +51,14 @@ export const KV_STORE_DEFAULTS: KvStoreOptions = Object.freeze({
   patternBytesMax: PATTERN_BYTES_MAX_DEFAULT,
 });
 
-/**
- * How the runtime should treat a command: "write" changes state (replicate it); "read" only reads
- * (replicate it too for linearizable reads, or serve it from the leader); "connection" touches
- * only the connection or server metadata (may be answered locally without replication).
- */
-export type CommandKind = "write" | "read" | "connection";
-
-interface CommandSpec {
-  /** Lowercase, as Redis prints it in errors. */
-  readonly name: string;
-  /** Redis's arity: n > 0 exactly n args (name included); n < 0 at least -n. */
-  readonly arity: number;
-  readonly kind: CommandKind;
-  readonly handler: Handler;
-  /**
-   * Whether this call administers the whole store (FLUSHALL, CONFIG SET) rather than reading or
-   * writing keys; absent: never. Client roles (src/workers/client-rights.ts) read it.
-   */
-  readonly admin?: (args: readonly Buffer[]) => boolean;
-  /**
-   * Which arguments are values: those the handler refuses with `value too large` when longer
-   * than `valueBytesMax`; absent: none (keys, fields, patterns, options are not values). The
-   * client port refuses an oversized one before proposing the command (hasValueOver).
-   */
-  readonly values?: ValueArgs;
-}
-
-/**
- * Value positions: args[first], args[first + step], … to the last argument; step 0: args[first]
- * alone. Step 2: values paired with the argument before each (MSET's key, HSET's field, ZADD's
- * score), pairs from args[first - 1] to the end.
- */
-interface ValueArgs {
-  /** A function where options come before the values (ZADD). */
-  readonly first: number | ((args: readonly Buffer[]) => number);
-  readonly step: 0 | 1 | 2;
-}
-
-const VALUE_AT_2: ValueArgs = { first: 2, step: 0 };
-const VALUE_AT_3: ValueArgs = { first: 3, step: 0 };
-const VALUES_FROM_2: ValueArgs = { first: 2, step: 1 };
-const PAIRED_FROM_2: ValueArgs = { first: 2, step: 2 };
-const PAIRED_FROM_3: ValueArgs = { first: 3, step: 2 };
-
-/** ZADD's options, which come before its score-member pairs (kv-zsets.ts zaddGeneric). */
-const ZADD_OPTIONS = new Set(["NX", "XX", "CH", "INCR", "GT", "LT"]);
-const ZADD_MEMBERS: ValueArgs = {
-  first: (args) => {
-    let at = 2;
-    while (at < args.length && ZADD_OPTIONS.has(upper(args[at]!))) at++;
-    return at + 1;
-  },
-  step: 2,
-};
-
-const ALWAYS = () => true;
-
-const SPECS: readonly CommandSpec[] = [
-  { name: "get", arity: 2, kind: "read", handler: strings.get },
-  { name: "set", arity: -3, kind: "write", handler: strings.set, values: VALUE_AT_2 },
-  { name: "getset", arity: 3, kind: "write", handler: strings.getset, values: VALUE_AT_2 },
-  { name: "mget", arity: -2, kind: "read", handler: strings.mget },
-  { name: "mset", arity: -3, kind: "write", handler: strings.mset, values: PAIRED_FROM_2 },
-  { name: "incr", arity: 2, kind: "write", handler: strings.incr },
-  { name: "incrby", arity: 3, kind: "write", handler: strings.incrby },
-  { name: "decr", arity: 2, kind: "write", handler: strings.decr },
-  { name: "decrby", arity: 3, kind: "write", handler: strings.decrby },
-  { name: "append", arity: 3, kind: "write", handler: strings.append, values: VALUE_AT_2 },
-  { name: "strlen", arity: 2, kind: "read", handler: strings.strlen },
-  { name: "del", arity: -2, kind: "write", handler: keys.del },
-  { name: "exists", arity: -2, kind: "read", handler: keys.exists },
-  { name: "expire", arity: -3, kind: "write", handler: keys.expire },
-  { name: "pexpire", arity: -3, kind: "write", handler: keys.pexpire },
-  { name: "expireat", arity: -3, kind: "write", handler: keys.expireat },
-  { name: "pexpireat", arity: -3, kind: "write", handler: keys.pexpireat },
-  { name: "ttl", arity: 2, kind: "read", handler: keys.ttl },
-  { name: "pttl", arity: 2, kind: "read", handler: keys.pttl },
-  { name: "persist", arity: 2, kind: "write", handler: keys.persist },
-  { name: "keys", arity: 2, kind: "read", handler: keys.keys },
-  { name: "scan", arity: -2, kind: "read", handler: keys.scan },
-  { name: "dbsize", arity: 1, kind: "read", handler: keys.dbsize },
-  { name: "flushall", arity: -1, kind: "write", handler: keys.flushall, admin: ALWAYS },
-  { name: "flushdb", arity: -1, kind: "write", handler: keys.flushdb, admin: ALWAYS },
-  { name: "type", arity: 2, kind: "read", handler: keys.type },
-  { name: "hset", arity: -4, kind: "write", handler: hashes.hset, values: PAIRED_FROM_3 },
-  { name: "hmset", arity: -4, kind: "write", handler: hashes.hmset, values: PAIRED_FROM_3 },
-  { name: "hget", arity: 3, kind: "read", handler: hashes.hget },
-  { name: "hdel", arity: -3, kind: "write", handler: hashes.hdel },
-  { name: "hgetall", arity: 2, kind: "read", handler: hashes.hgetall },
-  { name: "hlen", arity: 2, kind: "read", handler: hashes.hlen },
-  { name: "hexists", arity: 3, kind: "read", handler: hashes.hexists },
-  { name: "lpush", arity: -3, kind: "write", handler: lists.lpush, values: VALUES_FROM_2 },
-  { name: "rpush", arity: -3, kind: "write", handler: lists.rpush, values: VALUES_FROM_2 },
-  { name: "lpop", arity: -2, kind: "write", handler: lists.lpop },
-  { name: "rpop", arity: -2, kind: "write", handler: lists.rpop },
-  { name: "lrange", arity: 4, kind: "read", handler: lists.lrange },
-  { name: "llen", arity: 2, kind: "read", handler: lists.llen },
-  { name: "sadd", arity: -3, kind: "write", handler: sets.sadd, values: VALUES_FROM_2 },
-  { name: "srem", arity: -3, kind: "write", handler: sets.srem },
-  { name: "smembers", arity: 2, kind: "read", handler: sets.smembers },
-  { name: "scard", arity: 2, kind: "read", handler: sets.scard },
-  { name: "sismember", arity: 3, kind: "read", handler: sets.sismember },
-  { name: "spop", arity: -2, kind: "write", handler: sets.spop },
-  { name: "srandmember", arity: -2, kind: "read", handler: sets.srandmember },
-  { name: "zadd", arity: -4, kind: "write", handler: zsets.zadd, values: ZADD_MEMBERS },
-  { name: "zincrby", arity: 4, kind: "write", handler: zsets.zincrby, values: VALUE_AT_3 },
-  { name: "zscore", arity: 3, kind: "read", handler: zsets.zscore },
-  { name: "zmscore", arity: -3, kind: "read", handler: zsets.zmscore },
-  { name: "zrem", arity: -3, kind: "write", handler: zsets.zrem },
-  { name: "zcard", arity: 2, kind: "read", handler: zsets.zcard },
-  { name: "zcount", arity: 4, kind: "read", handler: zsets.zcount },
-  { name: "zrange", arity: -4, kind: "read", handler: zsets.zrange },
-  { name: "zrevrange", arity: -4, kind: "read", handler: zsets.zrevrange },
-  { name: "zrangebyscore", arity: -4, kind: "read", handler: zsets.zrangebyscore },
-  { name: "zrevrangebyscore", arity: -4, kind: "read", handler: zsets.zrevrangebyscore },
-  { name: "zrangebylex", arity: -4, kind: "read", handler: zsets.zrangebylex },
-  { name: "zrevrangebylex", arity: -4, kind: "read", handler: zsets.zrevrangebylex },
-  { name: "zrank", arity: 3, kind: "read", handler: zsets.zrank },
-  { name: "zrevrank", arity: 3, kind: "read", handler: zsets.zrevrank },
-  { name: "zpopmin", arity: -2, kind: "write", handler: zsets.zpopmin },
-  { name: "zpopmax", arity: -2, kind: "write", handler: zsets.zpopmax },
-  { name: "ping", arity: -1, kind: "connection", handler: server.ping },
-  { name: "echo", arity: 2, kind: "connection", handler: server.echo },
-  { name: "select", arity: 2, kind: "connection", handler: server.select },
-  { name: "info", arity: -1, kind: "read", handler: server.info },
-  {
-    name: "config",
-    arity: -2,
-    kind: "connection",
-    handler: server.config,
-    admin: server.configIsAdmin,
-  },
-  { name: "client", arity: -2, kind: "connection", handler: server.client },
-  { name: "hello", arity: -1, kind: "connection", handler: server.hello },
-  { name: "quit", arity: -1, kind: "connection", handler: server.quit },
-];
-
-const ALL_SPECS: readonly CommandSpec[] = [
-  ...SPECS,
-  {
-    name: "command",
-    arity: -1,
-    kind: "connection",
-    handler: server.commandHandler(SPECS.length + 1),
-  },
-];
-
-/** Lowercase and uppercase names → spec, so the usual spellings need no case conversion. */
-const COMMANDS = new Map<string, CommandSpec>();
-for (const spec of ALL_SPECS) {
-  assert(!COMMANDS.has(spec.name), `command ${spec.name} listed twice`);
-  COMMANDS.set(spec.name, spec);
-  COMMANDS.set(spec.name.toUpperCase(), spec);
-}
-
-function findCommand(name: Uint8Array): CommandSpec | undefined {
-  const text = latin1(toBuffer(name));
-  return COMMANDS.get(text) ?? COMMANDS.get(text.toLowerCase());
-}
-
-/** The kind of the command named `name` (any case), or undefined for an unknown command. */
-export function commandKind(name: Uint8Array): CommandKind | undefined {
-  return findCommand(name)?.kind;
-}
-
-/** Whether the command `args` administers the store (the spec's `admin`); false if unknown. */
-export function isAdminCommand(args: readonly Uint8Array[]): boolean {
-  const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
-  return spec?.admin?.(args.map(toBuffer)) ?? false;
-}
-
-/**
- * Whether `args` carries a value (the spec's `values`) longer than `valueBytesMax`: the store
- * would answer `value too large` and change nothing, so the client port may refuse the command
- * before proposing it. False for an unknown command, a wrong arity or unpaired values: the store
- * answers those with its own error. A command malformed in some other way too (a SET option the
- * store rejects) and carrying an oversized value gets `value too large` rather than that error.
- */
-export function hasValueOver(args: readonly Uint8Array[], valueBytesMax: number): boolean {
-  const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
-  const values = spec?.values;
-  if (spec === undefined || values === undefined) return false;
-  if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return false;
-  const buffers = args.every((arg) => arg instanceof Buffer)
-    ? (args as readonly Buffer[])
-    : args.map(toBuffer);
-  const first = typeof values.first === "number" ? values.first : values.first(buffers);
-  if (values.step === 0) return first < args.length && args[first]!.byteLength > valueBytesMax;
-  // Pairs from args[first - 1]: an incomplete pair is the store's error to give.
-  if (values.step === 2 && (args.length - first + 1) % 2 !== 0) return false;
-  for (let i = first; i < args.length; i += values.step) {
-    if (args[i]!.byteLength > valueBytesMax) return true;
-  }
-  return false;
-}
-
-/**
- * Whether every command of a request leaves the store as it is, so that a replica may answer it
- * from its own state at a read index instead of through the log. Unknown commands and wrong
- * arities go through the log, which answers them with the usual error.
- */
-export function isReadOnlyRequest(commands: readonly (readonly Uint8Array[])[]): boolean {
-  if (commands.length === 0) return false;
-  for (const args of commands) {
-    const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
-    if (spec === undefined || spec.kind === "write") return false;
-    if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return false;
-  }
-  return true;
-}
-
-function toBuffer(bytes: Uint8Array): Buffer {
-  return bytes instanceof Buffer
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+export type { CommandKind } from "./kv-command-spec.ts";
+export {
+  commandKeys,
+  commandKind,
+  hasValueOver,
+  isAdminCommand,
+  isReadOnlyRequest,
+} from "./kv-command-table.ts";
 
 /** Redis 7's reply to an unknown command: the name and up to 128 characters of arguments. */
 function unknownCommand(args: readonly Buffer[]): Buffer {
@@ -331,9 +117,7 @@ export class KvStore {
       : args.map(toBuffer);
     const spec = findCommand(buffers[0]!);
     if (spec === undefined) return unknownCommand(buffers);
-    const arity = spec.arity;
-    if (arity > 0 ? buffers.length !== arity : buffers.length < -arity)
-      return wrongArity(spec.name);
+    if (!arityFits(spec, buffers)) return wrongArity(spec.name);
     return spec.handler(this.keyspace, buffers, now, context);
   }
 

@@ -1,4 +1,12 @@
 /** String commands: GET SET GETSET MGET MSET INCR INCRBY DECR DECRBY APPEND STRLEN. */
+import {
+  type CommandSpec,
+  KEY_1,
+  KEYS_FROM_1,
+  KEYS_PAIRED_FROM_1,
+  PAIRED_FROM_2,
+  VALUE_AT_2,
+} from "./kv-command-spec.ts";
 import { isStringValue, type Keyspace, NO_EXPIRY } from "./kv-keyspace.ts";
 import {
   addInt64,
@@ -246,3 +254,64 @@ export const strlen: Handler = (keyspace, args, now) => {
   if (entry === undefined) return integer(0);
   return entry.value instanceof Buffer ? integer(entry.value.length) : WRONGTYPE;
 };
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const STRING_COMMANDS: readonly CommandSpec[] = [
+  { name: "get", arity: 2, kind: "read", handler: get, flags: ["fast"], keys: KEY_1 },
+  {
+    name: "set",
+    arity: -3,
+    kind: "write",
+    handler: set,
+    flags: ["denyoom"],
+    keys: KEY_1,
+    values: VALUE_AT_2,
+  },
+  {
+    name: "getset",
+    arity: 3,
+    kind: "write",
+    handler: getset,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUE_AT_2,
+  },
+  { name: "mget", arity: -2, kind: "read", handler: mget, flags: ["fast"], keys: KEYS_FROM_1 },
+  {
+    name: "mset",
+    arity: -3,
+    kind: "write",
+    handler: mset,
+    flags: ["denyoom"],
+    keys: KEYS_PAIRED_FROM_1,
+    values: PAIRED_FROM_2,
+  },
+  { name: "incr", arity: 2, kind: "write", handler: incr, flags: ["denyoom", "fast"], keys: KEY_1 },
+  {
+    name: "incrby",
+    arity: 3,
+    kind: "write",
+    handler: incrby,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+  },
+  { name: "decr", arity: 2, kind: "write", handler: decr, flags: ["denyoom", "fast"], keys: KEY_1 },
+  {
+    name: "decrby",
+    arity: 3,
+    kind: "write",
+    handler: decrby,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+  },
+  {
+    name: "append",
+    arity: 3,
+    kind: "write",
+    handler: append,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUE_AT_2,
+  },
+  { name: "strlen", arity: 2, kind: "read", handler: strlen, flags: ["fast"], keys: KEY_1 },
+];

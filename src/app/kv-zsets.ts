@@ -6,6 +6,7 @@
  * bytes); see KvZset for the costs. Replies built from stored data are sized before they are built
  * (checkReplySize), and a refused ZPOP removes nothing.
  */
+import { type CommandSpec, KEY_1, VALUE_AT_3, type ValueArgs } from "./kv-command-spec.ts";
 import { type Keyspace, KvZset, type ZItem } from "./kv-keyspace.ts";
 import { formatScore, parseScore, parseScoreBound, type ScoreBound } from "./kv-scores.ts";
 import {
@@ -402,3 +403,51 @@ function zpopGeneric(fromHigh: boolean): Handler {
 
 export const zpopmin = zpopGeneric(false);
 export const zpopmax = zpopGeneric(true);
+
+/** ZADD's options, which come before its score-member pairs (zaddGeneric). */
+const ZADD_OPTIONS = new Set(["NX", "XX", "CH", "INCR", "GT", "LT"]);
+const ZADD_MEMBERS: ValueArgs = {
+  first: (args) => {
+    let at = 2;
+    while (at < args.length && ZADD_OPTIONS.has(upper(args[at]!))) at++;
+    return at + 1;
+  },
+  step: 2,
+};
+
+/** This module's commands in the store's command table (kv-command-table.ts). */
+export const ZSET_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "zadd",
+    arity: -4,
+    kind: "write",
+    handler: zadd,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: ZADD_MEMBERS,
+  },
+  {
+    name: "zincrby",
+    arity: 4,
+    kind: "write",
+    handler: zincrby,
+    flags: ["denyoom", "fast"],
+    keys: KEY_1,
+    values: VALUE_AT_3,
+  },
+  { name: "zscore", arity: 3, kind: "read", handler: zscore, flags: ["fast"], keys: KEY_1 },
+  { name: "zmscore", arity: -3, kind: "read", handler: zmscore, flags: ["fast"], keys: KEY_1 },
+  { name: "zrem", arity: -3, kind: "write", handler: zrem, flags: ["fast"], keys: KEY_1 },
+  { name: "zcard", arity: 2, kind: "read", handler: zcard, flags: ["fast"], keys: KEY_1 },
+  { name: "zcount", arity: 4, kind: "read", handler: zcount, flags: ["fast"], keys: KEY_1 },
+  { name: "zrange", arity: -4, kind: "read", handler: zrange, keys: KEY_1 },
+  { name: "zrevrange", arity: -4, kind: "read", handler: zrevrange, keys: KEY_1 },
+  { name: "zrangebyscore", arity: -4, kind: "read", handler: zrangebyscore, keys: KEY_1 },
+  { name: "zrevrangebyscore", arity: -4, kind: "read", handler: zrevrangebyscore, keys: KEY_1 },
+  { name: "zrangebylex", arity: -4, kind: "read", handler: zrangebylex, keys: KEY_1 },
+  { name: "zrevrangebylex", arity: -4, kind: "read", handler: zrevrangebylex, keys: KEY_1 },
+  { name: "zrank", arity: 3, kind: "read", handler: zrank, flags: ["fast"], keys: KEY_1 },
+  { name: "zrevrank", arity: 3, kind: "read", handler: zrevrank, flags: ["fast"], keys: KEY_1 },
+  { name: "zpopmin", arity: -2, kind: "write", handler: zpopmin, flags: ["fast"], keys: KEY_1 },
+  { name: "zpopmax", arity: -2, kind: "write", handler: zpopmax, flags: ["fast"], keys: KEY_1 },
+];

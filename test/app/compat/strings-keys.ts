@@ -1,0 +1,2 @@
+/** Byte-for-byte cases against redis-server (test/app/redis-compat.test.ts): strings-keys commands. */
+export const COMMANDS: readonly (readonly string[])[] = [];
