@@ -1,8 +1,16 @@
 /** The embedded store's list value. */
 import { assert } from "../core/errors.ts";
 
-/** A double-ended queue on a ring of power-of-two capacity. */
+/** Bytes counted per item beside its own (kv-memory.ts's accounting). */
+export const LIST_ITEM_OVERHEAD = 8;
+
+/**
+ * A double-ended queue on a ring of power-of-two capacity. `bytes` is kept by every method that
+ * adds or removes an item: a new method must keep it too.
+ */
 export class KvList {
+  /** Payload bytes: the items' lengths and a fixed overhead per item. */
+  bytes = 0;
   private items: (Buffer | undefined)[] = new Array(8);
   /** Index of the first item. Invariant: 0 <= head < items.length. */
   private head = 0;
@@ -18,6 +26,7 @@ export class KvList {
     if (this.length === this.items.length) this.grow();
     this.items[(this.head + this.length) & (this.items.length - 1)] = item;
     this.length++;
+    this.bytes += item.length + LIST_ITEM_OVERHEAD;
   }
 
   pushFront(item: Buffer): void {
@@ -25,6 +34,7 @@ export class KvList {
     this.head = (this.head - 1) & (this.items.length - 1);
     this.items[this.head] = item;
     this.length++;
+    this.bytes += item.length + LIST_ITEM_OVERHEAD;
   }
 
   popFront(): Buffer {
@@ -33,6 +43,7 @@ export class KvList {
     this.items[this.head] = undefined;
     this.head = (this.head + 1) & (this.items.length - 1);
     this.length--;
+    this.bytes -= item.length + LIST_ITEM_OVERHEAD;
     return item;
   }
 
@@ -42,6 +53,7 @@ export class KvList {
     const item = this.items[index]!;
     this.items[index] = undefined;
     this.length--;
+    this.bytes -= item.length + LIST_ITEM_OVERHEAD;
     return item;
   }
 

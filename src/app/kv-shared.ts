@@ -8,6 +8,24 @@ export interface ExecContext {
   readonly nowMs: number;
   /** Text of an INFO section the runtime owns ("replication", optionally "clients"), or "". */
   info(section: string): string;
+  /**
+   * The store's numbered databases (SELECT's); set by KvStore.execute for every command, so
+   * handlers that reach beyond the current one (COPY … DB, MOVE, SWAPDB, FLUSHALL, INFO
+   * keyspace) may rely on it.
+   */
+  readonly databases?: Databases;
+}
+
+/** The store's databases, as a handler sees them. */
+export interface Databases {
+  /** How many there are (16, as redis-server's default `databases`). */
+  readonly count: number;
+  /** The index of the command's own database (its `keyspace` argument). */
+  readonly current: number;
+  /** Database `index` (0 <= index < count). */
+  get(index: number): Keyspace;
+  /** SWAPDB: the two databases trade contents (connections stay on their index). */
+  swap(a: number, b: number): void;
 }
 
 /** `now` is the store's monotonic clock (the highest `nowMs` seen). */

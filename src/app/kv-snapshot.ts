@@ -264,8 +264,7 @@ function readValue(reader: Reader, version: number): KvValue {
       if (Number.isNaN(score) || Object.is(score, -0)) corrupt("bad zset score");
       if (previous !== undefined && !zLess(previous, score, member)) corrupt("zset out of order");
       previous = { member, score };
-      zset.scores.set(member, score);
-      zset.items.push(previous);
+      zset.appendSorted(member, score);
     }
     if (zset.scores.size !== n) corrupt("duplicate zset member");
     return zset;

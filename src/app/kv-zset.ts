@@ -1,4 +1,7 @@
 /** The embedded store's sorted-set value. */
+
+/** Bytes counted per member beside its own: score and index (kv-memory.ts's accounting). */
+export const ZSET_MEMBER_OVERHEAD = 24;
 /** One sorted-set member and its score. */
 export interface ZItem {
   readonly member: string;
@@ -20,9 +23,23 @@ export function zLess(a: ZItem, score: number, member: string): boolean {
 export class KvZset {
   readonly scores = new Map<string, number>();
   readonly items: ZItem[] = [];
+  /** Bytes of the members' names (kept by set, delete, popEnd and appendSorted). */
+  private memberBytes = 0;
 
   get size(): number {
     return this.items.length;
+  }
+
+  /** Payload bytes (members and a fixed overhead per member). */
+  get bytes(): number {
+    return this.memberBytes + this.items.length * ZSET_MEMBER_OVERHEAD;
+  }
+
+  /** Adds a member after every other (a snapshot being read: items arrive sorted). */
+  appendSorted(member: string, score: number): void {
+    this.scores.set(member, score);
+    this.items.push({ member, score });
+    this.memberBytes += member.length;
   }
 
   /** Index of the first item not before (score, member). */
@@ -48,6 +65,7 @@ export class KvZset {
     const stored = score === 0 ? 0 : score;
     this.delete(member);
     this.scores.set(member, stored);
+    this.memberBytes += member.length;
     this.items.splice(this.lowerBound(stored, member), 0, { member, score: stored });
   }
 
@@ -57,6 +75,7 @@ export class KvZset {
     if (at < 0) return false;
     this.items.splice(at, 1);
     this.scores.delete(member);
+    this.memberBytes -= member.length;
     return true;
   }
 
@@ -65,7 +84,10 @@ export class KvZset {
     const popped = fromHigh
       ? this.items.splice(this.items.length - count, count).reverse()
       : this.items.splice(0, count);
-    for (const item of popped) this.scores.delete(item.member);
+    for (const item of popped) {
+      this.scores.delete(item.member);
+      this.memberBytes -= item.member.length;
+    }
     return popped;
   }
 
