@@ -7,10 +7,9 @@
 import { ApusError, assert } from "../core/errors.ts";
 import { REPLY_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT } from "../limits.ts";
 import { arityFits, findCommand, toBuffer } from "./kv-command-table.ts";
-import { Keyspace } from "./kv-keyspace.ts";
+import { KvDatabases, type KvSnapshotJob } from "./kv-databases.ts";
+import type { Keyspace } from "./kv-keyspace.ts";
 import { type ExecContext, latin1, wrongArity } from "./kv-shared.ts";
-import { readSnapshot, writeSnapshot } from "./kv-snapshot.ts";
-import { SnapshotJob } from "./kv-snapshot-job.ts";
 import { errorReply } from "./resp.ts";
 
 export type { ExecContext } from "./kv-shared.ts";
@@ -83,34 +82,60 @@ function validateOptions(options: KvStoreOptions): void {
 }
 
 export class KvStore {
-  private readonly keyspace: Keyspace;
+  private readonly databases: KvDatabases;
+  /** The log's clock as the store last saw it: every database's clock follows it. */
+  private clock = 0;
 
-  constructor(options: Partial<KvStoreOptions> = {}, keyspace?: Keyspace) {
+  constructor(options: Partial<KvStoreOptions> = {}, databases?: KvDatabases) {
     const full = { ...KV_STORE_DEFAULTS, ...options };
     validateOptions(full);
-    this.keyspace = keyspace ?? new Keyspace(full);
+    this.databases = databases ?? new KvDatabases(full);
+    for (const keyspace of this.databases.dbs) this.clock = Math.max(this.clock, keyspace.clockMs);
+  }
+
+  /** Database `index` (0–15), as SELECT reaches it. */
+  database(index: number): Keyspace {
+    return this.databases.dbs[index]!;
   }
 
   /** The log's clock as the store last saw it (ms), and whether any key has a TTL. */
   get clockMs(): number {
-    return this.keyspace.clockMs;
+    return this.clock;
   }
   get hasExpiringKeys(): boolean {
-    return this.keyspace.volatile.size > 0;
+    for (const keyspace of this.databases.dbs) if (keyspace.volatile.size > 0) return true;
+    return false;
   }
 
-  /** Keys held, including expired ones not yet collected (see `expireSweep`). */
+  /** Keys held in all databases, including expired ones not yet collected (see `expireSweep`). */
   get keyCount(): number {
-    return this.keyspace.entries.size;
+    let count = 0;
+    for (const keyspace of this.databases.dbs) count += keyspace.entries.size;
+    return count;
+  }
+
+  /** Moves every database's clock to `nowMs` (never back); returns the clock. */
+  private advanceClock(nowMs: number): number {
+    if (nowMs > this.clock) {
+      this.clock = nowMs;
+      for (const keyspace of this.databases.dbs) keyspace.advanceClock(nowMs);
+    }
+    return this.clock;
+  }
+
+  /** The command's context: the caller's, with the databases seen from database `db`. */
+  private contextFor(context: ExecContext, db: number): ExecContext {
+    return { nowMs: context.nowMs, info: context.info, databases: this.databases.views[db]! };
   }
 
   /**
-   * Executes one command (`args[0]` is its name, any case) and returns its RESP2 reply. Never
-   * throws on bad input: every operating error is an error reply. The returned Buffer may be a
-   * shared constant: never write into it. Arguments are copied before being stored.
+   * Executes one command (`args[0]` is its name, any case) in database `db` and returns its RESP2
+   * reply. Never throws on bad input: every operating error is an error reply. The returned
+   * Buffer may be a shared constant: never write into it. Arguments are copied before being
+   * stored.
    */
-  execute(args: readonly Uint8Array[], context: ExecContext): Buffer {
-    const now = this.keyspace.advanceClock(context.nowMs);
+  execute(args: readonly Uint8Array[], context: ExecContext, db = 0): Buffer {
+    const now = this.advanceClock(context.nowMs);
     if (args.length === 0) return errorReply("ERR empty command");
     const buffers = args.every((arg) => arg instanceof Buffer)
       ? (args as readonly Buffer[])
@@ -118,60 +143,66 @@ export class KvStore {
     const spec = findCommand(buffers[0]!);
     if (spec === undefined) return unknownCommand(buffers);
     if (!arityFits(spec, buffers)) return wrongArity(spec.name);
-    return spec.handler(this.keyspace, buffers, now, context);
+    return spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
   }
 
   /**
-   * Executes a command of a read-only request (isReadOnlyRequest) without changing the store, at
-   * the log's clock (the last applied batch's stamp): an expired key is treated as gone but not
-   * deleted. Never a machine's own clock: a read that saw a key expire by this machine's time
-   * while a later write, stamped by a leader whose clock is behind, still found it alive would
-   * not be linearizable (the key would vanish and come back).
+   * Executes a command of a read-only request (isReadOnlyRequest) in database `db` without
+   * changing the store, at the log's clock (the last applied batch's stamp): an expired key is
+   * treated as gone but not deleted. Never a machine's own clock: a read that saw a key expire by
+   * this machine's time while a later write, stamped by a leader whose clock is behind, still
+   * found it alive would not be linearizable (the key would vanish and come back).
    */
-  executeRead(args: readonly Uint8Array[], context: ExecContext): Buffer {
+  executeRead(args: readonly Uint8Array[], context: ExecContext, db = 0): Buffer {
     const buffers = args.every((arg) => arg instanceof Buffer)
       ? (args as readonly Buffer[])
       : args.map(toBuffer);
     const spec = args.length > 0 ? findCommand(buffers[0]!) : undefined;
     assert(spec !== undefined && spec.kind !== "write", "executeRead of a write");
-    const now = this.keyspace.clockMs;
-    const keysBefore = this.keyspace.entries.size;
-    this.keyspace.collecting = false;
+    const keyspace = this.databases.dbs[db]!;
+    const now = this.clock;
+    const keysBefore = this.keyCount;
+    for (const each of this.databases.dbs) each.collecting = false;
     try {
-      return spec.handler(this.keyspace, buffers, now, context);
+      return spec.handler(keyspace, buffers, now, this.contextFor(context, db));
     } finally {
-      this.keyspace.collecting = true;
-      assert(this.keyspace.entries.size === keysBefore, `read ${spec.name} changed the keyspace`);
+      for (const each of this.databases.dbs) each.collecting = true;
+      assert(this.keyCount === keysBefore, `read ${spec.name} changed the keyspace`);
     }
   }
 
   /**
-   * Active expiry: deletes expired keys among up to `examineMax` keys with a TTL, cycling through
-   * them on repeated calls; returns how many it deleted. Deterministic when called at the same
-   * points of the log on every replica (e.g. after each applied entry, with that entry's nowMs).
+   * Active expiry: in each database, deletes expired keys among up to `examineMax` keys with a
+   * TTL, cycling through them on repeated calls; returns how many it deleted. Deterministic when
+   * called at the same points of the log on every replica (e.g. after each applied entry, with
+   * that entry's nowMs).
    */
   expireSweep(nowMs: number, examineMax: number): number {
     assert(Number.isSafeInteger(examineMax) && examineMax >= 0);
-    return this.keyspace.expireSweep(this.keyspace.advanceClock(nowMs), examineMax);
+    const now = this.advanceClock(nowMs);
+    let deleted = 0;
+    for (const keyspace of this.databases.dbs)
+      if (keyspace.volatile.size > 0) deleted += keyspace.expireSweep(now, examineMax);
+    return deleted;
   }
 
   /** The whole state, checksummed; equal stores give equal bytes. */
   snapshot(): Uint8Array {
-    return writeSnapshot(this.keyspace);
+    return this.databases.snapshot();
   }
 
   /**
-   * `prefix` and then the same bytes as snapshot() now, taken a piece at a time (SnapshotJob.step)
-   * while this store goes on executing commands. One at a time.
+   * `prefix` and then the same bytes as snapshot() now, taken a piece at a time (step()) while
+   * this store goes on executing commands. One at a time.
    */
-  beginSnapshot(prefix?: Uint8Array): SnapshotJob {
-    return new SnapshotJob(this.keyspace, prefix);
+  beginSnapshot(prefix?: Uint8Array): KvSnapshotJob {
+    return this.databases.beginSnapshot(prefix);
   }
 
   /** A store from `snapshot()` bytes; throws ApusError ERR_WIRE_FIELD/ERR_WIRE_VERSION if bad. */
   static restore(bytes: Uint8Array, options: Partial<KvStoreOptions> = {}): KvStore {
     const full = { ...KV_STORE_DEFAULTS, ...options };
     validateOptions(full);
-    return new KvStore(full, readSnapshot(bytes, full));
+    return new KvStore(full, KvDatabases.restore(bytes, full));
   }
 }
