@@ -40,12 +40,27 @@ export class KvEntry {
   expiresAtMs: number;
   /** Insertion number: the SCAN cursor order. Unique; ascending in `entries` order. */
   readonly seq: number;
+  /** Bytes this entry counts in `Keyspace.usedBytes` (entryBytes when it was last accounted). */
+  bytes = 0;
 
   constructor(value: KvValue, expiresAtMs: number, seq: number) {
     this.value = value;
     this.expiresAtMs = expiresAtMs;
     this.seq = seq;
   }
+}
+
+/** Bytes counted per key beside its name and value: the entry, its map slot, its index slots. */
+export const KEY_OVERHEAD_BYTES = 64;
+
+/**
+ * What a key costs in the store's memory accounting (INFO used_memory, --max-memory): its name,
+ * its value's payload (the value classes keep their own counts) and a fixed overhead. An
+ * estimate of the store's data, the same on every replica, not the process's heap.
+ */
+export function entryBytes(key: string, value: KvValue): number {
+  const payload = value instanceof Buffer ? value.length : (value as { bytes: number }).bytes;
+  return KEY_OVERHEAD_BYTES + key.length + payload;
 }
 
 export interface KeyspaceLimits {
@@ -77,6 +92,11 @@ export class Keyspace {
   private scanSeqs: number[] = [];
 
   readonly limits: KeyspaceLimits;
+  /**
+   * The sum of every entry's `bytes`: kept by insert, remove and clear, and brought up to date
+   * for the keys a write command names after it runs (account()).
+   */
+  usedBytes = 0;
   /** A snapshot being taken piece by piece: told before an entry it still needs changes. */
   snapshotJob: SnapshotJob | null = null;
 
@@ -118,6 +138,8 @@ export class Keyspace {
   insert(key: string, value: KvValue, expiresAtMs: number = NO_EXPIRY): KvEntry {
     assert(!this.entries.has(key), "insert of a present key");
     const entry = new KvEntry(value, expiresAtMs, this.nextSeq++);
+    entry.bytes = entryBytes(key, value);
+    this.usedBytes += entry.bytes;
     this.entries.set(key, entry);
     if (expiresAtMs !== NO_EXPIRY) this.volatile.add(key);
     this.scanKeys.push(key);
@@ -146,6 +168,7 @@ export class Keyspace {
     assert(this.entries.get(key) === entry);
     this.snapshotJob?.touch(key, entry);
     this.entries.delete(key);
+    this.usedBytes -= entry.bytes;
     if (entry.expiresAtMs !== NO_EXPIRY) this.volatile.delete(key);
     if (this.scanKeys.length > 2 * this.entries.size + SCAN_INDEX_SLACK) this.rebuildScanIndex();
   }
@@ -153,6 +176,7 @@ export class Keyspace {
   clear(): void {
     this.snapshotJob?.finish(); // it still needs every entry: write them out first
     this.entries.clear();
+    this.usedBytes = 0;
     this.volatile.clear();
     this.scanKeys = [];
     this.scanSeqs = [];
@@ -216,8 +240,19 @@ export class Keyspace {
     const last = this.scanSeqs[this.scanSeqs.length - 1];
     assert(last === undefined || entry.seq > last, "snapshot seqs not ascending");
     this.entries.set(key, entry);
+    entry.bytes = entryBytes(key, entry.value);
+    this.usedBytes += entry.bytes;
     this.scanKeys.push(key);
     this.scanSeqs.push(entry.seq);
+  }
+
+  /** Brings `key`'s count in usedBytes up to date after a write that may have changed its value. */
+  account(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    const bytes = entryBytes(key, entry.value);
+    this.usedBytes += bytes - entry.bytes;
+    entry.bytes = bytes;
   }
 
   private rebuildScanIndex(): void {

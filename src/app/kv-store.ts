@@ -6,6 +6,7 @@
  */
 import { ApusError, assert } from "../core/errors.ts";
 import { REPLY_BYTES_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT } from "../limits.ts";
+import { type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
 import { arityFits, findCommand, toBuffer } from "./kv-command-table.ts";
 import { KvDatabases, type KvSnapshotJob } from "./kv-databases.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
@@ -143,7 +144,35 @@ export class KvStore {
     const spec = findCommand(buffers[0]!);
     if (spec === undefined) return unknownCommand(buffers);
     if (!arityFits(spec, buffers)) return wrongArity(spec.name);
-    return spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
+    const reply = spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
+    if (spec.kind === "write") this.afterWrite(spec, buffers, db);
+    return reply;
+  }
+
+  /**
+   * Told after every write command, with its database and the keys its spec names (whether or
+   * not it changed them): the session layer's WATCH and blocked clients (kv-sessions.ts).
+   */
+  onWrite: ((db: number, keys: readonly Buffer[]) => void) | null = null;
+
+  /** Bytes the store's data takes, summed over the databases (kv-keyspace.ts entryBytes). */
+  get usedBytes(): number {
+    let used = 0;
+    for (const keyspace of this.databases.dbs) used += keyspace.usedBytes;
+    return used;
+  }
+
+  /** After a write: its keys' memory counts brought up to date, and onWrite told. */
+  private afterWrite(spec: CommandSpec, args: readonly Buffer[], db: number): void {
+    if (spec.keys === undefined) return;
+    const keyspace = this.databases.dbs[db]!;
+    const keys: Buffer[] = [];
+    for (const index of keyIndexes(spec, args)) {
+      const key = args[index]!;
+      keys.push(key);
+      keyspace.account(latin1(key));
+    }
+    this.onWrite?.(db, keys);
   }
 
   /**
