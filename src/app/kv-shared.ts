@@ -156,3 +156,11 @@ export function addInt64(a: number | bigint, b: number | bigint): number | bigin
     ? Number(sum)
     : sum;
 }
+
+/**
+ * What a blocking command's handler (BLPOP, BZPOPMIN, XREAD … BLOCK) returns when there is
+ * nothing to serve yet: the session layer (kv-sessions.ts) blocks the client on the command's
+ * keys and runs the command again when a write names one of them. Compared by identity; never
+ * sent to a client.
+ */
+export const BLOCKED: Buffer = Buffer.from("-ERR apus: blocked (never sent)\r\n");
