@@ -2,12 +2,14 @@
 import type { FuzzTarget } from "../target.ts";
 import { commandCodecTarget } from "./command-codec.ts";
 import { copyCheckpointTarget } from "./copy-checkpoint.ts";
+import { digestReportTarget } from "./digest-report.ts";
 import { frameRecordsTarget, reassemblyTarget } from "./frame-body.ts";
 import { frameOpenTarget } from "./frame-open.ts";
 import { frameReaderTarget } from "./frame-reader.ts";
 import { kvSnapshotTarget } from "./kv-snapshot.ts";
 import { logCommandTarget } from "./log-command.ts";
 import { memcacheRepliesTarget, memcacheRequestsTarget } from "./memcache-codec.ts";
+import { peerHelloTarget } from "./peer-hello.ts";
 import { rawCodecTarget } from "./raw-codec.ts";
 import { respCodecRepliesTarget, respCodecRequestsTarget } from "./resp-codec.ts";
 import { respParserTarget } from "./resp-parser.ts";
@@ -36,6 +38,8 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   wireTarget,
   commandCodecTarget,
   logCommandTarget,
+  peerHelloTarget,
+  digestReportTarget,
   // Disk and snapshots.
   walSegmentTarget,
   walRecoveryTarget,
