@@ -11,7 +11,7 @@
  * during a key roll: the first signs, both are accepted.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { ApusError } from "../core/errors.ts";
 import { SECRET_BYTES_MIN } from "../limits.ts";
 import { PEER_SECRETS_MAX } from "../transport/peer-keys.ts";
@@ -34,6 +34,25 @@ export function readPeerSecrets(config: Pick<ReplicaConfig, "secretFile" | "peer
     return [randomBytes(RANDOM_SECRET_BYTES)];
   }
   return parseSecretFile(config.secretFile, readSecretFile(config.secretFile));
+}
+
+/**
+ * A warning when the secret file's mode lets its group or others at it (mode & 0o077), naming the
+ * file and the fix, or null; logged once at start, not refused, as client-auth.ts's
+ * authFileWarnings does for the password files. Whoever reads the key can forge peer frames.
+ */
+export function secretFileWarning(config: Pick<ReplicaConfig, "secretFile">): string | null {
+  const file = config.secretFile;
+  if (file === null) return null;
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return null; // readPeerSecrets' error to give
+  }
+  if ((mode & 0o077) === 0) return null;
+  const octal = mode.toString(8).padStart(4, "0");
+  return `--secret-file ${file} is open to group or others (mode ${octal}) and holds the cluster key; run chmod 600 ${file}`;
 }
 
 function readSecretFile(file: string): Buffer {

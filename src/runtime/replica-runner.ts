@@ -20,7 +20,7 @@ import type { ReplicaConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { nextPeerIncarnation } from "./peer-incarnation.ts";
 import { formatPeerList, listedPeers } from "./peer-list.ts";
-import { readPeerSecrets } from "./peer-secrets.ts";
+import { readPeerSecrets, secretFileWarning } from "./peer-secrets.ts";
 import type {
   ConnectionControl,
   ConnectionWorkerData,
@@ -82,6 +82,8 @@ function secretsOf(
   if (extras.secrets !== undefined) return extras.secrets;
   if (config.transport === "shm") return [randomBytes(32)];
   const secrets = readPeerSecrets(config);
+  const warning = secretFileWarning(config);
+  if (warning !== null) log.warn(warning);
   if (secrets.length > 1)
     log.info(
       { secretFile: config.secretFile },

@@ -1,8 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseSecretFile, readPeerSecrets } from "../../src/runtime/peer-secrets.ts";
+import {
+  parseSecretFile,
+  readPeerSecrets,
+  secretFileWarning,
+} from "../../src/runtime/peer-secrets.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "apus-secrets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,5 +57,26 @@ describe("readPeerSecrets: no built-in key", () => {
     expect(() => parseSecretFile("f.secret", bytes(`${KEY_A}\nshort\n`))).toThrow(
       /line 2 of f\.secret holds 5 bytes; a key needs at least 16/,
     );
+  });
+});
+
+describe("secretFileWarning: a secret file open to others", () => {
+  it("is named with its mode and `chmod 600` (a warning: the replica still starts)", () => {
+    const file = join(dir, "open.secret");
+    writeFileSync(file, `${KEY_A}\n`);
+    chmodSync(file, 0o640);
+    expect(secretFileWarning({ secretFile: file })).toBe(
+      `--secret-file ${file} is open to group or others (mode 0640) and holds the cluster key; run chmod 600 ${file}`,
+    );
+    chmodSync(file, 0o604);
+    expect(secretFileWarning({ secretFile: file })).toContain("(mode 0604)");
+    expect(readPeerSecrets({ secretFile: file, peers: peers(3) }).length).toBe(1);
+    chmodSync(file, 0o600);
+    expect(secretFileWarning({ secretFile: file })).toBeNull();
+    chmodSync(file, 0o400);
+    expect(secretFileWarning({ secretFile: file })).toBeNull();
+    // No file, or one that cannot be read: readPeerSecrets' business, not a warning.
+    expect(secretFileWarning({ secretFile: null })).toBeNull();
+    expect(secretFileWarning({ secretFile: join(dir, "missing") })).toBeNull();
   });
 });
