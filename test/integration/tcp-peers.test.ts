@@ -24,11 +24,22 @@ function tlsFlags(certs: CertDir, id: number): string[] {
   return ["--peer-tls-cert", files.cert, "--peer-tls-key", files.key, "--peer-tls-ca", files.ca];
 }
 
-/** Connect, write `bytes`, hold; resolves with how long the replica took to close it. */
-function holdUntilClosed(port: number, bytes: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Connect, write `bytes`, hold: `written` resolves once the bytes are sent, `closed` with how long
+ * the replica took to close the connection.
+ */
+function holdUntilClosed(
+  port: number,
+  bytes: Buffer,
+): { written: Promise<void>; closed: Promise<number> } {
+  let socket!: net.Socket;
+  const written = new Promise<void>((resolve) => {
+    socket = net.createConnection({ host: "127.0.0.1", port }, () =>
+      socket.write(bytes, () => resolve()),
+    );
+  });
+  const closed = new Promise<number>((resolve, reject) => {
     const started = Date.now();
-    const socket = net.createConnection({ host: "127.0.0.1", port }, () => socket.write(bytes));
     socket.on("error", () => {});
     socket.on("data", () => {}); // a TLS alert, if any
     socket.once("close", () => resolve(Date.now() - started));
@@ -37,6 +48,25 @@ function holdUntilClosed(port: number, bytes: Buffer): Promise<number> {
       reject(new Error("the replica held a half-open stranger for 15 s"));
     }, 15_000).unref();
   });
+  return { written, closed };
+}
+
+/**
+ * The replica process's resident memory: prom-client's default process_resident_memory_bytes,
+ * under the admin registry's "apus_process_" prefix.
+ */
+function residentBytes(metrics: string): number {
+  const line = metrics
+    .split("\n")
+    .find((l) => l.startsWith("apus_process_process_resident_memory_bytes "));
+  if (line === undefined)
+    throw new Error(
+      `no apus_process_process_resident_memory_bytes in /metrics:\n${metrics
+        .split("\n")
+        .filter((l) => l.includes("process_"))
+        .join("\n")}`,
+    );
+  return Number(line.split(" ").at(-1));
 }
 
 function droppedHandshakes(metrics: string): number {
@@ -86,7 +116,9 @@ describe("three replicas over --transport tcp with mutual TLS", () => {
   it("cuts off strangers holding half a frame or half a TLS hello; the replica keeps serving", async () => {
     const leader = await cluster.waitForLeader();
     const target = cluster.replica(leader);
-    const before = droppedHandshakes(await cluster.metrics(leader));
+    const metricsBefore = await cluster.metrics(leader);
+    const before = droppedHandshakes(metricsBefore);
+    const rssBefore = residentBytes(metricsBefore);
     // A frame's length prefix claiming 200 MiB, then the start of a header: not TLS at all.
     const halfFrame = Buffer.alloc(10);
     halfFrame.writeUInt32LE(200 * 1024 * 1024, 0);
@@ -96,9 +128,26 @@ describe("three replicas over --transport tcp with mutual TLS", () => {
     const halfHello = Buffer.from([0x16, 0x03, 0x01, 0x02]);
     const holds = [holdUntilClosed(target.peerPort, halfFrame)];
     for (let i = 0; i < STRANGERS; i++) holds.push(holdUntilClosed(target.peerPort, halfHello));
-    // While they hold, the cluster commits.
+    // While they hold, the cluster commits, and the replica's memory does not follow the frame's
+    // 200 MiB claim nor grow much with 100 half hellos (generous bound: RSS moves with the GC).
     expect(await clients[leader - 1]!.set("during-strangers", "yes")).toBe("OK");
-    const times = await Promise.all(holds);
+    await Promise.all(holds.map((h) => h.written));
+    let closedSoFar = 0;
+    for (const h of holds)
+      void h.closed.then(
+        () => closedSoFar++,
+        () => {},
+      );
+    const rssDuring = residentBytes(await cluster.metrics(leader));
+    // Read while strangers still hold (some, the half frame first, are closed at once).
+    const holding = holds.length - closedSoFar;
+    expect(holding).toBeGreaterThan(0);
+    const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+    console.log(
+      `leader RSS: ${mib(rssBefore)} before the strangers, ${mib(rssDuring)} while ${holding} of ${holds.length} hold`,
+    );
+    expect(rssDuring - rssBefore).toBeLessThan(64 * 1024 * 1024);
+    const times = await Promise.all(holds.map((h) => h.closed));
     // Each is closed at once (not TLS) or at the handshake timeout, with slack for 2 busy cores.
     expect(Math.max(...times)).toBeLessThan(HANDSHAKE_TIMEOUT_MS + 4000);
     for (const c of clients) expect(await c.get("during-strangers")).toBe("yes");
