@@ -1,41 +1,49 @@
 /**
  * RESP3 replies from the store's RESP2 ones, as redis-server 7.0.15 sends them to a client that
  * said `HELLO 3`. The handlers build RESP2 only; the connection layer, which knows each
- * connection's protocol, passes a RESP3 connection's replies through `toResp3`.
+ * connection's protocol, passes a RESP3 connection's replies through `toResp3` (EXEC's through
+ * `toResp3Exec`) and builds Pub/Sub messages with `pushMessage`.
  *
  * What RESP3 changes (each checked against redis-server 7.0.15, see test/app/resp3.test.ts):
  * - Nulls: `$-1` and `*-1` become `_`, at any depth (MGET, EXEC, XREADGROUP's deleted entries…).
  * - Maps `%n` where RESP2 sends a flat [key, value, …] array: HGETALL, CONFIG GET, HELLO, LCS IDX,
- *   XINFO STREAM/GROUPS/CONSUMERS (each group and consumer), CLIENT TRACKINGINFO, COMMAND DOCS (and
- *   every nested argument), COMMAND INFO's key specs, MEMORY STATS, LATENCY HISTOGRAM, ACL GETUSER
- *   and ACL LOG entries, FUNCTION LIST entries and FUNCTION STATS. XREAD and XREADGROUP turn their
- *   array of [stream, entries] pairs into a map of stream → entries.
- * - Sets `~n`: SMEMBERS, SINTER, SUNION, SDIFF, SPOP with a count (even 0 or 1), the flag lists of
- *   COMMAND INFO / COMMAND GETKEYSANDFLAGS / COMMAND DOCS, CLIENT TRACKINGINFO's and ACL GETUSER's.
+ *   XINFO STREAM, each group of XINFO GROUPS and consumer of XINFO CONSUMERS (and XINFO STREAM
+ *   FULL's), CLIENT TRACKINGINFO, COMMAND DOCS (every command, subcommand and argument), COMMAND
+ *   INFO's key specs, MEMORY STATS, LATENCY HISTOGRAM, ACL GETUSER and its selectors, ACL LOG's
+ *   entries, FUNCTION LIST's libraries and functions, FUNCTION STATS. XREAD and XREADGROUP turn
+ *   their array of [stream, entries] pairs into a map of stream → entries.
+ * - Sets `~n`: SMEMBERS, SINTER, SUNION, SDIFF, SPOP with a count (even 0 or 1); every flag list
+ *   (COMMAND INFO, COMMAND GETKEYSANDFLAGS, COMMAND DOCS, CLIENT TRACKINGINFO, ACL GETUSER,
+ *   FUNCTION LIST); COMMAND INFO's ACL categories, tips and key specs, and its subcommands when
+ *   there are none (`~0`; a non-empty list stays an array); COMMAND DOCS's history.
  * - Doubles `,x`, written with exactly the text RESP2 puts in the bulk (`,1.5`, `,3`, `,inf`,
  *   `,-inf`, `,0.10000000000000001`): ZSCORE, ZINCRBY, ZADD … INCR, ZMSCORE's items, the scores
  *   of every WITHSCORES reply, of ZPOPMIN/ZPOPMAX, BZPOPMIN/BZPOPMAX, ZMPOP/BZMPOP, GEOPOS's and
  *   WITHCOORD's coordinates, MEMORY STATS's ratios, ACL LOG's age-seconds.
  * - Member/score pairs nest: [m1, s1, m2, s2] becomes [[m1, s1], [m2, s2]] for ZRANGE (and
  *   ZRANGEBYSCORE, ZREVRANGE, ZREVRANGEBYSCORE) WITHSCORES, ZRANDMEMBER WITHSCORES,
- *   ZUNION/ZINTER/ZDIFF WITHSCORES, ZPOPMIN/ZPOPMAX given a count, and HRANDFIELD WITHVALUES.
- *   Flat stay: ZPOPMIN/ZPOPMAX without a count ([member, score]) and BZPOPMIN/BZPOPMAX
- *   ([key, member, score]); ZMPOP/BZMPOP nest in RESP2 already.
- * - Verbatim strings `=n\r\ntxt:…`: INFO, CLIENT INFO, CLIENT LIST, LATENCY DOCTOR, LATENCY GRAPH,
- *   MEMORY DOCTOR, MEMORY MALLOC-STATS, LOLWUT.
+ *   ZUNION/ZINTER/ZDIFF WITHSCORES, ZPOPMIN/ZPOPMAX given a count (even 1), and HRANDFIELD
+ *   WITHVALUES (field/value pairs). Flat stay: ZPOPMIN/ZPOPMAX without a count ([member, score])
+ *   and BZPOPMIN/BZPOPMAX ([key, member, score]); ZMPOP/BZMPOP nest in RESP2 already.
+ * - Verbatim strings `=n\r\ntxt:…`: INFO, CLIENT INFO, CLIENT LIST, LATENCY DOCTOR, LATENCY
+ *   GRAPH, MEMORY DOCTOR, MEMORY MALLOC-STATS, LOLWUT.
  * - Pushes `>n`: Pub/Sub messages (`pushMessage`) and the replies of SUBSCRIBE, UNSUBSCRIBE,
- *   PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE (one push per channel). PING while
- *   subscribed answers as usual (`+PONG`, or the bulk argument), not RESP2's [pong, arg].
+ *   PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE (one push per channel; `_` for the channel
+ *   when unsubscribing from nothing). PING while subscribed answers as outside (`+PONG`, or the
+ *   argument's bulk), not with RESP2's [pong, argument]. A RESP3 client may run any command while
+ *   subscribed: the connection layer must not refuse them as it does in RESP2.
  * - EXEC's array holds each queued command's reply, converted as that command's: `toResp3Exec`.
  *
  * What RESP3 does not change: errors (always `-`, never blob errors `!`), integers, simple
- * strings and non-null bulk strings, so INCRBYFLOAT, HINCRBYFLOAT, GEODIST and WITHDIST stay
- * bulk, and so do ZSCAN's and ZRANGEBYLEX's members and ZSCAN's scores; arrays elsewhere stay
- * arrays: HKEYS, HVALS, SRANDMEMBER (any count), SMISMEMBER, ZRANGE without scores, XRANGE,
- * XPENDING, XCLAIM, XAUTOCLAIM, PUBSUB NUMSUB, SLOWLOG GET, COMMAND GETKEYS, LMPOP, TIME. No data
- * command of 7.0 replies with a boolean `#`, a big number `(` or an attribute `|`: only DEBUG
- * PROTOCOL, Lua scripts (EVAL/FCALL, whose replies follow the script's own protocol and cannot be
- * converted from RESP2) and modules do; they, CLUSTER, SENTINEL and MODULE LIST are not in the table.
+ * strings and non-null bulk strings, so INCRBYFLOAT, HINCRBYFLOAT, GEODIST, WITHDIST's distances
+ * and ZSCAN's scores stay bulk; arrays elsewhere stay arrays: HKEYS, HVALS, HMGET, SRANDMEMBER
+ * (any count), SMISMEMBER, ZRANGE without scores, XRANGE, XPENDING, XCLAIM, XAUTOCLAIM, LMPOP,
+ * LPOS … COUNT, SORT, the SCAN family, PUBSUB NUMSUB, SLOWLOG GET, COMMAND GETKEYS, TIME. No
+ * command of 7.0 replies with a boolean `#`, a big number `(` or an attribute `|` but DEBUG
+ * PROTOCOL, Lua scripts and modules. Not in the table: DEBUG; EVAL/FCALL (a script's reply follows
+ * the protocol the script chose, e.g. a Lua double is `,1.5` in RESP3 but `$3 1.5` in RESP2, so it
+ * cannot be rebuilt from RESP2; only the null rule applies); CLUSTER, SENTINEL, MODULE LIST and
+ * client-side caching's invalidation pushes, which the store does not have.
  *
  * The table (SHAPES) maps a command, or command|subcommand, to the shape of its reply; a command
  * not in it gets the null rule only. A shape applies only where the reply has the matching type
@@ -43,6 +51,8 @@
  * the reply's type (LCS without IDX, GEOSEARCH without WITHCOORD), passes through with the null rule.
  * A reply that cannot be parsed as RESP2 comes back unchanged: toResp3 never throws for one.
  */
+
+import { assert } from "../core/errors.ts";
 
 /** The RESP3 null, for both of RESP2's null bulk `$-1` and null array `*-1`. */
 export const resp3Null: Buffer = Buffer.from("_\r\n", "latin1");
@@ -62,14 +72,14 @@ type Shape =
   /** The last item of an array has `item`'s shape (GEO's WITHCOORD position). */
   | { readonly kind: "last"; readonly item: Shape }
   /** A flat [key, value, …] array becomes a map `%n`; each value gets `value(key)`'s shape. */
-  | { readonly kind: "map"; readonly value: (key: string) => Shape }
+  | { readonly kind: "map"; readonly value: (key: string) => Shape; readonly keyed: boolean }
   /** A flat [a, b, a, b, …] array becomes [[a, b], [a, b], …]; each b gets `second`'s shape. */
   | { readonly kind: "pairs"; readonly second: Shape }
   /** An array of [key, value] arrays becomes a map of key → value (XREAD). */
   | { readonly kind: "pairMap"; readonly value: Shape }
   /** RESP2's subscribed-mode PING reply [pong, message] becomes `+PONG`, or the message bulk. */
   | { readonly kind: "pong" }
-  /** A shape defined in terms of itself (COMMAND INFO's subcommands). */
+  /** A shape defined in terms of itself (COMMAND INFO's subcommands, COMMAND DOCS's). */
   | { readonly kind: "lazy"; readonly get: () => Shape };
 
 /** A table entry: the reply's shape, or a function of the command's arguments that chooses it. */
@@ -94,14 +104,14 @@ function tuple(...items: Shape[]): Shape {
 function lazy(get: () => Shape): Shape {
   return { kind: "lazy", get };
 }
-/** A map whose values named in `byKey` have those shapes, the others `otherwise`'s. */
-function mapOf(byKey: Readonly<Record<string, Shape>> = {}, otherwise: Shape = ANY): Shape {
+/** A map whose values named in `byKey` have those shapes, the others "any". */
+function mapOf(byKey: Readonly<Record<string, Shape>> = {}): Shape {
   const shapes = new Map(Object.entries(byKey));
-  return { kind: "map", value: (key) => shapes.get(key) ?? otherwise };
+  return { kind: "map", value: (key) => shapes.get(key) ?? ANY, keyed: shapes.size > 0 };
 }
 /** A map whose values all have `value`'s shape. */
 function mapValues(value: Shape): Shape {
-  return { kind: "map", value: () => value };
+  return { kind: "map", value: () => value, keyed: false };
 }
 
 const MAP = mapOf();
@@ -138,6 +148,7 @@ const COMMAND_DOC: Shape = mapOf({
 const MEMORY_STATS: Shape = {
   kind: "map",
   value: (key) => (key.startsWith("db.") ? MAP : DOUBLE),
+  keyed: true,
 };
 /** GEOPOS and GEO*'s WITHCOORD: [longitude, latitude] doubles. */
 const COORDINATES = arrayOf(DOUBLE);
@@ -322,10 +333,9 @@ const CR = 13;
 const LF = 10;
 const CRLF = Buffer.from("\r\n", "latin1");
 const EMPTY = Buffer.alloc(0);
-const PAIR_HEADER = Buffer.from("*2\r\n", "latin1");
-const DOUBLE_PREFIX = Buffer.from(",", "latin1");
-const PONG_LINE = Buffer.from("+PONG\r\n", "latin1");
-/** Nesting deeper than this is not a reply of ours (COMMAND DOCS, the deepest, nests 7 levels). */
+/** Runs of unchanged bytes up to this long are copied by a loop, longer ones by Buffer#copy. */
+const SMALL_COPY_BYTES = 64;
+/** Nesting deeper than this is no reply of ours (COMMAND DOCS, the deepest, nests about 10). */
 const DEPTH_MAX = 64;
 /** A RESP length has at most 15 digits (every reply is far below 2^53 bytes). */
 const LENGTH_DIGITS_MAX = 15;
@@ -334,23 +344,23 @@ const LENGTH_DIGITS_MAX = 15;
 interface Mark {
   readonly pos: number;
   readonly copyFrom: number;
-  readonly pieceCount: number;
+  readonly outLength: number;
 }
 
 /** Thrown inside a conversion when the reply is not well-formed RESP2; never escapes. */
 const MALFORMED = new Error("malformed RESP2 reply");
 
 /**
- * One pass over a RESP2 reply that parses and rewrites at once. Unchanged bytes are not copied
- * until the end: `pieces` holds the rewritten output up to `copyFrom`, and every input byte from
- * `copyFrom` to the parse position is still to be copied as it is. With no rewrite the input
- * itself is returned.
+ * One pass over a RESP2 reply that parses and rewrites at once. `out[0, outLength)` is the
+ * rewritten output up to input byte `copyFrom`; every input byte from `copyFrom` to the parse
+ * position is still to be copied as it is. With no rewrite the input itself is returned, uncopied.
  */
 class Converter {
   /** Parse position. Invariant: copyFrom <= pos <= input.length. */
   pos = 0;
   private copyFrom = 0;
-  private readonly pieces: Buffer[] = [];
+  private out: Buffer = EMPTY;
+  private outLength = 0;
   private readonly input: Buffer;
 
   constructor(input: Buffer) {
@@ -358,16 +368,49 @@ class Converter {
   }
 
   finish(): Buffer {
-    if (this.pieces.length === 0 && this.copyFrom === 0) return this.input;
-    this.pieces.push(this.input.subarray(this.copyFrom));
-    return Buffer.concat(this.pieces);
+    if (this.outLength === 0 && this.copyFrom === 0) return this.input;
+    this.copyTo(this.input.length);
+    return this.out.subarray(0, this.outLength);
   }
 
-  /** Output `bytes` instead of input[start, end). Calls come in input order. */
-  private replace(start: number, end: number, bytes: Buffer): void {
-    if (start > this.copyFrom) this.pieces.push(this.input.subarray(this.copyFrom, start));
-    if (bytes.length > 0) this.pieces.push(bytes);
+  /** Output `text` (latin1) instead of input[start, end). Calls come in input order. */
+  private replace(start: number, end: number, text: string): void {
+    assert(this.copyFrom <= start && start <= end && end <= this.input.length);
+    this.copyTo(start);
+    this.reserve(text.length);
+    // Byte by byte: these are a few ASCII bytes, where Buffer#write's call costs more.
+    const out = this.out;
+    let at = this.outLength;
+    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+    this.outLength = at;
     this.copyFrom = end;
+  }
+
+  /** Copies the input from `copyFrom` to `end` as it is. */
+  private copyTo(end: number): void {
+    const size = end - this.copyFrom;
+    if (size <= 0) return;
+    this.reserve(size);
+    if (size <= SMALL_COPY_BYTES) {
+      const input = this.input;
+      const out = this.out;
+      let at = this.outLength;
+      for (let i = this.copyFrom; i < end; i++) out[at++] = input[i]!;
+      this.outLength = at;
+    } else {
+      this.outLength += this.input.copy(this.out, this.outLength, this.copyFrom, end);
+    }
+    this.copyFrom = end;
+  }
+
+  /** Makes room for `size` more output bytes. The output is about the input's size: it starts
+   * there (plus room for a few headers) and doubles when pairs or verbatim prefixes outgrow it. */
+  private reserve(size: number): void {
+    const needed = this.outLength + size;
+    if (needed <= this.out.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.input.length + 64, this.out.length * 2));
+    this.out.copy(grown, 0, 0, this.outLength);
+    this.out = grown;
   }
 
   /** Parses (and rewrites) the element at `pos` with `shape`, leaving `pos` after it. */
@@ -384,7 +427,7 @@ class Converter {
     } else if (type === 0x2a) {
       this.pos = start + 1;
       const count = this.readLength();
-      if (count === -1) this.replace(start, this.pos, resp3Null);
+      if (count === -1) this.replace(start, this.pos, "_\r\n");
       else if (count < 0) throw MALFORMED;
       else this.array(start, count, shape, depth);
     } else {
@@ -398,7 +441,7 @@ class Converter {
     const size = this.readLength();
     const dataStart = this.pos;
     if (size === -1) {
-      this.replace(start, dataStart, resp3Null);
+      this.replace(start, dataStart, "_\r\n");
       return;
     }
     if (size < 0) throw MALFORMED;
@@ -411,10 +454,10 @@ class Converter {
     if (shape.kind === "double") {
       // A double is one line: a bulk holding CR or LF is no double, and stays a bulk.
       if (size > 0 && !this.hasLineBreak(dataStart, dataEnd)) {
-        this.replace(start, dataStart, DOUBLE_PREFIX);
+        this.replace(start, dataStart, ",");
       }
     } else if (shape.kind === "verbatim") {
-      this.replace(start, dataStart, Buffer.from(`=${size + 4}\r\ntxt:`, "latin1"));
+      this.replace(start, dataStart, `=${size + 4}\r\ntxt:`);
     }
   }
 
@@ -423,14 +466,14 @@ class Converter {
     const next = depth + 1;
     switch (shape.kind) {
       case "push":
-        this.replace(start, this.pos, header(">", count));
+        this.replace(start, this.pos, `>${count}\r\n`);
         break;
       case "set":
-        this.replace(start, this.pos, header("~", count));
+        this.replace(start, this.pos, `~${count}\r\n`);
         for (let i = 0; i < count; i++) this.element(shape.item, next);
         return;
       case "arrayOrEmptySet":
-        if (count === 0) this.replace(start, this.pos, header("~", 0));
+        if (count === 0) this.replace(start, this.pos, "~0\r\n");
         for (let i = 0; i < count; i++) this.element(shape.item, next);
         return;
       case "array":
@@ -444,18 +487,18 @@ class Converter {
         return;
       case "map":
         if (count % 2 !== 0) break;
-        this.replace(start, this.pos, header("%", count / 2));
+        this.replace(start, this.pos, `%${count / 2}\r\n`);
         for (let i = 0; i < count; i += 2) {
           const keyStart = this.pos;
           this.element(ANY, next);
-          this.element(shape.value(this.bulkText(keyStart)), next);
+          this.element(shape.value(shape.keyed ? this.bulkText(keyStart) : ""), next);
         }
         return;
       case "pairs":
         if (count % 2 !== 0) break;
-        this.replace(start, this.pos, header("*", count / 2));
+        this.replace(start, this.pos, `*${count / 2}\r\n`);
         for (let i = 0; i < count; i += 2) {
-          this.replace(this.pos, this.pos, PAIR_HEADER);
+          this.replace(this.pos, this.pos, "*2\r\n");
           this.element(ANY, next);
           this.element(shape.second, next);
         }
@@ -477,12 +520,12 @@ class Converter {
   private pairMap(start: number, count: number, value: Shape, depth: number): boolean {
     const input = this.input;
     const mark = this.mark();
-    this.replace(start, this.pos, header("%", count));
+    this.replace(start, this.pos, `%${count}\r\n`);
     for (let i = 0; i < count; i++) {
       const at = this.pos;
       if (input[at] !== 0x2a || input[at + 1] !== 0x32 || input[at + 2] !== CR) break;
       if (input[at + 3] !== LF) break;
-      this.replace(at, at + 4, EMPTY);
+      this.replace(at, at + 4, "");
       this.pos = at + 4;
       this.element(ANY, depth);
       this.element(value, depth);
@@ -504,8 +547,8 @@ class Converter {
       const messageStart = this.pos;
       if (this.bulkText(pongStart) === "pong" && this.isNonNullBulk(messageStart)) {
         this.element(ANY, depth);
-        if (this.bulkText(messageStart) === "") this.replace(start, this.pos, PONG_LINE);
-        else this.replace(start, messageStart, EMPTY);
+        if (this.bulkText(messageStart) === "") this.replace(start, this.pos, "+PONG\r\n");
+        else this.replace(start, messageStart, "");
         return true;
       }
     }
@@ -514,14 +557,14 @@ class Converter {
   }
 
   private mark(): Mark {
-    return { pos: this.pos, copyFrom: this.copyFrom, pieceCount: this.pieces.length };
+    return { pos: this.pos, copyFrom: this.copyFrom, outLength: this.outLength };
   }
 
   /** Undoes everything parsed and written since `mark`. */
   private rollback(mark: Mark): void {
     this.pos = mark.pos;
     this.copyFrom = mark.copyFrom;
-    this.pieces.length = mark.pieceCount;
+    this.outLength = mark.outLength;
   }
 
   private isNonNullBulk(at: number): boolean {
@@ -572,8 +615,4 @@ class Converter {
     this.pos = at + 2;
     return negative ? -value : value;
   }
-}
-
-function header(type: "*" | "~" | "%" | ">", count: number): Buffer {
-  return Buffer.from(`${type}${count}\r\n`, "latin1");
 }

@@ -178,6 +178,8 @@ describe.skipIf(!REDIS)("toResp3 matches redis-server's RESP3 replies", () => {
         ...["--port", String(port), "--save", "", "--appendonly", "no"],
         // DEBUG SLEEP makes a latency event for LATENCY GRAPH and DOCTOR.
         ...["--enable-debug-command", "yes", "--latency-monitor-threshold", "1"],
+        // Commands flagged allow-busy (FUNCTION STATS) run while a function runs past 10 ms.
+        ...["--busy-reply-threshold", "10"],
       ],
       { stdio: "ignore" },
     );
@@ -242,6 +244,34 @@ describe.skipIf(!REDIS)("toResp3 matches redis-server's RESP3 replies", () => {
       if (command.length > 1) listed.add(`${command[0]}|${command[1]}`.toLowerCase());
     }
     expect(RESP3_SHAPED_COMMANDS.filter((name) => !listed.has(name))).toEqual([]);
+  });
+
+  it("converts FUNCTION STATS while a function runs (running_script is a map)", async () => {
+    const runner = await Connection.open(port);
+    try {
+      const spin =
+        "#!lua name=spinlib\n" +
+        "redis.register_function{function_name='spin', flags={'no-writes'}, callback=function()\n" +
+        "  local t0 = redis.call('TIME')\n" +
+        "  repeat local t = redis.call('TIME')\n" +
+        "  until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 400000\n" +
+        "  return 1\n" +
+        "end}";
+      expect((await runner.send(["FUNCTION", "LOAD", "REPLACE", spin])).toString()).toBe(
+        "$7\r\nspinlib\r\n",
+      );
+      const running = runner.send(["FCALL", "spin", "0"]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const two = await resp2.send(["FUNCTION", "STATS"]);
+      const three = await resp3.send(["FUNCTION", "STATS"]);
+      expect(three.toString("latin1")).toContain("running_script\r\n%3\r\n");
+      const converted = toResp3(args("FUNCTION", "STATS"), two);
+      expect(tree(converted, "numbers")).toEqual(tree(three, "numbers"));
+      expect((await running).toString()).toBe(":1\r\n");
+      await runner.send(["FUNCTION", "FLUSH"]);
+    } finally {
+      runner.close();
+    }
   });
 
   it("pushMessage builds the pushes a RESP3 subscriber receives", async () => {
