@@ -33,6 +33,8 @@
  *   argument's bulk), not with RESP2's [pong, argument]. A RESP3 client may run any command while
  *   subscribed: the connection layer must not refuse them as it does in RESP2.
  * - EXEC's array holds each queued command's reply, converted as that command's: `toResp3Exec`.
+ * - HELLO's reply is in the protocol it switches to: convert HELLO 3's (a map), not HELLO 2's;
+ *   RESET's `+RESET` is RESP2's and switches back to RESP2.
  *
  * What RESP3 does not change: errors (always `-`, never blob errors `!`), integers, simple
  * strings and non-null bulk strings, so INCRBYFLOAT, HINCRBYFLOAT, GEODIST, WITHDIST's distances
