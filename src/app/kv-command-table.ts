@@ -13,6 +13,7 @@ import { LIST_COMMANDS } from "./kv-lists.ts";
 import { SERVER_COMMANDS } from "./kv-server.ts";
 import { SET_COMMANDS } from "./kv-sets.ts";
 import { latin1 } from "./kv-shared.ts";
+import { STREAM_COMMANDS } from "./kv-streams.ts";
 import { STRING_COMMANDS } from "./kv-strings.ts";
 import { ZSET_COMMANDS } from "./kv-zsets.ts";
 
@@ -23,6 +24,7 @@ const MODULE_SPECS: readonly CommandSpec[] = [
   ...LIST_COMMANDS,
   ...SET_COMMANDS,
   ...ZSET_COMMANDS,
+  ...STREAM_COMMANDS,
   ...SERVER_COMMANDS,
 ];
 

@@ -1,22 +1,24 @@
 /**
  * The embedded store's data: one keyspace (database 0) of binary-safe keys, each holding a string,
- * hash, list, set or sorted set, with an optional expiry time. Everything here is deterministic:
- * iteration follows Map/Set insertion order, which is the same on every replica because every replica
- * applies the same commands in the same order, and time is only the `now` the commands pass in.
+ * hash, list, set, sorted set or stream, with an optional expiry time. Everything here is
+ * deterministic: iteration follows Map/Set insertion order, which is the same on every replica
+ * because every replica applies the same commands in the same order, and time is only the `now` the
+ * commands pass in.
  */
 import { assert } from "../core/errors.ts";
 import { KvHash } from "./kv-hash.ts";
 import { KvList } from "./kv-list.ts";
 import { KvSet } from "./kv-set.ts";
 import type { SnapshotJob } from "./kv-snapshot-job.ts";
+import { KvStream } from "./kv-stream.ts";
 import { KvZset } from "./kv-zset.ts";
 
 export { type ZItem, zLess } from "./kv-zset.ts";
-export { KvHash, KvList, KvSet, KvZset };
+export { KvHash, KvList, KvSet, KvStream, KvZset };
 
-export type KvValue = Buffer | KvHash | KvList | KvSet | KvZset;
+export type KvValue = Buffer | KvHash | KvList | KvSet | KvZset | KvStream;
 
-export type KvType = "string" | "hash" | "list" | "set" | "zset";
+export type KvType = "string" | "hash" | "list" | "set" | "zset" | "stream";
 
 /** A type guard (`instanceof Buffer` does not narrow `Buffer<ArrayBufferLike>` out of a union). */
 export function isStringValue(value: KvValue): value is Buffer {
@@ -28,6 +30,7 @@ export function typeOf(value: KvValue): KvType {
   if (value instanceof KvHash) return "hash";
   if (value instanceof KvList) return "list";
   if (value instanceof KvZset) return "zset";
+  if (value instanceof KvStream) return "stream";
   return "set";
 }
 

@@ -7,11 +7,12 @@
  *     bytes key | f64 seq | f64 expiresAtMs (+Infinity = none) | u8 type | value
  *     string: bytes | hash: u32 n, n × (bytes field, bytes value) | list, set: u32 n, n × bytes
  *     zset: u32 n, n × (bytes member, f64 score), ascending by (score, member)
+ *     stream: its record as KvStream.write (kv-stream.ts) describes it (may be empty)
  *   u32 volatileCount | volatileCount × f64 seq (the expiry-sweep order)
  *   u32 crc32 of everything before it
  *
- * where `bytes` is u32 length + the bytes. Version 2 added the zset type; version 1 snapshots
- * (no zsets) are still read.
+ * where `bytes` is u32 length + the bytes. Version 2 added the zset type, version 3 the stream
+ * type; version 1 and 2 snapshots (no zsets, no streams) are still read.
  */
 import { crc32 } from "node:zlib";
 import { ApusError } from "../core/errors.ts";
@@ -23,20 +24,22 @@ import {
   KvHash,
   KvList,
   KvSet,
+  KvStream,
   type KvValue,
   KvZset,
   zLess,
 } from "./kv-keyspace.ts";
 
 const MAGIC = 0x564b5041; // "APKV"
-const VERSION = 2;
-/** Oldest version still read: version 1 is version 2 without zsets. */
+const VERSION = 3;
+/** Oldest version still read: version 1 is version 3 without zsets and streams, 2 without streams. */
 const VERSION_MIN = 1;
 const TYPE_STRING = 1;
 const TYPE_HASH = 2;
 const TYPE_LIST = 3;
 const TYPE_SET = 4;
 const TYPE_ZSET = 5;
+const TYPE_STREAM = 6;
 
 export class Writer {
   private buf: Buffer;
@@ -132,6 +135,9 @@ function writeValue(writer: Writer, value: KvValue): void {
       writer.latin1(item.member);
       writer.f64(item.score);
     }
+  } else if (value instanceof KvStream) {
+    writer.u8(TYPE_STREAM);
+    KvStream.write(writer, value);
   } else {
     writer.u8(TYPE_SET);
     writer.u32(value.members.size);
@@ -236,6 +242,7 @@ class Reader {
 function readValue(reader: Reader, version: number): KvValue {
   const type = reader.u8();
   if (type === TYPE_STRING) return reader.bytes();
+  if (type === TYPE_STREAM && version >= 3) return KvStream.read(reader, corrupt);
   const n = reader.count(4);
   if (n === 0) corrupt("empty collection");
   if (type === TYPE_HASH) {

@@ -16,7 +16,8 @@ const run = (store: KvStore, words: string[], nowMs: number): string =>
 function randomWrite(prng: SeededPrng, keys: number, allowFlush: boolean): string[] {
   const k = `k${prng.nextInt(keys)}`;
   const v = `v${prng.nextInt(1000)}`;
-  const pick = prng.nextInt(allowFlush ? 22 : 21);
+  const x = `x${prng.nextInt(keys)}`;
+  const pick = prng.nextInt(allowFlush ? 28 : 27);
   switch (pick) {
     case 0:
       return ["SET", k, v];
@@ -60,12 +61,24 @@ function randomWrite(prng: SeededPrng, keys: number, allowFlush: boolean): strin
       return ["LPOP", `l${prng.nextInt(keys)}`];
     case 20:
       return ["EXPIREAT", k, String(prng.nextInt(5))];
+    case 21:
+      return ["XADD", x, "*", "f", v, "g", v];
+    case 22:
+      return ["XTRIM", x, "MAXLEN", String(prng.nextInt(4))];
+    case 23:
+      return ["XDEL", x, `1000-${prng.nextInt(20)}`];
+    case 24:
+      return ["XGROUP", "CREATE", x, "g", "0", "MKSTREAM"];
+    case 25:
+      return ["XREADGROUP", "GROUP", "g", `c${prng.nextInt(3)}`, "COUNT", "2", "STREAMS", x, ">"];
+    case 26:
+      return ["XACK", x, "g", `1000-${prng.nextInt(20)}`];
     default:
       return ["FLUSHALL"];
   }
 }
 
-/** A store with strings, lists, hashes, sets, sorted sets and TTLs. */
+/** A store with strings, lists, hashes, sets, sorted sets, streams and TTLs. */
 function filledStore(prng: SeededPrng, keys: number): KvStore {
   const store = new KvStore();
   for (let i = 0; i < keys * 8; i++) run(store, randomWrite(prng, keys, false), 1000);

@@ -649,11 +649,11 @@ describe("KvStore determinism and snapshots", () => {
     const store = new KvStore();
     run(store, "SADD s a b");
     const v1 = Buffer.from(store.snapshot());
-    expect(v1.readUInt32LE(4)).toBe(2);
+    expect(v1.readUInt32LE(4)).toBe(3);
     v1.writeUInt32LE(1, 4);
     expect(run(KvStore.restore(withCrc(v1)), "SMEMBERS s")).toBe(run(store, "SMEMBERS s"));
-    v1.writeUInt32LE(3, 4);
-    expect(() => KvStore.restore(withCrc(v1))).toThrow(/version 3/);
+    v1.writeUInt32LE(4, 4);
+    expect(() => KvStore.restore(withCrc(v1))).toThrow(/version 4/);
 
     const zs = new KvStore();
     run(zs, "ZADD z 1 a 2 b");

@@ -13,7 +13,7 @@ import { check, describe, onlyDocumentedErrors, syncTarget, tally } from "../tar
 const context = (nowMs: number): ExecContext => ({ nowMs, info: () => "" });
 
 const word = fc.string({ unit: fc.constantFrom(..."abcxyz01"), minLength: 1, maxLength: 4 });
-const key = fc.constantFrom("k1", "k2", "k3", "k4", "h", "l", "s", "z");
+const key = fc.constantFrom("k1", "k2", "k3", "k4", "h", "l", "s", "z", "x");
 const score = fc.oneof(
   fc.integer({ min: -5, max: 5 }).map(String),
   fc.constantFrom("inf", "-inf", "1.5"),
@@ -26,6 +26,12 @@ const commandArb: fc.Arbitrary<string[]> = fc.oneof(
   fc.tuple(key, word).map(([k, v]) => ["SADD", k, v]),
   fc.tuple(key, score, word).map(([k, s, m]) => ["ZADD", k, s, m]),
   fc.tuple(key, fc.integer({ min: 1, max: 5000 })).map(([k, ms]) => ["PEXPIRE", k, String(ms)]),
+  fc.tuple(key, word, word).map(([k, f, v]) => ["XADD", k, "*", f, v]),
+  fc.tuple(key, fc.integer({ min: 0, max: 12 })).map(([k, n]) => ["XDEL", k, `${1000 + n}-0`]),
+  key.map((k) => ["XGROUP", "CREATE", k, "g", "0", "MKSTREAM"]),
+  fc
+    .tuple(key, word)
+    .map(([k, c]) => ["XREADGROUP", "GROUP", "g", c, "COUNT", "2", "STREAMS", k, ">"]),
   key.map((k) => ["DEL", k]),
 );
 
@@ -48,7 +54,7 @@ const PROBES = [
   ["KEYS", "*"],
   ["SCAN", "0", "COUNT", "100"],
   ["DBSIZE"],
-  ...["k1", "k2", "k3", "k4", "h", "l", "s", "z"].flatMap((k) => [
+  ...["k1", "k2", "k3", "k4", "h", "l", "s", "z", "x"].flatMap((k) => [
     ["TYPE", k],
     ["GET", k],
     ["TTL", k],
@@ -58,16 +64,26 @@ const PROBES = [
     ["ZRANGE", k, "0", "-1", "WITHSCORES"],
     ["ZADD", k, "2", "m"],
     ["RPUSH", k, "v"],
+    ["XRANGE", k, "-", "+"],
+    ["XINFO", "STREAM", k, "FULL"],
+    ["XADD", k, "MAXLEN", "~", "1", "*", "f", "v"],
+    ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, "0"],
+    ["XAUTOCLAIM", k, "g", "d", "0", "0"],
+    ["XTRIM", k, "MINID", "1001"],
   ]),
   ["SET", "new", "v"],
   ["FLUSHALL"],
 ].map((args) => args.map((a) => Buffer.from(a, "latin1")));
 
-/** Version 1 snapshots (no zsets) are read, and written back as version 2: the same otherwise. */
+/**
+ * Version 1 and 2 snapshots (no zsets, no streams) are read, and written back as version 3: the
+ * same otherwise.
+ */
 function asCurrentVersion(bytes: Buffer): Buffer {
-  if (bytes.readUInt32LE(4) !== 1) return bytes;
+  const version = bytes.readUInt32LE(4);
+  if (version !== 1 && version !== 2) return bytes;
   const current = Buffer.from(bytes);
-  current.writeUInt32LE(2, 4);
+  current.writeUInt32LE(3, 4);
   current.writeUInt32LE(crc32(current.subarray(0, current.length - 4)), current.length - 4);
   return current;
 }
