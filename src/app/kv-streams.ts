@@ -229,7 +229,7 @@ function asItems(entries: readonly StreamEntry[]): Item[] {
   return entries.map((entry) => ({ id: entry.id, entry }));
 }
 
-/** Entries with start <= id <= end, ascending (or descending when `reverse`), at most `count` (0: all). */
+/** Entries with start <= id <= end, ascending (descending when `reverse`), at most `count` (0: all). */
 function range(
   stream: KvStream,
   start: StreamId,
@@ -237,23 +237,7 @@ function range(
   count: number,
   reverse = false,
 ): StreamEntry[] {
-  const found: StreamEntry[] = [];
-  if (start > end) return found;
-  if (!reverse) {
-    for (let i = stream.lowerBound(start); i < stream.length; i++) {
-      const entry = stream.at(i);
-      if (entry.id > end || (count !== 0 && found.length === count)) break;
-      found.push(entry);
-    }
-    return found;
-  }
-  const last = end === STREAM_ID_MAX ? stream.length : stream.lowerBound(end + 1n);
-  for (let i = last - 1; i >= 0; i--) {
-    const entry = stream.at(i);
-    if (entry.id < start || (count !== 0 && found.length === count)) break;
-    found.push(entry);
-  }
-  return found;
+  return stream.range(start, end, count, reverse);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,12 +763,11 @@ function planGroupRead(
     const consumer = group.consumers.get(consumerName);
     const items: Item[] = [];
     if (consumer === undefined) return items;
-    const pel = consumer.pel;
-    for (let i = pel.lowerBound(after + 1n); i < pel.size; i++) {
-      if (count !== 0 && items.length === count) break;
-      const id = pel.idAt(i);
-      items.push({ id, entry: stream.find(id) });
-    }
+    consumer.pel.forward(after + 1n, (nack) => {
+      if (count !== 0 && items.length === count) return false;
+      items.push({ id: nack.id, entry: stream.find(nack.id) });
+      return true;
+    });
     return items;
   }
   const last = stream.last();
@@ -1066,8 +1049,8 @@ function pendingSummary(group: StreamGroup): Buffer {
   }
   return array([
     integer(pel.size),
-    idReply(pel.idAt(0)),
-    idReply(pel.idAt(pel.size - 1)),
+    idReply(pel.first()!.id),
+    idReply(pel.last()!.id),
     array(owners),
   ]);
 }
@@ -1111,14 +1094,13 @@ export const xpending: Handler = wholeMs((keyspace, args, now) => {
     pel = consumer.pel;
   }
   const selected: [StreamId, StreamNack][] = [];
-  for (let i = pel.lowerBound(start); count > 0n && i < pel.size; i++) {
-    const id = pel.idAt(i);
-    if (id > end) break;
-    const nack = pel.get(id)!;
-    if (minIdle !== 0n && BigInt(now - nack.deliveryTime) < minIdle) continue;
-    selected.push([id, nack]);
+  pel.forward(start, (nack) => {
+    if (count === 0n || nack.id > end) return false;
+    if (minIdle !== 0n && BigInt(now - nack.deliveryTime) < minIdle) return true;
+    selected.push([nack.id, nack]);
     count--;
-  }
+    return true;
+  });
   let size = arrayHeaderSize(selected.length);
   for (const [id, nack] of selected) {
     size += arrayHeaderSize(4) + bulkSize(formatStreamId(id).length);
@@ -1313,22 +1295,25 @@ export const xautoclaim: Handler = wholeMs((keyspace, args, now) => {
   const group = stream?.groups.get(latin1(args[2]!));
   if (group === undefined) return noKeyOrGroup(args[1]!, args[2]!);
   const steps: ClaimStep[] = [];
-  const pel = group.pel;
   let attempts = count * AUTOCLAIM_ATTEMPTS_FACTOR;
-  let i = pel.lowerBound(start);
-  for (; attempts > 0 && count > 0 && i < pel.size; i++, attempts--) {
-    const id = pel.idAt(i);
-    const entry = stream!.find(id);
-    if (entry === undefined) {
-      steps.push({ kind: "drop", id });
-      count--;
-      continue;
+  // The next call's start: the first pending entry after the last one looked at (0-0: none).
+  let cursor = 0n;
+  group.pel.forward(start, (nack) => {
+    if (attempts === 0 || count === 0) {
+      cursor = nack.id;
+      return false;
     }
-    if (minIdle !== 0n && BigInt(now - pel.get(id)!.deliveryTime) < minIdle) continue;
-    steps.push({ kind: "claim", id, entry });
-    count--;
-  }
-  const cursor = i < pel.size ? pel.idAt(i) : 0n;
+    attempts--;
+    const entry = stream!.find(nack.id);
+    if (entry === undefined) {
+      steps.push({ kind: "drop", id: nack.id });
+      count--;
+    } else if (minIdle === 0n || BigInt(now - nack.deliveryTime) >= minIdle) {
+      steps.push({ kind: "claim", id: nack.id, entry });
+      count--;
+    }
+    return true;
+  });
   const dropped = steps.filter((step) => step.kind === "drop");
   let size = arrayHeaderSize(3) + bulkSize(formatStreamId(cursor).length);
   size += claimedSize(steps, justId) + arrayHeaderSize(dropped.length);
@@ -1406,11 +1391,11 @@ function infoStreamFull(stream: KvStream, count: number): Sized {
   const entries = sizedArray(asItems(range(stream, 0n, STREAM_ID_MAX, count)).map(sizedItem));
   const groups = stream.groupsByName().map(([name, group]) => {
     const pending: Sized[] = [];
-    for (const [id, nack] of group.pel.entries()) {
+    for (const nack of group.pel) {
       if (count !== 0 && pending.length >= count) break;
       pending.push(
         sizedArray([
-          ready(idReply(id)),
+          ready(idReply(nack.id)),
           ready(bulk(nack.consumer.name)),
           ready(integer(nack.deliveryTime)),
           ready(integer(nack.deliveryCount)),
@@ -1419,11 +1404,11 @@ function infoStreamFull(stream: KvStream, count: number): Sized {
     }
     const consumers = group.consumersByName().map((consumer) => {
       const own: Sized[] = [];
-      for (const [id, nack] of consumer.pel.entries()) {
+      for (const nack of consumer.pel) {
         if (count !== 0 && own.length >= count) break;
         own.push(
           sizedArray([
-            ready(idReply(id)),
+            ready(idReply(nack.id)),
             ready(integer(nack.deliveryTime)),
             ready(integer(nack.deliveryCount)),
           ]),
@@ -1452,7 +1437,7 @@ function infoStreamFull(stream: KvStream, count: number): Sized {
 function infoStream(keyspace: Keyspace, stream: KvStream, args: readonly Buffer[]): Buffer {
   const options = args.length - 3;
   if (options === 0) {
-    const first = stream.length > 0 ? stream.at(0) : undefined;
+    const first = stream.first();
     return finish(
       keyspace,
       sizedMap([
