@@ -657,7 +657,8 @@ export class KvStream {
     let keys = this.nodes.map((node) => node.masterId);
     if (keys.length === 0) return 1;
     if (keys.some((key, i) => i > 0 && key <= keys[i - 1]!)) {
-      keys = [...new Set(keys)].sort((a, b) => (a < b ? -1 : 1));
+      keys = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      keys = keys.filter((key, i) => i === 0 || key !== keys[i - 1]);
     }
     return raxNodes(keys, 0, keys.length, 0);
   }

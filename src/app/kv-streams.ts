@@ -1233,23 +1233,25 @@ export const xclaim: Handler = wholeMs((keyspace, args, now) => {
     requested === undefined || requested < 0n || requested > BigInt(now) ? now : Number(requested);
   // Decide every step first (a repeated id sees what the earlier steps did), then total the reply.
   const steps: ClaimStep[] = [];
-  const decided = new Map<StreamId, number | null>(); // id → its delivery time now, null: dropped
+  // id (as text: V8 hashes these bigints badly) → its delivery time now, null: dropped.
+  const decided = new Map<string, number | null>();
   for (const id of ids) {
     const entry = stream!.find(id);
-    const earlier = decided.get(id);
+    const key = String(id);
+    const earlier = decided.get(key);
     const pending =
       earlier === undefined ? group.pel.get(id)?.deliveryTime : (earlier ?? undefined);
     if (entry === undefined) {
       if (pending !== undefined) {
         steps.push({ kind: "drop", id });
-        decided.set(id, null);
+        decided.set(key, null);
       }
       continue;
     }
     if (pending === undefined && !options.force) continue;
     if (pending !== undefined && minIdle !== 0n && BigInt(now - pending) < minIdle) continue;
     steps.push({ kind: "claim", id, entry });
-    decided.set(id, deliveryTime);
+    decided.set(key, deliveryTime);
   }
   const refusal = checkReplySize(keyspace, claimedSize(steps, options.justId));
   if (refusal !== undefined) return refusal;
