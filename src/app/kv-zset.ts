@@ -23,8 +23,13 @@ export function zLess(a: ZItem, score: number, member: string): boolean {
 export class KvZset {
   readonly scores = new Map<string, number>();
   readonly items: ZItem[] = [];
-  /** Bytes of the members' names (kept by set, delete, popEnd and appendSorted). */
+  /** Bytes of the members' names (kept by set, delete, popEnd, removeRange and appendSorted). */
   private memberBytes = 0;
+  /**
+   * Bumped by every change, so that a cache derived from the contents (ZSCAN's walk order) knows
+   * when it is stale. Not state: never snapshotted.
+   */
+  version = 0;
 
   get size(): number {
     return this.items.length;
@@ -40,6 +45,7 @@ export class KvZset {
     this.scores.set(member, score);
     this.items.push({ member, score });
     this.memberBytes += member.length;
+    this.version++;
   }
 
   /** Index of the first item not before (score, member). */
@@ -67,6 +73,7 @@ export class KvZset {
     this.scores.set(member, stored);
     this.memberBytes += member.length;
     this.items.splice(this.lowerBound(stored, member), 0, { member, score: stored });
+    this.version++;
   }
 
   /** Removes `member`; false when absent. */
@@ -76,6 +83,7 @@ export class KvZset {
     this.items.splice(at, 1);
     this.scores.delete(member);
     this.memberBytes -= member.length;
+    this.version++;
     return true;
   }
 
@@ -88,7 +96,19 @@ export class KvZset {
       this.scores.delete(item.member);
       this.memberBytes -= item.member.length;
     }
+    this.version++;
     return popped;
+  }
+
+  /** Removes the `count` items from rank `start` on (one splice: ZREMRANGEBY*); returns them. */
+  removeRange(start: number, count: number): ZItem[] {
+    const removed = this.items.splice(start, count);
+    for (const item of removed) {
+      this.scores.delete(item.member);
+      this.memberBytes -= item.member.length;
+    }
+    this.version++;
+    return removed;
   }
 
   /** Index of the first item whose score is above `min` (at or above it unless `exclusive`). */
