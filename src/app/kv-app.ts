@@ -1,6 +1,6 @@
 import { MIB, REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
 import { decodeCommands } from "./command-codec.ts";
-import { type ExecContext, isReadOnlyRequest, KvStore } from "./kv-store.ts";
+import { type ExecContext, isReadOnlyRequest, KvStore, type KvStoreOptions } from "./kv-store.ts";
 import type { AppliedRequest, AppRequest, ReplicatedApp, ReplySink } from "./replicated-app.ts";
 
 const REPLY_TOO_LARGE = Buffer.from(
@@ -24,6 +24,10 @@ const SNAPSHOT_STEP_MS = 5;
 export interface KvAppOptions {
   readonly valueBytesMax: number;
   readonly replyBytesMax: number;
+  /** --max-memory (KvStoreOptions.memoryBytesMax); absent: no limit. */
+  readonly memoryBytesMax?: number;
+  /** What CONFIG GET and INFO report of the replica (KvStoreOptions.server). */
+  readonly server?: KvStoreOptions["server"];
   /** The INFO replication section (role, leader, ballot, commit and applied index). */
   readonly info: () => string;
 }
@@ -53,7 +57,8 @@ export class KvApp implements ReplicatedApp {
   }
 
   private storeOptions() {
-    return { valueBytesMax: this.options.valueBytesMax, replyBytesMax: this.options.replyBytesMax };
+    const { valueBytesMax, replyBytesMax, memoryBytesMax = 0, server = {} } = this.options;
+    return { valueBytesMax, replyBytesMax, memoryBytesMax, server };
   }
 
   apply(request: AppRequest, reply: ReplySink): AppliedRequest {

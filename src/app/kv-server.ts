@@ -1,11 +1,18 @@
 /**
- * Server and connection commands: PING ECHO SELECT INFO COMMAND CONFIG CLIENT HELLO QUIT. Enough
- * for redis-cli 7 and redis-benchmark; per-connection state (client names, ids) belongs to the
- * runtime, which may answer CLIENT itself before a command reaches the store.
+ * Server and connection commands: PING ECHO INFO TIME CONFIG (kv-config.ts) DEBUG (kv-debug.ts)
+ * QUIT, and the handlers of SELECT CLIENT HELLO, which kv-sessions.ts answers for a connection.
+ * COMMAND is kv-command-info.ts's.
+ *
+ * INFO gives Redis's sections in Redis's order with the fields clients read. The store's own
+ * (memory: its accounting of keys and values, not the process's heap; keyspace) are the same on
+ * every replica at the same log position; the runtime's (ServerSettings, the replication and
+ * clients sections) are this machine's: only the replica a client is connected to answers it.
  */
 
 import { VERSION } from "../version.ts";
-import type { CommandSpec } from "./kv-command-spec.ts";
+import { ALWAYS, type CommandSpec } from "./kv-command-spec.ts";
+import { config, configIsAdmin } from "./kv-config.ts";
+import { debug } from "./kv-debug.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
 import {
   ERR_NOT_INTEGER,
@@ -28,6 +35,30 @@ import {
   OK,
   PONG,
 } from "./resp.ts";
+
+/**
+ * What the runtime tells the store about the replica, for CONFIG GET and INFO (KvStoreOptions
+ * `server`); every field optional (tests and tools run a bare store). Machine-local: only the
+ * reply of the replica a client talks to reaches it, and none of it changes the data.
+ */
+export interface ServerSettings {
+  /** --max-memory, bytes; 0: no limit. KvStore fills it in from its own option. */
+  readonly memoryBytesMax?: number;
+  /** The client port and address (CONFIG GET port/bind, INFO tcp_port). */
+  readonly port?: number;
+  readonly bind?: string;
+  /** --max-clients. */
+  readonly maxclients?: number;
+  /** Redis's name for the --durability in force: "always" (fsync) or "no" (memory). */
+  readonly appendfsync?: "always" | "everysec" | "no";
+  readonly processId?: number;
+  /** The operating system, as INFO's `os` (uname: "Linux 6.1.0 x86_64"). */
+  readonly os?: string;
+  /** Seconds since the replica started, by its own clock. */
+  readonly uptimeSeconds?: () => number;
+  /** CPU time the replica's process used, microseconds (process.cpuUsage()). */
+  readonly cpuUsage?: () => { readonly user: number; readonly system: number };
+}
 
 /** The Redis version we claim: clients gate features on it. */
 export const REDIS_VERSION_CLAIMED = "7.0.0";
@@ -135,39 +166,7 @@ function unknownSubcommand(subcommand: Buffer, command: string): Buffer {
   return errorReply(`ERR unknown subcommand '${latin1(subcommand)}'. Try ${command} HELP.`);
 }
 
-/** CONFIG GET answers for these parameters only (what redis-benchmark and tools ask). */
-const CONFIG_VALUES: ReadonlyMap<string, string> = new Map([
-  ["save", ""],
-  ["appendonly", "no"],
-  ["databases", "1"],
-  ["maxmemory", "0"],
-  ["maxmemory-policy", "noeviction"],
-]);
-
-/**
- * Whether a CONFIG command changes or resets the server's settings (SET, RESETSTAT, REWRITE, …)
- * rather than reading them: a client role that may write keys may not do this.
- */
-export function configIsAdmin(args: readonly Buffer[]): boolean {
-  return args.length < 2 || upper(args[1]!) !== "GET";
-}
-
-export const config: Handler = (_keyspace, args) => {
-  const sub = upper(args[1]!);
-  if (sub === "GET") {
-    if (args.length < 3) return wrongArity("config|get");
-    const pairs: string[] = [];
-    for (let i = 2; i < args.length; i++) {
-      const name = latin1(args[i]!).toLowerCase();
-      const value = CONFIG_VALUES.get(name);
-      if (value !== undefined && !pairs.includes(name)) pairs.push(name, value);
-    }
-    return bulkArray(pairs);
-  }
-  if (sub === "SET") return errorReply("ERR CONFIG SET is not supported by apus-smr");
-  if (sub === "RESETSTAT") return OK;
-  return unknownSubcommand(args[1]!, "CONFIG");
-};
+export { config, configIsAdmin };
 
 export const client: Handler = (_keyspace, args) => {
   const sub = upper(args[1]!);
@@ -188,68 +187,229 @@ export const client: Handler = (_keyspace, args) => {
   }
 };
 
-/** The sections INFO prints by default and for "all"/"everything", in Redis's order. */
-const INFO_SECTIONS = ["server", "clients", "replication", "keyspace"] as const;
+/** Every section INFO knows, in the order Redis prints them. */
+const INFO_SECTIONS = [
+  "server",
+  "clients",
+  "memory",
+  "persistence",
+  "stats",
+  "replication",
+  "cpu",
+  "modules",
+  "cluster",
+  "keyspace",
+] as const;
+type InfoSection = (typeof INFO_SECTIONS)[number];
 
-function section(title: string, lines: string): string {
-  const body = lines === "" || lines.endsWith("\r\n") ? lines : `${lines}\r\n`;
-  return `# ${title}\r\n${body}`;
+/** Section titles. (Redis's commandstats, errorstats and latencystats are not kept.) */
+const SECTION_TITLES: Readonly<Record<InfoSection, string>> = {
+  server: "Server",
+  clients: "Clients",
+  memory: "Memory",
+  persistence: "Persistence",
+  stats: "Stats",
+  replication: "Replication",
+  cpu: "CPU",
+  modules: "Modules",
+  cluster: "Cluster",
+  keyspace: "Keyspace",
+};
+
+/** `n / 2^shift` with two decimals, rounded as printf's "%.2f" (half to even on the exact value). */
+function fixed2(n: number, shift: number): string {
+  const scaled = BigInt(n) * 100n;
+  const unit = 1n << BigInt(shift);
+  let hundredths = scaled / unit;
+  const twice = (scaled % unit) * 2n;
+  if (twice > unit || (twice === unit && hundredths % 2n === 1n)) hundredths++;
+  const text = hundredths.toString().padStart(3, "0");
+  return `${text.slice(0, -2)}.${text.slice(-2)}`;
+}
+
+/** Redis's bytesToHuman: "512B", "1.16M", "2.00G". */
+export function bytesToHuman(bytes: number): string {
+  const units = ["K", "M", "G", "T", "P"];
+  if (bytes < 1024) return `${bytes}B`;
+  for (let i = 0; i < units.length; i++) {
+    if (bytes < 1024 ** (i + 2)) return `${fixed2(bytes, 10 * (i + 1))}${units[i]}`;
+  }
+  return `${bytes}B`;
+}
+
+/** "name:value" lines of a runtime section, in order. */
+function fieldsOf(text: string): [string, string][] {
+  const fields: [string, string][] = [];
+  for (const line of text.split("\r\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) fields.push([line.slice(0, colon), line.slice(colon + 1)]);
+  }
+  return fields;
+}
+
+function lines(fields: readonly (readonly [string, string | number])[]): string {
+  return fields.map(([name, value]) => `${name}:${value}\r\n`).join("");
+}
+
+/** The store's databases, or only the command's own where the context names none (tests). */
+function databasesOf(keyspace: Keyspace, context: ExecContext): Keyspace[] {
+  const databases = context.databases;
+  if (databases === undefined) return [keyspace];
+  const all: Keyspace[] = [];
+  for (let i = 0; i < databases.count; i++) all.push(databases.get(i));
+  return all;
+}
+
+function serverSection(settings: ServerSettings): string {
+  const fields: [string, string | number][] = [
+    ["redis_version", REDIS_VERSION_CLAIMED],
+    ["redis_git_sha1", "00000000"],
+    ["redis_git_dirty", 0],
+    ["redis_mode", "standalone"],
+    ["os", settings.os ?? "apus-smr"],
+    ["arch_bits", 64],
+  ];
+  if (settings.processId !== undefined) fields.push(["process_id", settings.processId]);
+  if (settings.port !== undefined) fields.push(["tcp_port", settings.port]);
+  if (settings.uptimeSeconds !== undefined) {
+    const uptime = Math.floor(settings.uptimeSeconds());
+    fields.push(["uptime_in_seconds", uptime], ["uptime_in_days", Math.floor(uptime / 86_400)]);
+  }
+  fields.push(["apus_smr_version", VERSION]);
+  return lines(fields);
+}
+
+/** The runtime's clients section, with maxclients and blocked_clients where it lacks them. */
+function clientsSection(settings: ServerSettings, context: ExecContext): string {
+  const fields = fieldsOf(context.info("clients"));
+  const has = (name: string) => fields.some(([each]) => each === name);
+  if (!has("connected_clients")) fields.unshift(["connected_clients", "1"]);
+  if (settings.maxclients !== undefined && !has("maxclients")) {
+    const at = fields.findIndex(([name]) => name === "connected_clients");
+    fields.splice(at + 1, 0, ["maxclients", String(settings.maxclients)]);
+  }
+  if (!has("blocked_clients")) fields.push(["blocked_clients", "0"]);
+  return lines(fields);
+}
+
+function memorySection(databases: readonly Keyspace[], settings: ServerSettings): string {
+  let used = 0;
+  for (const keyspace of databases) used += keyspace.usedBytes;
+  const max = settings.memoryBytesMax ?? 0;
+  return lines([
+    ["used_memory", used],
+    ["used_memory_human", bytesToHuman(used)],
+    ["maxmemory", max],
+    ["maxmemory_human", bytesToHuman(max)],
+    ["maxmemory_policy", "noeviction"],
+  ]);
+}
+
+/** CPU seconds as Redis prints them ("%ld.%06ld"). */
+function cpuSeconds(microseconds: number): string {
+  const whole = Math.floor(microseconds / 1e6);
+  return `${whole}.${String(Math.floor(microseconds - whole * 1e6)).padStart(6, "0")}`;
+}
+
+function keyspaceSection(databases: readonly Keyspace[], now: number): string {
+  let text = "";
+  for (let db = 0; db < databases.length; db++) {
+    const keyspace = databases[db]!;
+    const keys = keyspace.liveCount(now);
+    if (keys === 0) continue;
+    let expires = 0;
+    for (const key of keyspace.volatile)
+      if (!(now > keyspace.entries.get(key)!.expiresAtMs)) expires++;
+    text += `db${db}:keys=${keys},expires=${expires},avg_ttl=0\r\n`;
+  }
+  return text;
 }
 
 function infoSection(
-  name: string,
+  name: InfoSection,
   keyspace: Keyspace,
   now: number,
   context: ExecContext,
-): string | undefined {
+): string {
+  const settings = context.server ?? {};
   switch (name) {
     case "server":
-      return section(
-        "Server",
-        `redis_version:${REDIS_VERSION_CLAIMED}\r\nredis_mode:standalone\r\nos:apus-smr\r\n` +
-          `arch_bits:64\r\napus_smr_version:${VERSION}\r\n`,
-      );
+      return serverSection(settings);
     case "clients":
-      return section("Clients", context.info("clients") || "connected_clients:1\r\n");
-    case "replication":
-      return section("Replication", context.info("replication") || "role:master\r\n");
-    case "keyspace": {
-      const keys = keyspace.liveCount(now);
-      let expires = 0;
-      for (const key of keyspace.volatile)
-        if (!(now > keyspace.entries.get(key)!.expiresAtMs)) expires++;
-      return section(
-        "Keyspace",
-        keys === 0 ? "" : `db0:keys=${keys},expires=${expires},avg_ttl=0\r\n`,
-      );
+      return clientsSection(settings, context);
+    case "memory":
+      return memorySection(databasesOf(keyspace, context), settings);
+    case "persistence":
+      // No RDB and no AOF: the replicas' write-ahead log and snapshots take their place.
+      return lines([
+        ["loading", 0],
+        ["async_loading", 0],
+        ["rdb_bgsave_in_progress", 0],
+        ["aof_enabled", 0],
+        ["aof_rewrite_in_progress", 0],
+      ]);
+    case "stats": {
+      const fields = fieldsOf(context.info("stats"));
+      if (!fields.some(([field]) => field === "evicted_keys")) fields.push(["evicted_keys", "0"]);
+      return lines(fields);
     }
-    default:
-      return undefined;
+    case "replication":
+      return context.info("replication") || "role:master\r\n";
+    case "cpu": {
+      const usage = settings.cpuUsage?.();
+      if (usage === undefined) return "";
+      return lines([
+        ["used_cpu_sys", cpuSeconds(usage.system)],
+        ["used_cpu_user", cpuSeconds(usage.user)],
+        ["used_cpu_sys_children", "0.000000"],
+        ["used_cpu_user_children", "0.000000"],
+      ]);
+    }
+    case "modules":
+      return "";
+    case "cluster":
+      return "cluster_enabled:0\r\n";
+    case "keyspace":
+      return keyspaceSection(databasesOf(keyspace, context), now);
   }
 }
 
+/**
+ * INFO [section …]: the sections asked for (any case; default, all and everything: every one),
+ * in Redis's order, each "# Title" and its fields, separated by an empty line; unknown names are
+ * ignored, as in Redis.
+ */
 export const info: Handler = (keyspace, args, now, context) => {
-  let names: string[] = [];
-  for (let i = 1; i < args.length; i++) names.push(latin1(args[i]!).toLowerCase());
-  if (
-    names.length === 0 ||
-    names.some((n) => n === "all" || n === "everything" || n === "default")
-  ) {
-    names = [...INFO_SECTIONS];
-  }
+  const asked = new Set<string>();
+  for (let i = 1; i < args.length; i++) asked.add(latin1(args[i]!).toLowerCase());
+  const every =
+    asked.size === 0 || asked.has("default") || asked.has("all") || asked.has("everything");
   const parts: string[] = [];
   for (const name of INFO_SECTIONS) {
-    if (!names.includes(name)) continue;
-    const text = infoSection(name, keyspace, now, context);
-    if (text !== undefined) parts.push(text);
+    if (!every && !asked.has(name)) continue;
+    const body = infoSection(name, keyspace, now, context);
+    const ended = body === "" || body.endsWith("\r\n") ? body : `${body}\r\n`;
+    parts.push(`# ${SECTION_TITLES[name]}\r\n${ended}`);
   }
   return bulk(parts.join("\r\n"));
+};
+
+/** TIME: the log's clock (`now`, ms) as [seconds, microseconds], the same on every replica. */
+export const time: Handler = (_keyspace, _args, now) => {
+  const seconds = Math.floor(now / 1000);
+  return bulkArray([String(seconds), String(Math.round((now - seconds * 1000) * 1000))]);
 };
 
 /** This module's commands in the store's command table (kv-command-table.ts). */
 export const SERVER_COMMANDS: readonly CommandSpec[] = [
   { name: "ping", arity: -1, kind: "connection", handler: ping, flags: ["fast"] },
-  { name: "echo", arity: 2, kind: "connection", handler: echo, flags: ["fast"] },
+  {
+    name: "echo",
+    arity: 2,
+    kind: "connection",
+    handler: echo,
+    flags: ["loading", "stale", "fast"],
+  },
   {
     name: "select",
     arity: 2,
@@ -257,8 +417,32 @@ export const SERVER_COMMANDS: readonly CommandSpec[] = [
     handler: select,
     flags: ["loading", "stale", "fast"],
   },
-  { name: "info", arity: -1, kind: "read", handler: info, flags: ["loading", "stale"] },
+  // random: Redis 7's tip nondeterministic_output (machine-local fields).
+  {
+    name: "info",
+    arity: -1,
+    kind: "connection",
+    handler: info,
+    flags: ["loading", "stale", "random"],
+  },
+  // "session": through the log, so that `now` is a fresh stamp (a read at a read index sees the
+  // last batch's, which an idle cluster does not move); the read right is enough.
+  {
+    name: "time",
+    arity: 1,
+    kind: "session",
+    handler: time,
+    flags: ["loading", "stale", "fast", "random"],
+  },
   { name: "config", arity: -2, kind: "connection", handler: config, admin: configIsAdmin },
+  {
+    name: "debug",
+    arity: -2,
+    kind: "connection",
+    handler: debug,
+    flags: ["admin", "noscript", "loading", "stale"],
+    admin: ALWAYS,
+  },
   { name: "client", arity: -2, kind: "connection", handler: client },
   {
     name: "hello",
@@ -272,6 +456,6 @@ export const SERVER_COMMANDS: readonly CommandSpec[] = [
     arity: -1,
     kind: "connection",
     handler: quit,
-    flags: ["noscript", "loading", "stale", "fast", "no_auth"],
+    flags: ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
   },
 ];

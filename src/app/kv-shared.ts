@@ -1,5 +1,6 @@
 /** Shared pieces of the embedded store's commands: the handler type, replies, argument parsing. */
 import type { Keyspace } from "./kv-keyspace.ts";
+import type { ServerSettings } from "./kv-server.ts";
 import { errorReply } from "./resp.ts";
 
 /** What the runtime supplies to each command. */
@@ -14,6 +15,8 @@ export interface ExecContext {
    * keyspace) may rely on it.
    */
   readonly databases?: Databases;
+  /** The store's --max-memory and the runtime's settings (CONFIG GET, INFO); set by KvStore. */
+  readonly server?: ServerSettings;
 }
 
 /** The store's databases, as a handler sees them. */

@@ -10,6 +10,7 @@ import { type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
 import { arityFits, findCommand, toBuffer } from "./kv-command-table.ts";
 import { KvDatabases, type KvSnapshotJob } from "./kv-databases.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
+import type { ServerSettings } from "./kv-server.ts";
 import { type ExecContext, latin1, wrongArity } from "./kv-shared.ts";
 import { errorReply } from "./resp.ts";
 
@@ -38,6 +39,15 @@ export interface KvStoreOptions {
    * bytes, limit M)` before it is compiled. Default PATTERN_BYTES_MAX_DEFAULT (4096).
    */
   readonly patternBytesMax: number;
+  /**
+   * --max-memory: once `usedBytes` (the store's own accounting of its keys and values, not the
+   * process's heap) is over this, a command flagged `denyoom` (one that may add data: SET, LPUSH,
+   * HSET, …) gets Redis's -OOM before it runs; reads and removals still work. No eviction. 0: no
+   * limit (the default). usedBytes is the same on every replica, so all refuse the same commands.
+   */
+  readonly memoryBytesMax: number;
+  /** What the runtime reports for CONFIG GET and INFO (port, maxclients, …); absent: nothing. */
+  readonly server?: ServerSettings;
 }
 
 /** Defaults of `valueBytesMax` (8 MiB) and `replyBytesMax` (64 MiB): see src/limits.ts. */
@@ -49,6 +59,7 @@ export const KV_STORE_DEFAULTS: KvStoreOptions = Object.freeze({
   valueBytesMax: VALUE_BYTES_MAX_DEFAULT,
   replyBytesMax: REPLY_BYTES_MAX_DEFAULT,
   patternBytesMax: PATTERN_BYTES_MAX_DEFAULT,
+  memoryBytesMax: 0,
 });
 
 export type { CommandKind } from "./kv-command-spec.ts";
@@ -70,7 +81,15 @@ function unknownCommand(args: readonly Buffer[]): Buffer {
   return errorReply(`ERR unknown command '${name}', with args beginning with: ${quoted}`);
 }
 
+/** Redis's refusal of a denyoom command over maxmemory (--max-memory). */
+export const ERR_OOM = errorReply("OOM command not allowed when used memory > 'maxmemory'.");
+
 function validateOptions(options: KvStoreOptions): void {
+  if (!Number.isSafeInteger(options.memoryBytesMax) || options.memoryBytesMax < 0)
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `invalid memoryBytesMax: ${options.memoryBytesMax}; use a whole number of bytes, 0 for no limit`,
+    );
   for (const name of ["valueBytesMax", "replyBytesMax", "patternBytesMax"] as const) {
     const value = options[name];
     if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31 - 1) {
@@ -84,12 +103,18 @@ function validateOptions(options: KvStoreOptions): void {
 
 export class KvStore {
   private readonly databases: KvDatabases;
+  /** --max-memory (KvStoreOptions.memoryBytesMax); 0: no limit. */
+  private readonly memoryBytesMax: number;
+  /** What CONFIG GET and INFO report: the runtime's settings and memoryBytesMax. */
+  private readonly server: ServerSettings;
   /** The log's clock as the store last saw it: every database's clock follows it. */
   private clock = 0;
 
   constructor(options: Partial<KvStoreOptions> = {}, databases?: KvDatabases) {
     const full = { ...KV_STORE_DEFAULTS, ...options };
     validateOptions(full);
+    this.memoryBytesMax = full.memoryBytesMax;
+    this.server = { ...full.server, memoryBytesMax: full.memoryBytesMax };
     this.databases = databases ?? new KvDatabases(full);
     for (const keyspace of this.databases.dbs) this.clock = Math.max(this.clock, keyspace.clockMs);
   }
@@ -126,7 +151,12 @@ export class KvStore {
 
   /** The command's context: the caller's, with the databases seen from database `db`. */
   private contextFor(context: ExecContext, db: number): ExecContext {
-    return { nowMs: context.nowMs, info: context.info, databases: this.databases.views[db]! };
+    return {
+      nowMs: context.nowMs,
+      info: context.info,
+      databases: this.databases.views[db]!,
+      server: this.server,
+    };
   }
 
   /**
@@ -144,6 +174,8 @@ export class KvStore {
     const spec = findCommand(buffers[0]!);
     if (spec === undefined) return unknownCommand(buffers);
     if (!arityFits(spec, buffers)) return wrongArity(spec.name);
+    // Redis checks maxmemory after the arity, before the command runs (processCommand).
+    if (this.isOverMemory() && spec.flags?.includes("denyoom")) return ERR_OOM;
     const reply = spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
     if (spec.kind === "write") this.afterWrite(spec, buffers, db);
     return reply;
@@ -154,6 +186,11 @@ export class KvStore {
    * not it changed them): the session layer's WATCH and blocked clients (kv-sessions.ts).
    */
   onWrite: ((db: number, keys: readonly Buffer[]) => void) | null = null;
+
+  /** Whether --max-memory is set and the store's data takes more than it. */
+  isOverMemory(): boolean {
+    return this.memoryBytesMax > 0 && this.usedBytes > this.memoryBytesMax;
+  }
 
   /** Bytes the store's data takes, summed over the databases (kv-keyspace.ts entryBytes). */
   get usedBytes(): number {

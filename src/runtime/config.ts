@@ -137,6 +137,11 @@ export interface ReplicaConfig {
   readonly valueBytesMax: number;
   /** Largest reply one command may produce (MGET, LRANGE, KEYS, …), checked before it is built. */
   readonly replyBytesMax: number;
+  /**
+   * The embedded store's memory limit (Redis's maxmemory), in its own accounting of keys and
+   * values; past it, commands that may add data get -OOM. 0: no limit.
+   */
+  readonly memoryBytesMax: number;
   readonly clientsMax: number;
   readonly pendingRequestsMax: number;
   /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
@@ -528,6 +533,14 @@ export const SETTINGS: readonly Setting[] = [
     help: "largest reply of one command (MGET, LRANGE, KEYS, ...); larger ones get an error instead. Must be the same on every replica (LPOP, GETSET refuse before they change anything)",
   },
   {
+    key: "memoryBytesMax",
+    flag: "max-memory",
+    kind: "size",
+    min: 0,
+    defaultText: "(default: 0, no limit)",
+    help: "the embedded store's maxmemory: once its data takes more than this, a command that may add data (Redis's denyoom ones: SET, LPUSH, HSET, ZADD, ...) gets -OOM while reads, DEL and the other removals still work. What counts is the store's own accounting of its keys and values (each key's name and value and a fixed overhead per key and element: INFO used_memory), not the process's heap, so every replica refuses the same commands; leave the process room beyond it. There is no eviction (maxmemory-policy noeviction). Must be the same on every replica",
+  },
+  {
     key: "clientsMax",
     formerKey: "maxClients",
     flag: "max-clients",
@@ -644,6 +657,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   requestBytesMax: REQUEST_BYTES_MAX_DEFAULT,
   valueBytesMax: VALUE_BYTES_MAX_DEFAULT,
   replyBytesMax: REPLY_BYTES_MAX_DEFAULT,
+  memoryBytesMax: 0,
   clientsMax: CLIENTS_MAX_DEFAULT,
   pendingRequestsMax: PENDING_REQUESTS_MAX_DEFAULT,
   snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,

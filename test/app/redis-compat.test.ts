@@ -36,7 +36,18 @@ describe.skipIf(!REDIS)("replies match redis-server byte for byte", () => {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     server = spawn(
       "redis-server",
-      ["--port", String(port), "--save", "", "--appendonly", "no", "--databases", "1"],
+      [
+        "--port",
+        String(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--databases",
+        "1",
+        "--enable-debug-command",
+        "yes",
+      ],
       {
         stdio: "ignore",
       },

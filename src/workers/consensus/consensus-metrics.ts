@@ -126,7 +126,7 @@ export class ConsensusMetrics {
   });
   readonly peerSettings = new Gauge({
     name: "apus_peer_settings_agree",
-    help: "Per peer: 1 when its settings that must agree (--max-value-bytes, --max-reply-bytes, the replica count, the app) match this replica's, 0 when they differ (its messages are dropped), absent before its first hello",
+    help: "Per peer: 1 when its settings that must agree (--max-value-bytes, --max-reply-bytes, --max-memory, the app) match this replica's, 0 when they differ (its messages are dropped), absent before its first hello",
     labelNames: ["peer"],
     registers: [this.registry],
   });

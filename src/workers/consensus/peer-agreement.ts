@@ -219,5 +219,8 @@ export function agreedSettings(config: ReplicaConfig): AgreedSettings {
     app: config.app === null ? "embedded store" : `program (--app), --protocol ${config.protocol}`,
     "max-value-bytes": String(config.valueBytesMax),
     "max-reply-bytes": String(config.replyBytesMax),
+    // Sent only when set, so a replica without a limit still agrees with one of an older
+    // version, which does not know the setting.
+    ...(config.memoryBytesMax > 0 ? { "max-memory": String(config.memoryBytesMax) } : {}),
   };
 }

@@ -1,9 +1,11 @@
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { machine, release, type } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { KvApp } from "../../app/kv-app.ts";
+import type { ServerSettings } from "../../app/kv-server.ts";
 import type { ProgramCodec } from "../../app/program/codec.ts";
 import { memcacheCodec } from "../../app/program/memcache-codec.ts";
 import { ProgramApp } from "../../app/program/program-app.ts";
@@ -105,6 +107,20 @@ function stopLeftover(dataDir: string, program: string, log: Logger): void {
   }
 }
 
+/** What CONFIG GET and INFO report of this replica (machine-local: only its own clients see it). */
+function serverSettings(config: ReplicaConfig): ServerSettings {
+  return {
+    port: config.clientPort,
+    bind: config.clientHost,
+    maxclients: config.clientsMax,
+    appendfsync: config.durability === "fsync" ? "always" : "no",
+    processId: process.pid,
+    os: `${type()} ${release()} ${machine()}`,
+    uptimeSeconds: () => process.uptime(),
+    cpuUsage: () => process.cpuUsage(),
+  };
+}
+
 /**
  * The embedded store, or (--app) this replica's own copy of the program: started on a private
  * loopback port with an emptied directory (the log rebuilds it), supervised (a copy that dies
@@ -117,6 +133,8 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
         new KvApp({
           valueBytesMax: config.valueBytesMax,
           replyBytesMax: config.replyBytesMax,
+          memoryBytesMax: config.memoryBytesMax,
+          server: serverSettings(config),
           info: hooks.info,
         }),
       stop: async () => {},

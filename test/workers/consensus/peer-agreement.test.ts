@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { parseReplicaArgs } from "../../../src/runtime/config.ts";
 import {
   type AgreedSettings,
+  agreedSettings,
   DISAGREEMENT_LOG_EVERY_MS,
   decodeHello,
   differences,
@@ -166,5 +168,18 @@ describe("PeerAgreement", () => {
       "a: theirs (absent), ours 1",
       "b: theirs 2, ours (absent)",
     ]);
+  });
+
+  it("agrees on --max-memory, which it names only when set (older replicas lack it)", () => {
+    const config = (...extra: string[]) => {
+      const parsed = parseReplicaArgs(["--id", "1", "--peers", "127.0.0.1:7001", ...extra]);
+      if (parsed.action !== "run") throw new Error(parsed.action);
+      return agreedSettings(parsed.config);
+    };
+    expect(config()["max-memory"]).toBeUndefined();
+    expect(differences(config("--max-memory", "1g"), config())).toEqual([
+      "max-memory: theirs (absent), ours 1073741824",
+    ]);
+    expect(differences(config("--max-memory", "1g"), config("--max-memory", "1024m"))).toEqual([]);
   });
 });
