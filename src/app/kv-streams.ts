@@ -775,17 +775,21 @@ function planGroupRead(
   return asItems(range(stream, group.lastId + 1n, STREAM_ID_MAX, count));
 }
 
-/** Serves one stream of an XREADGROUP: the plan, carried out. */
+/**
+ * Serves one stream of an XREADGROUP: the plan, carried out. The consumer is made (or seen) only
+ * when the stream is served, as Redis 7.0 does: not when the read finds nothing new, or blocks.
+ */
 function serveGroupRead(
   stream: KvStream,
   group: StreamGroup,
-  consumer: StreamConsumer,
+  consumerName: string,
   after: StreamId,
   parsed: ReadArgs,
   now: number,
 ): Item[] | null {
-  const items = planGroupRead(stream, group, consumer.name, after, parsed.count);
+  const items = planGroupRead(stream, group, consumerName, after, parsed.count);
   if (items === null) return null;
+  const consumer = group.consumer(consumerName, now);
   if (after !== STREAM_ID_MAX) {
     for (const item of items) {
       if (item.entry === undefined) continue;
@@ -830,8 +834,7 @@ export const xreadgroup: Handler = wholeMs((keyspace, args, now) => {
   for (let i = 0; i < parsed.keyCount; i++) {
     const stream = resolved.streams[i]!;
     const group = resolved.groups[i]!;
-    const consumer = group.consumer(consumerName, now);
-    const items = serveGroupRead(stream, group, consumer, resolved.after[i]!, parsed, now);
+    const items = serveGroupRead(stream, group, consumerName, resolved.after[i]!, parsed, now);
     if (items !== null) parts.push({ key: args[parsed.keysAt + i]!, items });
   }
   if (parts.length === 0) return parsed.blockMs >= 0 ? BLOCKED : NULL_ARRAY;

@@ -120,6 +120,114 @@ function approxTrimCases(): string[][] {
   return cases;
 }
 
+/**
+ * Consumer groups under random reads, acks, claims, deletions, trims and SETIDs, checked with the
+ * replies that show no times: entries read, lag, pending counts and owners, claims.
+ */
+function groupCases(key: string, seed: number, steps: number): string[][] {
+  const random = lcg(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const cases: string[][] = [];
+  const ids: string[] = [];
+  const groups = ["g0", "g1", "g2"];
+  const consumers = ["c0", "c1", "c2", "c3"];
+  let ms = 1;
+  const anyId = (): string =>
+    ids.length > 0 && random() < 0.8 ? pick(ids) : `${Math.floor(random() * ms)}-0`;
+  for (let i = 0; i < steps; i++) {
+    const op = random();
+    if (op < 0.3) {
+      ms += Math.floor(random() * 3);
+      const id = `${ms}-${i}`;
+      ids.push(id);
+      cases.push(["XADD", key, id, "f", String(i)]);
+    } else if (op < 0.36) {
+      cases.push(["XDEL", key, anyId()]);
+    } else if (op < 0.39) {
+      const trim =
+        random() < 0.5 ? ["MAXLEN", String(Math.floor(random() * 20))] : ["MINID", anyId()];
+      cases.push(["XTRIM", key, ...trim]);
+    } else if (op < 0.43) {
+      const start = pick(["0", "$", anyId()]);
+      const extra = random() < 0.3 ? ["ENTRIESREAD", String(Math.floor(random() * 10) - 1)] : [];
+      cases.push(["XGROUP", "CREATE", key, pick(groups), start, "MKSTREAM", ...extra]);
+    } else if (op < 0.46) {
+      const extra = random() < 0.5 ? ["ENTRIESREAD", String(Math.floor(random() * 10))] : [];
+      cases.push(["XGROUP", "SETID", key, pick(groups), pick(["0", "$", anyId()]), ...extra]);
+    } else if (op < 0.47) {
+      cases.push(["XGROUP", "DESTROY", key, pick(groups)]);
+    } else if (op < 0.49) {
+      cases.push([
+        "XGROUP",
+        pick(["CREATECONSUMER", "DELCONSUMER"]),
+        key,
+        pick(groups),
+        pick(consumers),
+      ]);
+    } else if (op < 0.65) {
+      const noAck = random() < 0.3 ? ["NOACK"] : [];
+      const count = random() < 0.7 ? ["COUNT", String(1 + Math.floor(random() * 4))] : [];
+      const from = random() < 0.75 ? ">" : pick(["0", anyId()]);
+      cases.push([
+        "XREADGROUP",
+        "GROUP",
+        pick(groups),
+        pick(consumers),
+        ...noAck,
+        ...count,
+        "STREAMS",
+        key,
+        from,
+      ]);
+    } else if (op < 0.72) {
+      cases.push(["XACK", key, pick(groups), anyId(), anyId()]);
+    } else if (op < 0.78) {
+      const options = [
+        ...(random() < 0.3 ? ["FORCE"] : []),
+        ...(random() < 0.4 ? ["JUSTID"] : []),
+        ...(random() < 0.2 ? ["RETRYCOUNT", "3"] : []),
+        ...(random() < 0.2 ? ["LASTID", anyId()] : []),
+      ];
+      const minIdle = random() < 0.8 ? "0" : "3600000";
+      cases.push([
+        "XCLAIM",
+        key,
+        pick(groups),
+        pick(consumers),
+        minIdle,
+        anyId(),
+        anyId(),
+        ...options,
+      ]);
+    } else if (op < 0.83) {
+      const options = [
+        ...(random() < 0.6 ? ["COUNT", String(1 + Math.floor(random() * 5))] : []),
+        ...(random() < 0.4 ? ["JUSTID"] : []),
+      ];
+      cases.push([
+        "XAUTOCLAIM",
+        key,
+        pick(groups),
+        pick(consumers),
+        "0",
+        pick(["0", anyId()]),
+        ...options,
+      ]);
+    } else if (op < 0.9) {
+      cases.push(["XPENDING", key, pick(groups)]);
+    } else if (op < 0.97) {
+      cases.push(["XINFO", "GROUPS", key]);
+    } else if (op < 0.99) {
+      cases.push(["XINFO", "STREAM", key]);
+    } else {
+      ms += 5;
+      cases.push(["XSETID", key, `${ms}-0`]);
+    }
+  }
+  cases.push(["XINFO", "GROUPS", key], ["XINFO", "STREAM", key]);
+  return cases;
+}
+
 export const COMMANDS: readonly (readonly string[])[] = [
   // XADD: ids, options, errors.
   words("XADD s 1-1 f v"),
@@ -720,6 +828,11 @@ export const COMMANDS: readonly (readonly string[])[] = [
   words("XSETID s"),
   words("XTRIM s MAXLEN"),
   words("XREADGROUP GROUP g c STREAMS"),
+
+  // Random group traffic.
+  ...groupCases("gr1", 3, 600),
+  ...groupCases("gr2", 17, 600),
+  ...groupCases("gr3", 101, 600),
 
   // Node layout.
   ...radixCases(),
