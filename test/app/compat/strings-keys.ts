@@ -28,6 +28,9 @@ function intSetOf(key: string, count: number): string[] {
 }
 
 export const COMMANDS: readonly (readonly string[])[] = [
+  // The store starts in database 0; the shared connection to redis-server may still be where an
+  // earlier list SELECTed.
+  ["SELECT", "0"],
   // SETNX
   ["SETNX", "nx", "v"],
   ["SETNX", "nx", "w"],
