@@ -818,22 +818,37 @@ function isSmall(zset: KvZset): boolean {
  * The walk order of the sorted set ZSCAN walks last, while it is unchanged: its members by
  * (FNV-1a hash, member), with the hashes. Derived from the contents only (not state); one entry.
  */
-let walkCache: { zset: KvZset; version: number; members: string[]; hashes: number[] } | undefined;
+let walkCache:
+  | { zset: KvZset; version: number; members: string[]; hashes: Uint32Array }
+  | undefined;
 
-function walkOrder(zset: KvZset): { members: string[]; hashes: number[] } {
+function walkOrder(zset: KvZset): { members: string[]; hashes: Uint32Array } {
   const cached = walkCache;
   if (cached !== undefined && cached.zset === zset && cached.version === zset.version) {
     return cached;
   }
-  const order = zset.items
-    .map((item) => ({ member: item.member, hash: fnv1a(item.member) }))
-    .sort((a, b) => a.hash - b.hash || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
-  walkCache = {
-    zset,
-    version: zset.version,
-    members: order.map((entry) => entry.member),
-    hashes: order.map((entry) => entry.hash),
-  };
+  const items = zset.items;
+  const n = items.length;
+  const hashOf = new Uint32Array(n);
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    hashOf[i] = fnv1a(items[i]!.member);
+    order[i] = i;
+  }
+  order.sort((x, y) => {
+    const byHash = hashOf[x]! - hashOf[y]!;
+    if (byHash !== 0) return byHash;
+    const a = items[x]!.member;
+    const b = items[y]!.member;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  const members: string[] = new Array(n);
+  const hashes = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    members[i] = items[order[i]!]!.member;
+    hashes[i] = hashOf[order[i]!]!;
+  }
+  walkCache = { zset, version: zset.version, members, hashes };
   return walkCache;
 }
 
@@ -865,8 +880,9 @@ export const zscan: Handler = (keyspace, args, now) => {
   }
   const { members, hashes } = walkOrder(zset);
   const size = members.length;
-  const from = cursor === 0n ? 0 : cursor > 2n ** 32n ? size : Number(cursor) - 1;
-  const start = partitionPoint(size, (i) => hashes[i]! < from);
+  // Past every hash (a cursor this walk never gave): the walk is over.
+  const start =
+    cursor > 2n ** 32n ? size : partitionPoint(size, (i) => hashes[i]! < Number(cursor) - 1);
   let end = Math.min(size, start + Math.max(options.count, Math.ceil(size / SCAN_CALLS_MAX)));
   while (end < size && end > start && hashes[end] === hashes[end - 1]) end++;
   for (let i = start; i < end; i++) add(members[i]!, zset.scores.get(members[i]!)!);
@@ -961,7 +977,7 @@ export const zrandmember: Handler = (keyspace, args, now) => {
   const rounds = total / BigInt(size);
   const rest = distinctIndexes(prng, size, Number(total % BigInt(size)));
   let roundBytes = 0;
-  for (const item of items) roundBytes += itemSize(item, withScores);
+  if (rounds > 0n) for (const item of items) roundBytes += itemSize(item, withScores);
   let restBytes = 0;
   for (const i of rest) restBytes += itemSize(items[i]!, withScores);
   const elements = withScores ? 2n * total : total;
