@@ -8,11 +8,13 @@
 import type { Handler } from "./kv-shared.ts";
 
 /**
- * How the runtime treats a command: "write" changes state (replicate it); "read" only reads
- * (served at a read index, or through the log); "connection" touches only the connection or
- * server metadata.
+ * How the runtime treats a command: "write" changes the data (replicate it; a user needs the
+ * write right); "read" only reads (served at a read index, or through the log); "session"
+ * changes its connection's state, which every replica keeps (SELECT, MULTI, SUBSCRIBE, PUBLISH),
+ * or needs the log's fresh clock (TIME): through the log, the read right is enough;
+ * "connection" touches nothing replicated (PING).
  */
-export type CommandKind = "write" | "read" | "connection";
+export type CommandKind = "write" | "read" | "session" | "connection";
 
 /**
  * Redis's command flags beyond those `kind` implies ("write" gives `write`, "read" gives

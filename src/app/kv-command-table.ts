@@ -5,15 +5,17 @@
  * path reads kinds.
  */
 import { assert } from "../core/errors.ts";
+import { BLOCKING_COMMANDS } from "./kv-blocking.ts";
 import { commandCommand } from "./kv-command-info.ts";
 import { type CommandKind, type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
 import { HASH_COMMANDS } from "./kv-hashes.ts";
 import { KEY_COMMANDS } from "./kv-keys.ts";
 import { LIST_COMMANDS } from "./kv-lists.ts";
 import { SERVER_COMMANDS } from "./kv-server.ts";
+import { SESSION_COMMANDS } from "./kv-session-commands.ts";
 import { SET_COMMANDS } from "./kv-sets.ts";
 import { latin1 } from "./kv-shared.ts";
-import { STREAM_COMMANDS } from "./kv-streams.ts";
+import { STREAM_COMMANDS, xreadBlockMs } from "./kv-streams.ts";
 import { STRING_COMMANDS } from "./kv-strings.ts";
 import { ZSET_COMMANDS } from "./kv-zsets.ts";
 
@@ -26,6 +28,8 @@ const MODULE_SPECS: readonly CommandSpec[] = [
   ...ZSET_COMMANDS,
   ...STREAM_COMMANDS,
   ...SERVER_COMMANDS,
+  ...BLOCKING_COMMANDS,
+  ...SESSION_COMMANDS,
 ];
 
 /** Every command, COMMAND included, in table order. */
@@ -112,7 +116,10 @@ export function isReadOnlyRequest(commands: readonly (readonly Uint8Array[])[]):
   if (commands.length === 0) return false;
   for (const args of commands) {
     const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
-    if (spec === undefined || spec.kind === "write") return false;
+    if (spec === undefined || spec.kind === "write" || spec.kind === "session") return false;
+    // XREAD … BLOCK may wait for a later write: only the log can serve it.
+    if (spec.flags?.includes("blocking") === true && xreadBlockMs(args.map(toBuffer)) !== -1)
+      return false;
     if (!arityFits(spec, args)) return false;
   }
   return true;

@@ -400,7 +400,11 @@ export const time: Handler = (_keyspace, _args, now) => {
   return bulkArray([String(seconds), String(Math.round((now - seconds * 1000) * 1000))]);
 };
 
-/** This module's commands in the store's command table (kv-command-table.ts). */
+/**
+ * This module's commands in the store's command table (kv-command-table.ts). SELECT, CLIENT and
+ * HELLO act on the connection: kv-sessions.ts answers them (the handlers above serve tests and
+ * the client port's gate).
+ */
 export const SERVER_COMMANDS: readonly CommandSpec[] = [
   { name: "ping", arity: -1, kind: "connection", handler: ping, flags: ["fast"] },
   {
@@ -408,13 +412,6 @@ export const SERVER_COMMANDS: readonly CommandSpec[] = [
     arity: 2,
     kind: "connection",
     handler: echo,
-    flags: ["loading", "stale", "fast"],
-  },
-  {
-    name: "select",
-    arity: 2,
-    kind: "connection",
-    handler: select,
     flags: ["loading", "stale", "fast"],
   },
   // random: Redis 7's tip nondeterministic_output (machine-local fields).
@@ -442,14 +439,6 @@ export const SERVER_COMMANDS: readonly CommandSpec[] = [
     handler: debug,
     flags: ["admin", "noscript", "loading", "stale"],
     admin: ALWAYS,
-  },
-  { name: "client", arity: -2, kind: "connection", handler: client },
-  {
-    name: "hello",
-    arity: -1,
-    kind: "connection",
-    handler: hello,
-    flags: ["noscript", "loading", "stale", "fast", "no_auth"],
   },
   {
     name: "quit",

@@ -11,7 +11,7 @@ import { arityFits, findCommand, toBuffer } from "./kv-command-table.ts";
 import { KvDatabases, type KvSnapshotJob } from "./kv-databases.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
 import type { ServerSettings } from "./kv-server.ts";
-import { type ExecContext, latin1, wrongArity } from "./kv-shared.ts";
+import { BLOCKED, type ExecContext, latin1, wrongArity } from "./kv-shared.ts";
 import { errorReply } from "./resp.ts";
 
 export type { ExecContext } from "./kv-shared.ts";
@@ -72,7 +72,7 @@ export {
 } from "./kv-command-table.ts";
 
 /** Redis 7's reply to an unknown command: the name and up to 128 characters of arguments. */
-function unknownCommand(args: readonly Buffer[]): Buffer {
+export function unknownCommand(args: readonly Buffer[]): Buffer {
   let quoted = "";
   for (let i = 1; i < args.length && quoted.length < 128; i++) {
     quoted += `'${latin1(args[i]!).slice(0, 128 - quoted.length)}' `;
@@ -177,7 +177,8 @@ export class KvStore {
     // Redis checks maxmemory after the arity, before the command runs (processCommand).
     if (this.isOverMemory() && spec.flags?.includes("denyoom")) return ERR_OOM;
     const reply = spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
-    if (spec.kind === "write") this.afterWrite(spec, buffers, db);
+    // A blocking command that blocked changed nothing (and must not wake itself).
+    if (spec.kind === "write" && reply !== BLOCKED) this.afterWrite(spec, buffers, db);
     return reply;
   }
 
@@ -224,7 +225,10 @@ export class KvStore {
       ? (args as readonly Buffer[])
       : args.map(toBuffer);
     const spec = args.length > 0 ? findCommand(buffers[0]!) : undefined;
-    assert(spec !== undefined && spec.kind !== "write", "executeRead of a write");
+    assert(
+      spec !== undefined && spec.kind !== "write" && spec.kind !== "session",
+      "executeRead of a write",
+    );
     const keyspace = this.databases.dbs[db]!;
     const now = this.clock;
     const keysBefore = this.keyCount;

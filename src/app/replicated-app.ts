@@ -27,8 +27,8 @@ export function connectionKey(c: ConnectionRef): string {
 export interface AppRequest {
   /**
    * The client's connection: "data" carries its next requests, "close" says it went away,
-   * "unblock" that the timeout of its blocked command ran out at its origin. The embedded store
-   * ignores connections (its commands carry no per-connection state).
+   * "unblock" that the timeout of its blocked command ran out at its origin. Both apps keep
+   * per-connection state (the store's sessions, a program's connections).
    */
   readonly connection: ConnectionRef;
   readonly event: "data" | "close" | "unblock";
@@ -79,9 +79,9 @@ export interface ReplicatedApp {
    * Returns null when the request is not read-only for this app (it then goes through the log).
    * Absent: every request goes through the log (a program's copy, for now).
    */
-  read?(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null;
-  /** Whether read() would answer this request (checked when it arrives). */
-  readOnly?(commands: readonly (readonly Uint8Array[])[]): boolean;
+  read?(commands: readonly (readonly Uint8Array[])[], connection: ConnectionRef): Uint8Array | null;
+  /** Whether read() would answer this request of `connection` (checked when it arrives). */
+  readOnly?(commands: readonly (readonly Uint8Array[])[], connection: ConnectionRef): boolean;
   /** Keys held, where the app can tell (the embedded store); null otherwise. */
   keyCount(): number | null;
   /** What /status shows under "app". */

@@ -3,6 +3,7 @@ import { createServer as createTlsServer } from "node:tls";
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { encodeCommands } from "../app/command-codec.ts";
+import { findCommand } from "../app/kv-command-table.ts";
 import type { ProgramCodec } from "../app/program/codec.ts";
 import {
   isProtocolError,
@@ -89,6 +90,14 @@ function isQuit(args: readonly Uint8Array[]): boolean {
 
 type ReplyRewrite = (reply: Buffer) => Buffer;
 
+/** Whether an embedded-store command leaves state in its connection's session (kv-sessions.ts). */
+function leavesSessionState(args: readonly Uint8Array[]): boolean {
+  const spec = args.length > 0 ? findCommand(args[0]!) : undefined;
+  return (
+    spec !== undefined && (spec.kind === "session" || spec.flags?.includes("blocking") === true)
+  );
+}
+
 /** A request record (thread-contracts.ts): its prefix, and the log command. */
 interface RequestRecord {
   readonly header: Uint8Array;
@@ -120,7 +129,13 @@ class Client {
   /** The request record waiting for ring space. */
   blocked: RequestRecord | null = null;
   closed = false;
-  /** Program mode: a request was sent (or is waiting for ring space), so the copies know this connection. */
+  /**
+   * The replicas hold state for this connection, so its close goes in the log: in program mode
+   * once a request was sent (or waits for ring space: the copies know the connection); with the
+   * embedded store once it sent a command that leaves state in its session (a "session" or
+   * blocking command: SELECT, MULTI, SUBSCRIBE, BLPOP, …). A connection of plain commands closes
+   * without a log entry.
+   */
   sentData = false;
   /** Who logged in on this connection (client-admission.ts). */
   readonly session: ClientSession;
@@ -342,10 +357,10 @@ export class ClientServer {
       users: this.users,
       rights: await this.loadRights(),
       valueBytesMax: valueCheck,
-      resp3: this.programMode,
-      resetLogsOut: this.programMode,
-      // The program's redis-server runs MULTI; the embedded store has none.
-      transactions: this.programMode && this.codec === null,
+      // The embedded store and a program's redis-server both speak RESP3, run RESET and MULTI.
+      resp3: true,
+      resetLogsOut: true,
+      transactions: this.codec === null,
       answerAuthWithoutUsers: !this.programMode,
       counters: {
         authFailures: this.authFailures,
@@ -405,12 +420,13 @@ export class ClientServer {
       this.stopLoginTimer(client);
       this.clients.delete(client.id);
       this.connections.dec();
-      if (!this.programMode || !client.sentData) {
+      if (!client.sentData) {
         this.blocked.delete(client);
         return;
       }
-      // The copies hold a connection for this client: close it there too, after its last
-      // request (still sent if it waits for ring space: the client may not wait for replies).
+      // Every replica holds a session (the store) or a connection (a program's copies) for this
+      // client: close it there too, after its last request (still sent if it waits for ring
+      // space: the client may not wait for replies).
       if (client.blocked === null) this.sendCloseEvent(client);
     });
   }
@@ -505,18 +521,15 @@ export class ClientServer {
   /** Send one chunk of a client's commands as its request in flight. */
   private send(client: Client, chunk: Uint8Array[][]): void {
     this.commands.inc(chunk.length);
-    let body: Uint8Array;
-    if (this.programMode) {
-      const { workerIndex } = this.options;
-      body = this.connectionCommand(chunk, {
-        worker: workerIndex,
-        connId: client.id,
-        event: "data",
-      });
+    // Every log command names its connection: the store keeps per-connection state too (its
+    // database, transaction, subscriptions, blocked command), as a program's copy does.
+    const body = this.connectionCommand(chunk, {
+      worker: this.options.workerIndex,
+      connId: client.id,
+      event: "data",
+    });
+    if (!client.sentData && (this.programMode || chunk.some(leavesSessionState)))
       client.sentData = true;
-    } else {
-      body = encodeCommands(chunk, LOG_HEADER_BYTES);
-    }
     const seq = client.nextSeq++;
     if (client.nextSeq > 0xffff_fff0) client.nextSeq = 1;
     const header = requestHeader(client.id, seq);
@@ -674,7 +687,7 @@ export class ClientServer {
       this.retryEvents();
       for (const client of this.blocked) {
         // A closed client's request goes all the same in program mode, its close event after it.
-        const sendAnyway = this.programMode && client.sentData;
+        const sendAnyway = client.sentData;
         if ((client.closed && !sendAnyway) || client.blocked === null) {
           this.blocked.delete(client);
           continue;

@@ -203,10 +203,7 @@ describe.skipIf(!hasRedis())("COMMAND INFO against redis-server 7's table", () =
  * Differences from redis-server known and not yet fixed, each with its owner's file; remove a
  * line once its spec is fixed.
  */
-const KNOWN_DIFFERENCES: readonly string[] = [
-  // kv-session-commands.ts: WATCH declares no key positions.
-  "watch first,last,step: ours 0,0,0, redis 1,-1,1",
-];
+const KNOWN_DIFFERENCES: readonly string[] = [];
 
 describe("CONFIG", () => {
   const server: ServerSettings = {

@@ -19,14 +19,16 @@ export function replyLength(buf: Buffer, start = 0): number {
   const lineEnd = buf.indexOf("\r\n", start);
   if (lineEnd === -1) return -1;
   const type = String.fromCharCode(buf[start]!);
-  if (type === "+" || type === "-" || type === ":") return lineEnd + 2 - start;
+  // RESP3 too: null, double, boolean, big number; verbatim and blob error; map, set, push.
+  if ("+-:_,#(".includes(type)) return lineEnd + 2 - start;
   const n = Number(buf.toString("latin1", start + 1, lineEnd));
-  if (type === "$") {
+  if (type === "$" || type === "=" || type === "!") {
     if (n < 0) return lineEnd + 2 - start;
     return buf.length >= lineEnd + 2 + n + 2 ? lineEnd + 2 + n + 2 - start : -1;
   }
   let offset = lineEnd + 2;
-  for (let i = 0; i < n; i++) {
+  const items = type === "%" || type === "|" ? 2 * n : n;
+  for (let i = 0; i < items; i++) {
     const length = replyLength(buf, offset);
     if (length === -1) return -1;
     offset += length;

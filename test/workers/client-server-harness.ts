@@ -23,7 +23,7 @@ import {
   type WorkerRings,
 } from "../../src/runtime/thread-contracts.ts";
 import { ClientServer } from "../../src/workers/client-server.ts";
-import { CONNECTION_PREFIX_BYTES, LOG_HEADER_BYTES } from "../../src/workers/log-command.ts";
+import { logBodyOffset } from "../../src/workers/log-command.ts";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,7 +66,6 @@ export interface HarnessOptions {
 export class Harness {
   readonly server: ClientServer;
   readonly port: number;
-  private readonly programMode: boolean;
   private readonly reader: FrameRingReader;
   private readonly writer: FrameRingWriter;
   private readonly ringer: DoorbellRinger;
@@ -106,25 +105,18 @@ export class Harness {
       ...(options.loginTimeoutMs === undefined ? {} : { loginTimeoutMs: options.loginTimeoutMs }),
     });
     await server.listen();
-    return new Harness(server, port, rings, parsed.config.app !== null);
+    return new Harness(server, port, rings);
   }
 
-  private constructor(
-    server: ClientServer,
-    port: number,
-    rings: WorkerRings,
-    programMode: boolean,
-  ) {
+  private constructor(server: ClientServer, port: number, rings: WorkerRings) {
     this.server = server;
     this.port = port;
-    this.programMode = programMode;
     this.reader = new FrameRingReader(rings.requests);
     this.writer = new FrameRingWriter(rings.replies);
     this.ringer = new DoorbellRinger(rings.workerBell);
   }
 
   private drain(): void {
-    const bodyAt = LOG_HEADER_BYTES + (this.programMode ? CONNECTION_PREFIX_BYTES : 0);
     this.reader.drain((record) => {
       const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
       const command = record.slice(REQUEST_PREFIX_BYTES); // the reader reuses its record
@@ -132,7 +124,7 @@ export class Harness {
         connId: view.getUint32(REQUEST_CONN_ID, true),
         seq: view.getUint32(REQUEST_SEQ, true),
         command,
-        commands: (decodeCommands(command, bodyAt) ?? []).map((args) =>
+        commands: (decodeCommands(command, logBodyOffset(command)) ?? []).map((args) =>
           args.map((arg) => Buffer.from(arg).toString("latin1")),
         ),
       });

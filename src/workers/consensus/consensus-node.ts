@@ -332,7 +332,8 @@ export class ConsensusNode {
             {
               askIndex: (ctx) => this.core.read(ctx),
               cancelIndex: (ctx) => this.core.cancelRead(ctx),
-              serve: (commands) => app.read?.(commands) ?? null,
+              serve: (commands, worker, connId) =>
+                app.read?.(commands, this.localConnection(worker, connId)) ?? null,
               reply: (worker, connId, seq, reply) => this.replies.send(worker, connId, seq, reply),
               nowMs: () => performance.now(),
               count: (outcome) => this.metrics.reads.inc({ outcome }),
@@ -708,7 +709,11 @@ export class ConsensusNode {
   private takeRead(worker: number, connId: number, seq: number, command: Uint8Array): boolean {
     const app = this.applier.machine.app;
     const commands = decodeCommands(command, logBodyOffset(command));
-    if (commands === null || app.readOnly?.(commands) !== true) return false;
+    if (
+      commands === null ||
+      app.readOnly?.(commands, this.localConnection(worker, connId)) !== true
+    )
+      return false;
     if (!this.reads!.add(worker, connId, seq, commands))
       this.refuseBusy(
         worker,
@@ -718,6 +723,11 @@ export class ConsensusNode {
         `${this.reads!.size} reads already wait for a read index`,
       );
     return true;
+  }
+
+  /** One of this replica's client connections, as the application names connections. */
+  private localConnection(worker: number, connId: number): ConnectionRef {
+    return { origin: this.config.id, incarnation: this.incarnation, worker, connId };
   }
 
   private divergedStopping = false;

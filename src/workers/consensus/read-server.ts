@@ -9,7 +9,11 @@ export interface ReadServerIo {
   /** Stop asking for the index of `ctx` (Replica.cancelRead). */
   cancelIndex(ctx: number): void;
   /** Answer a read-only request from the state machine as it is now (ReplicatedApp.read). */
-  serve(commands: readonly (readonly Uint8Array[])[]): Uint8Array | null;
+  serve(
+    commands: readonly (readonly Uint8Array[])[],
+    worker: number,
+    connId: number,
+  ): Uint8Array | null;
   reply(worker: number, connId: number, seq: number, reply: Uint8Array): void;
   /** Monotonic time, ms. */
   nowMs(): number;
@@ -128,7 +132,7 @@ export class ReadServer {
 
   private serve(read: PendingRead): void {
     this.pending.delete(read.ctx);
-    const reply = this.io.serve(read.commands);
+    const reply = this.io.serve(read.commands, read.worker, read.connId);
     this.io.reply(read.worker, read.connId, read.seq, reply ?? NOT_READ_ONLY);
     this.io.count("served");
   }

@@ -136,6 +136,7 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
           memoryBytesMax: config.memoryBytesMax,
           server: serverSettings(config),
           info: hooks.info,
+          hooks: { push: hooks.push, proposeUnblock: hooks.proposeUnblock, isLocal: hooks.isLocal },
         }),
       stop: async () => {},
     };

@@ -63,20 +63,41 @@ afterEach(async () => {
 });
 
 describe("ClientServer, embedded store (no --app)", () => {
-  it("sends the same log commands as before: kind 0, header reserved, body at LOG_HEADER_BYTES", async () => {
+  it("names the connection in every log command (kind 2, its prefix, body after it); logs the close of one with a session", async () => {
     const harness = await start([]);
     const c = await client(harness);
     c.send(resp("SET", "k", "v") + resp("GET", "k"));
     const request = await harness.next();
     expect(request.seq).toBe(1);
-    const expected = encodeCommands([args("SET", "k", "v"), args("GET", "k")], LOG_HEADER_BYTES);
-    expect(Buffer.from(request.command)).toEqual(Buffer.from(expected));
-    expect(request.command[LOG_KIND]).toBe(0);
+    const expected = encodeCommands([args("SET", "k", "v"), args("GET", "k")], BODY_AT);
+    expect(Buffer.from(request.command.subarray(BODY_AT))).toEqual(
+      Buffer.from(expected.subarray(BODY_AT)),
+    );
+    expect(request.command[LOG_KIND]).toBe(LOG_KIND_CONNECTION);
+    expect(readConnectionPrefix(request.command)).toEqual({
+      worker: WORKER,
+      connId: request.connId,
+      event: "data",
+    });
     harness.reply(request.connId, request.seq, "+OK\r\n$1\r\nv\r\n");
     await c.receives("+OK\r\n$1\r\nv\r\n");
     c.socket.end();
     await c.closes();
-    await harness.expectNothing(); // no close event
+    await harness.expectNothing(); // plain commands leave no session: no close event
+    // A connection that SELECTs holds a session on every replica: its close is logged.
+    const d = await client(harness);
+    d.send(resp("SELECT", "2"));
+    const select = await harness.next();
+    harness.reply(select.connId, select.seq, "+OK\r\n");
+    await d.receives("+OK\r\n");
+    d.socket.end();
+    await d.closes();
+    const close = await harness.next();
+    expect(readConnectionPrefix(close.command)).toEqual({
+      worker: WORKER,
+      connId: select.connId,
+      event: "close",
+    });
   });
 });
 

@@ -1,0 +1,955 @@
+/**
+ * The embedded store's connections (kv-session.ts) and the commands that act on them: SELECT,
+ * MULTI EXEC DISCARD WATCH UNWATCH, the blocking pops (kv-blocking.ts), Pub/Sub (kv-pubsub.ts),
+ * CLIENT, HELLO (RESP3), RESET. Everything here happens as the log is applied, so every replica
+ * holds the same sessions and gives the same answers; only the origin replica of a connection
+ * hands its answers to a client.
+ *
+ * - A transaction is queued in the session and runs whole at EXEC's place in the log: nothing
+ *   runs between its commands, on any replica.
+ * - WATCH marks a key; any later write command that names the key (its spec's keys), FLUSHALL,
+ *   FLUSHDB and SWAPDB make EXEC fail, as does a watched key that was live and has expired. A
+ *   write that names a key without changing it (SADD of a present member) fails the EXEC too,
+ *   where Redis would not notice: never a lost update, now and then a retry more.
+ * - A blocking command with nothing to serve blocks its session on its keys; after every command
+ *   (after EXEC as a whole) the sessions blocked on keys that a write named are run again in the
+ *   order they blocked, so the same client gets the same element on every replica. A blocked
+ *   command times out when a batch stamped at or after its deadline (the leader's clock) is
+ *   applied, or when its origin replica's timer puts an unblock event in the log first: an idle
+ *   cluster stamps no batches, so the origin's timer is what ends a timeout there.
+ */
+import { REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
+import { blockTimeoutMs, timeoutReply } from "./kv-blocking.ts";
+import { arityFits, commandKeys, findCommand } from "./kv-command-table.ts";
+import { DATABASES } from "./kv-databases.ts";
+import { PubSub } from "./kv-pubsub.ts";
+import { ERR_WRONGPASS, parseHello, REDIS_VERSION_CLAIMED } from "./kv-server.ts";
+import { type BlockedCommand, dbKey, KvSession, type RunningRequest } from "./kv-session.ts";
+import {
+  BLOCKED,
+  ERR_NOT_INTEGER,
+  type ExecContext,
+  isReply,
+  latin1,
+  parseLong,
+  upper,
+  WRONGTYPE,
+  wrongArity,
+} from "./kv-shared.ts";
+import { ERR_OOM, type KvStore, unknownCommand } from "./kv-store.ts";
+import { xreadResolveIds } from "./kv-streams.ts";
+import { type ConnectionRef, connectionKey, type ReplySink } from "./replicated-app.ts";
+import {
+  array,
+  bulk,
+  EMPTY_ARRAY,
+  errorReply,
+  integer,
+  NULL_ARRAY,
+  NULL_BULK,
+  OK,
+  PONG,
+  simpleString,
+} from "./resp.ts";
+import { toResp3 } from "./resp3.ts";
+
+/** What the sessions need from the replica around them. */
+export interface SessionHooks {
+  /** A Pub/Sub message for a client of this replica. */
+  push(connection: ConnectionRef, bytes: Uint8Array): void;
+  /** Put an unblock event for this replica's connection in the log (its client's timeout). */
+  proposeUnblock(connection: ConnectionRef, block: number): void;
+  /** Whether the connection's client is this replica's (this process's). */
+  isLocal(connection: ConnectionRef): boolean;
+}
+
+const REPLY_TOO_LARGE = Buffer.from(
+  `-ERR replies to this pipelined request exceed ${REQUEST_REPLY_BYTES_MAX / 1024 / 1024} MiB; send fewer commands at once\r\n`,
+);
+const ERR_EXEC_ABORT = errorReply("EXECABORT Transaction discarded because of previous errors.");
+/** Queued commands of one transaction, bytes: a transaction is state on every replica. */
+export const MULTI_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Incarnations of an origin remembered as retired (a late request of one runs detached). */
+const RETIRED_KEPT = 16;
+/** setTimeout's longest delay. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+
+/** Commands that run at once inside MULTI instead of being queued. */
+const NOT_QUEUED = new Set(["exec", "discard", "multi", "watch", "quit", "reset"]);
+/** What a RESP2 connection in Pub/Sub mode may send (Redis's rule). */
+const SUBSCRIBED_ALLOWED = new Set([
+  "subscribe",
+  "ssubscribe",
+  "unsubscribe",
+  "sunsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "ping",
+  "quit",
+  "reset",
+]);
+/** Writes without key arguments that still touch every watched key (of their databases). */
+const TOUCHES_DATABASES = new Set(["flushall", "flushdb", "swapdb"]);
+
+export class KvSessions {
+  private readonly sessions = new Map<string, KvSession>();
+  private nextId = 1;
+  /** origin → its incarnation seen last in the log; older ones are retired. */
+  private readonly origins = new Map<number, number>();
+  private readonly retired = new Map<number, number[]>();
+  readonly pubsub = new PubSub();
+  /** dbKey → sessions watching it. */
+  private readonly watchers = new Map<string, Set<KvSession>>();
+  /** dbKey → sessions blocked on it, in the order they blocked. */
+  private readonly waiting = new Map<string, KvSession[]>();
+  private readonly blocked = new Set<KvSession>();
+  /** Keys with blocked sessions that a write named since they were last served. */
+  private ready: string[] = [];
+  private readonly readySet = new Set<string>();
+  private serving = false;
+  private readonly store: () => KvStore;
+  private readonly context: ExecContext;
+  private readonly hooks: SessionHooks;
+
+  constructor(store: () => KvStore, context: ExecContext, hooks: SessionHooks) {
+    this.store = store;
+    this.context = context;
+    this.hooks = hooks;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  get blockedCount(): number {
+    return this.blocked.size;
+  }
+
+  /** The session of a connection, if it has one. */
+  get(connection: ConnectionRef): KvSession | undefined {
+    return this.sessions.get(connectionKey(connection));
+  }
+
+  /** Every session, oldest first (CLIENT LIST, snapshots). */
+  all(): IterableIterator<KvSession> {
+    return this.sessions.values();
+  }
+
+  /** A write command named these keys of database `db` (KvStore.onWrite). */
+  onWrite(db: number, keys: readonly Buffer[]): void {
+    for (const key of keys) this.touch(dbKey(db, latin1(key)));
+  }
+
+  private touch(dk: string): void {
+    const watching = this.watchers.get(dk);
+    if (watching !== undefined) for (const session of watching) session.watchDirty = true;
+    if (this.waiting.has(dk) && !this.readySet.has(dk)) {
+      this.readySet.add(dk);
+      this.ready.push(dk);
+    }
+  }
+
+  /** A connection event or request from the log. */
+  apply(
+    connection: ConnectionRef,
+    event: "data" | "close" | "unblock",
+    commands: Buffer[][],
+    sink: ReplySink,
+  ): void {
+    const nowMs = this.context.nowMs;
+    const live = this.admitIncarnation(connection);
+    const key = connectionKey(connection);
+    if (event === "close") {
+      const session = this.sessions.get(key);
+      if (session !== undefined) this.close(session);
+      return;
+    }
+    if (event === "unblock") {
+      const session = this.sessions.get(key);
+      const number = Number(latin1(commands[0]?.[0] ?? Buffer.alloc(0)));
+      if (session?.blocked != null && session.blocked.number === number) this.timeOut(session);
+      this.serveReady();
+      return;
+    }
+    // A connection is kept only once it holds state (SELECT, MULTI, WATCH, SUBSCRIBE, HELLO,
+    // CLIENT, a blocked command): the client port logs the close of exactly those (their
+    // commands are "session" or blocking ones), so plain connections cost no log entry to close.
+    const kept = this.sessions.get(key);
+    const session = kept ?? new KvSession(connection, key, 0, nowMs);
+    // A late request of a retired incarnation runs detached: its client is gone.
+    this.run(session, { commands, next: 0, parts: [], bytes: 0, sink }, !live);
+    if (kept === undefined && live && session.hasState) {
+      if (session.id === 0) session.id = this.nextId++;
+      this.sessions.set(key, session);
+    }
+    this.serveReady();
+  }
+
+  /** Whether a connection's incarnation is its origin's live one (a new one retires the old). */
+  private admitIncarnation(connection: ConnectionRef): boolean {
+    const { origin, incarnation } = connection;
+    const current = this.origins.get(origin);
+    if (current === incarnation) return true;
+    if (this.retired.get(origin)?.includes(incarnation)) return false;
+    if (current !== undefined) {
+      // The origin restarted: its old connections are gone (their closes were never logged).
+      const list = this.retired.get(origin) ?? [];
+      list.push(current);
+      if (list.length > RETIRED_KEPT) list.shift();
+      this.retired.set(origin, list);
+      for (const session of [...this.sessions.values()])
+        if (session.connection.origin === origin && session.connection.incarnation === current)
+          this.close(session);
+    }
+    this.origins.set(origin, incarnation);
+    return true;
+  }
+
+  private close(session: KvSession): void {
+    if (session.blocked !== null) this.unblock(session);
+    this.unwatch(session);
+    this.pubsub.drop(session);
+    this.sessions.delete(session.key);
+  }
+
+  /** Runs a request's commands from `request.next` on; stops at one that blocks. */
+  private run(session: KvSession, request: RunningRequest, detached: boolean): void {
+    while (request.next < request.commands.length) {
+      const args = request.commands[request.next]!;
+      const reply = this.execute(session, args, false);
+      if (reply === BLOCKED) {
+        if (detached) {
+          this.addPart(
+            request,
+            this.out(session, args, timeoutReply(latin1(args[0]!).toLowerCase())),
+          );
+          request.next++;
+          continue;
+        }
+        this.block(session, args, request);
+        return;
+      }
+      request.next++;
+      this.addPart(request, reply);
+      this.serveReady();
+    }
+    const sink = request.sink;
+    if (sink !== null) {
+      const parts = request.parts;
+      sink(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    }
+  }
+
+  private addPart(request: RunningRequest, reply: Buffer): void {
+    if (request.sink === null) return; // nobody reads it: keep nothing
+    // Every command still runs; only the reply is replaced once the request's total is too big.
+    if (request.bytes + reply.byteLength > REQUEST_REPLY_BYTES_MAX) {
+      request.parts.push(REPLY_TOO_LARGE);
+      return;
+    }
+    request.bytes += reply.byteLength;
+    request.parts.push(reply);
+  }
+
+  /** The reply in the session's protocol. */
+  private out(session: KvSession, args: readonly Buffer[], reply: Buffer): Buffer {
+    return session.resp === 3 ? toResp3(args, reply) : reply;
+  }
+
+  /**
+   * One command of a session: its reply, or BLOCKED (a blocking command with nothing to serve,
+   * outside a transaction). `inExec`: run by EXEC (never queued, never blocks).
+   */
+  private execute(session: KvSession, args: Buffer[], inExec: boolean): Buffer {
+    const spec = findCommand(args[0]!);
+    const inMulti = session.multi !== null && !inExec;
+    session.lastMs = this.context.nowMs;
+    if (spec === undefined) {
+      if (inMulti) session.multiFailed = true;
+      return unknownCommand(args);
+    }
+    session.lastCommand = spec.name;
+    if (!arityFits(spec, args)) {
+      if (inMulti) session.multiFailed = true;
+      return wrongArity(spec.name);
+    }
+    const name = spec.name;
+    if (session.resp === 2 && session.subscribed && !SUBSCRIBED_ALLOWED.has(name))
+      return errorReply(
+        `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+      );
+    if (inMulti && !NOT_QUEUED.has(name)) {
+      // Over --max-memory a command that adds data is refused when queued, as in Redis.
+      if (spec.flags?.includes("denyoom") === true && this.store().isOverMemory()) {
+        session.multiFailed = true;
+        return ERR_OOM;
+      }
+      return this.queue(session, args);
+    }
+    switch (name) {
+      case "multi":
+        if (session.multi !== null) return errorReply("ERR MULTI calls can not be nested");
+        session.multi = [];
+        return OK;
+      case "exec":
+        return this.exec(session);
+      case "discard":
+        if (session.multi === null) return errorReply("ERR DISCARD without MULTI");
+        this.endMulti(session);
+        this.unwatch(session);
+        return OK;
+      case "watch":
+        if (session.multi !== null) return errorReply("ERR WATCH inside MULTI is not allowed");
+        this.watch(session, args);
+        return OK;
+      case "unwatch":
+        this.unwatch(session);
+        return OK;
+      case "select":
+        return this.select(session, args);
+      case "subscribe":
+        return this.pubsub.subscribe(session, args.slice(1));
+      case "psubscribe":
+        return this.pubsub.psubscribe(session, args.slice(1));
+      case "unsubscribe":
+        return this.pubsub.unsubscribe(session, args.slice(1));
+      case "punsubscribe":
+        return this.pubsub.punsubscribe(session, args.slice(1));
+      case "publish":
+        return integer(this.publish(args[1]!, args[2]!));
+      case "pubsub":
+        return this.out(session, args, this.pubsub.pubsubCommand(args));
+      case "ping":
+        if (session.resp === 2 && session.subscribed)
+          return array([bulk("pong"), args.length === 2 ? bulk(args[1]!) : bulk("")]);
+        return args.length === 2 ? bulk(args[1]!) : PONG;
+      case "hello":
+        return this.hello(session, args);
+      case "client":
+        return this.client(session, args);
+      case "reset":
+        this.reset(session);
+        return simpleString("RESET");
+      case "quit":
+        return OK;
+    }
+    const reply = this.store().execute(args, this.context, session.db);
+    if (reply === BLOCKED) {
+      if (inExec) return this.out(session, args, timeoutReply(name));
+      return BLOCKED;
+    }
+    if (spec.kind === "write") this.afterWrite(name, args, session.db);
+    return this.out(session, args, reply);
+  }
+
+  /** Writes whose effect reaches past their key arguments. */
+  private afterWrite(name: string, args: readonly Buffer[], db: number): void {
+    if (TOUCHES_DATABASES.has(name)) {
+      const dbs =
+        name === "flushall"
+          ? null
+          : name === "flushdb"
+            ? [db]
+            : [Number(latin1(args[1]!)), Number(latin1(args[2]!))];
+      for (const dk of this.watchers.keys())
+        if (dbs === null || dbs.includes(Number(dk.slice(0, dk.indexOf("\u0000"))))) this.touch(dk);
+      if (name === "swapdb") for (const dk of this.waiting.keys()) this.touch(dk);
+    } else if (name === "move" || name === "copy") {
+      // The key may have arrived in another database: wake whoever waits for it anywhere.
+      const target = latin1(args[name === "move" ? 1 : 2]!);
+      for (const dk of this.waiting.keys()) if (dk.endsWith(`\u0000${target}`)) this.touch(dk);
+    }
+  }
+
+  private queue(session: KvSession, args: Buffer[]): Buffer {
+    let size = 0;
+    for (const arg of args) size += arg.byteLength + 16;
+    if (session.multiBytes + size > MULTI_QUEUE_BYTES_MAX) {
+      session.multiFailed = true;
+      return errorReply(
+        `ERR transaction too large: its queued commands would pass ${MULTI_QUEUE_BYTES_MAX} bytes; send it in smaller transactions`,
+      );
+    }
+    session.multi!.push(args.map((arg) => Buffer.from(arg)));
+    session.multiBytes += size;
+    return QUEUED;
+  }
+
+  private endMulti(session: KvSession): void {
+    session.multi = null;
+    session.multiBytes = 0;
+    session.multiFailed = false;
+  }
+
+  private exec(session: KvSession): Buffer {
+    const queued = session.multi;
+    if (queued === null) return errorReply("ERR EXEC without MULTI");
+    const failed = session.multiFailed;
+    this.endMulti(session);
+    const watchFailed = this.watchFailed(session);
+    this.unwatch(session);
+    if (failed) return ERR_EXEC_ABORT;
+    if (watchFailed) return session.resp === 3 ? RESP3_NULL : NULL_ARRAY;
+    const replies: Buffer[] = [];
+    for (const args of queued) replies.push(this.execute(session, args, true));
+    return array(replies);
+  }
+
+  private watch(session: KvSession, args: readonly Buffer[]): void {
+    for (let i = 1; i < args.length; i++) {
+      const key = latin1(args[i]!);
+      if (session.watched.some((w) => w.db === session.db && w.key === key)) continue;
+      session.watched.push({ db: session.db, key, existed: this.isLive(session.db, key) });
+      const dk = dbKey(session.db, key);
+      let set = this.watchers.get(dk);
+      if (set === undefined) {
+        set = new Set();
+        this.watchers.set(dk, set);
+      }
+      set.add(session);
+    }
+  }
+
+  private unwatch(session: KvSession): void {
+    for (const watched of session.watched) {
+      const dk = dbKey(watched.db, watched.key);
+      const set = this.watchers.get(dk);
+      if (set === undefined) continue;
+      set.delete(session);
+      if (set.size === 0) this.watchers.delete(dk);
+    }
+    session.watched = [];
+    session.watchDirty = false;
+  }
+
+  /** A watched key was written, or was live at WATCH and has expired or gone since. */
+  private watchFailed(session: KvSession): boolean {
+    if (session.watchDirty) return true;
+    for (const watched of session.watched)
+      if (watched.existed && !this.isLive(watched.db, watched.key)) return true;
+    return false;
+  }
+
+  /** Whether `key` holds a live value now (without collecting it). */
+  private isLive(db: number, key: string): boolean {
+    const entry = this.store().database(db).entries.get(key);
+    return entry !== undefined && !(this.store().clockMs > entry.expiresAtMs);
+  }
+
+  private select(session: KvSession, args: readonly Buffer[]): Buffer {
+    const index = parseLong(args[1]!);
+    if (index === null || index > 2 ** 31 - 1 || index < -(2 ** 31)) return ERR_NOT_INTEGER;
+    if (index < 0 || index >= DATABASES) return errorReply("ERR DB index is out of range");
+    session.db = index;
+    return OK;
+  }
+
+  private publish(channel: Buffer, message: Buffer): number {
+    return this.pubsub.publish(channel, message, (session, bytes) => {
+      if (this.hooks.isLocal(session.connection)) this.hooks.push(session.connection, bytes);
+    });
+  }
+
+  private hello(session: KvSession, args: readonly Buffer[]): Buffer {
+    const request = parseHello(args);
+    if (isReply(request)) return request;
+    if (request.auth !== null && latin1(request.auth.username) !== "default") return ERR_WRONGPASS;
+    if (request.protover !== null) session.resp = request.protover as 2 | 3;
+    if (request.setname !== null) session.name = Buffer.from(request.setname);
+    const fields: Buffer[] = [
+      bulk("server"),
+      bulk("redis"),
+      bulk("version"),
+      bulk(REDIS_VERSION_CLAIMED),
+      bulk("proto"),
+      integer(session.resp),
+      bulk("id"),
+      integer(this.idOf(session)),
+      bulk("mode"),
+      bulk("standalone"),
+      bulk("role"),
+      bulk("master"),
+      bulk("modules"),
+      EMPTY_ARRAY,
+    ];
+    // RESP3: a map of the seven fields.
+    return session.resp === 3 ? Buffer.concat([Buffer.from("%7\r\n"), ...fields]) : array(fields);
+  }
+
+  private reset(session: KvSession): void {
+    this.endMulti(session);
+    this.unwatch(session);
+    this.pubsub.drop(session);
+    session.db = 0;
+    session.resp = 2;
+    session.name = null;
+  }
+
+  private client(session: KvSession, args: readonly Buffer[]): Buffer {
+    const sub = upper(args[1]!);
+    switch (sub) {
+      case "ID":
+        return args.length === 2 ? integer(this.idOf(session)) : wrongArity("client|id");
+      case "GETNAME":
+        if (args.length !== 2) return wrongArity("client|getname");
+        return session.name === null ? this.nullBulk(session) : bulk(session.name);
+      case "SETNAME": {
+        if (args.length !== 3) return wrongArity("client|setname");
+        const name = args[2]!;
+        for (const c of name)
+          if (c < 0x21 || c > 0x7e)
+            return errorReply(
+              "ERR Client names cannot contain spaces, newlines or special characters.",
+            );
+        session.name = name.length === 0 ? null : Buffer.from(name);
+        return OK;
+      }
+      case "SETINFO":
+        // Redis 7.2's; clients of 7.2 send it at connect and ignore the answer.
+        return args.length === 4 ? OK : wrongArity("client|setinfo");
+      case "INFO":
+        if (args.length !== 2) return wrongArity("client|info");
+        this.idOf(session);
+        return bulk(this.clientLine(session));
+      case "LIST":
+        return this.clientList(args);
+      case "UNBLOCK":
+        return this.clientUnblock(args);
+      case "NO-EVICT":
+      case "NO-TOUCH":
+        return args.length === 3 ? OK : wrongArity(`client|${sub.toLowerCase()}`);
+      case "GETREDIR":
+        return integer(-1);
+      case "HELP":
+        return array(CLIENT_HELP.map((line) => simpleString(line)));
+      case "KILL":
+      case "PAUSE":
+      case "UNPAUSE":
+      case "REPLY":
+      case "TRACKING":
+      case "TRACKINGINFO":
+      case "CACHING":
+        return errorReply(
+          `ERR CLIENT ${sub} is not supported by apus-smr (clients are spread over the replicas; a replica can only close its own)`,
+        );
+      default:
+        return errorReply(`ERR unknown subcommand '${latin1(args[1]!)}'. Try CLIENT HELP.`);
+    }
+  }
+
+  /** The session's CLIENT ID, numbered now if it has none yet (it is then kept). */
+  private idOf(session: KvSession): number {
+    if (session.id === 0) session.id = this.nextId++;
+    return session.id;
+  }
+
+  private nullBulk(session: KvSession): Buffer {
+    return session.resp === 3 ? RESP3_NULL : NULL_BULK;
+  }
+
+  /** One CLIENT LIST line, with the fields redis-server 7.0 prints. */
+  private clientLine(session: KvSession): string {
+    const now = this.context.nowMs;
+    const c = session.connection;
+    const flags =
+      session.blocked !== null
+        ? "b"
+        : session.multi !== null
+          ? "x"
+          : session.subscribed
+            ? "P"
+            : "N";
+    return (
+      `id=${session.id} addr=replica-${c.origin}:${c.worker}.${c.connId} laddr=replica-${c.origin}:0 ` +
+      `fd=-1 name=${session.name === null ? "" : latin1(session.name)} ` +
+      `age=${Math.max(0, Math.floor((now - session.createdMs) / 1000))} ` +
+      `idle=${Math.max(0, Math.floor((now - session.lastMs) / 1000))} flags=${flags} db=${session.db} ` +
+      `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 ` +
+      `multi=${session.multi === null ? -1 : session.multi.length} qbuf=0 qbuf-free=0 argv-mem=0 ` +
+      `multi-mem=${session.multiBytes} rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r ` +
+      `cmd=${session.lastCommand === "" ? "NULL" : session.lastCommand} user=default redir=-1 resp=${session.resp}\n`
+    );
+  }
+
+  /** CLIENT LIST [TYPE normal|pubsub|master|replica] [ID id …]: the clients of every replica. */
+  private clientList(args: readonly Buffer[]): Buffer {
+    let type: string | null = null;
+    let ids: Set<number> | null = null;
+    for (let i = 2; i < args.length; i++) {
+      const option = upper(args[i]!);
+      if (option === "TYPE" && i + 1 < args.length) {
+        type = latin1(args[++i]!).toLowerCase();
+        if (!["normal", "pubsub", "master", "replica", "slave"].includes(type))
+          return errorReply(`ERR Unknown client type '${latin1(args[i]!)}'`);
+      } else if (option === "ID" && i + 1 < args.length) {
+        ids = new Set();
+        for (i++; i < args.length; i++) {
+          const id = parseLong(args[i]!);
+          if (id === null || id <= 0) return errorReply("ERR Invalid client ID");
+          ids.add(id);
+        }
+      } else return errorReply("ERR syntax error");
+    }
+    let text = "";
+    for (const session of this.sessions.values()) {
+      if (ids !== null && !ids.has(session.id)) continue;
+      if (type === "pubsub" && !session.subscribed) continue;
+      if (type === "normal" && session.subscribed) continue;
+      if (type === "master" || type === "replica" || type === "slave") continue;
+      text += this.clientLine(session);
+    }
+    return bulk(text);
+  }
+
+  /** CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when it unblocked that client. */
+  private clientUnblock(args: readonly Buffer[]): Buffer {
+    if (args.length > 4) return errorReply("ERR syntax error");
+    const id = parseLong(args[2]!);
+    if (id === null) return ERR_NOT_INTEGER;
+    let asError = false;
+    if (args.length === 4) {
+      const how = upper(args[3]!);
+      if (how === "ERROR") asError = true;
+      else if (how !== "TIMEOUT")
+        return errorReply("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+    for (const session of this.blocked) {
+      if (session.id !== id) continue;
+      if (asError) {
+        const blocked = session.blocked!;
+        this.unblock(session);
+        blocked.request.next++;
+        this.addPart(blocked.request, errorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK"));
+        this.run(session, blocked.request, false);
+      } else this.timeOut(session);
+      return integer(1);
+    }
+    return integer(0);
+  }
+
+  /** Blocks a session on its command's keys until a write names one, or it times out. */
+  private block(session: KvSession, args: Buffer[], request: RunningRequest): void {
+    const timeout = blockTimeoutMs(args);
+    const timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 0;
+    const keys: string[] = [];
+    for (const key of commandKeys(args)) {
+      const dk = dbKey(session.db, latin1(key));
+      if (!keys.includes(dk)) keys.push(dk);
+    }
+    // XREAD … $ means "after the last entry now": run again, it must not mean a later last one.
+    const rerun = isNamed(args[0]!, "xread")
+      ? xreadResolveIds(this.store().database(session.db), args, this.context.nowMs)
+      : args;
+    const blocked: BlockedCommand = {
+      args: rerun.map((arg) => Buffer.from(arg)),
+      db: session.db,
+      keys,
+      deadlineMs: timeoutMs === 0 ? Number.POSITIVE_INFINITY : this.context.nowMs + timeoutMs,
+      number: ++session.blocks,
+      request,
+    };
+    session.blocked = blocked;
+    this.blocked.add(session);
+    for (const dk of keys) {
+      const queue = this.waiting.get(dk);
+      if (queue === undefined) this.waiting.set(dk, [session]);
+      else queue.push(session);
+    }
+    this.armTimer(session);
+  }
+
+  /** The origin keeps its client's timeout: an unblock event goes in the log when it runs out. */
+  private armTimer(session: KvSession): void {
+    const blocked = session.blocked!;
+    if (!this.hooks.isLocal(session.connection) || blocked.deadlineMs === Number.POSITIVE_INFINITY)
+      return;
+    const delay = Math.min(TIMER_MS_MAX, Math.max(0, blocked.deadlineMs - this.context.nowMs));
+    const number = blocked.number;
+    session.timer = setTimeout(() => {
+      session.timer = null;
+      if (session.blocked?.number === number) this.hooks.proposeUnblock(session.connection, number);
+    }, delay);
+    session.timer.unref?.();
+  }
+
+  private unblock(session: KvSession): void {
+    const blocked = session.blocked!;
+    for (const dk of blocked.keys) {
+      const queue = this.waiting.get(dk);
+      if (queue === undefined) continue;
+      const at = queue.indexOf(session);
+      if (at >= 0) queue.splice(at, 1);
+      if (queue.length === 0) this.waiting.delete(dk);
+    }
+    session.blocked = null;
+    this.blocked.delete(session);
+    if (session.timer !== null) {
+      clearTimeout(session.timer);
+      session.timer = null;
+    }
+  }
+
+  /** The blocked command gets its timeout reply; the rest of its request runs. */
+  private timeOut(session: KvSession): void {
+    const blocked = session.blocked!;
+    this.unblock(session);
+    blocked.request.next++;
+    const name = latin1(blocked.args[0]!).toLowerCase();
+    this.addPart(blocked.request, this.out(session, blocked.args, timeoutReply(name)));
+    this.run(session, blocked.request, false);
+  }
+
+  /** Runs again the commands blocked on keys that writes named, in the order they blocked. */
+  private serveReady(): void {
+    if (this.serving) return;
+    this.serving = true;
+    try {
+      while (this.ready.length > 0) {
+        const dk = this.ready.shift()!;
+        this.readySet.delete(dk);
+        const queue = this.waiting.get(dk);
+        if (queue === undefined) continue;
+        for (const session of [...queue]) {
+          const blocked = session.blocked;
+          if (blocked === null || !blocked.keys.includes(dk)) continue;
+          const reply = this.store().execute(blocked.args, this.context, blocked.db);
+          // The key now holds another type: Redis keeps such a client blocked, so do we.
+          if (reply === BLOCKED || reply.equals(WRONGTYPE)) continue;
+          this.unblock(session);
+          blocked.request.next++;
+          this.addPart(blocked.request, this.out(session, blocked.args, reply));
+          this.run(session, blocked.request, false);
+        }
+      }
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  /** A batch ended at log time `nowMs`: blocked commands whose deadline passed time out. */
+  endBatch(nowMs: number): void {
+    if (this.blocked.size === 0) return;
+    for (const session of [...this.blocked])
+      if (session.blocked !== null && nowMs >= session.blocked.deadlineMs) this.timeOut(session);
+    this.serveReady();
+  }
+
+  /** The whole state, as plain data (kv-session-snapshot.ts encodes it). */
+  exportState(): SessionsState {
+    const ids = new Map<KvSession, number>();
+    const sessions: SessionState[] = [];
+    for (const session of this.sessions.values()) {
+      ids.set(session, session.id);
+      const c = session.connection;
+      const blocked = session.blocked;
+      sessions.push({
+        origin: c.origin,
+        incarnation: c.incarnation,
+        worker: c.worker,
+        connId: c.connId,
+        id: session.id,
+        createdMs: session.createdMs,
+        lastMs: session.lastMs,
+        lastCommand: session.lastCommand,
+        db: session.db,
+        resp: session.resp,
+        name: session.name === null ? null : latin1(session.name),
+        multi: session.multi === null ? null : session.multi.map((args) => args.map(latin1)),
+        multiBytes: session.multiBytes,
+        multiFailed: session.multiFailed,
+        watched: session.watched.map((w) => [w.db, w.key, w.existed] as const),
+        watchDirty: session.watchDirty,
+        channels: [...session.channels],
+        patterns: [...session.patterns],
+        blocks: session.blocks,
+        blocked:
+          blocked === null
+            ? null
+            : {
+                args: blocked.args.map(latin1),
+                db: blocked.db,
+                keys: [...blocked.keys],
+                deadlineMs:
+                  blocked.deadlineMs === Number.POSITIVE_INFINITY ? -1 : blocked.deadlineMs,
+                number: blocked.number,
+                commands: blocked.request.commands.map((args) => args.map(latin1)),
+                next: blocked.request.next,
+              },
+      });
+    }
+    return {
+      nextId: this.nextId,
+      origins: [...this.origins],
+      retired: [...this.retired],
+      sessions,
+      waiting: [...this.waiting].map(([dk, queue]) => [dk, queue.map((s) => s.id)] as const),
+    };
+  }
+
+  /** Replaces the whole state with one exportState gave (a snapshot being installed). */
+  importState(state: SessionsState): void {
+    for (const session of this.sessions.values())
+      if (session.timer !== null) clearTimeout(session.timer);
+    this.sessions.clear();
+    this.watchers.clear();
+    this.waiting.clear();
+    this.blocked.clear();
+    this.ready = [];
+    this.readySet.clear();
+    this.origins.clear();
+    this.retired.clear();
+    this.pubsub.clear();
+    this.nextId = state.nextId;
+    for (const [origin, incarnation] of state.origins) this.origins.set(origin, incarnation);
+    for (const [origin, list] of state.retired) this.retired.set(origin, [...list]);
+    const byId = new Map<number, KvSession>();
+    for (const saved of state.sessions) {
+      const connection = {
+        origin: saved.origin,
+        incarnation: saved.incarnation,
+        worker: saved.worker,
+        connId: saved.connId,
+      };
+      const key = connectionKey(connection);
+      const session = new KvSession(connection, key, saved.id, saved.createdMs);
+      session.lastMs = saved.lastMs;
+      session.lastCommand = saved.lastCommand;
+      session.db = saved.db;
+      session.resp = saved.resp;
+      session.name = saved.name === null ? null : Buffer.from(saved.name, "latin1");
+      session.multi =
+        saved.multi === null
+          ? null
+          : saved.multi.map((args) => args.map((arg) => Buffer.from(arg, "latin1")));
+      session.multiBytes = saved.multiBytes;
+      session.multiFailed = saved.multiFailed;
+      session.blocks = saved.blocks;
+      this.sessions.set(key, session);
+      byId.set(session.id, session);
+      for (const [db, watchedKey, existed] of saved.watched) {
+        session.watched.push({ db, key: watchedKey, existed });
+        const dk = dbKey(db, watchedKey);
+        let set = this.watchers.get(dk);
+        if (set === undefined) {
+          set = new Set();
+          this.watchers.set(dk, set);
+        }
+        set.add(session);
+      }
+      session.watchDirty = saved.watchDirty;
+      const toBuffers = (names: readonly string[]) => names.map((n) => Buffer.from(n, "latin1"));
+      if (saved.channels.length > 0) this.pubsub.subscribe(session, toBuffers(saved.channels));
+      if (saved.patterns.length > 0) this.pubsub.psubscribe(session, toBuffers(saved.patterns));
+      const blocked = saved.blocked;
+      if (blocked !== null) {
+        session.blocked = {
+          args: blocked.args.map((arg) => Buffer.from(arg, "latin1")),
+          db: blocked.db,
+          keys: [...blocked.keys],
+          deadlineMs: blocked.deadlineMs < 0 ? Number.POSITIVE_INFINITY : blocked.deadlineMs,
+          number: blocked.number,
+          // The client's reply so far is its origin's alone, and lost with a restore.
+          request: {
+            commands: blocked.commands.map((args) => args.map((arg) => Buffer.from(arg, "latin1"))),
+            next: blocked.next,
+            parts: [],
+            bytes: 0,
+            sink: null,
+          },
+        };
+        this.blocked.add(session);
+      }
+    }
+    for (const [dk, ids] of state.waiting)
+      this.waiting.set(
+        dk,
+        ids.map((id) => byId.get(id)!),
+      );
+  }
+
+  /**
+   * Whether a request of this connection may be answered outside the log (a read index): not
+   * while its session is in a transaction, in Pub/Sub mode or blocked.
+   */
+  allowsReads(connection: ConnectionRef): boolean {
+    const session = this.sessions.get(connectionKey(connection));
+    return (
+      session === undefined ||
+      (session.multi === null && !session.subscribed && session.blocked === null)
+    );
+  }
+
+  /** The database and protocol a read of this connection runs with. */
+  readContext(connection: ConnectionRef): { db: number; resp: 2 | 3 } {
+    const session = this.sessions.get(connectionKey(connection));
+    return { db: session?.db ?? 0, resp: session?.resp ?? 2 };
+  }
+}
+
+/** A session as plain data (exportState); binary strings as latin1. */
+export interface SessionState {
+  readonly origin: number;
+  readonly incarnation: number;
+  readonly worker: number;
+  readonly connId: number;
+  readonly id: number;
+  readonly createdMs: number;
+  readonly lastMs: number;
+  readonly lastCommand: string;
+  readonly db: number;
+  readonly resp: 2 | 3;
+  readonly name: string | null;
+  readonly multi: readonly (readonly string[])[] | null;
+  readonly multiBytes: number;
+  readonly multiFailed: boolean;
+  readonly watched: readonly (readonly [number, string, boolean])[];
+  readonly watchDirty: boolean;
+  readonly channels: readonly string[];
+  readonly patterns: readonly string[];
+  readonly blocks: number;
+  readonly blocked: {
+    readonly args: readonly string[];
+    readonly db: number;
+    readonly keys: readonly string[];
+    /** -1: never. */
+    readonly deadlineMs: number;
+    readonly number: number;
+    readonly commands: readonly (readonly string[])[];
+    readonly next: number;
+  } | null;
+}
+
+export interface SessionsState {
+  readonly nextId: number;
+  readonly origins: readonly (readonly [number, number])[];
+  readonly retired: readonly (readonly [number, readonly number[]])[];
+  readonly sessions: readonly SessionState[];
+  /** Blocked sessions by key, in the order they blocked (by session id). */
+  readonly waiting: readonly (readonly [string, readonly number[]])[];
+}
+
+/** Whether `arg` is the command name `lowerName` (ASCII, any case). */
+function isNamed(arg: Buffer, lowerName: string): boolean {
+  return arg.length === lowerName.length && latin1(arg).toLowerCase() === lowerName;
+}
+
+const QUEUED = simpleString("QUEUED");
+const RESP3_NULL = Buffer.from("_\r\n");
+
+const CLIENT_HELP = [
+  "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "ID",
+  "    Return the ID of the current connection.",
+  "INFO",
+  "    Return information about the current client connection.",
+  "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+  "    Return information about client connections (of every replica).",
+  "GETNAME",
+  "    Return the name of the current connection.",
+  "SETNAME <name>",
+  "    Assign the name <name> to the current connection.",
+  "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+  "    Unblock the specified blocked client.",
+  "HELP",
+  "    Print this help.",
+];
