@@ -931,14 +931,55 @@ function itemSize(item: ZItem, withScores: boolean): number {
   return bulkSize(item.member.length) + (withScores ? bulkSize(formatScore(item.score).length) : 0);
 }
 
+/** The refusal of a reply of `size` bytes (a bigint: a huge negative count), else undefined. */
+function checkBigReplySize(keyspace: Keyspace, size: bigint): Buffer | undefined {
+  const limit = keyspace.limits.replyBytesMax;
+  if (size <= BigInt(limit)) return undefined;
+  // replyTooLarge's message, with every digit of a size past 2^53.
+  return size <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? replyTooLarge(Number(size), limit)
+    : errorReply(`ERR reply too large (${size} bytes, limit ${limit} set by --max-reply-bytes)`);
+}
+
+/**
+ * ZRANDMEMBER's `total` picks where repeats are allowed: each item total / size times and
+ * total mod size distinct others once, shuffled. The reply is sized in closed form before
+ * anything is built, so a huge total is refused at once.
+ */
+function picksWithRepeats(
+  keyspace: Keyspace,
+  items: readonly ZItem[],
+  prng: SeededPrng,
+  total: bigint,
+  withScores: boolean,
+): Buffer {
+  const size = items.length;
+  const rounds = total / BigInt(size);
+  const rest = distinctIndexes(prng, size, Number(total % BigInt(size)));
+  let roundBytes = 0;
+  if (rounds > 0n) for (const item of items) roundBytes += itemSize(item, withScores);
+  let restBytes = 0;
+  for (const i of rest) restBytes += itemSize(items[i]!, withScores);
+  const elements = withScores ? 2n * total : total;
+  const replySize =
+    BigInt(1 + String(elements).length + 2) + rounds * BigInt(roundBytes) + BigInt(restBytes);
+  const refusal = checkBigReplySize(keyspace, replySize);
+  if (refusal !== undefined) return refusal;
+  const picks = rest;
+  for (let r = 0; r < Number(rounds); r++) for (let i = 0; i < size; i++) picks.push(i);
+  return itemsReply(
+    keyspace,
+    shuffle(prng, picks).map((i) => items[i]!),
+    withScores,
+  );
+}
+
 /**
  * ZRANDMEMBER key [count [WITHSCORES]]: pseudo-random, not random: picks are seeded from the
  * store's state (seededPrng), so every replica picks alike; compare with Redis only where the
  * pick cannot differ. As Redis: a count at least the set's size returns it whole, highest score
  * first; a smaller positive count, that many distinct members. A negative count -n returns n
- * members where repeats are allowed: here each member floor(n / size) times and n mod size
- * distinct others once, shuffled (so the reply's size is known before anything is picked, and a
- * huge n is refused at once).
+ * members where repeats are allowed (picksWithRepeats).
  */
 export const zrandmember: Handler = (keyspace, args, now) => {
   let count: bigint | undefined;
@@ -969,30 +1010,9 @@ export const zrandmember: Handler = (keyspace, args, now) => {
   }
   if (count === 0n) return EMPTY_ARRAY;
   if (count >= BigInt(size)) return itemsReply(keyspace, items.slice().reverse(), withScores);
-  if (count > 0n) {
-    const picked = distinctIndexes(prng, size, Number(count)).map((i) => items[i]!);
-    return itemsReply(keyspace, picked, withScores);
-  }
-  const total = -count;
-  const rounds = total / BigInt(size);
-  const rest = distinctIndexes(prng, size, Number(total % BigInt(size)));
-  let roundBytes = 0;
-  if (rounds > 0n) for (const item of items) roundBytes += itemSize(item, withScores);
-  let restBytes = 0;
-  for (const i of rest) restBytes += itemSize(items[i]!, withScores);
-  const elements = withScores ? 2n * total : total;
-  const size64 =
-    BigInt(1 + String(elements).length + 2) + rounds * BigInt(roundBytes) + BigInt(restBytes);
-  if (size64 > BigInt(keyspace.limits.replyBytesMax)) {
-    return replyTooLarge(Number(size64), keyspace.limits.replyBytesMax);
-  }
-  const picks = rest;
-  for (let r = 0; r < Number(rounds); r++) for (let i = 0; i < size; i++) picks.push(i);
-  return itemsReply(
-    keyspace,
-    shuffle(prng, picks).map((i) => items[i]!),
-    withScores,
-  );
+  if (count < 0n) return picksWithRepeats(keyspace, items, prng, -count, withScores);
+  const picked = distinctIndexes(prng, size, Number(count)).map((i) => items[i]!);
+  return itemsReply(keyspace, picked, withScores);
 };
 
 /** The first key of `keys` that exists, with its sorted set; WRONGTYPE if it holds another type. */
