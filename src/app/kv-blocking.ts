@@ -1,5 +1,6 @@
 /**
- * Blocking list and sorted-set pops: BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX. Each
+ * Blocking list and sorted-set pops: BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX
+ * BZMPOP. Each
  * handler serves at once when it can, as its non-blocking twin; when every key it names is empty
  * it returns BLOCKED, and the session layer (kv-sessions.ts) blocks the client on those keys and
  * runs the same handler again when a later write names one of them — at that write's place in
@@ -10,9 +11,9 @@
  * layer uses to set the deadline on the log's clock.
  */
 import { type CommandSpec, KEYS_1_2, KEYS_BEFORE_LAST, type KeySpec } from "./kv-command-spec.ts";
-import { type Keyspace, KvList, KvZset } from "./kv-keyspace.ts";
+import { type Keyspace, KvList } from "./kv-keyspace.ts";
 import { mpopFirst, mpopKeyIndexes, parseMpop } from "./kv-lists.ts";
-import { formatScore } from "./kv-scores.ts";
+import { numkeysKeySpec } from "./kv-sets.ts";
 import {
   BLOCKED,
   ERR_SYNTAX,
@@ -23,6 +24,7 @@ import {
   WRONGTYPE,
 } from "./kv-shared.ts";
 import { xreadBlockMs } from "./kv-streams.ts";
+import { parseZmpop, zmpopFirst, zpopFirst } from "./kv-zsets.ts";
 import { array, bulk, errorReply, NULL_ARRAY, NULL_BULK } from "./resp.ts";
 
 const ERR_TIMEOUT_FLOAT = errorReply("ERR timeout is not a float or out of range");
@@ -142,18 +144,7 @@ function zpopCommand(fromHigh: boolean): Handler {
   return (keyspace, args, now) => {
     const timeout = blockTimeoutMs(args);
     if (isReply(timeout)) return timeout;
-    for (let i = 1; i < args.length - 1; i++) {
-      const key = latin1(args[i]!);
-      const entry = keyspace.lookup(key, now);
-      if (entry === undefined) continue;
-      if (!(entry.value instanceof KvZset)) return WRONGTYPE;
-      const zset = entry.value;
-      if (zset.size === 0) continue;
-      const [item] = zset.popEnd(1, fromHigh);
-      if (zset.size === 0) keyspace.remove(key, entry);
-      return array([bulk(args[i]!), bulk(item!.member), bulk(formatScore(item!.score))]);
-    }
-    return BLOCKED;
+    return zpopFirst(keyspace, args.slice(1, -1), fromHigh, now) ?? BLOCKED;
   };
 }
 
@@ -169,6 +160,14 @@ const blmpop: Handler = (keyspace, args, now) => {
 const BLMPOP_KEYS: KeySpec = {
   find: (args) => mpopKeyIndexes(args, 2),
   legacy: { first: 0, last: 0, step: 0 },
+};
+
+const bzmpop: Handler = (keyspace, args, now) => {
+  const timeout = blockTimeoutMs(args);
+  if (isReply(timeout)) return timeout;
+  const parsed = parseZmpop(args, 2);
+  if (isReply(parsed)) return parsed;
+  return zmpopFirst(keyspace, parsed.keys, parsed.fromHigh, parsed.count, now) ?? BLOCKED;
 };
 
 const BLOCKING = ["noscript", "blocking"] as const;
@@ -214,6 +213,14 @@ export const BLOCKING_COMMANDS: readonly CommandSpec[] = [
     handler: blmpop,
     flags: BLOCKING,
     keys: BLMPOP_KEYS,
+  },
+  {
+    name: "bzmpop",
+    arity: -5,
+    kind: "write",
+    handler: bzmpop,
+    flags: BLOCKING,
+    keys: numkeysKeySpec(2, undefined, 1),
   },
   {
     name: "bzpopmin",
