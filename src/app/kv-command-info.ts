@@ -56,6 +56,7 @@ type Group =
   | "set"
   | "sorted-set"
   | "stream"
+  | "geo"
   | "pubsub"
   | "transactions"
   | "connection"
@@ -96,6 +97,7 @@ const GROUP_CATEGORY: Readonly<Record<Group, AclCategory | null>> = {
   set: "set",
   "sorted-set": "sortedset",
   stream: "stream",
+  geo: "geo",
   pubsub: "pubsub",
   transactions: "transaction",
   connection: "connection",
@@ -140,6 +142,7 @@ const REDIS_IRREGULAR: ReadonlyMap<string, Irregular> = new Map<string, Irregula
   ["swapdb", { group: "server", categories: ["keyspace", "dangerous"] }],
   ["keys", { categories: ["keyspace", "dangerous"] }],
   ["sort", { categories: ["set", "sortedset", "list", "dangerous"] }],
+  ["sort_ro", { categories: ["set", "sortedset", "list", "dangerous"] }],
   ["info", { categories: ["dangerous"] }],
   // A server command in @connection.
   ["command", { group: "server", categories: ["connection"] }],
@@ -199,6 +202,7 @@ function groupOf(spec: CommandSpec, byModule: ReadonlyMap<CommandSpec, Group>): 
   // Modules of mixed groups (blocking pops, sessions, Pub/Sub, streams): Redis's own naming.
   if (flags.includes("pubsub")) return "pubsub";
   if (spec.name.startsWith("x")) return "stream";
+  if (spec.name.startsWith("geo")) return "geo";
   if (spec.name.startsWith("bz")) return "sorted-set";
   if (flags.includes("blocking")) return "list";
   return "generic";

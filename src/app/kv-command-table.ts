@@ -8,6 +8,7 @@ import { assert } from "../core/errors.ts";
 import { BLOCKING_COMMANDS } from "./kv-blocking.ts";
 import { commandCommand } from "./kv-command-info.ts";
 import { type CommandKind, type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
+import { GEO_COMMANDS } from "./kv-geo.ts";
 import { HASH_COMMANDS } from "./kv-hashes.ts";
 import { KEY_COMMANDS } from "./kv-keys.ts";
 import { LIST_COMMANDS } from "./kv-lists.ts";
@@ -15,6 +16,7 @@ import { SERVER_COMMANDS } from "./kv-server.ts";
 import { SESSION_COMMANDS } from "./kv-session-commands.ts";
 import { SET_COMMANDS } from "./kv-sets.ts";
 import { latin1 } from "./kv-shared.ts";
+import { SORT_COMMANDS } from "./kv-sort.ts";
 import { STREAM_COMMANDS, xreadBlockMs } from "./kv-streams.ts";
 import { STRING_COMMANDS } from "./kv-strings.ts";
 import { ZSET_COMMANDS } from "./kv-zsets.ts";
@@ -26,6 +28,8 @@ const MODULE_SPECS: readonly CommandSpec[] = [
   ...LIST_COMMANDS,
   ...SET_COMMANDS,
   ...ZSET_COMMANDS,
+  ...GEO_COMMANDS,
+  ...SORT_COMMANDS,
   ...STREAM_COMMANDS,
   ...SERVER_COMMANDS,
   ...BLOCKING_COMMANDS,

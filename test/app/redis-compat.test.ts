@@ -9,6 +9,7 @@ import { COMMANDS as LISTS_HASHES } from "./compat/lists-hashes.ts";
 import { COMMANDS as SERVER } from "./compat/server.ts";
 import { SESSION_STEPS } from "./compat/sessions.ts";
 import { COMMANDS as SETS_ZSETS } from "./compat/sets-zsets.ts";
+import { COMMANDS as SORT_GEO } from "./compat/sort-geo.ts";
 import { COMMANDS as STREAMS } from "./compat/streams.ts";
 import { COMMANDS as STRINGS_KEYS } from "./compat/strings-keys.ts";
 import { KvAppHarness } from "./kv-app-harness.ts";
@@ -23,6 +24,7 @@ const GROUPS: readonly { name: string; commands: readonly (readonly string[])[] 
   { name: "strings and keys", commands: STRINGS_KEYS },
   { name: "lists and hashes", commands: LISTS_HASHES },
   { name: "sets and sorted sets", commands: SETS_ZSETS },
+  { name: "sort and geo", commands: SORT_GEO },
   { name: "streams", commands: STREAMS },
   { name: "server commands", commands: SERVER },
 ];
