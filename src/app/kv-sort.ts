@@ -186,7 +186,43 @@ export function sortScore(raw: string): number | null {
   const value = bound.value;
   if (!Number.isFinite(value) && !/inf/i.test(text)) return null;
   if (value === 0 && underflowed(text)) return null;
+  // glibc's strtod sets ERANGE for a subnormal result too, unless it is exact.
+  if (value !== 0 && Math.abs(value) < 2 ** -1022 && !exactSubnormal(text, value)) return null;
   return value;
+}
+
+/** Decimal exponents past which a literal cannot be an exact subnormal worth computing. */
+const EXACT_EXPONENT_MAX = 20_000;
+
+/** Whether the literal `text` (a subnormal `value` as strtod read it) is exactly `value`. */
+function exactSubnormal(text: string, value: number): boolean {
+  const match =
+    /^[\t\n\v\f\r ]*[+-]?(?:0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?[0-9]+))?|([0-9]*)\.?([0-9]*)(?:[eE]([+-]?[0-9]+))?)$/.exec(
+      text,
+    );
+  if (match === null) return false;
+  const hex = match[1] !== undefined || match[2] !== undefined;
+  const whole = (hex ? match[1] : match[4]) ?? "";
+  const fraction = (hex ? match[2] : match[5]) ?? "";
+  const exponent = Number((hex ? match[3] : match[6]) ?? "0");
+  if (!Number.isFinite(exponent) || Math.abs(exponent) > EXACT_EXPONENT_MAX) return false;
+  if (whole.length + fraction.length === 0) return false;
+  const digits = BigInt(`${hex ? "0x" : ""}${whole}${fraction}`);
+  // The literal is digits × base^shift; the double is m × 2^-1074.
+  const m = BigInt(Math.abs(value) / 2 ** -1074);
+  let num = digits;
+  let den = 1n;
+  if (hex) {
+    const shift = exponent - 4 * fraction.length + 1074;
+    if (shift >= 0) num <<= BigInt(shift);
+    else den <<= BigInt(-shift);
+  } else {
+    const shift = exponent - fraction.length;
+    if (shift >= 0) num *= 10n ** BigInt(shift);
+    else den = 10n ** BigInt(-shift);
+    num <<= 1074n;
+  }
+  return num === m * den;
 }
 
 /** Whether a literal that strtod read as 0 had a nonzero mantissa (ERANGE: it underflowed). */
