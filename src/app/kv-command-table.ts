@@ -5,11 +5,13 @@
  * path reads kinds.
  */
 import { assert } from "../core/errors.ts";
+import { BIT_COMMANDS } from "./kv-bits.ts";
 import { BLOCKING_COMMANDS } from "./kv-blocking.ts";
 import { commandCommand } from "./kv-command-info.ts";
 import { type CommandKind, type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
 import { GEO_COMMANDS } from "./kv-geo.ts";
 import { HASH_COMMANDS } from "./kv-hashes.ts";
+import { HLL_COMMANDS } from "./kv-hll.ts";
 import { KEY_COMMANDS } from "./kv-keys.ts";
 import { LIST_COMMANDS } from "./kv-lists.ts";
 import { SERVER_COMMANDS } from "./kv-server.ts";
@@ -23,6 +25,8 @@ import { ZSET_COMMANDS } from "./kv-zsets.ts";
 
 const MODULE_SPECS: readonly CommandSpec[] = [
   ...STRING_COMMANDS,
+  ...BIT_COMMANDS,
+  ...HLL_COMMANDS,
   ...KEY_COMMANDS,
   ...HASH_COMMANDS,
   ...LIST_COMMANDS,

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COMMANDS as BITS_HLL } from "./compat/bits-hll.ts";
 import { COMMANDS as LISTS_HASHES } from "./compat/lists-hashes.ts";
 import { COMMANDS as SERVER } from "./compat/server.ts";
 import { SESSION_STEPS } from "./compat/sessions.ts";
@@ -26,6 +27,7 @@ const GROUPS: readonly { name: string; commands: readonly (readonly string[])[] 
   { name: "sets and sorted sets", commands: SETS_ZSETS },
   { name: "sort and geo", commands: SORT_GEO },
   { name: "streams", commands: STREAMS },
+  { name: "bitmaps and HyperLogLogs", commands: BITS_HLL },
   { name: "server commands", commands: SERVER },
 ];
 
