@@ -1,3 +1,4 @@
+import { ApusError } from "../core/errors.ts";
 import { MIB, REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
 import { decodeCommands } from "./command-codec.ts";
 import { decodeSessions, encodeSessions } from "./kv-session-snapshot.ts";
@@ -187,9 +188,17 @@ export class KvApp implements ReplicatedApp {
     const { state, rest } = decodeSessions(data);
     this.store = KvStore.restore(rest, this.storeOptions());
     this.watchStore();
-    this.sessions.importState(
-      state ?? { nextId: 1, origins: [], retired: [], sessions: [], waiting: [] },
-    );
+    try {
+      this.sessions.importState(
+        state ?? { nextId: 1, origins: [], retired: [], sessions: [], waiting: [] },
+      );
+    } catch (error) {
+      // Well-formed JSON of the wrong shape (never written by a replica of this version).
+      throw new ApusError(
+        "ERR_WIRE_FIELD",
+        `store snapshot is corrupt: sessions: ${String(error)}`,
+      );
+    }
   }
 
   keyCount(): number {

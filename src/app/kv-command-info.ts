@@ -16,9 +16,11 @@
  * COMMAND DOCS, which gives only a summary pointing to redis.io and the group (Redis's texts,
  * `since`, `complexity` and `arguments` are not kept here).
  */
+import { BIT_COMMANDS } from "./kv-bits.ts";
 import { type CommandFlag, type CommandSpec, keyIndexes } from "./kv-command-spec.ts";
 import { nocaseGlob } from "./kv-config.ts";
 import { HASH_COMMANDS } from "./kv-hashes.ts";
+import { HLL_COMMANDS } from "./kv-hll.ts";
 import { KEY_COMMANDS } from "./kv-keys.ts";
 import type { Keyspace } from "./kv-keyspace.ts";
 import { LIST_COMMANDS } from "./kv-lists.ts";
@@ -57,6 +59,8 @@ type Group =
   | "sorted-set"
   | "stream"
   | "geo"
+  | "bitmap"
+  | "hyperloglog"
   | "pubsub"
   | "transactions"
   | "connection"
@@ -98,6 +102,8 @@ const GROUP_CATEGORY: Readonly<Record<Group, AclCategory | null>> = {
   "sorted-set": "sortedset",
   stream: "stream",
   geo: "geo",
+  bitmap: "bitmap",
+  hyperloglog: "hyperloglog",
   pubsub: "pubsub",
   transactions: "transaction",
   connection: "connection",
@@ -174,6 +180,8 @@ function moduleGroups(): Map<CommandSpec, Group> {
     [SET_COMMANDS, "set"],
     [ZSET_COMMANDS, "sorted-set"],
     [SERVER_COMMANDS, "server"],
+    [BIT_COMMANDS, "bitmap"],
+    [HLL_COMMANDS, "hyperloglog"],
   ];
   for (const [specs, group] of modules) for (const spec of specs) groups.set(spec, group);
   return groups;
