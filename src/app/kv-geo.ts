@@ -82,6 +82,11 @@ function doubleParts(value: number): { negative: boolean; mant: bigint; exp: num
 export function formatFixed(value: number, digits: number): string {
   if (value === Infinity) return "inf";
   if (value === -Infinity) return "-inf";
+  // toFixed is exact too, but rounds a tie up, not to even. A tie needs value × 2^(digits+1) to
+  // be an integer (value × 10^digits then ends in .5 exactly); otherwise toFixed is printf's.
+  if (Math.abs(value) < 1e21 && !Number.isInteger(value * 2 ** (digits + 1))) {
+    return Object.is(value, -0) ? `-${value.toFixed(digits)}` : value.toFixed(digits);
+  }
   const { negative, mant, exp } = doubleParts(value);
   const scale = 10n ** BigInt(digits);
   let q: bigint;
@@ -198,28 +203,44 @@ const PIO2_4 = 5.562271104316826e-50;
 /** Beyond this the reduction below loses precision (and no search needs it). */
 const REDUCTION_MAX = 2 ** 20;
 
-/** Taylor coefficients (-1)^n / (2n+1)! and (-1)^n / (2n)!, as double-doubles: |r| <= π/4. */
-const SIN_COEFFICIENTS: [number, number][] = [];
-const COS_COEFFICIENTS: [number, number][] = [];
+/**
+ * Taylor coefficients of sin r / r and cos r in r², (-1)^n / (2n+1)! and (-1)^n / (2n)!, as
+ * double-doubles (hi, lo pairs), enough for |r| <= π/4; and their magnitudes, to stop early.
+ */
+const SIN_TERMS = new Float64Array(32);
+const COS_TERMS = new Float64Array(32);
+const TERMS_MAX = 16;
 {
   let factorial = 1n;
-  for (let n = 1; n <= 31; n++) {
+  for (let n = 1; n <= 2 * TERMS_MAX; n++) {
     factorial *= BigInt(n);
     const [hi, lo] = ddRational(1n, factorial);
-    const coefficient: [number, number] = (n >> 1) % 2 === 1 ? [-hi, -lo] : [hi, lo];
-    if (n % 2 === 1) SIN_COEFFICIENTS.push(coefficient);
-    else COS_COEFFICIENTS.push(coefficient);
+    const sign = (n >> 1) % 2 === 1 ? -1 : 1;
+    const terms = n % 2 === 1 ? SIN_TERMS : COS_TERMS;
+    const at = n % 2 === 1 ? (n - 1) / 2 : n / 2;
+    terms[2 * at] = sign * hi;
+    terms[2 * at + 1] = sign * lo;
   }
-  COS_COEFFICIENTS.unshift([1, 0]);
+  COS_TERMS[0] = 1;
+  COS_TERMS[1] = 0;
 }
+/** A term below this (relative to the sum's leading 1) cannot change the rounded result. */
+const TERM_NEGLIGIBLE = 2 ** -116;
 
-/** Σ coefficients[n] × r2^n by Horner's rule, into ddHi/ddLo. */
-function series(coefficients: readonly [number, number][], r2h: number, r2l: number): void {
-  let [ph, pl] = coefficients[coefficients.length - 1]!;
-  for (let n = coefficients.length - 2; n >= 0; n--) {
+/**
+ * Σ terms[n] × r2^n by Horner's rule, into ddHi/ddLo, from the last term that matters for this r2
+ * (a small argument needs few).
+ */
+function series(terms: Float64Array, r2h: number, r2l: number): void {
+  let count = 1;
+  for (let power = r2h; count < TERMS_MAX; count++, power *= r2h) {
+    if (power * Math.abs(terms[2 * count]!) < TERM_NEGLIGIBLE) break;
+  }
+  let ph = terms[2 * count - 2]!;
+  let pl = terms[2 * count - 1]!;
+  for (let n = count - 2; n >= 0; n--) {
     ddMul(ph, pl, r2h, r2l);
-    const c = coefficients[n]!;
-    ddAdd(ddHi, ddLo, c[0], c[1]);
+    ddAdd(ddHi, ddLo, terms[2 * n]!, terms[2 * n + 1]!);
     ph = ddHi;
     pl = ddLo;
   }
@@ -227,34 +248,77 @@ function series(coefficients: readonly [number, number][], r2h: number, r2l: num
   ddLo = pl;
 }
 
-/** sin (wantCos false) or cos of (xh, xl), |x| <= REDUCTION_MAX, into ddHi/ddLo. */
-function ddSinCos(xh: number, xl: number, wantCos: boolean): void {
+/** sin(x) and cos(x) of the last ddSinCos, as double-doubles (only those it was asked for). */
+let sinHi = 0;
+let sinLo = 0;
+let cosHi = 0;
+let cosLo = 0;
+
+/**
+ * sin and/or cos of (xh, xl), |x| <= REDUCTION_MAX, into sinHi/sinLo and cosHi/cosLo: one
+ * reduction by π/2, then the series of sin r and cos r that the quadrant needs.
+ */
+function ddSinCos(xh: number, xl: number, wantSin: boolean, wantCos: boolean): void {
   const k = Math.round(xh / PIO2_1);
-  twoProd(k, PIO2_1);
-  ddAdd(xh, xl, -ddHi, -ddLo);
-  let rh = ddHi;
-  let rl = ddLo;
-  twoProd(k, PIO2_2);
-  ddAdd(rh, rl, -ddHi, -ddLo);
-  rh = ddHi;
-  rl = ddLo;
-  twoProd(k, PIO2_3);
-  ddAdd(rh, rl, -ddHi, -ddLo - k * PIO2_4);
-  rh = ddHi;
-  rl = ddLo;
+  let rh = xh;
+  let rl = xl;
+  if (k !== 0) {
+    twoProd(k, PIO2_1);
+    ddAdd(rh, rl, -ddHi, -ddLo);
+    rh = ddHi;
+    rl = ddLo;
+    twoProd(k, PIO2_2);
+    ddAdd(rh, rl, -ddHi, -ddLo);
+    rh = ddHi;
+    rl = ddLo;
+    twoProd(k, PIO2_3);
+    ddAdd(rh, rl, -ddHi, -ddLo - k * PIO2_4);
+    rh = ddHi;
+    rl = ddLo;
+  }
+  // x = r + kπ/2: sin x = [sin r, cos r, -sin r, -cos r][k mod 4], cos x one quadrant on.
+  const quadrant = ((k % 4) + 4) % 4;
+  const odd = quadrant % 2 === 1;
+  const needSinR = odd ? wantCos : wantSin;
+  const needCosR = odd ? wantSin : wantCos;
   ddMul(rh, rl, rh, rl);
   const r2h = ddHi;
   const r2l = ddLo;
-  const quadrant = ((k % 4) + 4) % 4;
-  // sin x = [sin r, cos r, -sin r, -cos r][q]; cos x = sin(x + π/2).
-  const q = wantCos ? (quadrant + 1) % 4 : quadrant;
-  if (q % 2 === 0) {
-    series(SIN_COEFFICIENTS, r2h, r2l);
+  let sh = 0;
+  let sl = 0;
+  let ch = 0;
+  let cl = 0;
+  if (needSinR) {
+    series(SIN_TERMS, r2h, r2l);
     ddMul(ddHi, ddLo, rh, rl);
-  } else series(COS_COEFFICIENTS, r2h, r2l);
-  if (q >= 2) {
-    ddHi = -ddHi;
-    ddLo = -ddLo;
+    sh = ddHi;
+    sl = ddLo;
+  }
+  if (needCosR) {
+    series(COS_TERMS, r2h, r2l);
+    ch = ddHi;
+    cl = ddLo;
+  }
+  if (quadrant === 0) {
+    sinHi = sh;
+    sinLo = sl;
+    cosHi = ch;
+    cosLo = cl;
+  } else if (quadrant === 1) {
+    sinHi = ch;
+    sinLo = cl;
+    cosHi = -sh;
+    cosLo = -sl;
+  } else if (quadrant === 2) {
+    sinHi = -sh;
+    sinLo = -sl;
+    cosHi = -ch;
+    cosLo = -cl;
+  } else {
+    sinHi = -ch;
+    sinLo = -cl;
+    cosHi = sh;
+    cosLo = sl;
   }
 }
 
@@ -262,32 +326,55 @@ function ddSinCos(xh: number, xl: number, wantCos: boolean): void {
 export function sinRounded(x: number): number {
   if (Math.abs(x) < 2 ** -26) return x;
   if (!(Math.abs(x) <= REDUCTION_MAX)) return Math.sin(x);
-  ddSinCos(x, 0, false);
-  return ddHi + ddLo;
+  ddSinCos(x, 0, true, false);
+  return sinHi + sinLo;
 }
+
+/**
+ * The last two cosRounded arguments and results, the older replaced first: a search takes its
+ * centre's cosine with every point's.
+ */
+const cosArguments = [0, 0];
+const cosResults = [1, 1];
+let cosOlder = 0;
 
 /** cos(x), correctly rounded. */
 export function cosRounded(x: number): number {
-  if (Math.abs(x) < 2 ** -27) return 1;
-  if (!(Math.abs(x) <= REDUCTION_MAX)) return Math.cos(x);
-  ddSinCos(x, 0, true);
-  return ddHi + ddLo;
+  if (x === cosArguments[0]) return cosResults[0]!;
+  if (x === cosArguments[1]) return cosResults[1]!;
+  let result: number;
+  if (Math.abs(x) < 2 ** -27) result = 1;
+  else if (!(Math.abs(x) <= REDUCTION_MAX)) result = Math.cos(x);
+  else {
+    ddSinCos(x, 0, false, true);
+    result = cosHi + cosLo;
+  }
+  cosArguments[cosOlder] = x;
+  cosResults[cosOlder] = result;
+  cosOlder ^= 1;
+  return result;
 }
 
-/** asin(y), correctly rounded: V8's estimate, then two Newton steps on sin in double-double. */
+/** Past this |y|, asin's slope is steep enough that one Newton step may not settle the last bit. */
+const ASIN_STEEP = 0.999;
+
+/**
+ * asin(y), correctly rounded: V8's estimate (within an ulp), then Newton steps on sin in
+ * double-double: one leaves an error of about tan(a) × ulp², two near ±1.
+ */
 export function asinRounded(y: number): number {
   if (!(Math.abs(y) <= 1)) return Number.NaN;
   if (Math.abs(y) < 2 ** -26) return y;
   if (Math.abs(y) === 1) return y * PIO2_1;
   let ah = Math.asin(y);
   let al = 0;
-  for (let step = 0; step < 2; step++) {
-    ddSinCos(ah, al, false);
-    ddAdd(y, 0, -ddHi, -ddLo);
-    const dh = ddHi;
-    const dl = ddLo;
-    ddSinCos(ah, al, true);
-    ddDiv(dh, dl, ddHi, ddLo);
+  const steps = Math.abs(y) > ASIN_STEEP ? 2 : 1;
+  for (let step = 0; step < steps; step++) {
+    ddSinCos(ah, al, true, true);
+    const ch = cosHi;
+    const cl = cosLo;
+    ddAdd(y, 0, -sinHi, -sinLo);
+    ddDiv(ddHi, ddLo, ch, cl);
     ddAdd(ah, al, ddHi, ddLo);
     ah = ddHi;
     al = ddLo;
@@ -372,11 +459,20 @@ function geohashEncode(
 }
 
 function geohashDecode(longRange: Range, latRange: Range, hash: HashBits): Area {
+  return cellArea(longRange, latRange, squash(hash.bits >> 1n), squash(hash.bits), hash.step);
+}
+
+/** The area of cell (ilono, ilato) at `step` bits per coordinate (geohashDecode's arithmetic). */
+function cellArea(
+  longRange: Range,
+  latRange: Range,
+  ilono: number,
+  ilato: number,
+  step: number,
+): Area {
   const latScale = latRange.max - latRange.min;
   const longScale = longRange.max - longRange.min;
-  const ilato = squash(hash.bits);
-  const ilono = squash(hash.bits >> 1n);
-  const cells = 2 ** hash.step;
+  const cells = 2 ** step;
   // (ilato + 1) is uint32 arithmetic in Redis: it wraps.
   return {
     latitude: {
@@ -416,9 +512,38 @@ export function scoreBits(score: number): bigint {
   return BigInt(Math.trunc(low)) ^ (1n << 63n);
 }
 
-/** decodeGeohash: the [longitude, latitude] a sorted-set score stands for (any score decodes). */
+/** The even bits of a uint32 packed into its low 16 bits. */
+function squash32(value: number): number {
+  let x = value & 0x55555555;
+  x = (x | (x >>> 1)) & 0x33333333;
+  x = (x | (x >>> 2)) & 0x0f0f0f0f;
+  x = (x | (x >>> 4)) & 0x00ff00ff;
+  x = (x | (x >>> 8)) & 0x0000ffff;
+  return x;
+}
+
+const TWO_32 = 2 ** 32;
+const TWO_64 = 2 ** 64;
+
+/**
+ * decodeGeohash: the [longitude, latitude] a sorted-set score stands for (any score decodes). A
+ * score in [0, 2^64) takes 32-bit integer arithmetic; others the exact uint64 conversion.
+ */
 export function decodeScore(score: number): [number, number] {
-  return areaCentre(geohashDecode(LONG_RANGE, LAT_RANGE, { bits: scoreBits(score), step: 26 }));
+  let high: number;
+  let low: number;
+  if (score >= 0 && score < TWO_64) {
+    const bits = Math.trunc(score);
+    high = Math.floor(bits / TWO_32);
+    low = bits - high * TWO_32;
+  } else {
+    const bits = scoreBits(score);
+    high = Number(bits >> 32n);
+    low = Number(bits & 0xffffffffn);
+  }
+  const ilato = (squash32(low) | (squash32(high) << 16)) >>> 0;
+  const ilono = (squash32(low >>> 1) | (squash32(high >>> 1) << 16)) >>> 0;
+  return areaCentre(cellArea(LONG_RANGE, LAT_RANGE, ilono, ilato, GEO_STEP_MAX));
 }
 
 /** The 52-bit score of a valid position (GEOADD's). */
@@ -614,11 +739,9 @@ export function geoDistance(lon1d: number, lat1d: number, lon2d: number, lat2d: 
   const lon2r = degRad(lon2d);
   const u = sinRounded((lat2r - lat1r) / 2);
   const v = sinRounded((lon2r - lon1r) / 2);
-  return (
-    2.0 *
-    EARTH_RADIUS_IN_METERS *
-    asinRounded(Math.sqrt(u * u + cosRounded(lat1r) * cosRounded(lat2r) * v * v))
-  );
+  // v = 0 (one longitude): the cosines' term is +0, so they need not be computed.
+  const along = v === 0 ? 0 : cosRounded(lat1r) * cosRounded(lat2r) * v * v;
+  return 2.0 * EARTH_RADIUS_IN_METERS * asinRounded(Math.sqrt(u * u + along));
 }
 
 /** The distance from the shape's centre to (x, y) if within the shape, else null. */
