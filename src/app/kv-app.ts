@@ -107,6 +107,7 @@ export class KvApp implements ReplicatedApp {
       request.event,
       commands,
       request.event === "data" ? reply : null,
+      request.takenMs ?? request.nowMs,
     );
     return { commands: request.event === "data" ? commands.length : 0, malformed: false };
   }

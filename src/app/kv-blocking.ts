@@ -62,6 +62,36 @@ export function blockTimeoutMs(args: readonly Buffer[]): number | Buffer {
   return parseTimeoutMs(args[args.length - 1]!);
 }
 
+/** Which blocked clients one ready key can serve: a family empties a key for all its members. */
+export function blockFamily(name: string): "list" | "zset" | "stream" {
+  if (name.startsWith("bz")) return "zset";
+  if (name.startsWith("x")) return "stream";
+  return "list";
+}
+
+/**
+ * A blocked command to run again for one key that became ready: served from that key, as Redis
+ * serves from the key that was signalled, not from the first of its keys that holds something.
+ * XREAD and XREADGROUP serve every stream that has new entries; a move has one source.
+ */
+export function rerunFor(args: readonly Buffer[], key: Buffer): Buffer[] {
+  const name = latin1(args[0]!).toLowerCase();
+  switch (name) {
+    case "blpop":
+    case "brpop":
+    case "bzpopmin":
+    case "bzpopmax":
+      return [args[0]!, key, args[args.length - 1]!];
+    case "blmpop":
+    case "bzmpop": {
+      const numkeys = Number(latin1(args[2]!));
+      return [args[0]!, args[1]!, Buffer.from("1"), key, ...args.slice(3 + numkeys)];
+    }
+    default:
+      return [...args];
+  }
+}
+
 /** The reply a blocking command gives when it times out (or would block inside MULTI). */
 export function timeoutReply(name: string): Buffer {
   return name === "brpoplpush" || name === "blmove" ? NULL_BULK : NULL_ARRAY;

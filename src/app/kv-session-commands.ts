@@ -5,8 +5,10 @@
  */
 import { type CommandSpec, KEYS_FROM_1 } from "./kv-command-spec.ts";
 import { client, hello, select } from "./kv-server.ts";
-import { type Handler, latin1 } from "./kv-shared.ts";
+import { type Handler, latin1, upper } from "./kv-shared.ts";
 import { errorReply } from "./resp.ts";
+
+const CLIENT_ADMIN = new Set(["LIST", "UNBLOCK", "KILL", "PAUSE", "UNPAUSE"]);
 
 /** Run only through a session (KvSessions.execute); KvStore.execute alone answers this. */
 const needsSession: Handler = (_keyspace, args) =>
@@ -36,6 +38,10 @@ export const SESSION_COMMANDS: readonly CommandSpec[] = [
   sessionCommand("publish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"]),
   sessionCommand("pubsub", -2, ["pubsub", "loading", "stale"]),
   sessionCommand("hello", -1, ["noscript", "loading", "stale", "fast", "no_auth"], hello),
-  sessionCommand("client", -2, ["noscript", "loading", "stale"], client),
+  {
+    ...sessionCommand("client", -2, ["noscript", "loading", "stale"], client),
+    // Those that reach other clients (of every replica) are an admin's, as in Redis.
+    admin: (args) => args.length > 1 && CLIENT_ADMIN.has(upper(args[1]!)),
+  },
   sessionCommand("reset", 1, ["noscript", "loading", "stale", "fast", "no_auth"]),
 ];

@@ -71,6 +71,8 @@ export class KvSession {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   blocked: BlockedCommand | null = null;
+  /** The request being run (until its reply is complete; through a block too), or null. */
+  running: RunningRequest | null = null;
   /** How many of its commands blocked so far. */
   blocks = 0;
   /** The origin's timer that puts an unblock event in the log at the client's timeout. */

@@ -19,7 +19,7 @@
  *   cluster stamps no batches, so the origin's timer is what ends a timeout there.
  */
 import { REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
-import { blockTimeoutMs, timeoutReply } from "./kv-blocking.ts";
+import { blockFamily, blockTimeoutMs, rerunFor, timeoutReply } from "./kv-blocking.ts";
 import { arityFits, commandKeys, findCommand } from "./kv-command-table.ts";
 import { DATABASES } from "./kv-databases.ts";
 import { PubSub } from "./kv-pubsub.ts";
@@ -68,9 +68,14 @@ const REPLY_TOO_LARGE = Buffer.from(
 );
 const ERR_EXEC_ABORT = errorReply("EXECABORT Transaction discarded because of previous errors.");
 /** Queued commands of one transaction, bytes: a transaction is state on every replica. */
-export const MULTI_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+export const MULTI_QUEUE_BYTES_MAX = 16 * 1024 * 1024;
+/** Queued commands of every open transaction together (they ride in every snapshot). */
+export const MULTI_QUEUE_TOTAL_BYTES_MAX = 128 * 1024 * 1024;
 /** Incarnations of an origin remembered as retired (a late request of one runs detached). */
 const RETIRED_KEPT = 16;
+/** Closed connections are remembered this long (log time), pruned every CLOSED_PRUNE_EVERY closes. */
+const CLOSED_KEPT_MS = 60 * 60 * 1000;
+const CLOSED_PRUNE_EVERY = 256;
 /** setTimeout's longest delay. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
@@ -94,9 +99,14 @@ const TOUCHES_DATABASES = new Set(["flushall", "flushdb", "swapdb"]);
 export class KvSessions {
   private readonly sessions = new Map<string, KvSession>();
   private nextId = 1;
-  /** origin → its incarnation seen last in the log; older ones are retired. */
-  private readonly origins = new Map<number, number>();
+  /** origin → its live incarnation and when that one's first request was taken; older ones retire. */
+  private readonly origins = new Map<number, { incarnation: number; sinceMs: number }>();
   private readonly retired = new Map<number, number[]>();
+  /** Closed connections → log time of their close, oldest first (pruned after CLOSED_KEPT_MS). */
+  private readonly closed = new Map<string, number>();
+  private closesSincePrune = 0;
+  /** Bytes queued by every open transaction (bounded by MULTI_QUEUE_TOTAL_BYTES_MAX). */
+  private queuedBytes = 0;
   readonly pubsub = new PubSub();
   /** dbKey → sessions watching it. */
   private readonly watchers = new Map<string, Set<KvSession>>();
@@ -137,31 +147,45 @@ export class KvSessions {
 
   /** A write command named these keys of database `db` (KvStore.onWrite). */
   onWrite(db: number, keys: readonly Buffer[]): void {
+    if (this.watchers.size === 0 && this.waiting.size === 0) return; // the usual case
     for (const key of keys) this.touch(dbKey(db, latin1(key)));
   }
 
+  /** A write named this key: its watchers' EXEC fails, its blocked clients are tried again. */
   private touch(dk: string): void {
+    this.dirty(dk);
+    this.wake(dk);
+  }
+
+  private dirty(dk: string): void {
     const watching = this.watchers.get(dk);
     if (watching !== undefined) for (const session of watching) session.watchDirty = true;
+  }
+
+  private wake(dk: string): void {
     if (this.waiting.has(dk) && !this.readySet.has(dk)) {
       this.readySet.add(dk);
       this.ready.push(dk);
     }
   }
 
-  /** A connection event or request from the log. */
+  /** A connection event or request from the log; `takenMs`: when its origin took it. */
   apply(
     connection: ConnectionRef,
     event: "data" | "close" | "unblock",
     commands: Buffer[][],
     sink: ReplySink,
+    takenMs: number = this.context.nowMs,
   ): void {
     const nowMs = this.context.nowMs;
-    const live = this.admitIncarnation(connection);
     const key = connectionKey(connection);
+    // A late request of a retired incarnation, or of a connection whose close came first (a
+    // close and a request still in flight travel apart), runs detached: its client is gone.
+    const live = this.admitIncarnation(connection, takenMs) && !this.closed.has(key);
     if (event === "close") {
       const session = this.sessions.get(key);
       if (session !== undefined) this.close(session);
+      this.rememberClosed(key, nowMs);
       return;
     }
     if (event === "unblock") {
@@ -174,38 +198,76 @@ export class KvSessions {
     // A connection is kept only once it holds state (SELECT, MULTI, WATCH, SUBSCRIBE, HELLO,
     // CLIENT, a blocked command): the client port logs the close of exactly those (their
     // commands are "session" or blocking ones), so plain connections cost no log entry to close.
-    const kept = this.sessions.get(key);
+    const kept = live ? this.sessions.get(key) : undefined;
+    // A request while the connection's command is still blocked: the client gave up on that one
+    // (its request timed out here, and it sent the next): it must not take an element later.
+    if (kept?.blocked != null) this.unblock(kept);
     const session = kept ?? new KvSession(connection, key, 0, nowMs);
-    // A late request of a retired incarnation runs detached: its client is gone.
     this.run(session, { commands, next: 0, parts: [], bytes: 0, sink }, !live);
-    if (kept === undefined && live && session.hasState) {
+    if (!live) this.forget(session);
+    else if (kept === undefined && session.hasState) {
       if (session.id === 0) session.id = this.nextId++;
       this.sessions.set(key, session);
     }
     this.serveReady();
   }
 
-  /** Whether a connection's incarnation is its origin's live one (a new one retires the old). */
-  private admitIncarnation(connection: ConnectionRef): boolean {
+  /**
+   * Whether a connection's incarnation is its origin's live one. Incarnations are random, so a
+   * new one is told from a late copy of an older one by when its request was taken: after the
+   * live one's first request (the origin restarted: its old sessions go), or before (detached).
+   */
+  private admitIncarnation(connection: ConnectionRef, takenMs: number): boolean {
     const { origin, incarnation } = connection;
     const current = this.origins.get(origin);
-    if (current === incarnation) return true;
+    if (current?.incarnation === incarnation) return true;
     if (this.retired.get(origin)?.includes(incarnation)) return false;
+    if (current !== undefined && takenMs < current.sinceMs) {
+      this.retire(origin, incarnation);
+      return false;
+    }
     if (current !== undefined) {
       // The origin restarted: its old connections are gone (their closes were never logged).
-      const list = this.retired.get(origin) ?? [];
-      list.push(current);
-      if (list.length > RETIRED_KEPT) list.shift();
-      this.retired.set(origin, list);
+      this.retire(origin, current.incarnation);
       for (const session of [...this.sessions.values()])
-        if (session.connection.origin === origin && session.connection.incarnation === current)
+        if (
+          session.connection.origin === origin &&
+          session.connection.incarnation === current.incarnation
+        )
           this.close(session);
     }
-    this.origins.set(origin, incarnation);
+    this.origins.set(origin, { incarnation, sinceMs: takenMs });
     return true;
   }
 
+  private retire(origin: number, incarnation: number): void {
+    const list = this.retired.get(origin) ?? [];
+    list.push(incarnation);
+    if (list.length > RETIRED_KEPT) list.shift();
+    this.retired.set(origin, list);
+  }
+
+  /** A closed connection, remembered for CLOSED_KEPT_MS of log time (late requests of it). */
+  private rememberClosed(key: string, nowMs: number): void {
+    this.closed.set(key, nowMs);
+    if (++this.closesSincePrune < CLOSED_PRUNE_EVERY) return;
+    this.closesSincePrune = 0;
+    for (const [closedKey, at] of this.closed) {
+      if (nowMs - at <= CLOSED_KEPT_MS) break; // insertion order is close order
+      this.closed.delete(closedKey);
+    }
+  }
+
+  /** A detached session's run is over: nothing it did to its own state may stay. */
+  private forget(session: KvSession): void {
+    this.endMulti(session);
+    if (session.blocked !== null) this.unblock(session);
+    this.unwatch(session);
+    this.pubsub.drop(session);
+  }
+
   private close(session: KvSession): void {
+    this.endMulti(session);
     if (session.blocked !== null) this.unblock(session);
     this.unwatch(session);
     this.pubsub.drop(session);
@@ -214,6 +276,7 @@ export class KvSessions {
 
   /** Runs a request's commands from `request.next` on; stops at one that blocks. */
   private run(session: KvSession, request: RunningRequest, detached: boolean): void {
+    session.running = request;
     while (request.next < request.commands.length) {
       const args = request.commands[request.next]!;
       const reply = this.execute(session, args, false);
@@ -233,6 +296,7 @@ export class KvSessions {
       this.addPart(request, reply);
       this.serveReady();
     }
+    session.running = null;
     const sink = request.sink;
     if (sink !== null) {
       const parts = request.parts;
@@ -274,7 +338,7 @@ export class KvSessions {
       return wrongArity(spec.name);
     }
     const name = spec.name;
-    if (session.resp === 2 && session.subscribed && !SUBSCRIBED_ALLOWED.has(name))
+    if (!inExec && session.resp === 2 && session.subscribed && !SUBSCRIBED_ALLOWED.has(name))
       return errorReply(
         `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
       );
@@ -326,14 +390,14 @@ export class KvSessions {
       case "hello":
         return this.hello(session, args);
       case "client":
-        return this.client(session, args);
+        return this.out(session, args, this.client(session, args));
       case "reset":
         this.reset(session);
         return simpleString("RESET");
       case "quit":
         return OK;
     }
-    const reply = this.store().execute(args, this.context, session.db);
+    const reply = this.store().execute(args, this.context, session.db, spec);
     if (reply === BLOCKED) {
       if (inExec) return this.out(session, args, timeoutReply(name));
       return BLOCKED;
@@ -351,31 +415,47 @@ export class KvSessions {
           : name === "flushdb"
             ? [db]
             : [Number(latin1(args[1]!)), Number(latin1(args[2]!))];
-      for (const dk of this.watchers.keys())
-        if (dbs === null || dbs.includes(Number(dk.slice(0, dk.indexOf("\u0000"))))) this.touch(dk);
-      if (name === "swapdb") for (const dk of this.waiting.keys()) this.touch(dk);
+      const inDbs = (dk: string) =>
+        dbs === null || dbs.includes(Number(dk.slice(0, dk.indexOf("\u0000"))));
+      for (const dk of this.watchers.keys()) if (inDbs(dk)) this.dirty(dk);
+      // In `waiting`'s order, which a snapshot keeps: the same clients served on every replica.
+      if (name === "swapdb") for (const dk of this.waiting.keys()) if (inDbs(dk)) this.wake(dk);
     } else if (name === "move" || name === "copy") {
-      // The key may have arrived in another database: wake whoever waits for it anywhere.
-      const target = latin1(args[name === "move" ? 1 : 2]!);
-      for (const dk of this.waiting.keys()) if (dk.endsWith(`\u0000${target}`)) this.touch(dk);
+      // The key arrived in another database (MOVE k db, COPY s d DB n): its watchers and
+      // blocked clients there learn of it as if the write had run there.
+      const target = this.targetDb(name, args, db);
+      if (target !== null) this.touch(dbKey(target, latin1(args[name === "move" ? 1 : 2]!)));
     }
+  }
+
+  /** The database MOVE or COPY … DB wrote into, or null (a malformed call: nothing ran). */
+  private targetDb(name: string, args: readonly Buffer[], db: number): number | null {
+    if (name === "move") return parseLong(args[2]!);
+    for (let i = 3; i + 1 < args.length; i++)
+      if (upper(args[i]!) === "DB") return parseLong(args[i + 1]!);
+    return db;
   }
 
   private queue(session: KvSession, args: Buffer[]): Buffer {
     let size = 0;
     for (const arg of args) size += arg.byteLength + 16;
-    if (session.multiBytes + size > MULTI_QUEUE_BYTES_MAX) {
+    if (
+      session.multiBytes + size > MULTI_QUEUE_BYTES_MAX ||
+      this.queuedBytes + size > MULTI_QUEUE_TOTAL_BYTES_MAX
+    ) {
       session.multiFailed = true;
       return errorReply(
-        `ERR transaction too large: its queued commands would pass ${MULTI_QUEUE_BYTES_MAX} bytes; send it in smaller transactions`,
+        `ERR transaction too large: its queued commands would pass ${MULTI_QUEUE_BYTES_MAX} bytes, or all open transactions ${MULTI_QUEUE_TOTAL_BYTES_MAX}; send smaller transactions`,
       );
     }
     session.multi!.push(args.map((arg) => Buffer.from(arg)));
     session.multiBytes += size;
+    this.queuedBytes += size;
     return QUEUED;
   }
 
   private endMulti(session: KvSession): void {
+    this.queuedBytes -= session.multiBytes;
     session.multi = null;
     session.multiBytes = 0;
     session.multiFailed = false;
@@ -446,7 +526,12 @@ export class KvSessions {
 
   private publish(channel: Buffer, message: Buffer): number {
     return this.pubsub.publish(channel, message, (session, bytes) => {
-      if (this.hooks.isLocal(session.connection)) this.hooks.push(session.connection, bytes);
+      if (!this.hooks.isLocal(session.connection)) return;
+      // A message to a client whose request is still being answered goes among its replies,
+      // in order, not ahead of those already computed (RESP3: SUBSCRIBE then PUBLISH in one go).
+      const running = session.running;
+      if (running !== null && running.sink !== null) this.addPart(running, bytes);
+      else this.hooks.push(session.connection, bytes);
     });
   }
 
@@ -512,7 +597,8 @@ export class KvSessions {
         this.idOf(session);
         return bulk(this.clientLine(session));
       case "LIST":
-        return this.clientList(args);
+        this.idOf(session); // the caller is listed too (it is kept from now on)
+        return this.clientList(args, session);
       case "UNBLOCK":
         return this.clientUnblock(args);
       case "NO-EVICT":
@@ -572,7 +658,7 @@ export class KvSessions {
   }
 
   /** CLIENT LIST [TYPE normal|pubsub|master|replica] [ID id …]: the clients of every replica. */
-  private clientList(args: readonly Buffer[]): Buffer {
+  private clientList(args: readonly Buffer[], caller: KvSession): Buffer {
     let type: string | null = null;
     let ids: Set<number> | null = null;
     for (let i = 2; i < args.length; i++) {
@@ -591,7 +677,10 @@ export class KvSessions {
       } else return errorReply("ERR syntax error");
     }
     let text = "";
-    for (const session of this.sessions.values()) {
+    const listed = this.sessions.has(caller.key)
+      ? [...this.sessions.values()]
+      : [...this.sessions.values(), caller];
+    for (const session of listed) {
       if (ids !== null && !ids.has(session.id)) continue;
       if (type === "pubsub" && !session.subscribed) continue;
       if (type === "normal" && session.subscribed) continue;
@@ -699,7 +788,11 @@ export class KvSessions {
     this.run(session, blocked.request, false);
   }
 
-  /** Runs again the commands blocked on keys that writes named, in the order they blocked. */
+  /**
+   * Runs again the commands blocked on keys that writes named, in the order they blocked, each
+   * served from the key that became ready. Once one of a family (list pops, sorted-set pops)
+   * finds the key empty or of another type, the rest of that family waiting on it are skipped.
+   */
   private serveReady(): void {
     if (this.serving) return;
     this.serving = true;
@@ -709,15 +802,24 @@ export class KvSessions {
         this.readySet.delete(dk);
         const queue = this.waiting.get(dk);
         if (queue === undefined) continue;
+        const key = Buffer.from(dk.slice(dk.indexOf("\u0000") + 1), "latin1");
+        const exhausted = new Set<string>();
         for (const session of [...queue]) {
           const blocked = session.blocked;
           if (blocked === null || !blocked.keys.includes(dk)) continue;
-          const reply = this.store().execute(blocked.args, this.context, blocked.db);
+          const name = latin1(blocked.args[0]!).toLowerCase();
+          const family = blockFamily(name);
+          if (exhausted.has(family)) continue;
+          const args = rerunFor(blocked.args, key);
+          const reply = this.store().execute(args, this.context, blocked.db);
           // The key now holds another type: Redis keeps such a client blocked, so do we.
-          if (reply === BLOCKED || reply.equals(WRONGTYPE)) continue;
+          if (reply === BLOCKED || reply.equals(WRONGTYPE)) {
+            if (family !== "stream") exhausted.add(family);
+            continue;
+          }
           this.unblock(session);
           blocked.request.next++;
-          this.addPart(blocked.request, this.out(session, blocked.args, reply));
+          this.addPart(blocked.request, this.out(session, args, reply));
           this.run(session, blocked.request, false);
         }
       }
@@ -729,8 +831,10 @@ export class KvSessions {
   /** A batch ended at log time `nowMs`: blocked commands whose deadline passed time out. */
   endBatch(nowMs: number): void {
     if (this.blocked.size === 0) return;
-    for (const session of [...this.blocked])
-      if (session.blocked !== null && nowMs >= session.blocked.deadlineMs) this.timeOut(session);
+    // By deadline, then client id: an order every replica has, restored from a snapshot or not.
+    const due = [...this.blocked].filter((session) => nowMs >= session.blocked!.deadlineMs);
+    due.sort((a, b) => a.blocked!.deadlineMs - b.blocked!.deadlineMs || a.id - b.id);
+    for (const session of due) if (session.blocked !== null) this.timeOut(session);
     this.serveReady();
   }
 
@@ -754,7 +858,7 @@ export class KvSessions {
         db: session.db,
         resp: session.resp,
         name: session.name === null ? null : latin1(session.name),
-        multi: session.multi === null ? null : session.multi.map((args) => args.map(latin1)),
+        multi: session.multi === null ? null : session.multi.map(toBase64),
         multiBytes: session.multiBytes,
         multiFailed: session.multiFailed,
         watched: session.watched.map((w) => [w.db, w.key, w.existed] as const),
@@ -766,21 +870,23 @@ export class KvSessions {
           blocked === null
             ? null
             : {
-                args: blocked.args.map(latin1),
+                args: toBase64(blocked.args),
                 db: blocked.db,
                 keys: [...blocked.keys],
                 deadlineMs:
                   blocked.deadlineMs === Number.POSITIVE_INFINITY ? -1 : blocked.deadlineMs,
                 number: blocked.number,
-                commands: blocked.request.commands.map((args) => args.map(latin1)),
+                commands: blocked.request.commands.map(toBase64),
                 next: blocked.request.next,
               },
       });
     }
     return {
       nextId: this.nextId,
-      origins: [...this.origins],
+      origins: [...this.origins].map(([origin, o]) => [origin, o.incarnation, o.sinceMs] as const),
       retired: [...this.retired],
+      closed: [...this.closed],
+      closesSincePrune: this.closesSincePrune,
       sessions,
       waiting: [...this.waiting].map(([dk, queue]) => [dk, queue.map((s) => s.id)] as const),
     };
@@ -788,8 +894,14 @@ export class KvSessions {
 
   /** Replaces the whole state with one exportState gave (a snapshot being installed). */
   importState(state: SessionsState): void {
-    for (const session of this.sessions.values())
+    // This replica's own clients blocked here: their replies are still owed (by this replica,
+    // and no other), so a command still blocked in the snapshot keeps its client's request.
+    const owed = new Map<string, BlockedCommand>();
+    for (const session of this.sessions.values()) {
       if (session.timer !== null) clearTimeout(session.timer);
+      if (session.blocked !== null && session.blocked.request.sink !== null)
+        owed.set(session.key, session.blocked);
+    }
     this.sessions.clear();
     this.watchers.clear();
     this.waiting.clear();
@@ -800,7 +912,12 @@ export class KvSessions {
     this.retired.clear();
     this.pubsub.clear();
     this.nextId = state.nextId;
-    for (const [origin, incarnation] of state.origins) this.origins.set(origin, incarnation);
+    this.queuedBytes = 0;
+    for (const [origin, incarnation, sinceMs] of state.origins)
+      this.origins.set(origin, { incarnation, sinceMs });
+    this.closed.clear();
+    for (const [key, at] of state.closed ?? []) this.closed.set(key, at);
+    this.closesSincePrune = state.closesSincePrune ?? 0;
     for (const [origin, list] of state.retired) this.retired.set(origin, [...list]);
     const byId = new Map<number, KvSession>();
     for (const saved of state.sessions) {
@@ -817,11 +934,9 @@ export class KvSessions {
       session.db = saved.db;
       session.resp = saved.resp;
       session.name = saved.name === null ? null : Buffer.from(saved.name, "latin1");
-      session.multi =
-        saved.multi === null
-          ? null
-          : saved.multi.map((args) => args.map((arg) => Buffer.from(arg, "latin1")));
+      session.multi = saved.multi === null ? null : saved.multi.map(fromBase64);
       session.multiBytes = saved.multiBytes;
+      this.queuedBytes += saved.multiBytes;
       session.multiFailed = saved.multiFailed;
       session.blocks = saved.blocks;
       this.sessions.set(key, session);
@@ -843,28 +958,40 @@ export class KvSessions {
       const blocked = saved.blocked;
       if (blocked !== null) {
         session.blocked = {
-          args: blocked.args.map((arg) => Buffer.from(arg, "latin1")),
+          args: fromBase64(blocked.args),
           db: blocked.db,
           keys: [...blocked.keys],
           deadlineMs: blocked.deadlineMs < 0 ? Number.POSITIVE_INFINITY : blocked.deadlineMs,
           number: blocked.number,
-          // The client's reply so far is its origin's alone, and lost with a restore.
           request: {
-            commands: blocked.commands.map((args) => args.map((arg) => Buffer.from(arg, "latin1"))),
+            commands: blocked.commands.map(fromBase64),
             next: blocked.next,
             parts: [],
             bytes: 0,
             sink: null,
           },
         };
+        const mine = owed.get(key);
+        if (mine !== undefined && mine.number === blocked.number) {
+          session.blocked = { ...session.blocked, request: mine.request };
+          owed.delete(key);
+        }
+        session.running = session.blocked.request;
         this.blocked.add(session);
+        this.armTimer(session);
       }
     }
-    for (const [dk, ids] of state.waiting)
-      this.waiting.set(
-        dk,
-        ids.map((id) => byId.get(id)!),
+    // Served or timed out in the history the snapshot skipped: the answer went nowhere.
+    for (const lost of owed.values())
+      lost.request.sink?.(
+        errorReply(
+          "ERR apus: this replica installed a snapshot while the command was blocked here; whether it was served is unknown: check and retry",
+        ),
       );
+    for (const [dk, ids] of state.waiting) {
+      const queue = ids.map((id) => byId.get(id)).filter((session) => session?.blocked != null);
+      if (queue.length > 0) this.waiting.set(dk, queue as KvSession[]);
+    }
   }
 
   /**
@@ -886,7 +1013,10 @@ export class KvSessions {
   }
 }
 
-/** A session as plain data (exportState); binary strings as latin1. */
+/**
+ * A session as plain data (exportState): names, keys and channels as latin1 strings, command
+ * arguments as base64.
+ */
 export interface SessionState {
   readonly origin: number;
   readonly incarnation: number;
@@ -921,11 +1051,24 @@ export interface SessionState {
 
 export interface SessionsState {
   readonly nextId: number;
-  readonly origins: readonly (readonly [number, number])[];
+  /** origin, its live incarnation, when that one's first request was taken. */
+  readonly origins: readonly (readonly [number, number, number])[];
+  /** Closed connections and the log time of their close, oldest first. */
+  readonly closed?: readonly (readonly [string, number])[];
+  readonly closesSincePrune?: number;
   readonly retired: readonly (readonly [number, readonly number[]])[];
   readonly sessions: readonly SessionState[];
   /** Blocked sessions by key, in the order they blocked (by session id). */
   readonly waiting: readonly (readonly [string, readonly number[]])[];
+}
+
+/** A command's arguments in the exported state: base64 (JSON would escape control bytes 6×). */
+function toBase64(args: readonly Buffer[]): string[] {
+  return args.map((arg) => arg.toString("base64"));
+}
+
+function fromBase64(args: readonly string[]): Buffer[] {
+  return args.map((arg) => Buffer.from(arg, "base64"));
 }
 
 /** Whether `arg` is the command name `lowerName` (ASCII, any case). */

@@ -72,6 +72,9 @@ export {
 } from "./kv-command-table.ts";
 
 /** Redis 7's reply to an unknown command: the name and up to 128 characters of arguments. */
+/** The first byte of an error reply. */
+const MINUS = 0x2d;
+
 export function unknownCommand(args: readonly Buffer[]): Buffer {
   let quoted = "";
   for (let i = 1; i < args.length && quoted.length < 128; i++) {
@@ -163,22 +166,25 @@ export class KvStore {
    * Executes one command (`args[0]` is its name, any case) in database `db` and returns its RESP2
    * reply. Never throws on bad input: every operating error is an error reply. The returned
    * Buffer may be a shared constant: never write into it. Arguments are copied before being
-   * stored.
+   * stored. `found`: the spec of args[0], when the caller has it.
    */
-  execute(args: readonly Uint8Array[], context: ExecContext, db = 0): Buffer {
+  execute(args: readonly Uint8Array[], context: ExecContext, db = 0, found?: CommandSpec): Buffer {
     const now = this.advanceClock(context.nowMs);
     if (args.length === 0) return errorReply("ERR empty command");
     const buffers = args.every((arg) => arg instanceof Buffer)
       ? (args as readonly Buffer[])
       : args.map(toBuffer);
-    const spec = findCommand(buffers[0]!);
+    // `found`: the caller looked the command up already (the session layer does).
+    const spec = found ?? findCommand(buffers[0]!);
     if (spec === undefined) return unknownCommand(buffers);
     if (!arityFits(spec, buffers)) return wrongArity(spec.name);
     // Redis checks maxmemory after the arity, before the command runs (processCommand).
     if (this.isOverMemory() && spec.flags?.includes("denyoom")) return ERR_OOM;
     const reply = spec.handler(this.databases.dbs[db]!, buffers, now, this.contextFor(context, db));
-    // A blocking command that blocked changed nothing (and must not wake itself).
-    if (spec.kind === "write" && reply !== BLOCKED) this.afterWrite(spec, buffers, db);
+    // A blocking command that blocked, or a write refused with an error, changed nothing (and
+    // must not wake blocked clients, or one blocked on a key of another type would loop).
+    if (spec.kind === "write" && reply !== BLOCKED && reply[0] !== MINUS)
+      this.afterWrite(spec, buffers, db);
     return reply;
   }
 

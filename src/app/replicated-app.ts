@@ -37,6 +37,12 @@ export interface AppRequest {
   readonly bodyOffset: number;
   /** The log's clock (the leader's stamp of the batch, never running backwards). */
   readonly nowMs: number;
+  /**
+   * When the request reached its origin, by the origin's wall clock (the log header's); absent
+   * in tests. Orders an origin's incarnations: a late copy from an older run was taken before
+   * the newer run's first request.
+   */
+  readonly takenMs?: number;
 }
 
 /**

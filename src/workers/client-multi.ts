@@ -21,8 +21,9 @@
  * DISCARD or RESET with arguments are refused and flag it), MULTI and WATCH (refused, the
  * transaction goes on).
  *
- * The embedded store has no MULTI (it answers unknown command), so nothing is tracked there;
- * without authentication the gate answers nothing in transparent mode, so neither.
+ * The embedded store runs MULTI in its sessions (src/app/kv-sessions.ts) as redis-server does:
+ * the same marker and placeholders work there. Without authentication the gate answers nothing,
+ * so nothing is tracked.
  */
 
 import { isCodecError } from "../app/program/codec.ts";

@@ -203,6 +203,136 @@ describe("sessions of the embedded store", () => {
   });
 });
 
+describe("sessions, review findings (each failed before its fix)", () => {
+  /** Applies a request of any connection, with the log header's takenMs. */
+  function apply(
+    store: KvAppHarness,
+    connection: { origin: number; incarnation: number; worker: number; connId: number },
+    args: string[],
+    takenMs: number,
+    sink: ((reply: Uint8Array) => void) | null = null,
+  ): void {
+    store.app.apply(
+      {
+        connection,
+        event: "data",
+        body: encode([args]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs,
+      },
+      sink,
+    );
+    store.app.endBatch(store.nowMs);
+  }
+
+  it("a key that turns into another type keeps its blocked client waiting (no endless re-runs)", () => {
+    const store = new KvAppHarness();
+    store.send(1, ["BLPOP", "q", "0"]);
+    expect(store.run(2, "SET", "q", "s")).toBe("+OK\r\n");
+    expect(store.take(1)).toBeNull();
+    store.run(2, "DEL", "q");
+    store.run(2, "RPUSH", "q", "a");
+    expect(store.take(1)).toBe("*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+  });
+
+  it("times out due clients in the same order whether or not the replica restored a snapshot", () => {
+    const live = new KvAppHarness();
+    live.run(1, "CLIENT", "SETNAME", "w1");
+    live.send(2, ["BLPOP", "k", "1"]);
+    live.send(1, ["BLPOP", "a", "1"], ["RPUSH", "k", "x"]);
+    const restored = new KvAppHarness({ origin: 9 });
+    restored.app.restore(live.app.snapshot());
+    restored.nowMs = live.nowMs;
+    for (const replica of [live, restored]) replica.advance(1000);
+    expect(restored.run(3, "LLEN", "k")).toBe(live.run(3, "LLEN", "k"));
+  });
+
+  it("a late request of a retired incarnation leaves no subscription behind", () => {
+    const store = new KvAppHarness({ origin: 2 });
+    const old = { origin: 1, incarnation: 111, worker: 0, connId: 1 };
+    const fresh = { origin: 1, incarnation: 222, worker: 0, connId: 1 };
+    apply(store, old, ["SET", "a", "1"], 1000);
+    apply(store, fresh, ["SET", "b", "1"], 2000);
+    apply(store, old, ["SUBSCRIBE", "news"], 1500);
+    expect(store.run(3, "PUBSUB", "NUMSUB", "news")).toBe("*2\r\n$4\r\nnews\r\n:0\r\n");
+  });
+
+  it("an older incarnation seen late does not retire the live one (taken before its first request)", () => {
+    const store = new KvAppHarness({ origin: 2 });
+    const live = { origin: 1, incarnation: 222, worker: 0, connId: 4 };
+    const older = { origin: 1, incarnation: 111, worker: 0, connId: 9 };
+    apply(store, live, ["SELECT", "5"], 5000);
+    apply(store, older, ["SET", "x", "late"], 4000);
+    const replies: string[] = [];
+    apply(store, live, ["SET", "in5", "v"], 6000, (r) => replies.push(Buffer.from(r).toString()));
+    expect(store.run(3, "SELECT", "5")).toBe("+OK\r\n");
+    expect(store.run(3, "GET", "in5")).toBe("$1\r\nv\r\n");
+    // A newer incarnation (taken after the live one's first request) does retire it.
+    apply(store, { ...live, incarnation: 333, connId: 1 }, ["PING"], 7000);
+    apply(store, live, ["SET", "gone", "1"], 6500);
+    store.run(3, "SELECT", "0");
+    expect(store.run(3, "EXISTS", "gone")).toBe(":1\r\n"); // it still runs, detached
+  });
+
+  it("a request while its connection is blocked drops the blocked command: it takes nothing later", () => {
+    const store = new KvAppHarness();
+    store.send(1, ["BLPOP", "q", "0"]);
+    store.send(1, ["BLPOP", "r", "0"]);
+    store.event(1, "close");
+    const copy = new KvAppHarness({ origin: 9 });
+    copy.app.restore(store.app.snapshot());
+    for (const replica of [store, copy]) {
+      replica.run(2, "RPUSH", "q", "x");
+      expect(replica.run(2, "LLEN", "q")).toBe(":1\r\n");
+    }
+  });
+
+  it("the origin that installs a snapshot keeps its blocked clients' requests", () => {
+    const origin = new KvAppHarness();
+    origin.send(1, ["BLPOP", "q", "0"]);
+    const other = new KvAppHarness({ origin: 9 });
+    other.app.restore(origin.app.snapshot());
+    // The origin falls behind and installs a later snapshot of the other replica's.
+    other.run(5, "SET", "unrelated", "1");
+    origin.app.restore(other.app.snapshot());
+    origin.run(2, "RPUSH", "q", "job");
+    expect(origin.take(1)).toBe("*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
+  });
+
+  it("a message to a client whose request is still being answered comes after the replies before it", () => {
+    const store = new KvAppHarness();
+    store.send(1, ["HELLO", "3"], ["SUBSCRIBE", "ch"], ["PUBLISH", "ch", "hi"]);
+    const all = store.takeAll(1);
+    const subscribed = all.indexOf(">3\r\n$9\r\nsubscribe");
+    const message = all.indexOf(">3\r\n$7\r\nmessage");
+    expect(subscribed).toBeGreaterThan(0);
+    expect(message).toBeGreaterThan(subscribed);
+    expect(all.endsWith(":1\r\n")).toBe(true);
+  });
+
+  it("CLIENT INFO in RESP3 is a verbatim string, as redis-server sends it", () => {
+    const store = new KvAppHarness();
+    store.run(1, "HELLO", "3");
+    expect(store.run(1, "CLIENT", "INFO")).toMatch(/^=\d+\r\ntxt:id=/);
+  });
+
+  it("the snapshot of a large transaction queue of control bytes is taken (base64, not JSON escapes)", () => {
+    const store = new KvAppHarness();
+    store.run(1, "MULTI");
+    const value = "\u0001".repeat(4 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) store.run(1, "SET", `k${i}`, value);
+    const image = store.app.snapshot();
+    expect(image.byteLength).toBeLessThan(20 * 1024 * 1024);
+    const copy = new KvAppHarness({ origin: 9 });
+    copy.app.restore(image);
+    expect(store.run(1, "EXEC")).toMatch(/^\*3\r\n/);
+    // The other replica runs the same EXEC of the same connection.
+    apply(copy, store.connection(1), ["EXEC"], copy.nowMs);
+    expect(copy.run(2, "STRLEN", "k2")).toBe(`:${value.length}\r\n`);
+  });
+});
+
 function encode(commands: string[][]): Uint8Array {
   return encodeCommands(
     commands.map((args) => args.map((arg) => Buffer.from(arg, "latin1"))),

@@ -434,6 +434,13 @@ export class ConsensusNode {
     this.sendHellos();
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
+    // The embedded store keeps sessions of this replica's clients; those of its previous run
+    // (a crash logs no close) go once this run's first log command is applied. Say so at once,
+    // with the close of a connection that never exists (ids start at 1), rather than wait for
+    // a client: a blocked session of a dead run must not take elements meanwhile. Best effort:
+    // it times out like any request if no leader comes.
+    if (this.applier.machine.app.kind === "embedded")
+      this.proposeConnectionEvent({ ...this.localConnection(0, 0) }, "close", "");
     const recovered = this.storage.recovered;
     this.log.info(
       {
@@ -764,7 +771,7 @@ export class ConsensusNode {
   /** A connection event this replica puts in the log itself (its client's blocking timeout). */
   private proposeConnectionEvent(
     connection: ConnectionRef,
-    event: "unblock",
+    event: "unblock" | "close",
     argument: string,
   ): void {
     if (this.stopping) return;

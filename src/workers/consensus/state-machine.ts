@@ -132,6 +132,7 @@ export class StateMachine {
           body: command,
           bodyOffset: logBodyOffset(command),
           nowMs: this.nowMs,
+          takenMs: header.takenMs,
         },
         sink,
       );
