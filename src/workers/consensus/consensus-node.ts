@@ -682,6 +682,12 @@ export class ConsensusNode {
       return;
     }
     const request = this.router.add(worker, connId, seq, commandCount, command);
+    if (request === null && seq === REQUEST_SEQ_EVENT) {
+      // A connection's close must reach the log, or every replica keeps its session (a blocked
+      // one would take elements): it waits for room instead of being refused.
+      this.deferredEvents.push({ worker, connId, command });
+      return;
+    }
     if (request === null)
       this.refuseBusy(
         worker,
@@ -736,6 +742,9 @@ export class ConsensusNode {
   private localConnection(worker: number, connId: number): ConnectionRef {
     return { origin: this.config.id, incarnation: this.incarnation, worker, connId };
   }
+
+  /** Connection events that found the router full, in order: tried again every expiry tick. */
+  private readonly deferredEvents: { worker: number; connId: number; command: Uint8Array }[] = [];
 
   private divergedStopping = false;
 
@@ -928,6 +937,17 @@ export class ConsensusNode {
 
   private expireRequests(): void {
     this.router.expire();
+    while (this.deferredEvents.length > 0) {
+      const event = this.deferredEvents[0]!;
+      const count = logCommandCount(event.command);
+      if (
+        this.router.add(event.worker, event.connId, REQUEST_SEQ_EVENT, count, event.command) ===
+        null
+      )
+        break;
+      this.deferredEvents.shift();
+      this.schedulePump();
+    }
     this.reads?.expire();
     this.metrics.pendingRequests.set(this.router.requests.size);
     this.replies.flush();
