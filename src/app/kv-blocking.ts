@@ -10,10 +10,9 @@
  * The timeout is checked first (Redis's order) and read by `blockTimeoutMs`, which the session
  * layer uses to set the deadline on the log's clock.
  */
-import { type CommandSpec, KEYS_1_2, KEYS_BEFORE_LAST, type KeySpec } from "./kv-command-spec.ts";
+import { type CommandSpec, KEYS_1_2, KEYS_BEFORE_LAST, numkeysKeySpec } from "./kv-command-spec.ts";
 import { type Keyspace, KvList } from "./kv-keyspace.ts";
-import { mpopFirst, mpopKeyIndexes, parseMpop } from "./kv-lists.ts";
-import { numkeysKeySpec } from "./kv-sets.ts";
+import { mpopFirst, parseMpop } from "./kv-lists.ts";
 import {
   BLOCKED,
   ERR_SYNTAX,
@@ -186,12 +185,6 @@ const blmpop: Handler = (keyspace, args, now) => {
   return mpopFirst(keyspace, parsed.keys, parsed.front, parsed.count, now) ?? BLOCKED;
 };
 
-/** BLMPOP's keys: after its numkeys, at 2. */
-const BLMPOP_KEYS: KeySpec = {
-  find: (args) => mpopKeyIndexes(args, 2),
-  legacy: { first: 0, last: 0, step: 0 },
-};
-
 const bzmpop: Handler = (keyspace, args, now) => {
   const timeout = blockTimeoutMs(args);
   if (isReply(timeout)) return timeout;
@@ -242,7 +235,7 @@ export const BLOCKING_COMMANDS: readonly CommandSpec[] = [
     kind: "write",
     handler: blmpop,
     flags: BLOCKING,
-    keys: BLMPOP_KEYS,
+    keys: numkeysKeySpec(2, undefined, 1),
   },
   {
     name: "bzmpop",

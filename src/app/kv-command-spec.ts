@@ -5,7 +5,7 @@
  * COMMAND INFO and COMMAND GETKEYS answer from these, the client port reads `kind`, `admin` and
  * `values`, the read path reads `kind`.
  */
-import type { Handler } from "./kv-shared.ts";
+import { type Handler, parseLong } from "./kv-shared.ts";
 
 /**
  * How the runtime treats a command: "write" changes the data (replicate it; a user needs the
@@ -50,6 +50,29 @@ export type KeySpec =
       readonly find: (args: readonly Buffer[]) => number[];
       readonly legacy: { readonly first: number; readonly last: number; readonly step: number };
     };
+
+/**
+ * Key positions of a command whose keys are counted by args[numkeysAt] and follow it (Redis's
+ * keynum key spec), after the destination at `destinationAt` if it has one (ZUNIONSTORE's), and
+ * followed by at least `after` arguments (LMPOP's LEFT|RIGHT, ZMPOP's MIN|MAX). A count that is
+ * not a positive integer, or runs past the arguments, names no counted keys: the command refuses
+ * those.
+ */
+export function numkeysKeySpec(numkeysAt: number, destinationAt?: number, after = 0): KeySpec {
+  return {
+    find: (args) => {
+      const found = destinationAt === undefined ? [] : [destinationAt];
+      const count = args[numkeysAt] === undefined ? null : parseLong(args[numkeysAt]);
+      if (count === null || count < 1 || numkeysAt + count + after >= args.length) return found;
+      for (let i = numkeysAt + 1; i <= numkeysAt + count; i++) found.push(i);
+      return found;
+    },
+    legacy:
+      destinationAt === undefined
+        ? { first: 0, last: 0, step: 0 }
+        : { first: destinationAt, last: destinationAt, step: 1 },
+  };
+}
 
 /**
  * Value positions: args[first], args[first + step], … to the last argument; step 0: args[first]

@@ -10,7 +10,7 @@ import {
   type CommandSpec,
   KEY_1,
   KEYS_1_2,
-  type KeySpec,
+  numkeysKeySpec,
   VALUE_AT_3,
   VALUES_FROM_2,
 } from "./kv-command-spec.ts";
@@ -26,6 +26,7 @@ import {
   latin1,
   parseInt64,
   parseLong,
+  parseMpopArgs,
   upper,
   valueTooLarge,
   WRONGTYPE,
@@ -53,8 +54,6 @@ const ERR_RANK_ZERO = errorReply(
 );
 const ERR_COUNT_NEGATIVE = errorReply("ERR COUNT can't be negative");
 const ERR_MAXLEN_NEGATIVE = errorReply("ERR MAXLEN can't be negative");
-const ERR_NUMKEYS = errorReply("ERR numkeys should be greater than 0");
-const ERR_MPOP_COUNT = errorReply("ERR count should be greater than 0");
 
 /** The list at `key`, undefined when absent, or WRONGTYPE. */
 function readList(keyspace: Keyspace, key: string, now: number): KvList | undefined | Buffer {
@@ -291,53 +290,22 @@ export const rpoplpush: Handler = (keyspace, args, now) =>
   moveElement(keyspace, args[1]!, args[2]!, false, true, now) ?? NULL_BULK;
 
 /** LMPOP's (and BLMPOP's) parsed arguments after `numkeys` at args[numkeysAt]. */
-export interface MpopArgs {
+export interface LmpopArgs {
   readonly keys: readonly Buffer[];
   readonly front: boolean;
   readonly count: number;
 }
 
-/**
- * Parses `numkeys key... LEFT|RIGHT [COUNT count]` from args[numkeysAt] (Redis's
- * lmpopGenericCommand): the arguments or the error reply. BLMPOP passes 2 (its timeout is at 1).
- */
-export function parseMpop(args: readonly Buffer[], numkeysAt: number): MpopArgs | Buffer {
-  const numkeys = parseLong(args[numkeysAt]!);
-  if (numkeys === null || numkeys < 1) return ERR_NUMKEYS;
-  const whereAt = numkeysAt + numkeys + 1;
-  if (whereAt >= args.length) return ERR_SYNTAX;
-  const front = parseEnd(args[whereAt]!);
-  if (front === null) return ERR_SYNTAX;
-  let count = -1;
-  for (let i = whereAt + 1; i < args.length; i++) {
-    if (count === -1 && upper(args[i]!) === "COUNT" && i + 1 < args.length) {
-      const parsed = parseLong(args[++i]!);
-      if (parsed === null || parsed < 1) return ERR_MPOP_COUNT;
-      count = parsed;
-    } else return ERR_SYNTAX;
-  }
-  return { keys: args.slice(numkeysAt + 1, whereAt), front, count: count === -1 ? 1 : count };
+/** Parses `numkeys key... LEFT|RIGHT [COUNT count]`: BLMPOP passes 2 (its timeout is at 1). */
+export function parseMpop(args: readonly Buffer[], numkeysAt: number): LmpopArgs | Buffer {
+  const parsed = parseMpopArgs(args, numkeysAt, parseEnd);
+  return isReply(parsed) ? parsed : { keys: parsed.keys, front: parsed.where, count: parsed.count };
 }
 
 export const lmpop: Handler = (keyspace, args, now) => {
   const parsed = parseMpop(args, 1);
   if (isReply(parsed)) return parsed;
   return mpopFirst(keyspace, parsed.keys, parsed.front, parsed.count, now) ?? NULL_ARRAY;
-};
-
-/** LMPOP's keys: `numkeys` of them after it; none when numkeys is not a usable count. */
-export function mpopKeyIndexes(args: readonly Buffer[], numkeysAt: number): number[] {
-  const numkeys = args[numkeysAt] === undefined ? null : parseLong(args[numkeysAt]);
-  // The LEFT|RIGHT after the keys must be there too.
-  if (numkeys === null || numkeys < 1 || numkeysAt + numkeys + 1 >= args.length) return [];
-  const found: number[] = [];
-  for (let i = numkeysAt + 1; i <= numkeysAt + numkeys; i++) found.push(i);
-  return found;
-}
-
-const LMPOP_KEYS: KeySpec = {
-  find: (args) => mpopKeyIndexes(args, 1),
-  legacy: { first: 0, last: 0, step: 0 },
 };
 
 export const lrange: Handler = (keyspace, args, now) => {
@@ -548,7 +516,13 @@ export const LIST_COMMANDS: readonly CommandSpec[] = [
   },
   { name: "lpop", arity: -2, kind: "write", handler: lpop, flags: ["fast"], keys: KEY_1 },
   { name: "rpop", arity: -2, kind: "write", handler: rpop, flags: ["fast"], keys: KEY_1 },
-  { name: "lmpop", arity: -4, kind: "write", handler: lmpop, keys: LMPOP_KEYS },
+  {
+    name: "lmpop",
+    arity: -4,
+    kind: "write",
+    handler: lmpop,
+    keys: numkeysKeySpec(1, undefined, 1),
+  },
   { name: "lrange", arity: 4, kind: "read", handler: lrange, keys: KEY_1 },
   { name: "llen", arity: 2, kind: "read", handler: llen, flags: ["fast"], keys: KEY_1 },
   { name: "lindex", arity: 3, kind: "read", handler: lindex, keys: KEY_1 },

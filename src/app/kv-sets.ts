@@ -23,7 +23,7 @@ import {
   KEY_1,
   KEYS_1_2,
   KEYS_FROM_1,
-  type KeySpec,
+  numkeysKeySpec,
   VALUES_FROM_2,
 } from "./kv-command-spec.ts";
 import { SCAN_COUNT_MAX } from "./kv-keys.ts";
@@ -31,6 +31,7 @@ import { type Keyspace, KvSet } from "./kv-keyspace.ts";
 import {
   checkReplySize,
   ERR_NOT_INTEGER,
+  ERR_NUMKEYS,
   ERR_SYNTAX,
   type Handler,
   INT64_MAX,
@@ -57,7 +58,6 @@ import {
 } from "./resp.ts";
 
 const ERR_NOT_POSITIVE = errorReply("ERR value is out of range, must be positive");
-const ERR_NUMKEYS = errorReply("ERR numkeys should be greater than 0");
 const ERR_NUMKEYS_OVER_ARGS = errorReply("ERR Number of keys can't be greater than number of args");
 const ERR_LIMIT_NEGATIVE = errorReply("ERR LIMIT can't be negative");
 export const ERR_INVALID_CURSOR = errorReply("ERR invalid cursor");
@@ -430,28 +430,6 @@ export const sintercard: Handler = (keyspace, args, now) => {
   if (isReply(sets)) return sets;
   return integer(intersection(sets, limit).length);
 };
-
-/**
- * Key positions of a command whose keys are counted by args[numkeysAt] and follow it (Redis's
- * keynum key spec), after the destination at `destinationAt` if it has one (ZUNIONSTORE's), and
- * followed by at least `after` arguments (ZMPOP's MIN|MAX). A count that is not a positive
- * integer, or runs past the arguments, names no counted keys: the command refuses those.
- */
-export function numkeysKeySpec(numkeysAt: number, destinationAt?: number, after = 0): KeySpec {
-  return {
-    find: (args) => {
-      const found = destinationAt === undefined ? [] : [destinationAt];
-      const count = args[numkeysAt] === undefined ? null : parseLong(args[numkeysAt]);
-      if (count === null || count < 1 || numkeysAt + count + after >= args.length) return found;
-      for (let i = numkeysAt + 1; i <= numkeysAt + count; i++) found.push(i);
-      return found;
-    },
-    legacy:
-      destinationAt === undefined
-        ? { first: 0, last: 0, step: 0 }
-        : { first: destinationAt, last: destinationAt, step: 1 },
-  };
-}
 
 /** 32-bit FNV-1a of a latin1 string (scan cursors, ZRANDMEMBER's seed). */
 export function fnv1a(text: string, seed = 0x811c9dc5): number {

@@ -45,6 +45,8 @@ export const WRONGTYPE = errorReply(
 export const ERR_NOT_INTEGER = errorReply("ERR value is not an integer or out of range");
 export const ERR_SYNTAX = errorReply("ERR syntax error");
 export const ERR_OVERFLOW = errorReply("ERR increment or decrement would overflow");
+export const ERR_NUMKEYS = errorReply("ERR numkeys should be greater than 0");
+const ERR_MPOP_COUNT = errorReply("ERR count should be greater than 0");
 
 export function wrongArity(name: string): Buffer {
   return errorReply(`ERR wrong number of arguments for '${name}' command`);
@@ -167,3 +169,37 @@ export function addInt64(a: number | bigint, b: number | bigint): number | bigin
  * sent to a client.
  */
 export const BLOCKED: Buffer = Buffer.from("-ERR apus: blocked (never sent)\r\n");
+
+/** LMPOP's and ZMPOP's (and BLMPOP's and BZMPOP's) arguments after their `numkeys`. */
+export interface MpopArgs<Where> {
+  readonly keys: readonly Buffer[];
+  readonly where: Where;
+  readonly count: number;
+}
+
+/**
+ * Parses `numkeys key... WHERE [COUNT count]` from args[numkeysAt] (Redis's lmpopGenericCommand
+ * and zmpopGenericCommand): the arguments or the error reply. `parseWhere` reads LEFT|RIGHT or
+ * MIN|MAX (null: a syntax error). The blocking forms pass 2 (their timeout is at 1).
+ */
+export function parseMpopArgs<Where>(
+  args: readonly Buffer[],
+  numkeysAt: number,
+  parseWhere: (arg: Buffer) => Where | null,
+): MpopArgs<Where> | Buffer {
+  const numkeys = parseLong(args[numkeysAt]!);
+  if (numkeys === null || numkeys < 1) return ERR_NUMKEYS;
+  const whereAt = numkeysAt + numkeys + 1;
+  if (whereAt >= args.length) return ERR_SYNTAX;
+  const where = parseWhere(args[whereAt]!);
+  if (where === null) return ERR_SYNTAX;
+  let count = -1;
+  for (let i = whereAt + 1; i < args.length; i++) {
+    if (count === -1 && upper(args[i]!) === "COUNT" && i + 1 < args.length) {
+      const parsed = parseLong(args[++i]!);
+      if (parsed === null || parsed < 1) return ERR_MPOP_COUNT;
+      count = parsed;
+    } else return ERR_SYNTAX;
+  }
+  return { keys: args.slice(numkeysAt + 1, whereAt), where, count: count === -1 ? 1 : count };
+}

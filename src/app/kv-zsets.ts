@@ -17,6 +17,7 @@ import {
   type CommandSpec,
   KEY_1,
   KEYS_1_2,
+  numkeysKeySpec,
   VALUE_AT_3,
   type ValueArgs,
 } from "./kv-command-spec.ts";
@@ -26,7 +27,6 @@ import {
   EMPTY_SCAN,
   ERR_INVALID_CURSOR,
   fnv1a,
-  numkeysKeySpec,
   parseScanCursor,
   parseScanOptions,
   SCAN_CALLS_MAX,
@@ -42,6 +42,7 @@ import {
   latin1,
   parseInt64,
   parseLong,
+  parseMpopArgs,
   replyTooLarge,
   upper,
   valueTooLarge,
@@ -67,8 +68,6 @@ const ERR_NAN = errorReply("ERR resulting score is not a number (NaN)");
 const ERR_NOT_POSITIVE = errorReply("ERR value is out of range, must be positive");
 const ERR_WEIGHT_NOT_FLOAT = errorReply("ERR weight value is not a float");
 const ERR_LIMIT_NEGATIVE = errorReply("ERR LIMIT can't be negative");
-const ERR_NUMKEYS = errorReply("ERR numkeys should be greater than 0");
-const ERR_MPOP_COUNT = errorReply("ERR count should be greater than 0");
 const ERR_COUNT_RANGE = errorReply(
   "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
 );
@@ -1106,30 +1105,19 @@ export interface ZmpopArgs {
   readonly count: number;
 }
 
-/**
- * Parses `numkeys key... MIN|MAX [COUNT count]` from args[numkeysAt] (Redis's
- * zmpopGenericCommand): the arguments or the error reply. BZMPOP passes 2 (its timeout is at 1).
- */
+/** MIN → false, MAX → true (pop from the high end), else null. */
+function parseMinMax(arg: Buffer): boolean | null {
+  const where = upper(arg);
+  if (where === "MAX") return true;
+  return where === "MIN" ? false : null;
+}
+
+/** Parses `numkeys key... MIN|MAX [COUNT count]`: BZMPOP passes 2 (its timeout is at 1). */
 export function parseZmpop(args: readonly Buffer[], numkeysAt: number): ZmpopArgs | Buffer {
-  const numkeys = parseLong(args[numkeysAt]!);
-  if (numkeys === null || numkeys < 1) return ERR_NUMKEYS;
-  const whereAt = numkeysAt + numkeys + 1;
-  if (whereAt >= args.length) return ERR_SYNTAX;
-  const where = upper(args[whereAt]!);
-  if (where !== "MIN" && where !== "MAX") return ERR_SYNTAX;
-  let count = -1;
-  for (let i = whereAt + 1; i < args.length; i++) {
-    if (count === -1 && upper(args[i]!) === "COUNT" && i + 1 < args.length) {
-      const parsed = parseLong(args[++i]!);
-      if (parsed === null || parsed < 1) return ERR_MPOP_COUNT;
-      count = parsed;
-    } else return ERR_SYNTAX;
-  }
-  return {
-    keys: args.slice(numkeysAt + 1, whereAt),
-    fromHigh: where === "MAX",
-    count: count === -1 ? 1 : count,
-  };
+  const parsed = parseMpopArgs(args, numkeysAt, parseMinMax);
+  return isReply(parsed)
+    ? parsed
+    : { keys: parsed.keys, fromHigh: parsed.where, count: parsed.count };
 }
 
 /** ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: `*-1` when no key exists. */
