@@ -7,9 +7,9 @@
  * differ by design, as their comments say.
  */
 
-import { GlobPattern } from "./glob.ts";
 import { type CommandSpec, KEY_1, PAIRED_FROM_3, VALUE_AT_3 } from "./kv-command-spec.ts";
 import { type Keyspace, KvHash } from "./kv-keyspace.ts";
+import { parseScanOptions } from "./kv-scan-options.ts";
 import {
   addInt64,
   checkReplySize,
@@ -23,7 +23,6 @@ import {
   isReply,
   latin1,
   parseInt64,
-  parseLong,
   replyTooLarge,
   upper,
   valueTooLarge,
@@ -430,39 +429,6 @@ export const HSCAN_COUNT_MAX = 100_000;
  */
 export const HSCAN_CALLS_MAX = 64;
 
-/** The refusal of a MATCH pattern longer than `patternBytesMax` (as KEYS and SCAN), or undefined. */
-function patternTooLong(keyspace: Keyspace, pattern: Buffer): Buffer | undefined {
-  const limit = keyspace.limits.patternBytesMax;
-  if (pattern.length <= limit) return undefined;
-  return errorReply(`ERR pattern too long (${pattern.length} bytes, limit ${limit})`);
-}
-
-/** HSCAN's options: COUNT and MATCH (the last of each wins), as Redis's scanGenericCommand. */
-function parseScanOptions(
-  keyspace: Keyspace,
-  args: readonly Buffer[],
-): { count: number; pattern: GlobPattern | undefined } | Buffer {
-  let count = 10;
-  let patternBytes: Buffer | undefined;
-  for (let i = 3; i < args.length; i += 2) {
-    const option = upper(args[i]!);
-    const value = args[i + 1];
-    if (value === undefined) return ERR_SYNTAX;
-    if (option === "COUNT") {
-      const parsed = parseLong(value);
-      if (parsed === null) return ERR_NOT_INTEGER;
-      if (parsed < 1) return ERR_SYNTAX;
-      count = Math.min(parsed, HSCAN_COUNT_MAX);
-    } else if (option === "MATCH") {
-      const refused = patternTooLong(keyspace, value);
-      if (refused !== undefined) return refused;
-      patternBytes = value;
-    } else return ERR_SYNTAX;
-  }
-  const pattern = patternBytes === undefined ? undefined : new GlobPattern(latin1(patternBytes));
-  return { count, pattern: pattern?.matchesAll ? undefined : pattern };
-}
-
 /**
  * Where a scan resumes: cursor 0 is the start; any other is (position << 32) | the 32-bit hash
  * of the field that was next at that position. Deleting fields moves the ones after them closer
@@ -499,7 +465,7 @@ export const hscan: Handler = (keyspace, args, now) => {
   const hash = readHash(keyspace, latin1(args[1]!), now);
   if (hash === undefined) return EMPTY_SCAN;
   if (isReply(hash)) return hash;
-  const options = parseScanOptions(keyspace, args);
+  const options = parseScanOptions(keyspace, args, 3, HSCAN_COUNT_MAX);
   if (isReply(options)) return options;
   const size = hash.fields.size;
   const whole = size <= HSCAN_WHOLE_FIELDS_MAX;

@@ -18,6 +18,7 @@ import {
   typeOf,
 } from "./kv-keyspace.ts";
 import { object, objectKeys } from "./kv-object.ts";
+import { parseScanOptions, patternTooLong } from "./kv-scan-options.ts";
 import {
   checkReplySize,
   copyBytes,
@@ -149,16 +150,6 @@ export const persist: Handler = (keyspace, args, now) => {
   return ONE;
 };
 
-/**
- * The refusal of a KEYS / SCAN MATCH pattern longer than the store's `patternBytesMax`, checked
- * before compiling it, else undefined.
- */
-function patternTooLong(keyspace: Keyspace, pattern: Buffer): Buffer | undefined {
-  const limit = keyspace.limits.patternBytesMax;
-  if (pattern.length <= limit) return undefined;
-  return errorReply(`ERR pattern too long (${pattern.length} bytes, limit ${limit})`);
-}
-
 /** Bytes of the RESP array of bulk strings of `keys`. */
 function keysReplySize(keys: readonly string[]): number {
   let size = arrayHeaderSize(keys.length);
@@ -186,29 +177,12 @@ export const scan: Handler = (keyspace, args, now) => {
   const cursorText = latin1(args[1]!);
   const cursor = /^[0-9]{1,15}$/.test(cursorText) ? Number(cursorText) : -1;
   if (cursor < 0) return errorReply("ERR invalid cursor");
-  let count = 10;
-  let patternBytes: Buffer | undefined;
-  let type: string | undefined;
-  for (let i = 2; i < args.length; i += 2) {
-    const option = upper(args[i]!);
-    const value = args[i + 1];
-    if (value === undefined) return ERR_SYNTAX;
-    if (option === "COUNT") {
-      const parsed = parseLong(value);
-      if (parsed === null) return ERR_NOT_INTEGER;
-      if (parsed < 1) return ERR_SYNTAX;
-      count = Math.min(parsed, SCAN_COUNT_MAX);
-    } else if (option === "MATCH") {
-      const refused = patternTooLong(keyspace, value);
-      if (refused !== undefined) return refused;
-      patternBytes = value; // like Redis, the last MATCH wins; compiled once, below
-    } else if (option === "TYPE") type = latin1(value).toLowerCase();
-    else return ERR_SYNTAX;
-  }
-  const pattern = patternBytes === undefined ? undefined : new GlobPattern(latin1(patternBytes));
+  const options = parseScanOptions(keyspace, args, 2, SCAN_COUNT_MAX, true);
+  if (isReply(options)) return options;
+  const { pattern, type } = options;
   const step = keyspace.scan(
     cursor,
-    count,
+    options.count,
     now,
     (key, entry) =>
       (pattern === undefined || pattern.matches(key)) &&

@@ -17,7 +17,6 @@
  * SRANDMEMBER with a count of at least the set's size). Redis's order also depends on a set's
  * history (a set that once held a non-integer stays a hash table); ours on its members only.
  */
-import { GlobPattern } from "./glob.ts";
 import {
   type CommandSpec,
   KEY_1,
@@ -28,6 +27,7 @@ import {
 } from "./kv-command-spec.ts";
 import { SCAN_COUNT_MAX } from "./kv-keys.ts";
 import { type Keyspace, KvSet } from "./kv-keyspace.ts";
+import { parseScanOptions } from "./kv-scan-options.ts";
 import {
   checkReplySize,
   ERR_NOT_INTEGER,
@@ -454,44 +454,6 @@ export function parseScanCursor(bytes: Buffer): bigint | null {
   return sign === "-" && value !== 0n ? 2n ** 64n - value : value;
 }
 
-export interface ScanOptions {
-  /** Elements to examine in one call (COUNT, default 10, capped at SCAN_COUNT_MAX). */
-  readonly count: number;
-  /** MATCH's pattern; undefined: everything ("*" too). */
-  readonly pattern: GlobPattern | undefined;
-}
-
-/**
- * SSCAN's and ZSCAN's options from args[3]: COUNT and MATCH, the last of each winning, as
- * Redis's scanGenericCommand; a MATCH pattern over `patternBytesMax` is refused (as SCAN's).
- */
-export function parseScanOptions(
-  keyspace: Keyspace,
-  args: readonly Buffer[],
-): ScanOptions | Buffer {
-  let count = 10;
-  let patternBytes: Buffer | undefined;
-  for (let i = 3; i < args.length; i += 2) {
-    const option = upper(args[i]!);
-    const value = args[i + 1];
-    if (value === undefined) return ERR_SYNTAX;
-    if (option === "COUNT") {
-      const parsed = parseLong(value);
-      if (parsed === null) return ERR_NOT_INTEGER;
-      if (parsed < 1) return ERR_SYNTAX;
-      count = Math.min(parsed, SCAN_COUNT_MAX);
-    } else if (option === "MATCH") {
-      const limit = keyspace.limits.patternBytesMax;
-      if (value.length > limit) {
-        return errorReply(`ERR pattern too long (${value.length} bytes, limit ${limit})`);
-      }
-      patternBytes = value;
-    } else return ERR_SYNTAX;
-  }
-  const pattern = patternBytes === undefined ? undefined : new GlobPattern(latin1(patternBytes));
-  return { count, pattern: pattern?.matchesAll ? undefined : pattern };
-}
-
 /** `*2 cursor *n elements…`, or the reply-size refusal. */
 export function scanReply(keyspace: Keyspace, cursor: string, elements: readonly string[]) {
   let size = arrayHeaderSize(2) + bulkSize(cursor.length) + arrayHeaderSize(elements.length);
@@ -549,7 +511,7 @@ export const sscan: Handler = (keyspace, args, now) => {
   const set = readSet(keyspace, latin1(args[1]!), now);
   if (set === undefined) return EMPTY_SCAN;
   if (isReply(set)) return set;
-  const options = parseScanOptions(keyspace, args);
+  const options = parseScanOptions(keyspace, args, 3, SCAN_COUNT_MAX);
   if (isReply(options)) return options;
   const pattern = options.pattern;
   const matching = (members: readonly string[]) =>

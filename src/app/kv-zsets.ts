@@ -21,14 +21,15 @@ import {
   VALUE_AT_3,
   type ValueArgs,
 } from "./kv-command-spec.ts";
+import { SCAN_COUNT_MAX } from "./kv-keys.ts";
 import { type Keyspace, KvSet, KvZset, type ZItem } from "./kv-keyspace.ts";
+import { parseScanOptions } from "./kv-scan-options.ts";
 import { formatScore, parseScore, parseScoreBound, type ScoreBound } from "./kv-scores.ts";
 import {
   EMPTY_SCAN,
   ERR_INVALID_CURSOR,
   fnv1a,
   parseScanCursor,
-  parseScanOptions,
   SCAN_CALLS_MAX,
   scanReply,
 } from "./kv-sets.ts";
@@ -866,7 +867,7 @@ export const zscan: Handler = (keyspace, args, now) => {
   const zset = readZset(keyspace, latin1(args[1]!), now);
   if (zset === undefined) return EMPTY_SCAN;
   if (isReply(zset)) return zset;
-  const options = parseScanOptions(keyspace, args);
+  const options = parseScanOptions(keyspace, args, 3, SCAN_COUNT_MAX);
   if (isReply(options)) return options;
   const pattern = options.pattern;
   const elements: string[] = [];
