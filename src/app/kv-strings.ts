@@ -212,13 +212,24 @@ export const mget: Handler = (keyspace, args, now) => {
   return array(items);
 };
 
-export const mset: Handler = (keyspace, args, now) => {
-  if (args.length % 2 === 0) return errorReply("ERR wrong number of arguments for 'mset' command");
+/** MSET's and MSETNX's refusal of an odd pair list or a value over the limit, else undefined. */
+function refuseMsetPairs(
+  keyspace: Keyspace,
+  args: readonly Buffer[],
+  name: string,
+): Buffer | undefined {
+  if (args.length % 2 === 0) return wrongArity(name);
   for (let i = 2; i < args.length; i += 2) {
     if (args[i]!.length > keyspace.limits.valueBytesMax) {
       return valueTooLarge(keyspace.limits.valueBytesMax);
     }
   }
+  return undefined;
+}
+
+export const mset: Handler = (keyspace, args, now) => {
+  const refused = refuseMsetPairs(keyspace, args, "mset");
+  if (refused !== undefined) return refused;
   for (let i = 1; i < args.length; i += 2) {
     keyspace.set(latin1(args[i]!), copyBytes(args[i + 1]!), now);
   }
@@ -319,12 +330,8 @@ export const psetex = setexCommand("psetex", SET_PX);
 
 /** MSETNX key value [key value …]: all set, or none when any key exists. */
 export const msetnx: Handler = (keyspace, args, now) => {
-  if (args.length % 2 === 0) return wrongArity("msetnx");
-  for (let i = 2; i < args.length; i += 2) {
-    if (args[i]!.length > keyspace.limits.valueBytesMax) {
-      return valueTooLarge(keyspace.limits.valueBytesMax);
-    }
-  }
+  const refused = refuseMsetPairs(keyspace, args, "msetnx");
+  if (refused !== undefined) return refused;
   for (let i = 1; i < args.length; i += 2) {
     if (keyspace.lookup(latin1(args[i]!), now) !== undefined) return ZERO;
   }
