@@ -22,6 +22,7 @@ import {
   ERR_SYNTAX,
   type Handler,
   INT64_MIN,
+  indexRange,
   isReply,
   latin1,
   parseInt64,
@@ -309,25 +310,22 @@ export const lmpop: Handler = (keyspace, args, now) => {
 };
 
 export const lrange: Handler = (keyspace, args, now) => {
-  let start = parseLong(args[2]!);
-  let stop = parseLong(args[3]!);
+  const start = parseLong(args[2]!);
+  const stop = parseLong(args[3]!);
   if (start === null || stop === null) return ERR_NOT_INTEGER;
   const list = readList(keyspace, latin1(args[1]!), now);
   if (list === undefined) return EMPTY_ARRAY;
   if (isReply(list)) return list;
-  const length = list.length;
-  if (start < 0) start = Math.max(0, length + start);
-  if (stop < 0) stop = length + stop;
-  if (start > stop || start >= length) return EMPTY_ARRAY;
-  if (stop >= length) stop = length - 1;
-  const first = start;
+  const range = indexRange(start, stop, list.length);
+  if (range === undefined) return EMPTY_ARRAY;
+  const [first, last] = range;
   const refusal = checkReplySize(
     keyspace,
-    itemsReplySize(stop - first + 1, (i) => list.at(first + i)),
+    itemsReplySize(last - first + 1, (i) => list.at(first + i)),
   );
   if (refusal !== undefined) return refusal;
-  const items: Buffer[] = new Array(stop - first + 1);
-  for (let i = first; i <= stop; i++) items[i - first] = bulk(list.at(i));
+  const items: Buffer[] = new Array(last - first + 1);
+  for (let i = first; i <= last; i++) items[i - first] = bulk(list.at(i));
   return array(items);
 };
 
@@ -376,19 +374,16 @@ export const lrem: Handler = (keyspace, args, now) => {
 };
 
 export const ltrim: Handler = (keyspace, args, now) => {
-  let start = parseLong(args[2]!);
-  let stop = parseLong(args[3]!);
+  const start = parseLong(args[2]!);
+  const stop = parseLong(args[3]!);
   if (start === null || stop === null) return ERR_NOT_INTEGER;
   const key = latin1(args[1]!);
   const list = readList(keyspace, key, now);
   if (list === undefined) return OK;
   if (isReply(list)) return list;
-  const length = list.length;
-  if (start < 0) start = length + start;
-  if (stop < 0) stop = length + stop;
-  if (start < 0) start = 0;
-  if (start > stop || start >= length) list.trim(0, 0);
-  else list.trim(start, Math.min(stop, length - 1) - start + 1);
+  const range = indexRange(start, stop, list.length);
+  if (range === undefined) list.trim(0, 0);
+  else list.trim(range[0], range[1] - range[0] + 1);
   removeIfEmpty(keyspace, key, list);
   return OK;
 };

@@ -149,6 +149,22 @@ export function expiryMs(value: number | bigint, unitMs: number, baseMs: number)
   return Number(when);
 }
 
+/**
+ * The items a start/stop index range names in a sequence of `length` (LRANGE, LTRIM, ZRANGE,
+ * ZREMRANGEBYRANK): negative indexes count from the end, start stops at 0 and stop at the last
+ * item. The inclusive [first, last], or undefined when the range is empty.
+ */
+export function indexRange(
+  start: number,
+  stop: number,
+  length: number,
+): [first: number, last: number] | undefined {
+  const first = start < 0 ? Math.max(0, length + start) : start;
+  const last = stop < 0 ? length + stop : stop;
+  if (first > last || first >= length) return undefined;
+  return [first, Math.min(last, length - 1)];
+}
+
 /** Result of an int64 addition: a number when safe, a bigint beyond; null on int64 overflow. */
 export function addInt64(a: number | bigint, b: number | bigint): number | bigint | null {
   if (typeof a === "number" && typeof b === "number") {

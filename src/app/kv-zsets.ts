@@ -39,6 +39,7 @@ import {
   ERR_SYNTAX,
   type Handler,
   INT64_MIN,
+  indexRange,
   isReply,
   latin1,
   parseInt64,
@@ -406,12 +407,9 @@ function zrangeSelect(
   const items = zset.items;
   const length = items.length;
   if (type === "rank") {
-    if (start < 0) start = length + start;
-    if (stop < 0) stop = length + stop;
-    if (start < 0) start = 0;
-    if (start > stop || start >= length) return result;
-    if (stop >= length) stop = length - 1;
-    for (let i = start; i <= stop; i++) picked.push(items[reverse ? length - 1 - i : i]!);
+    const range = indexRange(start, stop, length);
+    if (range === undefined) return result;
+    for (let i = range[0]; i <= range[1]; i++) picked.push(items[reverse ? length - 1 - i : i]!);
     return result;
   }
   // Redis skips `offset` items first; a negative offset skips them all.
@@ -748,20 +746,16 @@ function removeSpan(keyspace: Keyspace, key: string, zset: KvZset, first: number
 }
 
 export const zremrangebyrank: Handler = (keyspace, args, now) => {
-  let start = parseLong(args[2]!);
-  let stop = parseLong(args[3]!);
+  const start = parseLong(args[2]!);
+  const stop = parseLong(args[3]!);
   if (start === null || stop === null) return ERR_NOT_INTEGER;
   const key = latin1(args[1]!);
   const zset = readZset(keyspace, key, now);
   if (zset === undefined) return ZERO;
   if (isReply(zset)) return zset;
-  const length = zset.size;
-  if (start < 0) start = length + start;
-  if (stop < 0) stop = length + stop;
-  if (start < 0) start = 0;
-  if (start > stop || start >= length) return ZERO;
-  if (stop >= length) stop = length - 1;
-  return removeSpan(keyspace, key, zset, start, stop);
+  const range = indexRange(start, stop, zset.size);
+  if (range === undefined) return ZERO;
+  return removeSpan(keyspace, key, zset, range[0], range[1]);
 };
 
 export const zremrangebyscore: Handler = (keyspace, args, now) => {
