@@ -9,7 +9,12 @@
 
 import { type CommandSpec, KEY_1, PAIRED_FROM_3, VALUE_AT_3 } from "./kv-command-spec.ts";
 import { type Keyspace, KvHash } from "./kv-keyspace.ts";
-import { parseScanOptions } from "./kv-scan-options.ts";
+import {
+  EMPTY_SCAN,
+  ERR_INVALID_CURSOR,
+  parseScanCursor,
+  parseScanOptions,
+} from "./kv-scan-options.ts";
 import {
   addInt64,
   checkReplySize,
@@ -54,13 +59,11 @@ const ERR_NOT_FLOAT = errorReply("ERR value is not a valid float");
 const ERR_NOT_FLOAT_VALUE = errorReply("ERR hash value is not a float");
 const ERR_NAN_OR_INFINITY = errorReply("ERR value is NaN or Infinity");
 const ERR_WOULD_BE_INFINITY = errorReply("ERR increment would produce NaN or Infinity");
-const ERR_INVALID_CURSOR = errorReply("ERR invalid cursor");
 const ERR_RANDFIELD_RANGE = errorReply(
   "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
 );
 const ERR_OUT_OF_RANGE = errorReply("ERR value is out of range");
 /** HSCAN of an absent key: cursor 0, nothing. */
-const EMPTY_SCAN = Buffer.from("*2\r\n$1\r\n0\r\n*0\r\n", "latin1");
 /** Bytes of `$-1\r\n`. */
 const NULL_BULK_SIZE = 5;
 
@@ -402,20 +405,6 @@ function randomReply(
 }
 
 /**
- * Redis's parseScanCursorOrReply (strtoul, base 10): optional sign, digits (none: 0), no space,
- * within 64 bits; a negative one wraps around. Null for an invalid cursor.
- */
-function parseCursor(text: string): bigint | null {
-  const match = /^([+-]?)([0-9]*)$/.exec(text);
-  if (match === null) return null;
-  const [, sign, digits] = match;
-  if (digits!.length === 0) return sign === "" ? 0n : null;
-  const value = BigInt(digits!);
-  if (value > 2n ** 64n - 1n) return null;
-  return sign === "-" && value !== 0n ? 2n ** 64n - value : value;
-}
-
-/**
  * Hashes of at most this many fields come whole in one HSCAN reply with cursor 0, whatever the
  * cursor and COUNT, as Redis answers for its small (listpack-encoded, up to 128 fields) hashes.
  */
@@ -460,7 +449,7 @@ function resumeAt(hash: KvHash, cursor: bigint): number {
  * (HSCAN_CALLS_MAX).
  */
 export const hscan: Handler = (keyspace, args, now) => {
-  const cursor = parseCursor(latin1(args[2]!));
+  const cursor = parseScanCursor(args[2]!);
   if (cursor === null) return ERR_INVALID_CURSOR;
   const hash = readHash(keyspace, latin1(args[1]!), now);
   if (hash === undefined) return EMPTY_SCAN;

@@ -57,3 +57,23 @@ export function parseScanOptions(
   const pattern = patternBytes === undefined ? undefined : new GlobPattern(latin1(patternBytes));
   return { count, pattern: pattern?.matchesAll ? undefined : pattern, type };
 }
+
+export const ERR_INVALID_CURSOR = errorReply("ERR invalid cursor");
+/** SSCAN/ZSCAN of a missing key: cursor 0, nothing. */
+export const EMPTY_SCAN = Buffer.from("*2\r\n$1\r\n0\r\n*0\r\n", "latin1");
+
+/**
+ * Redis's parseScanCursorOrReply (strtoul, base 10): optional sign, digits (none: 0), no space,
+ * within 64 bits; a negative one wraps around. Null for an invalid cursor.
+ */
+export function parseScanCursor(bytes: Buffer): bigint | null {
+  const nul = bytes.indexOf(0); // strtoul stops at a NUL byte, which Redis sees as the end
+  const text = latin1(nul === -1 ? bytes : bytes.subarray(0, nul));
+  const match = /^([+-]?)([0-9]*)$/.exec(text);
+  if (match === null) return null;
+  const [, sign, digits] = match;
+  if (digits!.length === 0) return sign === "" ? 0n : null;
+  const value = BigInt(digits!);
+  if (value > 2n ** 64n - 1n) return null;
+  return sign === "-" && value !== 0n ? 2n ** 64n - value : value;
+}

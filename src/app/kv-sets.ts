@@ -27,7 +27,12 @@ import {
 } from "./kv-command-spec.ts";
 import { SCAN_COUNT_MAX } from "./kv-keys.ts";
 import { type Keyspace, KvSet } from "./kv-keyspace.ts";
-import { parseScanOptions } from "./kv-scan-options.ts";
+import {
+  EMPTY_SCAN,
+  ERR_INVALID_CURSOR,
+  parseScanCursor,
+  parseScanOptions,
+} from "./kv-scan-options.ts";
 import {
   checkReplySize,
   ERR_NOT_INTEGER,
@@ -60,9 +65,6 @@ import {
 const ERR_NOT_POSITIVE = errorReply("ERR value is out of range, must be positive");
 const ERR_NUMKEYS_OVER_ARGS = errorReply("ERR Number of keys can't be greater than number of args");
 const ERR_LIMIT_NEGATIVE = errorReply("ERR LIMIT can't be negative");
-export const ERR_INVALID_CURSOR = errorReply("ERR invalid cursor");
-/** SSCAN/ZSCAN of a missing key: cursor 0, nothing. */
-export const EMPTY_SCAN = Buffer.from("*2\r\n$1\r\n0\r\n*0\r\n", "latin1");
 /** Bytes of `:0\r\n` or `:1\r\n`. */
 const SMALL_INTEGER_SIZE = 4;
 
@@ -436,22 +438,6 @@ export function fnv1a(text: string, seed = 0x811c9dc5): number {
   let hash = seed;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash >>> 0;
-}
-
-/**
- * Redis's parseScanCursorOrReply (strtoul, base 10): optional sign, digits (none: 0), no space,
- * within 64 bits; a negative one wraps around. Null for an invalid cursor.
- */
-export function parseScanCursor(bytes: Buffer): bigint | null {
-  const nul = bytes.indexOf(0); // strtoul stops at a NUL byte, which Redis sees as the end
-  const text = latin1(nul === -1 ? bytes : bytes.subarray(0, nul));
-  const match = /^([+-]?)([0-9]*)$/.exec(text);
-  if (match === null) return null;
-  const [, sign, digits] = match;
-  if (digits!.length === 0) return sign === "" ? 0n : null;
-  const value = BigInt(digits!);
-  if (value > 2n ** 64n - 1n) return null;
-  return sign === "-" && value !== 0n ? 2n ** 64n - value : value;
 }
 
 /** `*2 cursor *n elements…`, or the reply-size refusal. */

@@ -23,16 +23,14 @@ import {
 } from "./kv-command-spec.ts";
 import { SCAN_COUNT_MAX } from "./kv-keys.ts";
 import { type Keyspace, KvSet, KvZset, type ZItem } from "./kv-keyspace.ts";
-import { parseScanOptions } from "./kv-scan-options.ts";
-import { formatScore, parseScore, parseScoreBound, type ScoreBound } from "./kv-scores.ts";
 import {
   EMPTY_SCAN,
   ERR_INVALID_CURSOR,
-  fnv1a,
   parseScanCursor,
-  SCAN_CALLS_MAX,
-  scanReply,
-} from "./kv-sets.ts";
+  parseScanOptions,
+} from "./kv-scan-options.ts";
+import { formatScore, parseScore, parseScoreBound, type ScoreBound } from "./kv-scores.ts";
+import { fnv1a, SCAN_CALLS_MAX, scanReply } from "./kv-sets.ts";
 import {
   checkReplySize,
   ERR_NOT_INTEGER,

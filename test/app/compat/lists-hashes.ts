@@ -466,4 +466,11 @@ const HASHES: readonly (readonly string[])[] = [
   c("HSCAN sc"),
 ];
 
-export const COMMANDS: readonly (readonly string[])[] = [...LISTS, ...HASHES];
+export const COMMANDS: readonly (readonly string[])[] = [
+  ...LISTS,
+  ...HASHES,
+  // A cursor ends at a NUL byte, as Redis's strtoul reads it.
+  ["HSET", "hnul", "f", "v"],
+  ["HSCAN", "hnul", "0\u0000x"],
+  ["HSCAN", "hnul", "x"],
+];
