@@ -83,8 +83,10 @@ export class KvApp implements ReplicatedApp {
   /** INFO's sections the store does not own: replication from the runtime, clients from here. */
   private info(section: string): string {
     if (section === "replication") return this.options.info();
+    // The replica's connection count lives in its connection workers (/metrics:
+    // apus_client_connections); the store knows the sessions it keeps, on every replica.
     if (section === "clients")
-      return `connected_clients:${this.sessions.size}\r\nblocked_clients:${this.sessions.blockedCount}\r\n`;
+      return `blocked_clients:${this.sessions.blockedCount}\r\napus_sessions:${this.sessions.size}\r\n`;
     return "";
   }
 

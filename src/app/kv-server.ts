@@ -283,7 +283,7 @@ function serverSection(settings: ServerSettings): string {
 function clientsSection(settings: ServerSettings, context: ExecContext): string {
   const fields = fieldsOf(context.info("clients"));
   const has = (name: string) => fields.some(([each]) => each === name);
-  if (!has("connected_clients")) fields.unshift(["connected_clients", "1"]);
+  // connected_clients only where the runtime counts them: a made-up number would mislead.
   if (settings.maxclients !== undefined && !has("maxclients")) {
     const at = fields.findIndex(([name]) => name === "connected_clients");
     fields.splice(at + 1, 0, ["maxclients", String(settings.maxclients)]);
