@@ -48,7 +48,7 @@ describe("a replica that lost its state recovers before it votes (memory durabil
       process.kill(cluster.replica(b).process!.pid!, "SIGCONT");
     }
     await waitForRole(cluster, a, "follower");
-    expect(cluster.replica(a).output).toMatch(/recovered from every other replica/);
+    await waitForOutput(cluster, a, /recovered from every other replica/);
 
     // Now the issue's sequence: the leader crashes; a and b elect a new leader between them.
     await cluster.kill(leader);
@@ -72,9 +72,20 @@ describe("a replica that lost its state recovers before it votes (memory durabil
     writeFileSync(marker, "");
     cluster.launch(follower);
     await waitForRole(cluster, follower, "follower");
-    expect(cluster.replica(follower).output).toMatch(/holds RECOVERING/);
-    expect(cluster.replica(follower).output).toMatch(/recovered from every other replica/);
+    await waitForOutput(cluster, follower, /holds RECOVERING/);
+    await waitForOutput(cluster, follower, /recovered from every other replica/);
     expect(existsSync(marker)).toBe(false);
     expect(await missingKeys(cluster.replica(follower).clientPort, acked)).toEqual([]);
   });
 });
+
+/**
+ * Waits for a replica's output to show `pattern`: its consensus thread's log lines reach the
+ * process's stdout through the main thread, so /status can show the new role a moment before
+ * the line that announced it arrives.
+ */
+async function waitForOutput(cluster: TestCluster, id: number, pattern: RegExp): Promise<void> {
+  for (let waited = 0; waited < 5000 && !pattern.test(cluster.replica(id).output); waited += 50)
+    await sleep(50);
+  expect(cluster.replica(id).output).toMatch(pattern);
+}
