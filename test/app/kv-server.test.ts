@@ -4,7 +4,6 @@
  * redis-server's table, CONFIG with the runtime's settings, TIME, INFO, DEBUG, and --max-memory
  * with the memory accounting it relies on.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvApp } from "../../src/app/kv-app.ts";
@@ -28,6 +27,7 @@ import {
 } from "../../src/app/program/redis-command-table.ts";
 import { KvAppHarness } from "./kv-app-harness.ts";
 import { hasRedis } from "./redis-command-list.ts";
+import { type RedisServer, startRedisServer } from "./redis-server-process.ts";
 
 function context(nowMs = 1_000, sections: Record<string, string> = {}): ExecContext {
   return { nowMs, info: (section) => sections[section] ?? "" };
@@ -147,14 +147,12 @@ describe("COMMAND", () => {
 });
 
 describe.skipIf(!hasRedis())("COMMAND INFO against redis-server 7's table", () => {
-  let server: ChildProcess | undefined;
+  let server: RedisServer | undefined;
   let redis: RedisCommandTable;
 
   beforeAll(async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    server = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    });
+    server = await startRedisServer(["--save", "", "--appendonly", "no"]);
+    const port = server.port;
     for (let attempt = 0; ; attempt++) {
       try {
         redis = await loadRedisCommandTable(port);
@@ -167,7 +165,7 @@ describe.skipIf(!hasRedis())("COMMAND INFO against redis-server 7's table", () =
   });
 
   afterAll(() => {
-    server?.kill();
+    server?.stop();
   });
 
   it("agrees on what clients read: arity, flags, key positions, ACL categories", () => {

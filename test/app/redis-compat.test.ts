@@ -2,7 +2,6 @@
  * Replies compared byte for byte with a real redis-server (when installed): a fixed list of
  * commands, each sent to both, in order. Skipped, with a message, when redis-server is absent.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMMANDS as BITS_HLL } from "./compat/bits-hll.ts";
@@ -15,6 +14,7 @@ import { COMMANDS as STREAMS } from "./compat/streams.ts";
 import { COMMANDS as STRINGS_KEYS } from "./compat/strings-keys.ts";
 import { KvAppHarness } from "./kv-app-harness.ts";
 import { encode, hasRedis, REDIS_COMMANDS, replyLength } from "./redis-command-list.ts";
+import { type RedisServer, startRedisServer } from "./redis-server-process.ts";
 
 const REDIS = hasRedis();
 if (!REDIS) console.warn("redis-server not installed: skipping the byte-for-byte comparison");
@@ -32,7 +32,7 @@ const GROUPS: readonly { name: string; commands: readonly (readonly string[])[] 
 ];
 
 describe.skipIf(!REDIS)("replies match redis-server byte for byte", () => {
-  let server: ChildProcess | undefined;
+  let server: RedisServer | undefined;
   let socket: net.Socket;
   let pending = Buffer.alloc(0);
   const waiters: (() => void)[] = [];
@@ -40,25 +40,11 @@ describe.skipIf(!REDIS)("replies match redis-server byte for byte", () => {
   let port = 0;
 
   beforeAll(async () => {
-    port = 20_000 + Math.floor(Math.random() * 20_000);
-    server = spawn(
-      "redis-server",
-      [
-        "--port",
-        String(port),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--databases",
-        "16",
-        "--enable-debug-command",
-        "yes",
-      ],
-      {
-        stdio: "ignore",
-      },
-    );
+    server = await startRedisServer([
+      ...["--save", "", "--appendonly", "no", "--databases", "16"],
+      ...["--enable-debug-command", "yes"],
+    ]);
+    port = server.port;
     for (let attempt = 0; ; attempt++) {
       try {
         socket = await new Promise<net.Socket>((resolve, reject) => {
@@ -79,7 +65,7 @@ describe.skipIf(!REDIS)("replies match redis-server byte for byte", () => {
 
   afterAll(() => {
     socket?.destroy();
-    server?.kill();
+    server?.stop();
   });
 
   async function redisReply(args: readonly string[]): Promise<Buffer> {

@@ -5,7 +5,6 @@
  * with a message, when redis-server is absent. Below, unit tests: malformed replies come back
  * unchanged, and the shapes' edge cases.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +17,7 @@ import {
 } from "../../src/app/resp3.ts";
 import { COMMANDS, type Masked, type Resp3Case } from "./compat/resp3.ts";
 import { encode, hasRedis } from "./redis-command-list.ts";
+import { type RedisServer, startRedisServer } from "./redis-server-process.ts";
 
 const REDIS = hasRedis();
 if (!REDIS) console.warn("redis-server not installed: skipping the RESP3 comparison");
@@ -165,24 +165,20 @@ class Subscriptions {
 const FORBIDDEN = new Set(["reset", "select", "swapdb", "move", "flushall"]);
 
 describe.skipIf(!REDIS)("toResp3 matches redis-server's RESP3 replies", () => {
-  let server: ChildProcess | undefined;
+  let server: RedisServer | undefined;
   let resp2: Connection;
   let resp3: Connection;
   let port = 0;
 
   beforeAll(async () => {
-    port = 20_000 + Math.floor(Math.random() * 20_000);
-    server = spawn(
-      "redis-server",
-      [
-        ...["--port", String(port), "--save", "", "--appendonly", "no"],
-        // DEBUG SLEEP makes a latency event for LATENCY GRAPH and DOCTOR.
-        ...["--enable-debug-command", "yes", "--latency-monitor-threshold", "1"],
-        // Commands flagged allow-busy (FUNCTION STATS) run while a function runs past 10 ms.
-        ...["--busy-reply-threshold", "10"],
-      ],
-      { stdio: "ignore" },
-    );
+    server = await startRedisServer([
+      ...["--save", "", "--appendonly", "no"],
+      // DEBUG SLEEP makes a latency event for LATENCY GRAPH and DOCTOR.
+      ...["--enable-debug-command", "yes", "--latency-monitor-threshold", "1"],
+      // Commands flagged allow-busy (FUNCTION STATS) run while a function runs past 10 ms.
+      ...["--busy-reply-threshold", "10"],
+    ]);
+    port = server.port;
     resp2 = await Connection.open(port);
     resp3 = await Connection.open(port);
     expect((await resp3.send(["HELLO", "3"]))[0]).toBe("%".charCodeAt(0));
@@ -194,7 +190,7 @@ describe.skipIf(!REDIS)("toResp3 matches redis-server's RESP3 replies", () => {
   afterAll(() => {
     resp2?.close();
     resp3?.close();
-    server?.kill();
+    server?.stop();
   });
 
   it("converts every command of the list", { timeout: 60_000 }, async () => {

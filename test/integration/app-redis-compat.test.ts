@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encode, hasRedis, REDIS_COMMANDS, replyLength } from "../app/redis-command-list.ts";
-import { sleep, TestCluster } from "./cluster-harness.ts";
+import { freePort, sleep, TestCluster } from "./cluster-harness.ts";
 
 const REDIS = hasRedis();
 if (!REDIS) console.warn("redis-server not installed: skipping the replicated byte-for-byte test");
@@ -841,18 +841,6 @@ const STEPS: readonly Step[] = [
   ...FINAL,
 ];
 
-/** A port the kernel hands out now (the bare server binds it right after). */
-function kernelPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function show(text: string, max = 300): string {
   const json = JSON.stringify(text);
   return json.length > max ? `${json.slice(0, max)}…(${text.length} bytes)` : json;
@@ -928,7 +916,7 @@ describe.skipIf(!REDIS)(
     async function startBare(): Promise<void> {
       bareDir = mkdtempSync(join(tmpdir(), "apus-bare-redis-"));
       for (let attempt = 1; attempt <= 5; attempt++) {
-        const port = await kernelPort();
+        const port = await freePort();
         const child = spawn(
           "redis-server",
           ["--port", String(port), "--bind", "127.0.0.1", "--dir", bareDir, ...REDIS_ARGS],

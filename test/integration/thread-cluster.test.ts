@@ -23,7 +23,8 @@ function portFree(port: number): Promise<boolean> {
 /** A base port with `count` free ports from it. */
 async function freeRange(count: number): Promise<number> {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below the ephemeral range (32768+), where a client socket may already hold a port.
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
     const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)));
     if (free.every(Boolean)) return base;
   }

@@ -419,7 +419,8 @@ describe.skipIf(!MEMCACHED)("memcache codec against memcached", () => {
   let received = Buffer.alloc(0);
 
   beforeAll(async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below the ephemeral range (32768+), where a client socket may already hold the port.
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
     const args = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"];
     if (process.getuid?.() === 0) args.push("-u", "root");
     server = spawn("memcached", args, { stdio: "ignore" });

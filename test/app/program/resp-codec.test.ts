@@ -3,7 +3,7 @@
  * (RESP2 and RESP3) however the stream is split, and both checked against a real redis-server
  * (skipped, with a message, when it is not installed).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import {
   isCodecError,
 } from "../../../src/app/program/codec.ts";
 import { isRespAnswer, respCodec, respPushKind } from "../../../src/app/program/resp-codec.ts";
+import { type RedisServer, startRedisServer } from "../redis-server-process.ts";
 import { randomChunks, splitAt } from "./chunks.ts";
 
 const latin1 = (text: string): Buffer => Buffer.from(text, "latin1");
@@ -395,22 +396,25 @@ function cutEveryWay(received: Buffer): CutReply[] {
 }
 
 describe.skipIf(!REDIS)("RESP codec against redis-server", () => {
-  let server: ChildProcess | undefined;
+  let server: RedisServer | undefined;
   let port = 0;
   const connections: Connection[] = [];
 
   beforeAll(async () => {
-    port = 20_000 + Math.floor(Math.random() * 20_000);
-    server = spawn(
-      "redis-server",
-      ["--port", String(port), "--save", "", "--appendonly", "no", "--enable-debug-command", "yes"],
-      { stdio: "ignore" },
-    );
+    server = await startRedisServer([
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--enable-debug-command",
+      "yes",
+    ]);
+    port = server.port;
   });
 
   afterAll(() => {
     for (const connection of connections) connection.socket.destroy();
-    server?.kill();
+    server?.stop();
   });
 
   async function open(): Promise<Connection> {
