@@ -70,6 +70,14 @@ export const REQUEST_REPLY_BYTES_MAX = 64 * MIB;
 /** A request not committed within this time fails with an error (--request-timeout-ms). */
 export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
 export const REQUEST_TIMEOUT_MS_MAX = 600_000;
+/**
+ * A blocked command (BLPOP, XREAD BLOCK, …) of the embedded store ends with an error once its
+ * origin replica has not been heard from in the log for this long (--block-lease-ms), instead of
+ * taking an element for a client that may be gone. Longer than an election and a request
+ * timeout, so a live replica's clients are not ended by a leader change.
+ */
+export const BLOCK_LEASE_MS_DEFAULT = 15_000;
+export const BLOCK_LEASE_MS_MIN = 100;
 /** Client connections per replica (--max-clients). */
 export const CLIENTS_MAX_DEFAULT = 10_000;
 /** Requests waiting for consensus at one replica (--max-pending). */

@@ -22,6 +22,7 @@ const NO_HOOKS: SessionHooks = {
   push: () => {},
   proposeUnblock: () => {},
   isLocal: () => false,
+  renewLease: () => {},
 };
 
 /**
@@ -43,6 +44,8 @@ export interface KvAppOptions {
   readonly replyBytesMax: number;
   /** --max-memory (KvStoreOptions.memoryBytesMax); absent: no limit. */
   readonly memoryBytesMax?: number;
+  /** --block-lease-ms (KvSessions); absent: BLOCK_LEASE_MS_DEFAULT. */
+  readonly blockLeaseMs?: number;
   /** What CONFIG GET and INFO report of the replica (KvStoreOptions.server). */
   readonly server?: KvStoreOptions["server"];
   /** The INFO replication section (role, leader, ballot, commit and applied index). */
@@ -76,7 +79,12 @@ export class KvApp implements ReplicatedApp {
       },
       info: (section: string) => this.info(section),
     };
-    this.sessions = new KvSessions(() => this.store, this.context, options.hooks ?? NO_HOOKS);
+    this.sessions = new KvSessions(
+      () => this.store,
+      this.context,
+      options.hooks ?? NO_HOOKS,
+      options.blockLeaseMs,
+    );
     this.watchStore();
   }
 

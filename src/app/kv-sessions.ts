@@ -17,8 +17,15 @@
  *   command times out when a batch stamped at or after its deadline (the leader's clock) is
  *   applied, or when its origin replica's timer puts an unblock event in the log first: an idle
  *   cluster stamps no batches, so the origin's timer is what ends a timeout there.
+ * - A blocked command is served only while its origin replica is heard from: every log command
+ *   of an origin's live run renews its lease, and an origin with clients blocked here puts its
+ *   run in the log again every lease / 5 (the close of connection 0, which never exists). A
+ *   blocked command whose origin was not heard from for the lease (--block-lease-ms: crashed, or
+ *   cut off from the leader) ends with an UNBLOCKED error at the first batch past it, instead of
+ *   taking an element for a client that may be gone (a crashed replica's clients would have
+ *   taken one element each, however late it came). Before the lease runs out they still may.
  */
-import { REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
+import { BLOCK_LEASE_MS_DEFAULT, REQUEST_REPLY_BYTES_MAX } from "../limits.ts";
 import { blockFamily, blockTimeoutMs, rerunFor, timeoutReply } from "./kv-blocking.ts";
 import { arityFits, commandKeys, findCommand } from "./kv-command-table.ts";
 import { DATABASES } from "./kv-databases.ts";
@@ -61,6 +68,8 @@ export interface SessionHooks {
   proposeUnblock(connection: ConnectionRef, block: number): void;
   /** Whether the connection's client is this replica's (this process's). */
   isLocal(connection: ConnectionRef): boolean;
+  /** Put this replica's run in the log again: the lease of its blocked clients. */
+  renewLease(): void;
 }
 
 const REPLY_TOO_LARGE = Buffer.from(
@@ -76,6 +85,8 @@ const RETIRED_KEPT = 16;
 /** Closed connections are remembered this long (log time), pruned every CLOSED_PRUNE_EVERY closes. */
 const CLOSED_KEPT_MS = 60 * 60 * 1000;
 const CLOSED_PRUNE_EVERY = 256;
+/** The origin renews its blocked clients' lease this many times per lease. */
+const RENEWALS_PER_LEASE = 5;
 /** setTimeout's longest delay. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
@@ -99,8 +110,14 @@ const TOUCHES_DATABASES = new Set(["flushall", "flushdb", "swapdb"]);
 export class KvSessions {
   private readonly sessions = new Map<string, KvSession>();
   private nextId = 1;
-  /** origin → its live incarnation and when that one's first request was taken; older ones retire. */
-  private readonly origins = new Map<number, { incarnation: number; sinceMs: number }>();
+  /**
+   * origin → its live incarnation, when that one's first request was taken (older ones retire),
+   * and the log time of its last command (its blocked clients' lease).
+   */
+  private readonly origins = new Map<
+    number,
+    { incarnation: number; sinceMs: number; heardMs: number }
+  >();
   private readonly retired = new Map<number, number[]>();
   /** Closed connections → log time of their close, oldest first (pruned after CLOSED_KEPT_MS). */
   private readonly closed = new Map<string, number>();
@@ -120,11 +137,21 @@ export class KvSessions {
   private readonly store: () => KvStore;
   private readonly context: ExecContext;
   private readonly hooks: SessionHooks;
+  /** --block-lease-ms: how long a blocked command outlives the last word from its origin. */
+  private readonly leaseMs: number;
+  /** Renews the lease while this replica has clients blocked (armed by block()). */
+  private renewTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(store: () => KvStore, context: ExecContext, hooks: SessionHooks) {
+  constructor(
+    store: () => KvStore,
+    context: ExecContext,
+    hooks: SessionHooks,
+    leaseMs: number = BLOCK_LEASE_MS_DEFAULT,
+  ) {
     this.store = store;
     this.context = context;
     this.hooks = hooks;
+    this.leaseMs = leaseMs;
   }
 
   get size(): number {
@@ -181,11 +208,15 @@ export class KvSessions {
     const key = connectionKey(connection);
     // A late request of a retired incarnation, or of a connection whose close came first (a
     // close and a request still in flight travel apart), runs detached: its client is gone.
-    const live = this.admitIncarnation(connection, takenMs) && !this.closed.has(key);
+    const admitted = this.admitIncarnation(connection, takenMs);
+    if (admitted) this.origins.get(connection.origin)!.heardMs = nowMs;
+    const live = admitted && !this.closed.has(key);
     if (event === "close") {
       const session = this.sessions.get(key);
       if (session !== undefined) this.close(session);
-      this.rememberClosed(key, nowMs);
+      // Connection 0 never exists: its close is the origin announcing its run (at start, and
+      // to renew its lease), not a connection to remember.
+      if (connection.connId !== 0) this.rememberClosed(key, nowMs);
       return;
     }
     if (event === "unblock") {
@@ -236,7 +267,7 @@ export class KvSessions {
         )
           this.close(session);
     }
-    this.origins.set(origin, { incarnation, sinceMs: takenMs });
+    this.origins.set(origin, { incarnation, sinceMs: takenMs, heardMs: this.context.nowMs });
     return true;
   }
 
@@ -704,13 +735,8 @@ export class KvSessions {
     }
     for (const session of this.blocked) {
       if (session.id !== id) continue;
-      if (asError) {
-        const blocked = session.blocked!;
-        this.unblock(session);
-        blocked.request.next++;
-        this.addPart(blocked.request, errorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK"));
-        this.run(session, blocked.request, false);
-      } else this.timeOut(session);
+      if (asError) this.endBlocked(session, UNBLOCKED_BY_CLIENT);
+      else this.timeOut(session);
       return integer(1);
     }
     return integer(0);
@@ -745,6 +771,38 @@ export class KvSessions {
       else queue.push(session);
     }
     this.armTimer(session);
+    this.armRenewal();
+  }
+
+  /**
+   * While this replica has clients blocked, it puts its run in the log every lease / 5, so an
+   * idle replica's blocked clients are not taken for a dead one's.
+   */
+  private armRenewal(): void {
+    if (this.renewTimer !== null) return;
+    if (![...this.blocked].some((session) => this.hooks.isLocal(session.connection))) return;
+    this.renewTimer = setInterval(
+      () => {
+        if ([...this.blocked].some((session) => this.hooks.isLocal(session.connection)))
+          this.hooks.renewLease();
+        else this.stopRenewal();
+      },
+      Math.max(1, Math.floor(this.leaseMs / RENEWALS_PER_LEASE)),
+    );
+    this.renewTimer.unref?.();
+  }
+
+  private stopRenewal(): void {
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+  }
+
+  /** Whether the lease of a blocked session ran out: no word from its origin for leaseMs. */
+  private leaseEndMs(session: KvSession): number {
+    const origin = this.origins.get(session.connection.origin);
+    if (origin === undefined || origin.incarnation !== session.connection.incarnation)
+      return Number.POSITIVE_INFINITY; // a retired run's sessions are closed already
+    return origin.heardMs + this.leaseMs;
   }
 
   /** The origin keeps its client's timeout: an unblock event goes in the log when it runs out. */
@@ -788,6 +846,22 @@ export class KvSessions {
     this.run(session, blocked.request, false);
   }
 
+  /** The blocked command gets `reply` (an error); the rest of its request runs. */
+  private endBlocked(session: KvSession, reply: Buffer): void {
+    const blocked = session.blocked!;
+    this.unblock(session);
+    blocked.request.next++;
+    this.addPart(blocked.request, reply);
+    this.run(session, blocked.request, false);
+  }
+
+  /** The UNBLOCKED error of a command whose origin's lease ran out. */
+  private leaseError(): Buffer {
+    return errorReply(
+      `UNBLOCKED apus: this client's replica was not heard from in the log for over ${this.leaseMs} ms (--block-lease-ms; it crashed or was cut off), so its blocked command ended rather than take an element for a client that may be gone; send it again`,
+    );
+  }
+
   /**
    * Runs again the commands blocked on keys that writes named, in the order they blocked, each
    * served from the key that became ready. Once one of a family (list pops, sorted-set pops)
@@ -807,6 +881,10 @@ export class KvSessions {
         for (const session of [...queue]) {
           const blocked = session.blocked;
           if (blocked === null || !blocked.keys.includes(dk)) continue;
+          if (this.context.nowMs >= this.leaseEndMs(session)) {
+            this.endBlocked(session, this.leaseError());
+            continue;
+          }
           const name = latin1(blocked.args[0]!).toLowerCase();
           const family = blockFamily(name);
           if (exhausted.has(family)) continue;
@@ -828,13 +906,25 @@ export class KvSessions {
     }
   }
 
-  /** A batch ended at log time `nowMs`: blocked commands whose deadline passed time out. */
+  /**
+   * A batch ended at log time `nowMs`: blocked commands whose deadline passed time out, and those
+   * whose origin's lease ran out end with an error.
+   */
   endBatch(nowMs: number): void {
     if (this.blocked.size === 0) return;
-    // By deadline, then client id: an order every replica has, restored from a snapshot or not.
-    const due = [...this.blocked].filter((session) => nowMs >= session.blocked!.deadlineMs);
-    due.sort((a, b) => a.blocked!.deadlineMs - b.blocked!.deadlineMs || a.id - b.id);
-    for (const session of due) if (session.blocked !== null) this.timeOut(session);
+    // By when each ends, then client id: an order every replica has, restored from a snapshot or not.
+    const due: { session: KvSession; endMs: number; lapsed: boolean }[] = [];
+    for (const session of this.blocked) {
+      const leaseEndMs = this.leaseEndMs(session);
+      const endMs = Math.min(session.blocked!.deadlineMs, leaseEndMs);
+      if (nowMs >= endMs) due.push({ session, endMs, lapsed: endMs === leaseEndMs });
+    }
+    due.sort((a, b) => a.endMs - b.endMs || a.session.id - b.session.id);
+    for (const { session, lapsed } of due) {
+      if (session.blocked === null) continue;
+      if (lapsed) this.endBlocked(session, this.leaseError());
+      else this.timeOut(session);
+    }
     this.serveReady();
   }
 
@@ -883,7 +973,9 @@ export class KvSessions {
     }
     return {
       nextId: this.nextId,
-      origins: [...this.origins].map(([origin, o]) => [origin, o.incarnation, o.sinceMs] as const),
+      origins: [...this.origins].map(
+        ([origin, o]) => [origin, o.incarnation, o.sinceMs, o.heardMs] as const,
+      ),
       retired: [...this.retired],
       closed: [...this.closed],
       closesSincePrune: this.closesSincePrune,
@@ -913,8 +1005,9 @@ export class KvSessions {
     this.pubsub.clear();
     this.nextId = state.nextId;
     this.queuedBytes = 0;
-    for (const [origin, incarnation, sinceMs] of state.origins)
-      this.origins.set(origin, { incarnation, sinceMs });
+    // A snapshot of an older version has no heardMs: the lease counts from the run's start.
+    for (const [origin, incarnation, sinceMs, heardMs = sinceMs] of state.origins)
+      this.origins.set(origin, { incarnation, sinceMs, heardMs });
     this.closed.clear();
     for (const [key, at] of state.closed ?? []) this.closed.set(key, at);
     this.closesSincePrune = state.closesSincePrune ?? 0;
@@ -992,6 +1085,7 @@ export class KvSessions {
       const queue = ids.map((id) => byId.get(id)).filter((session) => session?.blocked != null);
       if (queue.length > 0) this.waiting.set(dk, queue as KvSession[]);
     }
+    this.armRenewal();
   }
 
   /**
@@ -1051,8 +1145,8 @@ export interface SessionState {
 
 export interface SessionsState {
   readonly nextId: number;
-  /** origin, its live incarnation, when that one's first request was taken. */
-  readonly origins: readonly (readonly [number, number, number])[];
+  /** origin, its live incarnation, when that one's first request was taken, when last heard. */
+  readonly origins: readonly (readonly [number, number, number, number?])[];
   /** Closed connections and the log time of their close, oldest first. */
   readonly closed?: readonly (readonly [string, number])[];
   readonly closesSincePrune?: number;
@@ -1077,6 +1171,7 @@ function isNamed(arg: Buffer, lowerName: string): boolean {
 }
 
 const QUEUED = simpleString("QUEUED");
+const UNBLOCKED_BY_CLIENT = errorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK");
 const RESP3_NULL = Buffer.from("_\r\n");
 
 const CLIENT_HELP = [

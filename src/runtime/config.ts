@@ -6,6 +6,8 @@ import {
   APP_LOG_BYTES_MAX_DEFAULT,
   BATCH_BYTES_MAX_DEFAULT,
   BATCH_COMMANDS_MAX_DEFAULT,
+  BLOCK_LEASE_MS_DEFAULT,
+  BLOCK_LEASE_MS_MIN,
   CLIENTS_MAX_DEFAULT,
   ELECTION_TIMEOUT_MS_DEFAULT,
   HEARTBEAT_MS_DEFAULT,
@@ -142,6 +144,8 @@ export interface ReplicaConfig {
    * values; past it, commands that may add data get -OOM. 0: no limit.
    */
   readonly memoryBytesMax: number;
+  /** How long a blocked command of the embedded store outlives the last word from its replica. */
+  readonly blockLeaseMs: number;
   readonly clientsMax: number;
   readonly pendingRequestsMax: number;
   /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
@@ -541,6 +545,14 @@ export const SETTINGS: readonly Setting[] = [
     help: "the embedded store's maxmemory: once its data takes more than this, a command that may add data (Redis's denyoom ones: SET, LPUSH, HSET, ZADD, ...) gets -OOM while reads, DEL and the other removals still work. What counts is the store's own accounting of its keys and values (each key's name and value and a fixed overhead per key and element: INFO used_memory), not the process's heap, so every replica refuses the same commands; leave the process room beyond it. There is no eviction (maxmemory-policy noeviction). Must be the same on every replica",
   },
   {
+    key: "blockLeaseMs",
+    flag: "block-lease-ms",
+    kind: "int",
+    min: BLOCK_LEASE_MS_MIN,
+    max: 24 * 60 * 60 * 1000,
+    help: "a blocked command of the embedded store (BLPOP, BLMOVE, XREAD BLOCK, ...) ends with an UNBLOCKED error once its client's replica has not been heard from in the log for this long (it crashed or is cut off), instead of taking an element for a client that may be gone; until then a crashed replica's blocked clients can still take one element each. A replica with blocked clients renews its lease every fifth of this. Must be the same on every replica",
+  },
+  {
     key: "clientsMax",
     formerKey: "maxClients",
     flag: "max-clients",
@@ -658,6 +670,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   valueBytesMax: VALUE_BYTES_MAX_DEFAULT,
   replyBytesMax: REPLY_BYTES_MAX_DEFAULT,
   memoryBytesMax: 0,
+  blockLeaseMs: BLOCK_LEASE_MS_DEFAULT,
   clientsMax: CLIENTS_MAX_DEFAULT,
   pendingRequestsMax: PENDING_REQUESTS_MAX_DEFAULT,
   snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,

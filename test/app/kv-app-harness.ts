@@ -15,12 +15,16 @@ export class KvAppHarness {
   /** Unblock events the sessions asked for (a blocked command's timeout at its origin). */
   readonly unblocks: { connId: number; block: number }[] = [];
 
-  constructor(options: { origin?: number; incarnation?: number } = {}) {
+  /** Lease renewals the sessions asked for (this replica has clients blocked). */
+  renewals = 0;
+
+  constructor(options: { origin?: number; incarnation?: number; blockLeaseMs?: number } = {}) {
     this.origin = options.origin ?? 1;
     this.incarnation = options.incarnation ?? 1;
     this.app = new KvApp({
       valueBytesMax: 8 * 1024 * 1024,
       replyBytesMax: 64 * 1024 * 1024,
+      ...(options.blockLeaseMs === undefined ? {} : { blockLeaseMs: options.blockLeaseMs }),
       info: () => "role:master\r\n",
       hooks: {
         // Pushes join the connection's stream of replies, in the order a client would read them.
@@ -29,6 +33,9 @@ export class KvAppHarness {
           this.unblocks.push({ connId: connection.connId, block }),
         isLocal: (connection) =>
           connection.origin === this.origin && connection.incarnation === this.incarnation,
+        renewLease: () => {
+          this.renewals++;
+        },
       },
     });
   }

@@ -4,7 +4,7 @@
  * log, snapshots taken mid-transaction and mid-block, timeouts on the log's clock, connections
  * closed or forgotten with their origin's restart.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { encodeCommands } from "../../src/app/command-codec.ts";
 import { KvAppHarness } from "./kv-app-harness.ts";
 
@@ -332,6 +332,145 @@ describe("sessions, review findings (each failed before its fix)", () => {
     // The other replica runs the same EXEC of the same connection.
     apply(copy, store.connection(1), ["EXEC"], copy.nowMs);
     expect(copy.run(2, "STRLEN", "k2")).toBe(`:${value.length}\r\n`);
+  });
+});
+
+describe("the lease of blocked clients (--block-lease-ms)", () => {
+  const LEASE = 1000;
+  const UNBLOCKED =
+    /^-UNBLOCKED apus: this client's replica was not heard from in the log for over 1000 ms/;
+  /** Origin 1's connection 1, as a replica of origin 2 applies it. */
+  const remote = { origin: 1, incarnation: 7, worker: 0, connId: 1 };
+  const announce = { ...remote, connId: 0 };
+
+  function replicaOf2(): { store: KvAppHarness; replies: string[] } {
+    return { store: new KvAppHarness({ origin: 2, blockLeaseMs: LEASE }), replies: [] };
+  }
+
+  function blpop(store: KvAppHarness, replies: string[], key = "q"): void {
+    store.app.apply(
+      {
+        connection: remote,
+        event: "data",
+        body: encode([["BLPOP", key, "0"]]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs: store.nowMs,
+      },
+      (reply) => replies.push(Buffer.from(reply).toString("latin1")),
+    );
+    store.app.endBatch(store.nowMs);
+  }
+
+  /** Origin 1 puts its run in the log (its renewal). */
+  function renew(store: KvAppHarness): void {
+    store.app.apply(
+      {
+        connection: announce,
+        event: "close",
+        body: encode([]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs: store.nowMs,
+      },
+      null,
+    );
+    store.app.endBatch(store.nowMs);
+  }
+
+  it("serves a blocked client within the lease of its replica's last word", () => {
+    const { store, replies } = replicaOf2();
+    blpop(store, replies);
+    store.nowMs += LEASE - 1;
+    expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
+    expect(replies).toEqual(["*2\r\n$1\r\nq\r\n$3\r\njob\r\n"]);
+  });
+
+  it("a write past the lease does not serve a silent replica's client: the element stays", () => {
+    const { store, replies } = replicaOf2();
+    blpop(store, replies);
+    store.nowMs += LEASE; // no batch in between: the push itself is the first past the lease
+    expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatch(UNBLOCKED);
+    expect(store.run(3, "LLEN", "q")).toBe(":1\r\n");
+    expect(store.run(3, "INFO", "clients")).toMatch(/blocked_clients:0/);
+  });
+
+  it("the first batch past the lease ends the blocked command (CLIENT LIST no longer shows it blocked)", () => {
+    const { store, replies } = replicaOf2();
+    blpop(store, replies);
+    store.advance(LEASE - 1);
+    expect(replies).toEqual([]);
+    store.advance(1);
+    expect(replies[0]).toMatch(UNBLOCKED);
+    expect(store.run(3, "CLIENT", "LIST")).not.toMatch(/flags=b/);
+  });
+
+  it("renewals and other commands of the replica keep its blocked clients", () => {
+    const { store, replies } = replicaOf2();
+    blpop(store, replies);
+    for (let i = 0; i < 5; i++) {
+      store.nowMs += LEASE * 0.8;
+      renew(store);
+    }
+    store.nowMs += LEASE * 0.8;
+    // Another client of origin 1 is word from it too.
+    store.app.apply(
+      {
+        connection: { ...remote, connId: 2 },
+        event: "data",
+        body: encode([["SET", "k", "v"]]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs: store.nowMs,
+      },
+      null,
+    );
+    store.app.endBatch(store.nowMs);
+    store.nowMs += LEASE * 0.8;
+    expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
+    expect(replies).toEqual(["*2\r\n$1\r\nq\r\n$3\r\njob\r\n"]);
+  });
+
+  it("a replica restored from a snapshot ends the same blocked commands at the same point", () => {
+    const { store: live, replies } = replicaOf2();
+    blpop(live, replies);
+    live.nowMs += LEASE / 2;
+    renew(live);
+    const restored = new KvAppHarness({ origin: 3, blockLeaseMs: LEASE });
+    restored.app.restore(live.app.snapshot());
+    restored.nowMs = live.nowMs;
+    for (const replica of [live, restored]) {
+      replica.advance(LEASE - 1);
+      replica.run(4, "RPUSH", "q", "a");
+      replica.advance(LEASE);
+      replica.run(4, "RPUSH", "q", "b");
+    }
+    expect(restored.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\nb\r\n");
+    expect(live.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\nb\r\n");
+  });
+
+  it("the origin renews every fifth of the lease while it has clients blocked, and then stops", () => {
+    vi.useFakeTimers();
+    try {
+      const store = new KvAppHarness({ blockLeaseMs: LEASE });
+      store.run(1, "SET", "plain", "1");
+      vi.advanceTimersByTime(3 * LEASE);
+      expect(store.renewals).toBe(0);
+      store.send(1, ["BLPOP", "q", "0"]);
+      vi.advanceTimersByTime(LEASE);
+      expect(store.renewals).toBe(5);
+      store.run(2, "RPUSH", "q", "x");
+      vi.advanceTimersByTime(3 * LEASE);
+      expect(store.renewals).toBe(5);
+      // Blocked again later: renewals start again.
+      store.send(1, ["BLPOP", "q", "0"]);
+      vi.advanceTimersByTime(LEASE);
+      expect(store.renewals).toBe(10);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

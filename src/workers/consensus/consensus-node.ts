@@ -42,6 +42,7 @@ import {
   LOG_HEADER_BYTES,
   logBodyOffset,
   logCommandCount,
+  readConnectionPrefix,
   writeConnectionPrefix,
 } from "../log-command.ts";
 import { Applier } from "./applier.ts";
@@ -65,6 +66,7 @@ import {
   RequestRouter,
   type RouterEvent,
 } from "./request-router.ts";
+import type { PendingRequest } from "./request-table.ts";
 import type { SnapshotStreamLink } from "./snapshot-stream-link.ts";
 import { errorReply, StateMachine } from "./state-machine.ts";
 
@@ -78,6 +80,8 @@ export interface AppHooks {
   proposeUnblock(connection: ConnectionRef, block: number): void;
   /** Whether a connection's client is this replica's (this process's). */
   isLocal(connection: ConnectionRef): boolean;
+  /** Put this run in the log again (the embedded store's lease of its blocked clients). */
+  renewLease(): void;
   /** The application failed beyond repair (its copy died): stop this replica. */
   fatal(error: Error): void;
   /** A digest of the application's output after `steps` steps (output checking). */
@@ -271,6 +275,7 @@ export class ConsensusNode {
         this.proposeConnectionEvent(connection, "unblock", String(block)),
       isLocal: (connection) =>
         connection.origin === this.config.id && connection.incarnation === this.incarnation,
+      renewLease: () => this.announceRun(),
       fatal: (error) => this.appFailed(error),
       stalled: (connection, command) =>
         this.log.warn(
@@ -307,6 +312,17 @@ export class ConsensusNode {
         send: (to, channel, bytes) => this.sendToPeer(to, channel, bytes),
         fail: (request, reason, text) => {
           this.metrics.requestErrors.inc({ reason });
+          // A connection's close that was not chosen in time goes in again (its origin gave up
+          // on this copy, so it never runs twice): without it every replica keeps the session.
+          const close = this.closeCopies.get(request.requestId);
+          if (close !== undefined) {
+            this.closeCopies.delete(request.requestId);
+            this.deferredEvents.push({
+              worker: request.worker,
+              connId: request.connId,
+              command: close,
+            });
+          }
           this.replies.send(
             request.worker,
             request.connId,
@@ -435,12 +451,10 @@ export class ConsensusNode {
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
     // The embedded store keeps sessions of this replica's clients; those of its previous run
-    // (a crash logs no close) go once this run's first log command is applied. Say so at once,
-    // with the close of a connection that never exists (ids start at 1), rather than wait for
-    // a client: a blocked session of a dead run must not take elements meanwhile. Best effort:
-    // it times out like any request if no leader comes.
-    if (this.applier.machine.app.kind === "embedded")
-      this.proposeConnectionEvent({ ...this.localConnection(0, 0) }, "close", "");
+    // (a crash logs no close) go once this run's first log command is applied. Say so at once
+    // rather than wait for a client: a blocked session of a dead run must not take elements
+    // meanwhile. Best effort: it times out like any request if no leader comes.
+    if (this.applier.machine.app.kind === "embedded") this.announceRun();
     const recovered = this.storage.recovered;
     this.log.info(
       {
@@ -682,6 +696,7 @@ export class ConsensusNode {
       return;
     }
     const request = this.router.add(worker, connId, seq, commandCount, command);
+    if (request !== null && seq === REQUEST_SEQ_EVENT) this.keepClose(request, command);
     if (request === null && seq === REQUEST_SEQ_EVENT) {
       // A connection's close must reach the log, or every replica keeps its session (a blocked
       // one would take elements): it waits for room instead of being refused.
@@ -745,6 +760,16 @@ export class ConsensusNode {
 
   /** Connection events that found the router full, in order: tried again every expiry tick. */
   private readonly deferredEvents: { worker: number; connId: number; command: Uint8Array }[] = [];
+  /** Copies of the connection closes in the router, by request id, to go in again if they expire. */
+  private readonly closeCopies = new Map<number, Uint8Array>();
+
+  /** Keeps a copy of a client connection's close until it is applied (see the router's fail). */
+  private keepClose(request: PendingRequest, command: Uint8Array): void {
+    const prefix = readConnectionPrefix(command);
+    // Connection 0 is this run's announcement: the next renewal follows, no copy needed.
+    if (prefix?.event === "close" && prefix.connId !== 0)
+      this.closeCopies.set(request.requestId, Uint8Array.from(command));
+  }
 
   private divergedStopping = false;
 
@@ -775,6 +800,16 @@ export class ConsensusNode {
       "the replicated application failed; stopping this replica (its supervisor restarts it, and it rebuilds the program's copy from its log)",
     );
     process.exit(1);
+  }
+
+  /**
+   * This run in the log: the close of a connection that never exists (ids start at 1), which the
+   * embedded store takes as word from this run (kv-sessions.ts: it retires earlier runs, and
+   * renews the lease of this run's blocked clients). Not retried if it times out: the next
+   * renewal follows.
+   */
+  private announceRun(): void {
+    this.proposeConnectionEvent({ ...this.localConnection(0, 0) }, "close", "");
   }
 
   /** A connection event this replica puts in the log itself (its client's blocking timeout). */
@@ -852,6 +887,7 @@ export class ConsensusNode {
    * (BLPOP); the reply then reaches the ring on its own flush.
    */
   private claimReply(requestId: number): ReplySink {
+    this.closeCopies.delete(requestId);
     const request = this.router.take(requestId);
     if (request === undefined) return null; // answered already (timed out) or an earlier run's
     return (reply) => {
@@ -940,11 +976,15 @@ export class ConsensusNode {
     while (this.deferredEvents.length > 0) {
       const event = this.deferredEvents[0]!;
       const count = logCommandCount(event.command);
-      if (
-        this.router.add(event.worker, event.connId, REQUEST_SEQ_EVENT, count, event.command) ===
-        null
-      )
-        break;
+      const request = this.router.add(
+        event.worker,
+        event.connId,
+        REQUEST_SEQ_EVENT,
+        count,
+        event.command,
+      );
+      if (request === null) break;
+      this.keepClose(request, event.command);
       this.deferredEvents.shift();
       this.schedulePump();
     }

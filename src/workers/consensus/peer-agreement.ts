@@ -22,6 +22,7 @@
  */
 import { REPLICA_ID_MAX } from "../../core/membership.ts";
 import { WIRE_VERSION } from "../../core/wire.ts";
+import { BLOCK_LEASE_MS_DEFAULT } from "../../limits.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 
 /** What must agree, by setting name (the flag) and value; compared as strings. */
@@ -222,5 +223,8 @@ export function agreedSettings(config: ReplicaConfig): AgreedSettings {
     // Sent only when set, so a replica without a limit still agrees with one of an older
     // version, which does not know the setting.
     ...(config.memoryBytesMax > 0 ? { "max-memory": String(config.memoryBytesMax) } : {}),
+    ...(config.app === null && config.blockLeaseMs !== BLOCK_LEASE_MS_DEFAULT
+      ? { "block-lease-ms": String(config.blockLeaseMs) }
+      : {}),
   };
 }

@@ -134,9 +134,15 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
           valueBytesMax: config.valueBytesMax,
           replyBytesMax: config.replyBytesMax,
           memoryBytesMax: config.memoryBytesMax,
+          blockLeaseMs: config.blockLeaseMs,
           server: serverSettings(config),
           info: hooks.info,
-          hooks: { push: hooks.push, proposeUnblock: hooks.proposeUnblock, isLocal: hooks.isLocal },
+          hooks: {
+            push: hooks.push,
+            proposeUnblock: hooks.proposeUnblock,
+            isLocal: hooks.isLocal,
+            renewLease: hooks.renewLease,
+          },
         }),
       stop: async () => {},
     };
