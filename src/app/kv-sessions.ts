@@ -805,11 +805,21 @@ export class KvSessions {
     return origin.heardMs + this.leaseMs;
   }
 
-  /** The origin keeps its client's timeout: an unblock event goes in the log when it runs out. */
+  /**
+   * The origin keeps its client's timeout: an unblock event goes in the log when it runs out (at
+   * once when nobody here waits for the reply).
+   */
   private armTimer(session: KvSession): void {
     const blocked = session.blocked!;
-    if (!this.hooks.isLocal(session.connection) || blocked.deadlineMs === Number.POSITIVE_INFINITY)
+    if (!this.hooks.isLocal(session.connection)) return;
+    // A command of this replica's client with nobody to answer here: the replica gave up on its
+    // request before it was chosen (--request-timeout-ms; the client had its error and went on),
+    // or installed a snapshot that skipped it. End it on every replica before it takes an element.
+    if (blocked.request.sink === null) {
+      this.hooks.proposeUnblock(session.connection, blocked.number);
       return;
+    }
+    if (blocked.deadlineMs === Number.POSITIVE_INFINITY) return;
     const delay = Math.min(TIMER_MS_MAX, Math.max(0, blocked.deadlineMs - this.context.nowMs));
     const number = blocked.number;
     session.timer = setTimeout(() => {

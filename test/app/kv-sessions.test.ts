@@ -277,6 +277,20 @@ describe("sessions, review findings (each failed before its fix)", () => {
     expect(store.run(3, "EXISTS", "gone")).toBe(":1\r\n"); // it still runs, detached
   });
 
+  it("a blocked command its own replica gave up on (timed out before it was chosen) is ended at once", () => {
+    const store = new KvAppHarness();
+    // The origin's router no longer holds the request: no reply sink, though it is this replica's.
+    apply(store, store.connection(1), ["BLPOP", "q", "0"], store.nowMs, null);
+    expect(store.unblocks).toEqual([{ connId: 1, block: 1 }]);
+    store.event(1, "unblock", "1");
+    expect(store.run(2, "RPUSH", "q", "x")).toBe(":1\r\n");
+    expect(store.run(2, "LLEN", "q")).toBe(":1\r\n");
+    // Another replica's client without a sink here is only not this replica's: it stays blocked.
+    const other = new KvAppHarness({ origin: 2 });
+    apply(other, store.connection(1), ["BLPOP", "q", "0"], other.nowMs, null);
+    expect(other.unblocks).toEqual([]);
+  });
+
   it("a request while its connection is blocked drops the blocked command: it takes nothing later", () => {
     const store = new KvAppHarness();
     store.send(1, ["BLPOP", "q", "0"]);
