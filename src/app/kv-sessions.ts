@@ -209,7 +209,12 @@ export class KvSessions {
     // A late request of a retired incarnation, or of a connection whose close came first (a
     // close and a request still in flight travel apart), runs detached: its client is gone.
     const admitted = this.admitIncarnation(connection, takenMs);
-    if (admitted) this.origins.get(connection.origin)!.heardMs = nowMs;
+    if (admitted) {
+      // When the origin took it, not when it is applied: a dead replica's copy chosen late (a new
+      // leader's Phase 1 recovers it) must not renew its lease. Capped by the log's clock.
+      const origin = this.origins.get(connection.origin)!;
+      origin.heardMs = Math.max(origin.heardMs, Math.min(nowMs, takenMs));
+    }
     const live = admitted && !this.closed.has(key);
     if (event === "close") {
       const session = this.sessions.get(key);
@@ -267,7 +272,11 @@ export class KvSessions {
         )
           this.close(session);
     }
-    this.origins.set(origin, { incarnation, sinceMs: takenMs, heardMs: this.context.nowMs });
+    this.origins.set(origin, {
+      incarnation,
+      sinceMs: takenMs,
+      heardMs: Math.min(this.context.nowMs, takenMs),
+    });
     return true;
   }
 
@@ -280,6 +289,7 @@ export class KvSessions {
 
   /** A closed connection, remembered for CLOSED_KEPT_MS of log time (late requests of it). */
   private rememberClosed(key: string, nowMs: number): void {
+    this.closed.delete(key); // a close applied twice (a retried copy) moves to the end: close order
     this.closed.set(key, nowMs);
     if (++this.closesSincePrune < CLOSED_PRUNE_EVERY) return;
     this.closesSincePrune = 0;
@@ -771,7 +781,7 @@ export class KvSessions {
       else queue.push(session);
     }
     this.armTimer(session);
-    this.armRenewal();
+    if (this.hooks.isLocal(session.connection)) this.armRenewal();
   }
 
   /**
@@ -780,7 +790,9 @@ export class KvSessions {
    */
   private armRenewal(): void {
     if (this.renewTimer !== null) return;
-    if (![...this.blocked].some((session) => this.hooks.isLocal(session.connection))) return;
+    // At once too: a replica that applies its own client's block late (it lags, or installed a
+    // snapshot) may be close to the lease's end already in the others' eyes.
+    this.hooks.renewLease();
     this.renewTimer = setInterval(
       () => {
         if ([...this.blocked].some((session) => this.hooks.isLocal(session.connection)))
@@ -865,6 +877,22 @@ export class KvSessions {
     this.run(session, blocked.request, false);
   }
 
+  /**
+   * The blocked command's origin was not heard from for the lease: its client may be gone, so
+   * neither it nor the rest of its request runs (as for a client that disconnected); a client
+   * still there gets UNBLOCKED, and an error for each command after it, so it reads one reply a
+   * command.
+   */
+  private abandon(session: KvSession): void {
+    const blocked = session.blocked!;
+    const request = blocked.request;
+    this.unblock(session);
+    this.addPart(request, this.leaseError());
+    for (let i = request.next + 1; i < request.commands.length; i++) this.addPart(request, NOT_RUN);
+    request.next = request.commands.length;
+    this.run(session, request, false);
+  }
+
   /** The UNBLOCKED error of a command whose origin's lease ran out. */
   private leaseError(): Buffer {
     return errorReply(
@@ -892,7 +920,7 @@ export class KvSessions {
           const blocked = session.blocked;
           if (blocked === null || !blocked.keys.includes(dk)) continue;
           if (this.context.nowMs >= this.leaseEndMs(session)) {
-            this.endBlocked(session, this.leaseError());
+            this.abandon(session);
             continue;
           }
           const name = latin1(blocked.args[0]!).toLowerCase();
@@ -932,7 +960,7 @@ export class KvSessions {
     due.sort((a, b) => a.endMs - b.endMs || a.session.id - b.session.id);
     for (const { session, lapsed } of due) {
       if (session.blocked === null) continue;
-      if (lapsed) this.endBlocked(session, this.leaseError());
+      if (lapsed) this.abandon(session);
       else this.timeOut(session);
     }
     this.serveReady();
@@ -1015,8 +1043,10 @@ export class KvSessions {
     this.pubsub.clear();
     this.nextId = state.nextId;
     this.queuedBytes = 0;
-    // A snapshot of an older version has no heardMs: the lease counts from the run's start.
-    for (const [origin, incarnation, sinceMs, heardMs = sinceMs] of state.origins)
+    // A snapshot of an older version has no heardMs: the lease counts from the snapshot's place
+    // in the log (its log clock).
+    const clockMs = this.store().clockMs;
+    for (const [origin, incarnation, sinceMs, heardMs = clockMs] of state.origins)
       this.origins.set(origin, { incarnation, sinceMs, heardMs });
     this.closed.clear();
     for (const [key, at] of state.closed ?? []) this.closed.set(key, at);
@@ -1095,7 +1125,8 @@ export class KvSessions {
       const queue = ids.map((id) => byId.get(id)).filter((session) => session?.blocked != null);
       if (queue.length > 0) this.waiting.set(dk, queue as KvSession[]);
     }
-    this.armRenewal();
+    if ([...this.blocked].some((session) => this.hooks.isLocal(session.connection)))
+      this.armRenewal();
   }
 
   /**
@@ -1182,6 +1213,9 @@ function isNamed(arg: Buffer, lowerName: string): boolean {
 
 const QUEUED = simpleString("QUEUED");
 const UNBLOCKED_BY_CLIENT = errorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+const NOT_RUN = errorReply(
+  "ERR apus: not run: a blocking command before it in the same request was ended by its lease (--block-lease-ms)",
+);
 const RESP3_NULL = Buffer.from("_\r\n");
 
 const CLIENT_HELP = [

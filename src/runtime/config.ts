@@ -550,7 +550,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     min: BLOCK_LEASE_MS_MIN,
     max: 24 * 60 * 60 * 1000,
-    help: "a blocked command of the embedded store (BLPOP, BLMOVE, XREAD BLOCK, ...) ends with an UNBLOCKED error once its client's replica has not been heard from in the log for this long (it crashed or is cut off), instead of taking an element for a client that may be gone; until then a crashed replica's blocked clients can still take one element each. A replica with blocked clients renews its lease every fifth of this. Must be the same on every replica",
+    help: "a blocked command (BLPOP, BLMOVE, XREAD BLOCK, ...; the embedded store, or --app redis-server) ends with an UNBLOCKED error once its client's replica has not been heard from in the log for this long (it crashed or is cut off), instead of taking an element for a client that may be gone; until then a crashed replica's blocked clients can still take one element each. A replica with blocked clients renews its lease every fifth of this. Must be the same on every replica",
   },
   {
     key: "clientsMax",
@@ -867,6 +867,11 @@ export function finish(chosen: Record<string, unknown>): ReplicaConfig {
     throw invalid(
       "heartbeat-ms",
       `(${config.heartbeatMs}) must be at most half of --election-timeout-ms (${config.electionTimeoutMs}), or followers time out between heartbeats`,
+    );
+  if (config.blockLeaseMs < 2 * config.electionTimeoutMs)
+    throw invalid(
+      "block-lease-ms",
+      `(${config.blockLeaseMs}) must be at least 2 × --election-timeout-ms (${config.electionTimeoutMs}): a leader change must not end the blocked commands of live replicas`,
     );
   if (config.valueBytesMax > config.requestBytesMax)
     throw invalid(

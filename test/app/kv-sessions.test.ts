@@ -452,17 +452,75 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
     blpop(live, replies);
     live.nowMs += LEASE / 2;
     renew(live);
+    // A later batch of another replica's client: the snapshot's clock is past origin 1's word.
+    live.nowMs += LEASE / 4;
+    live.run(4, "SET", "unrelated", "1");
     const restored = new KvAppHarness({ origin: 3, blockLeaseMs: LEASE });
     restored.app.restore(live.app.snapshot());
     restored.nowMs = live.nowMs;
     for (const replica of [live, restored]) {
-      replica.advance(LEASE - 1);
+      replica.advance((LEASE * 3) / 4); // exactly the lease after the renewal: it ends here
       replica.run(4, "RPUSH", "q", "a");
-      replica.advance(LEASE);
-      replica.run(4, "RPUSH", "q", "b");
     }
-    expect(restored.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\nb\r\n");
-    expect(live.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\nb\r\n");
+    expect(replies[0]).toMatch(UNBLOCKED);
+    expect(restored.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\na\r\n");
+    expect(live.run(4, "LRANGE", "q", "0", "-1")).toBe("*1\r\n$1\r\na\r\n");
+  });
+
+  it("a late copy of a silent replica's command does not renew its lease (it counts from when it was taken)", () => {
+    const { store, replies } = replicaOf2();
+    blpop(store, replies);
+    const takenMs = store.nowMs + 100;
+    store.nowMs += LEASE * 0.9;
+    // Origin 1's renewal, taken early and chosen late (a new leader recovered it).
+    store.app.apply(
+      {
+        connection: announce,
+        event: "close",
+        body: encode([]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs,
+      },
+      null,
+    );
+    store.app.endBatch(store.nowMs);
+    store.nowMs = takenMs + LEASE;
+    expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
+    expect(replies[0]).toMatch(UNBLOCKED);
+    expect(store.run(3, "LLEN", "q")).toBe(":1\r\n");
+  });
+
+  it("the rest of an ended command's request does not run: each command after it gets an error", () => {
+    const { store } = replicaOf2();
+    store.run(3, "RPUSH", "b", "only");
+    const replies: string[] = [];
+    store.app.apply(
+      {
+        connection: remote,
+        event: "data",
+        body: encode([
+          ["BLPOP", "a", "0"],
+          ["LPOP", "b"],
+          ["SET", "c", "1"],
+        ]),
+        bodyOffset: 0,
+        nowMs: store.nowMs,
+        takenMs: store.nowMs,
+      },
+      (reply) => replies.push(Buffer.from(reply).toString("latin1")),
+    );
+    store.app.endBatch(store.nowMs);
+    store.advance(LEASE);
+    expect(replies).toHaveLength(1);
+    const [unblocked, ...rest] = replies[0]!.split(/(?<=\r\n)(?=-)/);
+    expect(unblocked).toMatch(UNBLOCKED);
+    expect(rest).toEqual([
+      "-ERR apus: not run: a blocking command before it in the same request was ended by its lease (--block-lease-ms)\r\n",
+      "-ERR apus: not run: a blocking command before it in the same request was ended by its lease (--block-lease-ms)\r\n",
+    ]);
+    expect(store.run(3, "LLEN", "b")).toBe(":1\r\n");
+    expect(store.run(3, "EXISTS", "c")).toBe(":0\r\n");
   });
 
   it("the origin renews every fifth of the lease while it has clients blocked, and then stops", () => {
@@ -473,15 +531,16 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
       vi.advanceTimersByTime(3 * LEASE);
       expect(store.renewals).toBe(0);
       store.send(1, ["BLPOP", "q", "0"]);
+      expect(store.renewals).toBe(1); // at once: others may have applied the block long ago
       vi.advanceTimersByTime(LEASE);
-      expect(store.renewals).toBe(5);
+      expect(store.renewals).toBe(6);
       store.run(2, "RPUSH", "q", "x");
       vi.advanceTimersByTime(3 * LEASE);
-      expect(store.renewals).toBe(5);
+      expect(store.renewals).toBe(6);
       // Blocked again later: renewals start again.
       store.send(1, ["BLPOP", "q", "0"]);
       vi.advanceTimersByTime(LEASE);
-      expect(store.renewals).toBe(10);
+      expect(store.renewals).toBe(12);
     } finally {
       vi.useRealTimers();
     }

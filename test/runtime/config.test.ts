@@ -83,6 +83,18 @@ describe("replica settings", () => {
         "500",
       ]),
     ).toMatch(/^--heartbeat-ms: \(300\) must be at most half/);
+    expect(
+      failure([
+        "--id",
+        "1",
+        "--peers",
+        PEERS,
+        "--block-lease-ms",
+        "900",
+        "--election-timeout-ms",
+        "500",
+      ]),
+    ).toMatch(/^--block-lease-ms: \(900\) must be at least 2 × --election-timeout-ms \(500\)/);
     expect(failure(["--id", "1", "--peers", "a:1,a:1"])).toMatch(/lists a:1 twice/);
     expect(failure(["--bogus"])).toMatch(/Unknown option '--bogus'/);
     expect(failure(["--id", "1", "--peers", PEERS, "--checkpoint", "redis-cli SAVE"])).toMatch(

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { BLOCK_LEASE_MS_DEFAULT } from "../../limits.ts";
 import { decodeCommands } from "../command-codec.ts";
 import {
   type AppliedRequest,
@@ -110,6 +111,8 @@ export interface ProgramAppHooks {
   proposeUnblock(connection: ConnectionRef, block: number): void;
   /** Whether a connection's client is this replica's (it keeps that client's timeouts). */
   isLocal(connection: ConnectionRef): boolean;
+  /** Put this replica's run in the log again: the lease of its blocked clients. */
+  renewLease(): void;
   /** The copy cannot be trusted or reached any more: the replica must stop. */
   fatal(error: Error): void;
   /** A digest of all output so far, every DIGEST_EVERY_STEPS steps (for output checking). */
@@ -132,6 +135,8 @@ export interface ProgramAppOptions {
    */
   readonly redisTable: RedisCommandTable | null;
   readonly hooks: ProgramAppHooks;
+  /** --block-lease-ms; absent: BLOCK_LEASE_MS_DEFAULT. */
+  readonly blockLeaseMs?: number;
   /** The program's process for /status (pid, state, exits), from its supervisor. */
   readonly describeProgram?: () => unknown;
 }
@@ -169,6 +174,8 @@ interface Step {
   readonly block?: number;
   readonly restoreFrom?: CopyCheckpoint;
   readonly nowMs: number;
+  /** When the origin took the request (the log header's, origin's clock); absent: nowMs. */
+  readonly takenMs?: number;
   /** data: the command as the codec cut it, its index in its request, and where replies go. */
   readonly request: CutRequest | null;
   readonly index: number;
@@ -251,6 +258,16 @@ export class ProgramApp implements ReplicatedApp {
   private running = false;
   private control: CopyConnection | null = null;
   private readonly blocked = new Set<Copy>();
+  /**
+   * "origin.incarnation" → log time of that run's latest step the loop took: the lease of its
+   * blocked commands (as the embedded store's, kv-sessions.ts). Loop-side, in log order: the same
+   * on every copy. A replica that starts from a checkpoint has none, but a command only blocks
+   * at a step of its own run, which sets it.
+   */
+  private readonly heardMs = new Map<string, number>();
+  private readonly leaseMs: number;
+  /** Renews the lease while this replica has clients blocked. */
+  private renewTimer: NodeJS.Timeout | null = null;
   /** The output digest so far: each step's output chained onto the one before (SHA-256). */
   private chain: Buffer = Buffer.alloc(32);
   private readonly digests: { steps: number; digest: string }[] = [];
@@ -263,6 +280,7 @@ export class ProgramApp implements ReplicatedApp {
 
   constructor(options: ProgramAppOptions) {
     this.options = options;
+    this.leaseMs = options.blockLeaseMs ?? BLOCK_LEASE_MS_DEFAULT;
     if (options.hooks.checkpointFiles !== undefined) {
       this.checkpoint = (prefix = new Uint8Array(0)) =>
         new Promise<Uint8Array | null>((resolve) => {
@@ -283,6 +301,7 @@ export class ProgramApp implements ReplicatedApp {
 
   apply(request: AppRequest, reply: ReplySink): AppliedRequest {
     const { connection, nowMs } = request;
+    const takenMs = request.takenMs ?? nowMs;
     const key = connectionKey(connection);
     this.closeEarlierIncarnation(connection, nowMs);
     // A request of a connection already closed, or of an origin process that has since restarted,
@@ -303,12 +322,14 @@ export class ProgramApp implements ReplicatedApp {
         key,
         event: request.event,
         nowMs,
+        takenMs,
         request: null,
         index: 0,
         reply: null,
         block: named === undefined ? 0 : Number(named.toString("latin1")),
       });
-      if (request.event === "close") {
+      // Connection 0 never exists: its close is the origin's run in the log (its lease renewal).
+      if (request.event === "close" && connection.connId !== 0) {
         this.keysByOrigin.get(connection.origin)?.delete(key);
         this.closed.set(key, nowMs);
         if (this.closed.size % CLOSED_PRUNE_EVERY === 0) this.pruneClosed(nowMs);
@@ -327,7 +348,16 @@ export class ProgramApp implements ReplicatedApp {
     if (cut.some((c) => c === null)) return { commands: 0, malformed: true };
     const replies = reply === null ? null : new RequestReply(cut.length, reply);
     cut.forEach((request, index) => {
-      this.enqueue({ connection, key, event: "data", nowMs, request, index, reply: replies });
+      this.enqueue({
+        connection,
+        key,
+        event: "data",
+        nowMs,
+        takenMs,
+        request,
+        index,
+        reply: replies,
+      });
     });
     return { commands: cut.length, malformed: false };
   }
@@ -444,6 +474,7 @@ export class ProgramApp implements ReplicatedApp {
   /** Stop the loop and close the loopback connections (the copy itself is stopped by its owner). */
   close(): void {
     clearInterval(this.stallTimer);
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
     this.failed = true;
     for (const copy of this.copies.values()) copy.link.close();
     this.control?.close();
@@ -483,9 +514,14 @@ export class ProgramApp implements ReplicatedApp {
     while (this.head < this.queue.length && !this.failed) {
       const step = this.take();
       this.current = { step, sinceMs: performance.now(), reported: false };
+      this.hear(step);
+      if (step.event === "data" && this.blocked.size > 0) await this.endLapsed(step.nowMs);
       const batch = this.concurrentWith(step);
       if (batch === null) await this.run(step);
-      else await this.runTogether(batch);
+      else {
+        await this.runTogether(batch);
+        for (const together of batch) this.hear(together.step);
+      }
       if (this.blocked.size > 0) await this.wakeUnblocked();
       this.current = null;
     }
@@ -698,7 +734,13 @@ export class ProgramApp implements ReplicatedApp {
       copy.blocked = { step, replies, divergent };
       copy.blocks++;
       this.blocked.add(copy);
-      if (timeoutMs > 0 && this.options.hooks.isLocal(copy.connection)) {
+      const local = this.options.hooks.isLocal(copy.connection);
+      if (local) this.armRenewal();
+      // This replica's client, with nobody to answer here: the replica gave up on the request
+      // before it was chosen (the client had its error). End it everywhere before it takes data.
+      if (local && step.reply === null)
+        this.options.hooks.proposeUnblock(copy.connection, copy.blocks);
+      else if (timeoutMs > 0 && local) {
         const blockedAt = copy.blocked;
         copy.unblockTimer = setTimeout(
           () => {
@@ -713,6 +755,49 @@ export class ProgramApp implements ReplicatedApp {
       return;
     }
     this.finish(step, await replies, divergent);
+  }
+
+  /** A step of a connection is word from its origin's run (the loop's order: every copy agrees). */
+  private hear(step: Step): void {
+    if (step.event === "checkpoint" || step.event === "restore") return;
+    const run = `${step.connection.origin}.${step.connection.incarnation}`;
+    // When the origin took it (capped by the log's clock): a dead replica's copy chosen late
+    // must not renew its lease.
+    const heard = Math.min(step.nowMs, step.takenMs ?? step.nowMs);
+    this.heardMs.set(run, Math.max(this.heardMs.get(run) ?? heard, heard));
+  }
+
+  /**
+   * Before a command that may serve them: blocked commands whose origin has not been heard from
+   * for the lease (it crashed, or is cut off) end with the program's UNBLOCKED error instead of
+   * taking data for a client that may be gone; in the order they blocked.
+   */
+  private async endLapsed(nowMs: number): Promise<void> {
+    for (const copy of [...this.blocked]) {
+      const { origin, incarnation } = copy.connection;
+      const heard = this.heardMs.get(`${origin}.${incarnation}`);
+      if (heard === undefined || nowMs < heard + this.leaseMs || copy.blocked === null) continue;
+      await this.command(["CLIENT", "UNBLOCK", String(copy.link.clientId), "ERROR"]);
+      await this.release(copy);
+    }
+  }
+
+  /** While this replica has clients blocked, it puts its run in the log every lease / 5. */
+  private armRenewal(): void {
+    if (this.renewTimer !== null) return;
+    this.options.hooks.renewLease(); // at once too: the others may have applied the block long ago
+    this.renewTimer = setInterval(
+      () => {
+        if ([...this.blocked].some((copy) => this.options.hooks.isLocal(copy.connection)))
+          this.options.hooks.renewLease();
+        else {
+          clearInterval(this.renewTimer!);
+          this.renewTimer = null;
+        }
+      },
+      Math.max(1, Math.floor(this.leaseMs / 5)),
+    );
+    this.renewTimer.unref();
   }
 
   /** At a checkpoint barrier: the checkpoint, or null when an open connection holds state. */

@@ -312,8 +312,9 @@ export class ConsensusNode {
         send: (to, channel, bytes) => this.sendToPeer(to, channel, bytes),
         fail: (request, reason, text) => {
           this.metrics.requestErrors.inc({ reason });
-          // A connection's close that was not chosen in time goes in again (its origin gave up
-          // on this copy, so it never runs twice): without it every replica keeps the session.
+          // A connection's close that was not chosen in time goes in again: without it every
+          // replica keeps the session. The first copy may still be chosen too (it was sent to a
+          // leader); a close applied twice changes nothing (connection ids are not reused).
           const close = this.closeCopies.get(request.requestId);
           if (close !== undefined) {
             this.closeCopies.delete(request.requestId);

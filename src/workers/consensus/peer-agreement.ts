@@ -22,7 +22,6 @@
  */
 import { REPLICA_ID_MAX } from "../../core/membership.ts";
 import { WIRE_VERSION } from "../../core/wire.ts";
-import { BLOCK_LEASE_MS_DEFAULT } from "../../limits.ts";
 import type { ReplicaConfig } from "../../runtime/config.ts";
 
 /** What must agree, by setting name (the flag) and value; compared as strings. */
@@ -223,8 +222,8 @@ export function agreedSettings(config: ReplicaConfig): AgreedSettings {
     // Sent only when set, so a replica without a limit still agrees with one of an older
     // version, which does not know the setting.
     ...(config.memoryBytesMax > 0 ? { "max-memory": String(config.memoryBytesMax) } : {}),
-    ...(config.app === null && config.blockLeaseMs !== BLOCK_LEASE_MS_DEFAULT
-      ? { "block-lease-ms": String(config.blockLeaseMs) }
-      : {}),
+    // Always sent, the default too: a build without the lease applies blocked commands
+    // differently (it serves a silent replica's clients), so it must not join this one.
+    "block-lease-ms": String(config.blockLeaseMs),
   };
 }

@@ -213,6 +213,7 @@ export async function setUpApp(config: ReplicaConfig, log: Logger): Promise<AppS
         host: PROGRAM_HOST,
         port: program.port!,
         redisTable: table,
+        blockLeaseMs: config.blockLeaseMs,
         hooks: { ...hooks, ...checkpointHooks },
         describeProgram: () => program.describe(),
       });

@@ -51,6 +51,7 @@ function quietHooks(): ProgramAppHooks {
     push: () => {},
     proposeUnblock: () => {},
     isLocal: () => true,
+    renewLease: () => {},
     fatal: (error) => {
       throw error;
     },
