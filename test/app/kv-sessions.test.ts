@@ -361,35 +361,29 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
     return { store: new KvAppHarness({ origin: 2, blockLeaseMs: LEASE }), replies: [] };
   }
 
-  function blpop(store: KvAppHarness, replies: string[], key = "q"): void {
+  /** A log command of origin 1 (data or its run's announcement), applied as one batch. */
+  function fromOrigin1(
+    store: KvAppHarness,
+    connection: typeof remote,
+    event: "data" | "close",
+    commands: string[][],
+    replies: string[] | null,
+    takenMs = store.nowMs,
+  ): void {
     store.app.apply(
-      {
-        connection: remote,
-        event: "data",
-        body: encode([["BLPOP", key, "0"]]),
-        bodyOffset: 0,
-        nowMs: store.nowMs,
-        takenMs: store.nowMs,
-      },
-      (reply) => replies.push(Buffer.from(reply).toString("latin1")),
+      { connection, event, body: encode(commands), bodyOffset: 0, nowMs: store.nowMs, takenMs },
+      replies === null ? null : (reply) => replies.push(Buffer.from(reply).toString("latin1")),
     );
     store.app.endBatch(store.nowMs);
   }
 
+  function blpop(store: KvAppHarness, replies: string[], key = "q"): void {
+    fromOrigin1(store, remote, "data", [["BLPOP", key, "0"]], replies);
+  }
+
   /** Origin 1 puts its run in the log (its renewal). */
-  function renew(store: KvAppHarness): void {
-    store.app.apply(
-      {
-        connection: announce,
-        event: "close",
-        body: encode([]),
-        bodyOffset: 0,
-        nowMs: store.nowMs,
-        takenMs: store.nowMs,
-      },
-      null,
-    );
-    store.app.endBatch(store.nowMs);
+  function renew(store: KvAppHarness, takenMs = store.nowMs): void {
+    fromOrigin1(store, announce, "close", [], null, takenMs);
   }
 
   it("serves a blocked client within the lease of its replica's last word", () => {
@@ -430,18 +424,7 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
     }
     store.nowMs += LEASE * 0.8;
     // Another client of origin 1 is word from it too.
-    store.app.apply(
-      {
-        connection: { ...remote, connId: 2 },
-        event: "data",
-        body: encode([["SET", "k", "v"]]),
-        bodyOffset: 0,
-        nowMs: store.nowMs,
-        takenMs: store.nowMs,
-      },
-      null,
-    );
-    store.app.endBatch(store.nowMs);
+    fromOrigin1(store, { ...remote, connId: 2 }, "data", [["SET", "k", "v"]], null);
     store.nowMs += LEASE * 0.8;
     expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
     expect(replies).toEqual(["*2\r\n$1\r\nq\r\n$3\r\njob\r\n"]);
@@ -473,18 +456,7 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
     const takenMs = store.nowMs + 100;
     store.nowMs += LEASE * 0.9;
     // Origin 1's renewal, taken early and chosen late (a new leader recovered it).
-    store.app.apply(
-      {
-        connection: announce,
-        event: "close",
-        body: encode([]),
-        bodyOffset: 0,
-        nowMs: store.nowMs,
-        takenMs,
-      },
-      null,
-    );
-    store.app.endBatch(store.nowMs);
+    renew(store, takenMs);
     store.nowMs = takenMs + LEASE;
     expect(store.run(3, "RPUSH", "q", "job")).toBe(":1\r\n");
     expect(replies[0]).toMatch(UNBLOCKED);
@@ -495,22 +467,17 @@ describe("the lease of blocked clients (--block-lease-ms)", () => {
     const { store } = replicaOf2();
     store.run(3, "RPUSH", "b", "only");
     const replies: string[] = [];
-    store.app.apply(
-      {
-        connection: remote,
-        event: "data",
-        body: encode([
-          ["BLPOP", "a", "0"],
-          ["LPOP", "b"],
-          ["SET", "c", "1"],
-        ]),
-        bodyOffset: 0,
-        nowMs: store.nowMs,
-        takenMs: store.nowMs,
-      },
-      (reply) => replies.push(Buffer.from(reply).toString("latin1")),
+    fromOrigin1(
+      store,
+      remote,
+      "data",
+      [
+        ["BLPOP", "a", "0"],
+        ["LPOP", "b"],
+        ["SET", "c", "1"],
+      ],
+      replies,
     );
-    store.app.endBatch(store.nowMs);
     store.advance(LEASE);
     expect(replies).toHaveLength(1);
     const [unblocked, ...rest] = replies[0]!.split(/(?<=\r\n)(?=-)/);
