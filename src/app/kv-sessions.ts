@@ -809,7 +809,7 @@ export class KvSessions {
     this.renewTimer = null;
   }
 
-  /** Whether the lease of a blocked session ran out: no word from its origin for leaseMs. */
+  /** When the lease of a blocked session runs out: leaseMs after the last word from its origin. */
   private leaseEndMs(session: KvSession): number {
     const origin = this.origins.get(session.connection.origin);
     if (origin === undefined || origin.incarnation !== session.connection.incarnation)
