@@ -31,12 +31,14 @@ class Blocked {
     return Blocked.send(port, ["BLPOP", key, "0"]);
   }
 
-  static async send(port: number, args: readonly string[]): Promise<Blocked> {
+  /** Sends one request: these commands, pipelined. */
+  static async send(port: number, ...commands: (readonly string[])[]): Promise<Blocked> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(port, "127.0.0.1", () => resolve(s));
       s.once("error", reject);
     });
-    socket.write(`*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
+    for (const args of commands)
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
     return new Blocked(socket);
   }
 
@@ -44,9 +46,10 @@ class Blocked {
     return this.received;
   }
 
-  async waitForReply(timeoutMs = 10_000): Promise<string> {
-    for (const end = Date.now() + timeoutMs; this.received === "" && Date.now() < end; )
-      await sleep(20);
+  /** What it received once it holds `lines` CRLF-ended lines (or 10 s passed). */
+  async waitForReply(lines = 1, timeoutMs = 10_000): Promise<string> {
+    const enough = () => this.received.split("\r\n").length > lines;
+    for (const end = Date.now() + timeoutMs; !enough() && Date.now() < end; ) await sleep(20);
     return this.received;
   }
 
@@ -126,7 +129,14 @@ describe.each(MODES)(
 
     it("a replica paused past the lease takes nothing; its client gets UNBLOCKED when it wakes", async () => {
       const paused = others[1]!;
-      const waiter = await block(paused, "paused");
+      expect(await admin.rpush("side", "only")).toBe(1);
+      // A pipelined request: the LPOP after the blocked command must not run once it is ended.
+      const waiter = await Blocked.send(
+        cluster.replica(paused).clientPort,
+        ["BLPOP", "paused", "0"],
+        ["LPOP", "side"],
+      );
+      blocked.push(waiter);
       await waitForBlocked(1);
       const pid = cluster.replica(paused).process!.pid!;
       process.kill(pid, "SIGSTOP");
@@ -138,12 +148,17 @@ describe.each(MODES)(
         process.kill(pid, "SIGCONT");
       }
       // The embedded store says why; a program's copy answers with its own CLIENT UNBLOCK error.
-      expect(await waiter.waitForReply()).toMatch(
+      const [unblocked, notRun] = (await waiter.waitForReply(2)).split(/(?<=\r\n)/);
+      expect(unblocked).toMatch(
         args.length === 0
           ? /^-UNBLOCKED apus: this client's replica was not heard from in the log for over 1500 ms/
           : /^-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n$/,
       );
+      expect(notRun).toBe(
+        "-ERR apus: not run: a blocking command before it in the same request was ended by its lease (--block-lease-ms)\r\n",
+      );
       expect(await admin.lpop("paused")).toBe("job");
+      expect(await admin.lpop("side")).toBe("only");
     });
 
     it("a killed replica's blocked client no longer takes the element a live client waits for", async () => {

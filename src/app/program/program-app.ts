@@ -90,6 +90,11 @@ const BARRIER = {
   reply: null,
 } as const;
 
+/** The reply of a command pipelined after a blocked command whose lease ran out (endLapsed). */
+const NOT_RUN = Buffer.from(
+  "-ERR apus: not run: a blocking command before it in the same request was ended by its lease (--block-lease-ms)\r\n",
+);
+
 /** Closed connections are remembered this long (log time), pruned every CLOSED_PRUNE_EVERY closes. */
 export const CLOSED_KEPT_MS = 60 * 60 * 1000;
 const CLOSED_PRUNE_EVERY = 1024;
@@ -176,6 +181,8 @@ interface Step {
   readonly nowMs: number;
   /** When the origin took the request (the log header's, origin's clock); absent: nowMs. */
   readonly takenMs?: number;
+  /** data: which applied request it belongs to (the same number for a request's commands). */
+  readonly requestNo?: number;
   /** data: the command as the codec cut it, its index in its request, and where replies go. */
   readonly request: CutRequest | null;
   readonly index: number;
@@ -265,6 +272,8 @@ export class ProgramApp implements ReplicatedApp {
    * at a step of its own run, which sets it.
    */
   private readonly heardMs = new Map<string, number>();
+  /** Requests applied so far: numbers a request's steps alike (Step.requestNo). */
+  private requestsApplied = 0;
   private readonly leaseMs: number;
   /** Renews the lease while this replica has clients blocked. */
   private renewTimer: NodeJS.Timeout | null = null;
@@ -347,6 +356,7 @@ export class ProgramApp implements ReplicatedApp {
     const cut = commands.map((args) => this.cut(args));
     if (cut.some((c) => c === null)) return { commands: 0, malformed: true };
     const replies = reply === null ? null : new RequestReply(cut.length, reply);
+    const requestNo = ++this.requestsApplied;
     cut.forEach((request, index) => {
       this.enqueue({
         connection,
@@ -354,6 +364,7 @@ export class ProgramApp implements ReplicatedApp {
         event: "data",
         nowMs,
         takenMs,
+        requestNo,
         request,
         index,
         reply: replies,
@@ -778,7 +789,8 @@ export class ProgramApp implements ReplicatedApp {
       const heard = this.heardMs.get(`${origin}.${incarnation}`);
       if (heard === undefined || nowMs < heard + this.leaseMs || copy.blocked === null) continue;
       await this.command(["CLIENT", "UNBLOCK", String(copy.link.clientId), "ERROR"]);
-      await this.release(copy);
+      // The commands pipelined after it in the same request are not run: its client may be gone.
+      await this.release(copy, copy.blocked.step.requestNo);
     }
   }
 
@@ -917,8 +929,11 @@ export class ProgramApp implements ReplicatedApp {
     }
   }
 
-  /** A blocked command was woken: take its replies, then run the steps that waited behind it. */
-  private async release(copy: Copy): Promise<void> {
+  /**
+   * A blocked command was woken: take its replies, then run the steps that waited behind it,
+   * except those of request `abandoned` (its blocked command's lease ran out), which answer an error.
+   */
+  private async release(copy: Copy, abandoned?: number): Promise<void> {
     const blocked = copy.blocked;
     if (blocked === null) return;
     if (copy.unblockTimer !== null) clearTimeout(copy.unblockTimer);
@@ -927,7 +942,10 @@ export class ProgramApp implements ReplicatedApp {
     copy.blocked = null;
     this.blocked.delete(copy);
     while (copy.parked.length > 0 && copy.blocked === null && !this.failed) {
-      await this.execute(copy, copy.parked.shift()!);
+      const step = copy.parked.shift()!;
+      if (abandoned !== undefined && step.requestNo === abandoned)
+        this.finish(step, [NOT_RUN], false);
+      else await this.execute(copy, step);
     }
   }
 

@@ -451,11 +451,12 @@ export class ConsensusNode {
     this.sendHellos();
     this.timers.push(setInterval(() => this.onTick(), this.tickMs));
     this.timers.push(setInterval(() => this.expireRequests(), EXPIRE_INTERVAL_MS));
-    // The embedded store keeps sessions of this replica's clients; those of its previous run
-    // (a crash logs no close) go once this run's first log command is applied. Say so at once
-    // rather than wait for a client: a blocked session of a dead run must not take elements
-    // meanwhile. Best effort: it times out like any request if no leader comes.
-    if (this.applier.machine.app.kind === "embedded") this.announceRun();
+    // The application keeps state of this replica's clients (the store's sessions, a program
+    // copy's connections); those of its previous run (a crash logs no close) go once this run's
+    // first log command is applied. Say so at once rather than wait for a client: a blocked
+    // client of a dead run must not take elements meanwhile. Best effort: it times out like any
+    // request if no leader comes.
+    this.announceRun();
     const recovered = this.storage.recovered;
     this.log.info(
       {
