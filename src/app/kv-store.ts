@@ -120,6 +120,9 @@ export class KvStore {
     this.server = { ...full.server, memoryBytesMax: full.memoryBytesMax };
     this.databases = databases ?? new KvDatabases(full);
     for (const keyspace of this.databases.dbs) this.clock = Math.max(this.clock, keyspace.clockMs);
+    // Every database's clock follows the store's (advanceClock), and seeds its random picks: a
+    // database the snapshot left out (it never held a key) must not restore with clock 0.
+    for (const keyspace of this.databases.dbs) keyspace.advanceClock(this.clock);
   }
 
   /** Database `index` (0–15), as SELECT reaches it. */
