@@ -11,9 +11,11 @@ import { appendFileSync, readFileSync } from "node:fs";
 
 /**
  * write: SET key value (unique value) · read: GET key · append: RPUSH key value (unique value) ·
- * list-read: LRANGE key 0 -1.
+ * list-read: LRANGE key 0 -1 · enqueue: RPUSH queue job (unique job) · take: BLMOVE queue
+ * processing RIGHT LEFT (a short timeout; the result is the job or nil) · queue-read: LRANGE of
+ * a queue or processing list (queue-check.ts).
  */
-export type OpKind = "write" | "read" | "append" | "list-read";
+export type OpKind = "write" | "read" | "append" | "list-read" | "enqueue" | "take" | "queue-read";
 export type Outcome = "ok" | "fail" | "unknown";
 
 /** A reply value as the checkers compare it: a string, nil, or a list of strings. */
@@ -220,9 +222,21 @@ export function formatReply(result: ReplyValue): string {
 export function formatOperation(op: Operation): string {
   const end = op.completeMs === null ? "      ∞" : op.completeMs.toFixed(1).padStart(7);
   const args = op.value === null ? op.key : `${op.key} ${op.value}`;
-  const verb = { write: "SET", read: "GET", append: "RPUSH", "list-read": "LRANGE" }[op.kind];
+  const verb = {
+    write: "SET",
+    read: "GET",
+    append: "RPUSH",
+    "list-read": "LRANGE",
+    enqueue: "RPUSH",
+    take: "BLMOVE",
+    "queue-read": "LRANGE",
+  }[op.kind];
   const reply =
-    op.outcome === "ok" && (op.kind === "read" || op.kind === "list-read")
+    op.outcome === "ok" &&
+    (op.kind === "read" ||
+      op.kind === "list-read" ||
+      op.kind === "take" ||
+      op.kind === "queue-read")
       ? ` → ${formatReply(op.result)}`
       : op.outcome === "ok"
         ? ""

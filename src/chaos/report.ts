@@ -28,7 +28,7 @@ export function checkCommand(historyPath: string): string {
 
 export function formatSummary(result: ChaosResult): string {
   const ops = result.operations;
-  const kinds = ["write", "read", "append", "list-read"] as const;
+  const kinds = ["write", "read", "append", "list-read", "enqueue", "take"] as const;
   const opRows = [["operation", "ok", "fail", "unknown", "total"]];
   for (const kind of kinds) {
     const mine = ops.filter((op) => op.kind === kind);
@@ -59,12 +59,15 @@ function checkerLine(check: CheckResult): string {
   const listValues = check.lists.reduce((sum, l) => sum + l.finalLength, 0);
   const listLongest = check.lists.reduce((max, l) => Math.max(max, l.finalLength), 0);
   const listReads = check.lists.reduce((sum, l) => sum + l.reads, 0);
+  const queued = check.queues.reduce((sum, q) => sum + q.queued, 0);
+  const processing = check.queues.reduce((sum, q) => sum + q.processing, 0);
   const undecided =
     check.undecided.length === 0 ? "" : `; UNDECIDED (search limit): ${check.undecided.join(", ")}`;
   return (
     `checker: ${check.checkMs.toFixed(0)} ms; ${check.registers.length} registers, ${registerOps} ops searched ` +
     `in ${steps} steps; ${check.lists.length} lists, ${listReads} reads, ${listValues} values ` +
-    `in the final lists (longest ${listLongest})${undecided}`
+    `in the final lists (longest ${listLongest}); ${check.queues.length} job queues, ${processing} jobs ` +
+    `taken and ${queued} left${undecided}`
   );
 }
 

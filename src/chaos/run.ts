@@ -14,6 +14,7 @@ import { History, type Operation } from "./history.ts";
 import { FAULT_KINDS, Nemesis } from "./nemesis.ts";
 import { NetFaults, nftUsable } from "./net-faults.ts";
 import { type PlantedBug, plantAmnesia } from "./planted-amnesia.ts";
+import { processingKey } from "./queue-check.ts";
 import { type OpCounts, Workload } from "./workload.ts";
 
 export interface ChaosOptions {
@@ -257,6 +258,10 @@ async function finalReads(cluster: ChaosCluster, workload: Workload): Promise<vo
   const reads = [
     ...[...workload.registerKeys].map((key) => ({ kind: "read" as const, key })),
     ...[...workload.listKeys].map((key) => ({ kind: "list-read" as const, key })),
+    ...[...workload.queueKeys].flatMap((key) => [
+      { kind: "queue-read" as const, key },
+      { kind: "queue-read" as const, key: processingKey(key) },
+    ]),
   ];
   for (const id of cluster.ids) {
     for (const { kind, key } of reads) {

@@ -13,10 +13,14 @@ import type { ChaosCluster } from "./chaos-cluster.ts";
 import { sleep } from "./chaos-cluster.ts";
 import { errorOutcome } from "./error-outcome.ts";
 import type { History, OpKind, Outcome, ReplyValue } from "./history.ts";
+import { processingKey } from "./queue-check.ts";
 
-/** Register keys in use at once (r0, r1, r2) and list keys (l0, l1). */
+/** Register keys in use at once (r0, r1, r2), list keys (l0, l1) and job queues (q0 with p0). */
 const REGISTER_KEYS_AT_ONCE = 3;
 const LIST_KEYS_AT_ONCE = 2;
+const QUEUE_KEYS_AT_ONCE = 1;
+/** A take's BLMOVE timeout, seconds: a consumer waits a little for a job, as workers do. */
+const TAKE_TIMEOUT_S = 0.2;
 /**
  * Clients move to fresh register keys (r0.1, r0.2, …) this often, so each key's history stays
  * small enough for the search however long the run (its memory grows with the square of a key's
@@ -49,6 +53,8 @@ export class Workload {
   /** Every register and list key used so far (the final reads read them all). */
   readonly registerKeys = new Set<string>();
   readonly listKeys = new Set<string>();
+  /** Every job queue key used so far (its processing list is processingKey(key)). */
+  readonly queueKeys = new Set<string>();
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly cluster: ChaosCluster;
@@ -108,12 +114,20 @@ export class Workload {
     const dice = prng.nextInt(100);
     const value = `c${client}-${seq}`;
     const nowMs = this.history.now();
-    if (dice < 60) {
+    if (dice < 50) {
       const key = `r${prng.nextInt(REGISTER_KEYS_AT_ONCE)}.${Math.floor(nowMs / REGISTER_EPOCH_MS)}`;
       this.registerKeys.add(key);
-      return dice < 30
+      return dice < 25
         ? this.record(redis, client, "write", key, value)
         : this.record(redis, client, "read", key, null);
+    }
+    if (dice < 70) {
+      // Queues share the lists' epochs: their final reads grow with them too.
+      const key = `q${prng.nextInt(QUEUE_KEYS_AT_ONCE)}.${Math.floor(nowMs / LIST_EPOCH_MS)}`;
+      this.queueKeys.add(key);
+      return dice < 60
+        ? this.record(redis, client, "enqueue", key, value)
+        : this.record(redis, client, "take", key, null);
     }
     const key = `l${prng.nextInt(LIST_KEYS_AT_ONCE)}.${Math.floor(nowMs / LIST_EPOCH_MS)}`;
     this.listKeys.add(key);
@@ -197,7 +211,12 @@ function send(
     case "append":
       return redis.rpush(key, value!);
     case "list-read":
+    case "queue-read":
       return redis.lrange(key, 0, -1);
+    case "enqueue":
+      return redis.rpush(key, value!);
+    case "take":
+      return redis.blmove(key, processingKey(key), "RIGHT", "LEFT", TAKE_TIMEOUT_S);
   }
 }
 
@@ -214,7 +233,12 @@ function replyValue(
     case "append":
       return typeof reply === "number" ? null : undefined;
     case "list-read":
+    case "queue-read":
       return Array.isArray(reply) ? reply : undefined;
+    case "enqueue":
+      return typeof reply === "number" ? null : undefined;
+    case "take":
+      return reply === null || typeof reply === "string" ? reply : undefined;
   }
 }
 

@@ -55,3 +55,22 @@ export function failedAppend(value: string, from: number, to: number, key = "l")
 export function listRead(seen: string[], from: number, to: number, key = "l"): Operation {
   return op("list-read", key, null, from, to, "ok", seen);
 }
+
+/** RPUSH q job over [from, to]; to = null: unknown outcome. */
+export function enqueue(job: string, from: number, to: number | null, key = "q0.1"): Operation {
+  return op("enqueue", key, job, from, to, to === null ? "unknown" : "ok");
+}
+
+export function failedEnqueue(job: string, from: number, to: number, key = "q0.1"): Operation {
+  return op("enqueue", key, job, from, to, "fail");
+}
+
+/** BLMOVE q p over [from, to] that returned `job` (null: timed out); to = null: unknown. */
+export function take(job: string | null, from: number, to: number | null, key = "q0.1"): Operation {
+  return op("take", key, null, from, to, to === null ? "unknown" : "ok", job);
+}
+
+/** The final LRANGE of a queue or processing list. */
+export function queueRead(seen: string[], from: number, to: number, key: string): Operation {
+  return op("queue-read", key, null, from, to, "ok", seen);
+}
