@@ -89,6 +89,14 @@ export const PENDING_REQUESTS_MAX_DEFAULT = 100_000;
 export const SNAPSHOT_EVERY_BYTES_DEFAULT = 64 * MIB;
 /** A snapshot is also taken after this many slots, however small their commands. */
 export const SNAPSHOT_EVERY_SLOTS = 100_000;
+/**
+ * Chosen slots a replica keeps in memory below its newest snapshot (at most this many, holding at
+ * most COMPACTION_TAIL_BYTES_DEFAULT of commands), so a peer a little behind at the moment of
+ * compaction is sent those entries rather than the whole snapshot (etcd keeps 5,000 entries for
+ * the same reason). The tail lives in memory only: a restarted replica starts without one.
+ */
+export const COMPACTION_TAIL_SLOTS_DEFAULT = 1024;
+export const COMPACTION_TAIL_BYTES_DEFAULT = 16 * MIB;
 
 /**
  * Under --app, command bytes the uncompacted log may hold (--app-log-max-bytes): the core keeps

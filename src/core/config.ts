@@ -1,6 +1,8 @@
 import {
   BATCH_BYTES_MAX_DEFAULT,
   BATCH_COMMANDS_MAX_DEFAULT,
+  COMPACTION_TAIL_BYTES_DEFAULT,
+  COMPACTION_TAIL_SLOTS_DEFAULT,
   MEMBERSHIP_LAG_SLOTS,
   REPLICA_COUNT_MAX,
   WINDOW_SLOTS_DEFAULT,
@@ -48,6 +50,12 @@ export interface CoreConfig {
    * counted: the log would fill the gap entry by entry at the sender's say-so.
    */
   readonly slotsAheadMax: number;
+  /**
+   * Chosen slots kept below a new snapshot by compact() (0: none), so a peer a little behind is
+   * sent entries, not the snapshot; at most compactionTailBytes of commands.
+   */
+  readonly compactionTailSlots: number;
+  readonly compactionTailBytes: number;
   readonly prng: Prng;
 }
 
@@ -79,6 +87,8 @@ export const CORE_DEFAULTS = {
   catchupBytesMax: 1024 * 1024,
   slotsAheadMax: 1 << 20,
   membershipLag: MEMBERSHIP_LAG_SLOTS,
+  compactionTailSlots: COMPACTION_TAIL_SLOTS_DEFAULT,
+  compactionTailBytes: COMPACTION_TAIL_BYTES_DEFAULT,
 } as const;
 
 function positiveInt(name: string, value: number): void {
@@ -92,7 +102,10 @@ export function resolveCoreConfig(options: CoreOptions): CoreConfig {
   const { recovering: _recovering, members, ...settings } = options;
   const config: CoreConfig = { ...CORE_DEFAULTS, ...settings };
   for (const [name, value] of Object.entries(config)) {
-    if (name !== "prng" && name !== "adaptiveBatching") positiveInt(name, value as number);
+    if (name === "compactionTailSlots" || name === "compactionTailBytes") {
+      if (!Number.isSafeInteger(value) || (value as number) < 0)
+        throw new ApusError("ERR_INVALID_CONFIG", `${name} must be an integer >= 0, got ${value}`);
+    } else if (name !== "prng" && name !== "adaptiveBatching") positiveInt(name, value as number);
   }
   if (config.replicaCount > REPLICA_COUNT_MAX || config.replicaCount >= BALLOT_IDS) {
     throw new ApusError(

@@ -525,6 +525,8 @@ export class Replica {
       chosenSlot: this.chosenSlot,
       appliedSlot: this.appliedSlot,
       compactedSlot: this.log.compactedSlot,
+      /** The newest snapshot's slot; the log keeps a tail of chosen entries below it. */
+      snapshotSlot: this.snapshot?.slot ?? 0,
       lastSlot: this.log.lastSlot,
       inFlightSlots: this.inFlight.size,
       /** Joined with no state and not caught up yet: votes for nothing (finishJoining). */
@@ -773,15 +775,35 @@ export class Replica {
   compact(snapshot: Snapshot): void {
     assert(snapshot.slot <= this.appliedSlot, "compact beyond the applied slot");
     if (snapshot.slot <= this.log.compactedSlot) return;
-    this.log.compact(snapshot.slot);
+    if (this.snapshot !== null && snapshot.slot <= this.snapshot.slot) return;
     // The snapshot carries the configurations that govern the slots above it.
     const withMembers: Snapshot = this.members.known
       ? { ...snapshot, membership: this.members.asOf(snapshot.slot) }
       : snapshot;
-    this.members.trimBelow(snapshot.slot); // keep what governs our chosen slot (votesIn)
+    // Entries go only up to the tail (compactionTailSlots below the snapshot): a peer behind
+    // by less is sent them; one behind the tail, the snapshot.
+    this.log.compact(this.tailStart(snapshot.slot) - 1);
+    this.members.trimBelow(this.log.compactedSlot); // keep what governs our chosen slot (votesIn)
     this.refreshPeers();
     this.snapshot = withMembers;
     this.persistSnapshot = withMembers;
+  }
+
+  /** The lowest slot compact() keeps below a snapshot at `snapshotSlot` (snapshotSlot + 1: none). */
+  private tailStart(snapshotSlot: Slot): Slot {
+    let start = snapshotSlot + 1;
+    let bytes = 0;
+    while (
+      start - 1 > this.log.compactedSlot &&
+      snapshotSlot - start + 1 < this.config.compactionTailSlots
+    ) {
+      const entry = this.log.get(start - 1);
+      if (entry === undefined) break;
+      for (const command of entry.batch.commands) bytes += command.byteLength;
+      if (bytes > this.config.compactionTailBytes) break;
+      start--;
+    }
+    return start;
   }
 
   // ---- recovery -------------------------------------------------------------------------------
@@ -1203,8 +1225,9 @@ export class Replica {
     let from = fromSlot;
     let snapshot: Snapshot | null = null;
     if (from <= this.log.compactedSlot) {
+      assert(this.snapshot !== null, "compacted without a snapshot");
       snapshot = this.snapshot;
-      from = this.log.compactedSlot + 1;
+      from = this.snapshot.slot + 1; // the tail below it is in the snapshot
     }
     const entries: AcceptedEntry[] = [];
     const cut = this.chosenPrefixCut(from);

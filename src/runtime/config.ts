@@ -9,6 +9,8 @@ import {
   BLOCK_LEASE_MS_DEFAULT,
   BLOCK_LEASE_MS_MIN,
   CLIENTS_MAX_DEFAULT,
+  COMPACTION_TAIL_BYTES_DEFAULT,
+  COMPACTION_TAIL_SLOTS_DEFAULT,
   ELECTION_TIMEOUT_MS_DEFAULT,
   HEARTBEAT_MS_DEFAULT,
   KIB,
@@ -150,6 +152,8 @@ export interface ReplicaConfig {
   readonly pendingRequestsMax: number;
   /** Command bytes applied since the last snapshot that trigger the next one (log compaction). */
   readonly snapshotEveryBytes: number;
+  /** Chosen slots kept in memory below each snapshot, for peers a little behind (0: none). */
+  readonly compactionTailSlots: number;
   /** Busy-poll of an empty ring before a thread parks on its doorbell, µs. */
   readonly ringSpinUs: number;
   /**
@@ -578,6 +582,14 @@ export const SETTINGS: readonly Setting[] = [
     help: `snapshot the store and drop the log before it once this many command bytes were applied (also every ${SNAPSHOT_EVERY_SLOTS} slots)`,
   },
   {
+    key: "compactionTailSlots",
+    flag: "compaction-tail-slots",
+    kind: "int",
+    min: 0,
+    max: 1_000_000,
+    help: `chosen slots kept in memory below each snapshot (at most ${COMPACTION_TAIL_BYTES_DEFAULT / MIB} MiB of commands): a replica behind by less when the log is compacted is sent those entries instead of the whole snapshot. 0: every replica behind the snapshot is sent it`,
+  },
+  {
     key: "ringSpinUs",
     formerKey: "ringSpinMicros",
     flag: "ring-spin-us",
@@ -674,6 +686,7 @@ const DEFAULTS: Omit<ReplicaConfig, "id" | "peers" | "dataDir" | "workers"> = {
   clientsMax: CLIENTS_MAX_DEFAULT,
   pendingRequestsMax: PENDING_REQUESTS_MAX_DEFAULT,
   snapshotEveryBytes: SNAPSHOT_EVERY_BYTES_DEFAULT,
+  compactionTailSlots: COMPACTION_TAIL_SLOTS_DEFAULT,
   ringSpinUs: RING_SPIN_US_DEFAULT,
   app: null,
   checkpoint: null,

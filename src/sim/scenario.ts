@@ -43,6 +43,8 @@ export interface Scenario {
   readonly catchupEntriesMax: number;
   /** Take a snapshot and compact every this many applied slots (0: never). */
   readonly compactEverySlots: number;
+  /** Chosen slots kept below each snapshot (the core's compactionTailSlots). */
+  readonly compactionTailSlots: number;
   /** Per replica per tick, the chance that it is asked for a linearizable read (Replica.read). */
   readonly readRate: number;
   /**
@@ -145,6 +147,8 @@ export function scenarioFromSeed(seed: number, bug?: PlantedBug, replicaCount?: 
     pauseRate: pick(prng, [0, 0.005, 0.02]),
     // Drawn last too: the runs of seeds without transfers stay as they were.
     transferRate: pick(prng, [0, 0.005, 0.02, 0.05]),
+    // Drawn after all the others: a tail below each snapshot (none: every laggard gets it).
+    compactionTailSlots: pick(prng, [0, 4, 32]),
     membershipRate,
     spareReplicas,
     membershipLag,
@@ -160,7 +164,7 @@ export function describeScenario(s: Scenario): string {
     `delay=${f.delayTicksMin}-${f.delayTicksMax} late=${f.lateRate} crash=${s.crashRate} partition=${s.partitionRate} ` +
     `torn=${s.tornPersistRate} crashpoint=${s.crashPointRate} durability=${s.durability} wipe=${s.wipeRate} ` +
     `duel=${s.duelRate} racedelay=${s.raceDelayRate} clients=${s.clients} window=${s.windowSlots} catchup=${s.catchupEntriesMax} ` +
-    `compact=${s.compactEverySlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
+    `compact=${s.compactEverySlots} tail=${s.compactionTailSlots} timeout=${s.requestTimeoutTicks} resend=${s.resendAfterTicks} ` +
     `pending=${s.pendingRequestsMax} queue=${s.proposalQueueMax} reads=${s.readRate} pause=${s.pauseRate} transfer=${s.transferRate} membership=${s.membershipRate} spares=${s.spareReplicas} lag=${s.membershipLag} batching=${s.adaptiveBatching ? "adaptive" : "eager"}${s.bug ? ` bug=${s.bug}` : ""}`
   );
 }

@@ -554,7 +554,7 @@ export class Simulator {
   private maybeCompact(node: SimNode): void {
     const every = this.scenario.compactEverySlots;
     const core = node.core!;
-    if (every === 0 || node.machine.appliedSlot - core.status().compactedSlot < every) return;
+    if (every === 0 || node.machine.appliedSlot - core.status().snapshotSlot < every) return;
     core.compact(node.machine.takeSnapshot());
   }
 
@@ -966,6 +966,7 @@ export class Simulator {
         adaptiveBatching: s.adaptiveBatching,
         proposalQueueMax: s.proposalQueueMax,
         catchupEntriesMax: s.catchupEntriesMax,
+        compactionTailSlots: s.compactionTailSlots,
         prng: new SeededPrng(this.prng.next32()),
         // The runtime recovers a replica that lost its state (--initial-cluster-state existing);
         // the planted bug starts it as if the cluster were new.

@@ -110,7 +110,7 @@ describe("three replicas", () => {
   });
 
   it("brings a follower behind the compacted prefix forward from a snapshot", () => {
-    const c = new Cluster(3);
+    const c = new Cluster(3, { compactionTailSlots: 0 });
     c.elect(1);
     for (const cmd of ["a", "b", "c"]) {
       c.propose(1, cmd);
@@ -123,6 +123,45 @@ describe("three replicas", () => {
     c.deliver();
     for (let i = 0; i < 4; i++) c.heartbeat();
     expect(c.applied[3]).toEqual(["<snapshot 3>", "d"]);
+    expect(c.sent.some((m) => m.type === MessageType.InstallSnapshot && m.to === 3)).toBe(true);
+  });
+
+  it("keeps a tail of entries below the snapshot: a follower behind by less gets them, not the snapshot", () => {
+    const c = new Cluster(3, { compactionTailSlots: 2 });
+    c.elect(1);
+    for (const cmd of ["a", "b", "c", "d"]) {
+      c.propose(1, cmd);
+      // Replica 3 misses the last two slots only.
+      c.deliver((m) => (cmd === "c" || cmd === "d" ? m.to !== 3 && m.from !== 3 : true));
+    }
+    c.node(1).compact({ slot: 4, data: text("state-after-4") });
+    c.drain(1);
+    expect(c.node(1).status().snapshotSlot).toBe(4);
+    expect(c.node(1).status().compactedSlot).toBe(2); // slots 3 and 4 kept
+    c.propose(1, "e");
+    c.deliver();
+    for (let i = 0; i < 4; i++) c.heartbeat();
+    expect(c.applied[3]).toEqual(["a", "b", "c", "d", "e"]);
+    expect(c.sent.some((m) => m.type === MessageType.InstallSnapshot)).toBe(false);
+    // A later snapshot with nothing new below it keeps the tail; an older one changes nothing.
+    c.node(1).compact({ slot: 4, data: text("state-after-4") });
+    expect(c.node(1).status().compactedSlot).toBe(2);
+  });
+
+  it("bounds the tail by bytes too: a follower behind a tail of large commands gets the snapshot", () => {
+    const c = new Cluster(3, { compactionTailSlots: 8, compactionTailBytes: 10 });
+    c.elect(1);
+    for (const cmd of ["a", "b", "cccccccccc", "dddddddddd"]) {
+      c.propose(1, cmd);
+      c.deliver((m) => (cmd.length > 1 ? m.to !== 3 && m.from !== 3 : true));
+    }
+    c.node(1).compact({ slot: 4, data: text("state-after-4") });
+    c.drain(1);
+    expect(c.node(1).status().compactedSlot).toBe(3); // only slot 4 fits in 10 bytes
+    c.propose(1, "e");
+    c.deliver();
+    for (let i = 0; i < 4; i++) c.heartbeat();
+    expect(c.applied[3]).toEqual(["<snapshot 4>", "e"]); // the harness restarts its list there
     expect(c.sent.some((m) => m.type === MessageType.InstallSnapshot && m.to === 3)).toBe(true);
   });
 

@@ -98,7 +98,10 @@ describe("failures of real processes", () => {
   });
 
   it("compacts the log into snapshots, ships one to a replica that fell behind it, and recovers from it", async () => {
-    cluster = await TestCluster.start({ replicas: 3, extraArgs: ["--snapshot-every-bytes", "4k"] });
+    cluster = await TestCluster.start({
+      replicas: 3,
+      extraArgs: ["--snapshot-every-bytes", "4k", "--compaction-tail-slots", "0"],
+    });
     const leader = await cluster.waitForLeader();
     const lagging = cluster.replicas.find((r) => r.id !== leader)!.id;
     await cluster.kill(lagging);
@@ -117,6 +120,25 @@ describe("failures of real processes", () => {
     for (const r of cluster.replicas) cluster.launch(r.id);
     await cluster.waitForLeader();
     for (const r of cluster.replicas) expect(await missingKeys(r.clientPort, acked)).toEqual([]);
+  });
+
+  it("a replica a little behind when the log is compacted catches up from the tail kept below the snapshot, with no snapshot sent", async () => {
+    cluster = await TestCluster.start({ replicas: 3, extraArgs: ["--snapshot-every-bytes", "4k"] });
+    const leader = await cluster.waitForLeader();
+    const lagging = cluster.replicas.find((r) => r.id !== leader)!.id;
+    await cluster.kill(lagging);
+    const acked = await writeKeys(cluster.replica(leader).clientPort, "tail", 200);
+    expect(acked.length).toBe(200);
+    expect(await cluster.metrics(leader)).toMatch(/apus_snapshots_total [1-9]/);
+    cluster.launch(lagging);
+    const target = (await cluster.status(leader))!.commitIndex;
+    await cluster.waitForApplied([lagging], target);
+    expect(await missingKeys(cluster.replica(lagging).clientPort, acked)).toEqual([]);
+    expect(cluster.replica(lagging).output).not.toMatch(/snapshot transfer from replica/);
+    for (const r of cluster.replicas)
+      expect(await cluster.metrics(r.id)).not.toMatch(
+        /apus_snapshot_stream_transfers_completed_total [1-9]/,
+      );
   });
 
   it("stops cleanly on SIGTERM with exit code 0", async () => {

@@ -211,7 +211,14 @@ describe("membership changes", () => {
         electionTimeoutMs: 600,
         // Snapshots often, so that the configurations before the removal are compacted away:
         // the members then stop talking to the removed replica, which cannot learn it was removed.
-        extraArgs: ["--transport", transport, "--snapshot-every-bytes", "4k"],
+        extraArgs: [
+          "--transport",
+          transport,
+          "--snapshot-every-bytes",
+          "4k",
+          "--compaction-tail-slots",
+          "0",
+        ],
       });
       cluster = c;
       let leader = await c.waitForLeader();

@@ -252,6 +252,7 @@ export class ConsensusNode {
         batchCommandsMax: this.config.batchCommandsMax,
         batchBytesMax: this.config.batchBytesMax,
         adaptiveBatching: this.config.batching === "adaptive",
+        compactionTailSlots: this.config.compactionTailSlots,
         recovering: this.recoveringAtStart,
         // A replica that joined and must recover (its marker says a recovery did not finish)
         // asks the members it was started with; it learns the rest from their answers.
