@@ -134,6 +134,12 @@ export function resolveCoreConfig(options: CoreOptions): CoreConfig {
       `id is ${config.id} but there are ${config.replicaCount} replicas; ids run from 1 to ${config.replicaCount}`,
     );
   }
+  if (config.catchupEntriesMax + config.windowSlots > config.slotsAheadMax) {
+    throw new ApusError(
+      "ERR_INVALID_CONFIG",
+      `slotsAheadMax (${config.slotsAheadMax}) must be at least catchupEntriesMax + windowSlots (${config.catchupEntriesMax + config.windowSlots}): an answer carries that many entries past the asker's prefix, and one reaching farther is dropped whole`,
+    );
+  }
   if (config.heartbeatTicks * 2 > config.electionTicks) {
     throw new ApusError(
       "ERR_INVALID_CONFIG",

@@ -442,10 +442,11 @@ export class Replica {
     return latest !== undefined && latest !== null && test(latest.members);
   }
 
-  /** Recompute peerIds from the configurations held. */
+  /** Recompute peerIds: the members of the configurations from the one governing our chosen slot. */
   private refreshPeers(): void {
     const ids = new Set<number>();
-    for (const entry of this.members.all()) for (const m of entry.members) ids.add(m.id);
+    for (const entry of this.members.governing(this.chosenSlot, Number.MAX_SAFE_INTEGER))
+      for (const m of entry.members) ids.add(m.id);
     ids.delete(this.id);
     this.peerIds = [...ids].sort((a, b) => a - b);
   }
@@ -454,8 +455,11 @@ export class Replica {
   private applyChange(slot: Slot, change: MembershipChange): void {
     if (this.members.apply(slot, change)) this.counts.membershipChanges++;
     else this.counts.membershipChangesIgnored++;
-    // Nothing asks for a configuration below the one that governs our chosen slot.
-    this.members.trimBelow(this.chosenSlot);
+    // Older configurations stay until the log is compacted past them: a snapshot still being
+    // taken (in the background) through a slot below our chosen prefix carries the ones that
+    // govern that slot on (asOf); trimmed below our chosen slot, a late snapshot after two quick
+    // changes carried none, and a replica restarting from it ignored every later change.
+    this.members.trimBelow(this.log.compactedSlot);
     this.refreshPeers();
   }
 
@@ -799,7 +803,7 @@ export class Replica {
     ) {
       const entry = this.log.get(start - 1);
       if (entry === undefined) break;
-      for (const command of entry.batch.commands) bytes += command.byteLength;
+      bytes += commandBytes(entry.batch);
       if (bytes > this.config.compactionTailBytes) break;
       start--;
     }

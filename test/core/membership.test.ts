@@ -377,3 +377,33 @@ describe("membership: what the review of the first version found (each failed be
     }
   });
 });
+
+describe("membership and snapshots taken in the background", () => {
+  for (const tail of [0, 1024])
+    it(`a snapshot that completes after two later changes still carries the configuration governing its slot (tail ${tail})`, () => {
+      const c = new Cluster(3, { membershipLag: LAG, compactionTailSlots: tail });
+      c.elect(1);
+      write(c, 1, "a", 2);
+      change(c, 1, [...voters(1, 2, 3), learner(4)]);
+      write(c, 1, "b", 1);
+      c.heartbeat();
+      c.drain(2);
+      // Replica 2 starts a snapshot here (the runtime serializes the store in the background)…
+      const slot = c.node(2).status().appliedSlot;
+      change(c, 1, voters(1, 2, 3));
+      change(c, 1, [...voters(1, 2, 3), learner(5)]);
+      write(c, 1, "c", 2);
+      c.heartbeat();
+      c.drain(2);
+      // … and it completes only now, after both changes were applied above it.
+      c.node(2).compact({ slot, data: new Uint8Array([1]) });
+      c.drain(2);
+      c.crash(2);
+      c.restart(2);
+      const restarted = c.node(2);
+      expect(restarted.status().counters.membershipChangesIgnored).toBe(0);
+      expect(restarted.membership().latest?.members).toEqual(
+        c.node(1).membership().latest?.members,
+      );
+    });
+});

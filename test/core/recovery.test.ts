@@ -109,7 +109,12 @@ describe("a replica that lost its state (issue 7 §1)", () => {
 
   it("recovers from peers that compacted far beyond slotsAheadMax (reach counts from their snapshot)", () => {
     // No tail: the peers' answers carry their snapshot (with one, the entries below it instead).
-    const c = new Cluster(3, { slotsAheadMax: 8, compactionTailSlots: 0 });
+    const c = new Cluster(3, {
+      slotsAheadMax: 8,
+      catchupEntriesMax: 4,
+      windowSlots: 4,
+      compactionTailSlots: 0,
+    });
     c.elect(1);
     for (let i = 1; i <= 20; i++) {
       c.propose(1, `w${i}`);

