@@ -459,8 +459,13 @@ export class Replica {
     // taken (in the background) through a slot below our chosen prefix carries the ones that
     // govern that slot on (asOf); trimmed below our chosen slot, a late snapshot after two quick
     // changes carried none, and a replica restarting from it ignored every later change.
-    this.members.trimBelow(this.log.compactedSlot);
+    this.members.trimBelow(this.membershipKeptFrom());
     this.refreshPeers();
+  }
+
+  /** The slot whose governing configuration is the oldest kept (protected: a planted bug trims more). */
+  protected membershipKeptFrom(): Slot {
+    return this.log.compactedSlot;
   }
 
   /**

@@ -34,6 +34,7 @@ export const PLANTED_BUGS = [
   "transfer-skip-phase-1",
   "membership-when-chosen",
   "count-learner-votes",
+  "membership-trim-at-chosen",
 ] as const;
 export type PlantedBug = (typeof PLANTED_BUGS)[number];
 
@@ -73,6 +74,16 @@ class TransferSkipPhase1 extends CoreReplica {
 class MembershipWhenChosen extends CoreReplica {
   protected override decidable(_slot: Slot, flight: { votes: number }): boolean {
     return this.quorumOf(flight.votes, this.latestMembers);
+  }
+}
+
+/**
+ * Configurations below the chosen slot dropped as soon as a change is applied: a snapshot handed
+ * to the core late (the runtime's background serialization) then carries none for its slot.
+ */
+class MembershipTrimAtChosen extends CoreReplica {
+  protected override membershipKeptFrom(): Slot {
+    return this.status().chosenSlot;
   }
 }
 
@@ -156,6 +167,8 @@ export function replicaFactory(
       return (o, d) => new MembershipWhenChosen(o, d);
     case "count-learner-votes":
       return (o, d) => new CountLearnerVotes(o, d);
+    case "membership-trim-at-chosen":
+      return (o, d) => new MembershipTrimAtChosen(o, d);
     // "forget-votes" and "forget-promise" are disk bugs, planted in SimStorage; "amnesiac-votes"
     // is a runtime bug (a wiped replica started without recovery), planted in the simulator, as is
     // "no-recovery-marker" (a recovery that crashed half-way is not resumed at the next start);
