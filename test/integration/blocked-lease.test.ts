@@ -37,8 +37,14 @@ class Blocked {
       const s = net.connect(port, "127.0.0.1", () => resolve(s));
       s.once("error", reject);
     });
-    for (const args of commands)
-      socket.write(`*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
+    // One write: the replica reads the commands together, as one request. (Written apart, the
+    // second may arrive after the first was sent on alone, and then runs after its reply, as
+    // Redis would run it: a later request, not the rest of this one.)
+    socket.write(
+      commands
+        .map((args) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`)
+        .join(""),
+    );
     return new Blocked(socket);
   }
 
