@@ -471,7 +471,8 @@ export class Replica {
   /**
    * The membership as this replica knows it: `current` governs our next slot (null while a
    * joining replica knows none), `latest` is the last chosen change (it governs from its
-   * effectiveFrom on), and `history` every configuration held.
+   * effectiveFrom on), and `history` every configuration held (from the one governing the
+   * compacted slot on: the runtime keeps their members dialed until a compaction passes them).
    */
   membership(): {
     current: MembershipEntry | null;
@@ -792,7 +793,7 @@ export class Replica {
     // Entries go only up to the tail (compactionTailSlots below the snapshot): a peer behind
     // by less is sent them; one behind the tail, the snapshot.
     this.log.compact(this.tailStart(snapshot.slot) - 1);
-    this.members.trimBelow(this.log.compactedSlot); // keep what governs our chosen slot (votesIn)
+    this.members.trimBelow(this.membershipKeptFrom()); // what governs the compacted slot on
     this.refreshPeers();
     this.snapshot = withMembers;
     this.persistSnapshot = withMembers;
