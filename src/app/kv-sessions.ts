@@ -45,6 +45,7 @@ import {
 } from "./kv-shared.ts";
 import { ERR_OOM, type KvStore, unknownCommand } from "./kv-store.ts";
 import { xreadResolveIds } from "./kv-streams.ts";
+import { LeaseRenewal } from "./lease-renewal.ts";
 import { type ConnectionRef, connectionKey, type ReplySink } from "./replicated-app.ts";
 import {
   array,
@@ -85,8 +86,6 @@ const RETIRED_KEPT = 16;
 /** Closed connections are remembered this long (log time), pruned every CLOSED_PRUNE_EVERY closes. */
 const CLOSED_KEPT_MS = 60 * 60 * 1000;
 const CLOSED_PRUNE_EVERY = 256;
-/** The origin renews its blocked clients' lease this many times per lease. */
-const RENEWALS_PER_LEASE = 5;
 /** setTimeout's longest delay. */
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
@@ -140,7 +139,7 @@ export class KvSessions {
   /** --block-lease-ms: how long a blocked command outlives the last word from its origin. */
   private readonly leaseMs: number;
   /** Renews the lease while this replica has clients blocked (armed by block()). */
-  private renewTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly renewal: LeaseRenewal;
 
   constructor(
     store: () => KvStore,
@@ -152,6 +151,11 @@ export class KvSessions {
     this.context = context;
     this.hooks = hooks;
     this.leaseMs = leaseMs;
+    this.renewal = new LeaseRenewal(
+      leaseMs,
+      () => [...this.blocked].some((session) => hooks.isLocal(session.connection)),
+      () => hooks.renewLease(),
+    );
   }
 
   get size(): number {
@@ -781,32 +785,7 @@ export class KvSessions {
       else queue.push(session);
     }
     this.armTimer(session);
-    if (this.hooks.isLocal(session.connection)) this.armRenewal();
-  }
-
-  /**
-   * While this replica has clients blocked, it puts its run in the log every lease / 5, so an
-   * idle replica's blocked clients are not taken for a dead one's.
-   */
-  private armRenewal(): void {
-    if (this.renewTimer !== null) return;
-    // At once too: a replica that applies its own client's block late (it lags, or installed a
-    // snapshot) may be close to the lease's end already in the others' eyes.
-    this.hooks.renewLease();
-    this.renewTimer = setInterval(
-      () => {
-        if ([...this.blocked].some((session) => this.hooks.isLocal(session.connection)))
-          this.hooks.renewLease();
-        else this.stopRenewal();
-      },
-      Math.max(1, Math.floor(this.leaseMs / RENEWALS_PER_LEASE)),
-    );
-    this.renewTimer.unref?.();
-  }
-
-  private stopRenewal(): void {
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.renewTimer = null;
+    if (this.hooks.isLocal(session.connection)) this.renewal.arm();
   }
 
   /** When the lease of a blocked session runs out: leaseMs after the last word from its origin. */
@@ -1126,7 +1105,7 @@ export class KvSessions {
       if (queue.length > 0) this.waiting.set(dk, queue as KvSession[]);
     }
     if ([...this.blocked].some((session) => this.hooks.isLocal(session.connection)))
-      this.armRenewal();
+      this.renewal.arm();
   }
 
   /**

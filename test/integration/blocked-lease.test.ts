@@ -8,7 +8,7 @@
 import net from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasRedis } from "../app/redis-command-list.ts";
+import { encode, hasRedis } from "../app/redis-command-list.ts";
 import { sleep, TestCluster } from "./cluster-harness.ts";
 
 const LEASE_MS = 1500;
@@ -40,11 +40,7 @@ class Blocked {
     // One write: the replica reads the commands together, as one request. (Written apart, the
     // second may arrive after the first was sent on alone, and then runs after its reply, as
     // Redis would run it: a later request, not the rest of this one.)
-    socket.write(
-      commands
-        .map((args) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`)
-        .join(""),
-    );
+    socket.write(Buffer.concat(commands.map(encode)));
     return new Blocked(socket);
   }
 

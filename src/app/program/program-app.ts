@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { BLOCK_LEASE_MS_DEFAULT } from "../../limits.ts";
 import { decodeCommands } from "../command-codec.ts";
+import { LeaseRenewal } from "../lease-renewal.ts";
 import {
   type AppliedRequest,
   type AppRequest,
@@ -276,7 +277,7 @@ export class ProgramApp implements ReplicatedApp {
   private requestsApplied = 0;
   private readonly leaseMs: number;
   /** Renews the lease while this replica has clients blocked. */
-  private renewTimer: NodeJS.Timeout | null = null;
+  private readonly renewal: LeaseRenewal;
   /** The output digest so far: each step's output chained onto the one before (SHA-256). */
   private chain: Buffer = Buffer.alloc(32);
   private readonly digests: { steps: number; digest: string }[] = [];
@@ -290,6 +291,11 @@ export class ProgramApp implements ReplicatedApp {
   constructor(options: ProgramAppOptions) {
     this.options = options;
     this.leaseMs = options.blockLeaseMs ?? BLOCK_LEASE_MS_DEFAULT;
+    this.renewal = new LeaseRenewal(
+      this.leaseMs,
+      () => [...this.blocked].some((copy) => options.hooks.isLocal(copy.connection)),
+      () => options.hooks.renewLease(),
+    );
     if (options.hooks.checkpointFiles !== undefined) {
       this.checkpoint = (prefix = new Uint8Array(0)) =>
         new Promise<Uint8Array | null>((resolve) => {
@@ -485,7 +491,7 @@ export class ProgramApp implements ReplicatedApp {
   /** Stop the loop and close the loopback connections (the copy itself is stopped by its owner). */
   close(): void {
     clearInterval(this.stallTimer);
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
+    this.renewal.stop();
     this.failed = true;
     for (const copy of this.copies.values()) copy.link.close();
     this.control?.close();
@@ -746,7 +752,7 @@ export class ProgramApp implements ReplicatedApp {
       copy.blocks++;
       this.blocked.add(copy);
       const local = this.options.hooks.isLocal(copy.connection);
-      if (local) this.armRenewal();
+      if (local) this.renewal.arm();
       // This replica's client, with nobody to answer here: the replica gave up on the request
       // before it was chosen (the client had its error). End it everywhere before it takes data.
       if (local && step.reply === null)
@@ -792,24 +798,6 @@ export class ProgramApp implements ReplicatedApp {
       // The commands pipelined after it in the same request are not run: its client may be gone.
       await this.release(copy, copy.blocked.step.requestNo);
     }
-  }
-
-  /** While this replica has clients blocked, it puts its run in the log every lease / 5. */
-  private armRenewal(): void {
-    if (this.renewTimer !== null) return;
-    this.options.hooks.renewLease(); // at once too: the others may have applied the block long ago
-    this.renewTimer = setInterval(
-      () => {
-        if ([...this.blocked].some((copy) => this.options.hooks.isLocal(copy.connection)))
-          this.options.hooks.renewLease();
-        else {
-          clearInterval(this.renewTimer!);
-          this.renewTimer = null;
-        }
-      },
-      Math.max(1, Math.floor(this.leaseMs / 5)),
-    );
-    this.renewTimer.unref();
   }
 
   /** At a checkpoint barrier: the checkpoint, or null when an open connection holds state. */
